@@ -1,0 +1,83 @@
+# Murphy's build. `make help` lists the targets.
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+PKGS      := ./...
+TEST_FLAGS ?= -race -count=1 -timeout 15m
+
+.PHONY: help build test unit lint fmt vet staticcheck proto tools demo bench e2e fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/murphy (static, CGO_ENABLED=0)
+	CGO_ENABLED=0 $(GO) build -o bin/murphy ./cmd/murphy
+
+test: vet staticcheck unit ## everything CI runs: vet, staticcheck, unit and in-process cluster tests with -race
+
+unit: ## go test -race over every package
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+staticcheck: ## staticcheck (installed by `make tools`)
+	$(GOBIN)/staticcheck $(PKGS)
+
+fmt: ## gofmt -l must print nothing
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: fmt vet staticcheck ## gofmt, go vet, staticcheck and buf lint
+	$(GOBIN)/buf lint
+
+proto: ## regenerate proto/murphy/v1 with buf and the local plugins
+	$(GOBIN)/buf lint
+	$(GOBIN)/buf generate
+
+tools: ## install the Go tools the targets use
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+tools-buf: ## install buf (slow to build; only `make proto` and `make lint` need it)
+	$(GO) install github.com/bufbuild/buf/cmd/buf@v1.75.0
+
+demo: build ## run `murphy dev`: a 3-node cluster, 12 workers, a demo experiment
+	./bin/murphy dev
+
+bench: ## benchmarks: proxy overhead, analysis, FSM apply
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./worker/... ./analysis/... ./coordinator/...
+
+e2e: build ## end-to-end: `murphy dev --once` on real binaries; deploy/e2e breaks the compose deployment in Docker
+	$(GO) test -count=1 -timeout 10m -tags e2e ./cmd/murphy/...
+	MURPHY_E2E_BIN=$(CURDIR)/bin/murphy $(GO) test -count=1 -timeout 15m -tags e2e -v ./deploy/e2e/
+
+# FROM scratch images of the static binary; no base image is pulled. The classic builder
+# is used where the buildx plugin is missing.
+IMAGE_TAG    ?= dev
+DOCKER_BUILD ?= DOCKER_BUILDKIT=$$(docker buildx version >/dev/null 2>&1 && echo 1 || echo 0) docker build
+.PHONY: images image-prometheus
+
+images: build ## build the images murphy-chaos/murphy and murphy-chaos/demo (tag IMAGE_TAG, default dev)
+	$(DOCKER_BUILD) -t murphy-chaos/murphy:$(IMAGE_TAG) -f deploy/images/murphy.Dockerfile bin
+	$(DOCKER_BUILD) -t murphy-chaos/demo:$(IMAGE_TAG) -f deploy/images/demo.Dockerfile bin
+
+image-prometheus: ## optional: murphy-chaos/prometheus from this host's prometheus binary and its libraries
+	rm -rf bin/prometheus-image && mkdir -p bin/prometheus-image/rootfs/bin bin/prometheus-image/rootfs/etc/prometheus bin/prometheus-image/rootfs/prometheus
+	cp "$$(command -v prometheus)" bin/prometheus-image/rootfs/bin/prometheus
+	ldd "$$(command -v prometheus)" | grep -o '/[^ ]*' | xargs -r cp --parents -L -t bin/prometheus-image/rootfs
+	$(DOCKER_BUILD) -t murphy-chaos/prometheus:$(IMAGE_TAG) -f deploy/images/prometheus.Dockerfile bin/prometheus-image
+
+# Every fuzz target as package:Function; go test -fuzz takes one target at a time.
+FUZZTIME     ?= 60s
+FUZZ_TARGETS ?= ./coordinator/spec/:FuzzParse ./coordinator/selector/:FuzzParse \
+	./coordinator/fsm/:FuzzApply ./worker/:FuzzAssignment \
+	./analysis/:FuzzMannWhitney ./analysis/:FuzzHodgesLehmann ./analysis/:FuzzCompare
+
+fuzz: ## fuzz every target for FUZZTIME each (default 60s); crashers land in testdata/fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $${t##*:} in $${t%%:*} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) $${t%%:*}; \
+	done
+
+clean: ## remove build output
+	rm -rf bin
