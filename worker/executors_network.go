@@ -1,0 +1,28 @@
+package worker
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/network"
+)
+
+func init() {
+	registerFamily("network", func(a *Agent) ([]fault.Executor, error) {
+		// The agent's configured coordinators are protected on top of the policy's own
+		// list (which also learns every leader the agent follows): a partition must never
+		// cut the control channel, or the dead-man's switch becomes the only way back.
+		pol := a.cfg.Policy
+		pol.Coordinators = append(slices.Clone(pol.Coordinators), a.cfg.Coordinators...)
+		fam := network.New(network.Config{
+			Protected: func() ([]netip.Prefix, error) { return pol.ProtectedCIDRs() },
+		})
+		if p := fam.Probe(); p.Err != nil {
+			a.log.Info("network faults not offered", "reason", p.Err.Error())
+			return nil, nil
+		}
+		a.log.Info("network fault mechanisms", "mechanisms", fam.Mechanisms(), "probe_notes", fam.Probe().Notes)
+		return fam.Executors(), nil
+	})
+}

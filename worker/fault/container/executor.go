@@ -1,0 +1,318 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+)
+
+// The fault kinds this package executes.
+const (
+	KindKill    = "container.kill"
+	KindStop    = "container.stop"
+	KindPause   = "container.pause"
+	KindRestart = "container.restart"
+)
+
+// killSettle is how long container.kill waits for a signalled container to leave the
+// running state. Without it a revert that came quickly could find the container still
+// running, do nothing, and then watch it die and stay down. A signal the container
+// survives (HUP, USR1) costs this much once.
+const killSettle = time.Second
+
+// Family is the container fault family on one Docker engine. Its executors share the
+// engine client and the state directory.
+type Family struct {
+	api   API
+	store store
+	log   *slog.Logger
+	// mu serialises injects and reverts, so two assignments never race on one container's
+	// state between inspect and act.
+	mu sync.Mutex
+}
+
+// New returns the family over api. stateDir holds one small file per active fault (the
+// container IDs it touched); it must survive a worker restart, so it belongs in the
+// worker's data directory. A nil logger discards.
+func New(api API, stateDir string, log *slog.Logger) *Family {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Family{api: api, store: store{dir: stateDir}, log: log}
+}
+
+// Executors returns the executors of container.kill, container.stop, container.pause and
+// container.restart.
+func (fam *Family) Executors() []fault.Executor {
+	return []fault.Executor{
+		&executor{kind: KindKill, fam: fam},
+		&executor{kind: KindStop, fam: fam},
+		&executor{kind: KindPause, fam: fam},
+		&executor{kind: KindRestart, fam: fam},
+	}
+}
+
+type executor struct {
+	kind string
+	fam  *Family
+}
+
+var _ fault.Executor = (*executor)(nil)
+
+func (e *executor) Kind() string { return e.kind }
+
+func (e *executor) Validate(params map[string]string) error {
+	// The catalogue checks each value and that exactly one of name and labels is given.
+	return fault.Validate(e.kind, params)
+}
+
+func selector(params map[string]string) Selector {
+	return Selector{Name: params["name"], Labels: params["labels"]}
+}
+
+func count(params map[string]string) string {
+	if c, ok := params["count"]; ok {
+		return c
+	}
+	return "all"
+}
+
+// signal returns params.signal as the engine expects it: "SIGKILL", or a number.
+func signal(params map[string]string) string {
+	s := strings.ToUpper(strings.TrimSpace(params["signal"]))
+	if s == "" {
+		s = "KILL"
+	}
+	if _, err := strconv.Atoi(s); err == nil {
+		return s
+	}
+	return "SIG" + strings.TrimPrefix(s, "SIG")
+}
+
+func timeoutSeconds(params map[string]string, kind string) *int {
+	d := fault.Duration(params, kind, "timeout")
+	s := int((d + time.Second - 1) / time.Second)
+	return &s
+}
+
+// Inject selects the running containers, records their IDs, then acts on all of them at
+// once. If acting on any fails, the ones reached are reverted and the error says so.
+func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
+	if err := e.Validate(f.Params); err != nil {
+		return err
+	}
+	fam := e.fam
+	fam.mu.Lock()
+	defer fam.mu.Unlock()
+	defer Release(fam.api)
+	if _, ok, err := fam.store.get(f.AssignmentID); err != nil || ok {
+		return err // ok: already injected; Inject is idempotent
+	}
+	sel := selector(f.Params)
+	found, err := running(ctx, fam.api, sel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.kind, err)
+	}
+	chosen, err := pick(found, count(f.Params), sel)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.kind, err)
+	}
+	rec := record{AssignmentID: f.AssignmentID, Kind: e.kind}
+	for _, c := range chosen {
+		rec.Targets = append(rec.Targets, target{ID: c.ID, Name: name(c), StartedAt: c.State.StartedAt})
+	}
+	if err := fam.store.put(rec); err != nil {
+		return fmt.Errorf("%s: %w (no container was touched)", e.kind, err)
+	}
+	// All targets at once: a stop takes up to its timeout, and the worker bounds the
+	// whole Inject, not each container.
+	errs := make([]error, len(rec.Targets))
+	var wg sync.WaitGroup
+	for i, t := range rec.Targets {
+		wg.Go(func() { errs[i] = e.apply(ctx, f.Params, t) })
+	}
+	wg.Wait()
+	var failed []error
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, fmt.Errorf("%s: %w", rec.Targets[i].Name, err))
+		}
+	}
+	if len(failed) > 0 {
+		err := fmt.Errorf("%s: %w", e.kind, errors.Join(failed...))
+		// Revert is conditional on each container's state, so reverting every target
+		// restores the ones the fault reached and leaves the others as they are.
+		if uerr := e.revertAll(ctx, rec); uerr != nil {
+			return errors.Join(err, fmt.Errorf("undo (kept for the next revert): %w", uerr))
+		}
+		if derr := fam.store.del(f.AssignmentID); derr != nil {
+			return errors.Join(err, derr)
+		}
+		return fmt.Errorf("%w (every container it reached was restored)", err)
+	}
+	for _, t := range rec.Targets {
+		fam.log.Info("container fault injected", "kind", e.kind, "assignment_id", f.AssignmentID,
+			"container", t.Name, "container_id", short(t.ID))
+	}
+	return nil
+}
+
+func (e *executor) apply(ctx context.Context, params map[string]string, t target) error {
+	api := e.fam.api
+	var err error
+	switch e.kind {
+	case KindKill:
+		if _, err = api.ContainerKill(ctx, t.ID, client.ContainerKillOptions{Signal: signal(params)}); err == nil {
+			e.settle(ctx, t)
+		}
+	case KindStop:
+		_, err = api.ContainerStop(ctx, t.ID, client.ContainerStopOptions{Timeout: timeoutSeconds(params, e.kind)})
+	case KindPause:
+		_, err = api.ContainerPause(ctx, t.ID, client.ContainerPauseOptions{})
+	case KindRestart:
+		_, err = api.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{Timeout: timeoutSeconds(params, e.kind)})
+	}
+	return err
+}
+
+// settle waits up to killSettle for a signalled container to stop running.
+func (e *executor) settle(ctx context.Context, t target) {
+	ctx, cancel := context.WithTimeout(ctx, killSettle)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r, err := e.fam.api.ContainerInspect(ctx, t.ID, client.ContainerInspectOptions{})
+		if err != nil || r.Container.State == nil || !r.Container.State.Running || r.Container.State.StartedAt != t.StartedAt {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Revert undoes what Inject recorded; see revertOne for what that means per kind. The
+// record is dropped only when every container is reverted, so a failed revert is retried
+// on the same containers.
+func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
+	fam := e.fam
+	fam.mu.Lock()
+	defer fam.mu.Unlock()
+	defer Release(fam.api)
+	rec, ok, err := fam.store.get(f.AssignmentID)
+	if err != nil || !ok {
+		return err
+	}
+	if err := e.revertAll(ctx, rec); err != nil {
+		return fmt.Errorf("%s: revert: %w", rec.Kind, err)
+	}
+	return fam.store.del(f.AssignmentID)
+}
+
+func (e *executor) revertAll(ctx context.Context, rec record) error {
+	var errs []error
+	for _, t := range rec.Targets {
+		if err := e.revertOne(ctx, rec, t); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// revertOne restores one container the fault touched, acting only on a state the fault
+// itself left:
+//   - pause: unpause it if it is paused;
+//   - stop, kill: start it if it is not running and has not been started since the fault
+//     stopped it (its StartedAt is still the one recorded before the fault). A container
+//     its restart policy brought back, or that someone started (and perhaps stopped)
+//     again meanwhile, is left as it is;
+//   - restart: nothing; the engine started it again as part of the restart.
+//
+// A container removed meanwhile has nothing to revert.
+func (e *executor) revertOne(ctx context.Context, rec record, t target) error {
+	if rec.Kind == KindRestart {
+		return nil
+	}
+	api := e.fam.api
+	r, err := api.ContainerInspect(ctx, t.ID, client.ContainerInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		e.fam.log.Warn("container removed while faulted; nothing to revert", "kind", rec.Kind,
+			"assignment_id", rec.AssignmentID, "container", t.Name, "container_id", short(t.ID))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	st := r.Container.State
+	if st == nil {
+		return fmt.Errorf("the engine reports no state")
+	}
+	switch rec.Kind {
+	case KindPause:
+		if !st.Paused {
+			return nil
+		}
+		if _, err := api.ContainerUnpause(ctx, t.ID, client.ContainerUnpauseOptions{}); err != nil {
+			return fmt.Errorf("unpause: %w", err)
+		}
+	case KindStop, KindKill:
+		if st.Running || st.Restarting {
+			return nil
+		}
+		if st.StartedAt != t.StartedAt {
+			e.fam.log.Warn("container was started again after the fault; leaving it as it is", "kind", rec.Kind,
+				"assignment_id", rec.AssignmentID, "container", t.Name, "state", string(st.Status))
+			return nil
+		}
+		if _, err := api.ContainerStart(ctx, t.ID, client.ContainerStartOptions{}); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+	default:
+		return fmt.Errorf("unknown kind %q in the fault state", rec.Kind)
+	}
+	e.fam.log.Info("container fault reverted", "kind", rec.Kind, "assignment_id", rec.AssignmentID,
+		"container", t.Name, "container_id", short(t.ID))
+	return nil
+}
+
+func (e *executor) Describe(params map[string]string) string {
+	sel := selector(params)
+	what := sel.String()
+	if sel.Name == "" {
+		if c := count(params); c == "all" {
+			what = "all running " + what
+		} else {
+			what = c + " running " + what + ", chosen at random"
+		}
+	}
+	switch e.kind {
+	case KindKill:
+		return fmt.Sprintf("send %s to %s; revert starts any it left stopped", signal(params), what)
+	case KindStop:
+		return fmt.Sprintf("stop %s (timeout %s); revert starts them", what, fault.Duration(params, e.kind, "timeout"))
+	case KindPause:
+		return fmt.Sprintf("pause %s; revert unpauses them", what)
+	default:
+		return fmt.Sprintf("restart %s (timeout %s)", what, fault.Duration(params, e.kind, "timeout"))
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,177 @@
+package network
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/murphy-chaos/murphy/worker/fault/network/nfqueue"
+)
+
+// delayer is the userspace delay line of one network.delay fault on a kernel without
+// netem: the fault's nftables rule queues matching packets to an NFQUEUE and the delayer
+// accepts each one once its delay has passed. The kernel keeps the packets; the worker
+// only holds their ids and due times.
+type delayer struct {
+	q             *nfqueue.Conn
+	num           uint16
+	delay, jitter time.Duration
+
+	mu          sync.Mutex
+	pending     dueHeap
+	wake        chan struct{}
+	stop        chan struct{}
+	closed      atomic.Bool
+	wg          sync.WaitGroup // receive
+	releaseDone sync.WaitGroup // release
+	// released counts verdicts sent, for tests and describe.
+	released atomic.Uint64
+}
+
+// startDelayer binds the first free queue number from first on (numbers stay in
+// [0x8000, 0xffff], clear of the small ones people use by hand).
+func startDelayer(nsFd int, first uint16, delay, jitter time.Duration) (*delayer, error) {
+	var q *nfqueue.Conn
+	var num uint16
+	var err error
+	for i := range uint16(256) {
+		num = 0x8000 | (first+i)&0x7fff
+		q, err = nfqueue.Open(nfqueue.Config{Num: num, NetNS: nsFd})
+		if !errors.Is(err, nfqueue.ErrBusy) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &delayer{q: q, num: num, delay: delay, jitter: jitter,
+		wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	d.wg.Add(1)
+	d.releaseDone.Add(1)
+	go d.receive()
+	go d.release()
+	return d, nil
+}
+
+func (d *delayer) due(now time.Time) time.Time {
+	dl := d.delay
+	if d.jitter > 0 {
+		dl += time.Duration(rand.Int64N(int64(2*d.jitter)+1)) - d.jitter
+	}
+	return now.Add(max(dl, 0))
+}
+
+func (d *delayer) receive() {
+	defer d.wg.Done()
+	for {
+		pkts, err := d.q.Receive()
+		if err != nil && d.closed.Load() {
+			return
+		}
+		if err != nil {
+			// A failed verdict for a packet the kernel already dropped, or a transient
+			// socket error: the queue itself is still bound.
+			continue
+		}
+		now := time.Now()
+		d.mu.Lock()
+		for _, p := range pkts {
+			heap.Push(&d.pending, due{at: d.due(now), id: p.ID})
+		}
+		d.mu.Unlock()
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *delayer) release() {
+	defer d.releaseDone.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		now := time.Now()
+		var ready []uint32
+		for d.pending.Len() > 0 && !d.pending[0].at.After(now) {
+			ready = append(ready, heap.Pop(&d.pending).(due).id)
+		}
+		next := time.Hour
+		if d.pending.Len() > 0 {
+			next = d.pending[0].at.Sub(now)
+		}
+		d.mu.Unlock()
+		for _, id := range ready {
+			_ = d.q.Verdict(id, nfqueue.Accept)
+			d.released.Add(1)
+		}
+		t.Reset(next)
+		select {
+		case <-t.C:
+		case <-d.wake:
+		case <-d.stop:
+			d.drain()
+			return
+		}
+	}
+}
+
+// drain accepts whatever is still held: on revert packets go out now, not when their
+// delay ends. It keeps draining until the queue has been quiet for a moment, because
+// packets queued just before the rule was deleted may still be on their way up.
+func (d *delayer) drain() {
+	quiet := time.Now()
+	for time.Since(quiet) < 20*time.Millisecond {
+		d.mu.Lock()
+		rest := d.pending
+		d.pending = nil
+		d.mu.Unlock()
+		for _, p := range rest {
+			_ = d.q.Verdict(p.id, nfqueue.Accept)
+			d.released.Add(1)
+		}
+		if len(rest) > 0 {
+			quiet = time.Now()
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// close releases every held packet and unbinds the queue. Call it after the nftables rule
+// is gone, so no new packets arrive. Safe to call twice.
+func (d *delayer) close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
+	close(d.stop)
+	d.releaseDone.Wait() // held packets are accepted before the socket goes
+	err := d.q.Close()   // closing first would make the kernel drop them
+	d.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("nfqueue %d: %w", d.num, err)
+	}
+	return nil
+}
+
+type due struct {
+	at time.Time
+	id uint32
+}
+
+type dueHeap []due
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(due)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

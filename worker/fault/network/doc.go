@@ -1,0 +1,17 @@
+// Package network owns Murphy's network fault family: network.delay, network.loss,
+// network.corrupt, network.duplicate, network.rate, network.partition, network.blackhole
+// and network.dns.
+//
+// Every fault is one nftables table (family inet) named from its assignment ID, plus, for
+// the shaping kinds, one HTB root qdisc whose handle is derived from the same ID. The
+// table selects the traffic (interface, peer CIDRs, ports, protocol) after first accepting
+// the protected CIDRs (the coordinators), and then drops it, queues it to the worker's
+// userspace delay, or steers it into the fault's HTB class by setting skb->priority.
+// Because the names come from the ID alone, a restarted worker reverts a fault from its
+// journal entry without any state of its own.
+//
+// Which mechanism a kind uses is decided once, by probing the kernel in a throwaway
+// network namespace (see Probe): tc netem where sch_netem exists; otherwise delay through
+// an NFQUEUE (package nfqueue) and loss through an nftables random drop; corrupt and
+// duplicate are refused without netem.
+package network

@@ -1,0 +1,280 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+)
+
+// Config configures the family.
+type Config struct {
+	// Protected returns the peers never affected: every rule set accepts them first, and
+	// a fault whose peers all lie inside one is refused. It is asked at every Validate and
+	// Inject, because the coordinators a worker follows change at run time; an error
+	// (a coordinator name that does not resolve) refuses the fault, since it could cut
+	// the worker off from a coordinator it cannot see. Nil protects nothing (tests).
+	Protected func() ([]netip.Prefix, error)
+	// Probe, when set, replaces probing the kernel (tests use it to force a mechanism).
+	Probe *Probe
+}
+
+// Family carries out the network kinds on this host. Faults are serialised: each is a
+// few netlink round trips, and one lock makes a duplicate Inject and a concurrent Revert
+// of the same assignment trivially safe.
+type Family struct {
+	cfg   Config
+	probe Probe
+
+	mu     sync.Mutex
+	active map[string]*active
+}
+
+type active struct {
+	delayer *delayer // nfqueue delay only
+}
+
+// New probes the kernel (unless cfg.Probe is set) and returns the family.
+func New(cfg Config) *Family {
+	f := &Family{cfg: cfg, active: map[string]*active{}}
+	if cfg.Probe != nil {
+		f.probe = *cfg.Probe
+	} else {
+		f.probe = RunProbe()
+	}
+	return f
+}
+
+// Probe returns what the kernel offered.
+func (f *Family) Probe() Probe { return f.probe }
+
+// Mechanisms maps each kind this host can carry out to its mechanism (netem, nfqueue,
+// nftables, htb); kinds it cannot carry out are absent.
+func (f *Family) Mechanisms() map[string]string {
+	out := map[string]string{}
+	for _, k := range Kinds {
+		if m, _ := f.probe.mechanism(k); m != "" {
+			out[k] = m
+		}
+	}
+	return out
+}
+
+// Executors returns one executor per kind. A kind this host cannot carry out still gets
+// one, whose Mechanism is "" and which refuses every assignment with the reason, so a
+// step sent to the wrong worker fails with "corrupt needs tc netem..." rather than a bare
+// "unknown kind".
+func (f *Family) Executors() []fault.Executor {
+	out := make([]fault.Executor, 0, len(Kinds))
+	for _, k := range Kinds {
+		m, why := f.probe.mechanism(k)
+		out = append(out, &executor{fam: f, kind: k, mech: m, why: why})
+	}
+	return out
+}
+
+// Close reverts nothing (the worker reverts through its journal) but stops the delay
+// lines of faults still active, releasing their packets. For shutdown paths that skipped
+// Revert.
+func (f *Family) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, a := range f.active {
+		if a.delayer != nil {
+			_ = a.delayer.close()
+		}
+		delete(f.active, id)
+	}
+}
+
+type executor struct {
+	fam  *Family
+	kind string
+	mech string
+	why  string
+}
+
+var _ fault.Executor = (*executor)(nil)
+
+func (e *executor) Kind() string { return e.kind }
+
+// Mechanism names how this host carries the kind out; "" means it cannot.
+func (e *executor) Mechanism() string { return e.mech }
+
+func (e *executor) Validate(params map[string]string) error {
+	_, _, err := e.validate(params)
+	return err
+}
+
+// validate checks params, the host's ability and the target (namespace, interface)
+// without changing anything.
+func (e *executor) validate(params map[string]string) (s spec, protected []netip.Prefix, err error) {
+	if s, err = parseSpec(e.kind, params); err != nil {
+		return s, nil, err
+	}
+	if e.mech == "" {
+		return s, nil, fmt.Errorf("%s is not available on this worker: %s", e.kind, e.why)
+	}
+	if e.fam.cfg.Protected != nil {
+		if protected, err = e.fam.cfg.Protected(); err != nil {
+			return s, nil, fmt.Errorf("%s refused: %w", e.kind, err)
+		}
+	}
+	if err := s.checkProtected(protected); err != nil {
+		return s, nil, err
+	}
+	fd, closeNS, _, err := openNetns(s.netns)
+	if err != nil {
+		return s, nil, fmt.Errorf("%s: %w", e.kind, err)
+	}
+	defer closeNS()
+	if s.iface != "" {
+		where := "the worker's network namespace"
+		if s.netns != "" {
+			where = s.netns
+		}
+		if _, err := lookupLink(fd, s.iface, where); err != nil {
+			return s, nil, fmt.Errorf("%s: %w", e.kind, err)
+		}
+	}
+	return s, protected, nil
+}
+
+func (e *executor) Inject(_ context.Context, f fault.Fault) error {
+	s, protected, err := e.validate(f.Params)
+	if err != nil {
+		return err
+	}
+	e.fam.mu.Lock()
+	defer e.fam.mu.Unlock()
+	if _, ok := e.fam.active[f.AssignmentID]; ok {
+		return nil
+	}
+	fd, closeNS, _, err := openNetns(s.netns)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.kind, err)
+	}
+	defer closeNS()
+	a := &active{}
+	if err := e.inject(fd, f.AssignmentID, s, protected, a); err != nil {
+		return fmt.Errorf("%s: %w", e.kind, err)
+	}
+	e.fam.active[f.AssignmentID] = a
+	return nil
+}
+
+func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a *active) error {
+	switch e.mech {
+	case "nftables":
+		return installTable(fd, id, s, protected, action{drop: true, lossPct: s.percent})
+	case "nfqueue":
+		d, err := startDelayer(fd, queueNum(id), s.delay, s.jitter)
+		if err != nil {
+			return err
+		}
+		act := action{queue: &d.num, queueXT: !e.fam.probe.QueueNative}
+		if err := installTable(fd, id, s, protected, act); err != nil {
+			_ = d.close()
+			return err
+		}
+		a.delayer = d
+		return nil
+	case "htb", "netem":
+		major := QdiscMajor(id)
+		sc := shapeConfig{rateBits: s.rateBits}
+		if e.mech == "netem" {
+			sc.netem = netemAttrs(s)
+		}
+		if err := installQdisc(fd, s.iface, major, sc); err != nil {
+			return err
+		}
+		if err := installTable(fd, id, s, protected, action{priority: netlink.MakeHandle(major, 2)}); err != nil {
+			_ = removeQdisc(fd, s.iface, major)
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("no mechanism")
+}
+
+func netemAttrs(s spec) *netlink.NetemQdiscAttrs {
+	a := &netlink.NetemQdiscAttrs{Limit: 100000}
+	switch s.kind {
+	case KindDelay:
+		a.Latency = uint32(s.delay.Microseconds())
+		a.Jitter = uint32(s.jitter.Microseconds())
+	case KindLoss:
+		a.Loss = float32(s.percent)
+	case KindCorrupt:
+		a.CorruptProb = float32(s.percent)
+	case KindDuplicate:
+		a.Duplicate = float32(s.percent)
+	}
+	return a
+}
+
+// Revert removes everything the assignment could have created, found by the names its ID
+// gives: the nftables table, the HTB root qdisc, the delay line. It reads nothing but
+// the assignment, so it works the same for a fault this process injected and for one a
+// crashed predecessor left behind. A namespace that no longer exists has nothing left to
+// revert.
+func (e *executor) Revert(_ context.Context, f fault.Fault) error {
+	e.fam.mu.Lock()
+	defer e.fam.mu.Unlock()
+	a := e.fam.active[f.AssignmentID]
+	fd, closeNS, gone, err := openNetns(f.Params["netns"])
+	if gone {
+		if a != nil && a.delayer != nil {
+			_ = a.delayer.close()
+		}
+		delete(e.fam.active, f.AssignmentID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s revert: %w", e.kind, err)
+	}
+	defer closeNS()
+	var errs []error
+	// The table goes first: no new packets are queued or steered once it is gone.
+	if err := removeTable(fd, f.AssignmentID); err != nil {
+		errs = append(errs, err)
+	}
+	if a != nil && a.delayer != nil {
+		if err := a.delayer.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if iface := f.Params["interface"]; iface != "" {
+		if err := removeQdisc(fd, iface, QdiscMajor(f.AssignmentID)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s revert: %w", e.kind, err)
+	}
+	delete(e.fam.active, f.AssignmentID)
+	return nil
+}
+
+func (e *executor) Describe(params map[string]string) string {
+	s, err := parseSpec(e.kind, params)
+	if err != nil {
+		keys := make([]string, 0, len(params))
+		for k, v := range params {
+			keys = append(keys, k+"="+v)
+		}
+		sort.Strings(keys)
+		return fmt.Sprintf("%s %v", e.kind, keys)
+	}
+	mech := e.mech
+	if mech == "" {
+		mech = "unavailable"
+	}
+	return fmt.Sprintf("%s (%s)", s.describe(), mech)
+}

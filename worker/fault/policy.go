@@ -1,0 +1,372 @@
+package fault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Kinds that a policy must name in Allowed before the worker injects them: they can do
+// anything the worker's user can, so a coordinator must never be able to use them on a
+// worker whose operator did not opt in.
+var explicitOnly = []string{"exec"}
+
+// DefaultMaxDuration caps a fault's life when the policy file says nothing else.
+const DefaultMaxDuration = time.Hour
+
+// Policy is the worker's local safety policy. It is configured on the worker host (see
+// LoadPolicy for the file) and the coordinator cannot override it: an assignment that
+// breaks it fails with the policy's reason.
+//
+// Whatever the configuration says, the worker never signals itself or PID 1, and the
+// coordinators' addresses are always among ProtectedCIDRs.
+//
+// A Policy is a value; copies share the set of coordinator addresses learnt at run time
+// (NoteCoordinator), so executors built from the agent's policy see every leader the
+// agent followed.
+type Policy struct {
+	// Allowed lists the kinds this worker may inject. Empty allows every kind the worker
+	// has an executor for, except "exec", which must always be named.
+	Allowed []string
+	// Denied lists kinds that are never injected, even if Allowed names them.
+	Denied []string
+	// MaxDuration caps how long any fault may stay active, whatever deadline the
+	// coordinator sends. Zero means no cap beyond the assignment's own deadline.
+	MaxDuration time.Duration
+
+	// ProtectedPIDs, ProtectedNames and ProtectedPIDFiles name processes the process
+	// family never signals, besides the worker itself and PID 1. A name matches a
+	// process's /proc/PID/comm or the base name of its argv[0]; a pid file is read at
+	// every check, so a restarted daemon stays protected.
+	ProtectedPIDs     []int
+	ProtectedNames    []string
+	ProtectedPIDFiles []string
+	// ProtectedNets are networks the network family never touches, besides the
+	// coordinators (see ProtectedCIDRs).
+	ProtectedNets []netip.Prefix
+	// Coordinators are coordinator addresses (host:port or host) whose hosts are always
+	// protected. The agent adds its configured coordinators.
+	Coordinators []string
+	// DiskPaths, when set, are the only directory trees stress.disk may fill.
+	DiskPaths []string
+
+	learnt *addrSet
+}
+
+type addrSet struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+// DefaultPolicy is the policy of a worker started without a policy file: every kind but
+// exec, faults capped at an hour, sshd protected (so an operator can always log in),
+// plus what is always protected.
+func DefaultPolicy() Policy {
+	return Policy{MaxDuration: DefaultMaxDuration, ProtectedNames: []string{"sshd"}}
+}
+
+// Allows reports whether the policy lets kind be injected; the error is the reason.
+func (p Policy) Allows(kind string) error {
+	if slices.Contains(p.Denied, kind) {
+		return fmt.Errorf("fault kind %q is denied by this worker's policy", kind)
+	}
+	if len(p.Allowed) > 0 && !slices.Contains(p.Allowed, kind) {
+		return fmt.Errorf("fault kind %q is not allowed by this worker's policy (allowed: %s)",
+			kind, strings.Join(p.Allowed, ", "))
+	}
+	if slices.Contains(explicitOnly, kind) && !slices.Contains(p.Allowed, kind) {
+		return fmt.Errorf("fault kind %q runs arbitrary commands and is refused unless this worker's policy lists it under allow", kind)
+	}
+	return nil
+}
+
+// Deadline returns the earlier of the requested deadline and now+MaxDuration.
+func (p Policy) Deadline(now, requested time.Time) time.Time {
+	if p.MaxDuration > 0 {
+		if limit := now.Add(p.MaxDuration); requested.IsZero() || limit.Before(requested) {
+			return limit
+		}
+	}
+	return requested
+}
+
+// ProtectsPID returns why pid must never be signalled, or nil.
+func (p Policy) ProtectsPID(pid int) error {
+	switch {
+	case pid == 1:
+		return errors.New("pid 1 (init) is always protected")
+	case pid == os.Getpid():
+		return fmt.Errorf("pid %d is the worker itself, which is always protected", pid)
+	case slices.Contains(p.ProtectedPIDs, pid):
+		return fmt.Errorf("pid %d is protected by this worker's policy", pid)
+	}
+	for _, f := range p.ProtectedPIDFiles {
+		if n, err := ReadPIDFile(f); err == nil && n == pid {
+			return fmt.Errorf("pid %d (from %s) is protected by this worker's policy", pid, f)
+		}
+	}
+	return nil
+}
+
+// ProtectsName returns why processes called name must never be signalled, or nil.
+func (p Policy) ProtectsName(name string) error {
+	if slices.Contains(p.ProtectedNames, name) {
+		return fmt.Errorf("process name %q is protected by this worker's policy", name)
+	}
+	return nil
+}
+
+// ReadPIDFile reads the decimal process id a daemon wrote to path.
+func ReadPIDFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	n, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("pid file %s does not hold a process id", path)
+	}
+	return n, nil
+}
+
+// WithCoordinators returns a copy that also protects addrs, and from which copies share
+// the addresses later passed to NoteCoordinator.
+func (p Policy) WithCoordinators(addrs []string) Policy {
+	p.Coordinators = append(slices.Clip(p.Coordinators), addrs...)
+	p.learnt = &addrSet{}
+	return p
+}
+
+// NoteCoordinator protects one more coordinator address, e.g. a leader the agent was
+// redirected to. It is a no-op on a policy not made by WithCoordinators. Safe for
+// concurrent use.
+func (p Policy) NoteCoordinator(addr string) {
+	if p.learnt == nil || addr == "" {
+		return
+	}
+	p.learnt.mu.Lock()
+	defer p.learnt.mu.Unlock()
+	if !slices.Contains(p.learnt.addrs, addr) {
+		p.learnt.addrs = append(p.learnt.addrs, addr)
+	}
+}
+
+// resolveTimeout bounds the name lookups of ProtectedCIDRs.
+const resolveTimeout = 2 * time.Second
+
+// ProtectedCIDRs returns the networks no network fault may touch: the configured ones
+// plus every coordinator address as a single-host prefix, sorted and without duplicates.
+// Coordinator host names are resolved on each call. The error names every coordinator
+// that could not be resolved; the prefixes returned are still valid, but a network fault
+// should be refused, since it could cut the worker from a coordinator it cannot see.
+func (p Policy) ProtectedCIDRs() ([]netip.Prefix, error) {
+	out := slices.Clone(p.ProtectedNets)
+	addrs := slices.Clone(p.Coordinators)
+	if p.learnt != nil {
+		p.learnt.mu.Lock()
+		addrs = append(addrs, p.learnt.addrs...)
+		p.learnt.mu.Unlock()
+	}
+	var errs []error
+	for _, a := range addrs {
+		host := a
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			host = h
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("coordinator %s: %w", a, err))
+			continue
+		}
+		for _, ip := range ips {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		}
+	}
+	for i, pf := range out {
+		out[i] = pf.Masked()
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	out = slices.Compact(out)
+	if len(errs) > 0 {
+		return out, fmt.Errorf("cannot resolve every coordinator address to protect it: %w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// AllowsDiskPath returns why stress.disk may not fill dir, or nil. dir must be clean and
+// absolute; symbolic links are resolved before the check.
+func (p Policy) AllowsDiskPath(dir string) error {
+	if len(p.DiskPaths) == 0 {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for _, root := range p.DiskPaths {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is outside the directories this worker's policy lets stress.disk fill (%s)",
+		dir, strings.Join(p.DiskPaths, ", "))
+}
+
+// policyFile is the YAML a worker operator writes; see LoadPolicy.
+type policyFile struct {
+	Allow       []string `yaml:"allow"`
+	Deny        []string `yaml:"deny"`
+	MaxDuration string   `yaml:"maxDuration"`
+	Protect     struct {
+		PIDs     []int    `yaml:"pids"`
+		Names    []string `yaml:"names"`
+		PIDFiles []string `yaml:"pidfiles"`
+		CIDRs    []string `yaml:"cidrs"`
+	} `yaml:"protect"`
+	Stress struct {
+		DiskPaths []string `yaml:"diskPaths"`
+	} `yaml:"stress"`
+}
+
+// LoadPolicy reads a worker's policy file. The format:
+//
+//	allow: [process.kill, process.stop, stress.cpu, exec]  # default: every kind but exec
+//	deny: [stress.disk]                                    # wins over allow
+//	maxDuration: 30m                                       # default 1h
+//	protect:
+//	  names: [sshd, etcd]    # default [sshd]; the worker itself and PID 1 always
+//	  pids: [4242]
+//	  pidfiles: [/run/nginx.pid]
+//	  cidrs: [10.0.0.0/8]    # the coordinators' addresses always
+//	stress:
+//	  diskPaths: [/var/tmp]  # default: anywhere
+//
+// A key that is present replaces its default; an unknown key, an unknown fault kind or a
+// malformed value is an error naming it.
+func LoadPolicy(path string) (Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	p, err := ParsePolicy(b)
+	if err != nil {
+		return Policy{}, fmt.Errorf("policy %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParsePolicy parses the policy file format of LoadPolicy.
+func ParsePolicy(data []byte) (Policy, error) {
+	var pf policyFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&pf); err != nil && !errors.Is(err, io.EOF) {
+		return Policy{}, yamlError(err)
+	}
+	p := DefaultPolicy()
+	var errs []error
+	kinds := func(field string, ks []string) []string {
+		for i, k := range ks {
+			if _, ok := catalogue[k]; !ok {
+				errs = append(errs, fmt.Errorf("%s[%d]: unknown fault kind %q (known: %s)", field, i, k, strings.Join(Kinds(), ", ")))
+			}
+		}
+		return ks
+	}
+	p.Allowed = kinds("allow", pf.Allow)
+	p.Denied = kinds("deny", pf.Deny)
+	if pf.MaxDuration != "" {
+		d, err := time.ParseDuration(pf.MaxDuration)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("maxDuration: %q is not a positive duration (e.g. 30m)", pf.MaxDuration))
+		}
+		p.MaxDuration = d
+	}
+	if pf.Protect.Names != nil {
+		p.ProtectedNames = nil
+		for i, n := range pf.Protect.Names {
+			if strings.TrimSpace(n) == "" {
+				errs = append(errs, fmt.Errorf("protect.names[%d]: empty name", i))
+			}
+			p.ProtectedNames = append(p.ProtectedNames, n)
+		}
+	}
+	for i, n := range pf.Protect.PIDs {
+		if n <= 0 {
+			errs = append(errs, fmt.Errorf("protect.pids[%d]: %d is not a process id", i, n))
+		}
+	}
+	p.ProtectedPIDs = pf.Protect.PIDs
+	for i, f := range pf.Protect.PIDFiles {
+		if !filepath.IsAbs(f) {
+			errs = append(errs, fmt.Errorf("protect.pidfiles[%d]: %q is not an absolute path", i, f))
+		}
+	}
+	p.ProtectedPIDFiles = pf.Protect.PIDFiles
+	for i, c := range pf.Protect.CIDRs {
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			if ip, err2 := netip.ParseAddr(c); err2 == nil {
+				pfx, err = netip.PrefixFrom(ip, ip.BitLen()), nil
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("protect.cidrs[%d]: %q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", i, c))
+			continue
+		}
+		p.ProtectedNets = append(p.ProtectedNets, pfx.Masked())
+	}
+	for i, d := range pf.Stress.DiskPaths {
+		if !filepath.IsAbs(d) {
+			errs = append(errs, fmt.Errorf("stress.diskPaths[%d]: %q is not an absolute path", i, d))
+		}
+		p.DiskPaths = append(p.DiskPaths, filepath.Clean(d))
+	}
+	return p, errors.Join(errs...)
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type .*`)
+
+// yamlError rewords the decoder's errors for the person who wrote the file: no Go types.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1" (known: allow, deny, maxDuration, `+
+			`protect: {names, pids, pidfiles, cidrs}, stress: {diskPaths})`)
+		msgs[i] = strings.ReplaceAll(msgs[i], "!!", "")
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}

@@ -1,0 +1,219 @@
+package fault
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy([]byte(`
+allow: [process.stop, stress.cpu, exec]
+deny: [stress.cpu]
+maxDuration: 30m
+protect:
+  names: [etcd]
+  pids: [4242]
+  pidfiles: [/run/nginx.pid]
+  cidrs: [10.0.0.0/8, 192.0.2.7, "2001:db8::/32"]
+stress:
+  diskPaths: [/var/tmp/]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Allowed, []string{"process.stop", "stress.cpu", "exec"}) || p.MaxDuration != 30*time.Minute ||
+		!slices.Equal(p.ProtectedNames, []string{"etcd"}) || !slices.Equal(p.ProtectedPIDs, []int{4242}) ||
+		!slices.Equal(p.DiskPaths, []string{"/var/tmp"}) || len(p.ProtectedNets) != 3 ||
+		p.ProtectedNets[1] != netip.MustParsePrefix("192.0.2.7/32") {
+		t.Fatalf("%+v", p)
+	}
+	if err := p.Allows("exec"); err != nil {
+		t.Errorf("exec listed under allow: %v", err)
+	}
+	if err := p.Allows("stress.cpu"); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("deny wins over allow: %v", err)
+	}
+
+	def, err := ParsePolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.MaxDuration != time.Hour || !slices.Equal(def.ProtectedNames, []string{"sshd"}) {
+		t.Fatalf("defaults: %+v", def)
+	}
+	if err := def.Allows("exec"); err == nil || !strings.Contains(err.Error(), "unless this worker's policy lists it under allow") {
+		t.Errorf("exec by default: %v", err)
+	}
+	if err := def.Allows("process.kill"); err != nil {
+		t.Errorf("process.kill by default: %v", err)
+	}
+
+	tests := []struct{ in, want string }{
+		{"alow: [exec]", `line 1: unknown key "alow" (known: allow, deny`},
+		{"protect: {pid: [3]}", `line 1: unknown key "pid"`},
+		{"allow: [proces.kill]", `allow[0]: unknown fault kind "proces.kill"`},
+		{"deny: [x]", `deny[0]: unknown fault kind "x"`},
+		{"maxDuration: forever", `maxDuration: "forever" is not a positive duration`},
+		{"maxDuration: -1s", "not a positive duration"},
+		{"protect: {cidrs: [10.0.0.0/33]}", `protect.cidrs[0]: "10.0.0.0/33" is not a CIDR`},
+		{"protect: {pids: [0]}", "protect.pids[0]: 0 is not a process id"},
+		{"protect: {pidfiles: [x.pid]}", "protect.pidfiles[0]"},
+		{"protect: {names: ['']}", "protect.names[0]: empty name"},
+		{"stress: {diskPaths: [tmp]}", "stress.diskPaths[0]"},
+		{"allow: exec", "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		if _, err := ParsePolicy([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestLoadPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(path, []byte("maxDuration: 5m\n"), 0o600)
+	p, err := LoadPolicy(path)
+	if err != nil || p.MaxDuration != 5*time.Minute {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := LoadPolicy(path + ".missing"); err == nil {
+		t.Fatal("missing file loaded")
+	}
+	os.WriteFile(path, []byte("maxDuration: x\n"), 0o600)
+	if _, err := LoadPolicy(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error without the file name: %v", err)
+	}
+}
+
+func TestProtectedProcesses(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "db.pid")
+	os.WriteFile(pf, []byte("777\n"), 0o600)
+	p := Policy{ProtectedPIDs: []int{4242}, ProtectedPIDFiles: []string{pf}, ProtectedNames: []string{"etcd"}}
+	for pid, want := range map[int]string{1: "always protected", os.Getpid(): "the worker itself", 4242: "policy", 777: pf} {
+		if err := p.ProtectsPID(pid); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("pid %d: %v, want %q", pid, err, want)
+		}
+	}
+	// Even the zero policy protects init and the worker.
+	if (Policy{}).ProtectsPID(1) == nil || (Policy{}).ProtectsPID(os.Getpid()) == nil {
+		t.Error("zero policy leaves init or the worker unprotected")
+	}
+	if err := p.ProtectsPID(4243); err != nil {
+		t.Errorf("unprotected pid: %v", err)
+	}
+	if p.ProtectsName("etcd") == nil || p.ProtectsName("etcd2") != nil {
+		t.Error("names")
+	}
+}
+
+func TestProtectedCIDRs(t *testing.T) {
+	p := Policy{ProtectedNets: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}.
+		WithCoordinators([]string{"192.0.2.1:7400", "[2001:db8::1]:7400", "localhost:7400", "192.0.2.1:7401"})
+	cp := p // executors hold copies; a leader learnt later reaches them too
+	p.NoteCoordinator("198.51.100.9:7400")
+	got, err := cp.ProtectedCIDRs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, pf := range got {
+		s = append(s, pf.String())
+	}
+	for _, want := range []string{"10.0.0.0/8", "127.0.0.1/32", "192.0.2.1/32", "198.51.100.9/32", "2001:db8::1/128"} {
+		if !slices.Contains(s, want) {
+			t.Errorf("ProtectedCIDRs %v lacks %s", s, want)
+		}
+	}
+	if n := strings.Count(strings.Join(s, " "), "192.0.2.1/32"); n != 1 {
+		t.Errorf("duplicates: %v", s)
+	}
+	_, err = Policy{Coordinators: []string{"no-such-host.invalid:7400"}}.ProtectedCIDRs()
+	if err == nil || !strings.Contains(err.Error(), "no-such-host.invalid") {
+		t.Fatalf("unresolvable coordinator: %v", err)
+	}
+}
+
+func TestDiskPaths(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "ok", "deep"), 0o700)
+	os.MkdirAll(filepath.Join(root, "okay"), 0o700)
+	os.Symlink(filepath.Join(root, "okay"), filepath.Join(root, "ok", "escape"))
+	p := Policy{DiskPaths: []string{filepath.Join(root, "ok")}}
+	if err := p.AllowsDiskPath(filepath.Join(root, "ok", "deep")); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range []string{filepath.Join(root, "okay"), filepath.Join(root, "ok", "escape"), root} {
+		if err := p.AllowsDiskPath(bad); err == nil {
+			t.Errorf("%s allowed", bad)
+		}
+	}
+}
+
+func TestProcessCatalogue(t *testing.T) {
+	tests := []struct {
+		kind   string
+		params map[string]string
+		want   string
+	}{
+		{"process.kill", map[string]string{"name": "api"}, ""},
+		{"process.kill", map[string]string{"cmdline": "java .*Main", "signal": "sigterm", "count": "2"}, ""},
+		{"process.kill", map[string]string{}, "process.kill: empty selector"},
+		{"process.stop", map[string]string{"count": "all"}, "process.stop: empty selector"},
+		{"process.stop", map[string]string{"pid": "1"}, "pid 1 (init) is always protected"},
+		{"process.kill", map[string]string{"pid": "-4"}, "params.pid: -4 is not between"},
+		{"process.kill", map[string]string{"name": "x", "signal": "TSTP"}, "use process.stop"},
+		{"process.stop", map[string]string{"name": "x", "signal": "KILL"}, `unknown param "signal"`},
+		{"stress.cpu", map[string]string{"cores": "0"}, "params.cores"},
+		{"stress.memory", map[string]string{"bytes": "1.5GiB"}, ""},
+		{"stress.disk", map[string]string{"path": "/var/tmp"}, "params.bytes is required"},
+		{"exec", map[string]string{"inject": "true"}, "params.revert is required"},
+		{"exec", map[string]string{"inject": `echo "x"`, "revert": "true", "shell": "true"}, ""},
+	}
+	for _, tt := range tests {
+		err := Validate(tt.kind, tt.params)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s %v: %v, want %q", tt.kind, tt.params, err, tt.want)
+		}
+	}
+	if !IsInstant("process.kill") || IsInstant("process.stop") || IsInstant("no.such") {
+		t.Error("IsInstant")
+	}
+}
+
+func TestParseSignalAndBytes(t *testing.T) {
+	for in, want := range map[string]int{"KILL": 9, "sigterm": 15, "Hup": 1, "10": 10, "SIGUSR2": 12} {
+		if _, n, err := ParseSignal(in); err != nil || n != want {
+			t.Errorf("ParseSignal(%q) = %d, %v", in, n, err)
+		}
+	}
+	for _, bad := range []string{"STOP", "19", "BOGUS", "99", ""} {
+		if _, _, err := ParseSignal(bad); err == nil {
+			t.Errorf("ParseSignal(%q) accepted", bad)
+		}
+	}
+	for in, want := range map[string]int64{"1048576": 1 << 20, "512MiB": 512 << 20, "1.5GB": 1_500_000_000, "2 gib": 2 << 30, "4k": 4096, "10B": 10} {
+		if n, err := ParseBytes(in); err != nil || n != want {
+			t.Errorf("ParseBytes(%q) = %d, %v", in, n, err)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1", "1.2.3", "5 parsecs", "0", "65TiB", "0.1"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+	if _, err := ParseArgv(strconv.Quote("x")); err == nil {
+		t.Error("quoted argv accepted")
+	}
+	if a, err := ParseArgv(`["a b", "c"]`); err != nil || len(a) != 2 {
+		t.Errorf("JSON argv: %v %v", a, err)
+	}
+	if env, err := ParseEnv(`{"B":"2","A":"x,y"}`); err != nil || !slices.Equal(env, []string{"A=x,y", "B=2"}) {
+		t.Errorf("JSON env: %v %v", env, err)
+	}
+}

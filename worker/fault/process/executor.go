@@ -1,0 +1,243 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/record"
+)
+
+// Config configures the process family.
+type Config struct {
+	// Policy says which processes are protected.
+	Policy fault.Policy
+	// RecordDir keeps process.stop's records across worker restarts.
+	RecordDir string
+	Logger    *slog.Logger
+}
+
+// Executors returns the process.kill and process.stop executors.
+func Executors(cfg Config) ([]fault.Executor, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	recs, err := record.Open(cfg.RecordDir)
+	if err != nil {
+		return nil, err
+	}
+	return []fault.Executor{
+		&Kill{pol: cfg.Policy, log: cfg.Logger, done: map[string]bool{}},
+		&Stop{pol: cfg.Policy, log: cfg.Logger, recs: recs},
+	}, nil
+}
+
+// validate checks params against the catalogue and the policy, without side effects.
+func validate(kind string, pol fault.Policy, params map[string]string) error {
+	if err := fault.Validate(kind, params); err != nil {
+		return err
+	}
+	if err := parseSelector(params).check(pol); err != nil {
+		return fmt.Errorf("%s: refused: %w", kind, err)
+	}
+	return nil
+}
+
+// Kill is process.kill: one signal to each selected process. It has nothing to revert.
+type Kill struct {
+	pol fault.Policy
+	log *slog.Logger
+
+	mu   sync.Mutex
+	done map[string]bool // assignments already injected, so a resend signals nobody twice
+}
+
+var _ fault.Executor = (*Kill)(nil)
+
+// Kind implements fault.Executor.
+func (*Kill) Kind() string { return "process.kill" }
+
+// Validate implements fault.Executor.
+func (k *Kill) Validate(params map[string]string) error { return validate(k.Kind(), k.pol, params) }
+
+// Describe implements fault.Executor.
+func (k *Kill) Describe(params map[string]string) string {
+	name, _, _ := fault.ParseSignal(params["signal"])
+	if name == "" {
+		name = "KILL"
+	}
+	return fmt.Sprintf("process.kill: SIG%s to %s", name, parseSelector(params))
+}
+
+// Inject implements fault.Executor.
+func (k *Kill) Inject(ctx context.Context, f fault.Fault) error {
+	if err := k.Validate(f.Params); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.done[f.AssignmentID] {
+		return nil
+	}
+	sigName, sigNum, _ := fault.ParseSignal(f.Params["signal"])
+	if f.Params["signal"] == "" {
+		sigName, sigNum = "KILL", fault.Signals["KILL"]
+	}
+	sel := parseSelector(f.Params)
+	procs, err := sel.pick(k.pol, nil)
+	if err != nil {
+		return fmt.Errorf("process.kill: %w", err)
+	}
+	var sent []string
+	var errs []error
+	for _, p := range procs {
+		ok, err := send(p.PID, p.Start, syscall.Signal(sigNum))
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case ok:
+			sent = append(sent, p.String())
+		}
+	}
+	k.done[f.AssignmentID] = true
+	k.log.Info("signalled processes", "assignment_id", f.AssignmentID, "signal", sigName, "processes", sent)
+	if len(errs) > 0 {
+		return fmt.Errorf("process.kill: SIG%s reached %d of %d processes: %w", sigName, len(sent), len(procs), errors.Join(errs...))
+	}
+	if len(sent) == 0 {
+		return fmt.Errorf("process.kill: every selected process exited before SIG%s reached it", sigName)
+	}
+	return nil
+}
+
+// Revert implements fault.Executor: a signal cannot be taken back, so it only forgets
+// the assignment.
+func (k *Kill) Revert(_ context.Context, f fault.Fault) error {
+	k.mu.Lock()
+	delete(k.done, f.AssignmentID)
+	k.mu.Unlock()
+	return nil
+}
+
+// Stop is process.stop: SIGSTOP at inject, SIGCONT at revert, to the same processes
+// even across a worker crash.
+type Stop struct {
+	pol  fault.Policy
+	log  *slog.Logger
+	recs *record.Dir
+	mu   sync.Mutex // one inject or revert at a time: records are read, then written
+}
+
+var _ fault.Executor = (*Stop)(nil)
+
+// stopRecord is what process.stop remembers of an assignment.
+type stopRecord struct {
+	Procs []ident `json:"procs"`
+}
+
+// ident is a process's identity: a pid alone may be recycled.
+type ident struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
+	What  string `json:"what"`
+}
+
+// Kind implements fault.Executor.
+func (*Stop) Kind() string { return "process.stop" }
+
+// Validate implements fault.Executor.
+func (s *Stop) Validate(params map[string]string) error { return validate(s.Kind(), s.pol, params) }
+
+// Describe implements fault.Executor.
+func (s *Stop) Describe(params map[string]string) string {
+	return "process.stop: SIGSTOP, then SIGCONT on revert, to " + parseSelector(params).String()
+}
+
+// Inject implements fault.Executor. The record of the processes is written before the
+// first SIGSTOP, so a crash at any point leaves enough to resume them.
+func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
+	if err := s.Validate(f.Params); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rec stopRecord
+	if ok, err := s.recs.Get(f.AssignmentID, &rec); err != nil || ok {
+		return err // active already: a resend
+	}
+	procs, err := parseSelector(f.Params).pick(s.pol, func(p proc) error {
+		if p.stopped() {
+			return errors.New("already stopped by someone else")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("process.stop: %w", err)
+	}
+	for _, p := range procs {
+		rec.Procs = append(rec.Procs, ident{PID: p.PID, Start: p.Start, What: p.String()})
+	}
+	if err := s.recs.Put(f.AssignmentID, rec); err != nil {
+		return fmt.Errorf("process.stop: %w", err)
+	}
+	var stopped []string
+	for _, id := range rec.Procs {
+		ok, err := send(id.PID, id.Start, syscall.SIGSTOP)
+		if err != nil {
+			rerr := s.resume(f.AssignmentID, rec)
+			return errors.Join(fmt.Errorf("process.stop: %w", err), rerr)
+		}
+		if ok {
+			stopped = append(stopped, id.What)
+		}
+	}
+	if len(stopped) == 0 {
+		return errors.Join(errors.New("process.stop: every selected process exited before SIGSTOP reached it"),
+			s.recs.Delete(f.AssignmentID))
+	}
+	s.log.Info("stopped processes", "assignment_id", f.AssignmentID, "processes", stopped)
+	return nil
+}
+
+// Revert implements fault.Executor: SIGCONT to every recorded process that still has
+// its recorded start time.
+func (s *Stop) Revert(_ context.Context, f fault.Fault) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var rec stopRecord
+	ok, err := s.recs.Get(f.AssignmentID, &rec)
+	if err != nil || !ok {
+		return err
+	}
+	return s.resume(f.AssignmentID, rec)
+}
+
+// resume continues rec's processes and forgets the record once all are resumed or gone.
+func (s *Stop) resume(id string, rec stopRecord) error {
+	var errs []error
+	var resumed, gone []string
+	for _, p := range rec.Procs {
+		ok, err := send(p.PID, p.Start, syscall.SIGCONT)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case ok:
+			resumed = append(resumed, p.What)
+		default:
+			gone = append(gone, p.What)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("process.stop: resume: %w", errors.Join(errs...))
+	}
+	s.log.Info("resumed processes", "assignment_id", id, "processes", resumed,
+		"gone", strings.Join(gone, "; "))
+	return s.recs.Delete(id)
+}

@@ -1,0 +1,198 @@
+//go:build linux
+
+package process
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+)
+
+// selector picks processes; every field set must match.
+type selector struct {
+	name    string
+	cmdline *regexp.Regexp
+	pid     int
+	pidfile string
+	count   int // 0: all
+}
+
+// parseSelector reads params that passed the catalogue's Validate.
+func parseSelector(params map[string]string) selector {
+	s := selector{name: params["name"], pidfile: params["pidfile"], count: fault.ProcessCount(params)}
+	if re := params["cmdline"]; re != "" {
+		s.cmdline = regexp.MustCompile(re)
+	}
+	s.pid, _ = strconv.Atoi(params["pid"])
+	return s
+}
+
+func (s selector) String() string {
+	n := "all processes "
+	if s.count > 0 {
+		n = fmt.Sprintf("%d random process(es) ", s.count)
+	}
+	return n + s.filters()
+}
+
+// filters says what a matching process looks like.
+func (s selector) filters() string {
+	var parts []string
+	if s.name != "" {
+		parts = append(parts, fmt.Sprintf("named %q", s.name))
+	}
+	if s.cmdline != nil {
+		parts = append(parts, fmt.Sprintf("with a command line matching /%s/", s.cmdline))
+	}
+	if s.pid != 0 {
+		parts = append(parts, fmt.Sprintf("with pid %d", s.pid))
+	}
+	if s.pidfile != "" {
+		parts = append(parts, "with the pid in "+s.pidfile)
+	}
+	return strings.Join(parts, " and ")
+}
+
+// check refuses, without touching any process, a selector aimed at a protected process.
+func (s selector) check(pol fault.Policy) error {
+	if s.pid != 0 {
+		if err := pol.ProtectsPID(s.pid); err != nil {
+			return fmt.Errorf("params.pid: %w", err)
+		}
+	}
+	if s.pidfile != "" {
+		if pid, err := fault.ReadPIDFile(s.pidfile); err == nil {
+			if err := pol.ProtectsPID(pid); err != nil {
+				return fmt.Errorf("params.pidfile: %w", err)
+			}
+		}
+	}
+	if s.name != "" {
+		if err := pol.ProtectsName(s.name); err != nil {
+			return fmt.Errorf("params.name: %w", err)
+		}
+	}
+	return nil
+}
+
+// protected returns why p must be left alone, or nil.
+func protected(pol fault.Policy, p proc) error {
+	if err := pol.ProtectsPID(p.PID); err != nil {
+		return err
+	}
+	for _, n := range pol.ProtectedNames {
+		if p.nameIs(n) {
+			return pol.ProtectsName(n)
+		}
+	}
+	return nil
+}
+
+// pick returns the processes to act on, at random when count is below the number of
+// eligible matches. eligible filters out processes the kind cannot act on, with a
+// reason. No match is an error that says what was looked for.
+func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, error) {
+	if err := s.check(pol); err != nil {
+		return nil, err
+	}
+	pid := s.pid
+	if s.pidfile != "" {
+		n, err := fault.ReadPIDFile(s.pidfile)
+		if err != nil {
+			return nil, fmt.Errorf("params.pidfile: %w", err)
+		}
+		if pid != 0 && pid != n {
+			return nil, fmt.Errorf("no process is %s: %s holds pid %d", s.filters(), s.pidfile, n)
+		}
+		pid = n
+	}
+	var all []proc
+	if pid != 0 {
+		p, err := readProc(pid)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		if err == nil {
+			all = []proc{p}
+		}
+	} else {
+		var err error
+		if all, err = listProcs(); err != nil {
+			return nil, err
+		}
+	}
+	var out []proc
+	var skipped []string
+	for _, p := range all {
+		if p.kernelThread() || p.gone() {
+			continue
+		}
+		if (s.name != "" && !p.nameIs(s.name)) || (s.cmdline != nil && !s.cmdline.MatchString(strings.Join(p.Cmdline, " "))) {
+			continue
+		}
+		if err := protected(pol, p); err != nil {
+			if pid != 0 {
+				return nil, err
+			}
+			skipped = append(skipped, fmt.Sprintf("%s: %v", p, err))
+			continue
+		}
+		if eligible != nil {
+			if err := eligible(p); err != nil {
+				skipped = append(skipped, fmt.Sprintf("%s: %v", p, err))
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		msg := "no process is " + s.filters()
+		if len(skipped) > 0 {
+			msg += fmt.Sprintf("; %d matching left alone: %s", len(skipped), strings.Join(skipped, "; "))
+		}
+		return nil, errors.New(msg)
+	}
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	if s.count > 0 && s.count < len(out) {
+		out = out[:s.count]
+	}
+	return out, nil
+}
+
+// send signals the process (pid, start). It returns false, and no error, when that
+// process is gone or its pid now belongs to another one. The pidfd that os.FindProcess
+// holds on Linux makes the start-time check and the signal refer to the same process.
+func send(pid int, start uint64, sig syscall.Signal) (bool, error) {
+	h, err := os.FindProcess(pid)
+	if err != nil {
+		return false, err
+	}
+	defer h.Release()
+	cur, err := readProc(pid)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if cur.Start != start || cur.gone() {
+		return false, nil
+	}
+	if err := h.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH) {
+			return false, nil
+		}
+		if errors.Is(err, syscall.EPERM) {
+			return false, fmt.Errorf("signal %v to pid %d: %w (the worker needs root or CAP_KILL to signal other users' processes)", sig, pid, err)
+		}
+		return false, fmt.Errorf("signal %v to pid %d: %w", sig, pid, err)
+	}
+	return true, nil
+}

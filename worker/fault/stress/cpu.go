@@ -1,0 +1,137 @@
+//go:build linux
+
+package stress
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+)
+
+// period is one duty cycle of a CPU burner: busy for load×period, idle for the rest.
+// Short enough that a 1 s load average looks flat, long enough that the sleep's timer
+// slack is negligible.
+const period = 100 * time.Millisecond
+
+// CPU is stress.cpu.
+type CPU struct {
+	log *slog.Logger
+
+	mu     sync.Mutex
+	active map[string]*burn
+}
+
+type burn struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+var _ fault.Executor = (*CPU)(nil)
+
+func newCPU(log *slog.Logger) *CPU { return &CPU{log: orDiscard(log), active: map[string]*burn{}} }
+
+// Kind implements fault.Executor.
+func (*CPU) Kind() string { return "stress.cpu" }
+
+// cores returns how many cores params ask for: all the worker may use by default.
+func cores(params map[string]string) int {
+	if n := fault.Int(params, "stress.cpu", "cores"); n > 0 {
+		return int(n)
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Validate implements fault.Executor.
+func (c *CPU) Validate(params map[string]string) error {
+	if err := fault.Validate(c.Kind(), params); err != nil {
+		return err
+	}
+	if n, limit := cores(params), runtime.GOMAXPROCS(0); n > limit {
+		return fmt.Errorf("stress.cpu: params.cores: %d is more than the %d cores this worker may use", n, limit)
+	}
+	return nil
+}
+
+// Describe implements fault.Executor.
+func (c *CPU) Describe(params map[string]string) string {
+	return fmt.Sprintf("stress.cpu: %d core(s) at %.0f%%", cores(params), 100*fault.Percent(params, "stress.cpu", "load"))
+}
+
+// Inject implements fault.Executor.
+func (c *CPU) Inject(_ context.Context, f fault.Fault) error {
+	if err := c.Validate(f.Params); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.active[f.AssignmentID]; ok {
+		return nil
+	}
+	n, load := cores(f.Params), fault.Percent(f.Params, "stress.cpu", "load")
+	b := &burn{stop: make(chan struct{})}
+	busy := time.Duration(load * float64(period))
+	for range n {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			spin(b.stop, busy)
+		}()
+	}
+	c.active[f.AssignmentID] = b
+	c.log.Info("cpu stress started", "assignment_id", f.AssignmentID, "cores", n, "load", load)
+	return nil
+}
+
+// spin burns one thread for busy out of every period until stop closes.
+func spin(stop <-chan struct{}, busy time.Duration) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	<-idle.C
+	for {
+		start := time.Now()
+		for x := uint64(1); time.Since(start) < busy; x++ {
+			if x%4096 == 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}
+		if rest := period - time.Since(start); rest > 0 {
+			idle.Reset(rest)
+			select {
+			case <-stop:
+				return
+			case <-idle.C:
+			}
+		} else {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// Revert implements fault.Executor; it returns once every burner has stopped.
+func (c *CPU) Revert(_ context.Context, f fault.Fault) error {
+	c.mu.Lock()
+	b, ok := c.active[f.AssignmentID]
+	delete(c.active, f.AssignmentID)
+	c.mu.Unlock()
+	if ok {
+		close(b.stop)
+		b.wg.Wait()
+		c.log.Info("cpu stress stopped", "assignment_id", f.AssignmentID)
+	}
+	return nil
+}

@@ -1,0 +1,13 @@
+// Package probe owns the worker's steady-state probes, taken on their own interval
+// during a run and turned into murphyv1.Samples with a sequence number per
+// (run, metric), and the bounded Buffer that keeps a run's samples until the coordinator
+// no longer needs them, so they can be replayed to a new leader after a failover.
+//
+// Probe kinds: http (a request; latency, status, status_class, success, with an optional
+// body regular expression), tcp (a connect; latency, success), grpc (grpc.health.v1
+// Check over plaintext; latency, success) and command (a program run without a shell;
+// latency, success, exit_code, number). A failed check still yields a sample: Ok false
+// and the value its measure defines for failure (see the Measure constants), so a
+// service that stops answering shows up in the data instead of as a gap. Command probes
+// run only when Options.AllowCommands says the worker's operator allows them.
+package probe
