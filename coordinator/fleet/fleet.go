@@ -1,0 +1,327 @@
+// Package fleet is the leader's live view of its workers: the open Connect streams, when
+// each worker was last heard from, the faults it reports active, and the probe samples it
+// streams. All of it is soft state: it lives in memory, is rebuilt when workers reconnect
+// to a new leader, and never enters the replicated log. Decisions drawn from it (a worker
+// lost, a verdict) are committed by the runner.
+package fleet
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// sendBuffer bounds the messages queued for one worker. A worker that falls this far
+// behind is disconnected rather than allowed to grow the leader's memory.
+const sendBuffer = 256
+
+// Conn is one worker's attached stream.
+type Conn struct {
+	// ID identifies this stream among all streams the fleet has attached, so a sender can
+	// tell "queued on this stream" (delivered unless the stream breaks) from "the worker
+	// reconnected since".
+	ID        uint64
+	WorkerID  string
+	Labels    map[string]string
+	Caps      []string
+	Connected time.Time
+	out       chan *murphyv1.ConnectResponse
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// Out is the queue the stream's sender drains.
+func (c *Conn) Out() <-chan *murphyv1.ConnectResponse { return c.out }
+
+// Done is closed when the fleet drops the connection (leadership lost, replaced, stalled).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+func (c *Conn) close() { c.closeOnce.Do(func() { close(c.done) }) }
+
+// Event is a worker message the runner must act on (step status, halt ack).
+type Event struct {
+	WorkerID string
+	Msg      *murphyv1.ConnectRequest
+}
+
+// Fleet tracks the workers attached to this node. Safe for concurrent use.
+type Fleet struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	conns   map[string]*Conn
+	contact map[string]time.Time
+	faults  map[string]map[string]*murphyv1.ActiveFault // worker -> assignment -> fault
+	probing map[string]map[string]bool                  // worker -> runs it probes for
+	samples *Samples
+	events  chan Event
+	wake    chan struct{}
+	nextID  uint64
+
+	member   Membership                     // limits.go
+	onReject func(worker string, err error) // limits.go
+	rejected atomic.Uint64
+}
+
+// New returns an empty fleet. now is the clock (injected for tests).
+func New(now func() time.Time) *Fleet {
+	return &Fleet{
+		now:     now,
+		conns:   map[string]*Conn{},
+		contact: map[string]time.Time{},
+		faults:  map[string]map[string]*murphyv1.ActiveFault{},
+		probing: map[string]map[string]bool{},
+		samples: NewSamples(),
+		events:  make(chan Event, 4096),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Events delivers step statuses and halt acks to the runner.
+func (f *Fleet) Events() <-chan Event { return f.events }
+
+// Wake is signalled when something happened that the runner may want to act on at once.
+func (f *Fleet) Wake() <-chan struct{} { return f.wake }
+
+func (f *Fleet) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Samples is the sample store.
+func (f *Fleet) Samples() *Samples {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.samples
+}
+
+// Attach registers a worker's stream after its hello. A previous stream of the same worker
+// is closed: the newest connection wins.
+func (f *Fleet) Attach(h *murphyv1.Hello) *Conn {
+	c := &Conn{
+		WorkerID:  h.WorkerId,
+		Labels:    maps.Clone(h.Labels),
+		Caps:      slices.Clone(h.Capabilities),
+		Connected: f.now(),
+		out:       make(chan *murphyv1.ConnectResponse, sendBuffer),
+		done:      make(chan struct{}),
+	}
+	f.mu.Lock()
+	f.nextID++
+	c.ID = f.nextID
+	if old, ok := f.conns[h.WorkerId]; ok {
+		old.close()
+	}
+	f.conns[h.WorkerId] = c
+	f.contact[h.WorkerId] = c.Connected
+	faults := map[string]*murphyv1.ActiveFault{}
+	for _, af := range h.ActiveFaults {
+		faults[af.AssignmentId] = af
+	}
+	f.faults[h.WorkerId] = faults
+	probing := map[string]bool{}
+	for _, r := range h.ProbingRuns {
+		probing[r] = true
+	}
+	f.probing[h.WorkerId] = probing
+	f.mu.Unlock()
+	f.poke()
+	return c
+}
+
+// Detach forgets c if it is still the worker's current stream.
+func (f *Fleet) Detach(c *Conn) {
+	f.mu.Lock()
+	if f.conns[c.WorkerID] == c {
+		delete(f.conns, c.WorkerID)
+	}
+	f.mu.Unlock()
+	c.close()
+	f.poke()
+}
+
+// Drop closes the worker's stream, if any; the worker reconnects if it can.
+func (f *Fleet) Drop(worker string) {
+	f.mu.Lock()
+	c, ok := f.conns[worker]
+	f.mu.Unlock()
+	if ok {
+		f.Detach(c)
+	}
+}
+
+// DropAll closes every stream; the leader calls it when it steps down so workers move on.
+func (f *Fleet) DropAll() {
+	f.mu.Lock()
+	conns := slices.Collect(maps.Values(f.conns))
+	f.conns = map[string]*Conn{}
+	f.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// Reset starts every known worker's contact clock at now; the runner calls it on becoming
+// leader so workers get a full lease to reconnect. It keeps the samples: workers may have
+// reconnected and replayed theirs before the runner started, and replays are deduplicated
+// by sequence number, so an old store only gains what it missed.
+func (f *Fleet) Reset(workers []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	f.contact = map[string]time.Time{}
+	for _, w := range workers {
+		f.contact[w] = now
+	}
+}
+
+// Handle processes one message from a worker's stream. It returns the reply to send at
+// once, if any.
+func (f *Fleet) Handle(c *Conn, msg *murphyv1.ConnectRequest) *murphyv1.ConnectResponse {
+	f.mu.Lock()
+	f.contact[c.WorkerID] = f.now()
+	f.mu.Unlock()
+	if !f.admitted(c.WorkerID, msg) {
+		return nil
+	}
+	switch m := msg.Msg.(type) {
+	case *murphyv1.ConnectRequest_Heartbeat:
+		return &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_HeartbeatAck{HeartbeatAck: &murphyv1.HeartbeatAck{Seq: m.Heartbeat.Seq}}}
+	case *murphyv1.ConnectRequest_Samples:
+		// Reset replaces the store when this node becomes leader; read it under the lock.
+		f.Samples().Add(c.WorkerID, m.Samples)
+	case *murphyv1.ConnectRequest_StepStatus:
+		f.trackFault(c.WorkerID, m.StepStatus)
+		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
+	case *murphyv1.ConnectRequest_HaltAck:
+		f.mu.Lock()
+		for _, id := range m.HaltAck.Reverted {
+			delete(f.faults[c.WorkerID], id)
+		}
+		f.mu.Unlock()
+		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
+	}
+	return nil
+}
+
+func (f *Fleet) trackFault(worker string, st *murphyv1.StepStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	faults := f.faults[worker]
+	if faults == nil {
+		faults = map[string]*murphyv1.ActiveFault{}
+		f.faults[worker] = faults
+	}
+	switch st.State {
+	case murphyv1.FaultState_FAULT_STATE_INJECTED:
+		faults[st.AssignmentId] = &murphyv1.ActiveFault{AssignmentId: st.AssignmentId, RunId: st.RunId, Step: st.Step, InjectedAt: st.At}
+	case murphyv1.FaultState_FAULT_STATE_REVERTED, murphyv1.FaultState_FAULT_STATE_FAILED:
+		delete(faults, st.AssignmentId)
+	}
+}
+
+func (f *Fleet) emit(ev Event) {
+	// The runner files events as they come; if it is that far behind, blocking the
+	// worker's stream is the right back-pressure.
+	f.events <- ev
+}
+
+// Send queues msg for the worker. It reports false when the worker is not attached here or
+// its queue is full (the stream is then dropped so the worker reconnects and resyncs).
+func (f *Fleet) Send(worker string, msg *murphyv1.ConnectResponse) bool {
+	f.mu.Lock()
+	c, ok := f.conns[worker]
+	f.mu.Unlock()
+	if !ok {
+		return false
+	}
+	select {
+	case c.out <- msg:
+		return true
+	default:
+		f.Detach(c)
+		return false
+	}
+}
+
+// ConnID returns the ID of the worker's current stream, or 0 when it has none.
+func (f *Fleet) ConnID(worker string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.conns[worker]; ok {
+		return c.ID
+	}
+	return 0
+}
+
+// ConnectedSince is when the worker's current stream attached, or zero without one.
+func (f *Fleet) ConnectedSince(worker string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.conns[worker]; ok {
+		return c.Connected
+	}
+	return time.Time{}
+}
+
+// Connected reports whether the worker has a stream attached here.
+func (f *Fleet) Connected(worker string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.conns[worker]
+	return ok
+}
+
+// ConnectedIDs lists attached workers, sorted.
+func (f *Fleet) ConnectedIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.conns))
+}
+
+// LastContact is when the worker was last heard from, or zero.
+func (f *Fleet) LastContact(worker string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.contact[worker]
+}
+
+// ActiveFaults returns the faults the worker reports active, keyed by assignment.
+func (f *Fleet) ActiveFaults(worker string) map[string]*murphyv1.ActiveFault {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]*murphyv1.ActiveFault, len(f.faults[worker]))
+	for k, v := range f.faults[worker] {
+		out[k] = proto.CloneOf(v)
+	}
+	return out
+}
+
+// Probing reports whether the worker said it is probing for run (in its hello) or was told
+// to since.
+func (f *Fleet) Probing(worker, run string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.probing[worker][run]
+}
+
+// SetProbing records that the worker was told to start (true) or stop probing for run.
+func (f *Fleet) SetProbing(worker, run string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.probing[worker] == nil {
+		f.probing[worker] = map[string]bool{}
+	}
+	if on {
+		f.probing[worker][run] = true
+	} else {
+		delete(f.probing[worker], run)
+	}
+}

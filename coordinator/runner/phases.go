@@ -1,0 +1,478 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/scheduler"
+	"github.com/murphy-chaos/murphy/coordinator/selector"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// advance moves one active run forward as far as the clock allows.
+func (r *Runner) advance(ctx context.Context, run *murphyv1.Run) error {
+	sp, err := r.specOf(run)
+	if err != nil {
+		return r.fail(ctx, run, err.Error())
+	}
+	now := r.cfg.Now()
+	if run.Phase == murphyv1.RunPhase_RUN_PHASE_PENDING {
+		return r.start(ctx, run, sp)
+	}
+	r.ensureProbes(run, sp)
+	r.ensureCollectors(ctx, run, sp)
+	if err := r.monitorRun(ctx, run, sp); err != nil {
+		return err
+	}
+	if run = r.cfg.FSM.Run(run.Id); run == nil || fsm.Terminal(run.Phase) {
+		return nil
+	}
+	deadline := run.GetPhaseDeadline().AsTime()
+	switch run.Phase {
+	case murphyv1.RunPhase_RUN_PHASE_BASELINE:
+		if !now.Before(deadline) {
+			return r.startStep(ctx, run, sp, 0)
+		}
+	case murphyv1.RunPhase_RUN_PHASE_INJECTING:
+		if err := r.commitAcks(ctx, run); err != nil {
+			return err
+		}
+		if run = r.cfg.FSM.Run(run.Id); run == nil || run.Phase != murphyv1.RunPhase_RUN_PHASE_INJECTING {
+			return nil
+		}
+		// Each active step ends at its own time; parallel steps may end apart.
+		for _, st := range activeSteps(run) {
+			if !now.Before(stepDeadline(st)) {
+				if err := r.endStep(ctx, run, st.Index); err != nil {
+					return err
+				}
+			}
+		}
+		if run = r.cfg.FSM.Run(run.Id); run == nil || run.Phase != murphyv1.RunPhase_RUN_PHASE_INJECTING {
+			return nil
+		}
+		if len(activeSteps(run)) == 0 {
+			return r.afterSteps(ctx, run, sp)
+		}
+		r.ensureAssigned(run)
+	case murphyv1.RunPhase_RUN_PHASE_COOLDOWN:
+		if !now.Before(deadline) {
+			return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_ANALYSING, r.cfg.Settle)
+		}
+	case murphyv1.RunPhase_RUN_PHASE_ANALYSING:
+		if !now.Before(deadline) {
+			return r.analyse(ctx, run, sp)
+		}
+	}
+	return nil
+}
+
+// start forms the groups of a pending run, or fails it once WaitForWorkers has passed.
+func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment) error {
+	busy := map[string]string{}
+	for _, other := range r.cfg.FSM.ActiveRuns() {
+		if other.Id != run.Id {
+			for _, w := range members(other) {
+				busy[w] = other.Id
+			}
+		}
+	}
+	free := Candidates(r.cfg.FSM, r.cfg.Fleet, busy)
+	seed := r.cfg.Seed()
+	if sp.Targets.Seed != nil {
+		seed = uint64(*sp.Targets.Seed)
+	}
+	level := ""
+	if len(sp.Escalate) > 0 {
+		level = sp.Escalate[0]
+	}
+	plan, err := planGroups(sp, free, level, "", seed)
+	if err != nil {
+		// Would the run fit if no other run held workers? Then it is a conflict, which
+		// the spec says how to handle, not a shortage.
+		conflict := errors.Is(err, scheduler.ErrTooFewWorkers) && len(busy) > 0
+		if conflict {
+			if _, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, nil), level, "", seed); alone != nil {
+				conflict = false
+			}
+		}
+		switch {
+		case conflict && sp.Targets.OnConflict == spec.ConflictRefuse:
+			return r.fail(ctx, run, fmt.Sprintf("its workers are busy in %s and onConflict is refuse", strings.Join(busyRuns(busy), ", ")))
+		case conflict:
+			// Queued: wait as long as the other runs take; runs never overlap.
+			err = fmt.Errorf("queued behind %s", strings.Join(busyRuns(busy), ", "))
+		case !errors.Is(err, scheduler.ErrTooFewWorkers):
+			return r.fail(ctx, run, err.Error())
+		case r.cfg.Now().Sub(run.CreatedAt.AsTime()) >= r.cfg.WaitForWorkers:
+			return r.fail(ctx, run, fmt.Sprintf("%v (waited %s for workers)", err, r.cfg.WaitForWorkers))
+		}
+		if r.waiting[run.Id] != err.Error() {
+			r.waiting[run.Id] = err.Error()
+			r.log.Info("run waiting for workers", "run", run.Id, "reason", err)
+		}
+		return nil
+	}
+	delete(r.waiting, run.Id)
+	r.log.Info("run started", "run", run.Id, "experiment", len(plan.Experiment), "control", len(plan.Control), "seed", plan.Seed)
+	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{
+		RunId:         run.Id,
+		Groups:        &murphyv1.Groups{Control: plan.Control, Experiment: plan.Experiment, Seed: plan.Seed},
+		PhaseDeadline: timestamppb.New(r.cfg.Now().Add(time.Duration(sp.Baseline))),
+		WaveLevel:     level,
+	}}})
+}
+
+// planGroups forms the groups of a run, or of one wave of an escalating run.
+func planGroups(sp *spec.Experiment, cands []scheduler.Candidate, level, anchor string, seed uint64) (scheduler.Plan, error) {
+	if level != "" {
+		return scheduler.PlanWave(sp.Targets, cands, level, anchor, seed)
+	}
+	return scheduler.Split(sp.Targets, cands, seed)
+}
+
+// Candidates lists the registered, connected, not lost workers that no other run holds.
+func Candidates(f *fsm.FSM, fl *fleet.Fleet, busy map[string]string) []scheduler.Candidate {
+	var out []scheduler.Candidate
+	for _, w := range f.Workers() {
+		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST || !fl.Connected(w.Id) || busy[w.Id] != "" {
+			continue
+		}
+		out = append(out, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
+	}
+	return out
+}
+
+func busyRuns(busy map[string]string) []string {
+	var out []string
+	for _, r := range busy {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ensureProbes tells every member of the run to probe, once per connection.
+func (r *Runner) ensureProbes(run *murphyv1.Run, sp *spec.Experiment) {
+	probes := Probes(sp)
+	if len(probes) == 0 {
+		return
+	}
+	until := timestamppb.New(r.cfg.Now().Add(remaining(run, sp, r.cfg.Now()) + time.Minute))
+	for _, w := range members(run) {
+		if r.cfg.Fleet.Probing(w, run.Id) || !r.cfg.Fleet.Connected(w) {
+			continue
+		}
+		msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StartProbes{StartProbes: &murphyv1.StartProbes{RunId: run.Id, Probes: probes, Until: until}}}
+		if r.cfg.Fleet.Send(w, msg) {
+			r.cfg.Fleet.SetProbing(w, run.Id, true)
+		}
+	}
+}
+
+// stepTargets lists the experimental workers a step applies to: all of them, or those
+// matching the step's where (so one step can take out a data centre in one region while
+// another region is only observed).
+func (r *Runner) stepTargets(run *murphyv1.Run, i int32) []string {
+	sp, err := r.specOf(run)
+	if err != nil || int(i) >= len(sp.Steps) || len(sp.Steps[i].Where) == 0 {
+		return run.Groups.GetExperiment()
+	}
+	where := selector.FromMap(sp.Steps[i].Where)
+	var out []string
+	for _, id := range run.Groups.GetExperiment() {
+		if w := r.cfg.FSM.Worker(id); w != nil && where.Matches(w.Labels) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (r *Runner) startStep(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment, i int) error {
+	// A step and the parallel steps that follow it start together.
+	group := []int{i}
+	for j := i + 1; j < len(sp.Steps) && sp.Steps[j].Parallel; j++ {
+		group = append(group, j)
+	}
+	longest := time.Duration(0)
+	for _, k := range group {
+		st := sp.Steps[k]
+		if len(st.Where) > 0 && len(r.stepTargets(run, int32(k))) == 0 {
+			return r.fail(ctx, run, fmt.Sprintf("step %d (%s) has where %s but no experimental worker matches it", k+1, st.Fault, selector.FromMap(st.Where)))
+		}
+		fault := &murphyv1.FaultSpec{Kind: st.Fault, Params: st.Params, Duration: pbDuration(st.Duration)}
+		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: run.Id, Index: int32(k), Fault: fault, Start: true}}}); err != nil {
+			return err
+		}
+		longest = max(longest, time.Duration(st.Duration))
+	}
+	if err := r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_INJECTING, longest); err != nil {
+		return err
+	}
+	if run = r.cfg.FSM.Run(run.Id); run != nil {
+		r.ensureAssigned(run)
+	}
+	return nil
+}
+
+// activeSteps are the started steps not yet ended.
+func activeSteps(run *murphyv1.Run) []*murphyv1.StepState {
+	var out []*murphyv1.StepState
+	for _, st := range run.Steps {
+		if st.EndedAt == nil {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// stepDeadline is when a step's own duration ends.
+func stepDeadline(st *murphyv1.StepState) time.Time {
+	return st.StartedAt.AsTime().Add(st.GetFault().GetDuration().AsDuration())
+}
+
+// assignmentID names one worker's part in one step. An escalating run repeats its steps
+// in every wave, and a worker never re-injects an ID it has finished, so the wave is part
+// of the name.
+func assignmentID(run *murphyv1.Run, step int32, worker string) string {
+	if run.WaveLevel != "" {
+		return fmt.Sprintf("%s/w%d/%d/%s", run.Id, len(run.Waves), step, worker)
+	}
+	return fmt.Sprintf("%s/%d/%s", run.Id, step, worker)
+}
+
+// ensureAssigned sends the current step to every experimental worker that does not
+// report it active, has not failed it, and was not just sent it. After a failover this
+// re-injects faults that a worker's dead-man's switch reverted.
+func (r *Runner) ensureAssigned(run *murphyv1.Run) {
+	for _, step := range activeSteps(run) {
+		r.ensureStepAssigned(run, step)
+	}
+}
+
+func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState) {
+	i := step.Index
+	deadline := timestamppb.New(stepDeadline(step).Add(r.cfg.Grace))
+	for _, w := range r.stepTargets(run, i) {
+		id := assignmentID(run, i, w)
+		if slices.Contains(step.Failed, w) || !r.cfg.Fleet.Connected(w) {
+			continue
+		}
+		if _, ok := r.cfg.Fleet.ActiveFaults(w)[id]; ok {
+			continue
+		}
+		if !r.due("assign/" + id) {
+			continue
+		}
+		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
+			AssignmentId: id, RunId: run.Id, Step: i, Fault: step.Fault, Deadline: deadline,
+		}}})
+	}
+}
+
+// commitAcks records injection results; a step that failed on every worker fails the run.
+func (r *Runner) commitAcks(ctx context.Context, run *murphyv1.Run) error {
+	steps := r.acks[run.Id]
+	delete(r.acks, run.Id)
+	for _, idx := range slices.Sorted(maps.Keys(steps)) {
+		a := steps[idx]
+		if int(idx) >= len(run.Steps) || (len(a.injected) == 0 && len(a.failed) == 0) {
+			continue
+		}
+		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{
+			RunId: run.Id, Index: a.step, Injected: a.injected, Failed: a.failed, Error: strings.Join(a.errors, "; "),
+		}}}); err != nil {
+			return err
+		}
+		cur := r.cfg.FSM.Run(run.Id)
+		step := cur.Steps[idx]
+		if len(step.Failed) == len(r.stepTargets(cur, idx)) {
+			return r.fail(ctx, cur, fmt.Sprintf("step %d (%s) failed on every experimental worker: %s", idx+1, step.Fault.GetKind(), step.Error))
+		}
+	}
+	return nil
+}
+
+// endStep reverts one step at the end of its duration and records it.
+func (r *Runner) endStep(ctx context.Context, run *murphyv1.Run, idx int32) error {
+	r.revertStep(run, idx, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED)
+	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: run.Id, Index: idx, End: true}}})
+}
+
+// afterSteps moves on once every started step has ended: the next step (and its parallel
+// companions), the cooldown, or analysis.
+func (r *Runner) afterSteps(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment) error {
+	next := len(run.Steps)
+	switch {
+	case next < len(sp.Steps):
+		return r.startStep(ctx, run, sp, next)
+	case sp.Cooldown > 0:
+		return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_COOLDOWN, time.Duration(sp.Cooldown))
+	default:
+		return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_ANALYSING, r.cfg.Settle)
+	}
+}
+
+func (r *Runner) revertStep(run *murphyv1.Run, idx int32, cause murphyv1.RevertCause) {
+	targets := r.stepTargets(run, idx)
+	var ids []string
+	for _, w := range targets {
+		ids = append(ids, assignmentID(run, idx, w))
+	}
+	for i, w := range targets {
+		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: run.Id, AssignmentIds: ids[i : i+1], Cause: cause}}})
+	}
+}
+
+func (r *Runner) advanceTo(ctx context.Context, run *murphyv1.Run, phase murphyv1.RunPhase, d time.Duration) error {
+	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_AdvanceRun{AdvanceRun: &murphyv1.AdvanceRun{
+		RunId: run.Id, Phase: phase, PhaseDeadline: timestamppb.New(r.cfg.Now().Add(d)),
+	}}})
+}
+
+func (r *Runner) fail(ctx context.Context, run *murphyv1.Run, reason string) error {
+	r.log.Warn("run failed", "run", run.Id, "reason", reason)
+	for _, w := range run.Groups.GetExperiment() {
+		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: run.Id, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
+	}
+	err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_FailRun{FailRun: &murphyv1.FailRun{RunId: run.Id, Error: reason}}})
+	r.stopProbes(run)
+	return err
+}
+
+func (r *Runner) stopProbes(run *murphyv1.Run) {
+	if r.stopped[run.Id] {
+		return
+	}
+	r.stopped[run.Id] = true
+	for _, w := range members(run) {
+		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StopProbes{StopProbes: &murphyv1.StopProbes{RunId: run.Id}}})
+		r.cfg.Fleet.SetProbing(w, run.Id, false)
+	}
+}
+
+// haltWindow is how long after a halt the leader keeps delivering it to workers that have
+// not acknowledged. Past it, workers that never answered have reverted by their own
+// dead-man's switch or deadline.
+const haltWindow = 10 * time.Minute
+
+// finishHalts delivers committed halts to every member that has not acknowledged and
+// commits the acknowledgements. A new leader does the same for halts committed under the
+// old one.
+func (r *Runner) finishHalts(ctx context.Context) {
+	r.finishRollbacks(ctx)
+	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+		if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
+			continue
+		}
+		if pending := r.reverts[run.Id]; len(pending) > 0 {
+			delete(r.reverts, run.Id)
+			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRevert{RecordRevert: &murphyv1.RecordRevert{RunId: run.Id, Reverts: pending}}}); err != nil {
+				r.log.Error("record reverts", "run", run.Id, "error", err)
+				continue
+			}
+			run = r.cfg.FSM.Run(run.Id)
+		}
+		r.deliverHalt(run)
+		r.stopProbes(run)
+	}
+}
+
+// deliverHalt sends the run's halt to every member that has not acknowledged it, and
+// records the fan-out time once every member has.
+func (r *Runner) deliverHalt(run *murphyv1.Run) {
+	acked := map[string]bool{}
+	for _, rv := range run.Halt.GetReverts() {
+		acked[rv.WorkerId] = true
+	}
+	all := members(run)
+	if len(acked) >= len(all) {
+		if !r.fanout[run.Id] && r.cfg.Metrics != nil && len(run.Halt.GetReverts()) > 0 {
+			last := run.Halt.Reverts[0].At.AsTime()
+			for _, rv := range run.Halt.Reverts {
+				last = latest(last, rv.At.AsTime())
+			}
+			r.cfg.Metrics.HaltFanout.Observe(last.Sub(run.Halt.At.AsTime()).Seconds())
+		}
+		r.fanout[run.Id] = true
+		return
+	}
+	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: run.Id, Reason: run.Halt.GetReason()}}}
+	for _, w := range all {
+		if !acked[w] {
+			r.sendOnce("halt/"+run.Id+"/"+w, w, msg)
+		}
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// reconcile reverts any fault a worker reports that no injecting step accounts for: left
+// over from a finished run, an ended step, or a previous leader's decisions.
+func (r *Runner) reconcile() {
+	for _, w := range r.cfg.Fleet.ConnectedIDs() {
+		for id, af := range r.cfg.Fleet.ActiveFaults(w) {
+			run := r.cfg.FSM.Run(af.RunId)
+			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_INJECTING && int(af.Step) < len(run.Steps) &&
+				run.Steps[af.Step].EndedAt == nil && id == assignmentID(run, af.Step, w) {
+				continue
+			}
+			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED {
+				continue // finishHalts owns these
+			}
+			if !r.due("reconcile/" + id) {
+				continue
+			}
+			r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: af.RunId, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
+		}
+	}
+	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+		if (run.Phase == murphyv1.RunPhase_RUN_PHASE_COMPLETED || run.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED) && !r.stopped[run.Id] {
+			r.stopProbes(run)
+		}
+	}
+}
+
+// remaining estimates the time left in the run from the current phase on.
+func remaining(run *murphyv1.Run, sp *spec.Experiment, now time.Time) time.Duration {
+	left := time.Duration(0)
+	if run.PhaseDeadline != nil {
+		left = max(0, run.PhaseDeadline.AsTime().Sub(now))
+	}
+	switch run.Phase {
+	case murphyv1.RunPhase_RUN_PHASE_PENDING:
+		left = time.Duration(sp.Baseline)
+		for _, st := range sp.Steps {
+			left += time.Duration(st.Duration)
+		}
+		left += time.Duration(sp.Cooldown)
+	case murphyv1.RunPhase_RUN_PHASE_BASELINE:
+		for _, st := range sp.Steps {
+			left += time.Duration(st.Duration)
+		}
+		left += time.Duration(sp.Cooldown)
+	case murphyv1.RunPhase_RUN_PHASE_INJECTING:
+		for _, st := range sp.Steps[min(len(sp.Steps), int(run.StepIndex)+1):] {
+			left += time.Duration(st.Duration)
+		}
+		left += time.Duration(sp.Cooldown)
+	}
+	return left
+}

@@ -1,0 +1,160 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"github.com/murphy-chaos/murphy/worker/fault"
+)
+
+// Rollbacks are the spec's explicit undo steps (Chaos Toolkit's rollbacks). They run on
+// every experimental worker once the run has ended, whatever the ending: completed,
+// failed or halted. They come after Murphy's own reverts: a completed run reverted its
+// last step before it ended, a failed run sent its reverts before the failure was
+// committed, and a halted run's worker gets its rollbacks only once it acknowledged the
+// halt. A worker handles its stream's messages in order, so the reverts are done when
+// the rollbacks start.
+//
+// Delivery is at least once: the results are committed (RecordRollback), and a new
+// leader resends any step no result was committed for, for rollbackWindow after the end.
+
+// rollbackWindow bounds how long after a run's end its rollbacks are still delivered.
+const rollbackWindow = haltWindow
+
+// rollbackBook is the runner's soft state about rollbacks.
+type rollbackBook struct {
+	// results waiting to be committed, by run.
+	pending map[string][]*murphyv1.RollbackResult
+}
+
+const rollbackMarker = "/rollback-"
+
+func rollbackID(run string, i int, worker string) string {
+	return run + rollbackMarker + strconv.Itoa(i) + "/" + worker
+}
+
+// parseRollbackID returns the step index of a rollback assignment, or false.
+func parseRollbackID(id string) (int, bool) {
+	_, rest, ok := strings.Cut(id, rollbackMarker)
+	if !ok {
+		return 0, false
+	}
+	n, _, _ := strings.Cut(rest, "/")
+	i, err := strconv.Atoi(n)
+	return i, err == nil
+}
+
+// rollbackStatus files a worker's report about a rollback assignment; it reports
+// whether the status was one.
+func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
+	i, ok := parseRollbackID(st.GetAssignmentId())
+	if !ok {
+		return false
+	}
+	switch st.State {
+	case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
+	default:
+		return true // the revert of a rollback step (exec's no-op) is of no interest
+	}
+	run := r.cfg.FSM.Run(st.RunId)
+	if run == nil {
+		return true
+	}
+	var f *murphyv1.FaultSpec
+	if sp, err := r.specOf(run); err == nil && i < len(sp.Rollbacks) {
+		s := sp.Rollbacks[i]
+		f = &murphyv1.FaultSpec{Kind: s.Fault, Params: s.Params, Duration: pbDuration(s.Duration)}
+	}
+	at := st.At
+	if at == nil {
+		at = timestamppb.New(r.cfg.Now())
+	}
+	ok = st.State == murphyv1.FaultState_FAULT_STATE_INJECTED
+	if r.rb.pending == nil {
+		r.rb.pending = map[string][]*murphyv1.RollbackResult{}
+	}
+	r.rb.pending[st.RunId] = append(r.rb.pending[st.RunId], &murphyv1.RollbackResult{
+		Index: int32(i), WorkerId: worker, Fault: f, Ok: ok, Error: st.Error, At: at,
+	})
+	if ok && !fault.IsInstant(f.GetKind()) {
+		// The step did its work at inject; its revert only closes the assignment.
+		r.cfg.Fleet.Send(worker, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
+			RunId: st.RunId, AssignmentIds: []string{st.AssignmentId}, Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED,
+		}}})
+	}
+	if !ok {
+		r.log.Warn("rollback failed", "run", st.RunId, "worker", worker, "step", i, "error", st.Error)
+	}
+	return true
+}
+
+// finishRollbacks commits rollback results and sends every rollback step of recently
+// ended runs that has no result yet.
+func (r *Runner) finishRollbacks(ctx context.Context) {
+	now := r.cfg.Now()
+	for _, run := range r.cfg.FSM.EndedSince(now.Add(-rollbackWindow)) {
+		sp, err := r.specOf(run)
+		if err != nil || len(sp.Rollbacks) == 0 {
+			continue
+		}
+		if p := r.rb.pending[run.Id]; len(p) > 0 {
+			delete(r.rb.pending, run.Id)
+			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRollback{RecordRollback: &murphyv1.RecordRollback{RunId: run.Id, Results: p}}}); err != nil {
+				r.log.Error("record rollbacks", "run", run.Id, "error", err)
+				continue
+			}
+			run = r.cfg.FSM.Run(run.Id)
+		}
+		done := map[string]bool{}
+		for _, res := range run.Rollbacks {
+			done[rollbackID(run.Id, int(res.Index), res.WorkerId)] = true
+		}
+		acked := map[string]bool{}
+		for _, rv := range run.Halt.GetReverts() {
+			acked[rv.WorkerId] = true
+		}
+		for _, w := range run.Groups.GetExperiment() {
+			if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED && !acked[w] {
+				continue // its halt reverts come first
+			}
+			for i, s := range sp.Rollbacks {
+				id := rollbackID(run.Id, i, w)
+				if done[id] {
+					continue
+				}
+				hold := time.Duration(s.Duration)
+				if hold == 0 {
+					hold = time.Second
+				}
+				r.sendOnce("rollback/"+id, w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
+					AssignmentId: id, RunId: run.Id, Step: int32(-1 - i),
+					Fault:    &murphyv1.FaultSpec{Kind: s.Fault, Params: s.Params, Duration: pbDuration(s.Duration)},
+					Deadline: timestamppb.New(now.Add(hold + r.cfg.Grace)),
+				}}})
+			}
+		}
+	}
+}
+
+// RollbackSummary is a one-line account of a run's rollbacks for the CLI.
+func RollbackSummary(run *murphyv1.Run, steps int) string {
+	if steps == 0 {
+		return ""
+	}
+	ok, failed := 0, 0
+	for _, res := range run.Rollbacks {
+		if res.Ok {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	want := steps * len(run.Groups.GetExperiment())
+	return fmt.Sprintf("rollbacks: %d of %d succeeded, %d failed", ok, want, failed)
+}

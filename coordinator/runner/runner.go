@@ -1,0 +1,475 @@
+// Package runner drives runs through their phases on the leader: it forms groups, starts
+// probes, injects and reverts steps at their deadlines, delivers halts until every worker
+// has acknowledged, declares silent workers lost, and computes verdicts. It acts only
+// through two channels: commands proposed to Raft (decisions) and messages queued to
+// workers through the fleet (actions). Everything it knows beyond the FSM is soft and is
+// rebuilt when a new leader starts a fresh Runner.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/promsrc"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// ApplyFunc proposes a command to the replicated log and waits for it to be applied,
+// returning the FSM's rejection if any. It stamps nothing: the runner sets At.
+type ApplyFunc func(ctx context.Context, cmd *murphyv1.Command) error
+
+// Config wires a Runner. Zero durations take the defaults in parentheses.
+type Config struct {
+	NodeID string
+	FSM    *fsm.FSM
+	Fleet  *fleet.Fleet
+	Apply  ApplyFunc
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Tick is the loop's period when nothing wakes it (100ms).
+	Tick time.Duration
+	// WaitForWorkers is how long a pending run waits for enough workers before failing
+	// (30s); a new leader needs a moment for workers to reconnect.
+	WaitForWorkers time.Duration
+	// LostAfter is the silence after which a worker is declared lost (10s).
+	LostAfter time.Duration
+	// Grace is added to a step's end for the worker's own hard deadline, so the leader's
+	// revert normally comes first and the worker's timer is the backstop (2s).
+	Grace time.Duration
+	// Settle is how long analysis waits after the last fault window for samples in
+	// flight (1s).
+	Settle time.Duration
+	// Resend is how often an unanswered assign, halt or revert is sent again (1s).
+	Resend time.Duration
+	// Seed returns the seed for a group split; crypto/rand when nil.
+	Seed func() uint64
+	// Metrics may be nil (tests).
+	Metrics *Metrics
+	// Prometheus answers metrics with a Prometheus source; nil when none is configured.
+	Prometheus *promsrc.Client
+}
+
+func (c *Config) defaults() {
+	if c.Tick == 0 {
+		c.Tick = 100 * time.Millisecond
+	}
+	if c.WaitForWorkers == 0 {
+		c.WaitForWorkers = 30 * time.Second
+	}
+	if c.LostAfter == 0 {
+		c.LostAfter = 10 * time.Second
+	}
+	if c.Grace == 0 {
+		c.Grace = 2 * time.Second
+	}
+	if c.Settle == 0 {
+		c.Settle = time.Second
+	}
+	if c.Resend == 0 {
+		c.Resend = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Seed == nil {
+		c.Seed = func() uint64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			return binary.LittleEndian.Uint64(b[:])
+		}
+	}
+}
+
+// Runner is one leadership term's run driver. Create one per term; it is not reusable.
+type Runner struct {
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	// Leader-local bookkeeping, touched only by the loop goroutine.
+	specs   map[string]*spec.Experiment
+	sent    map[string]time.Time           // message key -> last send
+	sentOn  map[string]uint64              // message key -> stream it was queued on (sendOnce)
+	acks    map[string]map[int32]*stepAcks // run -> step -> acks waiting to be committed
+	reverts map[string][]*murphyv1.WorkerRevert
+	waiting map[string]string // run -> last reason it is waiting, to log once
+	stopped map[string]bool   // runs whose probes were stopped
+	guards  map[string]*guarded
+	status  guardStatus
+	fanout  map[string]bool // halted runs whose fan-out time was recorded
+	// Prometheus collectors started, by run and metric.
+	collecting map[string]bool
+	// Rollbacks of ended runs (rollback.go).
+	rb rollbackBook
+	// Compiled schedules, by ID.
+	schedules map[string]compiled
+
+	lastSweep time.Time
+
+	// The cluster-wide halt being delivered, and who acknowledged it.
+	haltAllAt    time.Time
+	haltAllAcked map[string]bool
+	haltAllWant  int
+}
+
+type stepAcks struct {
+	step     int32
+	injected []string
+	failed   []string
+	errors   []string
+}
+
+// New returns a runner; call Run to start it.
+func New(cfg Config) *Runner {
+	cfg.defaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{
+		cfg:     cfg,
+		log:     log.With("component", "runner"),
+		wake:    make(chan struct{}, 1),
+		specs:   map[string]*spec.Experiment{},
+		sent:    map[string]time.Time{},
+		sentOn:  map[string]uint64{},
+		acks:    map[string]map[int32]*stepAcks{},
+		reverts: map[string][]*murphyv1.WorkerRevert{},
+		waiting: map[string]string{},
+		stopped: map[string]bool{},
+		guards:  map[string]*guarded{},
+		status:  guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
+		fanout:  map[string]bool{},
+
+		collecting: map[string]bool{},
+		schedules:  map[string]compiled{},
+	}
+	return r
+}
+
+// Poke asks the loop to look again now (a run was submitted or halted).
+func (r *Runner) Poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drives runs until ctx is cancelled (leadership lost).
+func (r *Runner) Run(ctx context.Context) {
+	ids := make([]string, 0)
+	for _, w := range r.cfg.FSM.Workers() {
+		ids = append(ids, w.Id)
+	}
+	r.cfg.Fleet.Reset(ids)
+	t := time.NewTicker(r.cfg.Tick)
+	defer t.Stop()
+	// A tick walks every active run and connected worker, so it must not run once per
+	// worker message: with thousands of workers acknowledging a halt that would be
+	// quadratic. Events are only filed; ticks come from the ticker and from wakes, and
+	// wakes closer than minWakeGap to the last tick are folded into the next one (a quiet
+	// leader still reacts to a halt at once).
+	var last time.Time
+	pending := false
+	var gap <-chan time.Time
+	tick := func() {
+		r.drainEvents()
+		r.tick(ctx)
+		last, pending, gap = time.Now(), false, nil
+	}
+	tick()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tick()
+		case <-r.wake:
+			pending = true
+		case <-r.cfg.Fleet.Wake():
+			pending = true
+		case ev := <-r.cfg.Fleet.Events():
+			r.handle(ev)
+			r.drainEvents()
+		case <-gap:
+			tick()
+		}
+		if pending && gap == nil {
+			if wait := minWakeGap - time.Since(last); wait > 0 {
+				gap = time.After(wait)
+			} else {
+				tick()
+			}
+		}
+	}
+}
+
+// minWakeGap bounds how often wakes can trigger a tick.
+const minWakeGap = 5 * time.Millisecond
+
+func (r *Runner) drainEvents() {
+	for {
+		select {
+		case ev := <-r.cfg.Fleet.Events():
+			r.handle(ev)
+		default:
+			return
+		}
+	}
+}
+
+// handle files a worker's report for the next commit.
+func (r *Runner) handle(ev fleet.Event) {
+	now := r.cfg.Now()
+	switch m := ev.Msg.Msg.(type) {
+	case *murphyv1.ConnectRequest_StepStatus:
+		st := m.StepStatus
+		if r.rollbackStatus(ev.WorkerID, st) {
+			return
+		}
+		run := r.cfg.FSM.Run(st.RunId)
+		if run == nil {
+			return
+		}
+		switch st.State {
+		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
+			steps := r.acks[st.RunId]
+			if steps == nil {
+				steps = map[int32]*stepAcks{}
+				r.acks[st.RunId] = steps
+			}
+			a := steps[st.Step]
+			if a == nil {
+				a = &stepAcks{step: st.Step}
+				steps[st.Step] = a
+			}
+			if st.State == murphyv1.FaultState_FAULT_STATE_INJECTED {
+				a.injected = append(a.injected, ev.WorkerID)
+			} else {
+				a.failed = append(a.failed, ev.WorkerID)
+				a.errors = append(a.errors, fmt.Sprintf("%s: %s", ev.WorkerID, st.Error))
+				r.log.Warn("fault injection failed", "run", st.RunId, "worker", ev.WorkerID, "error", st.Error)
+			}
+		case murphyv1.FaultState_FAULT_STATE_REVERTED:
+			if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED {
+				at := st.At
+				if at == nil {
+					at = timestamppb.New(now)
+				}
+				r.reverts[st.RunId] = append(r.reverts[st.RunId], &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: st.Cause})
+			}
+		}
+	case *murphyv1.ConnectRequest_HaltAck:
+		ack := m.HaltAck
+		at := ack.At
+		if at == nil {
+			at = timestamppb.New(now)
+		}
+		runs := []string{ack.RunId}
+		if ack.RunId == "" {
+			runs = r.haltedRunsOf(ev.WorkerID)
+			if r.haltAllAcked != nil {
+				r.haltAllAcked[ev.WorkerID] = true
+				if len(r.haltAllAcked) == r.haltAllWant && r.cfg.Metrics != nil {
+					r.cfg.Metrics.HaltFanout.Observe(now.Sub(r.haltAllAt).Seconds())
+				}
+			}
+		}
+		for _, id := range runs {
+			r.reverts[id] = append(r.reverts[id], &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT})
+		}
+	}
+}
+
+func (r *Runner) haltedRunsOf(worker string) []string {
+	var out []string
+	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+		if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED && member(run, worker) {
+			out = append(out, run.Id)
+		}
+	}
+	return out
+}
+
+// apply stamps and proposes a command.
+func (r *Runner) apply(ctx context.Context, cmd *murphyv1.Command) error {
+	cmd.At = timestamppb.New(r.cfg.Now())
+	if cmd.By == "" {
+		cmd.By = "leader:" + r.cfg.NodeID
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return r.cfg.Apply(ctx, cmd)
+}
+
+// sendOnce queues msg for worker unless it was already queued on the worker's current
+// stream. A stream delivers in order or breaks, and a worker whose stream broke
+// reconnects with a new one, so this resends exactly when needed: never into a stream
+// that already carries the message, always after a reconnect. It reports whether it sent.
+func (r *Runner) sendOnce(key, worker string, msg *murphyv1.ConnectResponse) bool {
+	id := r.cfg.Fleet.ConnID(worker)
+	if id == 0 || r.sentOn[key] == id {
+		return false
+	}
+	if r.cfg.Fleet.Send(worker, msg) {
+		r.sentOn[key] = id
+		return true
+	}
+	return false
+}
+
+// due reports whether the message identified by key may be (re)sent now, and records it.
+func (r *Runner) due(key string) bool {
+	now := r.cfg.Now()
+	if last, ok := r.sent[key]; ok && now.Sub(last) < r.cfg.Resend {
+		return false
+	}
+	r.sent[key] = now
+	return true
+}
+
+func (r *Runner) tick(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	for _, run := range r.cfg.FSM.ActiveRuns() {
+		if err := r.advance(ctx, run); err != nil && ctx.Err() == nil {
+			r.log.Error("advance run", "run", run.Id, "error", err)
+		}
+	}
+	r.finishHalts(ctx)
+	r.summarize(ctx)
+	r.deliverHaltAll()
+	r.fireSchedules(ctx)
+	// Sweeps over every worker are not on the halt path; once a second keeps them cheap
+	// with tens of thousands of workers.
+	if now := r.cfg.Now(); now.Sub(r.lastSweep) >= sweepEvery {
+		r.lastSweep = now
+		r.checkLost(ctx)
+		r.reconcile()
+		r.dropOldSamples(now)
+		r.pruneSent(now)
+	}
+}
+
+const sweepEvery = time.Second
+
+// deliverHaltAll tells every connected worker to revert everything while the cluster is
+// halted, until each acknowledges; a worker that connects later is told too.
+func (r *Runner) deliverHaltAll() {
+	h := r.cfg.FSM.ClusterHalt()
+	if h == nil {
+		r.haltAllAcked = nil
+		return
+	}
+	if at := h.At.AsTime(); !at.Equal(r.haltAllAt) || r.haltAllAcked == nil {
+		r.haltAllAt = at
+		r.haltAllAcked = map[string]bool{}
+		r.haltAllWant = len(r.cfg.Fleet.ConnectedIDs())
+	}
+	// One message for every worker: it is never modified after this.
+	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{Reason: h.Reason}}}
+	for _, w := range r.cfg.Fleet.ConnectedIDs() {
+		if r.haltAllAcked[w] {
+			continue
+		}
+		r.sendOnce("haltall/"+w, w, msg)
+	}
+}
+
+// checkLost commits a lost decision for registered workers silent for LostAfter.
+func (r *Runner) checkLost(ctx context.Context) {
+	now := r.cfg.Now()
+	for _, w := range r.cfg.FSM.Workers() {
+		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST {
+			continue
+		}
+		// Judge by silence, not by the stream: a connection cut without a FIN still
+		// looks attached until keepalive notices. A live worker heartbeats every
+		// half second, so its last contact is never old.
+		last := r.cfg.Fleet.LastContact(w.Id)
+		if last.IsZero() || now.Sub(last) < r.cfg.LostAfter {
+			continue
+		}
+		r.cfg.Fleet.Drop(w.Id)
+		r.log.Warn("worker lost", "worker", w.Id, "silent_for", now.Sub(last).Round(time.Millisecond))
+		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_MarkWorkerLost{MarkWorkerLost: &murphyv1.MarkWorkerLost{WorkerId: w.Id}}}); err != nil {
+			r.log.Error("mark worker lost", "worker", w.Id, "error", err)
+		}
+	}
+}
+
+func member(run *murphyv1.Run, worker string) bool {
+	for _, id := range run.GetGroups().GetControl() {
+		if id == worker {
+			return true
+		}
+	}
+	for _, id := range run.GetGroups().GetExperiment() {
+		if id == worker {
+			return true
+		}
+	}
+	return false
+}
+
+func members(run *murphyv1.Run) []string {
+	return append(append([]string(nil), run.GetGroups().GetExperiment()...), run.GetGroups().GetControl()...)
+}
+
+func (r *Runner) specOf(run *murphyv1.Run) (*spec.Experiment, error) {
+	if sp, ok := r.specs[run.Id]; ok {
+		return sp, nil
+	}
+	sp, err := spec.Parse([]byte(run.SpecJson), run.Id+".json", spec.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("stored spec of run %s: %w", run.Id, err)
+	}
+	r.specs[run.Id] = sp
+	return sp, nil
+}
+
+func pbDuration(d spec.Duration) *durationpb.Duration { return durationpb.New(time.Duration(d)) }
+
+func isTerminal(p murphyv1.RunPhase) bool { return fsm.Terminal(p) }
+
+// dropOldSamples forgets the samples of runs that ended longer than the halt window ago:
+// their verdicts and summaries are committed, and the store must not grow forever.
+func (r *Runner) dropOldSamples(now time.Time) {
+	samples := r.cfg.Fleet.Samples()
+	for _, id := range samples.Runs() {
+		run := r.cfg.FSM.Run(id)
+		if run == nil || (fsm.Terminal(run.Phase) && now.Sub(run.GetEndedAt().AsTime()) > haltWindow) {
+			samples.Drop(id)
+		}
+	}
+}
+
+// pruneSent forgets send records that can no longer matter, so a long leadership term does
+// not grow them without bound: resend timers older than the resend interval, and "queued
+// on this stream" marks for streams the worker no longer has (its key ends with the
+// worker's ID).
+func (r *Runner) pruneSent(now time.Time) {
+	for k, at := range r.sent {
+		if now.Sub(at) >= r.cfg.Resend {
+			delete(r.sent, k)
+		}
+	}
+	for k, id := range r.sentOn {
+		worker := k[strings.LastIndexByte(k, '/')+1:]
+		if r.cfg.Fleet.ConnID(worker) != id {
+			delete(r.sentOn, k)
+		}
+	}
+}

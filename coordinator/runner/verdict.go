@@ -1,0 +1,224 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/murphy-chaos/murphy/analysis"
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// replayTime is how long a worker's stream must have been attached before its replayed
+// samples are taken to have arrived (the replay is sent first thing, in batches).
+const replayTime = 500 * time.Millisecond
+
+// awaitingMembers reports whether a member of the run has not yet reconnected to this
+// leader and replayed its samples. After a failover some workers reach the new leader
+// late (their first try may go to the dead one); judging without them would lose their
+// samples. The wait is bounded by LostAfter: a worker silent that long is lost anyway.
+func (r *Runner) awaitingMembers(run *murphyv1.Run) bool {
+	now := r.cfg.Now()
+	if now.Sub(run.PhaseSince.AsTime()) >= r.cfg.LostAfter {
+		return false
+	}
+	for _, w := range members(run) {
+		if rec := r.cfg.FSM.Worker(w); rec != nil && rec.State == murphyv1.WorkerState_WORKER_STATE_LOST {
+			continue
+		}
+		if since := r.cfg.Fleet.ConnectedSince(w); since.IsZero() || now.Sub(since) < replayTime {
+			if r.waiting[run.Id] != "replay/"+w {
+				r.waiting[run.Id] = "replay/" + w
+				r.log.Info("verdict waits for a member's samples", "run", run.Id, "worker", w)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// analyse compares the groups over the fault window and commits the verdict.
+func (r *Runner) analyse(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment) error {
+	if r.awaitingMembers(run) {
+		return nil
+	}
+	from, to := faultWindow(run)
+	r.refreshFromRange(ctx, run, sp, from, to)
+	v, err := Judge(sp, run, r.cfg.Fleet.Samples(), from, to)
+	if err != nil {
+		return r.fail(ctx, run, fmt.Sprintf("analysis: %v", err))
+	}
+	v.DecidedAt = timestamppb.New(r.cfg.Now())
+	if run.WaveLevel != "" {
+		return r.judgeWave(ctx, run, sp, v)
+	}
+	r.log.Info("verdict", "run", run.Id, "outcome", v.Outcome, "reason", v.Reason)
+	if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordVerdict{RecordVerdict: &murphyv1.RecordVerdict{RunId: run.Id, Verdict: v}}}); err != nil {
+		return err
+	}
+	r.stopProbes(run)
+	return nil
+}
+
+// faultWindow spans the first step's start to the last step's end. An instantaneous last
+// step (process.kill) has no duration of its own: its effects are what the cooldown
+// observes, so the window runs until analysis began.
+func faultWindow(run *murphyv1.Run) (time.Time, time.Time) {
+	if len(run.Steps) == 0 {
+		return time.Time{}, time.Time{}
+	}
+	from := run.Steps[0].StartedAt.AsTime()
+	last := run.Steps[len(run.Steps)-1]
+	// Parallel steps may end in any order: the window closes with the last to end.
+	to := time.Time{}
+	for _, st := range run.Steps {
+		if e := st.GetEndedAt().AsTime(); e.After(to) {
+			to = e
+		}
+	}
+	if last.GetFault().GetDuration().AsDuration() == 0 && run.Phase == murphyv1.RunPhase_RUN_PHASE_ANALYSING {
+		to = run.PhaseSince.AsTime()
+	}
+	return from, to
+}
+
+// Judge builds the analysis input from the samples of both groups in [from, to) and
+// converts the result to the wire form.
+func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) (*murphyv1.Verdict, error) {
+	var metrics []analysis.Metric
+	for _, m := range sp.Hypothesis.Metrics {
+		dir, err := analysis.ParseDirection(string(m.Direction))
+		if err != nil {
+			return nil, err
+		}
+		tol := analysis.Tolerance{}
+		if m.Tolerance.Relative != nil {
+			tol = analysis.Tolerance{Relative: *m.Tolerance.Relative, IsRelative: true}
+		} else if m.Tolerance.Absolute != nil {
+			tol = analysis.Tolerance{Absolute: *m.Tolerance.Absolute}
+		}
+		metrics = append(metrics, analysis.Metric{
+			Name:       m.Name,
+			Direction:  dir,
+			Tolerance:  tol,
+			Critical:   m.Critical,
+			Control:    samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to),
+			Experiment: samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), from, to),
+		})
+	}
+	v, err := analysis.Judge(metrics, analysis.Options{Confidence: sp.Hypothesis.Confidence})
+	if err != nil {
+		return nil, err
+	}
+	out := &murphyv1.Verdict{
+		Outcome:     outcomes[v.Outcome],
+		Reason:      v.Reason,
+		WindowStart: timestamppb.New(from),
+		WindowEnd:   timestamppb.New(to),
+		Confidence:  sp.Hypothesis.Confidence,
+	}
+	for i, mv := range v.Metrics {
+		m := sp.Hypothesis.Metrics[i]
+		out.Metrics = append(out.Metrics, &murphyv1.MetricVerdict{
+			Name:             mv.Name,
+			Outcome:          metricOutcomes[mv.Outcome],
+			Method:           mv.Method,
+			Direction:        string(m.Direction),
+			Tolerance:        toleranceText(m.Tolerance),
+			Critical:         mv.Critical,
+			NControl:         int64(mv.NControl),
+			NExperiment:      int64(mv.NExperiment),
+			ControlMedian:    mv.ControlMedian,
+			ExperimentMedian: mv.ExperimentMedian,
+			U:                mv.U,
+			P:                mv.P,
+			Shift:            mv.Shift,
+			ShiftLow:         mv.ShiftLow,
+			ShiftHigh:        mv.ShiftHigh,
+			RelChange:        mv.RelChange,
+			RelLow:           mv.RelLow,
+			RelHigh:          mv.RelHigh,
+			WelchT:           mv.WelchT,
+			WelchDf:          mv.WelchDF,
+			WelchP:           mv.WelchP,
+			Lag1Control:      mv.Lag1Control,
+			Lag1Experiment:   mv.Lag1Experiment,
+			SamplesNeeded:    int64(mv.SamplesNeeded),
+			Reason:           mv.Reason,
+			Warnings:         mv.Warnings,
+		})
+	}
+	checkTolerances(out, sp, run, samples, from, to)
+	return out, nil
+}
+
+var outcomes = map[analysis.Outcome]murphyv1.VerdictOutcome{
+	analysis.OutcomeUpheld:       murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD,
+	analysis.OutcomeRefuted:      murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED,
+	analysis.OutcomeInconclusive: murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE,
+}
+
+var metricOutcomes = map[analysis.MetricOutcome]murphyv1.MetricOutcome{
+	analysis.MetricWithinTolerance: murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE,
+	analysis.MetricDeviated:        murphyv1.MetricOutcome_METRIC_OUTCOME_DEVIATED,
+	analysis.MetricInconclusive:    murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE,
+}
+
+func toleranceText(t spec.Tolerance) string {
+	switch {
+	case t.Relative != nil:
+		return fmt.Sprintf("relative %g", *t.Relative)
+	case t.Absolute != nil:
+		return fmt.Sprintf("absolute %g", *t.Absolute)
+	}
+	return ""
+}
+
+// Progress reports live sample counts and medians per metric and group for a run the
+// leader is driving.
+func Progress(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samples) []*murphyv1.MetricProgress {
+	var out []*murphyv1.MetricProgress
+	for _, m := range sp.Hypothesis.Metrics {
+		ctl := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), time.Time{}, time.Time{})
+		exp := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), time.Time{}, time.Time{})
+		out = append(out, &murphyv1.MetricProgress{
+			Metric:           m.Name,
+			Control:          int64(len(ctl)),
+			Experiment:       int64(len(exp)),
+			ControlMedian:    fleet.Median(ctl),
+			ExperimentMedian: fleet.Median(exp),
+		})
+	}
+	return out
+}
+
+// Remaining is the time left in the current phase and in the whole run.
+func Remaining(run *murphyv1.Run, sp *spec.Experiment, now time.Time) (phase, total time.Duration) {
+	if run.PhaseDeadline != nil {
+		phase = max(0, run.PhaseDeadline.AsTime().Sub(now))
+	}
+	return phase, remaining(run, sp, now)
+}
+
+// Describe is a one-line summary of the verdict for logs and the CLI.
+func Describe(v *murphyv1.Verdict) string {
+	if v == nil {
+		return "no verdict"
+	}
+	return strings.ToLower(strings.TrimPrefix(v.Outcome.String(), "VERDICT_OUTCOME_")) + ": " + v.Reason
+}
+
+// sources lists where a group's samples come from: its workers and the leader's own
+// queries for the group.
+func sources(run *murphyv1.Run, g murphyv1.Group) []string {
+	ids := run.Groups.GetExperiment()
+	if g == murphyv1.Group_GROUP_CONTROL {
+		ids = run.Groups.GetControl()
+	}
+	return append(append([]string(nil), ids...), PseudoSource(g))
+}

@@ -1,0 +1,550 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/promsrc"
+	"github.com/murphy-chaos/murphy/coordinator/runner"
+	"github.com/murphy-chaos/murphy/internal/logging"
+	"github.com/murphy-chaos/murphy/internal/tlsutil"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// Server is one coordinator node.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	fsm     *fsm.FSM
+	fleet   *fleet.Fleet
+	raft    *raft.Raft
+	trans   *raft.NetworkTransport
+	store   *raftboltdb.BoltStore
+	grpc    *grpc.Server
+	grpcLis net.Listener
+	http    *http.Server
+	httpLis net.Listener
+	health  *health.Server
+	metrics *metrics
+	prom    *promsrc.Client // nil without --prometheus-url
+	tokens  []Token
+	// TLS configurations; nil in insecure mode.
+	serverTLS, clientTLS *tls.Config
+
+	mu           sync.Mutex
+	runner       *runner.Runner
+	cancelRunner context.CancelFunc
+	leading      bool
+	conns        map[string]*grpc.ClientConn // gRPC address -> connection, for forwarding
+
+	watchers *watchHub
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New prepares a node: it opens the stores and binds the listeners but starts nothing.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("coordinator: create data dir: %w", err)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "coordinator", "node", cfg.NodeID),
+		fsm:      fsm.New(),
+		fleet:    fleet.New(cfg.Now),
+		conns:    map[string]*grpc.ClientConn{},
+		watchers: newWatchHub(),
+		stop:     make(chan struct{}),
+	}
+	s.metrics = newMetrics(cfg.Registerer, s)
+	s.fsm.Observe(s.watchers.notify)
+	s.fsm.Observe(func(fsm.Change) { s.pokeRunner() })
+	s.fleet.SetMembership(s.fsm, func(w string, err error) { s.log.Warn("worker message dropped", "worker", w, "reason", err) })
+
+	var err error
+	if cfg.TLS != nil {
+		if s.serverTLS, err = tlsutil.ServerConfig(*cfg.TLS); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+		if s.clientTLS, err = tlsutil.ClientConfig(*cfg.TLS); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+	} else {
+		s.log.Warn("RUNNING WITHOUT TLS (--insecure): anyone who can reach this node can run faults on every worker")
+	}
+	if cfg.TokensFile != "" {
+		if s.tokens, err = LoadTokens(cfg.TokensFile); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	if cfg.Prometheus.URL != "" {
+		if s.prom, err = promsrc.New(cfg.Prometheus); err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+	}
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("coordinator: listen for gRPC on %s: %w", cfg.GRPCAddr, err)
+	}
+	if cfg.HTTPAddr != "" {
+		if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			s.grpcLis.Close()
+			return nil, fmt.Errorf("coordinator: listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	if err := s.setupRaft(); err != nil {
+		s.grpcLis.Close()
+		if s.httpLis != nil {
+			s.httpLis.Close()
+		}
+		return nil, err
+	}
+	s.setupGRPC()
+	return s, nil
+}
+
+func (s *Server) setupRaft() error {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.HeartbeatTimeout = s.cfg.Timeouts.Heartbeat
+	rc.ElectionTimeout = s.cfg.Timeouts.Election
+	rc.LeaderLeaseTimeout = s.cfg.Timeouts.LeaderLease
+	rc.CommitTimeout = s.cfg.Timeouts.Commit
+	// Raft warns about routine events (an election starting, a follower catching up);
+	// they belong in an operator's log only when it asks for info and above.
+	raftLevel := hclog.Error
+	if s.cfg.Logger.Enabled(context.Background(), slog.LevelInfo) {
+		raftLevel = hclog.Warn
+	}
+	rc.Logger = logging.Hclog(s.cfg.Logger, "raft", raftLevel)
+	notify := make(chan bool, 16)
+	rc.NotifyCh = notify
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(s.cfg.DataDir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("coordinator: open raft store: %w", err)
+	}
+	s.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.DataDir, 2, rc.Logger)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("coordinator: open snapshot store: %w", err)
+	}
+	var advertise net.Addr
+	if s.cfg.RaftAdvertise != "" {
+		if advertise, err = net.ResolveTCPAddr("tcp", s.cfg.RaftAdvertise); err != nil {
+			store.Close()
+			return fmt.Errorf("coordinator: raft advertise address: %w", err)
+		}
+	}
+	var trans *raft.NetworkTransport
+	if s.cfg.TLS != nil {
+		srv, cli, perr := tlsutil.PeerConfig(*s.cfg.TLS)
+		if perr != nil {
+			store.Close()
+			return fmt.Errorf("coordinator: %w", perr)
+		}
+		layer, lerr := newTLSStreamLayer(s.cfg.RaftAddr, advertise, srv, cli)
+		if lerr != nil {
+			store.Close()
+			return fmt.Errorf("coordinator: raft transport on %s: %w", s.cfg.RaftAddr, lerr)
+		}
+		trans = raft.NewNetworkTransportWithLogger(layer, 3, 5*time.Second, rc.Logger)
+	} else if trans, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 5*time.Second, rc.Logger); err != nil {
+		store.Close()
+		return fmt.Errorf("coordinator: raft transport on %s: %w", s.cfg.RaftAddr, err)
+	}
+	s.trans = trans
+	logs, err := raft.NewLogCache(512, store)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return err
+	}
+	existing, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return fmt.Errorf("coordinator: inspect raft state: %w", err)
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, store, snaps, trans)
+	if err != nil {
+		store.Close()
+		trans.Close()
+		return fmt.Errorf("coordinator: start raft: %w", err)
+	}
+	s.raft = r
+	if s.cfg.Bootstrap && !existing {
+		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}})
+		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("coordinator: bootstrap: %w", err)
+		}
+	}
+	s.wg.Add(1)
+	go s.watchLeadership(notify)
+	return nil
+}
+
+func (s *Server) setupGRPC() {
+	opts := []grpc.ServerOption{
+		// Authorization runs first: a follower checks the caller before forwarding, so
+		// the leader may trust what a coordinator forwards.
+		grpc.ChainUnaryInterceptor(s.authUnary, s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.authStream, s.forwardStream),
+		grpc.MaxRecvMsgSize(4 << 20),
+		// Notice peers that vanished without closing (a cut network, a killed host):
+		// ping idle connections and drop those that do not answer.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+	if s.serverTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.serverTLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	murphyv1.RegisterExperimentServiceServer(s.grpc, &experimentService{s: s})
+	murphyv1.RegisterWorkerServiceServer(s.grpc, &workerService{s: s})
+	murphyv1.RegisterClusterServiceServer(s.grpc, &clusterService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+}
+
+// Start serves gRPC and HTTP and, for a joining node, asks the cluster for admission.
+func (s *Server) Start(ctx context.Context) error {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.log.Error("gRPC server stopped", "error", err)
+		}
+	}()
+	if s.httpLis != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/readyz", s.readyz)
+		mux.Handle("/ui/", s.webHandler())
+		s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		// With TLS the pages are HTTPS with the node's certificate; a browser may present a
+		// client certificate (its role is checked by the pages), and monitoring reads
+		// /metrics, /healthz and /readyz without one.
+		serve := func() error { return s.http.Serve(s.httpLis) }
+		if s.serverTLS != nil {
+			s.http.TLSConfig = s.serverTLS.Clone()
+			serve = func() error { return s.http.ServeTLS(s.httpLis, "", "") }
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("HTTP server stopped", "error", err)
+			}
+		}()
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if len(s.cfg.Join) > 0 && !s.isMember() {
+		return s.join(ctx)
+	}
+	return nil
+}
+
+// isMember reports whether this node already appears in the Raft configuration (a
+// restarted node that joined before needs no new admission).
+func (s *Server) isMember() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == raft.ServerID(s.cfg.NodeID) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) join(ctx context.Context) error {
+	self := s.self()
+	var last error
+	for attempt := 0; ; attempt++ {
+		for _, addr := range s.cfg.Join {
+			conn, err := s.dial(addr)
+			if err != nil {
+				last = err
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = murphyv1.NewClusterServiceClient(conn).Join(cctx, &murphyv1.JoinRequest{Node: self})
+			cancel()
+			if err == nil {
+				s.log.Info("joined cluster", "via", addr)
+				return nil
+			}
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("coordinator: could not join the cluster through %v: %w", s.cfg.Join, last)
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// self is this node's record as peers should see it.
+func (s *Server) self() *murphyv1.Node {
+	n := &murphyv1.Node{Id: s.cfg.NodeID, RaftAddr: string(s.trans.LocalAddr()), GrpcAddr: s.GRPCAddr(), Voter: true}
+	if s.httpLis != nil {
+		n.HttpAddr = s.httpLis.Addr().String()
+	}
+	return n
+}
+
+// GRPCAddr is the address clients and workers should use for this node.
+func (s *Server) GRPCAddr() string {
+	if s.cfg.GRPCAdvertise != "" {
+		return s.cfg.GRPCAdvertise
+	}
+	return s.grpcLis.Addr().String()
+}
+
+// HTTPAddr is the bound HTTP address, or empty.
+func (s *Server) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// NodeID is this node's Raft ID.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// FSM exposes the replicated state for reads.
+func (s *Server) FSM() *fsm.FSM { return s.fsm }
+
+// IsLeader reports whether this node leads.
+func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Stop shuts the node down: the runner, streams, servers, raft and the stores.
+func (s *Server) Stop() {
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	close(s.stop)
+	s.stopLeading()
+	s.fleet.DropAll()
+	s.watchers.closeAll()
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.http.Shutdown(ctx)
+		cancel()
+	}
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		s.grpc.Stop()
+	}
+	if err := s.raft.Shutdown().Error(); err != nil {
+		s.log.Warn("raft shutdown", "error", err)
+	}
+	s.trans.Close()
+	s.store.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = map[string]*grpc.ClientConn{}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// watchLeadership starts and stops the leader's duties as Raft reports changes.
+func (s *Server) watchLeadership(notify <-chan bool) {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case leader := <-notify:
+			if leader {
+				s.startLeading()
+			} else {
+				s.stopLeading()
+			}
+		}
+	}
+}
+
+func (s *Server) startLeading() {
+	// The barrier makes every entry committed by earlier leaders visible in our FSM
+	// before we act on it.
+	if err := s.raft.Barrier(10 * time.Second).Error(); err != nil {
+		s.log.Warn("barrier after election failed; stepping aside", "error", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := runner.New(runner.Config{
+		NodeID:         s.cfg.NodeID,
+		FSM:            s.fsm,
+		Fleet:          s.fleet,
+		Apply:          s.apply,
+		Now:            s.cfg.Now,
+		Logger:         s.cfg.Logger,
+		LostAfter:      s.cfg.WorkerLostAfter,
+		WaitForWorkers: s.cfg.WaitForWorkers,
+		Metrics:        s.metrics.runner,
+		Prometheus:     s.prom,
+	})
+	s.mu.Lock()
+	if s.leading {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.leading = true
+	s.runner = r
+	s.cancelRunner = cancel
+	s.mu.Unlock()
+	s.metrics.leader.Set(1)
+	s.log.Info("became leader")
+	if self := s.self(); !nodeEqual(s.fsm.Node(s.cfg.NodeID), self) {
+		if err := s.propose(ctx, &murphyv1.Command{By: "node:" + s.cfg.NodeID, Cmd: &murphyv1.Command_RegisterNode{RegisterNode: &murphyv1.RegisterNode{Node: self}}}); err != nil {
+			s.log.Warn("register self", "error", err)
+		}
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		r.Run(ctx)
+	}()
+}
+
+func (s *Server) stopLeading() {
+	s.mu.Lock()
+	was := s.leading
+	s.leading = false
+	s.runner = nil
+	if s.cancelRunner != nil {
+		s.cancelRunner()
+		s.cancelRunner = nil
+	}
+	s.mu.Unlock()
+	if was {
+		s.metrics.leader.Set(0)
+		s.log.Info("lost leadership")
+		// Workers must follow the new leader; dropping their streams sends them looking.
+		s.fleet.DropAll()
+	}
+}
+
+// currentRunner is the runner of this leadership term, or nil on a follower.
+func (s *Server) currentRunner() *runner.Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runner
+}
+
+func (s *Server) pokeRunner() {
+	s.mu.Lock()
+	r := s.runner
+	s.mu.Unlock()
+	if r != nil {
+		r.Poke()
+	}
+}
+
+func nodeEqual(a, b *murphyv1.Node) bool {
+	return a != nil && b != nil && a.Id == b.Id && a.RaftAddr == b.RaftAddr && a.GrpcAddr == b.GrpcAddr && a.HttpAddr == b.HttpAddr
+}
+
+// apply proposes cmd on this node (which must lead) and returns the FSM's verdict on it.
+func (s *Server) apply(ctx context.Context, cmd *murphyv1.Command) error {
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		return fmt.Errorf("encode command: %w", err)
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	start := time.Now()
+	f := s.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return fmt.Errorf("raft apply: %w", err)
+	}
+	s.metrics.applyDuration.Observe(time.Since(start).Seconds())
+	if res, ok := f.Response().(error); ok && res != nil {
+		return res
+	}
+	return nil
+}
+
+// dial returns a shared client connection to another node.
+func (s *Server) dial(addr string) (*grpc.ClientConn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.conns[addr]; ok {
+		return c, nil
+	}
+	creds := insecure.NewCredentials()
+	if s.clientTLS != nil {
+		creds = credentials.NewTLS(s.clientTLS)
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, err
+	}
+	s.conns[addr] = c
+	return c, nil
+}
+
+// leaderAddr returns the leader's ID and gRPC address as this node knows them.
+func (s *Server) leaderAddr() (string, string) {
+	_, id := s.raft.LeaderWithID()
+	if id == "" {
+		return "", ""
+	}
+	if n := s.fsm.Node(string(id)); n != nil {
+		return n.Id, n.GrpcAddr
+	}
+	return string(id), ""
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if id, _ := s.leaderAddr(); id == "" {
+		http.Error(w, "no leader", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

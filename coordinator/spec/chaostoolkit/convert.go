@@ -1,0 +1,526 @@
+package chaostoolkit
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/murphy-chaos/murphy/coordinator/spec"
+)
+
+// Options tunes a conversion.
+type Options struct {
+	// SkipUnsupported drops activities Murphy cannot run (Python providers) instead of
+	// failing; every drop is reported.
+	SkipUnsupported bool
+	// LookupEnv resolves configuration and secrets of type env; nil finds nothing, so
+	// only defaults apply.
+	LookupEnv func(key string) (string, bool)
+	// Selector picks the workers; it overrides the murphy extension's. Default
+	// {service: <name>}.
+	Selector map[string]string
+	// Hold is how long each method step stays in force when the activity has no
+	// pauses.after: the window in which both groups are compared. Default DefaultHold.
+	Hold time.Duration
+	// Spec validates the result (pass the fault catalogue, as murphy validate does).
+	Spec spec.Options
+}
+
+// DefaultHold is Options.Hold's default.
+const DefaultHold = 10 * time.Second
+
+// Note is one element mapped approximately, ignored or dropped.
+type Note struct {
+	Line    int
+	Field   string
+	Message string
+}
+
+func (n Note) String() string {
+	p := spec.Problem{Line: n.Line, Field: n.Field, Message: n.Message}
+	return p.String()
+}
+
+// Result is a converted experiment.
+type Result struct {
+	// Experiment is the murphy/v1 spec, validated and with defaults.
+	Experiment *spec.Experiment
+	// Notes lists every approximation, in document order.
+	Notes []Note
+	doc   *document
+	file  string
+}
+
+// Render writes the murphy/v1 spec as "yaml" (the notes as a comment at the top) or
+// "json".
+func (r *Result) Render(format string) ([]byte, error) {
+	var header strings.Builder
+	fmt.Fprintf(&header, "# Converted by murphy import chaostoolkit from %s.\n", r.file)
+	if len(r.Notes) > 0 {
+		header.WriteString("# Mapped approximately or ignored:\n")
+		for _, n := range r.Notes {
+			header.WriteString("#   " + n.String() + "\n")
+		}
+	}
+	return r.doc.render(format, header.String())
+}
+
+// Detect reports whether data looks like a Chaos Toolkit experiment rather than a
+// murphy/v1 spec: a mapping without apiVersion that has a method or a
+// steady-state-hypothesis.
+func Detect(data []byte) bool {
+	root, p := parse(data)
+	if p != nil || root == nil {
+		return false
+	}
+	x := node{n: root}
+	return x.isMap() && !x.get("apiVersion").present() &&
+		(x.get("method").present() || x.get("steady-state-hypothesis").present())
+}
+
+// Convert reads a Chaos Toolkit experiment and returns the murphy/v1 spec. On failure
+// the error is a *spec.Error listing every problem with its path in the Chaos Toolkit
+// document.
+func Convert(data []byte, filename string, opts Options) (*Result, error) {
+	if opts.Hold <= 0 {
+		opts.Hold = DefaultHold
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	c := &converter{opts: opts, vars: map[string]variable{}, resolved: map[string]string{},
+		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}}
+	root, p := parse(data)
+	if p != nil {
+		return nil, &spec.Error{File: filename, Problems: []spec.Problem{*p}}
+	}
+	d := c.experiment(node{n: root})
+	if len(c.problems) > 0 {
+		sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Line < c.problems[j].Line })
+		return nil, &spec.Error{File: filename, Problems: c.problems}
+	}
+	out, err := d.render("json", "")
+	if err != nil {
+		return nil, err
+	}
+	e, err := spec.Parse(out, filename+" (converted)", opts.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("the converted spec is not valid: %w", err)
+	}
+	sort.SliceStable(c.notes, func(i, j int) bool { return c.notes[i].Line < c.notes[j].Line })
+	return &Result{Experiment: e, Notes: c.notes, doc: d, file: filename}, nil
+}
+
+type variable struct {
+	n    node
+	kind string // "configuration" or "secrets"
+}
+
+type converter struct {
+	opts     Options
+	problems []spec.Problem
+	notes    []Note
+	vars     map[string]variable
+	resolved map[string]string
+	failed   map[string]bool
+	// named holds every activity seen so far by name, for refs.
+	named map[string]node
+	// names counts metric names, to keep them unique.
+	names map[string]int
+	// commandProbes is set once a process probe was converted.
+	commandProbes bool
+}
+
+// fail records a problem once (a ref can lead to the same activity twice).
+func (c *converter) fail(at node, format string, args ...any) {
+	p := spec.Problem{Line: at.line(), Field: at.path, Message: fmt.Sprintf(format, args...)}
+	if !slices.Contains(c.problems, p) {
+		c.problems = append(c.problems, p)
+	}
+}
+
+func (c *converter) note(at node, format string, args ...any) {
+	n := Note{Line: at.line(), Field: at.path, Message: fmt.Sprintf(format, args...)}
+	if !slices.Contains(c.notes, n) {
+		c.notes = append(c.notes, n)
+	}
+}
+
+// topLevel lists the fields of a Chaos Toolkit experiment this converter knows.
+var topLevel = []string{"version", "title", "description", "tags", "configuration", "secrets",
+	"steady-state-hypothesis", "method", "rollbacks", "controls", "extensions", "runtime", "contributions"}
+
+func (c *converter) experiment(root node) *document {
+	d := &document{APIVersion: spec.APIVersion, Annotations: map[string]any{}}
+	if !root.isMap() {
+		c.fail(root, "a Chaos Toolkit experiment is a mapping with title, steady-state-hypothesis and method; got %s", root.describe())
+		return d
+	}
+	for _, k := range root.keys() {
+		if !slices.Contains(topLevel, k) {
+			c.note(root.get(k), "unknown Chaos Toolkit field, ignored")
+		}
+	}
+	c.variables(root)
+
+	title := root.get("title")
+	switch {
+	case !title.present():
+		c.fail(title, "required; Chaos Toolkit experiments have a title, which becomes the Murphy name")
+	case !title.isScalar():
+		c.fail(title, "must be a string, got %s", title.describe())
+	default:
+		d.Name = slug(title.n.Value)
+		c.note(title, "the title becomes the name %q", d.Name)
+		d.Annotations["title"] = title.n.Value
+	}
+	if desc := root.get("description"); desc.isScalar() {
+		d.Description = desc.n.Value
+	} else if title.isScalar() {
+		d.Description = title.n.Value
+	}
+	if tags := root.get("tags"); tags.present() {
+		if !tags.isList() {
+			c.fail(tags, "must be a list of strings, got %s", tags.describe())
+		}
+		for _, t := range tags.items() {
+			if !t.isScalar() {
+				c.fail(t, "must be a string, got %s", t.describe())
+				continue
+			}
+			if d.Labels == nil {
+				d.Labels = map[string]string{}
+			}
+			d.Labels["tag."+t.n.Value] = "true"
+		}
+		if len(d.Labels) > 0 {
+			c.note(tags, "each tag becomes a label tag.<tag>: \"true\"")
+		}
+	}
+	for _, k := range []string{"controls", "runtime", "contributions", "version"} {
+		if v := root.get(k); v.present() {
+			d.Annotations[k] = v.value()
+			if k == "runtime" && v.get("rollbacks").get("strategy").present() {
+				c.note(v.get("rollbacks").get("strategy"), "ignored: Murphy runs the rollbacks whatever the outcome, also for failed and halted runs")
+			} else if k != "version" {
+				c.note(v, "kept as an annotation (x-chaostoolkit.%s); Murphy ignores it", k)
+			}
+		}
+	}
+
+	ext := c.extensions(root.get("extensions"), d)
+	d.Targets = targets{Experiment: map[string]any{"percent": 50}}
+	switch {
+	case c.opts.Selector != nil:
+		d.Targets.Selector = c.opts.Selector
+	case ext.selector != nil:
+		d.Targets.Selector = ext.selector
+	default:
+		d.Targets.Selector = map[string]string{"service": d.Name}
+		c.note(node{}, "targets: every worker labelled service=%s, half of them in the experimental group (change with --selector or a murphy extension)", d.Name)
+	}
+	if ext.experiment != nil {
+		d.Targets.Experiment = ext.experiment
+	}
+	if ext.control != nil {
+		d.Targets.Control = ext.control
+	}
+
+	hyp := root.get("steady-state-hypothesis")
+	if !hyp.present() {
+		c.fail(hyp, "required by Murphy: the steady state is what it compares between the control and the experimental group; add probes with tolerances")
+	} else {
+		d.Hypothesis.Metrics = c.hypothesis(hyp, d)
+	}
+
+	baseline := spec.DefaultBaseline.Std()
+	if ext.baseline > 0 {
+		baseline = ext.baseline
+	}
+	method := root.get("method")
+	switch {
+	case !method.present():
+		c.fail(method, "required; the method lists the actions of the experiment")
+	case !method.isList():
+		c.fail(method, "must be a list of activities, got %s", method.describe())
+	case len(method.items()) == 0:
+		c.fail(method, "must hold at least one activity")
+	default:
+		var extra time.Duration
+		d.Steps, extra = c.method(method)
+		baseline += extra
+		if len(d.Steps) == 0 && len(c.problems) == 0 {
+			c.fail(method, "no activity is left that Murphy can run; a Murphy experiment needs at least one step")
+		}
+	}
+	d.Baseline = baseline.String()
+
+	if rb := root.get("rollbacks"); rb.present() {
+		if !rb.isList() {
+			c.fail(rb, "must be a list of activities, got %s", rb.describe())
+		} else {
+			d.Rollbacks = c.rollbacks(rb)
+		}
+	}
+	if c.commandProbes {
+		c.note(hyp.get("probes"), "process probes run as command probes, which a worker runs only when its policy allows the exec kind")
+	}
+	if len(d.Annotations) == 0 {
+		d.Annotations = nil
+	}
+	return d
+}
+
+type murphyExtension struct {
+	selector            map[string]string
+	experiment, control map[string]any
+	baseline            time.Duration
+}
+
+// extensions keeps every extension as an annotation and reads the one named murphy:
+// {name: murphy, selector: {...}, experiment: {count: 2}, control: {...}, baseline: 5s,
+// hold: 10s}.
+func (c *converter) extensions(x node, d *document) murphyExtension {
+	var m murphyExtension
+	if !x.present() {
+		return m
+	}
+	d.Annotations["extensions"] = x.value()
+	for _, e := range x.items() {
+		if name := e.get("name"); !name.isScalar() || name.n.Value != "murphy" {
+			c.note(e, "extension kept as an annotation; Murphy ignores it")
+			continue
+		}
+		if s := e.get("selector"); s.isMap() {
+			m.selector = map[string]string{}
+			for _, k := range s.keys() {
+				m.selector[k] = fmt.Sprint(s.get(k).value())
+			}
+		}
+		group := func(name string) map[string]any {
+			g := e.get(name)
+			if !g.present() {
+				return nil
+			}
+			v, ok := g.value().(map[string]any)
+			if !ok {
+				c.fail(g, "must be {count: N} or {percent: P}, got %s", g.describe())
+			}
+			return v
+		}
+		m.experiment, m.control = group("experiment"), group("control")
+		for _, k := range []string{"baseline", "hold"} {
+			v := e.get(k)
+			if !v.present() {
+				continue
+			}
+			dur, err := time.ParseDuration(fmt.Sprint(v.value()))
+			if err != nil || dur <= 0 {
+				c.fail(v, "must be a positive duration such as 10s, got %s", v.describe())
+				continue
+			}
+			if k == "baseline" {
+				m.baseline = dur
+			} else {
+				c.opts.Hold = dur
+			}
+		}
+	}
+	return m
+}
+
+// variables indexes configuration and secrets; they are resolved when first used, so an
+// unset environment variable matters only if something needs it.
+func (c *converter) variables(root node) {
+	if cfg := root.get("configuration"); cfg.present() {
+		if !cfg.isMap() {
+			c.fail(cfg, "must be a mapping of names to values, got %s", cfg.describe())
+		}
+		for _, k := range cfg.keys() {
+			c.vars[k] = variable{n: cfg.get(k), kind: "configuration"}
+		}
+	}
+	if sec := root.get("secrets"); sec.present() {
+		if !sec.isMap() {
+			c.fail(sec, "must be a mapping of scopes to secrets, got %s", sec.describe())
+		}
+		for _, scope := range sec.keys() {
+			s := sec.get(scope)
+			for _, k := range s.keys() {
+				if _, dup := c.vars[k]; !dup {
+					c.vars[k] = variable{n: s.get(k), kind: "secrets"}
+				}
+			}
+		}
+	}
+}
+
+var placeholder = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// resolve returns the value of one variable, used at use.
+func (c *converter) resolve(name string, use node) (string, bool) {
+	if v, ok := c.resolved[name]; ok {
+		return v, true
+	}
+	if c.failed[name] {
+		return "", false
+	}
+	v, ok := c.vars[name]
+	if !ok {
+		c.failed[name] = true
+		c.fail(use, "${%s} is not defined in configuration or secrets", name)
+		return "", false
+	}
+	x := v.n
+	switch {
+	case !x.present():
+		c.resolved[name] = ""
+	case x.isScalar():
+		c.resolved[name] = x.n.Value
+	case x.isMap():
+		typ := x.get("type")
+		if !typ.isScalar() || typ.n.Value != "env" {
+			c.failed[name] = true
+			c.fail(x, "%s entries of type %s are not supported; Murphy reads inline values and type env (needed by %s)", v.kind, typ.describe(), use.path)
+			return "", false
+		}
+		key := x.get("key")
+		if !key.isScalar() {
+			c.failed[name] = true
+			c.fail(key, "required; the environment variable to read")
+			return "", false
+		}
+		if val, ok := c.opts.LookupEnv(key.n.Value); ok {
+			c.resolved[name] = val
+		} else if def := x.get("default"); def.isScalar() {
+			c.resolved[name] = def.n.Value
+		} else {
+			c.failed[name] = true
+			c.fail(x, "environment variable %s is not set and has no default (needed by %s); set it before importing", key.n.Value, use.path)
+			return "", false
+		}
+	default:
+		c.resolved[name] = fmt.Sprint(x.value())
+	}
+	return c.resolved[name], true
+}
+
+// str reads a scalar with ${name} substituted.
+func (c *converter) str(x node) (string, bool) {
+	if !x.isScalar() {
+		c.fail(x, "must be a string, got %s", x.describe())
+		return "", false
+	}
+	return c.subst(x.n.Value, x)
+}
+
+func (c *converter) subst(s string, at node) (string, bool) {
+	ok := true
+	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		v, found := c.resolve(m[2:len(m)-1], at)
+		ok = ok && found
+		return v
+	})
+	return out, ok
+}
+
+// seconds reads a Chaos Toolkit timeout: a number of seconds or a [connect, read] pair,
+// which is summed.
+func (c *converter) seconds(x node) (time.Duration, bool) {
+	num := func(y node) (float64, bool) {
+		if y.isScalar() && (y.tag() == "!!int" || y.tag() == "!!float") {
+			f, err := strconv.ParseFloat(y.n.Value, 64)
+			return f, err == nil && f > 0
+		}
+		return 0, false
+	}
+	if f, ok := num(x); ok {
+		return time.Duration(f * float64(time.Second)), true
+	}
+	if x.isList() && len(x.items()) == 2 {
+		a, ok1 := num(x.items()[0])
+		b, ok2 := num(x.items()[1])
+		if ok1 && ok2 {
+			c.note(x, "a [connect, read] timeout becomes one timeout of %gs, their sum", a+b)
+			return time.Duration((a + b) * float64(time.Second)), true
+		}
+	}
+	c.fail(x, "must be a positive number of seconds or a [connect, read] pair, got %s", x.describe())
+	return 0, false
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// slug turns a title into a DNS-label-like name.
+func slug(title string) string {
+	s := strings.Trim(nonName.ReplaceAllString(strings.ToLower(title), "-"), "-")
+	if len(s) > 63 {
+		s = s[:63]
+		if i := strings.LastIndexByte(s, '-'); i > 32 {
+			s = s[:i]
+		}
+		s = strings.TrimRight(s, "-")
+	}
+	if s == "" {
+		s = "chaostoolkit"
+	}
+	return s
+}
+
+var nonMetric = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// metricName turns a probe name into a unique Murphy metric name.
+func (c *converter) metricName(name string) string {
+	s := strings.Trim(nonMetric.ReplaceAllString(name, "-"), "-")
+	if s == "" || !(s[0] == '_' || (s[0]|0x20 >= 'a' && s[0]|0x20 <= 'z')) {
+		s = "probe-" + s
+	}
+	if len(s) > 56 {
+		s = s[:56]
+	}
+	c.names[s]++
+	if n := c.names[s]; n > 1 {
+		s = fmt.Sprintf("%s-%d", s, n)
+	}
+	return s
+}
+
+// compact renders a value as one line of JSON, for tolerance texts.
+func compact(v any) string {
+	b, err := json.Marshal(normalise(v))
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// normalise turns yaml's map[string]any and map[any]any trees into JSON-encodable ones.
+func normalise(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			out[k] = normalise(t[k])
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(t))
+		for k, val := range t {
+			out[fmt.Sprint(k)] = normalise(val)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, val := range t {
+			out[i] = normalise(val)
+		}
+		return out
+	}
+	return v
+}

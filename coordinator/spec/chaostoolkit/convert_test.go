@@ -1,0 +1,325 @@
+package chaostoolkit
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/murphy-chaos/murphy/coordinator/spec"
+)
+
+// exampleEnv is the environment the examples are converted with: the variables a
+// user of each example would have set.
+var exampleEnv = map[string]string{
+	"STORAGE_URL":   "http://127.0.0.1:8081/",
+	"RETRIEVAL_URL": "http://127.0.0.1:8082/",
+}
+
+func lookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
+// TestExamples records the outcome of every example in testdata (copied unchanged from
+// the public repositories listed in testdata/SOURCES.md), without and with
+// --skip-unsupported. A conversion that succeeds must also pass spec validation with the
+// fault catalogue, which Convert does; wantErr lists what the error must name.
+func TestExamples(t *testing.T) {
+	type outcome struct {
+		wantErr   []string // empty: converts
+		steps     int
+		metrics   int
+		rollbacks int
+	}
+	tests := []struct {
+		file  string
+		plain outcome
+		skip  outcome
+	}{
+		{
+			file: "bpbpublications__Chaos-Engineering-with-Python__Chapter-08__chaos-experiment.json",
+			plain: outcome{wantErr: []string{
+				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy`,
+				`:22: steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "equal"`,
+				`:35: steady-state-hypothesis.probes[1].tolerance.type: unknown tolerance type "less_than"`,
+				`:45: method[0].provider: python activity "inject-cpu-stress" (module chaosk8s.pod.actions, function exec_in_pod)`,
+				`:62: rollbacks[0].provider: python activity "recover-pod" (module chaosk8s.pod.actions, function delete_pod)`,
+			}},
+			skip: outcome{wantErr: []string{`unknown tolerance type "equal"`, `unknown tolerance type "less_than"`}},
+		},
+		{
+			file: "chaostoolkit-incubator__community-playground__from-local-to-automated-chaostoolkit__experiments__rollout-v1-service2.json",
+			plain: outcome{wantErr: []string{
+				`:69: steady-state-hypothesis.probes[0].provider: python activity "no-http-errors-returned-from-service" (module chaosprometheus.probes, function query)`,
+				`:98: method[1].provider: python activity "pretend-users-in-background" (module load, function single)`,
+				`:140: rollbacks[0].provider: python activity "rollback-service3-update" (module chaosk8s.deployment.actions, function rollback_deployment)`,
+			}},
+			skip: outcome{wantErr: []string{`:60: steady-state-hypothesis.probes: no probe is left that Murphy can run`}},
+		},
+		{
+			file:  "chaostoolkit-incubator__community-playground__interactive-controls__samples__simple-interactive-experiment.json",
+			plain: outcome{steps: 1, metrics: 1, rollbacks: 1},
+			skip:  outcome{steps: 1, metrics: 1, rollbacks: 1},
+		},
+		{
+			file: "chaostoolkit-incubator__community-playground__superpower__experiments__kubernetes__lose-half-of-powersources.json",
+			plain: outcome{wantErr: []string{
+				`:9: configuration.service_url: environment variable SUPERPOWER_URL is not set and has no default (needed by method[1].provider.url)`,
+				`:31: steady-state-hypothesis.probes[0].provider: python activity "users-must-receive-superpower" (module chaospower.probes, function ask_for_superpower)`,
+				`:56: method[0].provider: python activity "terminate-pods" (module chaosk8s.pod.actions, function terminate_pods)`,
+			}},
+			skip: outcome{wantErr: []string{`:26: steady-state-hypothesis.probes: no probe is left`}},
+		},
+		{
+			file: "chaostoolkit__chaostoolkit-samples__pod-should-be-restarted-when-service-is-unhealthy__experiment.json",
+			plain: outcome{wantErr: []string{
+				`:11: configuration.webapp_service_url: environment variable WEBAPP_SERVICE_ADDR is not set`,
+				`:27: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (module chaosk8s.probes, function all_microservices_healthy)`,
+			}},
+			skip: outcome{wantErr: []string{`:22: steady-state-hypothesis.probes: no probe is left`}},
+		},
+		{
+			file: "chaostoolkit__chaostoolkit-samples__service-killed-not-visible-to-users__experiment.json",
+			plain: outcome{wantErr: []string{
+				`:58: method[0].provider: python activity "kill-provider-microservice" (module chaosgremlin.actions, function attack)`,
+			}},
+			skip: outcome{wantErr: []string{`:28: steady-state-hypothesis.probes: no probe is left`}},
+		},
+		{
+			file: "chaostoolkit__chaostoolkit__tests__fixtures__override-rollbacks-runtime-strategy.json",
+			plain: outcome{wantErr: []string{
+				`:25: steady-state-hypothesis.probes[1].provider: python activity "check-file-exists" (module os.path, function exists)`,
+			}},
+			skip: outcome{steps: 1, metrics: 1, rollbacks: 1},
+		},
+		{
+			file: "chaostoolkit__walkthrough__lab3__experiment.json",
+			plain: outcome{wantErr: []string{
+				`:57: method[1].provider: python activity "deny-all-ingress-traffic" (module chaosk8s.networking.actions, function deny_all_ingress)`,
+				`:96: rollbacks[0].provider: python activity "remove-deny-all-ingress-traffic"`,
+			}},
+			skip: outcome{steps: 2, metrics: 2},
+		},
+		{
+			file: "chaostoolkit__walkthrough__lab5__experiment.json",
+			plain: outcome{wantErr: []string{
+				`:62: steady-state-hypothesis.probes[1].tolerance.provider: python activity "error-count" (module tolerances, function error_count_should_not_grow)`,
+				`:109: method[2].provider: python activity "fetch-application-logs"`,
+			}},
+			skip: outcome{steps: 2, metrics: 1},
+		},
+		{
+			file:  "chrisp777__chaostoolkit-example__experiment-quote-storage-process-kill.json",
+			plain: outcome{steps: 1, metrics: 2, rollbacks: 2},
+			skip:  outcome{steps: 1, metrics: 2, rollbacks: 2},
+		},
+	}
+	files, _ := filepath.Glob("testdata/*.json")
+	if len(files) != len(tests) {
+		t.Fatalf("%d examples in testdata, %d in the table: record the outcome of every one", len(files), len(tests))
+	}
+	for _, tt := range tests {
+		data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, skip := range []bool{false, true} {
+			want := tt.plain
+			name := tt.file + "/plain"
+			if skip {
+				want, name = tt.skip, tt.file+"/skip-unsupported"
+			}
+			t.Run(name, func(t *testing.T) {
+				r, err := Convert(data, tt.file, Options{SkipUnsupported: skip, LookupEnv: lookup(exampleEnv), Spec: specOpts()})
+				if len(want.wantErr) > 0 {
+					if err == nil {
+						t.Fatalf("converted; want an error naming %q", want.wantErr)
+					}
+					if !errors.Is(err, spec.ErrInvalid) {
+						t.Errorf("error is not a spec error: %v", err)
+					}
+					for _, w := range want.wantErr {
+						if !strings.Contains(err.Error(), w) {
+							t.Errorf("error does not name %q:\n%v", w, err)
+						}
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Convert: %v", err)
+				}
+				e := r.Experiment
+				if len(e.Steps) != want.steps || len(e.Hypothesis.Metrics) != want.metrics || len(e.Rollbacks) != want.rollbacks {
+					t.Errorf("got %d steps, %d metrics, %d rollbacks; want %d, %d, %d",
+						len(e.Steps), len(e.Hypothesis.Metrics), len(e.Rollbacks), want.steps, want.metrics, want.rollbacks)
+				}
+				// Both renderings pass murphy validate.
+				for _, format := range []string{"yaml", "json"} {
+					out, err := r.Render(format)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := spec.Parse(out, "converted."+format, specOpts()); err != nil {
+						t.Errorf("%s rendering does not validate: %v\n%s", format, err, out)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestConvertMapping(t *testing.T) {
+	doc := `{
+  "title": "Checkout survives",
+  "tags": ["payments"],
+  "configuration": {"base": "http://127.0.0.1:8080", "prog": {"type": "env", "key": "PROG", "default": "true"}},
+  "secrets": {"api": {"token": {"type": "env", "key": "TOKEN"}}},
+  "extensions": [{"name": "murphy", "selector": {"service": "demo"}, "experiment": {"count": 2}, "baseline": "5s", "hold": "3s"}],
+  "steady-state-hypothesis": {"title": "ok", "probes": [
+    {"type": "probe", "name": "home", "tolerance": [200, 204], "provider": {"type": "http", "url": "${base}/", "method": "get", "timeout": [1, 2]}},
+    {"type": "probe", "name": "body", "tolerance": {"type": "regex", "pattern": "ok", "target": "body"}, "provider": {"type": "http", "url": "${base}/"}},
+    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1]}, "provider": {"type": "process", "path": "${prog}", "arguments": ["a", "b"]}},
+    {"type": "probe", "name": "out", "tolerance": {"type": "regex", "pattern": "^up", "target": "stdout"}, "provider": {"type": "process", "path": "echo", "arguments": {"--flag": "v", "up": ""}}}
+  ]},
+  "method": [
+    {"type": "action", "name": "call", "provider": {"type": "http", "url": "${base}/admin", "method": "POST", "headers": {"Authorization": "Bearer ${token}"}, "arguments": {"a": 1}}, "pauses": {"before": 2, "after": 4}},
+    {"type": "action", "name": "cmd", "background": true, "provider": {"type": "process", "path": "sleep", "arguments": "1 && echo done", "timeout": 30}},
+    {"ref": "home"}
+  ],
+  "rollbacks": [{"type": "action", "name": "undo", "provider": {"type": "http", "url": "${base}/undo", "timeout": 3}}]
+}`
+	r, err := Convert([]byte(doc), "exp.json", Options{LookupEnv: lookup(map[string]string{"TOKEN": "s3cr3t"}), Spec: specOpts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := r.Experiment
+	if e.Name != "checkout-survives" || e.Labels["tag.payments"] != "true" || e.Targets.Selector["service"] != "demo" || e.Targets.Experiment.Count != 2 {
+		t.Errorf("header: %+v %+v", e.Labels, e.Targets)
+	}
+	if got := e.Baseline.Std().String(); got != "7s" {
+		t.Errorf("baseline %s, want 7s (5s and the first activity's pause before)", got)
+	}
+	m := e.Hypothesis.Metrics
+	if p := m[0].Source.Probe; p.HTTP.URL != "http://127.0.0.1:8080/" || p.HTTP.Method != "GET" || p.Measure != "status" || p.HTTP.Timeout.Std().String() != "3s" ||
+		len(m[0].CTKTolerance.Values) != 2 {
+		t.Errorf("http probe %+v %+v %+v", p, p.HTTP, m[0].CTKTolerance)
+	}
+	if p := m[1].Source.Probe; p.HTTP.BodyMatch != "ok" || p.Measure != "success" {
+		t.Errorf("regex probe %+v", p.HTTP)
+	}
+	if p := m[2].Source.Probe; strings.Join(p.Command.Argv, " ") != "true a b" || p.Measure != "exit_code" || m[2].CTKTolerance.Range[1] != 1 {
+		t.Errorf("range probe %+v %+v", p.Command, m[2].CTKTolerance)
+	}
+	if p := m[3].Source.Probe; strings.Join(p.Command.Argv, "|") != "/bin/sh|-c|(echo --flag v up) | grep -qE -- '^up'" {
+		t.Errorf("stdout regex probe %q", p.Command.Argv)
+	}
+	s := e.Steps
+	if len(s) != 3 || s[0].Fault != "http.call" || s[0].Params["method"] != "POST" || s[0].Params["body"] != `{"a":1}` ||
+		!strings.Contains(s[0].Params["headers"], "Bearer s3cr3t") || s[0].Duration.Std().String() != "4s" {
+		t.Fatalf("step 0 %+v", s[0])
+	}
+	if s[1].Fault != "exec" || s[1].Params["shell"] != "true" || s[1].Params["inject"] != "sleep 1 && echo done" || s[1].Params["timeout"] != "9s" || s[1].Duration.Std().String() != "3s" {
+		t.Errorf("step 1 %+v", s[1])
+	}
+	if s[2].Fault != "http.call" || s[2].Params["url"] != "http://127.0.0.1:8080/" {
+		t.Errorf("ref step %+v", s[2])
+	}
+	if rb := e.Rollbacks; len(rb) != 1 || rb[0].Fault != "http.call" || rb[0].Params["timeout"] != "3s" {
+		t.Errorf("rollbacks %+v", rb)
+	}
+	notes := ""
+	for _, n := range r.Notes {
+		notes += n.String() + "\n"
+	}
+	for _, want := range []string{
+		"steady-state-hypothesis.probes[0].provider.timeout: a [connect, read] timeout becomes one timeout of 3s",
+		"method[1].background: Murphy runs steps one after another",
+		"method[1].provider.timeout: a timeout of 30s exceeds",
+		"method[2].ref: the reference runs the activity at steady-state-hypothesis.probes[0]",
+		"method[2]: a probe in the method runs as a step",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+}
+
+// TestBadFiles checks that each broken file names the problem and its path.
+func TestBadFiles(t *testing.T) {
+	const probe = `{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "http://h/"}}`
+	const action = `{"type": "action", "name": "a", "provider": {"type": "process", "path": "true"}}`
+	tests := []struct {
+		name, doc string
+		want      []string
+	}{
+		{"not json", `{"title": "x",}`, []string{"x.json:1: not valid JSON: invalid character '}'"}},
+		{"not yaml", "title: [x\nmethod: y\n", []string{"neither JSON nor valid YAML"}},
+		{"empty", "  \n", []string{"file is empty"}},
+		{"not a mapping", `[1, 2]`, []string{"a Chaos Toolkit experiment is a mapping"}},
+		{"missing method", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}}`, []string{"x.json:1: method: required"}},
+		{"empty method", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": []}`, []string{"method: must hold at least one activity"}},
+		{"missing title", `{"steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [` + action + `]}`, []string{"title: required"}},
+		{"no hypothesis", `{"title": "x", "method": [` + action + `]}`, []string{"steady-state-hypothesis: required by Murphy"}},
+		{"probe without tolerance", "{\"title\": \"x\",\n \"steady-state-hypothesis\": {\"probes\": [\n  {\"type\": \"probe\", \"name\": \"p\", \"provider\": {\"type\": \"http\", \"url\": \"http://h/\"}}]},\n \"method\": [" + action + "]}",
+			[]string{"x.json:3: steady-state-hypothesis.probes[0].tolerance: required; a steady-state probe needs a tolerance"}},
+		{"unknown tolerance type", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "lower"}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
+			[]string{`steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "lower"; Chaos Toolkit's tolerance types are probe, regex, jsonpath and range`}},
+		{"undefined var", "{\"title\": \"x\", \"steady-state-hypothesis\": {\"probes\": [" + probe + "]},\n \"method\": [{\"type\": \"action\", \"name\": \"a\", \"provider\": {\"type\": \"process\", \"path\": \"kill\",\n \"arguments\": \"${pid}\"}}]}",
+			[]string{"x.json:3: method[0].provider.arguments: ${pid} is not defined in configuration or secrets"}},
+		{"unset env", `{"title": "x", "configuration": {"u": {"type": "env", "key": "NOPE_X"}}, "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "${u}"}}]}, "method": [` + action + `]}`,
+			[]string{"configuration.u: environment variable NOPE_X is not set and has no default (needed by steady-state-hypothesis.probes[0].provider.url)"}},
+		{"vault config", `{"title": "x", "configuration": {"u": {"type": "vault", "path": "a"}}, "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "${u}"}}]}, "method": [` + action + `]}`,
+			[]string{`configuration.u: configuration entries of type the string "vault" are not supported`}},
+		{"bad range", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "range", "range": [5, 1]}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
+			[]string{"tolerance.range: low (5) is above high (1)"}},
+		{"jsonpath without path", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "jsonpath"}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
+			[]string{"tolerance.path: required; the JSONPath expression"}},
+		{"unknown provider", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "ruby"}}]}`,
+			[]string{`method[0].provider.type: unknown provider type "ruby"`}},
+		{"bad ref", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"ref": "nope"}]}`,
+			[]string{`method[0].ref: names no activity defined before it: "nope"`}},
+		{"bad url", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "localhost:80"}}]}, "method": [` + action + `]}`,
+			[]string{`steady-state-hypothesis.probes[0].provider.url: invalid URL "localhost:80"`}},
+		{"action in hypothesis", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "action", "name": "p", "tolerance": 0, "provider": {"type": "process", "path": "true"}}]}, "method": [` + action + `]}`,
+			[]string{"steady-state-hypothesis.probes[0].type: the steady-state hypothesis holds probes only"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Convert([]byte(tt.doc), "x.json", Options{Spec: specOpts()})
+			if err == nil {
+				t.Fatal("converted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestYAMLAndDetect(t *testing.T) {
+	doc := `title: yaml experiment
+steady-state-hypothesis:
+  probes:
+    - type: probe
+      name: up
+      tolerance: 0
+      provider: {type: process, path: "true"}
+method:
+  - type: action
+    name: poke
+    provider: {type: http, url: "http://127.0.0.1:1/"}
+`
+	if !Detect([]byte(doc)) || Detect([]byte("apiVersion: murphy/v1\nname: x\n")) || Detect([]byte("{")) {
+		t.Error("Detect")
+	}
+	r, err := Convert([]byte(doc), "x.yaml", Options{Spec: specOpts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Experiment.Steps[0].Fault != "http.call" {
+		t.Errorf("%+v", r.Experiment.Steps)
+	}
+}

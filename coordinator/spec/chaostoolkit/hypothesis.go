@@ -1,0 +1,291 @@
+package chaostoolkit
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+)
+
+// tol is a Chaos Toolkit tolerance, read and checked.
+type tol struct {
+	at   node
+	text string
+	// kind: values, range, bool, string, regex, jsonpath
+	kind    string
+	values  []float64
+	rng     []float64
+	boolean bool
+	str     string // string tolerance, regex pattern or jsonpath path
+	target  string
+}
+
+// toleranceTypes are the dict tolerance types Chaos Toolkit knows.
+const toleranceTypes = "probe, regex, jsonpath and range"
+
+// tolerance reads a tolerance. ok is false when it is invalid or unsupported (the
+// problem is recorded).
+func (c *converter) tolerance(x node) (tol, bool) {
+	t := tol{at: x, text: compact(x.value())}
+	switch {
+	case x.isScalar():
+		switch x.tag() {
+		case "!!int", "!!float":
+			f, _ := strconv.ParseFloat(x.n.Value, 64)
+			t.kind, t.values = "values", []float64{f}
+		case "!!bool":
+			t.kind, t.boolean = "bool", x.n.Value == "true"
+		default:
+			s, ok := c.str(x)
+			if !ok {
+				return t, false
+			}
+			t.kind, t.str = "string", s
+		}
+		return t, true
+	case x.isList():
+		if len(x.items()) == 0 {
+			c.fail(x, "an empty list accepts nothing; list the accepted values")
+			return t, false
+		}
+		for _, it := range x.items() {
+			f, err := strconv.ParseFloat(it.n.Value, 64)
+			if !it.isScalar() || (it.tag() != "!!int" && it.tag() != "!!float") || err != nil {
+				c.fail(it, "a list tolerance of an http or process probe lists accepted status or exit codes; got %s", it.describe())
+				return t, false
+			}
+			t.values = append(t.values, f)
+		}
+		t.kind = "values"
+		return t, true
+	case !x.isMap():
+		c.fail(x, "unsupported tolerance %s", x.describe())
+		return t, false
+	}
+	typ := x.get("type")
+	if !typ.isScalar() {
+		c.fail(typ, "required; a tolerance mapping has a type: %s", toleranceTypes)
+		return t, false
+	}
+	if tg := x.get("target"); tg.present() {
+		t.target, _ = c.str(tg)
+	}
+	switch typ.n.Value {
+	case "regex":
+		p := x.get("pattern")
+		if !p.present() {
+			c.fail(p, "required; the regular expression to search for")
+			return t, false
+		}
+		s, ok := c.str(p)
+		if !ok {
+			return t, false
+		}
+		if _, err := regexp.Compile(s); err != nil {
+			c.fail(p, "Murphy cannot read this regular expression (RE2 syntax): %v", err)
+			return t, false
+		}
+		t.kind, t.str = "regex", s
+	case "jsonpath":
+		p := x.get("path")
+		if !p.present() {
+			c.fail(p, "required; the JSONPath expression")
+			return t, false
+		}
+		s, ok := c.str(p)
+		if !ok {
+			return t, false
+		}
+		if cnt := x.get("count"); cnt.present() && cnt.tag() != "!!int" {
+			c.fail(cnt, "must be a whole number, got %s", cnt.describe())
+			return t, false
+		}
+		t.kind, t.str = "jsonpath", s
+	case "range":
+		r := x.get("range")
+		items := r.items()
+		if len(items) != 2 {
+			c.fail(r, "required; [low, high]")
+			return t, false
+		}
+		for _, it := range items {
+			f, err := strconv.ParseFloat(it.n.Value, 64)
+			if !it.isScalar() || (it.tag() != "!!int" && it.tag() != "!!float") || err != nil {
+				c.fail(it, "must be a number, got %s", it.describe())
+				return t, false
+			}
+			t.rng = append(t.rng, f)
+		}
+		if t.rng[0] > t.rng[1] {
+			c.fail(r, "low (%g) is above high (%g)", t.rng[0], t.rng[1])
+			return t, false
+		}
+		t.kind = "range"
+	case "probe":
+		a, ok := c.read(x)
+		if ok && c.supported(a) {
+			c.fail(x, "a tolerance that runs its own %s probe on every result is not supported; express it as a value, a list, regex or range", a.ptype)
+		}
+		return t, false
+	default:
+		c.fail(typ, "unknown tolerance type %q; Chaos Toolkit's tolerance types are %s", typ.n.Value, toleranceTypes)
+		return t, false
+	}
+	return t, true
+}
+
+// hypothesis converts the steady-state probes into metrics measured on every worker of
+// both groups, each with its Chaos Toolkit tolerance.
+func (c *converter) hypothesis(h node, d *document) []metric {
+	if !h.isMap() {
+		c.fail(h, "must be a mapping with title and probes, got %s", h.describe())
+		return nil
+	}
+	if t := h.get("title"); t.isScalar() {
+		d.Annotations["hypothesis"] = t.n.Value
+	}
+	if ctl := h.get("controls"); ctl.present() {
+		c.note(ctl, "hypothesis controls are ignored")
+	}
+	probes := h.get("probes")
+	if !probes.isList() || len(probes.items()) == 0 {
+		c.fail(probes, "required; list at least one probe with a tolerance")
+		return nil
+	}
+	c.note(probes, "the probes run every second on every worker of both groups, instead of once before and once after the method; each tolerance is checked on every sample, and the groups are also compared statistically")
+	var out []metric
+	for _, x := range probes.items() {
+		a, ok := c.read(x)
+		if ok && a.typ != "probe" {
+			c.fail(x.get("type"), "the steady-state hypothesis holds probes only, got an action")
+			ok = false
+		}
+		ok = ok && c.supported(a)
+		tn := x.get("tolerance")
+		var t tol
+		if !tn.present() {
+			c.fail(tn, "required; a steady-state probe needs a tolerance to judge its result")
+			ok = false
+		} else {
+			var good bool
+			t, good = c.tolerance(tn)
+			ok = ok && good
+		}
+		if p := x.get("pauses"); p.present() {
+			c.note(p, "pauses of steady-state probes are ignored: the probes run continuously")
+		}
+		if !ok {
+			continue
+		}
+		m, good := c.metric(a, t)
+		if good {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 && len(c.problems) == 0 {
+		c.fail(probes, "no probe is left that Murphy can run; a Murphy experiment needs at least one metric")
+	}
+	return out
+}
+
+// metric maps one probe and its tolerance to a Murphy metric.
+func (c *converter) metric(a activity, t tol) (metric, bool) {
+	m := metric{Name: c.metricName(a.name), CTKTolerance: &ctkTolerance{Text: t.text}}
+	ok := true
+	success := func(why string) {
+		m.Source.Probe.Measure = "success"
+		m.CTKTolerance.Values = []float64{1}
+		if why != "" {
+			c.note(t.at, "%s", why)
+		}
+	}
+	if a.ptype == "http" {
+		h, good := c.httpRequest(a.provider)
+		ok = good
+		hp := &httpProbe{URL: h.url, Method: h.method}
+		if h.timeout > 0 {
+			hp.Timeout = formatSeconds(h.timeout)
+		}
+		if len(h.headers) > 0 || h.body != "" {
+			c.note(a.provider, "Murphy's HTTP probes send no headers and no body; they are left out")
+		}
+		m.Source.Probe.HTTP = hp
+		switch t.kind {
+		case "values", "range":
+			if t.target != "" && t.target != "status" {
+				c.fail(t.at.get("target"), "a range on the %s of an http probe is not supported; Murphy's probes report the status", t.target)
+				ok = false
+			}
+			m.Source.Probe.Measure = "status"
+			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
+		case "bool":
+			success(fmt.Sprintf("the tolerance %v is read as: the request succeeds (2xx or 3xx)", t.boolean))
+			if !t.boolean {
+				m.CTKTolerance.Values = []float64{0}
+			}
+		case "string":
+			hp.BodyMatch = "^" + regexp.QuoteMeta(t.str) + "$"
+			success("a string tolerance is checked against the whole body (the first 64 KiB)")
+		case "regex":
+			hp.BodyMatch = t.str
+			why := ""
+			if t.target != "" && t.target != "body" {
+				why = fmt.Sprintf("the regex is searched in the body, not in %s", t.target)
+			}
+			success(why)
+		case "jsonpath":
+			success(fmt.Sprintf("the jsonpath %q is not evaluated (probes report the status, not the body); the request's success (2xx or 3xx) stands in for it", t.str))
+		}
+	} else {
+		cmd, good := c.command(a.provider)
+		ok = good
+		cp := &commandProbe{Argv: cmd.argv}
+		if cmd.shell {
+			cp.Argv = []string{"/bin/sh", "-c", cmd.script}
+		}
+		if cmd.timeout > 0 {
+			cp.Timeout = formatSeconds(cmd.timeout)
+		}
+		m.Source.Probe.Command = cp
+		c.commandProbes = true
+		switch t.kind {
+		case "values", "range":
+			if t.target != "" && t.target != "status" {
+				c.fail(t.at.get("target"), "a range on the %s of a process probe is not supported; Murphy's probes report the exit code", t.target)
+				ok = false
+			}
+			m.Source.Probe.Measure = "exit_code"
+			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
+		case "bool":
+			success(fmt.Sprintf("the tolerance %v is read as: the command exits 0", t.boolean))
+			if !t.boolean {
+				m.CTKTolerance.Values = []float64{0}
+			}
+		case "string", "regex":
+			stream := "stdout"
+			if t.target == "stderr" {
+				stream = "stderr"
+			}
+			grep := "grep -qE -- " + shellQuote(t.str)
+			if t.kind == "string" {
+				grep = "grep -qxF -- " + shellQuote(t.str)
+			}
+			redirect := ""
+			if stream == "stderr" {
+				redirect = " 2>&1 >/dev/null"
+			}
+			cp.Argv = []string{"/bin/sh", "-c", "(" + cmd.line() + ")" + redirect + " | " + grep}
+			success(fmt.Sprintf("the %s tolerance is checked by piping the command's %s into grep; the probe succeeds when it matches", t.kind, stream))
+		case "jsonpath":
+			success(fmt.Sprintf("the jsonpath %q is not evaluated; the command exiting 0 stands in for it", t.str))
+		}
+	}
+	switch m.Source.Probe.Measure {
+	case "status":
+		m.Direction = "increase"
+	case "exit_code":
+		m.Direction = "either"
+	default:
+		m.Direction = "decrease"
+	}
+	return m, ok
+}

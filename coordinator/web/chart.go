@@ -1,0 +1,337 @@
+package web
+
+import (
+	"fmt"
+	"html"
+	"html/template"
+	"math"
+	"strings"
+	"time"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// Charts are inline SVG built as text: no script, no external resources, so a page and a
+// saved report draw the same. Colours come from CSS classes (see style.css).
+
+const (
+	chartW = 720
+	chartH = 220
+	padL   = 64
+	padR   = 16
+	padT   = 16
+	padB   = 36
+)
+
+type scale struct{ d0, d1, r0, r1 float64 }
+
+func (s scale) at(v float64) float64 {
+	if s.d1 == s.d0 {
+		return (s.r0 + s.r1) / 2
+	}
+	return s.r0 + (v-s.d0)/(s.d1-s.d0)*(s.r1-s.r0)
+}
+
+func svgOpen(b *strings.Builder, w, h int, title, desc string) {
+	fmt.Fprintf(b, `<svg class="chart" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, w, h, html.EscapeString(title))
+	fmt.Fprintf(b, `<title>%s</title><desc>%s</desc>`, html.EscapeString(title), html.EscapeString(desc))
+}
+
+func text(b *strings.Builder, x, y float64, anchor, class, s string) {
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="%s" class="%s">%s</text>`, x, y, anchor, class, html.EscapeString(s))
+}
+
+func niceRange(lo, hi float64) (float64, float64) {
+	if math.IsInf(lo, 0) || math.IsInf(hi, 0) || math.IsNaN(lo) || math.IsNaN(hi) {
+		return 0, 1
+	}
+	if lo == hi {
+		if lo == 0 {
+			return 0, 1
+		}
+		return lo - math.Abs(lo)*0.1, hi + math.Abs(hi)*0.1
+	}
+	pad := (hi - lo) * 0.05
+	if lo >= 0 && lo-pad < 0 {
+		return 0, hi + pad
+	}
+	return lo - pad, hi + pad
+}
+
+// Window is a shaded span of a time chart (a fault step).
+type Window struct {
+	From, To time.Time
+	Label    string
+}
+
+// TimeChart draws one metric's control and experiment medians (solid) and 90th
+// percentiles (dashed) per interval, the fault windows shaded and the halt marked.
+func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time) template.HTML {
+	var ctl, exp []*murphyv1.IntervalSummary
+	t0, t1 := time.Time{}, time.Time{}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range intervals {
+		if s.Metric != metric || s.Window {
+			continue
+		}
+		st, en := s.Start.AsTime(), s.End.AsTime()
+		if t0.IsZero() || st.Before(t0) {
+			t0 = st
+		}
+		if en.After(t1) {
+			t1 = en
+		}
+		if s.Count == 0 {
+			continue
+		}
+		lo, hi = math.Min(lo, s.P50), math.Max(hi, math.Max(s.P90, s.P50))
+		if s.Group == murphyv1.Group_GROUP_CONTROL {
+			ctl = append(ctl, s)
+		} else {
+			exp = append(exp, s)
+		}
+	}
+	var b strings.Builder
+	title := metric + ": control and experiment over time"
+	if t0.IsZero() {
+		return template.HTML(`<p class="empty">No summaries recorded for ` + html.EscapeString(metric) + ` yet.</p>`)
+	}
+	svgOpen(&b, chartW, chartH, title, "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are fault windows.")
+	lo, hi = niceRange(lo, hi)
+	x := scale{float64(t0.UnixNano()), float64(t1.UnixNano()), padL, chartW - padR}
+	y := scale{lo, hi, chartH - padB, padT}
+	for _, w := range windows {
+		from, to := w.From, w.To
+		if to.IsZero() || to.After(t1) {
+			to = t1
+		}
+		if from.Before(t0) {
+			from = t0
+		}
+		if !to.After(from) {
+			continue
+		}
+		x0, x1 := x.at(float64(from.UnixNano())), x.at(float64(to.UnixNano()))
+		fmt.Fprintf(&b, `<rect class="fault" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`, x0, padT, x1-x0, chartH-padT-padB, html.EscapeString(w.Label))
+		text(&b, x0+3, padT+12, "start", "label", w.Label)
+	}
+	axes(&b, x, y, t0, t1)
+	series := func(list []*murphyv1.IntervalSummary, class string, val func(*murphyv1.IntervalSummary) float64) {
+		if len(list) == 0 {
+			return
+		}
+		var pts []string
+		for _, s := range list {
+			mid := s.Start.AsTime().Add(s.End.AsTime().Sub(s.Start.AsTime()) / 2)
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(float64(mid.UnixNano())), y.at(val(s))))
+		}
+		fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(pts, " "))
+	}
+	series(ctl, "line control p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
+	series(exp, "line experiment p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
+	series(ctl, "line control", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
+	series(exp, "line experiment", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
+	if !halt.IsZero() && !halt.Before(t0) {
+		hx := x.at(float64(min(halt.UnixNano(), t1.UnixNano())))
+		fmt.Fprintf(&b, `<line class="halt" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>`, hx, hx, padT, chartH-padB)
+		text(&b, hx-3, padT+24, "end", "label halt-label", "halt")
+	}
+	legend(&b, chartW-padR-250, chartH-6)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func legend(b *strings.Builder, x, y float64) {
+	fmt.Fprintf(b, `<line class="line control" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x, x+18, y-4, y-4)
+	text(b, x+22, y, "start", "label", "control")
+	fmt.Fprintf(b, `<line class="line experiment" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x+80, x+98, y-4, y-4)
+	text(b, x+102, y, "start", "label", "experiment")
+	fmt.Fprintf(b, `<line class="line p90" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x+180, x+198, y-4, y-4)
+	text(b, x+202, y, "start", "label", "p90")
+}
+
+func axes(b *strings.Builder, x, y scale, t0, t1 time.Time) {
+	fmt.Fprintf(b, `<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, chartW-padR, chartH-padB, chartH-padB)
+	fmt.Fprintf(b, `<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, padL, padT, chartH-padB)
+	for i := 0; i <= 4; i++ {
+		v := y.d0 + float64(i)*(y.d1-y.d0)/4
+		yy := y.at(v)
+		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
+		text(b, padL-4, yy+4, "end", "tick", Num(v))
+	}
+	span := t1.Sub(t0)
+	for i := 0; i <= 4; i++ {
+		at := t0.Add(span * time.Duration(i) / 4)
+		label := "+" + (at.Sub(t0)).Round(time.Second).String()
+		if i == 0 {
+			label = at.UTC().Format("15:04:05Z")
+		}
+		text(b, x.at(float64(at.UnixNano())), chartH-padB+14, "middle", "tick", label)
+	}
+}
+
+// Distributions draws both groups' ECDFs over the verdict window from their recorded
+// percentiles, and a box plot below (whiskers 1st–99th percentile, box 25th–75th).
+func Distributions(metric string, windows []*murphyv1.IntervalSummary) template.HTML {
+	var ctl, exp *murphyv1.IntervalSummary
+	for _, w := range windows {
+		if w.Metric != metric || len(w.Percentiles) < 2 {
+			continue
+		}
+		if w.Group == murphyv1.Group_GROUP_CONTROL {
+			ctl = w
+		} else {
+			exp = w
+		}
+	}
+	if ctl == nil && exp == nil {
+		return template.HTML(`<p class="empty">The distributions over the verdict window are recorded when the run ends.</p>`)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, w := range []*murphyv1.IntervalSummary{ctl, exp} {
+		if w != nil {
+			lo, hi = math.Min(lo, w.Percentiles[0]), math.Max(hi, w.Percentiles[len(w.Percentiles)-1])
+		}
+	}
+	lo, hi = niceRange(lo, hi)
+	const h = 296
+	var b strings.Builder
+	svgOpen(&b, chartW, h, metric+": distributions over the verdict window", "Empirical cumulative distribution of each group, and a box plot of each group below it.")
+	x := scale{lo, hi, padL, chartW - padR}
+	y := scale{0, 1, 200, padT}
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" x2="%d" y1="200" y2="200"/><line class="axis" x1="%d" x2="%d" y1="%d" y2="200"/>`, padL, chartW-padR, padL, padL, padT)
+	for i := 0; i <= 4; i++ {
+		q := float64(i) / 4
+		yy := y.at(q)
+		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
+		text(&b, padL-4, yy+4, "end", "tick", fmt.Sprintf("%.0f%%", 100*q))
+		v := lo + float64(i)*(hi-lo)/4
+		text(&b, x.at(v), 214, "middle", "tick", Num(v))
+	}
+	for _, g := range []struct {
+		w     *murphyv1.IntervalSummary
+		class string
+		row   float64
+	}{{ctl, "control", 242}, {exp, "experiment", 282}} {
+		if g.w == nil {
+			continue
+		}
+		p := g.w.Percentiles
+		n := float64(len(p) - 1)
+		var pts []string
+		for i, v := range p {
+			q := float64(i) / n
+			if i > 0 {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(v), y.at(float64(i-1)/n)))
+			}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(v), y.at(q)))
+		}
+		fmt.Fprintf(&b, `<polyline class="line %s" points="%s"/>`, g.class, strings.Join(pts, " "))
+		at := func(q float64) float64 { return x.at(p[int(math.Round(q*n))]) }
+		fmt.Fprintf(&b, `<line class="whisker %s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, g.class, at(0.01), at(0.99), g.row, g.row)
+		fmt.Fprintf(&b, `<rect class="box %s" x="%.1f" y="%.1f" width="%.1f" height="16"><title>%s: 25th %s, median %s, 75th %s</title></rect>`,
+			g.class, at(0.25), g.row-8, math.Max(at(0.75)-at(0.25), 1), g.class, Num(p[int(0.25*n)]), Num(p[int(0.5*n)]), Num(p[int(0.75*n)]))
+		fmt.Fprintf(&b, `<line class="median" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, at(0.5), at(0.5), g.row-8, g.row+8)
+		text(&b, padL+4, g.row-11, "start", "tick", fmt.Sprintf("%s (n=%d)", g.class, g.w.Count))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// Forest draws each metric's interval against its tolerance: the estimate as a dot, the
+// confidence interval as a bar, no change as a solid line and the tolerance as dashed
+// lines with the harmful side beyond them shaded. Each row has its own scale (metrics
+// may have different units).
+func Forest(v *murphyv1.Verdict) template.HTML {
+	if v == nil || len(v.Metrics) == 0 {
+		return ""
+	}
+	const rowH = 44
+	h := padT + rowH*len(v.Metrics) + 8
+	left, right := 170.0, float64(chartW-padR-190)
+	var b strings.Builder
+	svgOpen(&b, chartW, h, "Intervals against tolerances", fmt.Sprintf("Each metric's %.0f%% confidence interval of the change, with its tolerance.", 100*v.Confidence))
+	for i, m := range v.Metrics {
+		tol, rel, ok := tolerance(m.Tolerance)
+		est, lo, hi := m.Shift, m.ShiftLow, m.ShiftHigh
+		format := Num
+		if rel || !ok {
+			est, lo, hi = m.RelChange, m.RelLow, m.RelHigh
+			format = percent
+		}
+		bounds := []float64{0, lo, hi, est}
+		if ok {
+			bounds = append(bounds, tol, -tol)
+		}
+		dmin, dmax := math.Inf(1), math.Inf(-1)
+		for _, x := range bounds {
+			if !math.IsNaN(x) && !math.IsInf(x, 0) {
+				dmin, dmax = math.Min(dmin, x), math.Max(dmax, x)
+			}
+		}
+		dmin, dmax = niceRange(dmin, dmax)
+		if dmin > 0 {
+			dmin = -dmax * 0.05
+		}
+		x := scale{dmin, dmax, left, right}
+		y := float64(padT + i*rowH + rowH/2)
+		text(&b, left-8, y+4, "end", "label", m.Name)
+		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, left, right, y, y)
+		if ok {
+			dir := m.Direction
+			shade := func(from, to float64) {
+				x0, x1 := x.at(math.Max(from, dmin)), x.at(math.Min(to, dmax))
+				if x1 > x0 {
+					fmt.Fprintf(&b, `<rect class="harm" x="%.1f" y="%.1f" width="%.1f" height="%d"/>`, x0, y-rowH/2+4, x1-x0, rowH-8)
+				}
+			}
+			if dir != "decrease" {
+				shade(tol, dmax)
+				fmt.Fprintf(&b, `<line class="tolerance" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(tol), x.at(tol), y-rowH/2+4, y+rowH/2-4)
+			}
+			if dir != "increase" {
+				shade(dmin, -tol)
+				fmt.Fprintf(&b, `<line class="tolerance" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(-tol), x.at(-tol), y-rowH/2+4, y+rowH/2-4)
+			}
+		}
+		fmt.Fprintf(&b, `<line class="zero" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(0), x.at(0), y-rowH/2+4, y+rowH/2-4)
+		class := strings.ReplaceAll(metricOutcome(m.Outcome), " ", "-")
+		if m.NControl > 0 && m.NExperiment > 0 {
+			fmt.Fprintf(&b, `<line class="ci %s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, class, x.at(lo), x.at(hi), y, y)
+			fmt.Fprintf(&b, `<circle class="est %s" cx="%.1f" cy="%.1f" r="5"><title>%s</title></circle>`, class, x.at(est), y, html.EscapeString(MetricSentence(m, v.Confidence)))
+		}
+		text(&b, right+8, y+4, "start", "label", fmt.Sprintf("%s [%s, %s]", format(est), format(lo), format(hi)))
+		text(&b, left, y+rowH/2-2, "start", "tick", format(dmin))
+		text(&b, right, y+rowH/2-2, "end", "tick", format(dmax))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// Timeline draws the run's phases and steps as bars on one time axis.
+func Timeline(events []Event, start, end time.Time) template.HTML {
+	if start.IsZero() || !end.After(start) {
+		return ""
+	}
+	var spans []Event
+	for _, e := range events {
+		if !e.Until.IsZero() {
+			spans = append(spans, e)
+		}
+	}
+	const rowH = 22
+	h := padT + rowH*len(spans) + 24
+	var b strings.Builder
+	svgOpen(&b, chartW, h, "Timeline", "Phases and steps of the run on one time axis.")
+	x := scale{float64(start.UnixNano()), float64(end.UnixNano()), 170, chartW - padR}
+	for i, e := range spans {
+		y := float64(padT + i*rowH)
+		x0, x1 := x.at(float64(e.At.UnixNano())), x.at(float64(e.Until.UnixNano()))
+		text(&b, 162, y+14, "end", "label", e.What)
+		fmt.Fprintf(&b, `<rect class="span %s" x="%.1f" y="%.1f" width="%.1f" height="16"><title>%s: %s</title></rect>`, e.Class, x0, y+2, math.Max(x1-x0, 2), html.EscapeString(e.What), since(e.At, e.Until))
+	}
+	text(&b, 170, float64(h-6), "start", "tick", start.UTC().Format("15:04:05Z"))
+	text(&b, chartW-padR, float64(h-6), "end", "tick", "+"+since(start, end))
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}

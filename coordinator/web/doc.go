@@ -1,0 +1,14 @@
+// Package web is the review surface every coordinator serves under /ui: the runs list, a
+// run's detail with its charts and verdict in plain words, workers by topology, the
+// cluster with the big red button, and self-contained reports (HTML, Markdown, JSON).
+//
+// Pages are Go templates rendered on the server from this node's own FSM, so any
+// coordinator answers, after a failover too; only live progress (sample counts,
+// guardrails, worker health) comes from the leader's soft state, and a follower says so.
+// Charts are inline SVG drawn here. The only script refreshes live parts of a page
+// through server-sent events; every page reads the same without it.
+//
+// Writes (halt, halt all, resume) go through the ExperimentService like the CLI's, so a
+// follower forwards them to the leader. Who may do what is decided by one function,
+// Authorize, which allows everyone until roles exist (issue 7).
+package web

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+)
+
+// ErrFormat names an unknown report format.
+var ErrFormat = errors.New("unknown report format: use html, markdown or json")
+
+// Report writes a run's self-contained report: html (inline CSS and SVG, no script, no
+// external resource), markdown, or json (the run, its summaries and the verdict's
+// sentences).
+func (h *Handler) Report(w io.Writer, format string, v *RunView) error {
+	switch format {
+	case "", "html":
+		return h.tpl.ExecuteTemplate(w, "report.html", struct {
+			Page
+			*RunView
+		}{Page{Title: "Murphy report: " + v.Run.Id, CSS: h.css, Report: true}, v})
+	case "markdown", "md":
+		return Markdown(w, v)
+	case "json":
+		return JSON(w, v)
+	}
+	return fmt.Errorf("%w (not %q)", ErrFormat, format)
+}
+
+// JSON writes the report's data: the run and its summaries as protobuf JSON, and the
+// verdict in words.
+func JSON(w io.Writer, v *RunView) error {
+	mo := protojson.MarshalOptions{UseProtoNames: true}
+	run, err := mo.Marshal(v.Run)
+	if err != nil {
+		return err
+	}
+	sums := []byte("null")
+	if v.Summaries != nil {
+		if sums, err = mo.Marshal(v.Summaries); err != nil {
+			return err
+		}
+	}
+	var sentences []string
+	for _, m := range v.Run.Verdict.GetMetrics() {
+		sentences = append(sentences, MetricSentence(m, v.Run.Verdict.GetConfidence()))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Headline  string          `json:"headline"`
+		Metrics   []string        `json:"metric_sentences"`
+		Run       json.RawMessage `json:"run"`
+		Summaries json.RawMessage `json:"summaries"`
+	}{v.Headline, sentences, run, sums})
+}
+
+// Markdown writes the report for a review or postmortem document (no charts: Markdown
+// cannot hold them portably; the HTML report has them).
+func Markdown(w io.Writer, v *RunView) error {
+	r := v.Run
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Run `%s` (%s)\n\n", r.Id, r.Experiment)
+	fmt.Fprintf(&b, "**%s**\n\n", v.Headline)
+	fmt.Fprintf(&b, "- Phase: %s\n- Submitted: %s by %s\n", fsm.PhaseName(r.Phase), r.CreatedAt.AsTime().UTC().Format("2006-01-02 15:04:05Z"), r.SubmittedBy)
+	if r.Groups != nil {
+		fmt.Fprintf(&b, "- Groups: %d experiment, %d control (seed %d)\n", len(r.Groups.Experiment), len(r.Groups.Control), r.Groups.Seed)
+	}
+	if vd := r.Verdict; vd != nil {
+		fmt.Fprintf(&b, "- Window: %s to %s, confidence %.0f%%\n", vd.WindowStart.AsTime().UTC().Format("15:04:05Z"), vd.WindowEnd.AsTime().UTC().Format("15:04:05Z"), 100*vd.Confidence)
+		b.WriteString("\n## Verdict\n\n| metric | outcome | control median (n) | experiment median (n) | change (CI) | tolerance | p |\n|---|---|---|---|---|---|---|\n")
+		for _, m := range vd.Metrics {
+			fmt.Fprintf(&b, "| %s | %s | %s (%d) | %s (%d) | %+.1f%% (%+.1f%% to %+.1f%%) | %s | %.3g |\n", m.Name, metricOutcome(m.Outcome),
+				Num(m.ControlMedian), m.NControl, Num(m.ExperimentMedian), m.NExperiment, 100*m.RelChange, 100*m.RelLow, 100*m.RelHigh, m.Tolerance, m.P)
+		}
+		b.WriteString("\n")
+		for _, m := range vd.Metrics {
+			fmt.Fprintf(&b, "- %s. %s\n", MetricSentence(m, vd.Confidence), m.Reason)
+		}
+	}
+	if len(v.Groups) > 0 {
+		b.WriteString("\n## Groups\n\n| region | data centre | control | experiment |\n|---|---|---|---|\n")
+		for _, g := range v.Groups {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Region, g.Datacenter, strings.Join(g.Control, ", "), strings.Join(g.Experiment, ", "))
+		}
+	}
+	b.WriteString("\n## Timeline\n\n| at | what | detail |\n|---|---|---|\n")
+	for _, e := range v.Timeline {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", e.At.UTC().Format("15:04:05.000Z"), e.What, strings.ReplaceAll(e.Detail, "|", "\\|"))
+	}
+	if hr := r.Halt; hr != nil {
+		fmt.Fprintf(&b, "\n## Halt\n\nHalted at %s by %s: %s\n", hr.At.AsTime().UTC().Format("15:04:05.000Z"), hr.By, hr.Reason)
+		if hr.Guardrail != "" {
+			fmt.Fprintf(&b, "\nGuardrail `%s` on %s, threshold %s, first breach %s before the halt, values %v\n", hr.Guardrail, hr.Metric, Num(hr.Threshold), since(hr.FirstBreach.AsTime(), hr.At.AsTime()), hr.Values)
+		}
+		b.WriteString("\n| worker | reverted after | cause |\n|---|---|---|\n")
+		for _, rv := range hr.Reverts {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", rv.WorkerId, since(hr.At.AsTime(), rv.At.AsTime()), causeName(rv.Cause))
+		}
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "\n## Error\n\n%s\n", r.Error)
+	}
+	fmt.Fprintf(&b, "\n## Spec\n\n```json\n%s\n```\n", v.Spec)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
