@@ -1,0 +1,167 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+func outcomeName(o murphyv1.VerdictOutcome) string {
+	if o == murphyv1.VerdictOutcome_VERDICT_OUTCOME_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ToLower(strings.TrimPrefix(o.String(), "VERDICT_OUTCOME_"))
+}
+
+func metricOutcomeName(o murphyv1.MetricOutcome) string {
+	return strings.ToLower(strings.TrimPrefix(o.String(), "METRIC_OUTCOME_"))
+}
+
+// num formats a measurement compactly (latencies are in seconds and small).
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Sprint(v)
+	case v != 0 && math.Abs(v) < 0.01:
+		return fmt.Sprintf("%.3g", v)
+	default:
+		return fmt.Sprintf("%.4g", v)
+	}
+}
+
+func pct(v float64) string { return fmt.Sprintf("%+.1f%%", 100*v) }
+
+func ts(t interface{ AsTime() time.Time }) string {
+	return t.AsTime().Local().Format(time.DateTime)
+}
+
+func printRun(w io.Writer, r *murphyv1.Run) {
+	fmt.Fprintf(w, "Run         %s\n", r.Id)
+	fmt.Fprintf(w, "Experiment  %s (spec digest %s)\n", r.Experiment, short(r.SpecDigest))
+	fmt.Fprintf(w, "Phase       %s since %s\n", fsm.PhaseName(r.Phase), ts(r.PhaseSince))
+	fmt.Fprintf(w, "Submitted   %s by %s\n", ts(r.CreatedAt), r.SubmittedBy)
+	if g := r.Groups; g != nil {
+		fmt.Fprintf(w, "Experiment  %d workers: %s\n", len(g.Experiment), strings.Join(g.Experiment, ", "))
+		fmt.Fprintf(w, "Control     %d workers: %s\n", len(g.Control), strings.Join(g.Control, ", "))
+		fmt.Fprintf(w, "Seed        %d\n", g.Seed)
+	}
+	for i, wv := range r.Waves {
+		fmt.Fprintf(w, "Wave %d      %s, %d experimental vs %d control: %s: %s\n", i+1, wv.Level, len(wv.Groups.GetExperiment()), len(wv.Groups.GetControl()), outcomeName(wv.Verdict.GetOutcome()), wv.Verdict.GetReason())
+	}
+	if r.WaveLevel != "" && r.Verdict == nil {
+		fmt.Fprintf(w, "Wave %d      %s (current)\n", len(r.Waves)+1, r.WaveLevel)
+	}
+	for _, s := range r.Steps {
+		end := "active"
+		if s.EndedAt != nil {
+			end = "ended " + ts(s.EndedAt)
+		}
+		fmt.Fprintf(w, "Step %d      %s %v for %s: started %s, %s, injected on %d", s.Index+1, s.Fault.GetKind(), s.Fault.GetParams(), s.Fault.GetDuration().AsDuration(), ts(s.StartedAt), end, len(s.Injected))
+		if len(s.Failed) > 0 {
+			fmt.Fprintf(w, ", failed on %d (%s)", len(s.Failed), s.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if h := r.Halt; h != nil {
+		fmt.Fprintf(w, "Halted      %s by %s: %s\n", ts(h.At), h.By, h.Reason)
+		if h.Guardrail != "" {
+			fmt.Fprintf(w, "  evidence  metric %s, guardrail %s, threshold %s, first breach %s (%s before the halt), values %v\n",
+				h.Metric, h.Guardrail, num(h.Threshold), ts(h.FirstBreach), h.At.AsTime().Sub(h.FirstBreach.AsTime()).Round(time.Millisecond), h.Values)
+		}
+		for _, rv := range h.Reverts {
+			fmt.Fprintf(w, "  reverted  %s after %s (%s)\n", rv.WorkerId, rv.At.AsTime().Sub(h.At.AsTime()).Round(time.Millisecond), strings.ToLower(strings.TrimPrefix(rv.Cause.String(), "REVERT_CAUSE_")))
+		}
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "Error       %s\n", r.Error)
+	}
+	if r.Verdict != nil {
+		fmt.Fprintln(w)
+		printVerdict(w, r)
+	}
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func printVerdict(w io.Writer, r *murphyv1.Run) {
+	v := r.Verdict
+	if v == nil {
+		switch r.Phase {
+		case murphyv1.RunPhase_RUN_PHASE_HALTED:
+			printHalt(w, r)
+		case murphyv1.RunPhase_RUN_PHASE_FAILED:
+			fmt.Fprintf(w, "Run %s failed: %s (no verdict)\n", r.Id, r.Error)
+		default:
+			fmt.Fprintf(w, "Run %s is %s; no verdict yet\n", r.Id, fsm.PhaseName(r.Phase))
+		}
+		return
+	}
+	fmt.Fprintf(w, "Verdict: hypothesis %s\n  %s\n", strings.ToUpper(outcomeName(v.Outcome)), v.Reason)
+	fmt.Fprintf(w, "  window %s to %s, confidence %.0f%%\n", ts(v.WindowStart), ts(v.WindowEnd), 100*v.Confidence)
+	for _, m := range v.Metrics {
+		crit := ""
+		if m.Critical {
+			crit = ", critical"
+		}
+		fmt.Fprintf(w, "\n  %s (%s is harmful, tolerance %s%s): %s\n", m.Name, m.Direction, m.Tolerance, crit, metricOutcomeName(m.Outcome))
+		fmt.Fprintf(w, "    %s\n", m.Reason)
+		fmt.Fprintf(w, "    control median %s (n=%d), experiment median %s (n=%d)\n", num(m.ControlMedian), m.NControl, num(m.ExperimentMedian), m.NExperiment)
+		fmt.Fprintf(w, "    shift %s (CI %s to %s), relative %s (CI %s to %s)\n", num(m.Shift), num(m.ShiftLow), num(m.ShiftHigh), pct(m.RelChange), pct(m.RelLow), pct(m.RelHigh))
+		fmt.Fprintf(w, "    Mann-Whitney U=%s p=%.3g (%s); Welch t=%.3g df=%.1f p=%.3g; lag-1 autocorrelation %.2f / %.2f\n", num(m.U), m.P, m.Method, m.WelchT, m.WelchDf, m.WelchP, m.Lag1Control, m.Lag1Experiment)
+		if m.SamplesNeeded > 0 {
+			fmt.Fprintf(w, "    about %d samples per group would likely settle it\n", m.SamplesNeeded)
+		}
+		for _, warn := range m.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", warn)
+		}
+		printToleranceCheck(w, m)
+	}
+}
+
+func printVerdictMarkdown(w io.Writer, r *murphyv1.Run) {
+	fmt.Fprintf(w, "## Run `%s` (%s)\n\n", r.Id, r.Experiment)
+	v := r.Verdict
+	if v == nil {
+		fmt.Fprintf(w, "No verdict: the run is %s.\n", fsm.PhaseName(r.Phase))
+		return
+	}
+	fmt.Fprintf(w, "**Hypothesis %s.** %s\n\n", outcomeName(v.Outcome), v.Reason)
+	fmt.Fprintln(w, "| metric | outcome | control median (n) | experiment median (n) | relative change (CI) | tolerance | p | method |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, m := range v.Metrics {
+		fmt.Fprintf(w, "| %s | %s | %s (%d) | %s (%d) | %s (%s to %s) | %s | %.3g | %s |\n", m.Name, metricOutcomeName(m.Outcome),
+			num(m.ControlMedian), m.NControl, num(m.ExperimentMedian), m.NExperiment, pct(m.RelChange), pct(m.RelLow), pct(m.RelHigh), m.Tolerance, m.P, m.Method)
+	}
+	fmt.Fprintln(w)
+	for _, m := range v.Metrics {
+		fmt.Fprintf(w, "- **%s**: %s\n", m.Name, m.Reason)
+	}
+}
+
+// printHalt explains a halted run: why, on what evidence, and how each worker reverted.
+func printHalt(w io.Writer, r *murphyv1.Run) {
+	h := r.Halt
+	fmt.Fprintf(w, "Run %s was HALTED at %s by %s (no verdict)\n  %s\n", r.Id, ts(h.At), h.By, h.Reason)
+	if h.Guardrail != "" {
+		fmt.Fprintf(w, "  guardrail %s on %s: threshold %s, first breaching sample %s, halt committed %s later\n",
+			h.Guardrail, h.Metric, num(h.Threshold), ts(h.FirstBreach), h.At.AsTime().Sub(h.FirstBreach.AsTime()).Round(time.Millisecond))
+		if len(h.Values) > 0 {
+			fmt.Fprintf(w, "  recent values %v\n", h.Values)
+		}
+	}
+	members := len(r.Groups.GetExperiment()) + len(r.Groups.GetControl())
+	fmt.Fprintf(w, "  reverted on %d of %d workers\n", len(h.Reverts), members)
+	for _, rv := range h.Reverts {
+		fmt.Fprintf(w, "    %s after %s (%s)\n", rv.WorkerId, rv.At.AsTime().Sub(h.At.AsTime()).Round(time.Millisecond), strings.ToLower(strings.TrimPrefix(rv.Cause.String(), "REVERT_CAUSE_")))
+	}
+}

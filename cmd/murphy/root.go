@@ -1,0 +1,81 @@
+package main
+
+import (
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murphy-chaos/murphy/internal/tlsutil"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// clientFlags are the flags every command that talks to a coordinator shares.
+type clientFlags struct {
+	addr     string
+	stale    bool
+	timeout  time.Duration
+	tls      tlsutil.Files
+	token    string
+	insecure bool
+}
+
+func newRootCmd() *cobra.Command {
+	cf := &clientFlags{}
+	root := &cobra.Command{
+		Use:   "murphy",
+		Short: "Murphy runs chaos experiments across a fleet and judges them with statistics",
+		Long: `Murphy is a distributed chaos-experiment orchestrator. A Raft-replicated cluster of
+coordinators assigns fault steps to workers, compares a control group with an
+experimental group, and halts and reverts everything when the steady state breaks.
+
+Start here:
+  murphy dev                      a local cluster, 12 workers and a demo experiment
+  murphy validate exp.yaml        check a spec without running it
+  murphy run exp.yaml --watch     run it and follow it to its verdict
+
+Commands that talk to a cluster use --addr or MURPHY_ADDR (default ` + defaultAddr + `).`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	addr := os.Getenv("MURPHY_ADDR")
+	if addr == "" {
+		addr = defaultAddr
+	}
+	root.PersistentFlags().StringVar(&cf.addr, "addr", addr, "coordinator gRPC address (env MURPHY_ADDR); any node works, writes reach the leader")
+	root.PersistentFlags().BoolVar(&cf.stale, "stale", false, "let a follower answer reads from its own state, which may lag the leader")
+	root.PersistentFlags().DurationVar(&cf.timeout, "timeout", 10*time.Second, "timeout for each call to the cluster")
+	root.PersistentFlags().StringVar(&cf.tls.CA, "ca", os.Getenv("MURPHY_CA"), "CA certificate of the cluster (env MURPHY_CA)")
+	root.PersistentFlags().StringVar(&cf.tls.Cert, "cert", os.Getenv("MURPHY_CERT"), "your certificate (env MURPHY_CERT; murphy tls issue)")
+	root.PersistentFlags().StringVar(&cf.tls.Key, "key", os.Getenv("MURPHY_KEY"), "your certificate's key (env MURPHY_KEY)")
+	root.PersistentFlags().StringVar(&cf.token, "token", os.Getenv("MURPHY_TOKEN"), "a bearer token instead of a certificate (env MURPHY_TOKEN), with --ca")
+	root.PersistentFlags().BoolVar(&cf.insecure, "insecure", os.Getenv("MURPHY_INSECURE") == "1", "talk plaintext to a cluster started with --insecure (env MURPHY_INSECURE=1)")
+
+	root.AddCommand(
+		newCoordinatorCmd(),
+		newWorkerCmd(),
+		newDevCmd(),
+		newDemoServiceCmd(),
+		newBenchCmd(),
+		newTLSCmd(),
+		newValidateCmd(cf),
+		newImportCmd(),
+		newRunCmd(cf),
+		newLsCmd(cf),
+		newStatusCmd(cf),
+		newVerdictCmd(cf),
+		newReportCmd(cf),
+		newHaltCmd(cf),
+		newResumeCmd(cf),
+		newSchedulesCmd(cf),
+		newPauseSchedulesCmd(cf),
+		newWorkersCmd(cf),
+		newClusterCmd(cf),
+		newAuditCmd(cf),
+		newAnalyzeCmd(),
+	)
+	return root
+}
