@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1597,7 +1598,14 @@ type HTTPProbe struct {
 	ExpectStatus []int32 `protobuf:"varint,3,rep,packed,name=expect_status,json=expectStatus,proto3" json:"expect_status,omitempty"`
 	// An RE2 regular expression the first 64 KiB of the body must match for the probe to
 	// succeed; empty accepts any body.
-	BodyMatch     string `protobuf:"bytes,4,opt,name=body_match,json=bodyMatch,proto3" json:"body_match,omitempty"`
+	BodyMatch string `protobuf:"bytes,4,opt,name=body_match,json=bodyMatch,proto3" json:"body_match,omitempty"`
+	// Sent with every request. Host sets the request's host; Content-Length,
+	// Transfer-Encoding and Trailer are refused, since the body decides them.
+	Headers map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Sent as is with every request; at most 64 KiB.
+	Body string `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	// Must hold on the body (at most 64 KiB of JSON) for the probe to succeed.
+	JsonPath      *JSONPathCheck `protobuf:"bytes,7,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1658,6 +1666,27 @@ func (x *HTTPProbe) GetBodyMatch() string {
 		return x.BodyMatch
 	}
 	return ""
+}
+
+func (x *HTTPProbe) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPProbe) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *HTTPProbe) GetJsonPath() *JSONPathCheck {
+	if x != nil {
+		return x.JsonPath
+	}
+	return nil
 }
 
 // TCPProbe opens a TCP connection and closes it at once; it succeeds when the connection
@@ -1774,7 +1803,9 @@ type CommandProbe struct {
 	Argv []string `protobuf:"bytes,1,rep,name=argv,proto3" json:"argv,omitempty"`
 	// Added to the program's environment, which otherwise holds only PATH, HOME and
 	// LC_ALL=C.
-	Env           map[string]string `protobuf:"bytes,2,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Env map[string]string `protobuf:"bytes,2,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Must hold on the standard output (at most 64 KiB of JSON) for the probe to succeed.
+	JsonPath      *JSONPathCheck `protobuf:"bytes,3,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1823,6 +1854,78 @@ func (x *CommandProbe) GetEnv() map[string]string {
 	return nil
 }
 
+func (x *CommandProbe) GetJsonPath() *JSONPathCheck {
+	if x != nil {
+		return x.JsonPath
+	}
+	return nil
+}
+
+// JSONPathCheck is an RFC 9535 JSONPath query run on a JSON document: an HTTP probe's
+// body or a command probe's standard output. It fails when the document is not JSON.
+// With count, the query must select exactly count values; with expect, the selected
+// values must equal expect, in order; with both, both must hold; with neither, the query
+// must select at least one value. This is Chaos Toolkit's jsonpath tolerance.
+type JSONPathCheck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Expect        []*structpb.Value      `protobuf:"bytes,2,rep,name=expect,proto3" json:"expect,omitempty"`
+	Count         *int32                 `protobuf:"varint,3,opt,name=count,proto3,oneof" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JSONPathCheck) Reset() {
+	*x = JSONPathCheck{}
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JSONPathCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JSONPathCheck) ProtoMessage() {}
+
+func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
+func (*JSONPathCheck) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *JSONPathCheck) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *JSONPathCheck) GetExpect() []*structpb.Value {
+	if x != nil {
+		return x.Expect
+	}
+	return nil
+}
+
+func (x *JSONPathCheck) GetCount() int32 {
+	if x != nil && x.Count != nil {
+		return *x.Count
+	}
+	return 0
+}
+
 type Sample struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Per (worker, run, metric) sequence number, so resends after a failover are deduplicated.
@@ -1837,7 +1940,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1952,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1965,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -1907,7 +2010,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +2022,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +2035,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -1996,7 +2099,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2111,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2124,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2102,7 +2205,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2217,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2230,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2185,7 +2288,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2300,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2313,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2245,7 +2348,7 @@ var File_murphy_v1_common_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
+	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1d.murphy.v1.Worker.LabelsEntryR\x06labels\x12\"\n" +
@@ -2381,24 +2484,36 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x03tcp\x18\x06 \x01(\v2\x13.murphy.v1.TCPProbeH\x00R\x03tcp\x120\n" +
 	"\x04grpc\x18\a \x01(\v2\x1a.murphy.v1.GRPCHealthProbeH\x00R\x04grpc\x123\n" +
 	"\acommand\x18\b \x01(\v2\x17.murphy.v1.CommandProbeH\x00R\acommandB\x06\n" +
-	"\x04kind\"y\n" +
+	"\x04kind\"\xbd\x02\n" +
 	"\tHTTPProbe\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12#\n" +
 	"\rexpect_status\x18\x03 \x03(\x05R\fexpectStatus\x12\x1d\n" +
 	"\n" +
-	"body_match\x18\x04 \x01(\tR\tbodyMatch\"$\n" +
+	"body_match\x18\x04 \x01(\tR\tbodyMatch\x12;\n" +
+	"\aheaders\x18\x05 \x03(\v2!.murphy.v1.HTTPProbe.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x06 \x01(\tR\x04body\x125\n" +
+	"\tjson_path\x18\a \x01(\v2\x18.murphy.v1.JSONPathCheckR\bjsonPath\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"$\n" +
 	"\bTCPProbe\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"E\n" +
 	"\x0fGRPCHealthProbe\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\"\x8e\x01\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\"\xc5\x01\n" +
 	"\fCommandProbe\x12\x12\n" +
 	"\x04argv\x18\x01 \x03(\tR\x04argv\x122\n" +
-	"\x03env\x18\x02 \x03(\v2 .murphy.v1.CommandProbe.EnvEntryR\x03env\x1a6\n" +
+	"\x03env\x18\x02 \x03(\v2 .murphy.v1.CommandProbe.EnvEntryR\x03env\x125\n" +
+	"\tjson_path\x18\x03 \x01(\v2\x18.murphy.v1.JSONPathCheckR\bjsonPath\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"l\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"x\n" +
+	"\rJSONPathCheck\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
+	"\x06expect\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x06expect\x12\x19\n" +
+	"\x05count\x18\x03 \x01(\x05H\x00R\x05count\x88\x01\x01B\b\n" +
+	"\x06_count\"l\n" +
 	"\x06Sample\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
@@ -2487,7 +2602,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -2509,70 +2624,77 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(*TCPProbe)(nil),              // 17: murphy.v1.TCPProbe
 	(*GRPCHealthProbe)(nil),       // 18: murphy.v1.GRPCHealthProbe
 	(*CommandProbe)(nil),          // 19: murphy.v1.CommandProbe
-	(*Sample)(nil),                // 20: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 21: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 22: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 23: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 24: murphy.v1.Wave
-	nil,                           // 25: murphy.v1.Worker.LabelsEntry
-	nil,                           // 26: murphy.v1.FaultSpec.ParamsEntry
-	nil,                           // 27: murphy.v1.CommandProbe.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(*JSONPathCheck)(nil),         // 20: murphy.v1.JSONPathCheck
+	(*Sample)(nil),                // 21: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 22: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 23: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 24: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 25: murphy.v1.Wave
+	nil,                           // 26: murphy.v1.Worker.LabelsEntry
+	nil,                           // 27: murphy.v1.FaultSpec.ParamsEntry
+	nil,                           // 28: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                           // 29: murphy.v1.CommandProbe.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
+	(*structpb.Value)(nil),        // 32: google.protobuf.Value
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	25, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	26, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	28, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	28, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	28, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
-	26, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	29, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	30, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	30, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	30, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	27, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	31, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
 	7,  // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	28, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	28, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	28, // 10: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	30, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	30, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	30, // 10: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
 	5,  // 11: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	28, // 12: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	30, // 12: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
 	10, // 13: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	28, // 14: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	30, // 14: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
 	3,  // 15: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	22, // 16: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	23, // 16: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
 	2,  // 17: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
 	12, // 18: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	28, // 19: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	28, // 20: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	28, // 21: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	30, // 19: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	30, // 20: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	30, // 21: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
 	0,  // 22: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	28, // 23: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	28, // 24: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	28, // 25: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	30, // 23: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	30, // 24: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	30, // 25: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
 	9,  // 26: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
 	8,  // 27: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
 	13, // 28: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
 	11, // 29: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	23, // 30: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	28, // 31: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	28, // 32: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	24, // 33: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	29, // 34: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	29, // 35: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	24, // 30: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	30, // 31: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	30, // 32: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	25, // 33: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	31, // 34: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	31, // 35: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
 	16, // 36: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
 	17, // 37: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
 	18, // 38: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
 	19, // 39: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	27, // 40: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	28, // 41: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	7,  // 42: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	28, // 43: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	9,  // 44: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 45: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	13, // 46: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	28, // 40: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	20, // 41: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	29, // 42: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	20, // 43: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	32, // 44: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	30, // 45: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	7,  // 46: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	30, // 47: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	9,  // 48: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 49: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	13, // 50: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -2586,13 +2708,14 @@ func file_murphy_v1_common_proto_init() {
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
 	}
+	file_murphy_v1_common_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
