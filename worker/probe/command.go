@@ -3,6 +3,7 @@ package probe
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"os/exec"
 	"regexp"
@@ -15,8 +16,10 @@ import (
 const waitDelay = 200 * time.Millisecond
 
 // commandCheck runs the program once, without a shell, its stdin empty, its stderr
-// discarded and the last maxOutput bytes of its stdout kept. On timeout the program's
-// whole process group is killed (on Unix).
+// discarded and the last maxOutput bytes of its stdout kept (and, for a json_path, the
+// first maxOutput bytes: a JSON document is read from its start). It succeeds when the
+// program exits 0 and the json_path, if any, holds on a stdout that fit. On timeout the
+// program's whole process group is killed (on Unix).
 type commandCheck struct {
 	sp spec
 }
@@ -27,6 +30,11 @@ func (c *commandCheck) check(ctx context.Context) (bool, float64) {
 	cmd.Env = c.sp.env
 	out := &tail{max: maxOutput}
 	cmd.Stdout = out
+	var doc *head
+	if c.sp.jsonPath != nil {
+		doc = &head{max: maxOutput}
+		cmd.Stdout = io.MultiWriter(out, doc)
+	}
 	cmd.WaitDelay = waitDelay
 	ownGroup(cmd)
 	_ = cmd.Run() // the outcome is read from the process state
@@ -35,6 +43,9 @@ func (c *commandCheck) check(ctx context.Context) (bool, float64) {
 		code = cmd.ProcessState.ExitCode() // -1 when a signal ended it
 	}
 	ok := code == 0
+	if ok && doc != nil {
+		ok = !doc.cut && c.sp.jsonPath.holds(doc.buf)
+	}
 	switch c.sp.measure {
 	case MeasureExitCode:
 		return ok, float64(code)
@@ -76,6 +87,23 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) bytes() []byte { return t.buf }
+
+// head is an io.Writer that keeps the first max bytes written to it.
+type head struct {
+	max int
+	buf []byte
+	cut bool // bytes after buf were dropped
+}
+
+func (h *head) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := h.max - len(h.buf); len(p) > room {
+		h.cut = true
+		p = p[:room]
+	}
+	h.buf = append(h.buf, p...)
+	return n, nil
+}
 
 var number = regexp.MustCompile(`[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?`)
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -338,6 +339,28 @@ func TestValidateKinds(t *testing.T) {
 			`probes[0] (m): command env "=x" is not NAME=value`},
 		{"http bad body_match", bodyProbe("success", "http://x/", "("), Options{},
 			"probes[0] (body): body_match: error parsing regexp: missing closing ): `(`"},
+		{"http bad json_path", jsonProbe("success", "http://x/", check("$.", nil)), Options{},
+			`probes[0] (json): json_path "$.": jsonpath: unexpected eof at position 3`},
+		{"http negative count", jsonProbe("success", "http://x/", check("$.a", proto.Int32(-1))), Options{},
+			`probes[0] (json): json_path count -1 is negative`},
+		{"command bad json_path", probeOf("", &murphyv1.CommandProbe{Argv: []string{"true"}, JsonPath: check("status", nil)}), Options{AllowCommands: true},
+			`probes[0] (m): json_path "status": jsonpath: unexpected identifier at position 1`},
+		{"http header name", headerProbe(map[string]string{"X Token": "a"}, ""), Options{},
+			`probes[0] (h): header "X Token": not a valid header name`},
+		{"http header line break", headerProbe(map[string]string{"X-Token": "a\r\nX-Evil: 1"}, ""), Options{},
+			`probes[0] (h): header X-Token: the value holds a control character`},
+		{"http content length", headerProbe(map[string]string{"content-length": "3"}, "abc"), Options{},
+			`probes[0] (h): header content-length: set from the body; leave it out`},
+		{"http transfer encoding", headerProbe(map[string]string{"Transfer-Encoding": "chunked"}, ""), Options{},
+			`probes[0] (h): header Transfer-Encoding: set from the body; leave it out`},
+		{"http header twice", headerProbe(map[string]string{"X-A": "1", "x-a": "2"}, ""), Options{},
+			`probes[0] (h): header x-a: given twice (names are case-insensitive)`},
+		{"http header too long", headerProbe(map[string]string{"X-A": strings.Repeat("v", maxHeaderValue+1)}, ""), Options{},
+			`probes[0] (h): header X-A: the value is 8193 bytes; the limit is 8192`},
+		{"http too many headers", headerProbe(manyHeaders(maxHeaders+1), ""), Options{},
+			`probes[0] (h): 65 headers; the limit is 64`},
+		{"http body too big", headerProbe(nil, strings.Repeat("b", maxRequestBody+1)), Options{},
+			`probes[0] (h): body is 65537 bytes; the limit is 65536`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,4 +370,20 @@ func TestValidateKinds(t *testing.T) {
 			}
 		})
 	}
+}
+
+func headerProbe(headers map[string]string, body string) *murphyv1.Probe {
+	p := httpProbe("h", "success", "http://x/")
+	p.GetHttp().Method = "POST"
+	p.GetHttp().Headers = headers
+	p.GetHttp().Body = body
+	return p
+}
+
+func manyHeaders(n int) map[string]string {
+	h := map[string]string{}
+	for i := range n {
+		h["X-H"+strconv.Itoa(i)] = "v"
+	}
+	return h
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -58,8 +59,11 @@ const (
 	minInterval     = 10 * time.Millisecond
 	maxTimeout      = 10 * time.Second
 	maxBody         = 1 << 20  // bytes read from a response before it is cut off
-	maxMatch        = 64 << 10 // bytes of a response body a body_match sees
-	maxOutput       = 64 << 10 // bytes of a command's stdout kept for number
+	maxMatch        = 64 << 10 // bytes of a response body a body_match or json_path sees
+	maxOutput       = 64 << 10 // bytes of a command's stdout kept for number or json_path
+	maxHeaders      = 64       // headers one HTTP probe sends
+	maxHeaderValue  = 8 << 10  // bytes of one header value, what common servers accept
+	maxRequestBody  = 64 << 10 // bytes of the body an HTTP probe sends, every interval
 )
 
 // Sink receives every sample; it is called concurrently from the probes' goroutines.
@@ -86,10 +90,15 @@ type spec struct {
 	timeout  time.Duration
 
 	// http
-	method string
-	url    string
-	expect []int32
-	body   *regexp.Regexp
+	method    string
+	url       string
+	header    http.Header
+	host      string // overrides the URL's host in the request, from a Host header
+	reqBody   string
+	expect    []int32
+	bodyMatch *regexp.Regexp
+	// http (on the body), command (on stdout)
+	jsonPath *jsonCheck
 	// tcp, grpc
 	address string
 	service string
@@ -198,11 +207,74 @@ func (s *spec) compileHTTP(h *murphyv1.HTTPProbe, opts Options) error {
 	}
 	s.expect = slices.Clone(h.GetExpectStatus())
 	if m := h.GetBodyMatch(); m != "" {
-		if s.body, err = regexp.Compile(m); err != nil {
+		if s.bodyMatch, err = regexp.Compile(m); err != nil {
 			return fmt.Errorf("body_match: %w", err)
 		}
 	}
+	if err := s.compileHeaders(h.GetHeaders()); err != nil {
+		return err
+	}
+	if n := len(h.GetBody()); n > maxRequestBody {
+		return fmt.Errorf("body is %d bytes; the limit is %d", n, maxRequestBody)
+	}
+	s.reqBody = h.GetBody()
+	s.jsonPath, err = compileJSONPath(h.GetJsonPath())
+	return err
+}
+
+// compileHeaders checks names and values by the rules net/http sends by, so a bad
+// header fails here rather than on every request. Host is honoured the way net/http
+// takes it, as the request's Host; the framing headers follow from the body.
+func (s *spec) compileHeaders(headers map[string]string) error {
+	if len(headers) > maxHeaders {
+		return fmt.Errorf("%d headers; the limit is %d", len(headers), maxHeaders)
+	}
+	s.header = http.Header{}
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
+		v := headers[k]
+		ck := http.CanonicalHeaderKey(k)
+		switch {
+		case !validHeaderName(k):
+			return fmt.Errorf("header %q: not a valid header name", k)
+		case !validHeaderValue(v):
+			return fmt.Errorf("header %s: the value holds a control character", k)
+		case len(v) > maxHeaderValue:
+			return fmt.Errorf("header %s: the value is %d bytes; the limit is %d", k, len(v), maxHeaderValue)
+		case ck == "Content-Length" || ck == "Transfer-Encoding" || ck == "Trailer":
+			return fmt.Errorf("header %s: set from the body; leave it out", k)
+		case s.header[ck] != nil:
+			return fmt.Errorf("header %s: given twice (names are case-insensitive)", k)
+		case ck == "Host":
+			s.host = v
+		}
+		s.header[ck] = []string{v}
+	}
 	return nil
+}
+
+// validHeaderName reports whether k is an RFC 9110 token, as net/http requires.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue refuses control characters but tab, which is how a value could
+// smuggle a second header or end the header block.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func address(a, proxy string) (string, error) {
@@ -245,7 +317,8 @@ func (s *spec) compileCommand(c *murphyv1.CommandProbe, opts Options) error {
 			return fmt.Errorf("command env %q is not NAME=value", kv)
 		}
 	}
-	return nil
+	s.jsonPath, err = compileJSONPath(c.GetJsonPath())
+	return err
 }
 
 // commandEnv is the worker's PATH and HOME, LC_ALL=C (so numbers print with a decimal
