@@ -1,7 +1,11 @@
 package runner
 
 import (
+	"fmt"
 	"maps"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -26,6 +30,7 @@ func Probes(sp *spec.Experiment) []*murphyv1.Probe {
 			}
 			w.Kind = &murphyv1.Probe_Http{Http: &murphyv1.HTTPProbe{
 				Url: p.HTTP.URL, Method: p.HTTP.Method, ExpectStatus: expect, BodyMatch: p.HTTP.BodyMatch,
+				Headers: maps.Clone(p.HTTP.Headers), Body: p.HTTP.Body, JsonPath: jsonPathCheck(p.HTTP.JSONPath),
 			}}
 		case p.TCP != nil:
 			w.Kind = &murphyv1.Probe_Tcp{Tcp: &murphyv1.TCPProbe{Address: p.TCP.Address}}
@@ -34,6 +39,7 @@ func Probes(sp *spec.Experiment) []*murphyv1.Probe {
 		case p.Command != nil:
 			w.Kind = &murphyv1.Probe_Command{Command: &murphyv1.CommandProbe{
 				Argv: append([]string(nil), p.Command.Argv...), Env: maps.Clone(p.Command.Env),
+				JsonPath: jsonPathCheck(p.Command.JSONPath),
 			}}
 		default:
 			continue
@@ -41,6 +47,26 @@ func Probes(sp *spec.Experiment) []*murphyv1.Probe {
 		interval, timeout := p.Timing()
 		w.Interval, w.Timeout = pbDuration(interval), pbDuration(timeout)
 		out = append(out, w)
+	}
+	return out
+}
+
+// jsonPathCheck is nil for a nil check.
+func jsonPathCheck(c *spec.JSONPathCheck) *murphyv1.JSONPathCheck {
+	if c == nil {
+		return nil
+	}
+	out := &murphyv1.JSONPathCheck{Path: c.Path}
+	if c.Count != nil {
+		out.Count = proto.Int32(int32(*c.Count))
+	}
+	for _, e := range c.Expect {
+		v, err := structpb.NewValue(e)
+		if err != nil {
+			// Parse fills Expect with JSON values only, which NewValue always takes.
+			panic(fmt.Sprintf("runner: jsonPath expect value %#v: %v", e, err))
+		}
+		out.Expect = append(out.Expect, v)
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -37,6 +38,17 @@ func TestProbes(t *testing.T) {
 				Env:  map[string]string{"REDISCLI_AUTH": "secret", "LANG": "C"}}}},
 		{Metric: "check_exit", Measure: "exit_code", Interval: d(time.Second), Timeout: d(2 * time.Second),
 			Kind: &murphyv1.Probe_Command{Command: &murphyv1.CommandProbe{Argv: []string{"/usr/local/bin/check-orders", "--quiet"}}}},
+		{Metric: "orders_ready", Measure: "success", Interval: d(time.Second), Timeout: d(2 * time.Second),
+			Kind: &murphyv1.Probe_Http{Http: &murphyv1.HTTPProbe{Url: "http://{{proxy}}/orders/search", Method: "POST",
+				Headers:  map[string]string{"Content-Type": "application/json", "Authorization": "Bearer t0ken", "Host": "orders.internal"},
+				Body:     `{"status": "ready"}`,
+				JsonPath: &murphyv1.JSONPathCheck{Path: "$.items[*].id", Count: proto.Int32(2)}}}},
+		{Metric: "queue_state", Measure: "success", Interval: d(time.Second), Timeout: d(2 * time.Second),
+			Kind: &murphyv1.Probe_Command{Command: &murphyv1.CommandProbe{Argv: []string{"queue-stat", "--json"},
+				JsonPath: &murphyv1.JSONPathCheck{Path: "$.queues[*].state", Expect: []*structpb.Value{
+					structpb.NewStringValue("running"), structpb.NewNumberValue(3), structpb.NewNumberValue(2.5), structpb.NewBoolValue(true),
+					structpb.NewNullValue(), structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"shard": structpb.NewStringValue("a")}}),
+				}}}}},
 	}
 	got := Probes(sp)
 	if len(got) != len(want) {
@@ -52,5 +64,9 @@ func TestProbes(t *testing.T) {
 	got[3].GetCommand().Env["LANG"] = "x"
 	if c := sp.Hypothesis.Metrics[3].Source.Probe.Command; c.Argv[0] != "redis-cli" || c.Env["LANG"] != "C" {
 		t.Errorf("Probes aliases the spec: %+v", c)
+	}
+	got[5].GetHttp().Headers["Host"] = "x"
+	if h := sp.Hypothesis.Metrics[5].Source.Probe.HTTP; h.Headers["Host"] != "orders.internal" {
+		t.Errorf("Probes aliases the spec's headers: %+v", h.Headers)
 	}
 }

@@ -487,7 +487,7 @@ func (w *walker) probeTiming(o *object) (interval, timeout Duration) {
 
 func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 	h := &HTTPProbe{}
-	o := w.object(n, at, "url", "method", "interval", "timeout", "expectStatus", "bodyMatch")
+	o := w.object(n, at, "url", "method", "headers", "body", "interval", "timeout", "expectStatus", "bodyMatch", "jsonPath")
 	if o == nil {
 		return h
 	}
@@ -503,6 +503,18 @@ func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 	if v, l := o.get("method"); v != nil {
 		if m, ok := w.oneOf(v, l, methods...); ok {
 			h.Method = m
+		}
+	}
+	if v, l := o.get("headers"); v != nil {
+		h.Headers = w.headers(v, l)
+	}
+	if v, l := o.get("body"); v != nil {
+		if s, ok := w.text(v, l); ok {
+			if len(s) > MaxProbeBody {
+				w.addf(l, "is %d bytes; the limit is %d", len(s), MaxProbeBody)
+			} else {
+				h.Body = s
+			}
 		}
 	}
 	h.Interval, h.Timeout = w.probeTiming(o)
@@ -521,6 +533,9 @@ func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 		} else {
 			h.BodyMatch = s
 		}
+	}
+	if v, l := o.get("jsonPath"); v != nil {
+		h.JSONPath = w.jsonPath(v, l)
 	}
 	return h
 }
@@ -571,7 +586,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (w *walker) commandProbe(n *yaml.Node, at loc) *CommandProbe {
 	c := &CommandProbe{}
-	o := w.object(n, at, "argv", "env", "interval", "timeout")
+	o := w.object(n, at, "argv", "env", "interval", "timeout", "jsonPath")
 	if o == nil {
 		return c
 	}
@@ -622,6 +637,9 @@ func (w *walker) commandProbe(n *yaml.Node, at loc) *CommandProbe {
 				c.Env = env
 			}
 		}
+	}
+	if v, l := o.get("jsonPath"); v != nil {
+		c.JSONPath = w.jsonPath(v, l)
 	}
 	c.Interval, c.Timeout = w.probeTiming(o)
 	return c

@@ -433,6 +433,62 @@ steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
 			`exp.yaml:47: hypothesis.metrics[8].source.probe.command.args: unknown field; did you mean "argv"?`,
 			`exp.yaml:51: hypothesis.metrics[9].source.probe.command.argv: must be a list, got string "sh -c 'echo 1'"`,
 		}},
+		{"probe requests and jsonPath", `apiVersion: murphy/v1
+name: demo
+targets: {selector: {app: web}, experiment: {count: 2}}
+hypothesis:
+  metrics:
+    - name: bad_path
+      source: {probe: {http: {url: "http://127.0.0.1/", jsonPath: {path: "$."}}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0.1}
+    - name: not_rfc9535
+      source: {probe: {command: {argv: [stat], jsonPath: {path: "status", expect: []}}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0.1}
+    - name: count_and_expect
+      source: {probe: {http: {url: "http://127.0.0.1/", jsonPath: {path: "", count: -1, expect: ok}}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0.1}
+    - name: no_path
+      source: {probe: {command: {argv: [stat], jsonPath: {expect: [.nan], cnt: 1}}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0.1}
+    - name: headers
+      source:
+        probe:
+          http:
+            url: "http://127.0.0.1/"
+            method: POST
+            headers:
+              X Token: a
+              X-Evil: "a\r\nX-Injected: 1"
+              content-length: "3"
+              accept: a
+              Accept: b
+              X-List: [1]
+            body: ` + strings.Repeat("b", MaxProbeBody+1) + `
+          measure: success
+      direction: decrease
+      tolerance: {absolute: 0.1}
+steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
+`, []string{
+			"exp.yaml:7: hypothesis.metrics[0].source.probe.http.jsonPath.path: invalid JSONPath (RFC 9535): unexpected eof at position 3",
+			"exp.yaml:11: hypothesis.metrics[1].source.probe.command.jsonPath.path: \"status\" does not start with $; an RFC 9535 JSONPath query starts at the document's root, e.g. $.status",
+			"exp.yaml:11: hypothesis.metrics[1].source.probe.command.jsonPath.expect: must list at least one value; to require that nothing matches, use count: 0",
+			"exp.yaml:15: hypothesis.metrics[2].source.probe.http.jsonPath: set count or expect, not both",
+			"exp.yaml:15: hypothesis.metrics[2].source.probe.http.jsonPath.path: must not be empty; an RFC 9535 JSONPath query starts with $, e.g. $.status",
+			"exp.yaml:15: hypothesis.metrics[2].source.probe.http.jsonPath.count: must not be negative",
+			"exp.yaml:19: hypothesis.metrics[3].source.probe.command.jsonPath.path: required; an RFC 9535 JSONPath query, e.g. $.status",
+			"exp.yaml:19: hypothesis.metrics[3].source.probe.command.jsonPath.expect[0]: must be a finite number, got .nan",
+			"exp.yaml:19: hypothesis.metrics[3].source.probe.command.jsonPath.cnt: unknown field; valid fields are path, expect, count",
+			"exp.yaml:29: hypothesis.metrics[4].source.probe.http.headers.X Token: \"X Token\" is not a valid header name; use letters, digits and !#$%&'*+-.^_`|~",
+			"exp.yaml:30: hypothesis.metrics[4].source.probe.http.headers.X-Evil: must not hold control characters such as line breaks",
+			"exp.yaml:31: hypothesis.metrics[4].source.probe.http.headers.content-length: Murphy sets Content-Length, Transfer-Encoding and Trailer from the body; leave it out",
+			"exp.yaml:32: hypothesis.metrics[4].source.probe.http.headers.accept: the same header as \"Accept\" (header names are case-insensitive)",
+			"exp.yaml:34: hypothesis.metrics[4].source.probe.http.headers.X-List: must be a string, got a list",
+			"exp.yaml:35: hypothesis.metrics[4].source.probe.http.body: is 65537 bytes; the limit is 65536",
+		}},
 		{"typo inside a merged anchor", `apiVersion: murphy/v1
 name: demo
 x-sizes: &two {count: 2, percnt: 5}

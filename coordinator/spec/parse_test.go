@@ -363,8 +363,8 @@ func TestDurationString(t *testing.T) {
 func TestProbeKinds(t *testing.T) {
 	e := mustParse(t, mustRead(t, "testdata/probes.yaml"), Options{ValidateFault: demoFaults})
 	m := e.Hypothesis.Metrics
-	if len(m) != 5 {
-		t.Fatalf("%d metrics, want 5", len(m))
+	if len(m) != 7 {
+		t.Fatalf("%d metrics, want 7", len(m))
 	}
 	sec := func(d time.Duration) Duration { return Duration(d) }
 	want := []struct {
@@ -376,6 +376,8 @@ func TestProbeKinds(t *testing.T) {
 		{"grpc", "success", "probe grpc {{proxy}} checkout.v1.Checkout success", sec(time.Second), sec(time.Second)},
 		{"command", "number", `probe command ["redis-cli" "-h" "127.0.0.1" "llen" "orders"] number`, sec(5 * time.Second), sec(3 * time.Second)},
 		{"command", "exit_code", `probe command ["/usr/local/bin/check-orders" "--quiet"] exit_code`, sec(time.Second), sec(2 * time.Second)},
+		{"http", "success", "probe POST http://{{proxy}}/orders/search success", sec(time.Second), sec(2 * time.Second)},
+		{"command", "success", `probe command ["queue-stat" "--json"] success`, sec(time.Second), sec(2 * time.Second)},
 	}
 	for i, w := range want {
 		p := m[i].Source.Probe
@@ -397,6 +399,18 @@ func TestProbeKinds(t *testing.T) {
 	if m[4].Source.Probe.Command.Env != nil {
 		t.Errorf("absent env = %#v, want nil", m[4].Source.Probe.Command.Env)
 	}
+	two := 2
+	if h := m[5].Source.Probe.HTTP; !reflect.DeepEqual(h.Headers, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer t0ken", "Host": "orders.internal"}) ||
+		h.Body != `{"status": "ready"}` || !reflect.DeepEqual(h.JSONPath, &JSONPathCheck{Path: "$.items[*].id", Count: &two}) {
+		t.Errorf("http request = %+v, jsonPath %+v", h, h.JSONPath)
+	}
+	wantExpect := []any{"running", 3.0, 2.5, true, nil, map[string]any{"shard": "a"}}
+	if j := m[6].Source.Probe.Command.JSONPath; j.Path != "$.queues[*].state" || j.Count != nil || !reflect.DeepEqual(j.Expect, wantExpect) {
+		t.Errorf("command jsonPath = %#v", j)
+	}
+	if m[0].Source.Probe.HTTP.Headers != nil || m[0].Source.Probe.HTTP.JSONPath != nil {
+		t.Errorf("absent headers/jsonPath = %#v", m[0].Source.Probe.HTTP)
+	}
 
 	c := mustCanonical(t, e)
 	for _, frag := range []string{
@@ -404,6 +418,8 @@ func TestProbeKinds(t *testing.T) {
 		`"probe":{"grpc":{"address":"{{proxy}}","service":"checkout.v1.Checkout","interval":"1s","timeout":"1s"},"measure":"success"}`,
 		`"command":{"argv":["redis-cli","-h","127.0.0.1","llen","orders"],"env":{"LANG":"C","REDISCLI_AUTH":"secret"},"interval":"5s","timeout":"3s"}`,
 		`"bodyMatch":"\"status\":\\s*\"ok\""`,
+		`"http":{"url":"http://{{proxy}}/orders/search","method":"POST","headers":{"Authorization":"Bearer t0ken","Content-Type":"application/json","Host":"orders.internal"},"body":"{\"status\": \"ready\"}","interval":"1s","timeout":"2s","jsonPath":{"path":"$.items[*].id","count":2}}`,
+		`"jsonPath":{"path":"$.queues[*].state","expect":["running",3,2.5,true,null,{"shard":"a"}]}`,
 	} {
 		if !bytes.Contains(c, []byte(frag)) {
 			t.Errorf("canonical JSON lacks %s:\n%s", frag, c)
@@ -436,5 +452,48 @@ func TestProbeAddress(t *testing.T) {
 		if got := checkAddress(tc.addr); got != tc.want {
 			t.Errorf("checkAddress(%q) = %q, want %q", tc.addr, got, tc.want)
 		}
+	}
+}
+
+// TestJSONPathCheck checks how a jsonPath's expect and count read, and that each reads
+// back the same from the canonical JSON.
+func TestJSONPathCheck(t *testing.T) {
+	zero := 0
+	tests := []struct {
+		name, check string
+		want        *JSONPathCheck
+	}{
+		{"any match", `{path: "$..id"}`, &JSONPathCheck{Path: "$..id"}},
+		{"one value is a list of one", `{path: $.status, expect: ok}`, &JSONPathCheck{Path: "$.status", Expect: []any{"ok"}}},
+		{"numbers are JSON numbers", `{path: $.n, expect: [1, 2.5, -0x10]}`, &JSONPathCheck{Path: "$.n", Expect: []any{1.0, 2.5, -16.0}}},
+		{"quoted numbers are strings", `{path: $.n, expect: ["1", "true", "null"]}`, &JSONPathCheck{Path: "$.n", Expect: []any{"1", "true", "null"}}},
+		{"one match that is a list", `{path: $.a, expect: [[1, b]]}`, &JSONPathCheck{Path: "$.a", Expect: []any{[]any{1.0, "b"}}}},
+		{"null in a list", `{path: $.a, expect: [null, ~, false]}`, &JSONPathCheck{Path: "$.a", Expect: []any{nil, nil, false}}},
+		{"an object", `{path: $.a, expect: {k: [1, x], m: {}}}`, &JSONPathCheck{Path: "$.a", Expect: []any{map[string]any{"k": []any{1.0, "x"}, "m": map[string]any{}}}}},
+		{"count 0", `{path: $.error, count: 0}`, &JSONPathCheck{Path: "$.error", Count: &zero}},
+		{"filter", `{path: "$.deps[?@.up == false].name"}`, &JSONPathCheck{Path: "$.deps[?@.up == false].name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := `apiVersion: murphy/v1
+name: jp
+targets: {selector: {app: web}, experiment: {count: 1}}
+hypothesis:
+  metrics:
+    - name: m
+      source: {probe: {http: {url: "http://127.0.0.1/", jsonPath: ` + tt.check + `}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0}
+steps: [{fault: http.delay, params: {delay: 1ms}, duration: 1s}]
+`
+			e := mustParse(t, []byte(src), Options{ValidateFault: demoFaults})
+			if got := e.Hypothesis.Metrics[0].Source.Probe.HTTP.JSONPath; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("jsonPath = %#v, want %#v", got, tt.want)
+			}
+			again := mustParse(t, mustCanonical(t, e), Options{ValidateFault: demoFaults})
+			if got := again.Hypothesis.Metrics[0].Source.Probe.HTTP.JSONPath; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("from the canonical JSON, jsonPath = %#v, want %#v", got, tt.want)
+			}
+		})
 	}
 }

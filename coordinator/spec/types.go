@@ -204,6 +204,13 @@ type HTTPProbe struct {
 	URL string `json:"url"`
 	// Method defaults to DefaultProbeMethod.
 	Method string `json:"method"`
+	// Headers are sent with every request. Host sets the request's host;
+	// Content-Length, Transfer-Encoding and Trailer are refused: the body
+	// decides them. At most MaxProbeHeaders, each value at most
+	// MaxProbeHeaderValue bytes.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is sent as is with every request; at most MaxProbeBody bytes.
+	Body string `json:"body,omitempty"`
 	// Interval defaults to DefaultProbeInterval.
 	Interval Duration `json:"interval"`
 	// Timeout defaults to DefaultProbeTimeout.
@@ -214,6 +221,24 @@ type HTTPProbe struct {
 	// BodyMatch is an RE2 regular expression the first 64 KiB of the body
 	// must match for the probe to succeed; empty accepts any body.
 	BodyMatch string `json:"bodyMatch,omitempty"`
+	// JSONPath, when set, must hold on the body (JSON of at most 64 KiB) for
+	// the probe to succeed.
+	JSONPath *JSONPathCheck `json:"jsonPath,omitempty"`
+}
+
+// JSONPathCheck is an RFC 9535 JSONPath query run on a JSON document: an HTTP
+// probe's body or a command probe's standard output. A document that is not
+// JSON fails it. With Count the query must select exactly Count values; with
+// Expect the selected values must equal Expect, in order; with neither it
+// must select at least one value. These are Chaos Toolkit's jsonpath
+// tolerance semantics.
+type JSONPathCheck struct {
+	Path string `json:"path"`
+	// Expect holds JSON values as encoding/json decodes them (float64,
+	// string, bool, nil, []any, map[string]any). A spec may give one value
+	// instead of a list of one.
+	Expect []any `json:"expect,omitempty"`
+	Count  *int  `json:"count,omitempty"`
 }
 
 // TCPProbe connects to Address every Interval and closes the connection at
@@ -251,6 +276,9 @@ type CommandProbe struct {
 	// Env is added to the program's environment, which otherwise holds
 	// only the worker's PATH and HOME, and LC_ALL=C.
 	Env map[string]string `json:"env,omitempty"`
+	// JSONPath, when set, must hold on the standard output (JSON of at most
+	// 64 KiB) for the probe to succeed, besides the exit code 0.
+	JSONPath *JSONPathCheck `json:"jsonPath,omitempty"`
 	// Interval defaults to DefaultProbeInterval.
 	Interval Duration `json:"interval"`
 	// Timeout defaults to DefaultProbeTimeout.
