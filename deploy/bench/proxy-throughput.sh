@@ -5,6 +5,7 @@
 # Rounds alternate direct and proxied so drift in the machine's load hits both.
 #
 #   deploy/bench/proxy-throughput.sh [rounds] [seconds]      (needs: wrk, bin/murphy)
+#   WORKS="0 20us" deploy/bench/proxy-throughput.sh            (only these upstream costs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -17,11 +18,19 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm 
 trap cleanup EXIT
 up=127.0.0.1:19100
 px=127.0.0.1:19101
+# The worker never reaches a coordinator here (nothing listens on :1); only its proxy is
+# measured, so it runs as an insecure lab worker.
 bin/murphy worker --id bench --coordinators 127.0.0.1:1 --data-dir "$tmp/w" --log-level error \
-  --proxy "listen=$px,upstream=http://$up" & pids+=($!)
+  --insecure --labels region=bench,datacenter=bench \
+  --proxy "listen=$px,upstream=http://$up" 2>"$tmp/worker.log" & pids+=($!)
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/${px%:*}/${px#*:}") 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "the worker exited:" >&2; cat "$tmp/worker.log" >&2; exit 1; }
+  sleep 0.1
+done
 rps() { wrk -t1 -c16 -d"${secs}s" "http://$1/" | awk '/Requests\/sec/{print $2}'; }
 printf "%-10s %12s %12s %7s\n" "work/req" "direct/s" "proxied/s" "ratio"
-for work in 0 20us 100us 1ms; do
+for work in ${WORKS:-0 20us 100us 1ms}; do
   bin/murphy demo-service --listen "$up" --latency 0 --work "$work" >/dev/null & svc=$!
   sleep 0.5
   d_sum=0; p_sum=0
