@@ -3,11 +3,15 @@ package chaostoolkit
 import (
 	"encoding/json"
 	"fmt"
+	"mime"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 )
 
 // maxCommand is the exec kind's and http.call's longest timeout.
@@ -117,9 +121,20 @@ func (c *converter) supported(a activity) bool {
 // method converts the method's activities into steps. Pauses become time: a pause
 // after an activity holds its step longer; a pause before one lengthens the previous
 // step (or the baseline, returned as extra, for the first).
+//
+// A background activity runs in Chaos Toolkit beside the activities that follow it: the
+// next one starts at once. Its step therefore runs with the next kept step, which gets
+// parallel: true (and so on while the activities are background ones). Murphy starts
+// a sequential step only when all the steps before it have ended, so a background step
+// holds up the step after its group, which Chaos Toolkit would start as soon as the
+// sequential activity before it ended; that is noted. The pauses of a background
+// activity run in its own thread in Chaos Toolkit: they delay nothing else there, but a
+// pause before it delays the steps started with it here, which is noted too.
 func (c *converter) method(list node) (steps []step, extra time.Duration) {
 	var durations []time.Duration
-	wait := time.Duration(0) // pauses of dropped activities, waiting for the next step
+	// wait is time of dropped activities still to place: it lengthens the next step when
+	// that step starts beside a background one, or else the step before.
+	wait := time.Duration(0)
 	addBefore := func(d time.Duration) {
 		if len(durations) == 0 {
 			extra += d
@@ -127,16 +142,37 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 			durations[len(durations)-1] += d
 		}
 	}
+	// background is a kept background activity.
+	type background struct {
+		name string
+		at   node // its background field
+		// before is its pause before when it went to the step before it, so that it
+		// delays the steps started together with this one too.
+		before node
+	}
+	var (
+		beside  *background // the background activity the next kept step starts beside
+		dropped []string    // sequential activities dropped since beside
+		group   []string    // background activities of the current group of steps
+	)
 	for _, x := range list.items() {
 		a, ok := c.read(x)
 		before, after := c.pauses(a.x.get("pauses"))
+		// Chaos Toolkit reads background on the method's entry, not on the activity a
+		// ref leads to.
+		bg := x.get("background")
+		isBackground := bg.isScalar() && bg.n.Value == "true"
 		if !ok || !c.supported(a) {
-			addBefore(before + after + wait)
-			wait = 0
+			switch {
+			case isBackground:
+				// Its pauses ran in its own thread; nothing waited for them.
+			case beside != nil:
+				wait += before + after
+				dropped = append(dropped, fmt.Sprintf("%q", a.name))
+			default:
+				addBefore(before + after)
+			}
 			continue
-		}
-		if bg := a.x.get("background"); bg.isScalar() && bg.n.Value == "true" {
-			c.note(bg, "Murphy runs steps one after another: %q runs before the next activity, not beside it", a.name)
 		}
 		if a.typ == "probe" {
 			c.note(a.at, "a probe in the method runs as a step on the experimental group; its result is not judged (Chaos Toolkit only records it)")
@@ -145,14 +181,48 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 		if !ok {
 			continue
 		}
-		addBefore(before + wait)
-		wait = 0
 		hold := c.opts.Hold
 		if after > 0 {
 			hold = after
 		}
+		var delayed node // a pause before this step that also delays the next
+		if beside != nil {
+			s.Parallel = true
+			c.note(beside.at, "%q runs in the background: the next step, %q, starts together with it (parallel: true)", beside.name, a.name)
+			if beside.before.present() {
+				c.note(beside.before, "in Chaos Toolkit the pause before %q delays only %q, in its own thread; here it delays %q too, which starts together with it", beside.name, beside.name, a.name)
+			}
+			if len(dropped) > 0 {
+				c.note(a.at, "Chaos Toolkit starts %q after the dropped %s, while %q may still run; Murphy cannot start a step partway through another, so it starts together with %q", a.name, strings.Join(dropped, ", "), beside.name, beside.name)
+			}
+			if before > 0 {
+				c.note(a.x.get("pauses").get("before"), "%q starts together with %q, so its pause before lengthens its own step instead of delaying it", a.name, beside.name)
+			}
+			// The time that came before this activity in Chaos Toolkit lengthens its
+			// step, so that it ends when it would have.
+			hold += before + wait
+		} else {
+			if len(group) > 0 {
+				c.note(a.at, "Murphy starts %q once every step before it has ended, including the background %s; Chaos Toolkit does not wait for background activities", a.name, strings.Join(group, ", "))
+				group = nil
+			}
+			addBefore(before + wait)
+			if before > 0 {
+				delayed = a.x.get("pauses").get("before")
+			}
+		}
+		wait, dropped = 0, nil
+		if isBackground {
+			group = append(group, fmt.Sprintf("%q", a.name))
+			beside = &background{name: a.name, at: bg, before: delayed}
+		} else {
+			beside = nil
+		}
 		steps = append(steps, s)
 		durations = append(durations, hold)
+	}
+	if beside != nil {
+		c.note(beside.at, "no later activity runs beside %q; Murphy waits for it before the method ends, as Chaos Toolkit does", beside.name)
 	}
 	addBefore(wait)
 	for i := range steps {
@@ -283,40 +353,230 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 		}
 	}
 	if hd := p.get("headers"); hd.present() {
-		if !hd.isMap() {
-			c.fail(hd, "must be a mapping of header names to values, got %s", hd.describe())
-			ok = false
-		}
-		h.headers = map[string]string{}
-		for _, k := range hd.keys() {
-			if v, good := c.str(hd.get(k)); good {
-				h.headers[k] = v
-			}
-		}
+		h.headers = c.headers(hd)
 	}
 	if args := p.get("arguments"); args.present() {
-		switch {
-		case args.isScalar():
-			h.body, _ = c.str(args)
-		default:
-			b, err := json.Marshal(normalise(args.value()))
-			if err != nil {
-				c.fail(args, "cannot be sent as JSON: %v", err)
-				ok = false
-			}
-			h.body, _ = c.subst(string(b), args)
-			if h.headers == nil {
-				h.headers = map[string]string{}
-			}
-			if _, set := h.headers["Content-Type"]; !set {
-				h.headers["Content-Type"] = "application/json"
-			}
+		var good bool
+		if h.method == "GET" {
+			h.url, good = c.query(h.url, args)
+		} else {
+			good = c.body(&h, args)
 		}
+		ok = ok && good
 	}
 	if t := p.get("timeout"); t.present() {
 		h.timeout, _ = c.seconds(t)
 	}
 	return h, ok
+}
+
+// headers reads a provider's headers. Names are case-insensitive, as for the requests
+// library Chaos Toolkit sends with: of two spellings of one name the last is sent.
+func (c *converter) headers(hd node) map[string]string {
+	if !hd.isMap() {
+		c.fail(hd, "must be a mapping of header names to values, got %s", hd.describe())
+		return nil
+	}
+	out := map[string]string{}
+	first := map[string]string{}
+	for _, k := range hd.keys() {
+		at := hd.get(k)
+		v, good := c.str(at)
+		if !good {
+			continue
+		}
+		ck := http.CanonicalHeaderKey(k)
+		switch ck {
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			c.note(at, "dropped: Murphy sets %s from the body", ck)
+			continue
+		}
+		if msg := spec.CheckHeader(k, v); msg != "" {
+			c.fail(at, "%s", msg)
+			continue
+		}
+		if prev, dup := first[ck]; dup {
+			c.note(at, "%s is the header %s again (names are case-insensitive); this later value is sent, as Chaos Toolkit does", k, prev)
+			delete(out, prev)
+		}
+		first[ck] = k
+		out[k] = v
+	}
+	return out
+}
+
+// header looks a header up by its case-insensitive name.
+func header(headers map[string]string, name string) (string, bool) {
+	for k, v := range headers {
+		if http.CanonicalHeaderKey(k) == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// isJSON reports whether the headers ask for a JSON body, the one case in which Chaos
+// Toolkit sends a non-GET request's arguments as JSON (it compares the value with
+// application/json exactly; a charset parameter is accepted here too).
+func isJSON(headers map[string]string) bool {
+	v, _ := header(headers, "Content-Type")
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && mt == "application/json"
+}
+
+// query appends GET arguments to the URL as query parameters, as the requests library
+// does with Chaos Toolkit's arguments: a string as it is, a mapping encoded in document
+// order, a list value as the name repeated, a null value left out.
+func (c *converter) query(u string, args node) (string, bool) {
+	var enc string
+	switch {
+	case args.isScalar():
+		s, ok := c.str(args)
+		if !ok {
+			return u, false
+		}
+		enc = s
+	case args.isMap():
+		s, ok := c.form(args)
+		if !ok {
+			return u, false
+		}
+		enc = s
+	default:
+		c.fail(args, "the arguments of a GET become query parameters; give a mapping of names to values or a query string, not %s", args.describe())
+		return u, false
+	}
+	if enc == "" {
+		return u, true
+	}
+	base, frag, hasFrag := strings.Cut(u, "#")
+	switch {
+	case !strings.Contains(base, "?"):
+		base += "?" + enc
+	case strings.HasSuffix(base, "?") || strings.HasSuffix(base, "&"):
+		base += enc
+	default:
+		base += "&" + enc
+	}
+	if hasFrag {
+		base += "#" + frag
+	}
+	return base, true
+}
+
+// body sets a non-GET request's body from Chaos Toolkit's arguments: JSON when the
+// headers say Content-Type: application/json; otherwise a mapping is form-encoded (with
+// that Content-Type unless one is given) and a string is sent as it is.
+func (c *converter) body(h *httpRequest, args node) bool {
+	if isJSON(h.headers) {
+		v, ok := c.argValue(args)
+		if !ok {
+			return false
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			c.fail(args, "cannot be sent as JSON: %v", err)
+			return false
+		}
+		h.body = string(b)
+		return true
+	}
+	switch {
+	case args.isScalar():
+		s, ok := c.str(args)
+		h.body = s
+		return ok
+	case args.isMap():
+		s, ok := c.form(args)
+		if !ok {
+			return false
+		}
+		h.body = s
+		if _, set := header(h.headers, "Content-Type"); !set && s != "" {
+			if h.headers == nil {
+				h.headers = map[string]string{}
+			}
+			h.headers["Content-Type"] = "application/x-www-form-urlencoded"
+		}
+		return true
+	}
+	c.fail(args, "a list of arguments cannot be sent as a form; set the header Content-Type: application/json to send it as JSON")
+	return false
+}
+
+// form encodes a mapping as application/x-www-form-urlencoded, in document order.
+func (c *converter) form(args node) (string, bool) {
+	var parts []string
+	ok := true
+	add := func(k string, v node) {
+		s, good := c.formValue(v)
+		ok = ok && good
+		parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(s))
+	}
+	for _, k := range args.keys() {
+		v := args.get(k)
+		switch {
+		case !v.present():
+			// requests leaves a None value out.
+		case v.isList():
+			for _, it := range v.items() {
+				add(k, it)
+			}
+		default:
+			add(k, v)
+		}
+	}
+	return strings.Join(parts, "&"), ok
+}
+
+// formValue renders a scalar the way Python's str() does for the requests library.
+func (c *converter) formValue(v node) (string, bool) {
+	switch {
+	case !v.isScalar():
+		c.fail(v, "cannot be sent as a form or query value: %s", v.describe())
+		return "", false
+	case v.tag() == "!!bool":
+		if v.n.Value == "true" {
+			return "True", true
+		}
+		return "False", true
+	case v.tag() == "!!int" || v.tag() == "!!float":
+		return v.n.Value, true
+	}
+	return c.str(v)
+}
+
+// argValue reads arguments as a JSON value, ${name} substituted in every string.
+func (c *converter) argValue(x node) (any, bool) {
+	switch {
+	case !x.present():
+		return nil, true
+	case x.isMap():
+		out := map[string]any{}
+		ok := true
+		for _, k := range x.keys() {
+			v, good := c.argValue(x.get(k))
+			ok = ok && good
+			out[k] = v
+		}
+		return out, ok
+	case x.isList():
+		out := []any{}
+		ok := true
+		for _, it := range x.items() {
+			v, good := c.argValue(it)
+			ok = ok && good
+			out = append(out, v)
+		}
+		return out, ok
+	}
+	switch x.tag() {
+	case "!!str":
+		return c.str(x)
+	case "!!int", "!!float", "!!bool":
+		return normalise(x.value()), true
+	}
+	return x.n.Value, true
 }
 
 func checkURL(s string) string {

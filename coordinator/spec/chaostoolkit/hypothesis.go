@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
+
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 )
 
 // tol is a Chaos Toolkit tolerance, read and checked.
@@ -17,6 +20,14 @@ type tol struct {
 	boolean bool
 	str     string // string tolerance, regex pattern or jsonpath path
 	target  string
+	// jsonpath: expect is always a list (Chaos Toolkit compares a scalar as a list of
+	// one); count is nil when not checked.
+	expect []any
+	count  *int
+}
+
+func (t tol) jsonPath() *jsonPath {
+	return &jsonPath{Path: t.str, Expect: t.expect, Count: t.count}
 }
 
 // toleranceTypes are the dict tolerance types Chaos Toolkit knows.
@@ -95,11 +106,42 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		if !ok {
 			return t, false
 		}
-		if cnt := x.get("count"); cnt.present() && cnt.tag() != "!!int" {
-			c.fail(cnt, "must be a whole number, got %s", cnt.describe())
+		if msg := spec.CheckJSONPath(s); msg != "" {
+			if strings.Contains(s, "?") {
+				msg += " (a jsonpath2 filter such as [?(@.up = true)] is written [?@.up == true] in RFC 9535)"
+			}
+			c.fail(p, "%s", msg)
 			return t, false
 		}
 		t.kind, t.str = "jsonpath", s
+		if cnt := x.get("count"); cnt.present() {
+			n, err := strconv.Atoi(cnt.n.Value)
+			if cnt.tag() != "!!int" || err != nil || n < 0 {
+				c.fail(cnt, "must be a whole number, not negative, got %s", cnt.describe())
+				return t, false
+			}
+			t.count = &n
+		}
+		if x.has("expect") {
+			// Chaos Toolkit compares the list of matched values with expect, or with
+			// [expect] when expect is not a list; null too is a value to expect.
+			e := x.get("expect")
+			v := normalise(e.value())
+			if list, isList := v.([]any); isList {
+				t.expect = list
+			} else {
+				t.expect = []any{v}
+			}
+			if t.count != nil {
+				c.note(x.get("count"), "not checked: Chaos Toolkit ignores count when expect is given, and so does the conversion")
+				t.count = nil
+			}
+			if len(t.expect) == 0 {
+				// An empty expect holds when nothing matches, which is what count: 0 says.
+				zero := 0
+				t.expect, t.count = nil, &zero
+			}
+		}
 	case "range":
 		r := x.get("range")
 		items := r.items()
@@ -205,8 +247,14 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		if h.timeout > 0 {
 			hp.Timeout = formatSeconds(h.timeout)
 		}
-		if len(h.headers) > 0 || h.body != "" {
-			c.note(a.provider, "Murphy's HTTP probes send no headers and no body; they are left out")
+		hp.Headers, hp.Body = h.headers, h.body
+		if len(h.body) > spec.MaxProbeBody {
+			c.fail(a.provider.get("arguments"), "the body of a probe is at most %d bytes; this one is %d", spec.MaxProbeBody, len(h.body))
+			ok = false
+		}
+		if len(h.headers) > spec.MaxProbeHeaders {
+			c.fail(a.provider.get("headers"), "a probe sends at most %d headers; this one has %d", spec.MaxProbeHeaders, len(h.headers))
+			ok = false
 		}
 		m.Source.Probe.HTTP = hp
 		switch t.kind {
@@ -233,7 +281,16 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 			}
 			success(why)
 		case "jsonpath":
-			success(fmt.Sprintf("the jsonpath %q is not evaluated (probes report the status, not the body); the request's success (2xx or 3xx) stands in for it", t.str))
+			switch t.target {
+			case "body":
+			case "":
+				c.note(t.at, "without a target Chaos Toolkit matches the path against the whole result ({status, headers, body}); Murphy matches it against the body, as with target: body")
+			default:
+				c.fail(t.at.get("target"), "a jsonpath on the %s of an http probe is not supported; Murphy checks the body (target: body)", t.target)
+				ok = false
+			}
+			hp.JSONPath = t.jsonPath()
+			success(jsonPathNote("body", "a 2xx or 3xx status", t))
 		}
 	} else {
 		cmd, good := c.command(a.provider)
@@ -276,7 +333,16 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 			cp.Argv = []string{"/bin/sh", "-c", "(" + cmd.line() + ")" + redirect + " | " + grep}
 			success(fmt.Sprintf("the %s tolerance is checked by piping the command's %s into grep; the probe succeeds when it matches", t.kind, stream))
 		case "jsonpath":
-			success(fmt.Sprintf("the jsonpath %q is not evaluated; the command exiting 0 stands in for it", t.str))
+			switch t.target {
+			case "stdout":
+			case "":
+				c.note(t.at, "without a target Chaos Toolkit matches the path against the whole result ({status, stdout, stderr}); Murphy matches it against the standard output, as with target: stdout")
+			default:
+				c.fail(t.at.get("target"), "a jsonpath on the %s of a process probe is not supported; Murphy checks the standard output (target: stdout)", t.target)
+				ok = false
+			}
+			cp.JSONPath = t.jsonPath()
+			success(jsonPathNote("standard output", "the command to exit 0", t))
 		}
 	}
 	switch m.Source.Probe.Measure {
@@ -288,4 +354,15 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		m.Direction = "decrease"
 	}
 	return m, ok
+}
+
+// jsonPathNote says where Murphy's evaluation of a jsonpath tolerance differs from
+// Chaos Toolkit's: the probe must also succeed, and a document that is not JSON fails
+// (Chaos Toolkit finds no match in it, which count 0 accepts).
+func jsonPathNote(doc, success string, t tol) string {
+	why := fmt.Sprintf("the jsonpath is evaluated on the %s (JSON of at most 64 KiB); the probe also needs %s, which Chaos Toolkit does not require", doc, success)
+	if t.count != nil && *t.count == 0 {
+		why += fmt.Sprintf("; a %s that is not JSON fails it, where Chaos Toolkit would find no match and accept it", doc)
+	}
+	return why
 }

@@ -3,6 +3,7 @@ package chaostoolkit
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,12 @@ func (x node) get(key string) node {
 }
 
 func (x node) present() bool { return x.n != nil }
+
+// has reports whether a mapping holds key, even with a null value, which get reads as
+// absent.
+func (x node) has(key string) bool {
+	return slices.Contains(x.keys(), key)
+}
 
 // keys lists a mapping's keys in document order.
 func (x node) keys() []string {

@@ -55,16 +55,26 @@ type probe struct {
 }
 
 type httpProbe struct {
-	URL          string `json:"url" yaml:"url"`
-	Method       string `json:"method,omitempty" yaml:"method,omitempty"`
-	Timeout      string `json:"timeout,omitempty" yaml:"timeout,omitempty"`
-	ExpectStatus int    `json:"expectStatus,omitempty" yaml:"expectStatus,omitempty"`
-	BodyMatch    string `json:"bodyMatch,omitempty" yaml:"bodyMatch,omitempty"`
+	URL          string            `json:"url" yaml:"url"`
+	Method       string            `json:"method,omitempty" yaml:"method,omitempty"`
+	Headers      map[string]string `json:"headers,omitempty" yaml:"headers,omitempty"`
+	Body         string            `json:"body,omitempty" yaml:"body,omitempty"`
+	Timeout      string            `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	ExpectStatus int               `json:"expectStatus,omitempty" yaml:"expectStatus,omitempty"`
+	BodyMatch    string            `json:"bodyMatch,omitempty" yaml:"bodyMatch,omitempty"`
+	JSONPath     *jsonPath         `json:"jsonPath,omitempty" yaml:"jsonPath,omitempty"`
 }
 
 type commandProbe struct {
-	Argv    []string `json:"argv" yaml:"argv,flow"`
-	Timeout string   `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Argv     []string  `json:"argv" yaml:"argv,flow"`
+	Timeout  string    `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	JSONPath *jsonPath `json:"jsonPath,omitempty" yaml:"jsonPath,omitempty"`
+}
+
+type jsonPath struct {
+	Path   string `json:"path" yaml:"path"`
+	Expect []any  `json:"expect,omitempty" yaml:"expect,omitempty,flow"`
+	Count  *int   `json:"count,omitempty" yaml:"count,omitempty"`
 }
 
 type tolerance struct {
@@ -81,6 +91,7 @@ type step struct {
 	Fault    string            `json:"fault" yaml:"fault"`
 	Params   map[string]string `json:"params,omitempty" yaml:"params,omitempty"`
 	Duration string            `json:"duration,omitempty" yaml:"duration,omitempty"`
+	Parallel bool              `json:"parallel,omitempty" yaml:"parallel,omitempty"`
 }
 
 // render writes the document as YAML (with a header comment) or indented JSON.
