@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,9 +21,11 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
-// ctkExperiment has an http and a process probe, an http action and a process action in
-// the method, and an http and a process rollback. %s is the address of a server that
-// counts the calls.
+// ctkExperiment has http and process probes, an http action and a process action in the
+// method, and an http and a process rollback. Three http probes have jsonpath
+// tolerances on what the workers' upstream answers (see startPolicyWorkers): one needs a
+// header, one sends a JSON body that is echoed back, and one can never hold. %s is the
+// address of a server that counts the calls.
 const ctkExperiment = `{
   "title": "Demo keeps answering",
   "description": "The demo service answers while an admin endpoint is called.",
@@ -30,7 +33,13 @@ const ctkExperiment = `{
   "extensions": [{"name": "murphy", "selector": {"service": "demo"}, "experiment": {"count": 2}, "baseline": "2s", "hold": "2s"}],
   "steady-state-hypothesis": {"title": "answers", "probes": [
     {"type": "probe", "name": "demo-answers", "tolerance": 200, "provider": {"type": "http", "url": "http://{{proxy}}/"}},
-    {"type": "probe", "name": "true-exits-0", "tolerance": 0, "provider": {"type": "process", "path": "true"}}
+    {"type": "probe", "name": "true-exits-0", "tolerance": 0, "provider": {"type": "process", "path": "true"}},
+    {"type": "probe", "name": "demo-healthy", "tolerance": {"type": "jsonpath", "path": "$.deps[?@.up == true].name", "expect": "db", "target": "body"},
+     "provider": {"type": "http", "url": "http://{{proxy}}/health", "headers": {"X-Probe": "murphy"}}},
+    {"type": "probe", "name": "demo-echoes", "tolerance": {"type": "jsonpath", "path": "$.got.sku", "expect": ["A-1"], "target": "body"},
+     "provider": {"type": "http", "url": "http://{{proxy}}/echo", "method": "POST", "headers": {"Content-Type": "application/json"}, "arguments": {"sku": "A-1"}}},
+    {"type": "probe", "name": "demo-degraded", "tolerance": {"type": "jsonpath", "path": "$.status", "expect": "degraded", "target": "body"},
+     "provider": {"type": "http", "url": "http://{{proxy}}/health", "headers": {"X-Probe": "murphy"}}}
   ]},
   "method": [
     {"type": "action", "name": "poke-admin", "provider": {"type": "http", "url": "${admin}/poke", "method": "POST"}},
@@ -48,7 +57,26 @@ func startPolicyWorkers(t *testing.T, c *testCluster, n int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range n {
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") }))
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/health":
+				if r.Header.Get("X-Probe") != "murphy" {
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintln(w, `{"status": "ok", "deps": [{"name": "db", "up": true}, {"name": "cache", "up": false}]}`)
+			case "/echo":
+				var got any
+				if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&got) != nil {
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				json.NewEncoder(w).Encode(map[string]any{"got": got})
+			default:
+				fmt.Fprintln(w, "ok")
+			}
+		}))
 		t.Cleanup(up.Close)
 		id := fmt.Sprintf("w%d", i+1)
 		a, err := worker.New(worker.Config{
@@ -85,9 +113,10 @@ func startPolicyWorkers(t *testing.T, c *testCluster, n int) {
 }
 
 // TestChaosToolkitRun converts a Chaos Toolkit experiment and runs it on a real cluster:
-// the probes run in both groups, the method on the experimental group, the verdict holds
-// both the statistics and the Chaos Toolkit tolerances, and the rollbacks run on every
-// experimental worker after the run.
+// the probes run in both groups (the jsonpath tolerances evaluated on the bodies the
+// workers' upstream answers), the method on the experimental group, its background
+// action beside the next one, the verdict holds both the statistics and the Chaos
+// Toolkit tolerances, and the rollbacks run on every experimental worker after the run.
 func TestChaosToolkitRun(t *testing.T) {
 	var pokes, undos atomic.Int32
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,8 +129,9 @@ func TestChaosToolkitRun(t *testing.T) {
 	}))
 	defer admin.Close()
 
-	res, err := chaostoolkit.Convert([]byte(fmt.Sprintf(ctkExperiment, strings.TrimPrefix(admin.URL, "http://"))), "ctk.json",
-		chaostoolkit.Options{Spec: specOptions()})
+	doc := strings.Replace(fmt.Sprintf(ctkExperiment, strings.TrimPrefix(admin.URL, "http://")),
+		`"name": "poke-admin",`, `"name": "poke-admin", "background": true,`, 1)
+	res, err := chaostoolkit.Convert([]byte(doc), "ctk.json", chaostoolkit.Options{Spec: specOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +150,14 @@ func TestChaosToolkitRun(t *testing.T) {
 	if got := pokes.Load(); got != 2 {
 		t.Errorf("the http action reached the admin server %d times, want once per experimental worker (2)", got)
 	}
+	if len(run.Steps) != 2 || !run.Steps[1].GetStartedAt().IsValid() {
+		t.Fatalf("steps %v", run.Steps)
+	}
+	if gap := run.Steps[1].StartedAt.AsTime().Sub(run.Steps[0].StartedAt.AsTime()); gap > 500*time.Millisecond {
+		t.Errorf("the step after the background action started %s after it; want them together", gap)
+	}
 	v := run.Verdict
-	if v.Outcome == murphyv1.VerdictOutcome_VERDICT_OUTCOME_UNSPECIFIED || len(v.Metrics) != 2 {
+	if v.Outcome == murphyv1.VerdictOutcome_VERDICT_OUTCOME_UNSPECIFIED || len(v.Metrics) != 5 {
 		t.Fatalf("verdict %v", v)
 	}
 	for _, m := range v.Metrics {
@@ -131,6 +167,14 @@ func TestChaosToolkitRun(t *testing.T) {
 		}
 		if m.NControl == 0 || m.NExperiment == 0 || tc.ControlTotal == 0 || tc.ExperimentTotal == 0 || tc.BaselineTotal == 0 {
 			t.Errorf("metric %s: statistics n=%d/%d, tolerance checked on %d/%d samples, baseline %d", m.Name, m.NControl, m.NExperiment, tc.ControlTotal, tc.ExperimentTotal, tc.BaselineTotal)
+		}
+		if m.Name == "demo-degraded" {
+			// The service answers "ok", so a jsonpath that expects "degraded" must fail on
+			// every sample: the tolerance is evaluated, not stood in for by the status.
+			if tc.MetBefore || tc.MetAfter || tc.BaselineMet != 0 || tc.ControlMet != 0 || tc.ExperimentMet != 0 {
+				t.Errorf("metric %s: tolerance %s met on a body that does not satisfy it: %v", m.Name, tc.Tolerance, tc)
+			}
+			continue
 		}
 		if !tc.MetBefore || !tc.MetAfter || tc.ExperimentMet != tc.ExperimentTotal {
 			t.Errorf("metric %s: tolerance %s not met on a healthy service: %v", m.Name, tc.Tolerance, tc)
