@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -66,6 +67,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var last time.Time
+	// The run may have ended between rendering the page and this subscription; say so
+	// now rather than at the next change, which on a follower may never come.
+	if runID != "" && h.ended(w, fl, runID) {
+		return
+	}
 	for {
 		select {
 		case <-r.Context().Done():
@@ -84,13 +90,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		}
-		if runID != "" {
-			run := h.cfg.FSM.Run(runID)
-			if run == nil || fsm.Terminal(run.Phase) {
-				fmt.Fprint(w, "event: end\ndata: end\n\n")
-				fl.Flush()
-				return
-			}
+		if runID != "" && h.ended(w, fl, runID) {
+			return
 		}
 		if wait := eventGap - time.Since(last); wait > 0 {
 			select {
@@ -103,6 +104,17 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "data: refresh\n\n")
 		fl.Flush()
 	}
+}
+
+// ended sends the "end" event when the run is gone or finished.
+func (h *Handler) ended(w io.Writer, fl http.Flusher, runID string) bool {
+	run := h.cfg.FSM.Run(runID)
+	if run != nil && !fsm.Terminal(run.Phase) {
+		return false
+	}
+	fmt.Fprint(w, "event: end\ndata: end\n\n")
+	fl.Flush()
+	return true
 }
 
 func (h *Handler) leading() (bool, string, string) {

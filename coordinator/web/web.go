@@ -544,7 +544,11 @@ func (h *Handler) runPage(r *http.Request, run *murphyv1.Run) runPage {
 	v := BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now())
 	p := runPage{Page: h.chrome(r, "Run "+run.Id, "runs"), RunView: v, Live: h.live(r, run)}
 	p.Refresh = v.Active
-	p.Events = "/ui/events?run=" + url.QueryEscape(run.Id)
+	// A finished run's page must not subscribe: its stream would answer "end" at once
+	// and the page would reload itself every second.
+	if v.Active {
+		p.Events = "/ui/events?run=" + url.QueryEscape(run.Id)
+	}
 	return p
 }
 

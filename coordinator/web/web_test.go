@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -195,5 +196,45 @@ func BenchmarkRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestLiveOnlyWhileActive: only an active run's page subscribes to live events, and a
+// stream for a finished run ends at once, so a finished page never reloads itself.
+func TestLiveOnlyWhileActive(t *testing.T) {
+	h := newTestHandler(t, 4, 4)
+	idx := uint64(1000)
+	cmd := func(c *murphyv1.Command) {
+		c.At = timestamppb.New(t0.Add(time.Hour))
+		idx++
+		if err := h.cfg.FSM.ApplyCommand(idx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", SpecJson: specJSON}}})
+	cmd(&murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "live-1", Groups: &murphyv1.Groups{Control: []string{"w0000"}, Experiment: []string{"w0001"}, Seed: 1}}}})
+	for _, tc := range []struct {
+		run  string
+		live bool
+	}{{"checkout-000000", false}, {"checkout-000003", false}, {"live-1", true}} {
+		_, body := get(t, h, "/ui/runs/"+tc.run)
+		if got := strings.Contains(body, "new EventSource"); got != tc.live {
+			t.Errorf("page of %s subscribes to events: %v, want %v", tc.run, got, tc.live)
+		}
+	}
+	// Each stream gets a short deadline: a stream that would not end on its own then
+	// shows as a missing end event instead of a hung test.
+	events := func(run string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ui/events?run="+run, nil).WithContext(ctx))
+		return rec.Body.String()
+	}
+	if body := events("checkout-000000"); !strings.Contains(body, "event: end") {
+		t.Errorf("events of a finished run: %q, want an end event at once", body)
+	}
+	if body := events("live-1"); strings.Contains(body, "event: end") {
+		t.Errorf("events of an active run ended: %q", body)
 	}
 }
