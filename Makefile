@@ -46,6 +46,7 @@ demo: build ## run `murphy dev`: a 3-node cluster, 12 workers, a demo experiment
 
 bench: ## benchmarks: proxy overhead, analysis, FSM apply
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./worker/... ./analysis/... ./coordinator/...
+	MURPHY_PROXY_BENCH=1 $(GO) test -count=1 -run TestProxyThroughputRatio -v ./worker/fault/httpfault/
 
 e2e: build ## end-to-end: `murphy dev --once` on real binaries; deploy/e2e breaks the compose deployment in Docker
 	$(GO) test -count=1 -timeout 10m -tags e2e ./cmd/murphy/...
