@@ -16,6 +16,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	"github.com/murphy-chaos/murphy/coordinator/web"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
 )
@@ -238,7 +239,7 @@ func newLsCmd(cf *clientFlags) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "RUN\tPHASE\tVERDICT\tCREATED\tGROUPS")
 				for _, r := range resp.Runs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d+%d\n", r.Id, fsm.PhaseName(r.Phase), outcomeName(r.Verdict.GetOutcome()),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d+%d\n", r.Id, fsm.PhaseName(r.Phase), web.Outcome(r.Verdict.GetOutcome()),
 						r.CreatedAt.AsTime().Local().Format(time.DateTime), len(r.Groups.GetExperiment()), len(r.Groups.GetControl()))
 				}
 				return tw.Flush()

@@ -8,15 +8,9 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/web"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
-
-func outcomeName(o murphyv1.VerdictOutcome) string {
-	if o == murphyv1.VerdictOutcome_VERDICT_OUTCOME_UNSPECIFIED {
-		return "-"
-	}
-	return strings.ToLower(strings.TrimPrefix(o.String(), "VERDICT_OUTCOME_"))
-}
 
 func metricOutcomeName(o murphyv1.MetricOutcome) string {
 	return strings.ToLower(strings.TrimPrefix(o.String(), "METRIC_OUTCOME_"))
@@ -51,7 +45,7 @@ func printRun(w io.Writer, r *murphyv1.Run) {
 		fmt.Fprintf(w, "Seed        %d\n", g.Seed)
 	}
 	for i, wv := range r.Waves {
-		fmt.Fprintf(w, "Wave %d      %s, %d experimental vs %d control: %s: %s\n", i+1, wv.Level, len(wv.Groups.GetExperiment()), len(wv.Groups.GetControl()), outcomeName(wv.Verdict.GetOutcome()), wv.Verdict.GetReason())
+		fmt.Fprintf(w, "Wave %d      %s, %d experimental vs %d control: %s: %s\n", i+1, wv.Level, len(wv.Groups.GetExperiment()), len(wv.Groups.GetControl()), web.Outcome(wv.Verdict.GetOutcome()), wv.Verdict.GetReason())
 	}
 	if r.WaveLevel != "" && r.Verdict == nil {
 		fmt.Fprintf(w, "Wave %d      %s (current)\n", len(r.Waves)+1, r.WaveLevel)
@@ -106,7 +100,7 @@ func printVerdict(w io.Writer, r *murphyv1.Run) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "Verdict: hypothesis %s\n  %s\n", strings.ToUpper(outcomeName(v.Outcome)), v.Reason)
+	fmt.Fprintf(w, "Verdict: hypothesis %s\n  %s\n", strings.ToUpper(web.Outcome(v.Outcome)), v.Reason)
 	fmt.Fprintf(w, "  window %s to %s, confidence %.0f%%\n", ts(v.WindowStart), ts(v.WindowEnd), 100*v.Confidence)
 	for _, m := range v.Metrics {
 		crit := ""
@@ -135,7 +129,7 @@ func printVerdictMarkdown(w io.Writer, r *murphyv1.Run) {
 		fmt.Fprintf(w, "No verdict: the run is %s.\n", fsm.PhaseName(r.Phase))
 		return
 	}
-	fmt.Fprintf(w, "**Hypothesis %s.** %s\n\n", outcomeName(v.Outcome), v.Reason)
+	fmt.Fprintf(w, "**Hypothesis %s.** %s\n\n", web.Outcome(v.Outcome), v.Reason)
 	fmt.Fprintln(w, "| metric | outcome | control median (n) | experiment median (n) | relative change (CI) | tolerance | p | method |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, m := range v.Metrics {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	"github.com/murphy-chaos/murphy/coordinator/web"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -99,7 +100,7 @@ func writeJournal(w io.Writer, r *murphyv1.Run) error {
 		Start:      jtime(r.CreatedAt),
 		Run:        []journalRun{},
 		Rollbacks:  []journalRun{},
-		Extensions: []map[string]any{{"name": "murphy", "run_id": r.Id, "phase": r.Phase.String(), "verdict": outcomeName(r.Verdict.GetOutcome())}},
+		Extensions: []map[string]any{{"name": "murphy", "run_id": r.Id, "phase": r.Phase.String(), "verdict": web.Outcome(r.Verdict.GetOutcome())}},
 	}
 	if r.EndedAt != nil {
 		j.End = jtime(r.EndedAt)
