@@ -33,6 +33,7 @@ type devOptions struct {
 	dataDir  string
 	logLevel string
 	specFile string
+	imp      importFlags // a Chaos Toolkit file as --spec, as murphy run takes it
 }
 
 func newDevCmd() *cobra.Command {
@@ -60,7 +61,8 @@ n2 and n3 on the next tens.`,
 	f.IntVar(&o.basePort, "base-port", 7400, "first port: n1 uses base (gRPC), base+1 (Raft), base+2 (HTTP); n2 base+10...")
 	f.StringVar(&o.dataDir, "data-dir", "", "keep state here instead of a temporary directory")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level of the embedded nodes and workers")
-	f.StringVar(&o.specFile, "spec", "", "run this experiment instead of the built-in demo")
+	f.StringVar(&o.specFile, "spec", "", "run this experiment instead of the built-in demo (murphy/v1, or a Chaos Toolkit experiment)")
+	o.imp.register(cmd, true)
 	return cmd
 }
 
@@ -102,9 +104,17 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	}
 	log := logging.New(os.Stderr, level)
 	spec := demoSpec
+	policy := fault.DefaultPolicy()
 	if o.specFile != "" {
+		// The spec is the developer's own, run on their own machine against loopback
+		// services: its exec steps and command probes (a Chaos Toolkit file's process
+		// activities) may run, which a real worker allows only when its operator says so.
+		policy.Allowed = fault.Kinds()
 		var err error
 		if spec, err = readSpec(o.specFile); err != nil {
+			return err
+		}
+		if spec, err = o.imp.chaosToolkitSpec(spec, o.specFile, os.Stderr); err != nil {
 			return err
 		}
 	}
@@ -201,6 +211,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 				return err
 			}
 			agent, err := worker.New(worker.Config{
+				Policy:       policy,
 				ID:           id,
 				Labels:       map[string]string{"region": t.region, "datacenter": t.dc, "host": fmt.Sprintf("host-%02d", n), "service": "demo"},
 				Coordinators: addrs,

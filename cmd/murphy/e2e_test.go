@@ -75,6 +75,42 @@ func TestDevOnce(t *testing.T) {
 	}
 }
 
+// devCTK is a Chaos Toolkit experiment with an http and a process probe and a process
+// action, as a user would bring it to murphy dev.
+const devCTK = `{
+  "title": "The demo service keeps answering while a command runs",
+  "extensions": [{"name": "murphy", "selector": {"service": "demo"}, "experiment": {"count": 2}, "baseline": "2s", "hold": "3s"}],
+  "steady-state-hypothesis": {"title": "answers", "probes": [
+    {"type": "probe", "name": "demo-answers", "tolerance": 200, "provider": {"type": "http", "url": "http://{{proxy}}/"}},
+    {"type": "probe", "name": "true-exits-0", "tolerance": 0, "provider": {"type": "process", "path": "true"}}
+  ]},
+  "method": [{"type": "action", "name": "run-true", "provider": {"type": "process", "path": "true"}, "pauses": {"after": 3}}],
+  "rollbacks": [{"type": "action", "name": "true-again", "provider": {"type": "process", "path": "true"}}]
+}`
+
+// TestDevChaosToolkit runs a Chaos Toolkit file under `murphy dev --once --spec`: the
+// verdict shows both the Chaos Toolkit tolerances and Murphy's statistics.
+func TestDevChaosToolkit(t *testing.T) {
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "experiment.json")
+	if err := os.WriteFile(file, []byte(devCTK), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "dev", "--once", "--base-port", fmt.Sprint(freeBase(t)), "--spec", file).CombinedOutput()
+	t.Logf("murphy dev --once --spec %s:\n%s", file, out)
+	if err != nil {
+		t.Fatalf("murphy dev: %v", err)
+	}
+	for _, want := range []string{"a Chaos Toolkit experiment; converting it", "Verdict: hypothesis", "Mann-Whitney",
+		"Chaos Toolkit tolerance 200: before met", "Chaos Toolkit tolerance 0: before met"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+}
+
 // TestQuickstart runs the README's quickstart as separate processes: three coordinators,
 // four workers, and the CLI against a follower.
 func TestQuickstart(t *testing.T) {
