@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 // runCLI runs the command tree in-process and returns its output and error.
@@ -86,5 +88,23 @@ func TestHelpEverywhere(t *testing.T) {
 		if c.Short == "" {
 			t.Errorf("%s has no short help", c.Name())
 		}
+	}
+}
+
+// TestVerdictWithoutTests: a metric whose tests did not run prints no statistics, since
+// zeros would read as p=0.
+func TestVerdictWithoutTests(t *testing.T) {
+	run := &murphyv1.Run{Id: "r1", Verdict: &murphyv1.Verdict{
+		Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE, Reason: "1 of 2 metrics inconclusive",
+		Metrics: []*murphyv1.MetricVerdict{
+			{Name: "flat", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE, Reason: "flat did not vary at all in either group"},
+			{Name: "latency", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE, Method: "asymptotic", U: 120, P: 0.42},
+		},
+	}}
+	var out strings.Builder
+	printVerdict(&out, run)
+	text := out.String()
+	if !strings.Contains(text, "Mann-Whitney and Welch not computed") || strings.Count(text, "p=") != 2 || !strings.Contains(text, "U=120 p=0.42 (asymptotic)") {
+		t.Errorf("verdict text:\n%s", text)
 	}
 }

@@ -111,7 +111,13 @@ func printVerdict(w io.Writer, r *murphyv1.Run) {
 		fmt.Fprintf(w, "    %s\n", m.Reason)
 		fmt.Fprintf(w, "    control median %s (n=%d), experiment median %s (n=%d)\n", num(m.ControlMedian), m.NControl, num(m.ExperimentMedian), m.NExperiment)
 		fmt.Fprintf(w, "    shift %s (CI %s to %s), relative %s (CI %s to %s)\n", num(m.Shift), num(m.ShiftLow), num(m.ShiftHigh), pct(m.RelChange), pct(m.RelLow), pct(m.RelHigh))
-		fmt.Fprintf(w, "    Mann-Whitney U=%s p=%.3g (%s); Welch t=%.3g df=%.1f p=%.3g; lag-1 autocorrelation %.2f / %.2f\n", num(m.U), m.P, m.Method, m.WelchT, m.WelchDf, m.WelchP, m.Lag1Control, m.Lag1Experiment)
+		if m.Method == "" {
+			// No test ran (the reason above says why); zeros printed as statistics would
+			// read as p=0, the strongest evidence there is.
+			fmt.Fprintf(w, "    Mann-Whitney and Welch not computed; lag-1 autocorrelation %.2f / %.2f\n", m.Lag1Control, m.Lag1Experiment)
+		} else {
+			fmt.Fprintf(w, "    Mann-Whitney U=%s p=%.3g (%s); Welch t=%.3g df=%.1f p=%.3g; lag-1 autocorrelation %.2f / %.2f\n", num(m.U), m.P, m.Method, m.WelchT, m.WelchDf, m.WelchP, m.Lag1Control, m.Lag1Experiment)
+		}
 		if m.SamplesNeeded > 0 {
 			fmt.Fprintf(w, "    about %d samples per group would likely settle it\n", m.SamplesNeeded)
 		}
