@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,19 +160,6 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request) {
 	p.Pages = max(1, (p.Total+h.page-1)/h.page)
 	lo, hi := min((page-1)*h.page, p.Total), min(page*h.page, p.Total)
 	p.Entries = match[lo:hi]
-	link := func(n int) string {
-		v := url.Values{}
-		for k, vs := range q {
-			v[k] = vs
-		}
-		v.Set("page", strconv.Itoa(n))
-		return "/ui/audit?" + v.Encode()
-	}
-	if page > 1 {
-		p.Prev = link(page - 1)
-	}
-	if page < p.Pages {
-		p.Next = link(page + 1)
-	}
+	p.Prev, p.Next = pageLinks("/ui/audit?", q, page, p.Pages)
 	h.render(w, "audit.html", p)
 }

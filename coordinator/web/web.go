@@ -287,20 +287,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Rows, p.Shown, p.PageNo = rows, len(rows), page
 	p.Pages = max(1, (p.Total+h.page-1)/h.page)
-	link := func(n int) string {
-		v := url.Values{}
-		for k, vs := range q {
-			v[k] = vs
-		}
-		v.Set("page", strconv.Itoa(n))
-		return "/ui/?" + v.Encode()
-	}
-	if page > 1 {
-		p.Prev = link(page - 1)
-	}
-	if page < p.Pages {
-		p.Next = link(page + 1)
-	}
+	p.Prev, p.Next = pageLinks("/ui/?", q, page, p.Pages)
 	p.Events = "/ui/events"
 	fq := url.Values{}
 	for k, vs := range q {
@@ -835,4 +822,24 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	}
 	_, _ = io.Copy(w, &buf)
+}
+
+// pageLinks returns the links to the previous and next pages of a paged list at base
+// (ending in "?"), keeping the filters in q; a link is empty where there is no page.
+func pageLinks(base string, q url.Values, page, pages int) (prev, next string) {
+	link := func(n int) string {
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
+		v.Set("page", strconv.Itoa(n))
+		return base + v.Encode()
+	}
+	if page > 1 {
+		prev = link(page - 1)
+	}
+	if page < pages {
+		next = link(page + 1)
+	}
+	return prev, next
 }

@@ -238,3 +238,25 @@ func TestLiveOnlyWhileActive(t *testing.T) {
 		t.Errorf("events of an active run ended: %q", body)
 	}
 }
+
+func TestPageLinks(t *testing.T) {
+	q := url.Values{"phase": {"halted"}, "page": {"2"}}
+	tests := []struct {
+		page, pages int
+		prev, next  string
+	}{
+		{1, 1, "", ""},
+		{1, 3, "", "/ui/?page=2&phase=halted"},
+		{2, 3, "/ui/?page=1&phase=halted", "/ui/?page=3&phase=halted"},
+		{3, 3, "/ui/?page=2&phase=halted", ""},
+	}
+	for _, tc := range tests {
+		prev, next := pageLinks("/ui/?", q, tc.page, tc.pages)
+		if prev != tc.prev || next != tc.next {
+			t.Errorf("page %d of %d: %q, %q; want %q, %q", tc.page, tc.pages, prev, next, tc.prev, tc.next)
+		}
+	}
+	if q.Get("page") != "2" {
+		t.Error("pageLinks changed the request's query")
+	}
+}
