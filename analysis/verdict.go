@@ -17,9 +17,11 @@ type Tolerance struct {
 	IsRelative bool
 }
 
-// Metric is one steady-state metric of an experiment. Continuous metrics fill Control
-// and Experiment (in time order: the autocorrelation guard reads the order); count
-// metrics fill Counts instead.
+// Metric is one steady-state metric of an experiment. Exactly one of three inputs is
+// set. Targets, the one runs use, holds each target's baseline and window values: the
+// target (host, pod) is the unit of analysis. Control and Experiment hold samples that are
+// each independent evidence (in time order: the autocorrelation guard reads the order);
+// Counts holds per-request bad events and totals.
 type Metric struct {
 	Name      string
 	Direction Direction
@@ -32,6 +34,8 @@ type Metric struct {
 	// Counts, when set, makes this a count metric judged on the rate ratio. For an
 	// absolute tolerance the unit is the rate (bad/total), e.g. 0.001 = 0.1 points.
 	Counts *Counts
+	// Targets, when set, makes this a target-level metric (see CompareTargets).
+	Targets *TargetData
 }
 
 // Options tune Judge. Zero values mean the defaults.
@@ -65,7 +69,30 @@ const (
 const (
 	KindContinuous = "continuous"
 	KindCount      = "count"
+	// KindProportion is a 0/1 metric judged on shares per target.
+	KindProportion = "proportion"
 )
+
+// Units of analysis reported in MetricVerdict.Unit.
+const (
+	UnitTarget = "target"
+	UnitSample = "sample"
+)
+
+// PooledView is the secondary, clearly labelled view of a target-level metric that pools
+// every window sample of a group as if each were independent: Mann-Whitney and the
+// Hodges-Lehmann shift. It is useful inside one target and as a cross-check; it never
+// decides, because host-to-host differences make it flag changes far too readily.
+type PooledView struct {
+	Method                          string
+	NControl, NExperiment           int
+	ControlMedian, ExperimentMedian float64
+	U, P                            float64
+	Shift, ShiftLow, ShiftHigh      float64
+	RelChange, RelLow, RelHigh      float64
+	Coverage                        float64
+	BatchSize                       int
+}
 
 // MetricVerdict keeps every number the decision used, so a verdict can be audited
 // without the raw samples.
@@ -107,9 +134,31 @@ type MetricVerdict struct {
 	// SamplesNeeded, for inconclusive metrics, is the per-group sample count (totals for
 	// counts) at which the interval would likely settle the question; 0 when unknown.
 	SamplesNeeded int
+	// Unit is what the decision counted as independent evidence: UnitTarget or
+	// UnitSample.
+	Unit string
+	// Target is the target-level comparison, for Unit "target": the method, the scale,
+	// each target's summary and the variation between and within targets.
+	Target *TargetResult
+	// TargetsNeeded, for target-level metrics, is the targets per group at which the
+	// interval would likely land inside the tolerance; 0 when unknown.
+	TargetsNeeded int
+	// ControlLevel and ExperimentLevel are the groups' window levels in metric units
+	// (target-level metrics: the mean of the targets' levels, a share for proportions).
+	ControlLevel, ExperimentLevel float64
+	// Pooled is the every-sample-independent view of a target-level continuous metric.
+	Pooled *PooledView
+	// dec is what decide compares: the estimate, its interval and the tolerance
+	// boundaries, all on the scale the decision is taken on.
+	dec decision
 	// Reason is one plain sentence for humans.
 	Reason   string
 	Warnings []string
+}
+
+// decision is a metric's estimate, interval and tolerance boundaries on one scale.
+type decision struct {
+	est, lo, hi, up, down float64
 }
 
 // Verdict is the overall outcome with the per-metric details.
@@ -195,8 +244,18 @@ func (m Metric) validate() error {
 	if math.IsNaN(tol) || math.IsInf(tol, 0) || tol < 0 {
 		return fmt.Errorf("%w: metric %q: tolerance %v must be a finite, non-negative number", ErrInvalidArgument, m.Name, tol)
 	}
-	if m.Counts != nil && (len(m.Control) > 0 || len(m.Experiment) > 0) {
-		return fmt.Errorf("%w: metric %q has both samples and counts", ErrInvalidArgument, m.Name)
+	inputs := 0
+	if m.Counts != nil {
+		inputs++
+	}
+	if m.Targets != nil {
+		inputs++
+	}
+	if len(m.Control) > 0 || len(m.Experiment) > 0 {
+		inputs++
+	}
+	if inputs > 1 {
+		return fmt.Errorf("%w: metric %q has more than one of samples, counts and targets", ErrInvalidArgument, m.Name)
 	}
 	return nil
 }
@@ -205,10 +264,13 @@ func (m Metric) validate() error {
 // allow a decision; the verdict is then inconclusive with the reason filled in.
 func measure(m Metric, confidence float64) (mv MetricVerdict, ok bool) {
 	mv = MetricVerdict{Name: m.Name, Critical: m.Critical, Confidence: confidence, Outcome: MetricInconclusive}
-	if m.Counts != nil {
+	switch {
+	case m.Counts != nil:
 		return measureCounts(m, mv)
+	case m.Targets != nil:
+		return measureTargets(m, mv)
 	}
-	mv.Kind = KindContinuous
+	mv.Kind, mv.Unit = KindContinuous, UnitSample
 	mv.NControl, mv.NExperiment = len(m.Control), len(m.Experiment)
 	c, err := compare(m.Control, m.Experiment, m.Direction, confidence, m.Tolerance)
 	if err != nil {
@@ -233,6 +295,72 @@ func measure(m Metric, confidence float64) (mv MetricVerdict, ok bool) {
 	} else {
 		mv.ToleranceValue = m.Tolerance.Absolute
 	}
+	mv.dec = decision{mv.Shift, mv.ShiftLow, mv.ShiftHigh, mv.ToleranceValue, -mv.ToleranceValue}
+	return mv, true
+}
+
+// measureTargets is the target-level path: CompareTargets decides, the pooled view is
+// reported beside it.
+func measureTargets(m Metric, mv MetricVerdict) (MetricVerdict, bool) {
+	td := m.Targets
+	mv.Kind, mv.Unit = KindContinuous, UnitTarget
+	if td.Proportion {
+		mv.Kind = KindProportion
+	}
+	var ctlRaw, expRaw []float64
+	for _, t := range td.Control {
+		ctlRaw = append(ctlRaw, t.Window...)
+	}
+	for _, t := range td.Experiment {
+		expRaw = append(expRaw, t.Window...)
+	}
+	mv.NControl, mv.NExperiment = len(ctlRaw), len(expRaw)
+	if !td.Proportion {
+		if c, err := compare(ctlRaw, expRaw, m.Direction, mv.Confidence, Tolerance{}); err == nil {
+			mv.Pooled = &PooledView{
+				Method: string(c.MannWhitney.Method), NControl: c.NControl, NExperiment: c.NExperiment,
+				ControlMedian: c.ControlMedian, ExperimentMedian: c.ExperimentMedian,
+				U: c.MannWhitney.U, P: c.MannWhitney.P,
+				Shift: c.HL.Shift, ShiftLow: c.HL.Low, ShiftHigh: c.HL.High,
+				RelChange: c.RelChange, RelLow: c.RelLow, RelHigh: c.RelHigh,
+				Coverage: c.HL.Coverage, BatchSize: c.BatchSize,
+			}
+			mv.ControlMedian, mv.ExperimentMedian, mv.U = c.ControlMedian, c.ExperimentMedian, c.MannWhitney.U
+		}
+	}
+	r, err := CompareTargets(*td, m.Direction, m.Tolerance, mv.Confidence)
+	mv.Target = &r
+	mv.Method, mv.IntervalMethod = r.Method, "welch-t on target changes"
+	mv.ControlLevel, mv.ExperimentLevel = r.ControlLevel, r.ExperimentLevel
+	if td.Proportion {
+		mv.ControlMedian, mv.ExperimentMedian = r.ControlLevel, r.ExperimentLevel
+	}
+	mv.Warnings = append(mv.Warnings, r.Warnings...)
+	if err != nil {
+		if errors.Is(err, ErrTooFewTargets) {
+			mv.TargetsNeeded = MinTargets
+			mv.Reason = fmt.Sprintf("%s cannot be judged: %s", m.Name, trimPrefix(err))
+		} else {
+			mv.Reason = dataProblem(m.Name, err)
+		}
+		return mv, false
+	}
+	mv.Coverage = mv.Confidence // Welch's t interval is built for its nominal level
+	mv.P, mv.PTolerance = r.P, r.PTolerance
+	mv.WelchT, mv.WelchDF, mv.WelchP = r.T, r.DF, math.Min(1, 2*studentTUpper(math.Abs(r.T), r.DF))
+	mv.RelChange, mv.RelLow, mv.RelHigh = r.RelChange, r.RelLow, r.RelHigh
+	if m.Tolerance.IsRelative && !r.RelDefined {
+		mv.Reason = fmt.Sprintf("%s has a zero control level, so a relative tolerance cannot be applied", m.Name)
+		return mv, false
+	}
+	// Shift is the effect in metric units: the difference itself on the linear scale,
+	// the ratio applied to the control group's baseline level on the log scale.
+	mv.Shift, mv.ShiftLow, mv.ShiftHigh = r.Effect, r.Low, r.High
+	if r.Scale == ScaleLog {
+		mv.Shift, mv.ShiftLow, mv.ShiftHigh = r.RelChange*r.ControlBase, r.RelLow*r.ControlBase, r.RelHigh*r.ControlBase
+	}
+	mv.ToleranceValue = r.Up
+	mv.dec = decision{r.Effect, r.Low, r.High, r.Up, r.Down}
 	return mv, true
 }
 
@@ -267,6 +395,7 @@ func measureCounts(m Metric, mv MetricVerdict) (MetricVerdict, bool) {
 	if mv.ToleranceValue > 0 {
 		mv.PTolerance = countsToleranceP(*m.Counts, m.Direction, mv.ToleranceValue)
 	}
+	mv.dec = decision{mv.RelChange, mv.RelLow, mv.RelHigh, mv.ToleranceValue, -mv.ToleranceValue}
 	return mv, true
 }
 
@@ -331,22 +460,24 @@ func assignLevels(mvs []MetricVerdict, ok []bool, alpha float64) {
 
 // decide applies the interval rule on the scale the tolerance is expressed in.
 func decide(m Metric, mv *MetricVerdict) {
-	est, lo, hi := mv.Shift, mv.ShiftLow, mv.ShiftHigh
-	if mv.Kind == KindCount {
-		est, lo, hi = mv.RelChange, mv.RelLow, mv.RelHigh
-	}
-	tol := mv.ToleranceValue
+	d := mv.dec
 	var beyond, inside bool
 	switch m.Direction {
 	case DirectionIncrease:
-		beyond, inside = lo > tol, hi <= tol
+		beyond, inside = d.lo > d.up, d.hi <= d.up
 	case DirectionDecrease:
-		beyond, inside = hi < -tol, lo >= -tol
+		beyond, inside = d.hi < d.down, d.lo >= d.down
 	case DirectionEither:
-		beyond, inside = lo > tol || hi < -tol, lo >= -tol && hi <= tol
+		beyond, inside = d.lo > d.up || d.hi < d.down, d.lo >= d.down && d.hi <= d.up
 	}
 	interval := describe(m, mv)
 	switch {
+	case mv.Coverage < mv.Confidence-1e-9:
+		// An interval that cannot reach its nominal coverage would decide more often
+		// than the confidence promises: it is shown, never decided on.
+		mv.Outcome = MetricInconclusive
+		mv.Reason = fmt.Sprintf("%s; with so few samples the interval covers only %.1f%%, short of the %.0f%% asked, so it cannot decide",
+			interval, 100*mv.Coverage, 100*mv.Confidence)
 	case beyond && mv.Significant:
 		mv.Outcome = MetricDeviated
 		mv.Reason = fmt.Sprintf("%s, beyond the %s tolerance", interval, tolText(m))
@@ -357,9 +488,21 @@ func decide(m Metric, mv *MetricVerdict) {
 		mv.Outcome = MetricInconclusive
 		mv.Reason = fmt.Sprintf("%s, beyond the %s tolerance but not significant at level %.3g (p = %.3g against the tolerance)",
 			interval, tolText(m), mv.Alpha, mv.PTolerance)
+	case mv.Unit == UnitTarget:
+		mv.Outcome = MetricInconclusive
+		mv.TargetsNeeded = mv.Target.TargetsNeeded
+		more := ""
+		switch {
+		case mv.TargetsNeeded >= maxTargetsNeeded:
+			more = "; no realistic number of targets would settle it at this tolerance"
+		case mv.TargetsNeeded > 0:
+			more = fmt.Sprintf("; about %d targets per group would likely settle it (it has %d and %d)",
+				mv.TargetsNeeded, mv.Target.NControl, mv.Target.NExperiment)
+		}
+		mv.Reason = fmt.Sprintf("%s, which straddles the %s tolerance%s", interval, tolText(m), more)
 	default:
 		mv.Outcome = MetricInconclusive
-		mv.SamplesNeeded = samplesNeeded(m, mv, est, lo, hi, tol)
+		mv.SamplesNeeded = samplesNeeded(m, mv, d.est, d.lo, d.hi, d.up)
 		more := ""
 		if mv.SamplesNeeded > 0 {
 			unit := "samples"
@@ -406,6 +549,9 @@ func samplesNeeded(m Metric, mv *MetricVerdict, est, lo, hi, tol float64) int {
 // "latency rose 34% (95% CI 28% to 41%)".
 func describe(m Metric, mv *MetricVerdict) string {
 	conf := pct(mv.Confidence) + " CI"
+	if mv.Unit == UnitTarget {
+		conf += fmt.Sprintf(", %d vs %d targets", mv.Target.NExperiment, mv.Target.NControl)
+	}
 	if mv.Kind == KindCount || m.Tolerance.IsRelative {
 		return fmt.Sprintf("%s %s %s (%s %s to %s)", m.Name, verb(mv.RelChange), pct(math.Abs(mv.RelChange)),
 			conf, pct(mv.RelLow), pct(mv.RelHigh))
