@@ -71,7 +71,8 @@ func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRe
 	if err != nil {
 		return nil, err
 	}
-	return &murphyv1.ValidateResponse{Valid: true, SpecJson: string(js), Digest: sp.Origin.Digest}, nil
+	plan, perr := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
+	return &murphyv1.ValidateResponse{Valid: true, SpecJson: string(js), Digest: sp.Origin.Digest, Warnings: specWarnings(sp, plan, perr)}, nil
 }
 
 func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequest) (*murphyv1.SubmitResponse, error) {
@@ -82,11 +83,17 @@ func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequ
 	// Plan it now against the connected workers: a blast radius it would exceed, or a
 	// stratum it cannot split, is refused before anything is committed. Too few workers
 	// is not refused here: after a failover workers are still reconnecting.
-	if _, err := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1); err != nil && !errors.Is(err, scheduler.ErrTooFewWorkers) {
+	plan, err := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
+	if err != nil && !errors.Is(err, scheduler.ErrTooFewWorkers) {
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", req.Filename, err)
 	}
+	warnings := specWarnings(sp, plan, err)
 	if sp.Schedule != nil {
-		return e.createSchedule(ctx, sp)
+		resp, err := e.createSchedule(ctx, sp)
+		if resp != nil {
+			resp.Warnings = warnings
+		}
+		return resp, err
 	}
 	js, err := sp.Canonical()
 	if err != nil {
@@ -104,7 +111,19 @@ func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequ
 	if err := e.s.propose(ctx, cmd); err != nil {
 		return nil, err
 	}
-	return &murphyv1.SubmitResponse{Run: e.s.fsm.Run(id)}, nil
+	return &murphyv1.SubmitResponse{Run: e.s.fsm.Run(id), Warnings: warnings}, nil
+}
+
+// specWarnings sizes the groups as the connected workers would split them now, or from
+// the spec's counts when they are too few yet.
+func specWarnings(sp *spec.Experiment, plan scheduler.Plan, planErr error) []string {
+	if planErr == nil {
+		return runner.SpecWarnings(sp, len(plan.Control), len(plan.Experiment))
+	}
+	if c, x := sp.Targets.Control.Count, sp.Targets.Experiment.Count; c > 0 && x > 0 {
+		return runner.SpecWarnings(sp, c, x)
+	}
+	return nil
 }
 
 // createSchedule registers a spec with a schedule instead of running it now.

@@ -66,22 +66,45 @@ func (s *Samples) Add(worker string, b *murphyv1.Samples) {
 }
 
 // Values returns the values of the given workers' samples for run and metric taken in
-// [from, to), in worker order then time order. A zero to means no upper bound.
-func (s *Samples) Values(run, metric string, workers []string, from, to time.Time) []float64 {
+// [from, to), in worker order then time order. A zero to means no upper bound. With
+// okOnly, failed samples are left out: a failed probe's latency is the time until it
+// failed, not a latency of the service.
+func (s *Samples) Values(run, metric string, workers []string, from, to time.Time, okOnly bool) []float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []float64
 	for _, w := range workers {
-		ser := s.runs[run][metric][w]
-		if ser == nil {
+		for _, p := range s.window(run, metric, w, from, to) {
+			if p.OK || !okOnly {
+				out = append(out, p.Value)
+			}
+		}
+	}
+	return out
+}
+
+// Points returns one worker's points for run and metric taken in [from, to), in time
+// order; a zero to means no upper bound.
+func (s *Samples) Points(run, metric, worker string, from, to time.Time) []Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.window(run, metric, worker, from, to)
+}
+
+// window returns the series' points inside [from, to). Workers stamp points with their
+// own clocks, which may step, so the series is filtered rather than searched. Call with
+// mu held; the result is a fresh slice.
+func (s *Samples) window(run, metric, worker string, from, to time.Time) []Point {
+	ser := s.runs[run][metric][worker]
+	if ser == nil {
+		return nil
+	}
+	var out []Point
+	for _, p := range ser.points {
+		if p.At.Before(from) || (!to.IsZero() && !p.At.Before(to)) {
 			continue
 		}
-		for _, p := range ser.points {
-			if p.At.Before(from) || (!to.IsZero() && !p.At.Before(to)) {
-				continue
-			}
-			out = append(out, p.Value)
-		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -170,6 +170,7 @@ func haltRun(r *murphyv1.Run, cmd *murphyv1.Command, c *murphyv1.HaltRun) {
 	r.Halt = &murphyv1.HaltRecord{
 		Reason: c.Reason, By: cmd.By, At: cmd.At, Metric: c.Metric, Values: c.Values,
 		Guardrail: c.Guardrail, Threshold: c.Threshold, FirstBreach: c.FirstBreach,
+		Targets: cloneTargets(c.Targets),
 	}
 	for _, s := range r.Steps {
 		if s.EndedAt == nil {
@@ -202,11 +203,16 @@ func (f *FSM) applyRecordVerdict(cmd *murphyv1.Command, c *murphyv1.RecordVerdic
 	if err != nil {
 		return ch, err
 	}
-	if r.Phase != murphyv1.RunPhase_RUN_PHASE_ANALYSING {
-		return ch, fmt.Errorf("%w: run %q is %s, not analysing", ErrBadPhase, c.RunId, PhaseName(r.Phase))
-	}
 	if c.Verdict == nil {
 		return ch, fmt.Errorf("%w: empty verdict", ErrInvalid)
+	}
+	// A verdict is recorded after analysis, or at the end of the baseline when the run
+	// cannot settle its question and so injects nothing.
+	switch {
+	case c.Verdict.BeforeFault && (r.Phase != murphyv1.RunPhase_RUN_PHASE_BASELINE || len(r.Steps) > 0):
+		return ch, fmt.Errorf("%w: run %q is %s: a verdict before any fault needs a run still in its baseline", ErrBadPhase, c.RunId, PhaseName(r.Phase))
+	case !c.Verdict.BeforeFault && r.Phase != murphyv1.RunPhase_RUN_PHASE_ANALYSING:
+		return ch, fmt.Errorf("%w: run %q is %s, not analysing", ErrBadPhase, c.RunId, PhaseName(r.Phase))
 	}
 	if c.LastWave != nil && r.WaveLevel != "" {
 		archiveWave(r, c.LastWave)
@@ -266,4 +272,12 @@ var phaseNames = map[murphyv1.RunPhase]string{
 	murphyv1.RunPhase_RUN_PHASE_COMPLETED: "completed",
 	murphyv1.RunPhase_RUN_PHASE_HALTED:    "halted",
 	murphyv1.RunPhase_RUN_PHASE_FAILED:    "failed",
+}
+
+func cloneTargets(ts []*murphyv1.TargetSummary) []*murphyv1.TargetSummary {
+	out := make([]*murphyv1.TargetSummary, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, proto.CloneOf(t))
+	}
+	return out
 }

@@ -1,15 +1,19 @@
 // Package monitor decides, while faults are active, whether a run must halt. It evaluates
 // the spec's guardrails on the samples the leader receives: absolute thresholds (above or
-// below, held for a duration) on the experimental group, relative deviation of the
-// experimental group from the control group through the anytime-valid count test in
-// analysis (so looking every tick does not inflate false halts), and missing data. It is
-// pure: the runner feeds it points and the time, and commits what it decides.
+// below, held for a duration) on the experimental group; deviation of the experimental
+// group from the control group, target by target against each target's own baseline, at
+// planned looks whose levels add up to the halt budget (so looking again and again does
+// not inflate false halts, and hosts that differ from each other do not look like a
+// fault); and missing data. It is pure: the runner feeds it points and the time, and
+// commits what it decides.
 package monitor
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,6 +26,17 @@ import (
 
 // HaltAlpha is the budget for false halts per run, split across deviation guardrails.
 const HaltAlpha = 0.01
+
+// Deviation guardrails look every LookInterval at each target's level over the last
+// LookWindow (or since faults began, when that is shorter) against its baseline. Ten
+// seconds keeps a halt quick while the number of planned looks, over which the budget is
+// split, stays small; a minute of samples per target makes each look's estimate steady.
+const (
+	LookInterval = 10 * time.Second
+	LookWindow   = time.Minute
+	// extraLooks allows for steps that end a little after their planned durations.
+	extraLooks = 3
+)
 
 // Group is the side of the comparison a point came from.
 type Group int
@@ -39,6 +54,8 @@ type Decision struct {
 	Values      []float64
 	Threshold   float64
 	FirstBreach time.Time
+	// Targets is every target's change at the halting look of a deviation guardrail.
+	Targets []analysis.TargetSummary
 }
 
 type guard struct {
@@ -51,28 +68,36 @@ type guard struct {
 	breach    time.Time     // first breaching sample of the current breach, zero when none
 	aggregate float64
 
-	// Deviation: bad events are points beyond ref in the harmful direction.
-	e       *analysis.EProcess
-	ref     float64
-	refSet  bool
-	badE    int64
-	badC    int64
+	dev     *deviation // nil without a deviation condition
 	lastExp time.Time
 	lastCtl time.Time
 }
 
+// deviation is a deviation guardrail's per-target state.
+type deviation struct {
+	test       *analysis.TargetHalt
+	proportion bool
+	okOnly     bool
+	group      map[string]Group
+	baseline   map[string][]float64     // before any fault, per target
+	recent     map[string][]fleet.Point // during faults, the last LookWindow, per target
+	nextLook   time.Time
+	last       analysis.HaltLook
+	looked     bool
+}
+
 // Monitor holds one run's guardrail state. Not safe for concurrent use.
 type Monitor struct {
-	guards   []*guard
-	baseline map[string][]float64 // control values before the first fault, per metric
-	started  time.Time            // when faults became active; zero before
-	first    time.Time            // this monitor's first evaluation
-	evals    int64
+	guards  []*guard
+	started time.Time // when faults became active; zero before
+	first   time.Time // this monitor's first evaluation
+	evals   int64
 }
 
 // New prepares the guardrails of sp for groups of the given sizes.
 func New(sp *spec.Experiment, nControl, nExperiment int) (*Monitor, error) {
-	m := &Monitor{baseline: map[string][]float64{}}
+	m := &Monitor{}
+	looks := PlannedLooks(sp)
 	metrics := map[string]spec.Metric{}
 	for _, mt := range sp.Hypothesis.Metrics {
 		metrics[mt.Name] = mt
@@ -97,16 +122,47 @@ func New(sp *spec.Experiment, nControl, nExperiment int) (*Monitor, error) {
 			missing: max(3*interval, 3*time.Second),
 		}
 		if a.Deviation != nil {
-			share := float64(nExperiment) / float64(nControl+nExperiment)
-			e, err := analysis.NewEProcess(analysis.EConfig{Share: share, Alpha: HaltAlpha / float64(nDev), ToleranceRatio: 1})
+			dir, err := analysis.ParseDirection(string(mt.Direction))
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
-			g.e = e
+			tol := analysis.Tolerance{}
+			if a.Deviation.Relative != nil {
+				tol = analysis.Tolerance{Relative: *a.Deviation.Relative, IsRelative: true}
+			} else if a.Deviation.Absolute != nil {
+				tol = analysis.Tolerance{Absolute: *a.Deviation.Absolute}
+			}
+			test, err := analysis.NewTargetHalt(analysis.HaltConfig{
+				Direction: dir, Tolerance: tol, Proportion: mt.Proportion(),
+				Alpha: HaltAlpha / float64(nDev), Looks: looks,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
+			}
+			g.dev = &deviation{
+				test: test, proportion: mt.Proportion(), okOnly: mt.SuccessesOnly(),
+				group: map[string]Group{}, baseline: map[string][]float64{}, recent: map[string][]fleet.Point{},
+			}
 		}
 		m.guards = append(m.guards, g)
 	}
 	return m, nil
+}
+
+// PlannedLooks is the number of looks a deviation guardrail plans over the spec's fault
+// window; each is tested at HaltAlpha / (guardrails × looks).
+func PlannedLooks(sp *spec.Experiment) int {
+	return int(sp.FaultDuration()/LookInterval) + extraLooks
+}
+
+// DeviationWarning says, before a run starts, when a deviation guardrail cannot test
+// with groups of the given sizes; empty when it can.
+func DeviationWarning(metric string, nControl, nExperiment int) string {
+	if nControl >= analysis.MinHaltTargets && nExperiment >= analysis.MinHaltTargets {
+		return ""
+	}
+	return fmt.Sprintf("the deviation guardrail on %s needs at least %d targets per group to test (this run has %d control and %d experimental); "+
+		"it will not halt the run, so only absolute guardrails (above, below) can", metric, analysis.MinHaltTargets, nControl, nExperiment)
 }
 
 func sourceInterval(mt spec.Metric) time.Duration {
@@ -122,24 +178,34 @@ func sourceInterval(mt spec.Metric) time.Duration {
 // Evaluations is how many guardrail evaluations the monitor has made.
 func (m *Monitor) Evaluations() int64 { return m.evals }
 
-// Observe feeds new points of one metric and group. active says whether faults are
-// active: before they are, control points only build the deviation reference.
-func (m *Monitor) Observe(metric string, g Group, pts []fleet.Point, active bool) {
+// Observe feeds new points of one metric from one source (a worker, or a group's
+// pseudo-source for leader-side queries) of the given group. active says whether faults
+// are active: before they are, points only build each target's baseline.
+func (m *Monitor) Observe(metric string, g Group, source string, pts []fleet.Point, active bool) {
 	if len(pts) == 0 {
-		return
-	}
-	if !active {
-		if g == Control {
-			for _, p := range pts {
-				if len(m.baseline[metric]) < 100_000 {
-					m.baseline[metric] = append(m.baseline[metric], p.Value)
-				}
-			}
-		}
 		return
 	}
 	for _, gd := range m.guards {
 		if gd.cond.Metric != metric {
+			continue
+		}
+		if d := gd.dev; d != nil {
+			d.group[source] = g
+			if !active {
+				for _, p := range pts {
+					if (!d.okOnly || p.OK) && len(d.baseline[source]) < 100_000 {
+						d.baseline[source] = append(d.baseline[source], p.Value)
+					}
+				}
+			} else {
+				for _, p := range pts {
+					if !d.okOnly || p.OK {
+						d.recent[source] = append(d.recent[source], p)
+					}
+				}
+			}
+		}
+		if !active {
 			continue
 		}
 		last := pts[len(pts)-1].At
@@ -151,56 +217,97 @@ func (m *Monitor) Observe(metric string, g Group, pts []fleet.Point, active bool
 		} else if last.After(gd.lastCtl) {
 			gd.lastCtl = last
 		}
-		if gd.e == nil {
-			continue
-		}
-		if !gd.refSet {
-			base := m.baseline[metric]
-			if len(base) == 0 && g == Control {
-				base = values(pts)
-			}
-			if len(base) == 0 {
-				continue // no reference yet: experimental points before any control
-			}
-			gd.ref = median(base)
-			gd.refSet = true
-		}
-		bad := int64(0)
-		for _, p := range pts {
-			if gd.isBad(p.Value) {
-				bad++
-			}
-		}
-		if g == Experiment {
-			gd.badE += bad
-			gd.e.Update(bad, 0)
-		} else {
-			gd.badC += bad
-			gd.e.Update(0, bad)
-		}
 	}
 }
 
-// isBad reports whether v lies beyond the deviation tolerance around the reference, in
-// the harmful direction.
-func (gd *guard) isBad(v float64) bool {
-	t := gd.cond.Deviation
-	var up, down float64
-	if t.Relative != nil {
-		up, down = gd.ref*(1+*t.Relative), gd.ref*(1-*t.Relative)
-		if gd.ref < 0 {
-			up, down = down, up
-		}
-	} else {
-		up, down = gd.ref+*t.Absolute, gd.ref-*t.Absolute
+// lookDeviation takes the deviation guardrail's next planned look when it is due, and
+// reports the latest look's status.
+func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailStatus, *Decision) {
+	d := gd.dev
+	st := &murphyv1.GuardrailStatus{Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String()}
+	if m.started.IsZero() {
+		st.Note = "waiting for faults"
+		return st, nil
 	}
-	switch gd.dir {
-	case spec.DirectionIncrease:
-		return v > up
-	case spec.DirectionDecrease:
-		return v < down
-	default:
-		return v > up || v < down
+	if d.nextLook.IsZero() {
+		d.nextLook = m.started.Add(LookInterval)
+	}
+	var halt *Decision
+	if !now.Before(d.nextLook) {
+		for !now.Before(d.nextLook) {
+			d.nextLook = d.nextLook.Add(LookInterval)
+		}
+		d.last, d.looked = d.test.Look(d.targets(now, m.started)), true
+		if d.last.Halt {
+			halt = m.deviationHalt(gd, now)
+		}
+	}
+	if !d.looked {
+		st.Note = "first look at " + d.nextLook.Format(time.RFC3339)
+		return st, halt
+	}
+	l := d.last
+	st.Note = l.Reason
+	st.RelChange = l.RelChange
+	if l.Tested {
+		st.Value, st.Threshold = l.T, l.Critical
+		st.Closeness = max(0, math.Min(1, l.T/l.Critical))
+	}
+	return st, halt
+}
+
+// targets assembles each target's baseline and its points in the last LookWindow since
+// faults began, dropping older points for good.
+func (d *deviation) targets(now, started time.Time) analysis.TargetData {
+	cut := now.Add(-LookWindow)
+	if cut.Before(started) {
+		cut = started
+	}
+	td := analysis.TargetData{Proportion: d.proportion}
+	for _, src := range slices.Sorted(maps.Keys(d.group)) {
+		pts := d.recent[src]
+		i := 0
+		for i < len(pts) && pts[i].At.Before(cut) {
+			i++
+		}
+		pts = pts[i:]
+		d.recent[src] = pts
+		t := analysis.Target{ID: src, Baseline: d.baseline[src], Window: values(pts)}
+		if d.group[src] == Experiment {
+			td.Experiment = append(td.Experiment, t)
+		} else {
+			td.Control = append(td.Control, t)
+		}
+	}
+	return td
+}
+
+func (m *Monitor) deviationHalt(gd *guard, now time.Time) *Decision {
+	l := gd.dev.last
+	var drivers []string
+	var changes []float64
+	for _, t := range l.Targets {
+		if t.Experiment {
+			changes = append(changes, t.Change)
+			if t.Beyond {
+				drivers = append(drivers, t.ID)
+			}
+		}
+	}
+	driven := ""
+	if len(drivers) > 0 {
+		driven = "; beyond it on their own: " + strings.Join(drivers, ", ")
+	}
+	worse := "worse"
+	if l.RelChange < 0 {
+		worse = "lower"
+	}
+	return &Decision{
+		Reason: fmt.Sprintf("%s: the experimental group is %.0f%% %s than control relative to their baselines, beyond the deviation tolerance %s (t = %.2f > %.2f at look %d, %d vs %d targets)%s",
+			gd.cond.Metric, 100*math.Abs(l.RelChange), worse, gd.cond.Deviation, l.T, l.Critical, l.Look, l.NExperiment, l.NControl, driven),
+		Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String(),
+		Values: changes, Threshold: l.Critical, FirstBreach: now.Add(-min(LookWindow, now.Sub(m.started))),
+		Targets: l.Targets,
 	}
 }
 
@@ -269,19 +376,10 @@ func (m *Monitor) evaluate(gd *guard, now time.Time) (*Decision, []*murphyv1.Gua
 		}
 		out = append(out, st)
 	}
-	if gd.e != nil {
-		st := &murphyv1.GuardrailStatus{
-			Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String(),
-			Value: gd.e.LogE(), Threshold: gd.e.Threshold(), BadControl: gd.badC, BadExperiment: gd.badE,
-		}
-		st.Closeness = max(0, math.Min(1, gd.e.LogE()/gd.e.Threshold()))
-		if halt == nil && gd.e.LogE() >= gd.e.Threshold() {
-			halt = &Decision{
-				Reason: fmt.Sprintf("%s: the experimental group deviates from control beyond %s (%d bad samples in experiment vs %d in control, reference %.4g; log e-value %.2f ≥ %.2f)",
-					gd.cond.Metric, gd.cond.Deviation, gd.badE, gd.badC, gd.ref, gd.e.LogE(), gd.e.Threshold()),
-				Metric: gd.cond.Metric, Guardrail: st.Guardrail, Values: []float64{float64(gd.badE), float64(gd.badC), gd.ref},
-				Threshold: gd.e.Threshold(), FirstBreach: now,
-			}
+	if gd.dev != nil {
+		st, d := m.lookDeviation(gd, now)
+		if halt == nil {
+			halt = d
 		}
 		out = append(out, st)
 	}
@@ -407,14 +505,6 @@ func mean(pts []fleet.Point) float64 {
 	return s / float64(len(pts))
 }
 
-func median(xs []float64) float64 {
-	c := slices.Clone(xs)
-	slices.Sort(c)
-	if len(c)%2 == 1 {
-		return c[len(c)/2]
-	}
-	return (c[len(c)/2-1] + c[len(c)/2]) / 2
-}
 
 func tail(xs []float64, n int) []float64 {
 	if len(xs) > n {

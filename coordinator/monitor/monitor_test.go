@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
@@ -22,6 +25,7 @@ func experiment(aborts ...spec.AbortCondition) *spec.Experiment {
 			Source:    spec.MetricSource{Probe: &spec.ProbeSource{HTTP: &spec.HTTPProbe{Interval: spec.Duration(100 * time.Millisecond)}}},
 		}}},
 		Abort: aborts,
+		Steps: []spec.Step{{Fault: "network.delay", Duration: spec.Duration(time.Minute)}},
 	}
 }
 
@@ -46,8 +50,8 @@ func TestAbsoluteFor(t *testing.T) {
 				first = now
 			}
 		}
-		m.Observe("latency", Experiment, []fleet.Point{pt(now, v)}, true)
-		m.Observe("latency", Control, []fleet.Point{pt(now, 0.1)}, true)
+		m.Observe("latency", Experiment, "e", []fleet.Point{pt(now, v)}, true)
+		m.Observe("latency", Control, "c", []fleet.Point{pt(now, 0.1)}, true)
 		d, st := m.Evaluate(now)
 		if len(st) != 1 {
 			t.Fatalf("status %v", st)
@@ -73,37 +77,56 @@ func TestAbsoluteFor(t *testing.T) {
 func TestBelowImmediate(t *testing.T) {
 	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Below: f64(0.9), OnMissing: spec.MissingHold}), 1, 1)
 	m.Start(t0)
-	m.Observe("latency", Experiment, []fleet.Point{pt(t0, 1), pt(t0.Add(time.Millisecond), 0.5)}, true)
-	m.Observe("latency", Control, []fleet.Point{pt(t0, 1)}, true)
+	m.Observe("latency", Experiment, "e", []fleet.Point{pt(t0, 1), pt(t0.Add(time.Millisecond), 0.5)}, true)
+	m.Observe("latency", Control, "c", []fleet.Point{pt(t0, 1)}, true)
 	if d, _ := m.Evaluate(t0.Add(2 * time.Millisecond)); d == nil {
 		t.Fatal("below 0.9 with mean 0.75 did not halt")
 	}
 }
 
-// simulate feeds ticks of per-group samples drawn from the given distributions and
-// returns the tick at which the monitor halted, or -1.
-func simulate(t *testing.T, seed uint64, ticks int, expFactor float64) int {
+// simulate feeds ticks of per-target samples, one per target per tick, and returns the
+// tick at which the monitor halted, or -1. Each target has its own level (host factor
+// with coefficient of variation hostCV), as real hosts do.
+func simulate(t *testing.T, seed uint64, ticks int, expFactor, hostCV float64) int {
 	t.Helper()
 	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}), 6, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed))
-	lat := func() float64 { return 0.003 * (1 + rng.ExpFloat64()*0.25) }
-	// Baseline: 5 s of control samples build the reference.
+	factor := map[string]float64{}
+	var ids []string
+	for i := range 6 {
+		for _, g := range []string{"c", "e"} {
+			id := fmt.Sprintf("%s%d", g, i)
+			ids = append(ids, id)
+			factor[id] = math.Exp(hostCV * rng.NormFloat64())
+		}
+	}
+	lat := func(id string) float64 { return 0.003 * factor[id] * (1 + rng.ExpFloat64()*0.25) }
+	group := func(id string) Group {
+		if id[0] == 'e' {
+			return Experiment
+		}
+		return Control
+	}
+	// Baseline: 5 s of samples from every target.
 	for i := range 50 {
 		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
-		for range 6 {
-			m.Observe("latency", Control, []fleet.Point{pt(now, lat())}, false)
+		for _, id := range ids {
+			m.Observe("latency", group(id), id, []fleet.Point{{At: now, Value: lat(id), OK: true}}, false)
 		}
 	}
 	start := t0.Add(5 * time.Second)
 	m.Start(start)
 	for i := range ticks {
 		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
-		for range 6 {
-			m.Observe("latency", Experiment, []fleet.Point{pt(now, lat()*expFactor)}, true)
-			m.Observe("latency", Control, []fleet.Point{pt(now, lat())}, true)
+		for _, id := range ids {
+			v := lat(id)
+			if group(id) == Experiment {
+				v *= expFactor
+			}
+			m.Observe("latency", group(id), id, []fleet.Point{{At: now, Value: v, OK: true}}, true)
 		}
 		if d, _ := m.Evaluate(now); d != nil {
 			return i
@@ -112,29 +135,74 @@ func simulate(t *testing.T, seed uint64, ticks int, expFactor float64) int {
 	return -1
 }
 
-// TestDeviationAA runs many A/A runs with an evaluation every tick: the anytime-valid test
-// must keep false halts within its 1% budget.
+// TestDeviationAA runs many A/A runs over hosts that differ from each other, with an
+// evaluation every tick: the planned looks must keep false halts within the 1% budget.
 func TestDeviationAA(t *testing.T) {
 	runs, halts := 300, 0
 	for s := range runs {
-		if simulate(t, uint64(s), 600, 1) >= 0 {
+		if simulate(t, uint64(s), 600, 1, 0.2) >= 0 {
 			halts++
 		}
 	}
 	t.Logf("A/A: %d false halts in %d runs of 600 evaluations", halts, runs)
-	if float64(halts)/float64(runs) > 0.02 {
-		t.Errorf("false halt rate %.3f, budget 0.01", float64(halts)/float64(runs))
+	// P(X >= 8 | n = 300, p = 0.01) < 1%: more than 7 halts is evidence of an excess.
+	if halts > 7 {
+		t.Errorf("%d false halts in %d runs, budget 1%%", halts, runs)
 	}
 }
 
 func TestDeviationDetects(t *testing.T) {
-	tick := simulate(t, 1, 600, 1.8)
+	tick := simulate(t, 1, 600, 1.8, 0.2)
 	if tick < 0 {
 		t.Fatal("an 80% latency increase against a 50% guardrail never halted")
 	}
 	t.Logf("halted after %d ticks (%s)", tick, time.Duration(tick)*100*time.Millisecond)
-	if tick > 50 {
+	// Looks come every LookInterval (100 ticks); the first or second must see it.
+	if tick > 200 {
 		t.Errorf("took %d ticks", tick)
+	}
+}
+
+// TestDeviationTooFewTargets: with fewer targets than the test needs, the guardrail says
+// so and never halts, however bad the experiment looks.
+func TestDeviationTooFewTargets(t *testing.T) {
+	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}), 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		for _, id := range []string{"c0", "c1"} {
+			m.Observe("latency", Control, id, []fleet.Point{{At: now, Value: 1, OK: true}}, false)
+		}
+		for _, id := range []string{"e0", "e1"} {
+			m.Observe("latency", Experiment, id, []fleet.Point{{At: now, Value: 1, OK: true}}, false)
+		}
+	}
+	start := t0.Add(5 * time.Second)
+	m.Start(start)
+	var status []*murphyv1.GuardrailStatus
+	for i := range 300 {
+		now := start.Add(time.Duration(i) * 100 * time.Millisecond)
+		for _, id := range []string{"c0", "c1"} {
+			m.Observe("latency", Control, id, []fleet.Point{{At: now, Value: 1, OK: true}}, true)
+		}
+		for _, id := range []string{"e0", "e1"} {
+			m.Observe("latency", Experiment, id, []fleet.Point{{At: now, Value: 10, OK: true}}, true)
+		}
+		var d *Decision
+		if d, status = m.Evaluate(now); d != nil {
+			t.Fatalf("halted with 2 targets per group: %s", d.Reason)
+		}
+	}
+	if len(status) != 1 || !strings.Contains(status[0].Note, "needs 4 per group") {
+		t.Errorf("status %v, want a note that the test needs 4 targets per group", status)
+	}
+	if w := DeviationWarning("latency", 2, 2); !strings.Contains(w, "at least 4 targets per group") {
+		t.Errorf("warning %q", w)
+	}
+	if w := DeviationWarning("latency", 4, 6); w != "" {
+		t.Errorf("warning %q for groups large enough", w)
 	}
 }
 
@@ -158,10 +226,10 @@ func TestMissingData(t *testing.T) {
 			for i := range 60 {
 				now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
 				if i < 5 {
-					m.Observe("latency", Experiment, []fleet.Point{pt(now, 1)}, true)
+					m.Observe("latency", Experiment, "e", []fleet.Point{pt(now, 1)}, true)
 				}
 				if tc.ctlReports || i < 5 {
-					m.Observe("latency", Control, []fleet.Point{pt(now, 1)}, true)
+					m.Observe("latency", Control, "c", []fleet.Point{pt(now, 1)}, true)
 				}
 				if d, _ = m.Evaluate(now); d != nil {
 					break
@@ -186,8 +254,8 @@ func TestMissingDataAfterTakeover(t *testing.T) {
 	if d, _ := m.Evaluate(takeover); d != nil {
 		t.Fatalf("halted at its first look after a takeover: %s", d.Reason)
 	}
-	m.Observe("latency", Experiment, []fleet.Point{pt(t0.Add(7*time.Second), 1)}, true)
-	m.Observe("latency", Control, []fleet.Point{pt(t0.Add(7*time.Second), 1)}, true)
+	m.Observe("latency", Experiment, "e", []fleet.Point{pt(t0.Add(7*time.Second), 1)}, true)
+	m.Observe("latency", Control, "c", []fleet.Point{pt(t0.Add(7*time.Second), 1)}, true)
 	if d, _ := m.Evaluate(takeover.Add(time.Second)); d != nil {
 		t.Fatalf("halted with replayed samples: %s", d.Reason)
 	}

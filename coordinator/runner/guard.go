@@ -106,8 +106,8 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 				pts, next := samples.Since(run.Id, a.Metric, src, g.cursors[key])
 				g.cursors[key] = next
 				before, during := splitAt(pts, faultStart)
-				g.m.Observe(a.Metric, side.group, before, false)
-				g.m.Observe(a.Metric, side.group, during, true)
+				g.m.Observe(a.Metric, side.group, src, before, false)
+				g.m.Observe(a.Metric, side.group, src, during, true)
 			}
 		}
 	}
@@ -130,6 +130,7 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	err := r.apply(ctx, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
 		RunId: run.Id, Reason: d.Reason, Metric: d.Metric, Values: d.Values,
 		Guardrail: d.Guardrail, Threshold: d.Threshold, FirstBreach: timestamppb.New(d.FirstBreach),
+		Targets: TargetSummaries(d.Targets),
 	}}})
 	if err != nil {
 		return err

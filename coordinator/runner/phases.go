@@ -41,6 +41,12 @@ func (r *Runner) advance(ctx context.Context, run *murphyv1.Run) error {
 	switch run.Phase {
 	case murphyv1.RunPhase_RUN_PHASE_BASELINE:
 		if !now.Before(deadline) {
+			if r.awaitingMembers(run) {
+				return nil
+			}
+			if v := Futility(sp, run, r.cfg.Fleet.Samples(), now); v != nil {
+				return r.endUnderpowered(ctx, run, v)
+			}
 			return r.startStep(ctx, run, sp, 0)
 		}
 	case murphyv1.RunPhase_RUN_PHASE_INJECTING:

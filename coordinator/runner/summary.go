@@ -148,7 +148,7 @@ func Summarize(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samples, f
 	for t := from; t.Before(to); t = t.Add(width) {
 		for _, m := range sp.Hypothesis.Metrics {
 			for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
-				xs := samples.Values(run.Id, m.Name, sources(run, g), t, t.Add(width))
+				xs := samples.Values(run.Id, m.Name, sources(run, g), t, t.Add(width), m.SuccessesOnly())
 				out = append(out, summary(m.Name, g, t, t.Add(width), xs))
 			}
 		}
@@ -171,7 +171,7 @@ func windowSummaries(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samp
 	var out []*murphyv1.IntervalSummary
 	for _, m := range sp.Hypothesis.Metrics {
 		for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
-			xs := samples.Values(run.Id, m.Name, sources(run, g), from, to)
+			xs := samples.Values(run.Id, m.Name, sources(run, g), from, to, m.SuccessesOnly())
 			s := summary(m.Name, g, from, to, xs)
 			s.Window = true
 			if len(xs) > 0 {

@@ -87,29 +87,26 @@ func faultWindow(run *murphyv1.Run) (time.Time, time.Time) {
 	return from, to
 }
 
-// Judge builds the analysis input from the samples of both groups in [from, to) and
-// converts the result to the wire form.
+// Judge builds the analysis input from the samples of both groups and converts the
+// result to the wire form. Probe metrics are judged target by target: each worker's
+// samples in [from, to) against its own baseline (the samples before from), since the
+// fault is applied per target and targets differ. A metric whose samples come from a
+// leader-side query has one series per group, not per target; it is judged on samples,
+// and its verdict says so.
 func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) (*murphyv1.Verdict, error) {
 	var metrics []analysis.Metric
 	for _, m := range sp.Hypothesis.Metrics {
-		dir, err := analysis.ParseDirection(string(m.Direction))
+		am, err := analysisMetric(m)
 		if err != nil {
 			return nil, err
 		}
-		tol := analysis.Tolerance{}
-		if m.Tolerance.Relative != nil {
-			tol = analysis.Tolerance{Relative: *m.Tolerance.Relative, IsRelative: true}
-		} else if m.Tolerance.Absolute != nil {
-			tol = analysis.Tolerance{Absolute: *m.Tolerance.Absolute}
+		if m.Source.Probe != nil {
+			am.Targets = targetData(run, m, samples, from, to, time.Duration(sp.Baseline))
+		} else {
+			am.Control = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to, m.SuccessesOnly())
+			am.Experiment = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), from, to, m.SuccessesOnly())
 		}
-		metrics = append(metrics, analysis.Metric{
-			Name:       m.Name,
-			Direction:  dir,
-			Tolerance:  tol,
-			Critical:   m.Critical,
-			Control:    samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to),
-			Experiment: samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), from, to),
-		})
+		metrics = append(metrics, am)
 	}
 	v, err := analysis.Judge(metrics, analysis.Options{Confidence: sp.Hypothesis.Confidence})
 	if err != nil {
@@ -124,7 +121,7 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 	}
 	for i, mv := range v.Metrics {
 		m := sp.Hypothesis.Metrics[i]
-		out.Metrics = append(out.Metrics, &murphyv1.MetricVerdict{
+		pm := &murphyv1.MetricVerdict{
 			Name:             mv.Name,
 			Outcome:          metricOutcomes[mv.Outcome],
 			Method:           mv.Method,
@@ -151,10 +148,86 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 			SamplesNeeded:    int64(mv.SamplesNeeded),
 			Reason:           mv.Reason,
 			Warnings:         mv.Warnings,
-		})
+			Unit:             mv.Unit,
+			Kind:             mv.Kind,
+			TargetsNeeded:    int64(mv.TargetsNeeded),
+			ControlLevel:     mv.ControlLevel,
+			ExperimentLevel:  mv.ExperimentLevel,
+		}
+		if t := mv.Target; t != nil {
+			pm.Scale = string(t.Scale)
+			pm.TargetsControl, pm.TargetsExperiment = int64(t.NControl), int64(t.NExperiment)
+			pm.BetweenSdControl, pm.BetweenSdExperiment, pm.WithinSd = t.SDControl, t.SDExperiment, t.WithinSD
+			pm.Targets = TargetSummaries(t.Targets)
+		}
+		if mv.Unit == analysis.UnitSample && m.Source.Prometheus != nil {
+			pm.Warnings = append(pm.Warnings, "a Prometheus query yields one series per group, not per target, so every sample was treated as independent; host-to-host differences can look like an effect")
+		}
+		if p := mv.Pooled; p != nil {
+			pm.Pooled = &murphyv1.PooledView{
+				Method: p.Method, NControl: int64(p.NControl), NExperiment: int64(p.NExperiment),
+				ControlMedian: p.ControlMedian, ExperimentMedian: p.ExperimentMedian, U: p.U, P: p.P,
+				Shift: p.Shift, ShiftLow: p.ShiftLow, ShiftHigh: p.ShiftHigh,
+				RelChange: p.RelChange, RelLow: p.RelLow, RelHigh: p.RelHigh,
+			}
+		}
+		out.Metrics = append(out.Metrics, pm)
 	}
 	checkTolerances(out, sp, run, samples, from, to)
 	return out, nil
+}
+
+// analysisMetric is a spec metric's direction, tolerance and criticality for analysis.
+func analysisMetric(m spec.Metric) (analysis.Metric, error) {
+	dir, err := analysis.ParseDirection(string(m.Direction))
+	if err != nil {
+		return analysis.Metric{}, err
+	}
+	tol := analysis.Tolerance{}
+	if m.Tolerance.Relative != nil {
+		tol = analysis.Tolerance{Relative: *m.Tolerance.Relative, IsRelative: true}
+	} else if m.Tolerance.Absolute != nil {
+		tol = analysis.Tolerance{Absolute: *m.Tolerance.Absolute}
+	}
+	return analysis.Metric{Name: m.Name, Direction: dir, Tolerance: tol, Critical: m.Critical}, nil
+}
+
+// targetData is each member's samples of a probe metric: the baseline (the baseline
+// period before from) and [from, to). Latency-like measures keep successes only.
+func targetData(run *murphyv1.Run, m spec.Metric, samples *fleet.Samples, from, to time.Time, baseline time.Duration) *analysis.TargetData {
+	td := &analysis.TargetData{Proportion: m.Proportion()}
+	values := func(w string, a, b time.Time) []float64 {
+		var out []float64
+		for _, p := range samples.Points(run.Id, m.Name, w, a, b) {
+			if p.OK || !m.SuccessesOnly() {
+				out = append(out, p.Value)
+			}
+		}
+		return out
+	}
+	for _, w := range run.Groups.GetControl() {
+		td.Control = append(td.Control, analysis.Target{ID: w, Baseline: values(w, from.Add(-baseline), from), Window: values(w, from, to)})
+	}
+	for _, w := range run.Groups.GetExperiment() {
+		td.Experiment = append(td.Experiment, analysis.Target{ID: w, Baseline: values(w, from.Add(-baseline), from), Window: values(w, from, to)})
+	}
+	return td
+}
+
+// TargetSummaries converts analysis target summaries to the wire form.
+func TargetSummaries(ts []analysis.TargetSummary) []*murphyv1.TargetSummary {
+	out := make([]*murphyv1.TargetSummary, 0, len(ts))
+	for _, t := range ts {
+		g := murphyv1.Group_GROUP_CONTROL
+		if t.Experiment {
+			g = murphyv1.Group_GROUP_EXPERIMENT
+		}
+		out = append(out, &murphyv1.TargetSummary{
+			Id: t.ID, Group: g, NBaseline: int64(t.NBaseline), NWindow: int64(t.NWindow),
+			Baseline: t.Baseline, Window: t.Window, Change: t.Change, Beyond: t.Beyond,
+		})
+	}
+	return out
 }
 
 var outcomes = map[analysis.Outcome]murphyv1.VerdictOutcome{
@@ -184,8 +257,8 @@ func toleranceText(t spec.Tolerance) string {
 func Progress(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samples) []*murphyv1.MetricProgress {
 	var out []*murphyv1.MetricProgress
 	for _, m := range sp.Hypothesis.Metrics {
-		ctl := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), time.Time{}, time.Time{})
-		exp := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), time.Time{}, time.Time{})
+		ctl := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), time.Time{}, time.Time{}, m.SuccessesOnly())
+		exp := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), time.Time{}, time.Time{}, m.SuccessesOnly())
 		out = append(out, &murphyv1.MetricProgress{
 			Metric:           m.Name,
 			Control:          int64(len(ctl)),

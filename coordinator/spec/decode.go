@@ -278,7 +278,7 @@ func (w *walker) percent(o *object, name string) float64 {
 
 func (w *walker) hypothesis(n *yaml.Node, at loc) Hypothesis {
 	var h Hypothesis
-	o := w.object(n, at, "metrics", "confidence")
+	o := w.object(n, at, "metrics", "confidence", "allowUnderpowered")
 	if o == nil {
 		return h
 	}
@@ -315,6 +315,10 @@ func (w *walker) hypothesis(n *yaml.Node, at loc) Hypothesis {
 		} else {
 			h.Confidence = c
 		}
+	}
+	v, l = o.get("allowUnderpowered")
+	if b, ok := w.boolean(v, l); ok {
+		h.AllowUnderpowered = b
 	}
 	return h
 }

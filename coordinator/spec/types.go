@@ -109,6 +109,12 @@ type Hypothesis struct {
 	// Confidence is the level of the confidence intervals used for the
 	// verdict, in (0, 1). Default DefaultConfidence.
 	Confidence float64 `json:"confidence"`
+	// AllowUnderpowered lets a run inject its faults even when the variation seen in the
+	// baseline shows its groups are too small to settle the question at the tolerance.
+	// By default such a run ends inconclusive at the end of the baseline, before any
+	// fault, and says how many targets it would need: an experiment that cannot answer
+	// its question should not break anything.
+	AllowUnderpowered bool `json:"allowUnderpowered,omitempty"`
 }
 
 // Metric is one steady-state measurement.

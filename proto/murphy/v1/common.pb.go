@@ -775,12 +775,14 @@ type HaltRecord struct {
 	By     string                 `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
 	At     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	// Evidence that led to an automatic halt: metric and observed values.
-	Metric        string                 `protobuf:"bytes,4,opt,name=metric,proto3" json:"metric,omitempty"`
-	Values        []float64              `protobuf:"fixed64,5,rep,packed,name=values,proto3" json:"values,omitempty"`
-	Reverts       []*WorkerRevert        `protobuf:"bytes,6,rep,name=reverts,proto3" json:"reverts,omitempty"`
-	Guardrail     string                 `protobuf:"bytes,7,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
-	Threshold     float64                `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	FirstBreach   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
+	Metric      string                 `protobuf:"bytes,4,opt,name=metric,proto3" json:"metric,omitempty"`
+	Values      []float64              `protobuf:"fixed64,5,rep,packed,name=values,proto3" json:"values,omitempty"`
+	Reverts     []*WorkerRevert        `protobuf:"bytes,6,rep,name=reverts,proto3" json:"reverts,omitempty"`
+	Guardrail   string                 `protobuf:"bytes,7,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
+	Threshold   float64                `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	FirstBreach *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
+	// For a target-level deviation guardrail: every target's change at the halting look.
+	Targets       []*TargetSummary `protobuf:"bytes,10,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,6 +880,13 @@ func (x *HaltRecord) GetFirstBreach() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *HaltRecord) GetTargets() []*TargetSummary {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 type MetricVerdict struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -908,9 +917,31 @@ type MetricVerdict struct {
 	Reason           string   `protobuf:"bytes,25,opt,name=reason,proto3" json:"reason,omitempty"`
 	Warnings         []string `protobuf:"bytes,26,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// The Chaos Toolkit tolerance, for metrics imported from Chaos Toolkit.
-	CtkTolerance  *ToleranceCheck `protobuf:"bytes,27,opt,name=ctk_tolerance,json=ctkTolerance,proto3" json:"ctk_tolerance,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CtkTolerance *ToleranceCheck `protobuf:"bytes,27,opt,name=ctk_tolerance,json=ctkTolerance,proto3" json:"ctk_tolerance,omitempty"`
+	// What the decision counted as independent evidence: "target" (a host, a pod: each
+	// target's change against its own baseline) or "sample" (every sample independent).
+	Unit string `protobuf:"bytes,28,opt,name=unit,proto3" json:"unit,omitempty"`
+	// "continuous", "proportion" (0/1 metrics such as a probe's success) or "count".
+	Kind string `protobuf:"bytes,29,opt,name=kind,proto3" json:"kind,omitempty"`
+	// "log" (levels are geometric, changes ratios) or "linear" (differences in units).
+	Scale             string `protobuf:"bytes,30,opt,name=scale,proto3" json:"scale,omitempty"`
+	TargetsControl    int64  `protobuf:"varint,31,opt,name=targets_control,json=targetsControl,proto3" json:"targets_control,omitempty"`
+	TargetsExperiment int64  `protobuf:"varint,32,opt,name=targets_experiment,json=targetsExperiment,proto3" json:"targets_experiment,omitempty"`
+	// Targets per group that would likely settle an inconclusive metric; 0 when unknown.
+	TargetsNeeded int64            `protobuf:"varint,33,opt,name=targets_needed,json=targetsNeeded,proto3" json:"targets_needed,omitempty"`
+	Targets       []*TargetSummary `protobuf:"bytes,34,rep,name=targets,proto3" json:"targets,omitempty"`
+	// The every-sample-independent view, reported beside a target-level decision.
+	Pooled *PooledView `protobuf:"bytes,35,opt,name=pooled,proto3" json:"pooled,omitempty"`
+	// Between-target standard deviation of the changes per group, and the typical
+	// within-target one, on the analysis scale.
+	BetweenSdControl    float64 `protobuf:"fixed64,36,opt,name=between_sd_control,json=betweenSdControl,proto3" json:"between_sd_control,omitempty"`
+	BetweenSdExperiment float64 `protobuf:"fixed64,37,opt,name=between_sd_experiment,json=betweenSdExperiment,proto3" json:"between_sd_experiment,omitempty"`
+	WithinSd            float64 `protobuf:"fixed64,38,opt,name=within_sd,json=withinSd,proto3" json:"within_sd,omitempty"`
+	// The groups' window levels in metric units (a share for proportions).
+	ControlLevel    float64 `protobuf:"fixed64,39,opt,name=control_level,json=controlLevel,proto3" json:"control_level,omitempty"`
+	ExperimentLevel float64 `protobuf:"fixed64,40,opt,name=experiment_level,json=experimentLevel,proto3" json:"experiment_level,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *MetricVerdict) Reset() {
@@ -1132,6 +1163,346 @@ func (x *MetricVerdict) GetCtkTolerance() *ToleranceCheck {
 	return nil
 }
 
+func (x *MetricVerdict) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *MetricVerdict) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *MetricVerdict) GetScale() string {
+	if x != nil {
+		return x.Scale
+	}
+	return ""
+}
+
+func (x *MetricVerdict) GetTargetsControl() int64 {
+	if x != nil {
+		return x.TargetsControl
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetTargetsExperiment() int64 {
+	if x != nil {
+		return x.TargetsExperiment
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetTargetsNeeded() int64 {
+	if x != nil {
+		return x.TargetsNeeded
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetTargets() []*TargetSummary {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *MetricVerdict) GetPooled() *PooledView {
+	if x != nil {
+		return x.Pooled
+	}
+	return nil
+}
+
+func (x *MetricVerdict) GetBetweenSdControl() float64 {
+	if x != nil {
+		return x.BetweenSdControl
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetBetweenSdExperiment() float64 {
+	if x != nil {
+		return x.BetweenSdExperiment
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetWithinSd() float64 {
+	if x != nil {
+		return x.WithinSd
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetControlLevel() float64 {
+	if x != nil {
+		return x.ControlLevel
+	}
+	return 0
+}
+
+func (x *MetricVerdict) GetExperimentLevel() float64 {
+	if x != nil {
+		return x.ExperimentLevel
+	}
+	return 0
+}
+
+// TargetSummary is one target's part in a target-level verdict or halt.
+type TargetSummary struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Group     Group                  `protobuf:"varint,2,opt,name=group,proto3,enum=murphy.v1.Group" json:"group,omitempty"`
+	NBaseline int64                  `protobuf:"varint,3,opt,name=n_baseline,json=nBaseline,proto3" json:"n_baseline,omitempty"`
+	NWindow   int64                  `protobuf:"varint,4,opt,name=n_window,json=nWindow,proto3" json:"n_window,omitempty"`
+	// Levels in metric units: trimmed geometric mean (log scale), trimmed mean (linear),
+	// share (proportions).
+	Baseline float64 `protobuf:"fixed64,5,opt,name=baseline,proto3" json:"baseline,omitempty"`
+	Window   float64 `protobuf:"fixed64,6,opt,name=window,proto3" json:"window,omitempty"`
+	// The target's own change: window/baseline - 1 on the log scale, window - baseline
+	// in metric units on the linear scale.
+	Change float64 `protobuf:"fixed64,7,opt,name=change,proto3" json:"change,omitempty"`
+	// An experimental target whose change, net of the control group's mean change, lies
+	// beyond the tolerance in the harmful direction.
+	Beyond        bool `protobuf:"varint,8,opt,name=beyond,proto3" json:"beyond,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetSummary) Reset() {
+	*x = TargetSummary{}
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetSummary) ProtoMessage() {}
+
+func (x *TargetSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
+func (*TargetSummary) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TargetSummary) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TargetSummary) GetGroup() Group {
+	if x != nil {
+		return x.Group
+	}
+	return Group_GROUP_UNSPECIFIED
+}
+
+func (x *TargetSummary) GetNBaseline() int64 {
+	if x != nil {
+		return x.NBaseline
+	}
+	return 0
+}
+
+func (x *TargetSummary) GetNWindow() int64 {
+	if x != nil {
+		return x.NWindow
+	}
+	return 0
+}
+
+func (x *TargetSummary) GetBaseline() float64 {
+	if x != nil {
+		return x.Baseline
+	}
+	return 0
+}
+
+func (x *TargetSummary) GetWindow() float64 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *TargetSummary) GetChange() float64 {
+	if x != nil {
+		return x.Change
+	}
+	return 0
+}
+
+func (x *TargetSummary) GetBeyond() bool {
+	if x != nil {
+		return x.Beyond
+	}
+	return false
+}
+
+// PooledView treats every sample of a group as independent (Mann-Whitney, the
+// Hodges-Lehmann shift). A secondary view: it never decides.
+type PooledView struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Method           string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	NControl         int64                  `protobuf:"varint,2,opt,name=n_control,json=nControl,proto3" json:"n_control,omitempty"`
+	NExperiment      int64                  `protobuf:"varint,3,opt,name=n_experiment,json=nExperiment,proto3" json:"n_experiment,omitempty"`
+	ControlMedian    float64                `protobuf:"fixed64,4,opt,name=control_median,json=controlMedian,proto3" json:"control_median,omitempty"`
+	ExperimentMedian float64                `protobuf:"fixed64,5,opt,name=experiment_median,json=experimentMedian,proto3" json:"experiment_median,omitempty"`
+	U                float64                `protobuf:"fixed64,6,opt,name=u,proto3" json:"u,omitempty"`
+	P                float64                `protobuf:"fixed64,7,opt,name=p,proto3" json:"p,omitempty"`
+	Shift            float64                `protobuf:"fixed64,8,opt,name=shift,proto3" json:"shift,omitempty"`
+	ShiftLow         float64                `protobuf:"fixed64,9,opt,name=shift_low,json=shiftLow,proto3" json:"shift_low,omitempty"`
+	ShiftHigh        float64                `protobuf:"fixed64,10,opt,name=shift_high,json=shiftHigh,proto3" json:"shift_high,omitempty"`
+	RelChange        float64                `protobuf:"fixed64,11,opt,name=rel_change,json=relChange,proto3" json:"rel_change,omitempty"`
+	RelLow           float64                `protobuf:"fixed64,12,opt,name=rel_low,json=relLow,proto3" json:"rel_low,omitempty"`
+	RelHigh          float64                `protobuf:"fixed64,13,opt,name=rel_high,json=relHigh,proto3" json:"rel_high,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PooledView) Reset() {
+	*x = PooledView{}
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PooledView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PooledView) ProtoMessage() {}
+
+func (x *PooledView) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
+func (*PooledView) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PooledView) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *PooledView) GetNControl() int64 {
+	if x != nil {
+		return x.NControl
+	}
+	return 0
+}
+
+func (x *PooledView) GetNExperiment() int64 {
+	if x != nil {
+		return x.NExperiment
+	}
+	return 0
+}
+
+func (x *PooledView) GetControlMedian() float64 {
+	if x != nil {
+		return x.ControlMedian
+	}
+	return 0
+}
+
+func (x *PooledView) GetExperimentMedian() float64 {
+	if x != nil {
+		return x.ExperimentMedian
+	}
+	return 0
+}
+
+func (x *PooledView) GetU() float64 {
+	if x != nil {
+		return x.U
+	}
+	return 0
+}
+
+func (x *PooledView) GetP() float64 {
+	if x != nil {
+		return x.P
+	}
+	return 0
+}
+
+func (x *PooledView) GetShift() float64 {
+	if x != nil {
+		return x.Shift
+	}
+	return 0
+}
+
+func (x *PooledView) GetShiftLow() float64 {
+	if x != nil {
+		return x.ShiftLow
+	}
+	return 0
+}
+
+func (x *PooledView) GetShiftHigh() float64 {
+	if x != nil {
+		return x.ShiftHigh
+	}
+	return 0
+}
+
+func (x *PooledView) GetRelChange() float64 {
+	if x != nil {
+		return x.RelChange
+	}
+	return 0
+}
+
+func (x *PooledView) GetRelLow() float64 {
+	if x != nil {
+		return x.RelLow
+	}
+	return 0
+}
+
+func (x *PooledView) GetRelHigh() float64 {
+	if x != nil {
+		return x.RelHigh
+	}
+	return 0
+}
+
 type Verdict struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Outcome   VerdictOutcome         `protobuf:"varint,1,opt,name=outcome,proto3,enum=murphy.v1.VerdictOutcome" json:"outcome,omitempty"`
@@ -1139,16 +1510,19 @@ type Verdict struct {
 	Metrics   []*MetricVerdict       `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
 	// The window whose samples were compared (the fault window).
-	WindowStart   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
-	WindowEnd     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
-	Confidence    float64                `protobuf:"fixed64,7,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	WindowStart *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	Confidence  float64                `protobuf:"fixed64,7,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	// Decided at the end of the baseline, before any fault: the groups could not settle
+	// the question at the tolerance, so nothing was injected.
+	BeforeFault   bool `protobuf:"varint,8,opt,name=before_fault,json=beforeFault,proto3" json:"before_fault,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1534,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1547,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1225,6 +1599,13 @@ func (x *Verdict) GetConfidence() float64 {
 	return 0
 }
 
+func (x *Verdict) GetBeforeFault() bool {
+	if x != nil {
+		return x.BeforeFault
+	}
+	return false
+}
+
 // Run is one execution of an experiment: everything the cluster has decided about it.
 type Run struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1261,7 +1642,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1654,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1667,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Run) GetId() string {
@@ -1460,7 +1841,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1853,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1866,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Probe) GetMetric() string {
@@ -1612,7 +1993,7 @@ type HTTPProbe struct {
 
 func (x *HTTPProbe) Reset() {
 	*x = HTTPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +2005,7 @@ func (x *HTTPProbe) String() string {
 func (*HTTPProbe) ProtoMessage() {}
 
 func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +2018,7 @@ func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
 func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HTTPProbe) GetUrl() string {
@@ -1701,7 +2082,7 @@ type TCPProbe struct {
 
 func (x *TCPProbe) Reset() {
 	*x = TCPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +2094,7 @@ func (x *TCPProbe) String() string {
 func (*TCPProbe) ProtoMessage() {}
 
 func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +2107,7 @@ func (x *TCPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
 func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TCPProbe) GetAddress() string {
@@ -1750,7 +2131,7 @@ type GRPCHealthProbe struct {
 
 func (x *GRPCHealthProbe) Reset() {
 	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +2143,7 @@ func (x *GRPCHealthProbe) String() string {
 func (*GRPCHealthProbe) ProtoMessage() {}
 
 func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +2156,7 @@ func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
 func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GRPCHealthProbe) GetAddress() string {
@@ -1812,7 +2193,7 @@ type CommandProbe struct {
 
 func (x *CommandProbe) Reset() {
 	*x = CommandProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2205,7 @@ func (x *CommandProbe) String() string {
 func (*CommandProbe) ProtoMessage() {}
 
 func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2218,7 @@ func (x *CommandProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
 func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommandProbe) GetArgv() []string {
@@ -1877,7 +2258,7 @@ type JSONPathCheck struct {
 
 func (x *JSONPathCheck) Reset() {
 	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2270,7 @@ func (x *JSONPathCheck) String() string {
 func (*JSONPathCheck) ProtoMessage() {}
 
 func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2283,7 @@ func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
 func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JSONPathCheck) GetPath() string {
@@ -1940,7 +2321,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2333,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2346,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2010,7 +2391,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2403,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2416,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2099,7 +2480,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2111,7 +2492,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2124,7 +2505,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2205,7 +2586,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2598,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2611,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2288,7 +2669,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2681,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2694,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2389,7 +2770,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\fWorkerRevert\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
-	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\xbe\x02\n" +
+	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\xf2\x02\n" +
 	"\n" +
 	"HaltRecord\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x0e\n" +
@@ -2400,7 +2781,10 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\areverts\x18\x06 \x03(\v2\x17.murphy.v1.WorkerRevertR\areverts\x12\x1c\n" +
 	"\tguardrail\x18\a \x01(\tR\tguardrail\x12\x1c\n" +
 	"\tthreshold\x18\b \x01(\x01R\tthreshold\x12=\n" +
-	"\ffirst_breach\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\"\xd0\x06\n" +
+	"\ffirst_breach\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
+	"\atargets\x18\n" +
+	" \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\"\xbf\n" +
+	"\n" +
 	"\rMetricVerdict\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x18.murphy.v1.MetricOutcomeR\aoutcome\x12\x16\n" +
@@ -2431,7 +2815,48 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x0esamples_needed\x18\x18 \x01(\x03R\rsamplesNeeded\x12\x16\n" +
 	"\x06reason\x18\x19 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bwarnings\x18\x1a \x03(\tR\bwarnings\x12>\n" +
-	"\rctk_tolerance\x18\x1b \x01(\v2\x19.murphy.v1.ToleranceCheckR\fctkTolerance\"\xdf\x02\n" +
+	"\rctk_tolerance\x18\x1b \x01(\v2\x19.murphy.v1.ToleranceCheckR\fctkTolerance\x12\x12\n" +
+	"\x04unit\x18\x1c \x01(\tR\x04unit\x12\x12\n" +
+	"\x04kind\x18\x1d \x01(\tR\x04kind\x12\x14\n" +
+	"\x05scale\x18\x1e \x01(\tR\x05scale\x12'\n" +
+	"\x0ftargets_control\x18\x1f \x01(\x03R\x0etargetsControl\x12-\n" +
+	"\x12targets_experiment\x18  \x01(\x03R\x11targetsExperiment\x12%\n" +
+	"\x0etargets_needed\x18! \x01(\x03R\rtargetsNeeded\x122\n" +
+	"\atargets\x18\" \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\x12-\n" +
+	"\x06pooled\x18# \x01(\v2\x15.murphy.v1.PooledViewR\x06pooled\x12,\n" +
+	"\x12between_sd_control\x18$ \x01(\x01R\x10betweenSdControl\x122\n" +
+	"\x15between_sd_experiment\x18% \x01(\x01R\x13betweenSdExperiment\x12\x1b\n" +
+	"\twithin_sd\x18& \x01(\x01R\bwithinSd\x12#\n" +
+	"\rcontrol_level\x18' \x01(\x01R\fcontrolLevel\x12)\n" +
+	"\x10experiment_level\x18( \x01(\x01R\x0fexperimentLevel\"\xe5\x01\n" +
+	"\rTargetSummary\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x05group\x18\x02 \x01(\x0e2\x10.murphy.v1.GroupR\x05group\x12\x1d\n" +
+	"\n" +
+	"n_baseline\x18\x03 \x01(\x03R\tnBaseline\x12\x19\n" +
+	"\bn_window\x18\x04 \x01(\x03R\anWindow\x12\x1a\n" +
+	"\bbaseline\x18\x05 \x01(\x01R\bbaseline\x12\x16\n" +
+	"\x06window\x18\x06 \x01(\x01R\x06window\x12\x16\n" +
+	"\x06change\x18\a \x01(\x01R\x06change\x12\x16\n" +
+	"\x06beyond\x18\b \x01(\bR\x06beyond\"\xf9\x02\n" +
+	"\n" +
+	"PooledView\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1b\n" +
+	"\tn_control\x18\x02 \x01(\x03R\bnControl\x12!\n" +
+	"\fn_experiment\x18\x03 \x01(\x03R\vnExperiment\x12%\n" +
+	"\x0econtrol_median\x18\x04 \x01(\x01R\rcontrolMedian\x12+\n" +
+	"\x11experiment_median\x18\x05 \x01(\x01R\x10experimentMedian\x12\f\n" +
+	"\x01u\x18\x06 \x01(\x01R\x01u\x12\f\n" +
+	"\x01p\x18\a \x01(\x01R\x01p\x12\x14\n" +
+	"\x05shift\x18\b \x01(\x01R\x05shift\x12\x1b\n" +
+	"\tshift_low\x18\t \x01(\x01R\bshiftLow\x12\x1d\n" +
+	"\n" +
+	"shift_high\x18\n" +
+	" \x01(\x01R\tshiftHigh\x12\x1d\n" +
+	"\n" +
+	"rel_change\x18\v \x01(\x01R\trelChange\x12\x17\n" +
+	"\arel_low\x18\f \x01(\x01R\x06relLow\x12\x19\n" +
+	"\brel_high\x18\r \x01(\x01R\arelHigh\"\x82\x03\n" +
 	"\aVerdict\x123\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x19.murphy.v1.VerdictOutcomeR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x122\n" +
@@ -2443,7 +2868,8 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"window_end\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\twindowEnd\x12\x1e\n" +
 	"\n" +
 	"confidence\x18\a \x01(\x01R\n" +
-	"confidence\"\xf9\x06\n" +
+	"confidence\x12!\n" +
+	"\fbefore_fault\x18\b \x01(\bR\vbeforeFault\"\xf9\x06\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
@@ -2602,7 +3028,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -2617,84 +3043,90 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(*WorkerRevert)(nil),          // 10: murphy.v1.WorkerRevert
 	(*HaltRecord)(nil),            // 11: murphy.v1.HaltRecord
 	(*MetricVerdict)(nil),         // 12: murphy.v1.MetricVerdict
-	(*Verdict)(nil),               // 13: murphy.v1.Verdict
-	(*Run)(nil),                   // 14: murphy.v1.Run
-	(*Probe)(nil),                 // 15: murphy.v1.Probe
-	(*HTTPProbe)(nil),             // 16: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),              // 17: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),       // 18: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),          // 19: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),         // 20: murphy.v1.JSONPathCheck
-	(*Sample)(nil),                // 21: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 22: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 23: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 24: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 25: murphy.v1.Wave
-	nil,                           // 26: murphy.v1.Worker.LabelsEntry
-	nil,                           // 27: murphy.v1.FaultSpec.ParamsEntry
-	nil,                           // 28: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                           // 29: murphy.v1.CommandProbe.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
-	(*structpb.Value)(nil),        // 32: google.protobuf.Value
+	(*TargetSummary)(nil),         // 13: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 14: murphy.v1.PooledView
+	(*Verdict)(nil),               // 15: murphy.v1.Verdict
+	(*Run)(nil),                   // 16: murphy.v1.Run
+	(*Probe)(nil),                 // 17: murphy.v1.Probe
+	(*HTTPProbe)(nil),             // 18: murphy.v1.HTTPProbe
+	(*TCPProbe)(nil),              // 19: murphy.v1.TCPProbe
+	(*GRPCHealthProbe)(nil),       // 20: murphy.v1.GRPCHealthProbe
+	(*CommandProbe)(nil),          // 21: murphy.v1.CommandProbe
+	(*JSONPathCheck)(nil),         // 22: murphy.v1.JSONPathCheck
+	(*Sample)(nil),                // 23: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 24: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 25: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 26: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 27: murphy.v1.Wave
+	nil,                           // 28: murphy.v1.Worker.LabelsEntry
+	nil,                           // 29: murphy.v1.FaultSpec.ParamsEntry
+	nil,                           // 30: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                           // 31: murphy.v1.CommandProbe.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
+	(*structpb.Value)(nil),        // 34: google.protobuf.Value
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	26, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	28, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	30, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	30, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	30, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
-	27, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	31, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	32, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	32, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	32, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	29, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	33, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
 	7,  // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	30, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	30, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	30, // 10: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	32, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	32, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	32, // 10: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
 	5,  // 11: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	30, // 12: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	32, // 12: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
 	10, // 13: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	30, // 14: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	3,  // 15: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	23, // 16: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	2,  // 17: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	12, // 18: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	30, // 19: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	30, // 20: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	30, // 21: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 22: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	30, // 23: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	30, // 24: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	30, // 25: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 26: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	8,  // 27: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	13, // 28: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	11, // 29: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	24, // 30: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	30, // 31: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	30, // 32: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	25, // 33: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	31, // 34: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	31, // 35: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	16, // 36: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	17, // 37: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	18, // 38: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	19, // 39: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	28, // 40: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	20, // 41: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	29, // 42: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	20, // 43: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	32, // 44: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	30, // 45: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	7,  // 46: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	30, // 47: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	9,  // 48: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 49: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	13, // 50: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	32, // 14: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	13, // 15: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	3,  // 16: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	25, // 17: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	13, // 18: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	14, // 19: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 20: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 21: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	12, // 22: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	32, // 23: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	32, // 24: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	32, // 25: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 26: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	32, // 27: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	32, // 28: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	32, // 29: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 30: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	8,  // 31: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	15, // 32: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	11, // 33: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	26, // 34: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	32, // 35: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	32, // 36: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	27, // 37: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	33, // 38: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	33, // 39: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	18, // 40: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	19, // 41: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	20, // 42: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	21, // 43: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	30, // 44: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	22, // 45: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	31, // 46: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	22, // 47: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	34, // 48: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	32, // 49: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	7,  // 50: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	32, // 51: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	9,  // 52: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 53: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	15, // 54: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -2702,20 +3134,20 @@ func file_murphy_v1_common_proto_init() {
 	if File_murphy_v1_common_proto != nil {
 		return
 	}
-	file_murphy_v1_common_proto_msgTypes[9].OneofWrappers = []any{
+	file_murphy_v1_common_proto_msgTypes[11].OneofWrappers = []any{
 		(*Probe_Http)(nil),
 		(*Probe_Tcp)(nil),
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
 	}
-	file_murphy_v1_common_proto_msgTypes[14].OneofWrappers = []any{}
+	file_murphy_v1_common_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -595,8 +595,8 @@ type GuardrailStatus struct {
 	Metric string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
 	// "above 0.05 for 3s", "below 0.99", "deviation relative 0.5", "missing data".
 	Guardrail string `protobuf:"bytes,2,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
-	// The current aggregate of the experimental group (absolute guardrails) or log e-value
-	// (deviation guardrails).
+	// The current aggregate of the experimental group (absolute guardrails) or the t
+	// statistic against the tolerance at the latest look (deviation guardrails).
 	Value     float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
 	Threshold float64 `protobuf:"fixed64,4,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// Fraction of the way to a halt, 1 = halting.
@@ -604,8 +604,12 @@ type GuardrailStatus struct {
 	BreachingSince *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=breaching_since,json=breachingSince,proto3" json:"breaching_since,omitempty"`
 	BadControl     int64                  `protobuf:"varint,7,opt,name=bad_control,json=badControl,proto3" json:"bad_control,omitempty"`
 	BadExperiment  int64                  `protobuf:"varint,8,opt,name=bad_experiment,json=badExperiment,proto3" json:"bad_experiment,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Deviation guardrails: why the latest look did not test ("needs 4 targets per
+	// group"), and the experimental group's change relative to control (0.8 = 80% worse).
+	Note          string  `protobuf:"bytes,9,opt,name=note,proto3" json:"note,omitempty"`
+	RelChange     float64 `protobuf:"fixed64,10,opt,name=rel_change,json=relChange,proto3" json:"rel_change,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GuardrailStatus) Reset() {
@@ -694,6 +698,20 @@ func (x *GuardrailStatus) GetBadExperiment() int64 {
 	return 0
 }
 
+func (x *GuardrailStatus) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *GuardrailStatus) GetRelChange() float64 {
+	if x != nil {
+		return x.RelChange
+	}
+	return 0
+}
+
 type ValidateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The spec as written, YAML or JSON.
@@ -754,8 +772,11 @@ type ValidateResponse struct {
 	// One line per problem, "file:line: field: message".
 	Problems []string `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
 	// Canonical JSON of the defaulted spec when valid.
-	SpecJson      string `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
-	Digest        string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	SpecJson string `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
+	Digest   string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Things that will work but not as the spec may hope (a deviation guardrail with too
+	// few targets to test, ...).
+	Warnings      []string `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -818,6 +839,13 @@ func (x *ValidateResponse) GetDigest() string {
 	return ""
 }
 
+func (x *ValidateResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 type SubmitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Spec          []byte                 `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -875,6 +903,7 @@ type SubmitResponse struct {
 	// The run started, or for a spec with a schedule, the schedule created.
 	Run           *Run      `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
 	Schedule      *Schedule `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Warnings      []string  `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,6 +948,13 @@ func (x *SubmitResponse) GetRun() *Run {
 func (x *SubmitResponse) GetSchedule() *Schedule {
 	if x != nil {
 		return x.Schedule
+	}
+	return nil
+}
+
+func (x *SubmitResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -1475,7 +1511,7 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\arun_ids\x18\x01 \x03(\tR\x06runIds\x12*\n" +
 	"\x04halt\x18\x02 \x01(\v2\x16.murphy.v1.ClusterHaltR\x04halt\"\x0f\n" +
 	"\rResumeRequest\"\x10\n" +
-	"\x0eResumeResponse\"\xa6\x02\n" +
+	"\x0eResumeResponse\"\xd9\x02\n" +
 	"\x0fGuardrailStatus\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x1c\n" +
 	"\tguardrail\x18\x02 \x01(\tR\tguardrail\x12\x14\n" +
@@ -1485,21 +1521,27 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\x0fbreaching_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0ebreachingSince\x12\x1f\n" +
 	"\vbad_control\x18\a \x01(\x03R\n" +
 	"badControl\x12%\n" +
-	"\x0ebad_experiment\x18\b \x01(\x03R\rbadExperiment\"A\n" +
+	"\x0ebad_experiment\x18\b \x01(\x03R\rbadExperiment\x12\x12\n" +
+	"\x04note\x18\t \x01(\tR\x04note\x12\x1d\n" +
+	"\n" +
+	"rel_change\x18\n" +
+	" \x01(\x01R\trelChange\"A\n" +
 	"\x0fValidateRequest\x12\x12\n" +
 	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x1a\n" +
-	"\bfilename\x18\x02 \x01(\tR\bfilename\"y\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\"\x95\x01\n" +
 	"\x10ValidateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x1a\n" +
 	"\bproblems\x18\x02 \x03(\tR\bproblems\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\tR\x06digest\"?\n" +
+	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1a\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"?\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x1a\n" +
-	"\bfilename\x18\x02 \x01(\tR\bfilename\"c\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\"\x7f\n" +
 	"\x0eSubmitResponse\x12 \n" +
 	"\x03run\x18\x01 \x01(\v2\x0e.murphy.v1.RunR\x03run\x12/\n" +
-	"\bschedule\x18\x02 \x01(\v2\x13.murphy.v1.ScheduleR\bschedule\"&\n" +
+	"\bschedule\x18\x02 \x01(\v2\x13.murphy.v1.ScheduleR\bschedule\x12\x1a\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"&\n" +
 	"\rGetRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"2\n" +
 	"\x0eGetRunResponse\x12 \n" +

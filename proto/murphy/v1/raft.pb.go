@@ -948,6 +948,7 @@ type HaltRun struct {
 	Guardrail     string                 `protobuf:"bytes,5,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
 	Threshold     float64                `protobuf:"fixed64,6,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	FirstBreach   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
+	Targets       []*TargetSummary       `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1027,6 +1028,13 @@ func (x *HaltRun) GetThreshold() float64 {
 func (x *HaltRun) GetFirstBreach() *timestamppb.Timestamp {
 	if x != nil {
 		return x.FirstBreach
+	}
+	return nil
+}
+
+func (x *HaltRun) GetTargets() []*TargetSummary {
+	if x != nil {
+		return x.Targets
 	}
 	return nil
 }
@@ -2209,7 +2217,7 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x03end\x18\x05 \x01(\bR\x03end\x12\x1a\n" +
 	"\binjected\x18\x06 \x03(\tR\binjected\x12\x16\n" +
 	"\x06failed\x18\a \x03(\tR\x06failed\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error\"\xe3\x01\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"\x97\x02\n" +
 	"\aHaltRun\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
@@ -2217,7 +2225,8 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x1c\n" +
 	"\tguardrail\x18\x05 \x01(\tR\tguardrail\x12\x1c\n" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12=\n" +
-	"\ffirst_breach\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\"!\n" +
+	"\ffirst_breach\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
+	"\atargets\x18\b \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\"!\n" +
 	"\aHaltAll\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\b\n" +
 	"\x06Resume\"X\n" +
@@ -2349,15 +2358,16 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	(*Groups)(nil),                // 29: murphy.v1.Groups
 	(RunPhase)(0),                 // 30: murphy.v1.RunPhase
 	(*FaultSpec)(nil),             // 31: murphy.v1.FaultSpec
-	(*WorkerRevert)(nil),          // 32: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 33: murphy.v1.Verdict
-	(*Worker)(nil),                // 34: murphy.v1.Worker
-	(*Run)(nil),                   // 35: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 36: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 37: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 38: murphy.v1.AuditEntry
-	(Group)(0),                    // 39: murphy.v1.Group
-	(*RollbackResult)(nil),        // 40: murphy.v1.RollbackResult
+	(*TargetSummary)(nil),         // 32: murphy.v1.TargetSummary
+	(*WorkerRevert)(nil),          // 33: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 34: murphy.v1.Verdict
+	(*Worker)(nil),                // 35: murphy.v1.Worker
+	(*Run)(nil),                   // 36: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 37: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 38: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 39: murphy.v1.AuditEntry
+	(Group)(0),                    // 40: murphy.v1.Group
+	(*RollbackResult)(nil),        // 41: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
 	27, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
@@ -2391,36 +2401,37 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	27, // 28: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
 	31, // 29: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
 	27, // 30: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
-	32, // 31: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	33, // 32: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	33, // 33: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	33, // 34: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	29, // 35: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	27, // 36: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	28, // 37: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	34, // 38: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	35, // 39: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	36, // 40: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	24, // 41: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	37, // 42: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	38, // 43: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	27, // 44: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 45: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	27, // 46: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 47: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	27, // 48: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	23, // 49: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	39, // 50: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	27, // 51: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	27, // 52: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	23, // 53: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	23, // 54: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	40, // 55: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	32, // 31: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
+	33, // 32: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	34, // 33: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	34, // 34: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	34, // 35: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	29, // 36: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	27, // 37: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	28, // 38: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	35, // 39: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	36, // 40: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	37, // 41: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	24, // 42: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	38, // 43: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	39, // 44: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	27, // 45: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	27, // 46: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	27, // 47: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	27, // 48: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	27, // 49: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	23, // 50: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	40, // 51: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	27, // 52: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	27, // 53: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	23, // 54: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	23, // 55: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	41, // 56: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }

@@ -1,0 +1,38 @@
+package spec
+
+import "time"
+
+// Proportion reports whether the metric is a 0/1 measure (a probe's success): its
+// samples are shares to compare, never medians.
+func (m Metric) Proportion() bool {
+	return m.Source.Probe != nil && m.Source.Probe.Measure == MeasureSuccess
+}
+
+// SuccessesOnly reports whether only successful samples measure the metric: a failed
+// request's latency is the time until it failed (a fault that makes requests fail fast
+// would otherwise read as faster), and a failed command prints no number. Failures
+// belong to the success metric.
+func (m Metric) SuccessesOnly() bool {
+	if m.Source.Probe == nil {
+		return false
+	}
+	switch m.Source.Probe.Measure {
+	case MeasureLatency, MeasureNumber:
+		return true
+	}
+	return false
+}
+
+// FaultDuration is how long faults are planned to be active: sequential steps add up,
+// a parallel step overlaps the one before it.
+func (e *Experiment) FaultDuration() time.Duration {
+	total, group := time.Duration(0), time.Duration(0)
+	for i, st := range e.Steps {
+		if i > 0 && !st.Parallel {
+			total += group
+			group = 0
+		}
+		group = max(group, time.Duration(st.Duration))
+	}
+	return total + group
+}
