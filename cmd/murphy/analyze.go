@@ -17,6 +17,8 @@ import (
 
 type analyzeFlags struct {
 	control, experiment string
+	samples             string
+	proportion          bool
 	name                string
 	direction           string
 	tolRelative         float64
@@ -28,24 +30,77 @@ type analyzeFlags struct {
 func newAnalyzeCmd() *cobra.Command {
 	f := &analyzeFlags{}
 	cmd := &cobra.Command{
-		Use:   "analyze --control FILE --experiment FILE",
-		Short: "Compare two samples offline with the statistics Murphy's verdicts use",
-		Long: `Analyze compares a control sample with an experimental sample the way a run's verdict
-does, without a cluster: Mann-Whitney U, the Hodges-Lehmann shift with its
-confidence interval, the change relative to the control median, Welch's t, and the
-decision against the tolerance (deviated, within_tolerance or inconclusive).
+		Use:   "analyze (--samples FILE | --control FILE --experiment FILE)",
+		Short: "Judge samples offline with the statistics Murphy's verdicts use",
+		Long: `Analyze judges a metric offline, without a cluster, and says whether it deviated,
+stayed within tolerance or is inconclusive. It has two modes.
 
-Each file holds one number per line; blank lines and lines starting with # are
-skipped. Lines are read in time order: if consecutive samples are correlated the
-tests run on batch means and the output says so.
+--samples FILE: per-host samples, analysed exactly as a run is. The host is the unit
+of analysis: each host is summarised in the baseline and in the fault window, its
+change is taken against its own baseline, and the experimental hosts' mean change is
+compared with the control hosts' (Welch's t on the host changes). Host-to-host
+differences therefore cancel instead of passing for an effect, and the output says
+how many hosts per group the question would need when the hosts at hand cannot
+settle it. A pooled Mann-Whitney view (every sample treated as independent) is shown
+beside it, labelled; it never decides.
 
---direction names the harmful direction and makes the p-value one-sided in it
-(default either: two-sided). Without a tolerance any change counts, so the metric
-can be deviated or inconclusive but never within tolerance.
+The file is CSV with a header, or JSON lines (one object per line) when its first
+non-blank character is '{'; "-" reads standard input. Each record has:
 
-In JSON, method is "exact" for both exact distributions (with or without ties) and
-"asymptotic" for the normal approximation; details.method tells them apart.`,
-		Example: `  murphy analyze --control before.txt --experiment after.txt
+  group   control or experiment
+  host    the target's name (a host or a pod); a host belongs to one group
+  phase   baseline (before the fault) or fault (the window judged)
+  value   a number: a latency, a CPU share, or 0/1 with --proportion
+  ok      optional: false marks a failed sample (CSV: true, false, 1, 0; empty = true)
+
+CSV columns may come in any order; unknown or missing columns are errors. Rows of a
+host are read in time order. Lines starting with # are comments. For example:
+
+  group,host,phase,value,ok
+  control,web-1,baseline,0.112,true
+  control,web-1,fault,0.109,true
+  experiment,web-7,baseline,0.115,true
+  experiment,web-7,fault,0.151,false
+
+or, as JSON lines:
+
+  {"group":"experiment","host":"web-7","phase":"fault","value":0.151,"ok":false}
+
+A failed sample is not a fast sample: for a continuous metric, samples with ok=false
+are dropped from the values and counted in the output; judge failures as a success
+metric with --proportion, where each value is 0 or 1 (a probe's success), ok is
+ignored and the hosts' shares are compared. When every value is 0 or 1 without
+--proportion, a note suggests it; the mode never switches by itself.
+
+--control FILE --experiment FILE: two samples, one number per line (blank lines and
+lines starting with # are skipped), compared the way a sample-level verdict does:
+Mann-Whitney U, the Hodges-Lehmann shift with its confidence interval, the change
+relative to the control median, Welch's t, and the decision against the tolerance.
+This mode treats every sample as independent evidence. That holds for per-request
+samples from one target; samples from several hosts are not independent (host
+differences look like effects), so give those to --samples instead. Lines are read in
+time order: if consecutive samples are correlated the tests run on batch means and
+the output says so. In JSON, method is "exact" for both exact distributions (with or
+without ties) and "asymptotic" for the normal approximation; details.method tells
+them apart.
+
+In both modes --direction names the harmful direction and makes the test one-sided
+in it (default either: two-sided). Without a tolerance any change counts, so the
+metric can be deviated or inconclusive but never within tolerance.
+
+JSON of --samples: verdict, reason, unit ("target"), kind, method, scale (log: ratios;
+linear: differences), estimate with ci_low and ci_high (the experimental hosts' change
+over the control hosts', as a relative change: 0.12 = +12%), shift and its interval in
+metric units, hosts_control, hosts_experiment, hosts_needed (when known), confidence,
+direction, tolerance, decision, details, samples_read, failed_samples_dropped, hosts
+(per host: n_baseline, n_window, baseline, window, change, beyond), pooled (the
+secondary every-sample-independent view) and warnings. A host's change is window over
+baseline minus one on the log scale and window minus baseline on the linear scale.
+Numbers that cannot be computed are null.`,
+		Example: `  murphy analyze --samples samples.csv --direction increase --tolerance-relative 0.1
+  murphy analyze --samples probes.jsonl --proportion --direction decrease --tolerance-absolute 0.02 -o json
+  export-samples | murphy analyze --samples - --name p99 --direction increase --tolerance-relative 0.05
+  murphy analyze --control before.txt --experiment after.txt
   murphy analyze --control c.txt --experiment e.txt --direction increase --tolerance-relative 0.1 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,11 +108,13 @@ In JSON, method is "exact" for both exact distributions (with or without ties) a
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.control, "control", "", "file with the control group's samples (required)")
-	fl.StringVar(&f.experiment, "experiment", "", "file with the experimental group's samples (required)")
+	fl.StringVar(&f.samples, "samples", "", "CSV or JSON-lines file of per-host samples (group, host, phase, value, ok); - reads stdin")
+	fl.BoolVar(&f.proportion, "proportion", false, "with --samples: values are 0/1 (a probe's success) and hosts' shares are compared")
+	fl.StringVar(&f.control, "control", "", "file with the control group's samples, one per line (every sample independent)")
+	fl.StringVar(&f.experiment, "experiment", "", "file with the experimental group's samples, one per line")
 	fl.StringVar(&f.name, "name", "metric", "metric name used in the verdict's sentence")
 	fl.StringVar(&f.direction, "direction", "either", "harmful direction: increase, decrease or either")
-	fl.Float64Var(&f.tolRelative, "tolerance-relative", 0, "allowed change as a fraction of the control median (0.1 = 10%)")
+	fl.Float64Var(&f.tolRelative, "tolerance-relative", 0, "allowed change as a fraction of the control level (0.1 = 10%)")
 	fl.Float64Var(&f.tolAbsolute, "tolerance-absolute", 0, "allowed change in the metric's own units")
 	fl.Float64Var(&f.confidence, "confidence", 0.95, "confidence level of the interval, strictly between 0 and 1")
 	fl.StringVarP(&f.output, "output", "o", "text", "text or json")
@@ -66,29 +123,23 @@ In JSON, method is "exact" for both exact distributions (with or without ties) a
 
 func runAnalyze(cmd *cobra.Command, f *analyzeFlags) error {
 	// Flags first, files second: a typo in a flag should not wait for a large read.
-	if f.control == "" || f.experiment == "" {
-		return errors.New("both --control and --experiment are required")
+	samplesMode := cmd.Flags().Changed("samples")
+	switch {
+	case samplesMode && (f.control != "" || f.experiment != ""):
+		return errors.New("--samples cannot be combined with --control or --experiment: give either one file of per-host samples or two files of samples")
+	case samplesMode && f.samples == "":
+		return errors.New("--samples needs a file name (- reads standard input)")
+	case !samplesMode && f.proportion:
+		return errors.New("--proportion works with --samples only")
+	case !samplesMode && (f.control == "" || f.experiment == ""):
+		return errors.New("both --control and --experiment are required, or --samples FILE")
 	}
-	dir, err := analysis.ParseDirection(f.direction)
+	dir, tol, err := analyzeSettings(cmd, f)
 	if err != nil {
-		return fmt.Errorf("unknown direction %q: use increase, decrease or either", f.direction)
+		return err
 	}
-	relSet, absSet := cmd.Flags().Changed("tolerance-relative"), cmd.Flags().Changed("tolerance-absolute")
-	if relSet && absSet {
-		return errors.New("use either --tolerance-relative or --tolerance-absolute, not both")
-	}
-	tol := analysis.Tolerance{Absolute: f.tolAbsolute}
-	if relSet {
-		tol = analysis.Tolerance{Relative: f.tolRelative, IsRelative: true}
-	}
-	if v := max(f.tolRelative, f.tolAbsolute); math.IsNaN(v) || math.IsInf(v, 0) || f.tolRelative < 0 || f.tolAbsolute < 0 {
-		return errors.New("a tolerance must be a finite, non-negative number")
-	}
-	if !(f.confidence > 0 && f.confidence < 1) {
-		return fmt.Errorf("--confidence %v must lie strictly between 0 and 1 (e.g. 0.95)", f.confidence)
-	}
-	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("unknown output %q: use text or json", f.output)
+	if samplesMode {
+		return runAnalyzeSamples(cmd, f, dir, tol)
 	}
 	control, err := readSamples(f.control)
 	if err != nil {
@@ -103,11 +154,9 @@ func runAnalyze(cmd *cobra.Command, f *analyzeFlags) error {
 	if err != nil {
 		return fmt.Errorf("cannot compare %s with %s: %s", f.control, f.experiment, strings.TrimPrefix(err.Error(), "analysis: "))
 	}
-	// One metric is its own family, so its level is 1 − confidence: the decision and the
-	// printed interval then speak about the same error rate.
 	v, err := analysis.Judge([]analysis.Metric{{
 		Name: f.name, Direction: dir, Tolerance: tol, Control: control, Experiment: experiment,
-	}}, analysis.Options{Confidence: f.confidence, FamilyAlpha: math.Round((1-f.confidence)*1e12) / 1e12})
+	}}, analysis.Options{Confidence: f.confidence, FamilyAlpha: familyAlpha(f.confidence)})
 	if err != nil {
 		return err
 	}
@@ -119,6 +168,39 @@ func runAnalyze(cmd *cobra.Command, f *analyzeFlags) error {
 	}
 	printAnalyze(cmd.OutOrStdout(), rep)
 	return nil
+}
+
+// analyzeSettings checks the flags both modes share.
+func analyzeSettings(cmd *cobra.Command, f *analyzeFlags) (analysis.Direction, analysis.Tolerance, error) {
+	dir, err := analysis.ParseDirection(f.direction)
+	if err != nil {
+		return dir, analysis.Tolerance{}, fmt.Errorf("unknown direction %q: use increase, decrease or either", f.direction)
+	}
+	relSet, absSet := cmd.Flags().Changed("tolerance-relative"), cmd.Flags().Changed("tolerance-absolute")
+	if relSet && absSet {
+		return dir, analysis.Tolerance{}, errors.New("use either --tolerance-relative or --tolerance-absolute, not both")
+	}
+	tol := analysis.Tolerance{Absolute: f.tolAbsolute}
+	if relSet {
+		tol = analysis.Tolerance{Relative: f.tolRelative, IsRelative: true}
+	}
+	if v := max(f.tolRelative, f.tolAbsolute); math.IsNaN(v) || math.IsInf(v, 0) || f.tolRelative < 0 || f.tolAbsolute < 0 {
+		return dir, tol, errors.New("a tolerance must be a finite, non-negative number")
+	}
+	if !(f.confidence > 0 && f.confidence < 1) {
+		return dir, tol, fmt.Errorf("--confidence %v must lie strictly between 0 and 1 (e.g. 0.95)", f.confidence)
+	}
+	if f.output != "text" && f.output != "json" {
+		return dir, tol, fmt.Errorf("unknown output %q: use text or json", f.output)
+	}
+	return dir, tol, nil
+}
+
+// familyAlpha is the family-wise level for one metric: it is its own family, so its
+// level is 1 − confidence, and the decision and the printed interval then speak about
+// the same error rate. Rounded so that 0.95 gives 0.05, not 0.050000000000000044.
+func familyAlpha(confidence float64) float64 {
+	return math.Round((1-confidence)*1e12) / 1e12
 }
 
 // readSamples reads one number per line. Errors name the file and line so a bad export
