@@ -54,12 +54,15 @@ type Comparison struct {
 // the harmful direction, Hodges-Lehmann shift with its interval at the given confidence,
 // relative change and Welch's t. The slices are read in time order and not modified.
 func Compare(control, experiment []float64, dir Direction, confidence float64) (Comparison, error) {
-	return compare(control, experiment, dir, confidence, Tolerance{})
+	return compare(control, experiment, dir, confidence, Tolerance{}, true)
 }
 
 // compare is Compare plus the test against the tolerance boundary, which needs the
 // analysed (possibly batched) samples and, for a relative tolerance, their median.
-func compare(control, experiment []float64, dir Direction, confidence float64, tol Tolerance) (Comparison, error) {
+// Without guard it skips the autocorrelation guard: the pooled view of a target-level
+// metric treats every sample as independent by definition, and its concatenated series
+// would show the hosts' offsets as autocorrelation anyway.
+func compare(control, experiment []float64, dir Direction, confidence float64, tol Tolerance, guard bool) (Comparison, error) {
 	if !dir.valid() {
 		return Comparison{}, fmt.Errorf("%w: direction %v", ErrInvalidArgument, dir)
 	}
@@ -77,7 +80,7 @@ func compare(control, experiment []float64, dir Direction, confidence float64, t
 		BatchSize:      1,
 	}
 	ac, ae := control, experiment
-	if r := math.Max(out.Lag1Control, out.Lag1Experiment); r > lag1Threshold {
+	if r := math.Max(out.Lag1Control, out.Lag1Experiment); guard && r > lag1Threshold {
 		b, residual := batchForAR1(r, min(len(control), len(experiment)))
 		switch {
 		case b == 1:

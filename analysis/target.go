@@ -34,6 +34,10 @@ const (
 	// MethodTargetLevels is Welch's t on the targets' window levels, used when the
 	// targets have no baseline.
 	MethodTargetLevels = "target-levels-welch"
+	// MethodTargetSingle compares a group of one target with the other group's spread
+	// (the single-case t of Crawford and Howell: the pooled t with one group of one), for
+	// a wave that faults one host.
+	MethodTargetSingle = "target-did-single-case"
 )
 
 // trimFraction is cut from each end before a target's values are averaged: a 20%
@@ -41,8 +45,9 @@ const (
 // lognormal latency) while a few timeouts or GC pauses cannot move it far.
 const trimFraction = 0.2
 
-// MinTargets is the fewest targets per group the target-level tests can work with: one
-// target gives no estimate of how targets vary.
+// MinTargets is the fewest targets per group Welch's t can work with: one target gives
+// no estimate of how its group varies. A group of one is still judged against the other
+// group's spread (MethodTargetSingle) when that group has MinTargets.
 const MinTargets = 2
 
 // maxTargetsNeeded caps the planning figure.
@@ -172,9 +177,14 @@ func CompareTargets(d TargetData, dir Direction, tol Tolerance, confidence float
 	out.Warnings = append(out.Warnings, warnC...)
 	out.Warnings = append(out.Warnings, warnE...)
 	out.NControl, out.NExperiment = len(ctl), len(exp)
-	if len(ctl) < MinTargets || len(exp) < MinTargets {
-		return out, fmt.Errorf("%w: %d control and %d experimental targets have data; at least %d per group are needed",
-			ErrTooFewTargets, len(ctl), len(exp), MinTargets)
+	if min(len(ctl), len(exp)) < 1 || max(len(ctl), len(exp)) < MinTargets {
+		return out, fmt.Errorf("%w: %d control and %d experimental targets have data; at least %d per group are needed (or one against %d)",
+			ErrTooFewTargets, len(ctl), len(exp), MinTargets, MinTargets)
+	}
+	single := min(len(ctl), len(exp)) == 1
+	if single && withBaseline {
+		out.Method = MethodTargetSingle
+		out.Warnings = append(out.Warnings, "one target in a group: it is judged against the other group's spread, assuming targets vary alike in both groups")
 	}
 	out.ControlLevel, out.ExperimentLevel = groupLevel(ctl, out.Scale, false), groupLevel(exp, out.Scale, false)
 	out.ControlBase = groupLevel(ctl, out.Scale, true)
@@ -195,6 +205,19 @@ func CompareTargets(d TargetData, dir Direction, tol Tolerance, confidence float
 	out.Effect = mE - mC
 	out.SE = math.Sqrt(sc + se)
 	out.DF = (sc + se) * (sc + se) / (sc*sc/(nC-1) + se*se/(nE-1))
+	if single {
+		// A group of one has no spread of its own: the other group's (the pooled
+		// variance, to which the single target adds nothing) stands for both.
+		out.DF = nC + nE - 2
+		s2 := ((nC-1)*vC + (nE-1)*vE) / out.DF
+		if d.Proportion {
+			s2 = math.Max(s2, (sumWithin(ctl)+sumWithin(exp))/(nC+nE))
+		}
+		out.SE = math.Sqrt(s2 * (1/nC + 1/nE))
+		if out.SE == 0 {
+			return out, fmt.Errorf("%w: every target changed by exactly the same amount", ErrNoVariation)
+		}
+	}
 	q := StudentTQuantile(1-(1-confidence)/2, out.DF)
 	out.Low, out.High = out.Effect-q*out.SE, out.Effect+q*out.SE
 	out.T = out.Effect / out.SE

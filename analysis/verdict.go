@@ -272,7 +272,7 @@ func measure(m Metric, confidence float64) (mv MetricVerdict, ok bool) {
 	}
 	mv.Kind, mv.Unit = KindContinuous, UnitSample
 	mv.NControl, mv.NExperiment = len(m.Control), len(m.Experiment)
-	c, err := compare(m.Control, m.Experiment, m.Direction, confidence, m.Tolerance)
+	c, err := compare(m.Control, m.Experiment, m.Direction, confidence, m.Tolerance, true)
 	if err != nil {
 		mv.Reason = dataProblem(m.Name, err)
 		return mv, false
@@ -316,7 +316,7 @@ func measureTargets(m Metric, mv MetricVerdict) (MetricVerdict, bool) {
 	}
 	mv.NControl, mv.NExperiment = len(ctlRaw), len(expRaw)
 	if !td.Proportion {
-		if c, err := compare(ctlRaw, expRaw, m.Direction, mv.Confidence, Tolerance{}); err == nil {
+		if c, err := compare(ctlRaw, expRaw, m.Direction, mv.Confidence, Tolerance{}, false); err == nil {
 			mv.Pooled = &PooledView{
 				Method: string(c.MannWhitney.Method), NControl: c.NControl, NExperiment: c.NExperiment,
 				ControlMedian: c.ControlMedian, ExperimentMedian: c.ExperimentMedian,

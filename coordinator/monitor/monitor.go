@@ -505,7 +505,6 @@ func mean(pts []fleet.Point) float64 {
 	return s / float64(len(pts))
 }
 
-
 func tail(xs []float64, n int) []float64 {
 	if len(xs) > n {
 		return xs[len(xs)-n:]

@@ -16,10 +16,14 @@ const (
 	LevelRegion     = "region"
 )
 
+// minWaveControl is the smallest control group a wave takes when the fleet allows it.
+const minWaveControl = 3
+
 // PlanWave forms one wave of an escalation ladder: the experimental group is one host,
 // or every selected worker of one data centre, or of one region, around anchor (a worker
 // of the previous wave, so waves widen around the same spot; empty picks one at random).
-// The control group has as many workers, taken as close as possible without overlap:
+// The control group has as many workers (at least minWaveControl where the fleet has
+// them), taken as close as possible without overlap:
 // the same data centre for a host, the same region for a data centre, other regions for
 // a region. Blast-radius limits apply to every wave.
 func PlanWave(t spec.Targets, candidates []Candidate, level, anchor string, seed uint64) (Plan, error) {
@@ -85,7 +89,9 @@ func PlanWave(t spec.Targets, candidates []Candidate, level, anchor string, seed
 	for _, c := range exp {
 		plan.Experiment = append(plan.Experiment, c.ID)
 	}
-	for _, c := range others[:len(exp)] {
+	// A wave's verdict compares targets, so a control group of one could not say how
+	// targets vary: a one-host wave gets minWaveControl controls where the fleet has them.
+	for _, c := range others[:min(len(others), max(len(exp), minWaveControl))] {
 		plan.Control = append(plan.Control, c.ID)
 	}
 	slices.Sort(plan.Experiment)

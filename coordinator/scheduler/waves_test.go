@@ -22,8 +22,10 @@ func TestPlanWaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	anchor := host.Experiment[0]
-	if len(host.Experiment) != 1 || len(host.Control) != 1 || dcOf[host.Control[0]] != dcOf[anchor] {
-		t.Fatalf("host wave %+v: control must be one host of the same data centre", host)
+	// A one-host wave takes three controls, nearest first: its data centre's other host.
+	mate := slices.ContainsFunc(host.Control, func(id string) bool { return dcOf[id] == dcOf[anchor] })
+	if len(host.Experiment) != 1 || len(host.Control) != minWaveControl || !mate {
+		t.Fatalf("host wave %+v: control must be %d hosts including the same data centre's other host", host, minWaveControl)
 	}
 	dc, err := PlanWave(tg, fl, LevelDatacenter, anchor, 4)
 	if err != nil {
@@ -32,10 +34,18 @@ func TestPlanWaves(t *testing.T) {
 	if len(dc.Experiment) != 2 || !slices.Contains(dc.Experiment, anchor) {
 		t.Fatalf("datacenter wave %+v does not take the anchor's whole data centre", dc)
 	}
+	// Three controls: the region's other data centre (two hosts) first, then one farther.
+	sameRegion := 0
 	for _, id := range dc.Control {
-		if dcOf[id] == dcOf[anchor] || regionOf[id] != regionOf[anchor] {
-			t.Errorf("datacenter wave control %s: want another data centre of the same region", id)
+		if dcOf[id] == dcOf[anchor] {
+			t.Errorf("datacenter wave control %s is in the faulted data centre", id)
 		}
+		if regionOf[id] == regionOf[anchor] {
+			sameRegion++
+		}
+	}
+	if len(dc.Control) != minWaveControl || sameRegion != 2 {
+		t.Errorf("datacenter wave control %v: want %d hosts, the 2 of the region's other data centre among them", dc.Control, minWaveControl)
 	}
 	region, err := PlanWave(tg, fl, LevelRegion, anchor, 5)
 	if err != nil {

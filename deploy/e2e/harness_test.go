@@ -628,6 +628,9 @@ hypothesis:
       source: {probe: {http: {url: "http://{{proxy}}/", interval: 100ms, timeout: 1s}, measure: latency}}
       direction: increase
       tolerance: {relative: 0.10}
+  # Three hosts per group on a shared Docker host exercise the fault path; they are too
+  # few to settle a 10%% tolerance, which the futility check would otherwise refuse.
+  allowUnderpowered: true
 baseline: %s
 steps:
   - fault: http.delay
