@@ -549,15 +549,16 @@ func samplesNeeded(m Metric, mv *MetricVerdict, est, lo, hi, tol float64) int {
 // "latency rose 34% (95% CI 28% to 41%)".
 func describe(m Metric, mv *MetricVerdict) string {
 	conf := pct(mv.Confidence) + " CI"
+	targets := ""
 	if mv.Unit == UnitTarget {
-		conf += fmt.Sprintf(", %d vs %d targets", mv.Target.NExperiment, mv.Target.NControl)
+		targets = fmt.Sprintf(", %d vs %d targets", mv.Target.NExperiment, mv.Target.NControl)
 	}
 	if mv.Kind == KindCount || m.Tolerance.IsRelative {
-		return fmt.Sprintf("%s %s %s (%s %s to %s)", m.Name, verb(mv.RelChange), pct(math.Abs(mv.RelChange)),
-			conf, pct(mv.RelLow), pct(mv.RelHigh))
+		return fmt.Sprintf("%s %s %s (%s %s to %s%s)", m.Name, verb(mv.RelChange), pct(math.Abs(mv.RelChange)),
+			conf, pct(mv.RelLow), pct(mv.RelHigh), targets)
 	}
-	return fmt.Sprintf("%s %s by %s (%s %s to %s)", m.Name, verb(mv.Shift), trimFloat(math.Abs(mv.Shift)),
-		conf, trimFloat(mv.ShiftLow), trimFloat(mv.ShiftHigh))
+	return fmt.Sprintf("%s %s by %s (%s %s to %s%s)", m.Name, verb(mv.Shift), trimFloat(math.Abs(mv.Shift)),
+		conf, trimFloat(mv.ShiftLow), trimFloat(mv.ShiftHigh), targets)
 }
 
 func verb(change float64) string {
