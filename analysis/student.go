@@ -36,9 +36,14 @@ func StudentTQuantile(p, df float64) float64 {
 	case p == 0.5:
 		return 0
 	case p < 0.5:
-		return -StudentTQuantile(1-p, df)
+		// By symmetry, from the lower tail itself: forming 1 − p would round it away.
+		return -upperTQuantile(p, df)
 	}
-	a := 1 - p // upper tail
+	return upperTQuantile(1-p, df)
+}
+
+// upperTQuantile returns the t > 0 with P(T > t) = a, for 0 < a < ½.
+func upperTQuantile(a, df float64) float64 {
 	z := normalUpperQuantile(a)
 	if math.IsInf(df, 1) || df > 1e10 {
 		return z

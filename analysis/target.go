@@ -92,8 +92,9 @@ type TargetSummary struct {
 	// proportion. Baseline is zero without a baseline.
 	Baseline, Window float64
 	// Change is the target's own change: window over baseline minus one on the log scale
-	// (0.12 = +12%), window minus baseline in metric units on the linear scale; the
-	// window level itself when there is no baseline.
+	// (0.12 = +12%), window minus baseline in metric units on the linear scale. Without
+	// a baseline the baseline counts as 1 on the log scale and 0 on the linear scale, so
+	// Change is the window level minus one, or the window level.
 	Change float64
 	// Beyond marks an experimental target whose change, net of the control group's mean
 	// change, lies beyond the tolerance in the harmful direction: the targets that drove

@@ -243,7 +243,8 @@ func TestStudentTQuantileEdges(t *testing.T) {
 					t.Errorf("df %v: quantile(%v) = %v not above the previous %v", df, p, q, prev)
 				}
 				prev = q
-				if m := StudentTQuantile(1-p, df); m != -q {
+				// 1 − p is rounded, so the mirrored quantile agrees to the rounding of p only.
+				if m := StudentTQuantile(1-p, df); !relClose(m, -q, 1e-9) {
 					t.Errorf("df %v: quantile(%v) = %v but quantile(%v) = %v", df, p, q, 1-p, m)
 				}
 			}
