@@ -275,6 +275,66 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 	return -1
 }
 
+// simErrorHalt runs one fault window for an error-rate guardrail: the probe's success
+// (0/1, one sample per host per second) with a deviation guardrail of 2 points, hosts whose
+// error rates differ with coefficient of variation cv around 2%, and the experimental hosts'
+// error rate raised by extra points. It returns the seconds into the fault at which the
+// monitor halted, or -1.
+func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Duration) int {
+	abs := 0.02
+	sp := simLatencySpec(30*time.Second, fault, spec.AbortCondition{Metric: "success", Deviation: &spec.Tolerance{Absolute: &abs}, OnMissing: spec.MissingHold})
+	sp.Hypothesis.Metrics[0].Name = "success"
+	sp.Hypothesis.Metrics[0].Source.Probe.Measure = spec.MeasureSuccess
+	sp.Hypothesis.Metrics[0].Direction = spec.DirectionDecrease
+	m, err := monitor.New(sp, hosts, hosts)
+	if err != nil {
+		panic(err)
+	}
+	s := math.Sqrt(math.Log1p(cv * cv))
+	type src struct {
+		id   string
+		g    monitor.Group
+		rate float64
+	}
+	var all []src
+	for i := range hosts {
+		for _, g := range []monitor.Group{monitor.Control, monitor.Experiment} {
+			all = append(all, src{fmt.Sprintf("%d/%d", g, i), g, math.Min(0.5, 0.02*math.Exp(s*rng.NormFloat64()-s*s/2))})
+		}
+	}
+	draw := func(rate float64) fleet.Point {
+		if rng.Float64() < rate {
+			return fleet.Point{Value: 0}
+		}
+		return fleet.Point{Value: 1, OK: true}
+	}
+	pt := make([]fleet.Point, 1)
+	for i := -30; i < 0; i++ {
+		for _, h := range all {
+			pt[0] = draw(h.rate)
+			pt[0].At = simT0.Add(time.Duration(i) * time.Second)
+			m.Observe("success", h.g, h.id, pt, false)
+		}
+	}
+	m.Start(simT0)
+	for i := 0; i < int(fault/time.Second); i++ {
+		now := simT0.Add(time.Duration(i) * time.Second)
+		for _, h := range all {
+			rate := h.rate
+			if h.g == monitor.Experiment {
+				rate += extra
+			}
+			pt[0] = draw(rate)
+			pt[0].At = now
+			m.Observe("success", h.g, h.id, pt, true)
+		}
+		if d, _ := m.Evaluate(now); d != nil {
+			return i
+		}
+	}
+	return -1
+}
+
 type haltStats struct {
 	runs, falseHalts int
 	powerRuns        int
@@ -282,7 +342,13 @@ type haltStats struct {
 	haltSeconds      []int
 }
 
+// simHalts runs aa A/A windows of 30 minutes and power windows of 5 minutes with a 2x
+// slowdown (latency) or 20 more points of errors (errors) on the experimental hosts.
 func simHalts(c haltCell, aa, power int, seed uint64) haltStats {
+	return simHaltsOf(c, aa, power, seed, false)
+}
+
+func simHaltsOf(c haltCell, aa, power int, seed uint64, errors bool) haltStats {
 	var mu sync.Mutex
 	st := haltStats{runs: aa, powerRuns: power}
 	workers := runtime.GOMAXPROCS(0)
@@ -294,11 +360,21 @@ func simHalts(c haltCell, aa, power int, seed uint64) haltStats {
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			for i := w; i < max(aa, power); i += workers {
 				falseHalt, at := false, -1
-				if i < aa {
-					falseHalt = simHalt(rng, c, 1, 30*time.Minute) >= 0
-				}
-				if i < power {
-					at = simHalt(rng, c, 2, 5*time.Minute)
+				switch {
+				case errors:
+					if i < aa {
+						falseHalt = simErrorHalt(rng, c.hosts, c.cv, 0, 30*time.Minute) >= 0
+					}
+					if i < power {
+						at = simErrorHalt(rng, c.hosts, c.cv, 0.2, 5*time.Minute)
+					}
+				default:
+					if i < aa {
+						falseHalt = simHalt(rng, c, 1, 30*time.Minute) >= 0
+					}
+					if i < power {
+						at = simHalt(rng, c, 2, 5*time.Minute)
+					}
 				}
 				mu.Lock()
 				if falseHalt {
@@ -367,6 +443,16 @@ func TestFleetSimHalts(t *testing.T) {
 	if st.within120 < power*9/10 {
 		t.Errorf("a 2x slowdown halted within 120 s in only %d of %d runs", st.within120, power)
 	}
+	// An error-rate guardrail (deviation of 2 points on a probe's success) over hosts whose
+	// error rates differ with CV 50% around 2%.
+	est := simHaltsOf(haltCell{hosts: 6, cv: 0.5}, aa, power, 8, true)
+	t.Logf("errors: A/A false halts %d of %d; +20 points halted within 120 s in %d of %d (median %d s)", est.falseHalts, aa, est.within120, power, medianInt(est.haltSeconds))
+	if excess(est.falseHalts, aa, 0.01) {
+		t.Errorf("%d false halts in %d A/A runs of the error-rate guardrail: evidence of a rate above 1%%", est.falseHalts, aa)
+	}
+	if est.within120 < power*9/10 {
+		t.Errorf("20 more points of errors halted within 120 s in only %d of %d runs", est.within120, power)
+	}
 }
 
 // TestFleetSimLong runs the whole grid and prints the README's tables. It is the long
@@ -428,6 +514,18 @@ func TestFleetSimLong(t *testing.T) {
 				fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s | %s | %d |\n", hosts, 100*cv, phi, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 			}
 		}
+	}
+	fmt.Fprintf(&b, "\nError-rate guardrail (deviation of 2 points on a probe's success; hosts' error rates around 2%% with host-to-host CV 50%%; %d A/A runs of 30 minutes and %d runs with 20 more points of errors per cell)\n\n", haltRuns, haltRuns)
+	b.WriteString("| hosts per group | A/A false halts in 30 min | +20 points halted within 120 s | median seconds to halt |\n|---|---|---|---|\n")
+	for _, hosts := range []int{4, 6, 12, 30} {
+		seed++
+		st := simHaltsOf(haltCell{hosts: hosts, cv: 0.5}, haltRuns, haltRuns, seed, true)
+		fa := pctOf(st.falseHalts, haltRuns)
+		if excess(st.falseHalts, haltRuns, 0.01) {
+			fa += " *"
+			bad++
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d |\n", hosts, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 	}
 	fmt.Println(b.String())
 	if out := os.Getenv("MURPHY_SIM_OUT"); out != "" {
