@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/web"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -63,6 +64,7 @@ coordinators support. Exit status 0 means valid, 1 means problems were found.`,
 					return problemsError(resp.Problems)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
+				printSpecWarnings(cmd.ErrOrStderr(), resp.Warnings)
 				return nil
 			}
 			sp, err := spec.Parse(data, args[0], spec.Options{ValidateFault: fault.Validate, FaultIsInstant: fault.IsInstant})
@@ -74,11 +76,23 @@ coordinators support. Exit status 0 means valid, 1 means problems were found.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %d metrics, %d steps, digest %s)\n", args[0], sp.Name, len(sp.Hypothesis.Metrics), len(sp.Steps), sp.Origin.Digest[:12])
+			// Locally the fleet is unknown: the groups' sizes are known only when the spec
+			// gives them as counts (--remote sizes them from the connected workers).
+			if c, x := sp.Targets.Control.Count, sp.Targets.Experiment.Count; c > 0 && x > 0 {
+				printSpecWarnings(cmd.ErrOrStderr(), runner.SpecWarnings(sp, c, x))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&remote, "remote", false, "validate on the cluster instead of locally")
 	return cmd
+}
+
+// printSpecWarnings prints what will work, but not as the spec may hope, one line each.
+func printSpecWarnings(w io.Writer, warnings []string) {
+	for _, warn := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }
 
 // problemsError prints every problem but the first to stderr and returns the first, so
@@ -124,6 +138,7 @@ time left) and prints the verdict; the exit status is then 0 for upheld, 2 for r
 			if err != nil {
 				return c.explain(err)
 			}
+			printSpecWarnings(cmd.ErrOrStderr(), resp.Warnings)
 			if sc := resp.Schedule; sc != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s created; first slot %s (`murphy schedules` lists schedules)\n", sc.Id, ts(sc.NextAt))
 				return nil
@@ -220,6 +235,12 @@ func progressLine(resp *murphyv1.WatchResponse) string {
 	}
 	for _, g := range resp.Guardrails {
 		fmt.Fprintf(&b, " | guard %s %s: %.0f%% of the way to a halt", g.Metric, g.Guardrail, 100*g.Closeness)
+		if strings.HasPrefix(g.Guardrail, "deviation") && (g.Threshold != 0 || g.RelChange != 0) {
+			fmt.Fprintf(&b, ", experiment %s vs control", pct(g.RelChange))
+		}
+		if g.Note != "" {
+			fmt.Fprintf(&b, " (%s)", g.Note)
+		}
 	}
 	return b.String()
 }

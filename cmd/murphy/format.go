@@ -67,6 +67,7 @@ func printRun(w io.Writer, r *murphyv1.Run) {
 			fmt.Fprintf(w, "  evidence  metric %s, guardrail %s, threshold %s, first breach %s (%s before the halt), values %v\n",
 				h.Metric, h.Guardrail, num(h.Threshold), ts(h.FirstBreach), h.At.AsTime().Sub(h.FirstBreach.AsTime()).Round(time.Millisecond), h.Values)
 		}
+		web.HaltHostsText(w, web.HaltHosts(r), "  ")
 		for _, rv := range h.Reverts {
 			fmt.Fprintf(w, "  reverted  %s after %s (%s)\n", rv.WorkerId, rv.At.AsTime().Sub(h.At.AsTime()).Round(time.Millisecond), strings.ToLower(strings.TrimPrefix(rv.Cause.String(), "REVERT_CAUSE_")))
 		}
@@ -101,7 +102,12 @@ func printVerdict(w io.Writer, r *murphyv1.Run) {
 		return
 	}
 	fmt.Fprintf(w, "Verdict: hypothesis %s\n  %s\n", strings.ToUpper(web.Outcome(v.Outcome)), v.Reason)
-	fmt.Fprintf(w, "  window %s to %s, confidence %.0f%%\n", ts(v.WindowStart), ts(v.WindowEnd), 100*v.Confidence)
+	if line := web.BeforeFaultText(v); line != "" {
+		fmt.Fprintf(w, "  %s\n", line)
+		fmt.Fprintf(w, "  baseline %s to %s, confidence %.0f%%\n", ts(v.WindowStart), ts(v.WindowEnd), 100*v.Confidence)
+	} else {
+		fmt.Fprintf(w, "  window %s to %s, confidence %.0f%%\n", ts(v.WindowStart), ts(v.WindowEnd), 100*v.Confidence)
+	}
 	for _, m := range v.Metrics {
 		crit := ""
 		if m.Critical {
@@ -109,6 +115,10 @@ func printVerdict(w io.Writer, r *murphyv1.Run) {
 		}
 		fmt.Fprintf(w, "\n  %s (%s is harmful, tolerance %s%s): %s\n", m.Name, m.Direction, m.Tolerance, crit, metricOutcomeName(m.Outcome))
 		fmt.Fprintf(w, "    %s\n", m.Reason)
+		if m.Unit == web.UnitTarget {
+			printTargetMetric(w, m, v)
+			continue
+		}
 		fmt.Fprintf(w, "    control median %s (n=%d), experiment median %s (n=%d)\n", num(m.ControlMedian), m.NControl, num(m.ExperimentMedian), m.NExperiment)
 		fmt.Fprintf(w, "    shift %s (CI %s to %s), relative %s (CI %s to %s)\n", num(m.Shift), num(m.ShiftLow), num(m.ShiftHigh), pct(m.RelChange), pct(m.RelLow), pct(m.RelHigh))
 		if m.Method == "" {
@@ -133,19 +143,44 @@ func printVerdictMarkdown(w io.Writer, r *murphyv1.Run) {
 	v := r.Verdict
 	if v == nil {
 		fmt.Fprintf(w, "No verdict: the run is %s.\n", fsm.PhaseName(r.Phase))
+		if hosts := web.HaltHosts(r); hosts != nil {
+			fmt.Fprintf(w, "\nHalted by %s: %s\n", r.Halt.GetBy(), r.Halt.GetReason())
+			web.HaltHostsMarkdown(w, hosts)
+		}
 		return
 	}
 	fmt.Fprintf(w, "**Hypothesis %s.** %s\n\n", web.Outcome(v.Outcome), v.Reason)
-	fmt.Fprintln(w, "| metric | outcome | control median (n) | experiment median (n) | relative change (CI) | tolerance | p | method |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	for _, m := range v.Metrics {
-		fmt.Fprintf(w, "| %s | %s | %s (%d) | %s (%d) | %s (%s to %s) | %s | %.3g | %s |\n", m.Name, metricOutcomeName(m.Outcome),
-			num(m.ControlMedian), m.NControl, num(m.ExperimentMedian), m.NExperiment, pct(m.RelChange), pct(m.RelLow), pct(m.RelHigh), m.Tolerance, m.P, m.Method)
+	if line := web.BeforeFaultText(v); line != "" {
+		fmt.Fprintf(w, "**%s**\n\n", line)
 	}
+	web.VerdictTableMarkdown(w, web.VerdictRows(v))
 	fmt.Fprintln(w)
 	for _, m := range v.Metrics {
 		fmt.Fprintf(w, "- **%s**: %s\n", m.Name, m.Reason)
 	}
+	for _, m := range v.Metrics {
+		web.HostsMarkdown(w, web.NewHosts(m, v.Confidence), "###")
+	}
+}
+
+// printTargetMetric writes the numbers of a metric decided host by host: the groups'
+// levels, the Welch test on the hosts, which hosts drove a deviation, how many would
+// settle an open question, every host's change, and the pooled view as a secondary one.
+func printTargetMetric(w io.Writer, m *murphyv1.MetricVerdict, v *murphyv1.Verdict) {
+	if m.WelchDf > 0 {
+		fmt.Fprintf(w, "    Welch t=%.3g df=%.1f p=%.3g on the hosts' changes (harmful-direction p %.3g)\n", m.WelchT, m.WelchDf, m.WelchP, m.P)
+	} else if !v.BeforeFault {
+		fmt.Fprintf(w, "    Welch's t on hosts not computed (%d control and %d experimental hosts)\n", m.TargetsControl, m.TargetsExperiment)
+	}
+	if hosts := web.NewHosts(m, v.Confidence); hosts != nil {
+		web.HostsText(w, hosts, "    ")
+	} else if m.Outcome == murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE && m.TargetsNeeded > 0 && !v.BeforeFault {
+		fmt.Fprintf(w, "    about %d hosts per group would likely settle it\n", m.TargetsNeeded)
+	}
+	for _, warn := range m.Warnings {
+		fmt.Fprintf(w, "    warning: %s\n", warn)
+	}
+	printToleranceCheck(w, m)
 }
 
 // printHalt explains a halted run: why, on what evidence, and how each worker reverted.
@@ -159,6 +194,7 @@ func printHalt(w io.Writer, r *murphyv1.Run) {
 			fmt.Fprintf(w, "  recent values %v\n", h.Values)
 		}
 	}
+	web.HaltHostsText(w, web.HaltHosts(r), "  ")
 	members := len(r.Groups.GetExperiment()) + len(r.Groups.GetControl())
 	fmt.Fprintf(w, "  reverted on %d of %d workers\n", len(h.Reverts), members)
 	for _, rv := range h.Reverts {

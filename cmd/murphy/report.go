@@ -21,7 +21,10 @@ func newReportCmd(cf *clientFlags) *cobra.Command {
 		Short: "Write a run's self-contained report (HTML with charts, Markdown or JSON)",
 		Long: `Report writes a run's review document: the verdict in plain words, control and
 experiment over time with the fault windows shaded, the distributions, each metric's
-interval against its tolerance, the timeline, halt evidence and the spec. The HTML file
+interval against its tolerance, and for metrics decided host by host every host's change
+against its own baseline (which hosts drove a deviation, how many hosts would settle an
+open question, the pooled every-sample view as a secondary one), the timeline, halt
+evidence and the spec. The HTML file
 holds its CSS and SVG charts inline and loads nothing, so it can be attached to a review
 or postmortem. Any coordinator answers; the report is read from its HTTP address, found
 through --addr (or given with --http).`,

@@ -255,6 +255,9 @@ func Forest(v *murphyv1.Verdict) template.HTML {
 		tol, rel, ok := tolerance(m.Tolerance)
 		est, lo, hi := m.Shift, m.ShiftLow, m.ShiftHigh
 		format := Num
+		if m.Kind == "proportion" {
+			format = sharePoints
+		}
 		if rel || !ok {
 			est, lo, hi = m.RelChange, m.RelLow, m.RelHigh
 			format = percent
@@ -296,7 +299,7 @@ func Forest(v *murphyv1.Verdict) template.HTML {
 		}
 		fmt.Fprintf(&b, `<line class="zero" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(0), x.at(0), y-rowH/2+4, y+rowH/2-4)
 		class := strings.ReplaceAll(metricOutcome(m.Outcome), " ", "-")
-		if m.NControl > 0 && m.NExperiment > 0 {
+		if hasEstimate(m) {
 			fmt.Fprintf(&b, `<line class="ci %s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, class, x.at(lo), x.at(hi), y, y)
 			fmt.Fprintf(&b, `<circle class="est %s" cx="%.1f" cy="%.1f" r="5"><title>%s</title></circle>`, class, x.at(est), y, html.EscapeString(MetricSentence(m, v.Confidence)))
 		}

@@ -5,7 +5,11 @@
 // Pages are Go templates rendered on the server from this node's own FSM, so any
 // coordinator answers, after a failover too; only live progress (sample counts,
 // guardrails, worker health) comes from the leader's soft state, and a follower says so.
-// Charts are inline SVG drawn here. The only script refreshes live parts of a page
+// Charts are inline SVG drawn here. A metric decided host by host (the target is the
+// unit: see MetricVerdict.unit) gets a per-host section: a dot plot of each host's change
+// against its own baseline with the tolerance, the hosts beyond it on their own, the
+// hosts that would settle an open question, and the pooled view, labelled as one that
+// does not decide. The only script refreshes live parts of a page
 // through server-sent events; every page reads the same without it.
 //
 // Writes (halt, halt all, resume) go through the ExperimentService like the CLI's, so a

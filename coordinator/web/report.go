@@ -73,15 +73,22 @@ func Markdown(w io.Writer, v *RunView) error {
 		fmt.Fprintf(&b, "- Groups: %d experiment, %d control (seed %d)\n", len(r.Groups.Experiment), len(r.Groups.Control), r.Groups.Seed)
 	}
 	if vd := r.Verdict; vd != nil {
-		fmt.Fprintf(&b, "- Window: %s to %s, confidence %.0f%%\n", vd.WindowStart.AsTime().UTC().Format("15:04:05Z"), vd.WindowEnd.AsTime().UTC().Format("15:04:05Z"), 100*vd.Confidence)
-		b.WriteString("\n## Verdict\n\n| metric | outcome | control median (n) | experiment median (n) | change (CI) | tolerance | p |\n|---|---|---|---|---|---|---|\n")
-		for _, m := range vd.Metrics {
-			fmt.Fprintf(&b, "| %s | %s | %s (%d) | %s (%d) | %+.1f%% (%+.1f%% to %+.1f%%) | %s | %.3g |\n", m.Name, metricOutcome(m.Outcome),
-				Num(m.ControlMedian), m.NControl, Num(m.ExperimentMedian), m.NExperiment, 100*m.RelChange, 100*m.RelLow, 100*m.RelHigh, m.Tolerance, m.P)
+		window := "Window"
+		if vd.BeforeFault {
+			window = "Baseline"
 		}
+		fmt.Fprintf(&b, "- %s: %s to %s, confidence %.0f%%\n", window, vd.WindowStart.AsTime().UTC().Format("15:04:05Z"), vd.WindowEnd.AsTime().UTC().Format("15:04:05Z"), 100*vd.Confidence)
+		b.WriteString("\n## Verdict\n\n")
+		if v.BeforeFault != "" {
+			fmt.Fprintf(&b, "**%s**\n\n", v.BeforeFault)
+		}
+		VerdictTableMarkdown(&b, v.Rows)
 		b.WriteString("\n")
 		for _, m := range vd.Metrics {
 			fmt.Fprintf(&b, "- %s. %s\n", MetricSentence(m, vd.Confidence), m.Reason)
+		}
+		for _, h := range v.Hosts {
+			HostsMarkdown(&b, h, "###")
 		}
 	}
 	if len(v.Groups) > 0 {
@@ -99,6 +106,7 @@ func Markdown(w io.Writer, v *RunView) error {
 		if hr.Guardrail != "" {
 			fmt.Fprintf(&b, "\nGuardrail `%s` on %s, threshold %s, first breach %s before the halt, values %v\n", hr.Guardrail, hr.Metric, Num(hr.Threshold), since(hr.FirstBreach.AsTime(), hr.At.AsTime()), hr.Values)
 		}
+		HaltHostsMarkdown(&b, v.HaltHosts)
 		b.WriteString("\n| worker | reverted after | cause |\n|---|---|---|\n")
 		for _, rv := range hr.Reverts {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", rv.WorkerId, since(hr.At.AsTime(), rv.At.AsTime()), causeName(rv.Cause))
@@ -110,4 +118,17 @@ func Markdown(w io.Writer, v *RunView) error {
 	fmt.Fprintf(&b, "\n## Spec\n\n```json\n%s\n```\n", v.Spec)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// VerdictTableMarkdown writes the numbers behind a verdict as a Markdown table.
+func VerdictTableMarkdown(w io.Writer, rows []VerdictRow) {
+	fmt.Fprintln(w, "| metric | outcome | decided on | control (n) | experiment (n) | shift (CI) | relative (CI) | tolerance | p (test) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		name := r.Name
+		if r.Critical {
+			name += " (critical)"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, r.Outcome, r.Unit, r.Control, r.Experiment, r.Shift, r.Relative, r.Tolerance, r.P)
+	}
 }

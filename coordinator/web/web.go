@@ -134,9 +134,11 @@ var funcs = template.FuncMap{
 	"sentence": func(m *murphyv1.MetricVerdict, c float64) string {
 		return MetricSentence(m, c)
 	},
-	"headline": Headline,
-	"cause":    causeName,
-	"may":      func(u *User, a string) bool { return u != nil && u.May(Action(a)) },
+	"headline":    Headline,
+	"guardValue":  guardValue,
+	"guardChange": guardChange,
+	"cause":       causeName,
+	"may":         func(u *User, a string) bool { return u != nil && u.May(Action(a)) },
 	"refusal": func(u *User, a string) string {
 		if u == nil {
 			return a + " needs the " + either(Action(a).Roles()) + " role; sign in first"
@@ -339,6 +341,14 @@ type RunView struct {
 	Forest     template.HTML
 	Active     bool
 	Members    int
+	// Rows are the numbers behind the verdict, one per metric.
+	Rows []VerdictRow
+	// Hosts is the per-host view of each metric of the verdict decided host by host.
+	Hosts []*Hosts
+	// BeforeFault is the prominent line of a verdict taken before any fault.
+	BeforeFault string
+	// HaltHosts is every host's change at the halting look of a deviation guardrail.
+	HaltHosts *Hosts
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
@@ -350,16 +360,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	} else {
 		v.Spec = run.SpecJson
 	}
-	var spec struct {
-		Baseline   string `json:"baseline"`
-		Cooldown   string `json:"cooldown"`
-		Hypothesis struct {
-			Metrics []struct {
-				Name string `json:"name"`
-			} `json:"metrics"`
-		} `json:"hypothesis"`
-	}
-	_ = json.Unmarshal([]byte(run.SpecJson), &spec)
+	spec := parseSpec(run.SpecJson)
 	baseline, _ := time.ParseDuration(spec.Baseline)
 	cooldown, _ := time.ParseDuration(spec.Cooldown)
 
@@ -485,6 +486,16 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		v.Metrics = append(v.Metrics, mv)
 	}
 	v.Forest = Forest(run.Verdict)
+	for _, m := range run.Verdict.GetMetrics() {
+		if h := NewHosts(m, run.Verdict.GetConfidence()); h != nil {
+			v.Hosts = append(v.Hosts, h)
+		}
+	}
+	v.Rows = VerdictRows(run.Verdict)
+	v.BeforeFault = BeforeFaultText(run.Verdict)
+	if hr := run.Halt; len(hr.GetTargets()) > 0 {
+		v.HaltHosts = haltHosts(hr, spec.guard(hr.Metric))
+	}
 	return v
 }
 

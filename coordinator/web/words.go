@@ -60,12 +60,23 @@ func percent(v float64) string {
 	}
 }
 
+// sharePoints writes a difference of shares of successes in percentage points.
+func sharePoints(v float64) string {
+	s := fmt.Sprintf("%.2g", 100*v)
+	if s == "1" || s == "-1" {
+		return s + " point"
+	}
+	return s + " points"
+}
+
 // interval writes "28–41%" or "-3% to 5%".
 func interval(lo, hi float64, f func(float64) string) string {
 	if lo >= 0 && hi >= 0 {
 		a, b := f(lo), f(hi)
-		if strings.HasSuffix(a, "%") && strings.HasSuffix(b, "%") {
-			a = strings.TrimSuffix(a, "%")
+		for _, unit := range []string{"%", " points"} {
+			if strings.HasSuffix(a, unit) && strings.HasSuffix(b, unit) {
+				a = strings.TrimSuffix(a, unit)
+			}
 		}
 		return a + "–" + b
 	}
@@ -75,12 +86,15 @@ func interval(lo, hi float64, f func(float64) string) string {
 // MetricSentence says what happened to one metric in plain words: "latency rose 34%
 // (95% CI 28–41%), beyond the 10% tolerance".
 func MetricSentence(m *murphyv1.MetricVerdict, confidence float64) string {
-	if m.NControl == 0 || m.NExperiment == 0 {
+	if !hasEstimate(m) {
 		return fmt.Sprintf("%s: %s", m.Name, strings.TrimSpace(m.Reason))
 	}
 	tol, rel, ok := tolerance(m.Tolerance)
 	change, lo, hi := m.Shift, m.ShiftLow, m.ShiftHigh
 	format := Num
+	if m.Kind == "proportion" {
+		format = sharePoints
+	}
 	if rel || !ok {
 		change, lo, hi = m.RelChange, m.RelLow, m.RelHigh
 		format = percent
@@ -105,7 +119,11 @@ func MetricSentence(m *murphyv1.MetricVerdict, confidence float64) string {
 	if confidence == 0 {
 		confidence = 0.95
 	}
-	fmt.Fprintf(&b, " (%.0f%% CI %s)", 100*confidence, interval(lo, hi, format))
+	hosts := ""
+	if m.Unit == UnitTarget {
+		hosts = fmt.Sprintf(", %d vs %d hosts", m.TargetsExperiment, m.TargetsControl)
+	}
+	fmt.Fprintf(&b, " (%.0f%% CI %s%s)", 100*confidence, interval(lo, hi, format), hosts)
 	tolText := ""
 	if ok {
 		tolText = " the " + format(tol) + " tolerance"
@@ -136,6 +154,9 @@ func Headline(r *murphyv1.Run) string {
 			return fmt.Sprintf("Failed: %s. No verdict.", r.Error)
 		}
 		return fmt.Sprintf("The run is %s; no verdict yet.", fsm.PhaseName(r.Phase))
+	}
+	if v.BeforeFault {
+		return "Hypothesis " + Outcome(v.Outcome) + ". " + BeforeFaultText(v)
 	}
 	var parts []string
 	for _, m := range v.Metrics {
