@@ -141,14 +141,12 @@ func simVerdict(rng *rand.Rand, c simCell, effect float64) *murphyv1.Verdict {
 
 // verdictStats are the outcomes of many simulated runs of one cell.
 type verdictStats struct {
-	runs                            int
-	refutedAt10, upheldAt15         int // the two errors at and beyond the boundary
-	refutedAt15, refutedAt2x        int // power
-	inconclusiveAt10, neededSum     int
-	neededN                         int
-	needed                          []int
-	elapsed                         time.Duration
-	refutedAt10Pooled, upheldPooled int
+	runs                     int
+	refutedAt10, upheldAt15  int // the two errors at and beyond the boundary
+	refutedAt15, refutedAt2x int // power
+	inconclusiveAt10         int
+	needed                   []int // targets needed, from the boundary runs
+	elapsed                  time.Duration
 }
 
 // simVerdicts runs the cell n times at each true change, spread over the machine's cores.
