@@ -44,9 +44,14 @@ tools-buf: ## install buf (slow to build; only `make proto` and `make lint` need
 demo: build ## run `murphy dev`: a 3-node cluster, 12 workers, a demo experiment
 	./bin/murphy dev
 
-bench: ## benchmarks: proxy overhead, analysis, FSM apply
+# Runs per cell of the heterogeneous-fleet simulation; the README's tables use 1000 twice
+# (MURPHY_SIM_SEED=0 and 1).
+SIM_RUNS ?= 500
+
+bench: ## benchmarks: proxy overhead, analysis, FSM apply, the heterogeneous-fleet simulation
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./worker/... ./analysis/... ./coordinator/...
 	MURPHY_PROXY_BENCH=1 $(GO) test -count=1 -run TestProxyThroughputRatio -v ./worker/fault/httpfault/
+	MURPHY_SIM_LONG=1 MURPHY_SIM_RUNS=$(SIM_RUNS) $(GO) test -count=1 -timeout 60m -run TestFleetSimLong -v ./coordinator/runner/
 
 e2e: build ## end-to-end: `murphy dev --once` on real binaries; deploy/e2e breaks the compose deployment in Docker
 	$(GO) test -count=1 -timeout 10m -tags e2e ./cmd/murphy/...
