@@ -293,6 +293,7 @@ func HostPlot(name, what string, ts []*murphyv1.TargetSummary, g hostGeometry) t
 		vline("tolerance", g.shown(down), "tolerance", "tolerance boundary: "+g.format(g.shown(down))+" (the tolerance from the control group's mean)")
 	}
 	// The hosts: one dot each, staggered vertically so that neighbours stay visible.
+	const maxNamedDots = 3
 	jitter := []float64{0, -12, 12, -6, 6, -18, 18}
 	row := func(list []*murphyv1.TargetSummary, class, label string, cy float64) {
 		text(&b, left-10, cy+4, "end", "label", fmt.Sprintf("%s (%d)", label, len(list)))
@@ -301,6 +302,14 @@ func HostPlot(name, what string, ts []*murphyv1.TargetSummary, g hostGeometry) t
 		slices.SortStableFunc(sorted, func(a, b *murphyv1.TargetSummary) int {
 			return cmpFloat(g.value(a), g.value(b))
 		})
+		// Names only where they fit: with more than a few hosts beyond, labels pile up on
+		// each other, and the sentence above the plot lists them anyway.
+		named := 0
+		for _, t := range list {
+			if t.Beyond {
+				named++
+			}
+		}
 		for i, t := range sorted {
 			cx, yy := x.at(g.value(t)), cy+jitter[i%len(jitter)]
 			cl := "host " + class
@@ -315,7 +324,7 @@ func HostPlot(name, what string, ts []*murphyv1.TargetSummary, g hostGeometry) t
 				r = 6
 			}
 			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="%d"><title>%s</title></circle>`, cl, cx, yy, r, html.EscapeString(title))
-			if t.Beyond {
+			if t.Beyond && named <= maxNamedDots {
 				text(&b, cx, yy-9, "middle", "label beyond-label", t.Id)
 			}
 		}
