@@ -223,9 +223,10 @@ func medianInt(xs []int) int {
 
 // haltCell is a deviation-guardrail configuration over a long fault window.
 type haltCell struct {
-	hosts int
-	cv    float64
-	phi   float64
+	hosts    int
+	cv       float64
+	phi      float64
+	baseline time.Duration // default 30 s
 }
 
 // simHalt runs one 30-minute fault window (30 s baseline, one sample per host per
@@ -233,7 +234,11 @@ type haltCell struct {
 // the monitor halted, or -1.
 func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) int {
 	rel := 0.5
-	sp := simLatencySpec(30*time.Second, fault, spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
+	baseline := c.baseline
+	if baseline == 0 {
+		baseline = 30 * time.Second
+	}
+	sp := simLatencySpec(baseline, fault, spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
 	m, err := monitor.New(sp, c.hosts, c.hosts)
 	if err != nil {
 		panic(err)
@@ -249,7 +254,7 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 		hosts = append(hosts, src{fmt.Sprintf("e%02d", i), monitor.Experiment, newSimHost(rng, c.cv, c.phi)})
 	}
 	pt := make([]fleet.Point, 1)
-	for i := -30; i < 0; i++ {
+	for i := -int(baseline / time.Second); i < 0; i++ {
 		for _, h := range hosts {
 			pt[0] = fleet.Point{At: simT0.Add(time.Duration(i) * time.Second), Value: h.h.next(), OK: true}
 			m.Observe("latency", h.g, h.id, pt, false)
@@ -469,11 +474,11 @@ func TestFleetSimLong(t *testing.T) {
 	if v := os.Getenv("MURPHY_SIM_SEED"); v != "" {
 		fmt.Sscan(v, &seedBase)
 	}
-	// 64 verdict cells with two error rates each and 28 halt cells: a cell is flagged when
+	// 64 verdict cells with two error rates each and 30 halt cells: a cell is flagged when
 	// its count is evidence of an excess at 1% for the whole grid (Bonferroni over the 156
 	// rates), so that chance alone flags a cell of a correct procedure at most 1% of the
 	// time.
-	const rates = 64*2 + 24 + 4
+	const rates = 64*2 + 24 + 2 + 4
 	excess := func(k, n int, p float64) bool { return binomialTail(k, n, p) < 0.01/rates }
 	var b strings.Builder
 	fmt.Fprintf(&b, "Verdicts, %d runs per cell and true change (tolerance +10%%, 95%%; design: both errors at most 2.5%%; * marks evidence of an excess, binomial P < 1%% over the grid)\n\n", runs)
@@ -523,6 +528,17 @@ func TestFleetSimLong(t *testing.T) {
 				fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s | %s | %d |\n", hosts, 100*cv, phi, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 			}
 		}
+	}
+	b.WriteString("\nThe same guardrail with autocorrelated probes (phi 0.5) and a longer baseline, 6 hosts per group, host CV 20%:\n\n| baseline | A/A false halts in 30 min | 2x halted within 120 s | median seconds to halt at 2x |\n|---|---|---|---|\n")
+	for _, base := range []time.Duration{time.Minute, 2 * time.Minute} {
+		seed++
+		st := simHalts(haltCell{hosts: 6, cv: 0.2, phi: 0.5, baseline: base}, haltRuns, haltRuns, seed)
+		fa := pctOf(st.falseHalts, haltRuns)
+		if excess(st.falseHalts, haltRuns, 0.01) {
+			fa += " *"
+			bad++
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", base, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 	}
 	fmt.Fprintf(&b, "\nError-rate guardrail (deviation of 2 points on a probe's success; hosts' error rates around 2%% with host-to-host CV 50%%; %d A/A runs of 30 minutes and %d runs with 20 more points of errors per cell)\n\n", haltRuns, haltRuns)
 	b.WriteString("| hosts per group | A/A false halts in 30 min | +20 points halted within 120 s | median seconds to halt |\n|---|---|---|---|\n")
