@@ -42,6 +42,29 @@ func TestRunsNeverOverlap(t *testing.T) {
 	}
 }
 
+// TestQueueWhenBusyBreachesBlastRadius: when another run holds some workers, the free
+// ones alone may not satisfy the blast radius (one experimental worker would be all of
+// its data centre's free workers) although the whole selection does; that is a conflict,
+// so the run queues instead of failing.
+func TestQueueWhenBusyBreachesBlastRadius(t *testing.T) {
+	c := startCluster(t, 3)
+	startWorkers(t, c, 4) // dc0 and dc1, two workers each
+	addr := c.nodes[0].GRPCAddr()
+	one := strings.NewReplacer("count: 2", "count: 1", "maxPercentPerDatacenter: 100", "maxPercentPerDatacenter: 50").Replace(fmt.Sprintf(testSpec, "500ms", "2s"))
+	first := submit(t, addr, one)
+	waitPhase(t, c, first, 10*time.Second, murphyv1.RunPhase_RUN_PHASE_BASELINE, murphyv1.RunPhase_RUN_PHASE_INJECTING)
+	queued := submit(t, addr, one)
+	time.Sleep(500 * time.Millisecond)
+	if q := c.run(queued); q.Phase != murphyv1.RunPhase_RUN_PHASE_PENDING {
+		t.Fatalf("second run is %v (%q) while the first holds half the workers; want it queued", q.Phase, q.Error)
+	}
+	waitPhase(t, c, first, 20*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED)
+	q := waitPhase(t, c, queued, 20*time.Second, murphyv1.RunPhase_RUN_PHASE_BASELINE, murphyv1.RunPhase_RUN_PHASE_INJECTING, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED)
+	if q.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED {
+		t.Fatalf("queued run failed: %s", q.Error)
+	}
+}
+
 // TestSubmitRefusesBlastRadius: a plan that would exceed the blast radius on the connected
 // workers is refused at submission with the exact reason, and nothing is committed.
 func TestSubmitRefusesBlastRadius(t *testing.T) {

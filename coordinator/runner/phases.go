@@ -105,12 +105,14 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 	plan, err := planGroups(sp, free, level, "", seed)
 	if err != nil {
 		// Would the run fit if no other run held workers? Then it is a conflict, which
-		// the spec says how to handle, not a shortage.
-		conflict := errors.Is(err, scheduler.ErrTooFewWorkers) && len(busy) > 0
-		if conflict {
-			if _, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, nil), level, "", seed); alone != nil {
-				conflict = false
-			}
+		// the spec says how to handle, not a shortage. Whatever the error on the free
+		// workers alone: a blast radius is a share of the whole selection, so a plan
+		// squeezed into what another run left over can breach it where the real one
+		// would not.
+		conflict := false
+		if len(busy) > 0 {
+			_, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, nil), level, "", seed)
+			conflict = alone == nil
 		}
 		switch {
 		case conflict && sp.Targets.OnConflict == spec.ConflictRefuse:
