@@ -32,8 +32,9 @@ const DefaultMaxDuration = time.Hour
 // LoadPolicy for the file) and the coordinator cannot override it: an assignment that
 // breaks it fails with the policy's reason.
 //
-// Whatever the configuration says, the worker never signals itself or PID 1, and the
-// coordinators' addresses are always among ProtectedCIDRs.
+// Whatever the configuration says, the worker never signals itself, PID 1, its own
+// ancestors or any other Murphy process on the host (the process family finds those in
+// /proc), and the coordinators' addresses are always among ProtectedCIDRs.
 //
 // A Policy is a value; copies share the set of coordinator addresses learnt at run time
 // (NoteCoordinator), so executors built from the agent's policy see every leader the
@@ -49,7 +50,7 @@ type Policy struct {
 	MaxDuration time.Duration
 
 	// ProtectedPIDs, ProtectedNames and ProtectedPIDFiles name processes the process
-	// family never signals, besides the worker itself and PID 1. A name matches a
+	// family never signals, besides what is always protected (see Policy). A name matches a
 	// process's /proc/PID/comm or the base name of its argv[0]; a pid file is read at
 	// every check, so a restarted daemon stays protected.
 	ProtectedPIDs     []int

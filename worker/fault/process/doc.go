@@ -10,6 +10,9 @@
 // Signals go through a pidfd (os.FindProcess), and the start time is checked after the
 // pidfd is open, so no pid can be recycled between the check and the signal.
 //
-// The worker's safety policy is enforced here: the worker itself, PID 1 and the
-// configured protected processes are never selected.
+// The worker's safety policy is enforced here: the worker itself, every other Murphy
+// process on the host (same executable file as the worker, or argv[0] "murphy" with a
+// role subcommand: worker, coordinator, dev, guardian), the worker's ancestors, PID 1 and
+// the configured protected processes are never selected. A selector that names one is
+// refused; a wide one leaves them out, logs them, and fails if nothing else matched.
 package process

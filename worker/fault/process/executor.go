@@ -44,10 +44,19 @@ func validate(kind string, pol fault.Policy, params map[string]string) error {
 	if err := fault.Validate(kind, params); err != nil {
 		return err
 	}
-	if err := parseSelector(params).check(pol); err != nil {
+	if err := parseSelector(params).check(newGuard(pol)); err != nil {
 		return fmt.Errorf("%s: refused: %w", kind, err)
 	}
 	return nil
+}
+
+// logSkipped reports protected processes a wide selector matched and the fault left
+// alone, at warning level: the fault went ahead on the others, so nothing else would tell
+// the operator that the spec aims at more than it may touch.
+func logSkipped(log *slog.Logger, id string, skipped []string) {
+	if len(skipped) > 0 {
+		log.Warn("left protected processes alone", "assignment_id", id, "protected", skipped)
+	}
 }
 
 // Kill is process.kill: one signal to each selected process. It has nothing to revert.
@@ -91,10 +100,11 @@ func (k *Kill) Inject(ctx context.Context, f fault.Fault) error {
 		sigName, sigNum = "KILL", fault.Signals["KILL"]
 	}
 	sel := parseSelector(f.Params)
-	procs, err := sel.pick(k.pol, nil)
+	procs, skipped, err := sel.pick(k.pol, nil)
 	if err != nil {
 		return fmt.Errorf("process.kill: %w", err)
 	}
+	logSkipped(k.log, f.AssignmentID, skipped)
 	var sent []string
 	var errs []error
 	for _, p := range procs {
@@ -172,7 +182,7 @@ func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
 	if ok, err := s.recs.Get(f.AssignmentID, &rec); err != nil || ok {
 		return err // active already: a resend
 	}
-	procs, err := parseSelector(f.Params).pick(s.pol, func(p proc) error {
+	procs, skipped, err := parseSelector(f.Params).pick(s.pol, func(p proc) error {
 		if p.stopped() {
 			return errors.New("already stopped by someone else")
 		}
@@ -181,6 +191,7 @@ func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
 	if err != nil {
 		return fmt.Errorf("process.stop: %w", err)
 	}
+	logSkipped(s.log, f.AssignmentID, skipped)
 	for _, p := range procs {
 		rec.Procs = append(rec.Procs, ident{PID: p.PID, Start: p.Start, What: p.String()})
 	}

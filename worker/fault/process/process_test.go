@@ -285,7 +285,7 @@ func TestBadParamsChangeNothing(t *testing.T) {
 		{"protected name", "process.kill", map[string]string{"name": "precious"}, `process name "precious" is protected`},
 		{"protected by default", "process.stop", map[string]string{"name": "sshd"}, `process name "sshd" is protected`},
 		{"protected pid", "process.kill", map[string]string{"pid": strconv.Itoa(s.pid())}, "protected by this worker's policy"},
-		{"protected pid by name", "process.kill", map[string]string{"name": name}, "no process is named"},
+		{"protected pid by name", "process.kill", map[string]string{"name": name}, "is protected (1): "},
 		{"stop signal", "process.kill", map[string]string{"name": name, "signal": "STOP"}, "use process.stop"},
 		{"unknown signal", "process.kill", map[string]string{"name": name, "signal": "BOOM"}, `"BOOM" is not a signal`},
 		{"bad regex", "process.stop", map[string]string{"cmdline": "(("}, "is not a regular expression"},

@@ -61,55 +61,45 @@ func (s selector) filters() string {
 }
 
 // check refuses, without touching any process, a selector aimed at a protected process.
-func (s selector) check(pol fault.Policy) error {
+func (s selector) check(g guard) error {
 	if s.pid != 0 {
-		if err := pol.ProtectsPID(s.pid); err != nil {
+		if err := g.protectsPID(s.pid); err != nil {
 			return fmt.Errorf("params.pid: %w", err)
 		}
 	}
 	if s.pidfile != "" {
 		if pid, err := fault.ReadPIDFile(s.pidfile); err == nil {
-			if err := pol.ProtectsPID(pid); err != nil {
+			if err := g.protectsPID(pid); err != nil {
 				return fmt.Errorf("params.pidfile: %w", err)
 			}
 		}
 	}
 	if s.name != "" {
-		if err := pol.ProtectsName(s.name); err != nil {
+		if err := g.pol.ProtectsName(s.name); err != nil {
 			return fmt.Errorf("params.name: %w", err)
 		}
 	}
 	return nil
 }
 
-// protected returns why p must be left alone, or nil.
-func protected(pol fault.Policy, p proc) error {
-	if err := pol.ProtectsPID(p.PID); err != nil {
-		return err
-	}
-	for _, n := range pol.ProtectedNames {
-		if p.nameIs(n) {
-			return pol.ProtectsName(n)
-		}
-	}
-	return nil
-}
-
 // pick returns the processes to act on, at random when count is below the number of
-// eligible matches. eligible filters out processes the kind cannot act on, with a
-// reason. No match is an error that says what was looked for.
-func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, error) {
-	if err := s.check(pol); err != nil {
-		return nil, err
+// eligible matches, and the protected matches it left alone with the reason for each, so
+// the caller can report them. eligible filters out processes the kind cannot act on,
+// with a reason. No match is an error that says what was looked for and why every match
+// was left alone.
+func (s selector) pick(pol fault.Policy, eligible func(proc) error) (out []proc, protectedSkips []string, err error) {
+	g := newGuard(pol)
+	if err := s.check(g); err != nil {
+		return nil, nil, err
 	}
 	pid := s.pid
 	if s.pidfile != "" {
 		n, err := fault.ReadPIDFile(s.pidfile)
 		if err != nil {
-			return nil, fmt.Errorf("params.pidfile: %w", err)
+			return nil, nil, fmt.Errorf("params.pidfile: %w", err)
 		}
 		if pid != 0 && pid != n {
-			return nil, fmt.Errorf("no process is %s: %s holds pid %d", s.filters(), s.pidfile, n)
+			return nil, nil, fmt.Errorf("no process is %s: %s holds pid %d", s.filters(), s.pidfile, n)
 		}
 		pid = n
 	}
@@ -117,7 +107,7 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, err
 	if pid != 0 {
 		p, err := readProc(pid)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+			return nil, nil, err
 		}
 		if err == nil {
 			all = []proc{p}
@@ -125,10 +115,9 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, err
 	} else {
 		var err error
 		if all, err = listProcs(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	var out []proc
 	var skipped []string
 	for _, p := range all {
 		if p.kernelThread() || p.gone() {
@@ -137,11 +126,13 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, err
 		if (s.name != "" && !p.nameIs(s.name)) || (s.cmdline != nil && !s.cmdline.MatchString(strings.Join(p.Cmdline, " "))) {
 			continue
 		}
-		if err := protected(pol, p); err != nil {
+		if err := g.protects(p); err != nil {
 			if pid != 0 {
-				return nil, err
+				return nil, nil, err
 			}
-			skipped = append(skipped, fmt.Sprintf("%s: %v", p, err))
+			skip := fmt.Sprintf("%s: %v", p, err)
+			skipped = append(skipped, skip)
+			protectedSkips = append(protectedSkips, skip)
 			continue
 		}
 		if eligible != nil {
@@ -153,17 +144,21 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) ([]proc, err
 		out = append(out, p)
 	}
 	if len(out) == 0 {
+		if len(protectedSkips) > 0 && len(protectedSkips) == len(skipped) {
+			return nil, nil, fmt.Errorf("every process %s is protected (%d): %s",
+				s.filters(), len(skipped), strings.Join(skipped, "; "))
+		}
 		msg := "no process is " + s.filters()
 		if len(skipped) > 0 {
 			msg += fmt.Sprintf("; %d matching left alone: %s", len(skipped), strings.Join(skipped, "; "))
 		}
-		return nil, errors.New(msg)
+		return nil, nil, errors.New(msg)
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	if s.count > 0 && s.count < len(out) {
 		out = out[:s.count]
 	}
-	return out, nil
+	return out, protectedSkips, nil
 }
 
 // send signals the process (pid, start). It returns false, and no error, when that
