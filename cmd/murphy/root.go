@@ -36,7 +36,8 @@ Start here:
   murphy validate exp.yaml        check a spec without running it
   murphy run exp.yaml --watch     run it and follow it to its verdict
 
-Commands that talk to a cluster use --addr or MURPHY_ADDR (default ` + defaultAddr + `).`,
+Commands that talk to a cluster use --addr or MURPHY_ADDR (default ` + defaultAddr + `), one
+address or several comma-separated: the first that answers serves.`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -45,7 +46,7 @@ Commands that talk to a cluster use --addr or MURPHY_ADDR (default ` + defaultAd
 	if addr == "" {
 		addr = defaultAddr
 	}
-	root.PersistentFlags().StringVar(&cf.addr, "addr", addr, "coordinator gRPC address (env MURPHY_ADDR); any node works, writes reach the leader")
+	root.PersistentFlags().StringVar(&cf.addr, "addr", addr, "coordinator gRPC address, or several comma-separated (host:port,host:port) to use the first that answers (env MURPHY_ADDR); any node works, writes reach the leader")
 	root.PersistentFlags().BoolVar(&cf.stale, "stale", false, "let a follower answer reads from its own state, which may lag the leader")
 	root.PersistentFlags().DurationVar(&cf.timeout, "timeout", 10*time.Second, "timeout for each call to the cluster")
 	root.PersistentFlags().StringVar(&cf.tls.CA, "ca", os.Getenv("MURPHY_CA"), "CA certificate of the cluster (env MURPHY_CA)")
