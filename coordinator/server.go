@@ -403,11 +403,97 @@ func (s *Server) watchLeadership(notify <-chan bool) {
 	}
 }
 
+// After an election the new leader runs a Raft barrier before its runner starts. A
+// failure is retried: barrierAttempts tries with doubling waits from barrierBackoff, and
+// then leadership is handed to another node, since a leader without a runner runs
+// nothing until the next election, which a healthy leader never triggers.
+const (
+	barrierAttempts   = 3
+	barrierBackoff    = 500 * time.Millisecond
+	barrierMaxBackoff = 5 * time.Second
+)
+
+// barrierFault, set only by tests before any node starts, fails a node's post-election
+// barrier: a real barrier cannot be made to fail on demand while the node keeps leading.
+var barrierFault func(nodeID string) error
+
+// barrierRetry decides what a new leader does when its barrier fails.
+type barrierRetry struct {
+	barrier  func() error
+	leading  func() bool
+	stepDown func() error
+	stop     <-chan struct{}
+	log      *slog.Logger
+	attempts int
+	backoff  time.Duration
+	max      time.Duration
+}
+
+// run returns true once a barrier passes on a node that still leads, and false when the
+// node stopped leading (lost the election, handed leadership over) or is shutting down.
+// When no other node can take over (a one-node cluster, or peers unreachable) the
+// transfer fails and the barrier keeps being retried every max at most, with another
+// hand-over after each further round of attempts: holding leadership without a runner
+// is the one outcome this loop must not end in.
+func (b barrierRetry) run() bool {
+	wait := b.backoff
+	for failures := 1; ; failures++ {
+		err := b.barrier()
+		if err == nil {
+			select {
+			case <-b.stop:
+				// A runner started now would outlive Stop.
+				return false
+			default:
+				return b.leading()
+			}
+		}
+		if !b.leading() {
+			b.log.Info("barrier after election failed and leadership is gone", "error", err)
+			return false
+		}
+		if failures%b.attempts == 0 {
+			b.log.Warn("barrier after election keeps failing; handing leadership to another node", "attempts", failures, "error", err)
+			terr := b.stepDown()
+			if terr == nil {
+				return false
+			}
+			b.log.Warn("could not hand leadership over; retrying the barrier", "error", terr)
+		} else {
+			b.log.Warn("barrier after election failed; retrying", "attempt", failures, "in", wait, "error", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-b.stop:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, b.max)
+	}
+}
+
 func (s *Server) startLeading() {
 	// The barrier makes every entry committed by earlier leaders visible in our FSM
 	// before we act on it.
-	if err := s.raft.Barrier(10 * time.Second).Error(); err != nil {
-		s.log.Warn("barrier after election failed; stepping aside", "error", err)
+	ok := barrierRetry{
+		barrier: func() error {
+			if barrierFault != nil {
+				if err := barrierFault(s.cfg.NodeID); err != nil {
+					return err
+				}
+			}
+			return s.raft.Barrier(10 * time.Second).Error()
+		},
+		leading:  s.IsLeader,
+		stepDown: func() error { return s.raft.LeadershipTransfer().Error() },
+		stop:     s.stop,
+		log:      s.log,
+		attempts: barrierAttempts,
+		backoff:  barrierBackoff,
+		max:      barrierMaxBackoff,
+	}.run()
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
