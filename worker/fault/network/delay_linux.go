@@ -9,7 +9,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/murphy-chaos/murphy/worker/fault/network/nfqueue"
+)
+
+// Bounds on what a stalled delay line can do. The kernel holds at most queueMaxLen
+// packets for the queue and accepts the rest at once (fail open), and the queue's rule
+// only matches while the lease element the delay line renews every leaseRefresh is
+// present, so a frozen worker stops receiving new packets within leaseTTL. Packets
+// already held stay held until the worker resumes (they leave late) or dies (the kernel
+// drops them when the socket goes; their senders retransmit past the lapsed rule).
+// queueMaxLen caps the delayed traffic at queueMaxLen/delay packets per second (8192 at
+// 100ms is 80k pps); beyond it packets pass undelayed rather than being dropped.
+const (
+	queueMaxLen  = 8192
+	leaseTTL     = time.Second
+	leaseRefresh = 200 * time.Millisecond
 )
 
 // delayer is the userspace delay line of one network.delay fault on a kernel without
@@ -30,6 +46,9 @@ type delayer struct {
 	releaseDone sync.WaitGroup // release
 	// released counts verdicts sent, for tests and describe.
 	released atomic.Uint64
+
+	lease     *nftables.Conn // lasting socket in the fault's namespace; nil until startLease
+	leaseDone sync.WaitGroup
 }
 
 // startDelayer binds the first free queue number from first on (numbers stay in
@@ -40,7 +59,7 @@ func startDelayer(nsFd int, first uint16, delay, jitter time.Duration) (*delayer
 	var err error
 	for i := range uint16(256) {
 		num = 0x8000 | (first+i)&0x7fff
-		q, err = nfqueue.Open(nfqueue.Config{Num: num, NetNS: nsFd})
+		q, err = nfqueue.Open(nfqueue.Config{Num: num, NetNS: nsFd, MaxLen: queueMaxLen})
 		if !errors.Is(err, nfqueue.ErrBusy) {
 			break
 		}
@@ -55,6 +74,39 @@ func startDelayer(nsFd int, first uint16, delay, jitter time.Duration) (*delayer
 	go d.receive()
 	go d.release()
 	return d, nil
+}
+
+// startLease keeps renewing the lease element of table id's gate until close. The socket
+// is opened now, in the fault's namespace, so renewing needs no namespace handle later.
+// The renewals run in the worker process, so anything that stops the worker (SIGSTOP, a
+// cgroup freeze, death) stops them and the kernel closes the gate within leaseTTL.
+func (d *delayer) startLease(nsFd int, id string) error {
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if nsFd > 0 {
+		opts = append(opts, nftables.WithNetNSFd(nsFd))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	d.lease = c
+	d.leaseDone.Add(1)
+	go func() {
+		defer d.leaseDone.Done()
+		t := time.NewTicker(leaseRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+				// An error (the table is being deleted) changes nothing: the lease then
+				// lapses and the gate closes, which is the safe side.
+				_ = refreshLease(c, id, leaseTTL)
+			}
+		}
+	}()
+	return nil
 }
 
 func (d *delayer) due(now time.Time) time.Time {
@@ -149,6 +201,10 @@ func (d *delayer) close() error {
 		return nil
 	}
 	close(d.stop)
+	d.leaseDone.Wait()
+	if d.lease != nil {
+		_ = d.lease.CloseLasting()
+	}
 	d.releaseDone.Wait() // held packets are accepted before the socket goes
 	err := d.q.Close()   // closing first would make the kernel drop them
 	d.wg.Wait()

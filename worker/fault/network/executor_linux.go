@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -151,6 +152,11 @@ func (e *executor) Inject(_ context.Context, f fault.Fault) error {
 	if err != nil {
 		return err
 	}
+	// The deadline goes into the kernel (see gate), so a fault without one is refused
+	// rather than left for ever to a worker that may never come back.
+	if f.Deadline.IsZero() {
+		return fmt.Errorf("%s: the assignment has no deadline; network faults need one the kernel can enforce", e.kind)
+	}
 	e.fam.mu.Lock()
 	defer e.fam.mu.Unlock()
 	if _, ok := e.fam.active[f.AssignmentID]; ok {
@@ -162,24 +168,34 @@ func (e *executor) Inject(_ context.Context, f fault.Fault) error {
 	}
 	defer closeNS()
 	a := &active{}
-	if err := e.inject(fd, f.AssignmentID, s, protected, a); err != nil {
+	g := gate{until: time.Until(f.Deadline)}
+	if g.until <= 0 {
+		return fmt.Errorf("%s: the deadline %s has passed", e.kind, f.Deadline.Format(time.RFC3339Nano))
+	}
+	if err := e.inject(fd, f.AssignmentID, s, protected, a, g); err != nil {
 		return fmt.Errorf("%s: %w", e.kind, err)
 	}
 	e.fam.active[f.AssignmentID] = a
 	return nil
 }
 
-func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a *active) error {
+func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a *active, g gate) error {
 	switch e.mech {
 	case "nftables":
-		return installTable(fd, id, s, protected, action{drop: true, lossPct: s.percent})
+		return installTable(fd, id, s, protected, action{drop: true, lossPct: s.percent}, g)
 	case "nfqueue":
 		d, err := startDelayer(fd, queueNum(id), s.delay, s.jitter)
 		if err != nil {
 			return err
 		}
 		act := action{queue: &d.num, queueXT: !e.fam.probe.QueueNative}
-		if err := installTable(fd, id, s, protected, act); err != nil {
+		g.lease = leaseTTL
+		if err := installTable(fd, id, s, protected, act, g); err != nil {
+			_ = d.close()
+			return err
+		}
+		if err := d.startLease(fd, id); err != nil {
+			_ = removeTable(fd, id)
 			_ = d.close()
 			return err
 		}
@@ -194,7 +210,10 @@ func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a
 		if err := installQdisc(fd, s.iface, major, sc); err != nil {
 			return err
 		}
-		if err := installTable(fd, id, s, protected, action{priority: netlink.MakeHandle(major, 2)}); err != nil {
+		// The qdisc has no timeout of its own; the gated rule steering packets into the
+		// fault's class does, so at the deadline traffic falls back to the unshaped
+		// default class and the qdisc is left inert until revert removes it.
+		if err := installTable(fd, id, s, protected, action{priority: netlink.MakeHandle(major, 2)}, g); err != nil {
 			_ = removeQdisc(fd, s.iface, major)
 			return err
 		}

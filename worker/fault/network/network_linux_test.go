@@ -40,7 +40,7 @@ func exec(t *testing.T, fam *Family, kind string) fault.Executor {
 
 func inject(t *testing.T, e fault.Executor, id string, params map[string]string) fault.Fault {
 	t.Helper()
-	f := fault.Fault{AssignmentID: id, Kind: e.Kind(), Params: params}
+	f := fault.Fault{AssignmentID: id, Kind: e.Kind(), Params: params, Deadline: time.Now().Add(time.Minute)}
 	if err := e.Inject(context.Background(), f); err != nil {
 		t.Fatalf("inject %s: %v", e.Kind(), err)
 	}
@@ -321,7 +321,7 @@ func TestBadParamsChangeNothing(t *testing.T) {
 				c.params["netns"] = sb.pathA
 			}
 			e := exec(t, fam, c.kind)
-			f := fault.Fault{AssignmentID: "bad", Kind: c.kind, Params: c.params}
+			f := fault.Fault{AssignmentID: "bad", Kind: c.kind, Params: c.params, Deadline: time.Now().Add(time.Minute)}
 			err := e.Inject(context.Background(), f)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Inject error %v, want one containing %q", err, c.want)
@@ -356,7 +356,7 @@ func TestRevertFromJournalAlone(t *testing.T) {
 			continue
 		}
 		params["netns"] = sb.pathA
-		f := fault.Fault{AssignmentID: "crash-" + kind, Kind: kind, Params: params}
+		f := fault.Fault{AssignmentID: "crash-" + kind, Kind: kind, Params: params, Deadline: time.Now().Add(time.Minute)}
 		if err := exec(t, crashed, kind).Inject(context.Background(), f); err != nil {
 			t.Fatalf("inject %s: %v", kind, err)
 		}

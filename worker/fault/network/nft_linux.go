@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -21,6 +22,76 @@ const (
 	ingressPriority = -300
 	egressPriority  = 0
 )
+
+// The gate is how a fault's deadline reaches the kernel. Every table holds a set "gate"
+// whose elements carry kernel timeouts, and every chain begins by accepting all packets
+// unless the gate's elements are present. When the deadline element's timeout runs out the
+// kernel stops matching it, the chain accepts everything, and the fault is over, whether
+// the worker is alive, frozen or dead; the table itself stays (inert) until a revert
+// deletes it. The lease element, used only by the NFQUEUE delay, is refreshed by the
+// running worker every leaseRefresh: a frozen worker stops refreshing it, and within
+// leaseTTL the rule stops queueing packets nobody reads.
+const (
+	gateSet             = "gate"
+	gateDeadline uint32 = 1
+	gateLease    uint32 = 2
+)
+
+// gate is what a table's chains wait for: the deadline element, with a timeout of until,
+// and, when lease > 0, the lease element with that timeout.
+type gate struct {
+	until time.Duration
+	lease time.Duration
+}
+
+func gateKey(k uint32) []byte { return binaryutil.NativeEndian.PutUint32(k) }
+
+// gateRef names the gate set of assignment id for element updates.
+func gateRef(id string) *nftables.Set {
+	return &nftables.Set{
+		Table:   &nftables.Table{Name: TableName(id), Family: nftables.TableFamilyINet},
+		Name:    gateSet,
+		KeyType: nftables.TypeMark, HasTimeout: true,
+	}
+}
+
+// kernelTimeout rounds up to the kernel's millisecond, so the kernel never ends a fault
+// before the deadline the worker was given.
+func kernelTimeout(d time.Duration) time.Duration {
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// gateExprs accepts the packet unless element key is in the gate set (an immediate
+// constant looked up with the inverted flag: "key not in @gate -> accept").
+func gateExprs(set *nftables.Set, key uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: gateKey(key)},
+		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID, Invert: true},
+		&expr.Verdict{Kind: expr.VerdictAccept},
+	}
+}
+
+// refreshLease renews the lease element for another ttl. A delete and an add in one
+// batch is the update every kernel understands (newer ones also update the timeout on a
+// plain add); when the element already lapsed the delete fails the batch, and a plain add
+// brings it back.
+func refreshLease(c *nftables.Conn, id string, ttl time.Duration) error {
+	set := gateRef(id)
+	el := nftables.SetElement{Key: gateKey(gateLease), Timeout: kernelTimeout(ttl)}
+	if err := c.SetDeleteElements(set, []nftables.SetElement{{Key: el.Key}}); err != nil {
+		return err
+	}
+	if err := c.SetAddElements(set, []nftables.SetElement{el}); err != nil {
+		return err
+	}
+	if err := c.Flush(); err == nil {
+		return nil
+	}
+	if err := c.SetAddElements(set, []nftables.SetElement{el}); err != nil {
+		return err
+	}
+	return c.Flush()
+}
 
 // action is what a rule set does with the traffic it selects.
 type action struct {
@@ -76,9 +147,13 @@ func nftConn(nsFd int) (*nftables.Conn, error) {
 	return nftables.New()
 }
 
-// installTable replaces the fault's table with one built from s and act, in a single
-// netlink batch: the kernel applies all of it or none.
-func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act action) error {
+// installTable replaces the fault's table with one built from s and act, gated by g, in a
+// single netlink batch: the kernel applies all of it or none, so the rules never exist
+// without their deadline.
+func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act action, g gate) error {
+	if g.until <= 0 {
+		return errors.New("the deadline has passed or is missing; a network fault needs one the kernel can enforce")
+	}
 	c, err := nftConn(nsFd)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -87,6 +162,16 @@ func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act act
 		return err
 	}
 	t := c.AddTable(&nftables.Table{Name: TableName(id), Family: nftables.TableFamilyINet})
+	set := &nftables.Set{Table: t, Name: gateSet, KeyType: nftables.TypeMark, HasTimeout: true}
+	elems := []nftables.SetElement{{Key: gateKey(gateDeadline), Timeout: kernelTimeout(g.until)}}
+	keys := []uint32{gateDeadline}
+	if g.lease > 0 {
+		elems = append(elems, nftables.SetElement{Key: gateKey(gateLease), Timeout: kernelTimeout(g.lease)})
+		keys = append(keys, gateLease)
+	}
+	if err := c.AddSet(set, elems); err != nil {
+		return fmt.Errorf("nftables: gate set: %w", err)
+	}
 	policy := nftables.ChainPolicyAccept
 	type dir struct {
 		on       bool
@@ -106,7 +191,11 @@ func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act act
 			Name: d.name, Table: t, Type: nftables.ChainTypeFilter,
 			Hooknum: d.hook, Priority: nftables.ChainPriorityRef(nftables.ChainPriority(d.prio)), Policy: &policy,
 		})
-		// Protected peers first, in both address fields: a coordinator's traffic leaves
+		// The gate first: once it is closed nothing below matches.
+		for _, k := range keys {
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: gateExprs(set, k)})
+		}
+		// Protected peers next, in both address fields: a coordinator's traffic leaves
 		// this table untouched whatever the selector says.
 		for _, p := range protected {
 			for _, src := range []bool{true, false} {

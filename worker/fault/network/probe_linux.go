@@ -2,7 +2,9 @@ package network
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -16,7 +18,9 @@ import (
 // or assuming a module loads): a kernel without sch_netem answers a netem qdisc with an
 // error, and that is the only answer that counts.
 type Probe struct {
-	// NFTables: an inet table with a filter chain can be created.
+	// NFTables: an inet table with a filter chain can be created, with the gate every
+	// fault's rules depend on (a set whose elements time out, looked up by a rule): a
+	// kernel that cannot expire a fault's rules offers no network kind at all.
 	NFTables bool
 	// Numgen: the random-number expression loss relies on.
 	Numgen bool
@@ -79,9 +83,24 @@ func tryRule(fd int, exprs ...expr.Any) error {
 	return err
 }
 
+// tryGate installs a real fault table (a one-rule partition of a documentation prefix)
+// with its timed gate and lease, and removes it.
+func tryGate(fd int) error {
+	s := spec{kind: KindPartition, egress: true, cidrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	const id = "murphy-probe-gate"
+	if err := installTable(fd, id, s, nil, action{drop: true}, gate{until: time.Minute, lease: time.Minute}); err != nil {
+		return err
+	}
+	return removeTable(fd, id)
+}
+
 func (p *Probe) probeNFT(fd int) {
 	if err := tryRule(fd); err != nil {
 		p.note("nftables: %v", err)
+		return
+	}
+	if err := tryGate(fd); err != nil {
+		p.note("nftables set with element timeouts (the deadline gate): %v", err)
 		return
 	}
 	p.NFTables = true
@@ -173,7 +192,7 @@ func (p Probe) mechanism(kind string) (mech, why string) {
 		if p.NFTables {
 			return "nftables", ""
 		}
-		return "", "needs nftables (nf_tables with the inet family); this kernel lacks it"
+		return "", "needs nftables (nf_tables with the inet family and sets with element timeouts); this kernel lacks it"
 	}
 	return "", "unknown kind"
 }
