@@ -9,6 +9,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
+	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 // Profile is a set of Raft timeouts suited to the network between coordinators.
@@ -42,6 +43,11 @@ func ProfileTimeouts(p Profile) (Timeouts, error) {
 	}
 	return Timeouts{}, fmt.Errorf("unknown raft profile %q (use lan or wan)", p)
 }
+
+// DefaultMaxFaultDuration is the longest step a cluster accepts unless configured: the
+// workers' default policy maxDuration (fault.DefaultMaxDuration), so that what is
+// accepted is what a default worker runs in full.
+const DefaultMaxFaultDuration = fault.DefaultMaxDuration
 
 // Config is a coordinator node's runtime configuration.
 type Config struct {
@@ -88,6 +94,13 @@ type Config struct {
 	ValidateFault func(kind string, params map[string]string) error
 	// FaultIsInstant names the kinds that act once and need no duration (process.kill).
 	FaultIsInstant func(kind string) bool
+	// MaxFaultDuration refuses, at submission, a step that lasts longer; zero means
+	// DefaultMaxFaultDuration. It should not exceed the workers' policy maxDuration, which
+	// would cut such a fault short in the middle of a run.
+	MaxFaultDuration time.Duration
+	// FleetLimits refuse, at submission, steps that would wreck a host rather than test
+	// it (every process selected, the host cut off, memory or disk beyond the caps).
+	FleetLimits fault.FleetLimits
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -126,6 +139,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Timeouts.Commit == 0 {
 		c.Timeouts.Commit = t.Commit
+	}
+	if c.MaxFaultDuration == 0 {
+		c.MaxFaultDuration = DefaultMaxFaultDuration
+	}
+	if c.MaxFaultDuration < 0 {
+		return fmt.Errorf("coordinator: --max-fault-duration must be positive, not %s", c.MaxFaultDuration)
 	}
 	if c.WorkerLease == 0 {
 		c.WorkerLease = 5 * time.Second

@@ -39,7 +39,7 @@ func (s *Server) parseSpec(data []byte, filename string) (*spec.Experiment, erro
 	if filename == "" {
 		filename = "spec"
 	}
-	sp, err := spec.Parse(data, filename, spec.Options{ValidateFault: s.cfg.ValidateFault, FaultIsInstant: s.cfg.FaultIsInstant})
+	sp, err := spec.Parse(data, filename, specOptions(s.cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +56,27 @@ func (s *Server) parseSpec(data []byte, filename string) (*spec.Experiment, erro
 		return nil, &spec.Error{File: filename, Problems: problems}
 	}
 	return sp, nil
+}
+
+// specOptions are the submission checks of a cluster configured by cfg: the catalogue,
+// then the fleet limits, which judge only steps the catalogue accepted (their messages
+// assume well-formed params), and the longest fault a step may ask for.
+func specOptions(cfg Config) spec.Options {
+	return spec.Options{
+		ValidateFault: func(kind string, params map[string]string) error {
+			if cfg.ValidateFault != nil {
+				if err := cfg.ValidateFault(kind, params); err != nil {
+					return err
+				}
+			}
+			if param, err := cfg.FleetLimits.Check(kind, params); err != nil {
+				return &spec.ParamError{Param: param, Err: err}
+			}
+			return nil
+		},
+		FaultIsInstant:   cfg.FaultIsInstant,
+		MaxFaultDuration: cfg.MaxFaultDuration,
+	}
 }
 
 func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRequest) (*murphyv1.ValidateResponse, error) {

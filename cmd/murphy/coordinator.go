@@ -25,6 +25,8 @@ func newCoordinatorCmd() *cobra.Command {
 		join     string
 		profile  string
 		logLevel string
+		maxMem   string
+		maxDisk  string
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -54,6 +56,12 @@ and wan (for clusters spanning regions). The --raft-*-timeout flags override a p
 			cfg.Logger = log
 			cfg.ValidateFault = fault.Validate
 			cfg.FaultIsInstant = fault.IsInstant
+			if cfg.FleetLimits.MaxStressMemory, err = fault.ParseBytes(maxMem); err != nil {
+				return fmt.Errorf("--max-stress-memory: %w", err)
+			}
+			if cfg.FleetLimits.MaxStressDisk, err = fault.ParseBytes(maxDisk); err != nil {
+				return fmt.Errorf("--max-stress-disk: %w", err)
+			}
 			srv, err := coordinator.New(cfg)
 			if err != nil {
 				return err
@@ -97,6 +105,9 @@ and wan (for clusters spanning regions). The --raft-*-timeout flags override a p
 	f.StringVar(&cfg.Prometheus.Username, "prometheus-username", "", "basic-auth user for Prometheus (with --prometheus-password-file)")
 	f.StringVar(&cfg.Prometheus.PasswordFile, "prometheus-password-file", "", "file holding the basic-auth password")
 	f.DurationVar(&cfg.Prometheus.Timeout, "prometheus-timeout", 5*time.Second, "timeout of each Prometheus query")
+	f.DurationVar(&cfg.MaxFaultDuration, "max-fault-duration", coordinator.DefaultMaxFaultDuration, "refuse specs with a step longer than this (keep it within the workers' policy maxDuration)")
+	f.StringVar(&maxMem, "max-stress-memory", fault.FormatBytes(fault.DefaultMaxStressMemory), "refuse specs whose stress.memory step takes more than this on one host")
+	f.StringVar(&maxDisk, "max-stress-disk", fault.FormatBytes(fault.DefaultMaxStressDisk), "refuse specs whose stress.disk step takes more than this on one host")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -890,6 +890,11 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
 				w.faultProblem(err, o, fl, pl)
 			}
 		}
+		// After the catalogue: a step that is too long is well formed, and its
+		// params deserve their verdict in the same round trip.
+		if max := opts.MaxFaultDuration; max > 0 && s.Duration.Std() > max {
+			w.addf(dl, "%s is longer than this cluster lets a fault last (%s; coordinator flag --max-fault-duration)", s.Duration, Duration(max))
+		}
 		out = append(out, s)
 	}
 	return out

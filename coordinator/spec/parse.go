@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -33,6 +34,10 @@ type Options struct {
 	// (process.kill). Every other step must have a duration, so the worker
 	// can enforce a local deadline. Nil means no kind is instantaneous.
 	FaultIsInstant func(kind string) bool
+	// MaxFaultDuration refuses a step that lasts longer. Zero means no limit. Workers cut
+	// a fault at their own maxDuration anyway; refusing the spec says so before the run,
+	// instead of a shorter fault window than the one the spec promised.
+	MaxFaultDuration time.Duration
 }
 
 // ParamError is an error ValidateFault may return to blame one parameter.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -370,4 +371,205 @@ func yamlError(err error) error {
 		msgs[i] = strings.ReplaceAll(msgs[i], "!!", "")
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// Defaults of FleetLimits: generous enough for any experiment on a real host, small
+// enough that a typo or a hostile "1TB" is refused before a worker has to judge it.
+const (
+	DefaultMaxStressMemory = 64 << 30 // 64 GiB
+	DefaultMaxStressDisk   = 1 << 40  // 1 TiB
+)
+
+// FleetLimits are what a coordinator holds every step to at submission, on top of the
+// catalogue's Validate. The catalogue says whether a step is well formed; these say
+// whether a well-formed step would wreck the hosts it lands on instead of testing them:
+// select every process, cut a host off from everyone, or take more memory or disk than
+// the fleet's operators allow. Each worker still applies its own Policy; these exist so
+// that such a spec is refused with a reason when it is submitted, not halfway through a
+// run on the one worker whose policy happens to catch it.
+type FleetLimits struct {
+	// MaxStressMemory caps stress.memory's bytes; zero means DefaultMaxStressMemory.
+	MaxStressMemory int64
+	// MaxStressDisk caps stress.disk's bytes; zero means DefaultMaxStressDisk.
+	MaxStressDisk int64
+}
+
+// cmdlineCanaries are command lines of unrelated processes every host runs. A cmdline
+// pattern that matches all of them matches any process (".*", "^.*$", ".", "a*"): RE2
+// cannot answer "matches everything?" directly, but a pattern aimed at one service
+// fails on most of these. No canary is empty, because no selectable process has an empty
+// command line (kernel threads never match), so ".+" counts as "everything" too.
+var cmdlineCanaries = []string{
+	"x",
+	"/sbin/init",
+	"/usr/sbin/sshd -D",
+	"/usr/local/bin/murphy worker --id w1",
+	"nginx: master process /usr/sbin/nginx",
+	"/usr/bin/python3 -m http.server 8080",
+}
+
+// hostNetns matches the paths of PID 1's network namespace, which is the host's.
+var hostNetns = regexp.MustCompile(`^/proc/1/(task/[0-9]+/)?ns/net$`)
+
+// cutKinds are the network kinds that drop every matching packet, so with every peer
+// selected they cut a namespace off; network.loss only at 100%.
+var cutKinds = map[string]string{
+	"network.partition": "a partition",
+	"network.blackhole": "a blackhole",
+	"network.loss":      "100% loss",
+}
+
+// systemDirs are trees stress.disk must not fill: a fill file there sits among the
+// host's own files, on the file system the host boots and runs from (or, for /proc, /sys,
+// /dev and /run, on a pseudo or memory file system). "/lib" stands for every top-level
+// lib* directory (lib32, lib64, libx32).
+var (
+	systemDirs = []string{"/etc", "/usr", "/bin", "/sbin", "/lib", "/boot", "/proc", "/sys", "/dev", "/run"}
+	libDir     = regexp.MustCompile(`^lib(32|64|x32)?$`)
+)
+
+// Check returns why a step of kind with params (which passed Validate) is refused, and
+// the parameter to blame ("" for the step as a whole). The reason does not repeat the
+// kind or the parameter's name: the caller places it on the parameter.
+func (l FleetLimits) Check(kind string, params map[string]string) (param string, err error) {
+	switch kind {
+	case "process.kill", "process.stop":
+		// A name, pid or pid file narrows the selection whatever the pattern says.
+		narrowed := params["name"] != "" || params["pid"] != "" || params["pidfile"] != ""
+		if re := params["cmdline"]; re != "" && !narrowed {
+			if rx, err := regexp.Compile(re); err == nil && matchesAll(rx, cmdlineCanaries) {
+				return "cmdline", fmt.Errorf(`/%s/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`, re)
+			}
+		}
+		if params["name"] == "murphy" {
+			return "name", errors.New(`"murphy" names Murphy's own processes, which are always protected`)
+		}
+	case "network.partition", "network.blackhole", "network.loss":
+		return l.checkCut(kind, params)
+	case "stress.memory":
+		if n, max := Bytes(params, kind, "bytes"), l.maxMemory(); n > max {
+			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.memory take on one host (%s; coordinator flag --max-stress-memory)", params["bytes"], FormatBytes(max))
+		}
+	case "stress.disk":
+		if dir := filepath.Clean(params["path"]); dir == "/" || systemDir(dir) != "" {
+			what := "the root directory"
+			if d := systemDir(dir); d != "" {
+				what = "a system directory (under " + d + ")"
+			}
+			return "path", fmt.Errorf("%s is %s: stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp", dir, what)
+		}
+		if n, max := Bytes(params, kind, "bytes"), l.maxDisk(); n > max {
+			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.disk take on one host (%s; coordinator flag --max-stress-disk)", params["bytes"], FormatBytes(max))
+		}
+	}
+	return "", nil
+}
+
+// checkCut refuses a fault that drops all traffic of the host's network namespace with
+// every peer. The worker keeps its coordinators reachable, but nothing else on the host
+// would be: not the operators' SSH, not the services, not their health checks.
+func (l FleetLimits) checkCut(kind string, params map[string]string) (string, error) {
+	ns := params["netns"]
+	if !hostNetns.MatchString(ns) {
+		return "", nil
+	}
+	if kind == "network.loss" && Percent(params, kind, "percent") < 1 {
+		return "", nil
+	}
+	// Only some ports, or protocols most services do not speak, leave the host reachable.
+	if params["ports"] != "" || params["protocol"] == "udp" || params["protocol"] == "icmp" {
+		return "", nil
+	}
+	host := fmt.Sprintf("in the host's network namespace (%s) %s would cut the host off from everything, its operators' SSH included", ns, cutKinds[kind])
+	if params["cidrs"] == "" {
+		return "netns", fmt.Errorf("no cidrs means every peer: %s; name the peers to cut off in params.cidrs", host)
+	}
+	cidrs, err := ParseCIDRList(params["cidrs"])
+	if err != nil {
+		return "", nil // Validate reports it
+	}
+	if fam := coveredFamily(cidrs); fam != "" {
+		return "cidrs", fmt.Errorf("%s covers every %s peer: %s; name the peers to cut off", params["cidrs"], fam, host)
+	}
+	return "", nil
+}
+
+func matchesAll(rx *regexp.Regexp, ss []string) bool {
+	for _, s := range ss {
+		if !rx.MatchString(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// coveredFamily returns "IPv4" or "IPv6" when the prefixes together cover that whole
+// address family ("0.0.0.0/1, 128.0.0.0/1" as much as "0.0.0.0/0"), or "".
+func coveredFamily(ps []netip.Prefix) string {
+	for _, fam := range []struct {
+		name string
+		is4  bool
+		bits int
+	}{{"IPv4", true, 32}, {"IPv6", false, 128}} {
+		var own []netip.Prefix
+		for _, p := range ps {
+			if p.Addr().Is4() == fam.is4 {
+				own = append(own, p.Masked())
+			}
+		}
+		// Two prefixes either are disjoint or one holds the other, so summing the sizes
+		// of those not inside a shorter one counts every address once.
+		slices.SortFunc(own, func(a, b netip.Prefix) int { return a.Bits() - b.Bits() })
+		var kept []netip.Prefix
+		sum := new(big.Int)
+		for _, p := range own {
+			if slices.ContainsFunc(kept, func(k netip.Prefix) bool { return k.Overlaps(p) }) {
+				continue
+			}
+			kept = append(kept, p)
+			sum.Add(sum, new(big.Int).Lsh(big.NewInt(1), uint(fam.bits-p.Bits())))
+		}
+		if sum.Cmp(new(big.Int).Lsh(big.NewInt(1), uint(fam.bits))) == 0 {
+			return fam.name
+		}
+	}
+	return ""
+}
+
+// systemDir returns the system tree dir (clean, absolute) lies in, or "".
+func systemDir(dir string) string {
+	top, _, _ := strings.Cut(strings.TrimPrefix(dir, "/"), "/")
+	for _, d := range systemDirs {
+		if "/"+top == d || (d == "/lib" && libDir.MatchString(top)) {
+			return "/" + top
+		}
+	}
+	return ""
+}
+
+func (l FleetLimits) maxMemory() int64 {
+	if l.MaxStressMemory > 0 {
+		return l.MaxStressMemory
+	}
+	return DefaultMaxStressMemory
+}
+
+func (l FleetLimits) maxDisk() int64 {
+	if l.MaxStressDisk > 0 {
+		return l.MaxStressDisk
+	}
+	return DefaultMaxStressDisk
+}
+
+// FormatBytes renders n in the largest binary unit that keeps it whole, e.g. 64GiB.
+func FormatBytes(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }

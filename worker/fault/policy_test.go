@@ -1,6 +1,7 @@
 package fault
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -215,5 +216,84 @@ func TestParseSignalAndBytes(t *testing.T) {
 	}
 	if env, err := ParseEnv(`{"B":"2","A":"x,y"}`); err != nil || !slices.Equal(env, []string{"A=x,y", "B=2"}) {
 		t.Errorf("JSON env: %v %v", env, err)
+	}
+}
+
+// TestFleetLimits lists the hostile steps of issue 14 (defect 4) and the exact reason
+// each is refused with, beside near misses that must stay accepted.
+func TestFleetLimits(t *testing.T) {
+	const hostCut = "in the host's network namespace (/proc/1/ns/net) %s would cut the host off from everything, its operators' SSH included"
+	tests := []struct {
+		name   string
+		kind   string
+		params map[string]string
+		lim    FleetLimits
+		param  string // "" when accepted
+		want   string
+	}{
+		{"cmdline .*", "process.stop", map[string]string{"cmdline": ".*"}, FleetLimits{}, "cmdline",
+			`/.*/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`},
+		{"cmdline ^.*$", "process.kill", map[string]string{"cmdline": "^.*$"}, FleetLimits{}, "cmdline",
+			`/^.*$/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`},
+		{"cmdline .", "process.stop", map[string]string{"cmdline": "."}, FleetLimits{}, "cmdline",
+			`/./ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`},
+		{"cmdline empty match", "process.stop", map[string]string{"cmdline": "z*"}, FleetLimits{}, "cmdline",
+			`/z*/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`},
+		{"cmdline narrow", "process.stop", map[string]string{"cmdline": `^/usr/bin/checkout-api( |$)`}, FleetLimits{}, "", ""},
+		{"cmdline [a-z]", "process.stop", map[string]string{"cmdline": "[a-z]"}, FleetLimits{}, "cmdline",
+			`/[a-z]/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`},
+		{"cmdline .* narrowed by a name", "process.stop", map[string]string{"cmdline": ".*", "name": "checkout-api"}, FleetLimits{}, "", ""},
+		{"name murphy", "process.kill", map[string]string{"name": "murphy"}, FleetLimits{}, "name",
+			`"murphy" names Murphy's own processes, which are always protected`},
+
+		{"partition host netns 0/0", "network.partition", map[string]string{"netns": "/proc/1/ns/net", "cidrs": "0.0.0.0/0"}, FleetLimits{}, "cidrs",
+			"0.0.0.0/0 covers every IPv4 peer: " + fmt.Sprintf(hostCut, "a partition") + "; name the peers to cut off"},
+		{"partition host netns ::/0", "network.partition", map[string]string{"netns": "/proc/1/ns/net", "cidrs": "10.0.0.0/8, ::/0"}, FleetLimits{}, "cidrs",
+			"10.0.0.0/8, ::/0 covers every IPv6 peer: " + fmt.Sprintf(hostCut, "a partition") + "; name the peers to cut off"},
+		{"partition host netns halves", "network.partition", map[string]string{"netns": "/proc/1/ns/net", "cidrs": "0.0.0.0/1,128.0.0.0/2,192.0.0.0/2,10.0.0.0/8"}, FleetLimits{}, "cidrs",
+			"0.0.0.0/1,128.0.0.0/2,192.0.0.0/2,10.0.0.0/8 covers every IPv4 peer: " + fmt.Sprintf(hostCut, "a partition") + "; name the peers to cut off"},
+		{"blackhole host netns no cidrs", "network.blackhole", map[string]string{"netns": "/proc/1/ns/net"}, FleetLimits{}, "netns",
+			"no cidrs means every peer: " + fmt.Sprintf(hostCut, "a blackhole") + "; name the peers to cut off in params.cidrs"},
+		{"loss 100% host netns", "network.loss", map[string]string{"netns": "/proc/1/ns/net", "interface": "eth0", "percent": "100", "cidrs": "0.0.0.0/0"}, FleetLimits{}, "cidrs",
+			"0.0.0.0/0 covers every IPv4 peer: " + fmt.Sprintf(hostCut, "100% loss") + "; name the peers to cut off"},
+		{"loss 50% host netns", "network.loss", map[string]string{"netns": "/proc/1/ns/net", "interface": "eth0", "percent": "50", "cidrs": "0.0.0.0/0"}, FleetLimits{}, "", ""},
+		{"partition host netns some peers", "network.partition", map[string]string{"netns": "/proc/1/ns/net", "cidrs": "0.0.0.0/1,10.0.0.0/8"}, FleetLimits{}, "", ""},
+		{"partition host netns one port", "network.partition", map[string]string{"netns": "/proc/1/ns/net", "cidrs": "0.0.0.0/0", "ports": "5432"}, FleetLimits{}, "", ""},
+		{"partition a container's netns", "network.partition", map[string]string{"netns": "/proc/4242/ns/net", "cidrs": "0.0.0.0/0"}, FleetLimits{}, "", ""},
+
+		{"memory 1TB", "stress.memory", map[string]string{"bytes": "1TB"}, FleetLimits{}, "bytes",
+			"1TB is more than this cluster lets stress.memory take on one host (64GiB; coordinator flag --max-stress-memory)"},
+		{"memory configured", "stress.memory", map[string]string{"bytes": "2GiB"}, FleetLimits{MaxStressMemory: 1 << 30}, "bytes",
+			"2GiB is more than this cluster lets stress.memory take on one host (1GiB; coordinator flag --max-stress-memory)"},
+		{"memory fine", "stress.memory", map[string]string{"bytes": "512MiB"}, FleetLimits{}, "", ""},
+		{"disk /etc", "stress.disk", map[string]string{"path": "/etc", "bytes": "1GiB"}, FleetLimits{}, "path",
+			"/etc is a system directory (under /etc): stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp"},
+		{"disk /", "stress.disk", map[string]string{"path": "/", "bytes": "1GiB"}, FleetLimits{}, "path",
+			"/ is the root directory: stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp"},
+		{"disk /lib64 sub", "stress.disk", map[string]string{"path": "/lib64/x/../y/", "bytes": "1GiB"}, FleetLimits{}, "path",
+			"/lib64/y is a system directory (under /lib64): stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp"},
+		{"disk /usr/local", "stress.disk", map[string]string{"path": "/usr/local/tmp", "bytes": "1GiB"}, FleetLimits{}, "path",
+			"/usr/local/tmp is a system directory (under /usr): stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp"},
+		{"disk too much", "stress.disk", map[string]string{"path": "/var/tmp", "bytes": "2TiB"}, FleetLimits{}, "bytes",
+			"2TiB is more than this cluster lets stress.disk take on one host (1TiB; coordinator flag --max-stress-disk)"},
+		{"disk /library is not /lib", "stress.disk", map[string]string{"path": "/library", "bytes": "1GiB"}, FleetLimits{}, "", ""},
+		{"disk /var/tmp", "stress.disk", map[string]string{"path": "/var/tmp", "bytes": "10GiB"}, FleetLimits{}, "", ""},
+		{"other kinds", "stress.cpu", map[string]string{"load": "100"}, FleetLimits{}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Only steps the catalogue accepts reach these limits.
+			if err := Validate(tt.kind, tt.params); err != nil {
+				t.Fatalf("the catalogue refuses the step: %v", err)
+			}
+			param, err := tt.lim.Check(tt.kind, tt.params)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if param != tt.param || got != tt.want {
+				t.Fatalf("got (%q, %q)\nwant (%q, %q)", param, got, tt.param, tt.want)
+			}
+		})
 	}
 }
