@@ -148,8 +148,10 @@ func (c *client) explain(err error) error {
 		// read like a dead node (EOF before the HTTP/2 preface) or a bad certificate
 		// (a first record that is not TLS), and with a list the error gRPC keeps is
 		// only the last address's.
-		if err := c.mismatch(); err != nil {
-			return err
+		if transportFailure(msg) {
+			if err := c.mismatch(); err != nil {
+				return err
+			}
 		}
 		if strings.Contains(msg, "handshake") || strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") {
 			i := strings.Index(msg, "tls:")
@@ -193,13 +195,19 @@ func (c *client) mismatch() error {
 		wg.Go(func() { found[i] = probeWire(a, min(c.flags.timeout, probeTimeout)) })
 	}
 	wg.Wait()
-	var other []string
+	var other, web []string
 	for i, w := range found {
-		if w != wireUnknown && w != want {
+		switch {
+		case w == wireHTTP1:
+			web = append(web, c.addrs[i])
+		case w != wireUnknown && w != want:
 			other = append(other, c.addrs[i])
 		}
 	}
 	if len(other) == 0 {
+		if len(web) > 0 {
+			return fmt.Errorf("%s answers HTTP/1.x, not gRPC: is it a coordinator's web port? --addr and MURPHY_ADDR take the gRPC port (--grpc-addr, default %s)", orList(web), defaultAddr)
+		}
 		return nil
 	}
 	who := "the coordinator at " + orList(other) + " speaks"
@@ -219,7 +227,20 @@ const (
 	wireUnknown wire = iota // unreachable, silent, or closed without a word
 	wireTLS
 	wirePlain
+	wireHTTP1 // an HTTP/1.x server: a web port, not a coordinator's gRPC port
 )
+
+// transportFailure says whether an Unavailable message comes from the connection rather
+// than from a node that answered (such as "no leader elected yet"): only then can the
+// two sides disagree about TLS.
+func transportFailure(msg string) bool {
+	for _, s := range []string{"connection", "preface", "handshake", "tls:", "EOF", "frame"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
 
 // probeTimeout bounds a probe: it only runs after a failure, and a silent address must
 // not hold the error message for a full call timeout.
@@ -246,6 +267,11 @@ func probeWire(addr string, timeout time.Duration) wire {
 	case err == nil:
 		return wireTLS
 	case errors.As(err, &rh):
+		// A plaintext gRPC server sends its HTTP/2 SETTINGS frame at once; an
+		// HTTP/1.x server answers the garbled request with a status line.
+		if string(rh.RecordHeader[:]) == "HTTP/" {
+			return wireHTTP1
+		}
 		return wirePlain
 	case errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls:"):
 		return wireTLS

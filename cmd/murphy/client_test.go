@@ -39,6 +39,10 @@ func testPKI(t *testing.T) (node, operator tlsutil.Files) {
 // startNode starts a one-node cluster, with TLS when tls is not nil, and returns its
 // gRPC address.
 func startNode(t *testing.T, tls *tlsutil.Files) string {
+	return startServer(t, tls).GRPCAddr()
+}
+
+func startServer(t *testing.T, tls *tlsutil.Files) *coordinator.Server {
 	t.Helper()
 	srv, err := coordinator.New(coordinator.Config{
 		NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), GRPCAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
@@ -60,7 +64,7 @@ func startNode(t *testing.T, tls *tlsutil.Files) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return srv.GRPCAddr()
+	return srv
 }
 
 // deadAddr is a loopback address nobody listens on.
@@ -135,8 +139,10 @@ func deadPort(t *testing.T) string {
 func TestTLSMismatch(t *testing.T) {
 	nodeFiles, op := testPKI(t)
 	tlsNode := startNode(t, &nodeFiles)
-	plainNode := startNode(t, nil)
+	plain := startServer(t, nil)
+	plainNode, plainWeb := plain.GRPCAddr(), plain.HTTPAddr()
 	dead := deadAddr(t)
+	webMsg := plainWeb + " answers HTTP/1.x, not gRPC: is it a coordinator's web port? --addr and MURPHY_ADDR take the gRPC port (--grpc-addr, default 127.0.0.1:7400)"
 
 	tests := []struct {
 		name string
@@ -149,6 +155,11 @@ func TestTLSMismatch(t *testing.T) {
 			"the coordinator at " + tlsNode + " speaks TLS: drop --insecure and set MURPHY_CA/MURPHY_CERT/MURPHY_KEY"},
 		{"TLS client, plaintext node", append([]string{"--addr", plainNode}, tlsArgs(op)...),
 			"the coordinator at " + plainNode + " speaks plaintext (it was started with --insecure): pass --insecure or set MURPHY_INSECURE=1"},
+		{"TLS client, dead then plaintext node", append([]string{"--addr", dead + "," + plainNode}, tlsArgs(op)...),
+			"the coordinator at " + plainNode + " speaks plaintext (it was started with --insecure): pass --insecure or set MURPHY_INSECURE=1"},
+		// A web port is not a plaintext coordinator: say which port to use instead.
+		{"plaintext client, web port", []string{"--addr", plainWeb, "--insecure"}, webMsg},
+		{"TLS client, web port", append([]string{"--addr", plainWeb}, tlsArgs(op)...), webMsg},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
