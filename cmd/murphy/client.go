@@ -92,9 +92,10 @@ func dial(cf *clientFlags) (*client, error) {
 	target := addrs[0]
 	if len(addrs) > 1 {
 		// A list goes to gRPC's pick_first through a fixed resolver: it connects to the
-		// addresses in order, moves on when one refuses, fails or stays silent (a 250 ms
-		// head start each, not a full connect timeout), and reconnects elsewhere when the
-		// node it uses goes away mid-watch.
+		// addresses in order and moves on when one refuses, fails or stays silent (a
+		// 250 ms head start each, not a full connect timeout); when the node in use goes
+		// away, the next call (a watch re-subscribing after a failover) reconnects to
+		// the first that answers.
 		state := resolver.State{}
 		for _, a := range addrs {
 			if _, _, err := net.SplitHostPort(a); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator"
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
@@ -127,6 +128,35 @@ func TestAddrList(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+}
+
+// TestAddrListFailover: a connection made over a list moves to the next node when the
+// one in use stops, as a watch re-subscribing after a failover needs.
+func TestAddrListFailover(t *testing.T) {
+	a, b := startServer(t, nil), startServer(t, nil)
+	c, err := dial(&clientFlags{addr: a.GRPCAddr() + "," + b.GRPCAddr(), timeout: 10 * time.Second, insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	list := func() error {
+		ctx, cancel := c.ctx(context.Background())
+		defer cancel()
+		_, err := c.exp.ListRuns(ctx, &murphyv1.ListRunsRequest{})
+		return c.explain(err)
+	}
+	if err := list(); err != nil {
+		t.Fatal(err)
+	}
+	a.Stop()
+	// The call that sees the old connection drop may fail; the next one must not.
+	deadline := time.Now().Add(10 * time.Second)
+	for err := list(); err != nil; err = list() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after the first node stopped: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func deadPort(t *testing.T) string {
