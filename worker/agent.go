@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,13 +46,23 @@ type Agent struct {
 	started   atomic.Bool
 	closeOnce sync.Once
 
-	// faultMu serialises inject and revert, which may take an fsync; the lighter state
-	// below has its own lock so heartbeats never wait for a disk.
-	faultMu  sync.Mutex
-	faults   map[string]*activeFault
+	// faultMu guards the fault maps and every activeFault's bookkeeping. It is never held
+	// across an executor call or a journal write, so a halt, a heartbeat or a Hello never
+	// waits for an inject; each assignment's own lock (activeFault.lock) orders its inject
+	// and reverts instead.
+	faultMu sync.Mutex
+	// incoming holds Assigns received but not journaled yet. They are registered on the
+	// session loop, in arrival order, so a halt or revert that arrives later finds them
+	// even if their goroutine has not started.
+	incoming map[string]*activeFault
+	faults   map[string]*activeFault // journaled: being injected, or in force
 	finished map[string]*murphyv1.StepStatus
 	order    []string // finished ids, oldest first
 	nActive  atomic.Int32
+	// closed is set when shutdown begins: no fault work starts after it, so work.Wait
+	// cannot race an Add.
+	closed bool
+	work   sync.WaitGroup // assignment, revert, halt and timer goroutines in flight
 
 	mu          sync.Mutex
 	outbox      []*murphyv1.ConnectRequest
@@ -62,11 +73,28 @@ type Agent struct {
 	notify      chan struct{}
 }
 
+// activeFault is one assignment from its Assign until it ends.
 type activeFault struct {
-	af    *murphyv1.ActiveFault
-	f     fault.Fault
-	exec  fault.Executor
-	timer *time.Timer
+	// lock is the per-assignment lock: the assignment's inject and its reverts run one at
+	// a time, while every other assignment, halt and heartbeat goes on. The goroutine
+	// that injects takes it on the session loop, before any later message is looked at.
+	lock sync.Mutex
+
+	// From the Assign; never change.
+	id, run string
+
+	// Guarded by Agent.faultMu.
+	af        *murphyv1.ActiveFault // the journaled intent; nil while the Assign is checked
+	f         fault.Fault
+	exec      fault.Executor
+	timer     *time.Timer        // the deadline, or the retry of a failed revert
+	injecting bool               // in faults, but Inject has not returned yet
+	cancel    context.CancelFunc // cancels the running Inject
+	// stop is set when a revert, halt, deadline or the dead-man's switch reaches the
+	// assignment before its inject returned: the injecting goroutine then reverts it
+	// with cause as soon as Inject returns, and nobody waits for that.
+	stop  bool
+	cause murphyv1.RevertCause
 }
 
 type probeRun struct {
@@ -86,6 +114,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
+		incoming:   map[string]*activeFault{},
 		faults:     map[string]*activeFault{},
 		finished:   map[string]*murphyv1.StepStatus{},
 		runs:       map[string]*probeRun{},
@@ -190,15 +219,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.touch()
 
 	wctx, stopWatch := context.WithCancel(ctx)
-	wg.Add(1)
+	watching := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(watching)
 		a.watchdog(wctx)
 	}()
 
 	a.connectLoop(ctx)
 
+	// The watchdog may be reverting; let it finish before shutdown closes the journal.
 	stopWatch()
+	<-watching
 	a.shutdown()
 	err := a.Close() // stops the proxies, so their Serve returns
 	wg.Wait()
@@ -268,29 +299,110 @@ func (a *Agent) remember(st *murphyv1.StepStatus) {
 	}
 }
 
-// assign applies an Assign and returns the status to send.
-func (a *Agent) assign(as *murphyv1.Assign) *murphyv1.StepStatus {
+// enter counts one piece of fault work, unless shutdown has begun (shutdown then reverts
+// whatever that work would have touched).
+func (a *Agent) enter() bool {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.work.Add(1)
+	return true
+}
+
+// entryLocked returns the assignment's entry, received or journaled; faultMu held.
+func (a *Agent) entryLocked(id string) *activeFault {
+	if act, ok := a.faults[id]; ok {
+		return act
+	}
+	return a.incoming[id]
+}
+
+// receiveAssign runs on the session loop: it registers the Assign, in arrival order, and
+// leaves the checks, the journal write and the inject to a goroutine of its own, so the
+// loop never waits for an executor.
+func (a *Agent) receiveAssign(as *murphyv1.Assign) {
 	id := as.GetAssignmentId()
-	fail := func(format string, args ...any) *murphyv1.StepStatus {
-		err := fmt.Sprintf(format, args...)
-		a.m.assignments.WithLabelValues("failed").Inc()
-		a.log.Warn("assignment failed", "assignment_id", id, "run_id", as.GetRunId(), "err", err)
-		st := a.status(id, as.GetRunId(), as.GetStep(), murphyv1.FaultState_FAULT_STATE_FAILED, 0, err)
-		if id != "" {
-			a.remember(st)
-		}
-		return st
+	a.faultMu.Lock()
+	if a.closed {
+		a.faultMu.Unlock()
+		return
 	}
 	if id == "" {
-		return fail("assignment has no id")
-	}
-	if af, ok := a.faults[id]; ok { // resent, e.g. by a new leader
-		return a.status(id, af.af.RunId, af.af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
+		a.faultMu.Unlock()
+		a.enqueue(stepStatus(a.failed(as, "assignment has no id")))
+		return
 	}
 	if st, ok := a.finished[id]; ok {
-		return st // never inject an assignment twice, whatever the coordinator believes
+		a.faultMu.Unlock()
+		a.enqueue(stepStatus(st)) // never inject an assignment twice, whatever the coordinator believes
+		return
+	}
+	if act := a.entryLocked(id); act != nil {
+		// Resent, e.g. by a new leader, while injecting or in force: answer once this
+		// assignment's inject has settled, without stacking a second one.
+		a.work.Add(1)
+		a.faultMu.Unlock()
+		go func() {
+			defer a.work.Done()
+			act.lock.Lock()
+			st := a.settled(id)
+			act.lock.Unlock()
+			if st != nil {
+				a.enqueue(stepStatus(st))
+			}
+		}()
+		return
+	}
+	act := &activeFault{id: id, run: as.GetRunId()}
+	act.lock.Lock() // released by the goroutine below once the assignment settled
+	a.incoming[id] = act
+	a.work.Add(1)
+	a.faultMu.Unlock()
+	go func() {
+		defer a.work.Done()
+		sts := a.assign(act, as)
+		act.lock.Unlock()
+		for _, st := range sts {
+			a.enqueue(stepStatus(st))
+		}
+	}()
+}
+
+// settled answers a resent Assign whose first copy has settled.
+func (a *Agent) settled(id string) *murphyv1.StepStatus {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	if act, ok := a.faults[id]; ok && !act.injecting {
+		return a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
+	}
+	return a.finished[id]
+}
+
+// failed records that an Assign failed and returns its status.
+func (a *Agent) failed(as *murphyv1.Assign, err string) *murphyv1.StepStatus {
+	id := as.GetAssignmentId()
+	a.m.assignments.WithLabelValues("failed").Inc()
+	a.log.Warn("assignment failed", "assignment_id", id, "run_id", as.GetRunId(), "err", err)
+	st := a.status(id, as.GetRunId(), as.GetStep(), murphyv1.FaultState_FAULT_STATE_FAILED, 0, err)
+	if id != "" {
+		a.faultMu.Lock()
+		delete(a.incoming, id)
+		a.remember(st)
+		a.faultMu.Unlock()
+	}
+	return st
+}
+
+// assign applies an Assign registered by receiveAssign and returns the statuses to send;
+// act.lock held. A revert, halt or deadline that overtakes it is honoured at every stage:
+// before the journal write nothing is done, during the inject the inject is cancelled,
+// and a fault whose inject returned after it is reverted at once.
+func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepStatus {
+	id := act.id
+	fail := func(format string, args ...any) []*murphyv1.StepStatus {
+		return []*murphyv1.StepStatus{a.failed(as, fmt.Sprintf(format, args...))}
 	}
 	spec := as.GetFault()
 	kind := spec.GetKind()
@@ -329,134 +441,339 @@ func (a *Agent) assign(as *murphyv1.Assign) *murphyv1.StepStatus {
 		AssignmentId: id, RunId: as.GetRunId(), Step: as.GetStep(), Fault: spec,
 		InjectedAt: timestamppb.New(now), Deadline: timestamppb.New(deadline),
 	}
-	if err := a.journal.Put(af); err != nil {
-		return fail("%v", err)
-	}
 	f := toFault(af)
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	if err := exec.Inject(ctx, f); err != nil {
+
+	a.faultMu.Lock()
+	delete(a.incoming, id)
+	if act.stop {
+		// Overtaken before anything was written or applied.
+		st := a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, act.cause, "")
+		a.remember(st)
+		a.faultMu.Unlock()
+		a.log.Info("assignment reverted before its inject", "assignment_id", id, "run_id", af.RunId, "cause", causeLabel(st.Cause))
+		return []*murphyv1.StepStatus{st}
+	}
+	act.af, act.f, act.exec, act.injecting, act.cancel = af, f, exec, true, cancel
+	a.faults[id] = act
+	a.nActive.Add(1)
+	// The deadline runs from now: an inject still running at the deadline is cancelled
+	// and reverted when it returns.
+	act.timer = time.AfterFunc(time.Until(deadline), func() { a.deadlineReached(act) })
+	a.faultMu.Unlock()
+
+	if err := a.journal.Put(af); err != nil {
+		a.forget(act)
+		return fail("%v", err)
+	}
+	a.faultMu.Lock()
+	stop := act.stop
+	a.faultMu.Unlock()
+	var ierr error
+	if stop {
+		ierr = context.Canceled // overtaken while the intent was written: apply nothing
+	} else {
+		ierr = exec.Inject(ctx, f)
+	}
+	a.faultMu.Lock()
+	act.injecting, act.cancel = false, nil
+	stop, cause := act.stop, act.cause
+	a.faultMu.Unlock()
+	if ierr != nil {
 		// Inject promises to leave nothing behind; revert anyway, then forget the intent.
-		if rerr := exec.Revert(ctx, f); rerr != nil {
+		// The inject's context may be the one a halt cancelled: the revert gets its own.
+		rctx, rcancel := context.WithTimeout(context.Background(), opTimeout)
+		rerr := exec.Revert(rctx, f)
+		rcancel()
+		if rerr != nil {
 			a.log.Error("revert after failed inject", "assignment_id", id, "err", rerr)
-			return fail("inject: %v (revert also failed: %v; kept in the journal)", err, rerr)
+			a.forget(act)
+			return fail("inject: %v (revert also failed: %v; kept in the journal)", ierr, rerr)
 		}
 		if derr := a.journal.Delete(id); derr != nil {
 			a.log.Error("forget failed inject", "assignment_id", id, "err", derr)
 		}
-		return fail("inject: %v", err)
+		a.forget(act)
+		if stop {
+			// What the revert, halt or deadline asked for holds: nothing is left.
+			st := a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
+			a.faultMu.Lock()
+			a.remember(st)
+			a.faultMu.Unlock()
+			a.m.reverts.WithLabelValues(causeLabel(cause)).Inc()
+			a.log.Info("inject overtaken and undone", "assignment_id", id, "run_id", af.RunId, "cause", causeLabel(cause), "inject_err", ierr)
+			return []*murphyv1.StepStatus{st}
+		}
+		return fail("inject: %v", ierr)
 	}
-	act := &activeFault{af: af, f: f, exec: exec}
-	act.timer = time.AfterFunc(time.Until(deadline), func() {
-		a.revertAndReport(id, murphyv1.RevertCause_REVERT_CAUSE_DEADLINE)
-	})
-	a.faults[id] = act
-	a.nActive.Add(1)
 	a.m.activeFaults.Inc()
 	a.m.assignments.WithLabelValues("injected").Inc()
 	a.log.Info("fault injected", "assignment_id", id, "run_id", af.RunId, "step", af.Step,
 		"fault", exec.Describe(spec.GetParams()), "deadline", deadline)
-	return a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
+	sts := []*murphyv1.StepStatus{a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")}
+	if stop {
+		// The fault was in force from the end of Inject until now: report both, in order.
+		if st := a.revertHeld(act, cause); st != nil {
+			sts = append(sts, st)
+		}
+	}
+	return sts
 }
 
-// revertLocked reverts one active fault; faultMu held. A failed revert keeps the fault
+// forget drops a journaled assignment whose inject failed.
+func (a *Agent) forget(act *activeFault) {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	if a.faults[act.id] == act {
+		delete(a.faults, act.id)
+		a.nActive.Add(-1)
+	}
+	if act.timer != nil {
+		act.timer.Stop()
+	}
+}
+
+// claimLocked asks for act to be reverted with cause; faultMu held. It reports whether
+// the fault is in force and the caller must revert it. An assignment still being checked
+// or injected is not waited for: it is marked, its inject is cancelled (an executor that
+// honours its context returns early), and its own goroutine reverts it when Inject
+// returns. The first cause wins.
+func (a *Agent) claimLocked(act *activeFault, cause murphyv1.RevertCause) bool {
+	if act.af != nil && !act.injecting {
+		return true
+	}
+	if !act.stop {
+		act.stop, act.cause = true, cause
+	}
+	if act.cancel != nil {
+		act.cancel()
+	}
+	return false
+}
+
+// claimMatchingLocked claims every assignment of run ("" for every run) and returns those
+// in force, ordered by id, and how many in-flight injects it newly overtook; faultMu held.
+func (a *Agent) claimMatchingLocked(run string, cause murphyv1.RevertCause) (active []*activeFault, overtaken int) {
+	for _, m := range []map[string]*activeFault{a.incoming, a.faults} {
+		for _, act := range m {
+			if run != "" && act.run != run {
+				continue
+			}
+			was := act.stop
+			if a.claimLocked(act, cause) {
+				active = append(active, act)
+			} else if !was {
+				overtaken++
+			}
+		}
+	}
+	slices.SortFunc(active, func(x, y *activeFault) int { return strings.Compare(x.id, y.id) })
+	return active, overtaken
+}
+
+// revertHeld reverts one fault in force; act.lock held. It returns nil when the fault is
+// no longer in force (another revert got there first). A failed revert keeps the fault
 // active and in the journal, and is retried.
-func (a *Agent) revertLocked(id string, cause murphyv1.RevertCause) *murphyv1.StepStatus {
-	act, ok := a.faults[id]
-	if !ok {
+func (a *Agent) revertHeld(act *activeFault, cause murphyv1.RevertCause) *murphyv1.StepStatus {
+	a.faultMu.Lock()
+	if a.faults[act.id] != act || act.injecting {
+		a.faultMu.Unlock()
 		return nil
 	}
-	act.timer.Stop()
+	if act.timer != nil {
+		act.timer.Stop()
+	}
+	a.faultMu.Unlock()
+	id := act.id
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	err := act.exec.Revert(ctx, act.f)
 	cancel()
 	if err != nil {
 		a.log.Error("revert failed; retrying", "assignment_id", id, "cause", causeLabel(cause), "err", err)
-		act.timer = time.AfterFunc(revertRetry, func() { a.revertAndReport(id, cause) })
+		a.faultMu.Lock()
+		act.timer = time.AfterFunc(revertRetry, func() {
+			if a.enter() {
+				defer a.work.Done()
+				a.revertReport(act, cause)
+			}
+		})
+		a.faultMu.Unlock()
 		return a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_FAILED, cause, "revert: "+err.Error())
 	}
 	if err := a.journal.Delete(id); err != nil {
 		// The fault is gone; a stale entry only costs a no-op revert at the next start.
 		a.log.Error("forget reverted fault", "assignment_id", id, "err", err)
 	}
+	st := a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
+	a.faultMu.Lock()
 	delete(a.faults, id)
 	a.nActive.Add(-1)
+	a.remember(st)
+	a.faultMu.Unlock()
 	a.m.activeFaults.Dec()
 	a.m.reverts.WithLabelValues(causeLabel(cause)).Inc()
 	a.log.Info("fault reverted", "assignment_id", id, "run_id", act.af.RunId, "cause", causeLabel(cause))
-	st := a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
-	a.remember(st)
 	return st
 }
 
-func (a *Agent) revertAndReport(id string, cause murphyv1.RevertCause) {
-	a.faultMu.Lock()
-	st := a.revertLocked(id, cause)
-	a.faultMu.Unlock()
+// revertReport reverts one fault and queues its status.
+func (a *Agent) revertReport(act *activeFault, cause murphyv1.RevertCause) {
+	act.lock.Lock()
+	st := a.revertHeld(act, cause)
+	act.lock.Unlock()
 	if st != nil {
-		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_StepStatus{StepStatus: st}})
+		a.enqueue(stepStatus(st))
 	}
 }
 
-// revertMatching reverts every active fault of run ("" for every run) and returns the
-// statuses, ordered by assignment id.
-func (a *Agent) revertMatching(run string, cause murphyv1.RevertCause) []*murphyv1.StepStatus {
+// deadlineReached is the hard local deadline of one assignment.
+func (a *Agent) deadlineReached(act *activeFault) {
+	if !a.enter() {
+		return
+	}
+	defer a.work.Done()
+	cause := murphyv1.RevertCause_REVERT_CAUSE_DEADLINE
 	a.faultMu.Lock()
-	defer a.faultMu.Unlock()
-	ids := make([]string, 0, len(a.faults))
-	for id, act := range a.faults {
-		if run == "" || act.af.RunId == run {
-			ids = append(ids, id)
-		}
+	inForce := a.faults[act.id] == act && a.claimLocked(act, cause)
+	a.faultMu.Unlock()
+	if inForce {
+		a.revertReport(act, cause)
 	}
-	slices.Sort(ids)
-	var out []*murphyv1.StepStatus
-	for _, id := range ids {
-		if st := a.revertLocked(id, cause); st != nil {
-			out = append(out, st)
-		}
-	}
-	return out
 }
 
-// revert handles a Revert: the listed assignments, or every fault of the run. An
-// assignment that is not active is acknowledged as reverted, so the coordinator's view
-// converges whatever it missed.
-func (a *Agent) revert(r *murphyv1.Revert) []*murphyv1.StepStatus {
+// revertParallel reverts faults in force, each in its own goroutine so one slow revert
+// delays no other, and returns their statuses in the order given.
+func (a *Agent) revertParallel(acts []*activeFault, cause murphyv1.RevertCause) []*murphyv1.StepStatus {
+	out := make([]*murphyv1.StepStatus, len(acts))
+	var wg sync.WaitGroup
+	for i, act := range acts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			act.lock.Lock()
+			defer act.lock.Unlock()
+			out[i] = a.revertHeld(act, cause)
+		}()
+	}
+	wg.Wait()
+	return slices.DeleteFunc(out, func(st *murphyv1.StepStatus) bool { return st == nil })
+}
+
+// revertMatching reverts every fault of run ("" for every run) in parallel and returns
+// the statuses, ordered by assignment id, and how many in-flight injects it overtook
+// (those report their own status when Inject returns).
+func (a *Agent) revertMatching(run string, cause murphyv1.RevertCause) ([]*murphyv1.StepStatus, int) {
+	a.faultMu.Lock()
+	acts, overtaken := a.claimMatchingLocked(run, cause)
+	a.faultMu.Unlock()
+	return a.revertParallel(acts, cause), overtaken
+}
+
+// receiveRevert runs on the session loop: it claims the assignments of a Revert at once,
+// so an Assign that came earlier is overtaken whatever its goroutine is doing, and
+// reverts the ones in force in a goroutine. An assignment that is not active is
+// acknowledged as reverted, so the coordinator's view converges whatever it missed.
+func (a *Agent) receiveRevert(r *murphyv1.Revert) {
 	cause := r.GetCause()
-	if len(r.GetAssignmentIds()) == 0 {
-		return a.revertMatching(r.GetRunId(), cause)
-	}
 	a.faultMu.Lock()
-	defer a.faultMu.Unlock()
-	var out []*murphyv1.StepStatus
-	for _, id := range r.GetAssignmentIds() {
-		if st := a.revertLocked(id, cause); st != nil {
-			out = append(out, st)
+	if a.closed {
+		a.faultMu.Unlock()
+		return
+	}
+	if len(r.GetAssignmentIds()) == 0 {
+		acts, _ := a.claimMatchingLocked(r.GetRunId(), cause)
+		a.work.Add(1)
+		a.faultMu.Unlock()
+		go func() {
+			defer a.work.Done()
+			for _, st := range a.revertParallel(acts, cause) {
+				a.enqueue(stepStatus(st))
+			}
+		}()
+		return
+	}
+	// One slot per listed id, answered in the listed order: a fault to revert, a status
+	// known now, or neither (an inject in flight reports for itself).
+	ids := r.GetAssignmentIds()
+	acts := make([]*activeFault, len(ids))
+	known := make([]*murphyv1.StepStatus, len(ids))
+	for i, id := range ids {
+		if act := a.entryLocked(id); act != nil {
+			if a.claimLocked(act, cause) {
+				acts[i] = act
+			}
 		} else if st, ok := a.finished[id]; ok && st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
-			out = append(out, st)
+			known[i] = st
 		} else {
-			out = append(out, a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, ""))
+			known[i] = a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
 		}
 	}
-	return out
+	a.work.Add(1)
+	a.faultMu.Unlock()
+	go func() {
+		defer a.work.Done()
+		var wg sync.WaitGroup
+		for i, act := range acts {
+			if act == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				act.lock.Lock()
+				defer act.lock.Unlock()
+				known[i] = a.revertHeld(act, cause)
+			}()
+		}
+		wg.Wait()
+		for _, st := range known {
+			if st != nil {
+				a.enqueue(stepStatus(st))
+			}
+		}
+	}()
 }
 
-// halt reverts every fault of the run (every run if empty), stops its probes and returns
-// a REVERTED status per fault and the ack. The buffered samples stay until StopProbes so
-// the coordinator still gets them.
-func (a *Agent) halt(h *murphyv1.HaltOrder) ([]*murphyv1.StepStatus, *murphyv1.HaltAck) {
-	sts := a.revertMatching(h.GetRunId(), murphyv1.RevertCause_REVERT_CAUSE_HALT)
-	ack := &murphyv1.HaltAck{RunId: h.GetRunId(), At: timestamppb.Now()}
-	for _, st := range sts {
-		if st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
-			ack.Reverted = append(ack.Reverted, st.AssignmentId)
-		}
+// receiveHalt runs on the session loop: it claims every fault of the run (every run when
+// run_id is empty) at once, cancelling injects in flight, then reverts the faults in
+// force in parallel, stops the run's probes and queues a REVERTED/HALT status per fault
+// and the HaltAck listing them. An inject that was still running is not waited for: it
+// is reverted, and reports REVERTED/HALT, as soon as its executor returns. The buffered
+// samples stay until StopProbes so the coordinator still gets them.
+func (a *Agent) receiveHalt(h *murphyv1.HaltOrder) {
+	cause := murphyv1.RevertCause_REVERT_CAUSE_HALT
+	a.faultMu.Lock()
+	if a.closed {
+		a.faultMu.Unlock()
+		return
 	}
+	acts, overtaken := a.claimMatchingLocked(h.GetRunId(), cause)
+	a.work.Add(1)
+	a.faultMu.Unlock()
+	go func() {
+		defer a.work.Done()
+		sts := a.revertParallel(acts, cause)
+		ack := &murphyv1.HaltAck{RunId: h.GetRunId(), At: timestamppb.Now()}
+		for _, st := range sts {
+			if st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
+				ack.Reverted = append(ack.Reverted, st.AssignmentId)
+			}
+			a.enqueue(stepStatus(st))
+		}
+		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: ack}})
+		a.log.Warn("halted", "run_id", h.GetRunId(), "reason", h.GetReason(), "reverted", len(ack.Reverted),
+			"injects_overtaken", overtaken)
+		a.stopRunProbes(h.GetRunId())
+	}()
+}
+
+// stopRunProbes stops the probes of run (every run if empty) and keeps their buffers.
+func (a *Agent) stopRunProbes(run string) {
 	a.mu.Lock()
 	var stop []*probe.Set
 	for id, r := range a.runs {
-		if (h.GetRunId() == "" || id == h.GetRunId()) && r.set != nil {
+		if (run == "" || id == run) && r.set != nil {
 			stop = append(stop, r.set)
 			r.set = nil
 		}
@@ -465,8 +782,6 @@ func (a *Agent) halt(h *murphyv1.HaltOrder) ([]*murphyv1.StepStatus, *murphyv1.H
 	for _, s := range stop {
 		s.Stop()
 	}
-	a.log.Warn("halted", "run_id", h.GetRunId(), "reason", h.GetReason(), "reverted", len(ack.Reverted))
-	return sts, ack
 }
 
 // startProbes is idempotent per run: a repeat only moves the run's end.
@@ -562,11 +877,14 @@ func (a *Agent) watchdog(ctx context.Context) {
 		if silent <= lease {
 			continue
 		}
-		sts := a.revertMatching("", murphyv1.RevertCause_REVERT_CAUSE_DEADMAN)
+		sts, overtaken := a.revertMatching("", murphyv1.RevertCause_REVERT_CAUSE_DEADMAN)
+		if len(sts) == 0 && overtaken == 0 {
+			continue // only injects it already overtook are left; they revert as they return
+		}
 		a.log.Error("dead-man's switch: no word from the coordinator for longer than the lease; reverted every fault",
-			"silent", silent.Round(time.Millisecond), "lease", lease, "reverted", len(sts))
+			"silent", silent.Round(time.Millisecond), "lease", lease, "reverted", len(sts), "injects_overtaken", overtaken)
 		for _, st := range sts {
-			a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_StepStatus{StepStatus: st}})
+			a.enqueue(stepStatus(st))
 		}
 	}
 }
@@ -574,11 +892,22 @@ func (a *Agent) watchdog(ctx context.Context) {
 // shutdown reverts every fault and stops every probe as Run returns. The statuses are not
 // sent: the stream is gone, and the next Hello, without these faults, tells the leader.
 func (a *Agent) shutdown() {
-	sts := a.revertMatching("", murphyv1.RevertCause_REVERT_CAUSE_UNSPECIFIED)
+	cause := murphyv1.RevertCause_REVERT_CAUSE_UNSPECIFIED
+	// Close the door first, cancelling injects in flight; then let every goroutine that
+	// holds an assignment finish (an overtaken inject reverts itself as it returns) before
+	// reverting what is still in force, so nothing is applied behind the last revert.
+	a.faultMu.Lock()
+	a.closed = true
+	a.claimMatchingLocked("", cause)
+	a.faultMu.Unlock()
+	a.work.Wait()
+	sts, _ := a.revertMatching("", cause)
 	a.faultMu.Lock()
 	left := len(a.faults)
 	for _, act := range a.faults {
-		act.timer.Stop()
+		if act.timer != nil {
+			act.timer.Stop()
+		}
 	}
 	a.faultMu.Unlock()
 	if left > 0 {

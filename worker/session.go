@@ -114,6 +114,10 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 				recvErr <- err
 				return
 			}
+			// Contact is counted here, as the message arrives, not when the loop below
+			// gets to it, so nothing the loop does can look like silence to the
+			// dead-man's switch.
+			a.touch()
 			select {
 			case recv <- m:
 			case <-sctx.Done():
@@ -179,7 +183,6 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 		case err := <-recvErr:
 			return "", true, fmt.Errorf("receive from %s: %w", addr, err)
 		case m := <-recv:
-			a.touch()
 			if r := m.GetRedirect(); r != nil { // leadership moved under the stream
 				if r.GetLeaderAddr() == "" {
 					return "", true, errNoLeader
@@ -252,23 +255,19 @@ func (a *Agent) hello() *murphyv1.Hello {
 	return h
 }
 
-// handle applies one coordinator message; answers go through the outbox.
+// handle applies one coordinator message; answers go through the outbox. It runs on the
+// session loop, which also sends the heartbeats, so it never waits for an executor: fault
+// messages are registered here, in arrival order, and carried out in goroutines.
 func (a *Agent) handle(m *murphyv1.ConnectResponse) {
 	switch msg := m.GetMsg().(type) {
 	case *murphyv1.ConnectResponse_HeartbeatAck, *murphyv1.ConnectResponse_Welcome:
 		// Contact is all they carry.
 	case *murphyv1.ConnectResponse_Assign:
-		a.enqueue(stepStatus(a.assign(msg.Assign)))
+		a.receiveAssign(msg.Assign)
 	case *murphyv1.ConnectResponse_Revert:
-		for _, st := range a.revert(msg.Revert) {
-			a.enqueue(stepStatus(st))
-		}
+		a.receiveRevert(msg.Revert)
 	case *murphyv1.ConnectResponse_Halt:
-		sts, ack := a.halt(msg.Halt)
-		for _, st := range sts {
-			a.enqueue(stepStatus(st))
-		}
-		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: ack}})
+		a.receiveHalt(msg.Halt)
 	case *murphyv1.ConnectResponse_StartProbes:
 		if err := a.startProbes(msg.StartProbes); err != nil {
 			// The contract has no message for a probe error; the coordinator sees no
