@@ -296,6 +296,23 @@ func TestLossDeadWorkerEndsAtDeadline(t *testing.T) {
 	killDeadWorker(t, sb, cmd, deadline, 0)
 }
 
+// TestNetemDeadWorkerEndsAtDeadline: with sch_netem, loss goes through an HTB class with
+// a netem leaf. A qdisc has no timeout, but the gated rule that steers packets into the
+// fault's class does: at the deadline traffic falls back to the unshaped default class.
+func TestNetemDeadWorkerEndsAtDeadline(t *testing.T) {
+	p := hostProbe(t)
+	if !p.Netem {
+		t.Skip("skipped: this kernel has no sch_netem (the probe could not attach a netem qdisc)")
+	}
+	sb := newSandbox(t)
+	sb.tcpEcho(t, sb.addrC, 8080)
+	const duration = 3 * time.Second
+	deadline := time.Now().Add(duration)
+	cmd := startWorker(t, sb, helperSpec{ID: "dead-netem-loss", Kind: KindLoss, Deadline: deadline,
+		Params: map[string]string{"interface": "va", "percent": "90", "netns": sb.pathA}})
+	killDeadWorker(t, sb, cmd, deadline, 0)
+}
+
 // killDeadWorker kills the worker, checks that the fault outlives it until shortly before
 // the deadline (the kernel, not the dying process, ends it) and that it is gone no later
 // than a second after the deadline.
