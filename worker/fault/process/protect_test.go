@@ -3,9 +3,11 @@
 package process
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +56,7 @@ func startHelper(t *testing.T, path, argv0 string, args ...string) *sleeper {
 	return s
 }
 
-// copyFile copies the test binary under name, so it is a different file (another
+// copySelf copies the test binary under name, so it is a different file (another
 // inode) from the one this process runs.
 func copySelf(t *testing.T, name string) string {
 	t.Helper()
@@ -108,6 +110,8 @@ func TestMurphyProcessesAreProtected(t *testing.T) {
 
 	pol := fault.DefaultPolicy()
 	kill, stop, dir := newExecs(t, pol)
+	var logs bytes.Buffer
+	stop.log = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := context.Background()
 
 	t.Run("only Murphy matches", func(t *testing.T) {
@@ -137,6 +141,11 @@ func TestMurphyProcessesAreProtected(t *testing.T) {
 		eventually(t, "the bystander stopped", func() bool { return bystander.state(t) == 'T' })
 		if !running(t, otherWorker) {
 			t.Fatalf("the other worker was stopped (state %c)", otherWorker.state(t))
+		}
+		// The fault went ahead, so the log is where the skip shows.
+		if l := logs.String(); !strings.Contains(l, "left protected processes alone") ||
+			!strings.Contains(l, fmt.Sprintf("pid %d is a Murphy worker", otherWorker.pid())) {
+			t.Fatalf("the skipped worker is not reported; log:\n%s", l)
 		}
 		if err := stop.Revert(ctx, f); err != nil {
 			t.Fatal(err)
