@@ -212,6 +212,14 @@ func lastBad(as []attempt, slow time.Duration) (time.Time, bool) {
 	return last, found
 }
 
+// rel is t relative to the deadline, or "never" for the zero time.
+func rel(t, deadline time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%+.2fs", t.Sub(deadline).Seconds())
+}
+
 func summarize(as []attempt, deadline time.Time) string {
 	var b strings.Builder
 	for _, a := range as {
@@ -244,7 +252,7 @@ func TestDelayFrozenWorkerEndsAtDeadline(t *testing.T) {
 			t.Fatalf("with the delay in force and its worker running: round trip %v, %v; want at least %v", rtt, err, delay)
 		}
 		if i == 0 {
-			time.Sleep(leaseTTL + leaseTTL/2)
+			time.Sleep(1500 * time.Millisecond) // the lease lasts 1 s
 		}
 	}
 	frozen := time.Now()
@@ -260,8 +268,8 @@ func TestDelayFrozenWorkerEndsAtDeadline(t *testing.T) {
 	if !any && len(as) > 0 {
 		good = as[0].at
 	}
-	t.Logf("frozen at %+.2fs; last delayed or failed round trip ended %+.2fs, undelayed from %+.2fs relative to the deadline (%.2fs after the freeze)",
-		frozen.Sub(deadline).Seconds(), last.Sub(deadline).Seconds(), good.Sub(deadline).Seconds(), good.Sub(frozen).Seconds())
+	t.Logf("frozen at %s; last delayed or failed round trip ended %s, undelayed from %s relative to the deadline (%s relative to the freeze)",
+		rel(frozen, deadline), rel(last, deadline), rel(good, deadline), rel(good, frozen))
 	if last.After(deadline.Add(time.Second)) {
 		t.Fatalf("traffic still delayed or cut %v after the deadline, with the worker frozen: %s", last.Sub(deadline), summarize(as, deadline))
 	}
@@ -331,8 +339,8 @@ func killDeadWorker(t *testing.T, sb *sandbox, cmd *osexec.Cmd, deadline time.Ti
 	if !any || last.Before(deadline.Add(-time.Second)) {
 		t.Fatalf("the fault did not outlive its killed worker (killed at %+.2fs): %s", killed.Sub(deadline).Seconds(), summarize(as, deadline))
 	}
-	t.Logf("killed at %+.2fs; last failed round trip ended %+.2fs, traffic flows from %+.2fs relative to the deadline",
-		killed.Sub(deadline).Seconds(), last.Sub(deadline).Seconds(), firstGoodAfter(as, slow).Sub(deadline).Seconds())
+	t.Logf("killed at %s; last failed round trip ended %s, traffic flows from %s relative to the deadline",
+		rel(killed, deadline), rel(last, deadline), rel(firstGoodAfter(as, slow), deadline))
 	if last.After(deadline.Add(time.Second)) {
 		t.Fatalf("fault still in force %v after the deadline, its worker dead: %s", last.Sub(deadline), summarize(as, deadline))
 	}
