@@ -94,8 +94,9 @@ type Monitor struct {
 	evals   int64
 }
 
-// New prepares the guardrails of sp for groups of the given sizes.
-func New(sp *spec.Experiment, nControl, nExperiment int) (*Monitor, error) {
+// New prepares the guardrails of sp. The deviation test learns the groups from the
+// sources it is fed.
+func New(sp *spec.Experiment) (*Monitor, error) {
 	m := &Monitor{}
 	looks := PlannedLooks(sp)
 	metrics := map[string]spec.Metric{}

@@ -34,7 +34,7 @@ func pt(at time.Time, v float64) fleet.Point { return fleet.Point{At: at, Value:
 // TestAbsoluteFor checks that an above guardrail halts exactly when the breach has lasted
 // its for duration, measured from the first breaching sample.
 func TestAbsoluteFor(t *testing.T) {
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(0.5), For: spec.Duration(time.Second), OnMissing: spec.MissingHold}), 2, 2)
+	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(0.5), For: spec.Duration(time.Second), OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestAbsoluteFor(t *testing.T) {
 }
 
 func TestBelowImmediate(t *testing.T) {
-	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Below: f64(0.9), OnMissing: spec.MissingHold}), 1, 1)
+	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Below: f64(0.9), OnMissing: spec.MissingHold}))
 	m.Start(t0)
 	m.Observe("latency", Experiment, "e", []fleet.Point{pt(t0, 1), pt(t0.Add(time.Millisecond), 0.5)}, true)
 	m.Observe("latency", Control, "c", []fleet.Point{pt(t0, 1)}, true)
@@ -89,7 +89,7 @@ func TestBelowImmediate(t *testing.T) {
 // with coefficient of variation hostCV), as real hosts do.
 func simulate(t *testing.T, seed uint64, ticks int, expFactor, hostCV float64) int {
 	t.Helper()
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}), 6, 6)
+	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestDeviationDetects(t *testing.T) {
 // TestDeviationTooFewTargets: with fewer targets than the test needs, the guardrail says
 // so and never halts, however bad the experiment looks.
 func TestDeviationTooFewTargets(t *testing.T) {
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}), 2, 2)
+	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestMissingData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: tc.policy}), 1, 1)
+			m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: tc.policy}))
 			m.Start(t0)
 			var d *Decision
 			for i := range 60 {
@@ -248,7 +248,7 @@ func TestMissingData(t *testing.T) {
 // TestMissingDataAfterTakeover: a monitor created by a new leader long after the faults
 // started must give the workers' replay time to arrive before calling data missing.
 func TestMissingDataAfterTakeover(t *testing.T) {
-	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: spec.MissingHalt}), 1, 1)
+	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: spec.MissingHalt}))
 	m.Start(t0)
 	takeover := t0.Add(8 * time.Second)
 	if d, _ := m.Evaluate(takeover); d != nil {

@@ -239,7 +239,7 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 		baseline = 30 * time.Second
 	}
 	sp := simLatencySpec(baseline, fault, spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
-	m, err := monitor.New(sp, c.hosts, c.hosts)
+	m, err := monitor.New(sp)
 	if err != nil {
 		panic(err)
 	}
@@ -289,7 +289,7 @@ func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Durat
 	sp.Hypothesis.Metrics[0].Name = "success"
 	sp.Hypothesis.Metrics[0].Source.Probe.Measure = spec.MeasureSuccess
 	sp.Hypothesis.Metrics[0].Direction = spec.DirectionDecrease
-	m, err := monitor.New(sp, hosts, hosts)
+	m, err := monitor.New(sp)
 	if err != nil {
 		panic(err)
 	}

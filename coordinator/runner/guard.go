@@ -76,7 +76,7 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	}
 	g := r.guards[run.Id]
 	if g == nil {
-		m, err := monitor.New(sp, len(run.Groups.Control), len(run.Groups.Experiment))
+		m, err := monitor.New(sp)
 		if err != nil {
 			return err
 		}
