@@ -15,11 +15,18 @@ import (
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
+// shortDeviationBaseline is the baseline below which a deviation guardrail is warned
+// about: each host's change is measured against its baseline, and in the fleet
+// simulation a 30 s baseline with autocorrelated probes left 6 hosts per group halting a
+// 2x slowdown within 120 s in only two runs of three, where 2 minutes reached 97%.
+const shortDeviationBaseline = 2 * time.Minute
+
 // SpecWarnings are what a submitter should know before a run of sp with groups of the
 // given sizes starts: deviation guardrails that cannot test with so few targets (they
-// then leave halting to the absolute guardrails).
+// then leave halting to the absolute guardrails), or that a short baseline makes slow.
 func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 	var out []string
+	short := false
 	for _, a := range sp.Abort {
 		if a.Deviation == nil {
 			continue
@@ -27,6 +34,12 @@ func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 		if w := monitor.DeviationWarning(a.Metric, nControl, nExperiment); w != "" {
 			out = append(out, w)
 		}
+		short = short || time.Duration(sp.Baseline) < shortDeviationBaseline
+	}
+	if short {
+		out = append(out, fmt.Sprintf("deviation guardrails compare each host with its own baseline; a baseline of %s makes them slow to halt "+
+			"when probes are noisy or autocorrelated (baseline: %s or more halts a 2x slowdown within 2 minutes in the fleet simulation)",
+			time.Duration(sp.Baseline), shortDeviationBaseline))
 	}
 	return out
 }

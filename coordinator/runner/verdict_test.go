@@ -146,3 +146,38 @@ func TestFutility(t *testing.T) {
 		})
 	}
 }
+
+// TestSpecWarnings: a deviation guardrail warns about too few targets and a short
+// baseline; absolute guardrails and a long enough baseline do not.
+func TestSpecWarnings(t *testing.T) {
+	rel := 0.5
+	dev := spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}}
+	above := 1.0
+	abs := spec.AbortCondition{Metric: "latency", Above: &above}
+	tests := []struct {
+		name     string
+		abort    []spec.AbortCondition
+		baseline time.Duration
+		n        int
+		want     []string
+	}{
+		{"absolute only", []spec.AbortCondition{abs}, 30 * time.Second, 2, nil},
+		{"deviation, enough hosts and baseline", []spec.AbortCondition{dev}, 2 * time.Minute, 6, nil},
+		{"deviation, short baseline", []spec.AbortCondition{dev}, 30 * time.Second, 6, []string{"a baseline of 30s makes them slow to halt"}},
+		{"deviation, too few hosts", []spec.AbortCondition{dev}, 5 * time.Minute, 3, []string{"needs at least 4 targets per group"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := &spec.Experiment{Abort: tc.abort, Baseline: spec.Duration(tc.baseline)}
+			got := SpecWarnings(sp, tc.n, tc.n)
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d", got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q lacks %q", got[i], w)
+				}
+			}
+		})
+	}
+}
