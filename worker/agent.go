@@ -347,9 +347,8 @@ func (a *Agent) receiveAssign(as *murphyv1.Assign) {
 		go func() {
 			defer a.work.Done()
 			act.lock.Lock()
-			st := a.settled(id)
-			act.lock.Unlock()
-			if st != nil {
+			defer act.lock.Unlock()
+			if st := a.settled(id); st != nil {
 				a.enqueue(stepStatus(st))
 			}
 		}()
@@ -362,9 +361,10 @@ func (a *Agent) receiveAssign(as *murphyv1.Assign) {
 	a.faultMu.Unlock()
 	go func() {
 		defer a.work.Done()
-		sts := a.assign(act, as)
-		act.lock.Unlock()
-		for _, st := range sts {
+		defer act.lock.Unlock()
+		// Queued before the lock goes, as every status of an assignment is: a revert
+		// waiting for the lock must not report before this inject does.
+		for _, st := range a.assign(act, as) {
 			a.enqueue(stepStatus(st))
 		}
 	}()
@@ -620,9 +620,8 @@ func (a *Agent) revertHeld(act *activeFault, cause murphyv1.RevertCause) *murphy
 // revertReport reverts one fault and queues its status.
 func (a *Agent) revertReport(act *activeFault, cause murphyv1.RevertCause) {
 	act.lock.Lock()
-	st := a.revertHeld(act, cause)
-	act.lock.Unlock()
-	if st != nil {
+	defer act.lock.Unlock()
+	if st := a.revertHeld(act, cause); st != nil {
 		a.enqueue(stepStatus(st))
 	}
 }
@@ -643,7 +642,7 @@ func (a *Agent) deadlineReached(act *activeFault) {
 }
 
 // revertParallel reverts faults in force, each in its own goroutine so one slow revert
-// delays no other, and returns their statuses in the order given.
+// delays no other, queues each status as it is known, and returns them in the order given.
 func (a *Agent) revertParallel(acts []*activeFault, cause murphyv1.RevertCause) []*murphyv1.StepStatus {
 	out := make([]*murphyv1.StepStatus, len(acts))
 	var wg sync.WaitGroup
@@ -653,15 +652,17 @@ func (a *Agent) revertParallel(acts []*activeFault, cause murphyv1.RevertCause) 
 			defer wg.Done()
 			act.lock.Lock()
 			defer act.lock.Unlock()
-			out[i] = a.revertHeld(act, cause)
+			if out[i] = a.revertHeld(act, cause); out[i] != nil {
+				a.enqueue(stepStatus(out[i]))
+			}
 		}()
 	}
 	wg.Wait()
 	return slices.DeleteFunc(out, func(st *murphyv1.StepStatus) bool { return st == nil })
 }
 
-// revertMatching reverts every fault of run ("" for every run) in parallel and returns
-// the statuses, ordered by assignment id, and how many in-flight injects it overtook
+// revertMatching reverts every fault of run ("" for every run) in parallel, queues the
+// statuses and returns them, ordered by assignment id, and how many in-flight injects it overtook
 // (those report their own status when Inject returns).
 func (a *Agent) revertMatching(run string, cause murphyv1.RevertCause) ([]*murphyv1.StepStatus, int) {
 	a.faultMu.Lock()
@@ -687,51 +688,33 @@ func (a *Agent) receiveRevert(r *murphyv1.Revert) {
 		a.faultMu.Unlock()
 		go func() {
 			defer a.work.Done()
-			for _, st := range a.revertParallel(acts, cause) {
-				a.enqueue(stepStatus(st))
-			}
+			a.revertParallel(acts, cause)
 		}()
 		return
 	}
-	// One slot per listed id, answered in the listed order: a fault to revert, a status
-	// known now, or neither (an inject in flight reports for itself).
-	ids := r.GetAssignmentIds()
-	acts := make([]*activeFault, len(ids))
-	known := make([]*murphyv1.StepStatus, len(ids))
-	for i, id := range ids {
+	// Each listed id is a fault to revert, a status known now, or neither (an inject in
+	// flight reports for itself).
+	var acts []*activeFault
+	var known []*murphyv1.StepStatus
+	for _, id := range r.GetAssignmentIds() {
 		if act := a.entryLocked(id); act != nil {
 			if a.claimLocked(act, cause) {
-				acts[i] = act
+				acts = append(acts, act)
 			}
 		} else if st, ok := a.finished[id]; ok && st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
-			known[i] = st
+			known = append(known, st)
 		} else {
-			known[i] = a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
+			known = append(known, a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, ""))
 		}
 	}
 	a.work.Add(1)
 	a.faultMu.Unlock()
+	for _, st := range known {
+		a.enqueue(stepStatus(st))
+	}
 	go func() {
 		defer a.work.Done()
-		var wg sync.WaitGroup
-		for i, act := range acts {
-			if act == nil {
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				act.lock.Lock()
-				defer act.lock.Unlock()
-				known[i] = a.revertHeld(act, cause)
-			}()
-		}
-		wg.Wait()
-		for _, st := range known {
-			if st != nil {
-				a.enqueue(stepStatus(st))
-			}
-		}
+		a.revertParallel(acts, cause)
 	}()
 }
 
@@ -759,7 +742,6 @@ func (a *Agent) receiveHalt(h *murphyv1.HaltOrder) {
 			if st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
 				ack.Reverted = append(ack.Reverted, st.AssignmentId)
 			}
-			a.enqueue(stepStatus(st))
 		}
 		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: ack}})
 		a.log.Warn("halted", "run_id", h.GetRunId(), "reason", h.GetReason(), "reverted", len(ack.Reverted),
@@ -883,9 +865,6 @@ func (a *Agent) watchdog(ctx context.Context) {
 		}
 		a.log.Error("dead-man's switch: no word from the coordinator for longer than the lease; reverted every fault",
 			"silent", silent.Round(time.Millisecond), "lease", lease, "reverted", len(sts), "injects_overtaken", overtaken)
-		for _, st := range sts {
-			a.enqueue(stepStatus(st))
-		}
 	}
 }
 
