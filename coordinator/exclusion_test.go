@@ -51,7 +51,11 @@ func TestQueueWhenBusyBreachesBlastRadius(t *testing.T) {
 	startWorkers(t, c, 4) // dc0 and dc1, two workers each
 	addr := c.nodes[0].GRPCAddr()
 	one := strings.NewReplacer("count: 2", "count: 1", "maxPercentPerDatacenter: 100", "maxPercentPerDatacenter: 50").Replace(fmt.Sprintf(testSpec, "500ms", "2s"))
-	first := submit(t, addr, one)
+	// The first run holds one worker of each data centre (w1 in dc0, w2 in dc1), so the
+	// free ones are one per data centre: 100% of a data centre's free workers.
+	pinned := strings.NewReplacer("selector: {service: demo}", `selector: "service=demo, host in (w1,w2)"`,
+		"maxPercentPerDatacenter: 50", "maxPercentPerDatacenter: 100").Replace(one)
+	first := submit(t, addr, pinned)
 	waitPhase(t, c, first, 10*time.Second, murphyv1.RunPhase_RUN_PHASE_BASELINE, murphyv1.RunPhase_RUN_PHASE_INJECTING)
 	queued := submit(t, addr, one)
 	time.Sleep(500 * time.Millisecond)
