@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -91,8 +92,10 @@ func TestVerdictThenRestartEverything(t *testing.T) {
 	s.waitWorkers(nodes, 6, 60*time.Second)
 	reconnected := time.Since(restart)
 	for _, n := range nodes {
-		ctx, cancel := callCtx()
-		after, err := s.exp(n).ListRuns(ctx, &murphyv1.ListRunsRequest{})
+		// The stack's connection to n saw it go down and may sit in its reconnect backoff
+		// for a few seconds after n is back: wait for it to be ready rather than fail fast.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		after, err := s.exp(n).ListRuns(ctx, &murphyv1.ListRunsRequest{}, grpc.WaitForReady(true))
 		cancel()
 		if err != nil {
 			t.Fatalf("list runs through %s after the restart: %v", n, err)
@@ -100,8 +103,8 @@ func TestVerdictThenRestartEverything(t *testing.T) {
 		if len(after.Runs) != len(before.Runs) {
 			t.Fatalf("through %s: %d runs after the restart, %d before", n, len(after.Runs), len(before.Runs))
 		}
-		ctx, cancel = callCtx()
-		audit, err := s.cluster(n).ListAudit(ctx, &murphyv1.ListAuditRequest{})
+		ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
+		audit, err := s.cluster(n).ListAudit(ctx, &murphyv1.ListAuditRequest{}, grpc.WaitForReady(true))
 		cancel()
 		if err != nil {
 			t.Fatalf("audit trail through %s after the restart: %v", n, err)
