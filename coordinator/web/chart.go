@@ -65,8 +65,10 @@ type Window struct {
 }
 
 // TimeChart draws one metric's control and experiment medians (solid) and 90th
-// percentiles (dashed) per interval, the fault windows shaded and the halt marked.
-func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time) template.HTML {
+// percentiles (dashed) per interval, the fault windows shaded and the halt marked. For a
+// rate (a 0/1 metric such as a probe's success) it draws each group's share per interval
+// instead: the median of 0/1 samples is 0 or 1 and would hide a 5% failure rate.
+func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time, rate bool) template.HTML {
 	var ctl, exp []*murphyv1.IntervalSummary
 	t0, t1 := time.Time{}, time.Time{}
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -84,7 +86,11 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		if s.Count == 0 {
 			continue
 		}
-		lo, hi = math.Min(lo, s.P50), math.Max(hi, math.Max(s.P90, s.P50))
+		if rate {
+			lo, hi = math.Min(lo, s.Mean), math.Max(hi, s.Mean)
+		} else {
+			lo, hi = math.Min(lo, s.P50), math.Max(hi, math.Max(s.P90, s.P50))
+		}
 		if s.Group == murphyv1.Group_GROUP_CONTROL {
 			ctl = append(ctl, s)
 		} else {
@@ -96,7 +102,11 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	if t0.IsZero() {
 		return template.HTML(`<p class="empty">No summaries recorded for ` + html.EscapeString(metric) + ` yet.</p>`)
 	}
-	svgOpen(&b, chartW, chartH, title, "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are fault windows.")
+	desc := "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are fault windows."
+	if rate {
+		desc = "Share per interval for each group (the rate of a 0/1 metric); shaded spans are fault windows."
+	}
+	svgOpen(&b, chartW, chartH, title, desc)
 	lo, hi = niceRange(lo, hi)
 	x := scale{float64(t0.UnixNano()), float64(t1.UnixNano()), padL, chartW - padR}
 	y := scale{lo, hi, chartH - padB, padT}
@@ -127,27 +137,34 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		}
 		fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(pts, " "))
 	}
-	series(ctl, "line control p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
-	series(exp, "line experiment p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
-	series(ctl, "line control", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
-	series(exp, "line experiment", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
+	if rate {
+		series(ctl, "line control", func(s *murphyv1.IntervalSummary) float64 { return s.Mean })
+		series(exp, "line experiment", func(s *murphyv1.IntervalSummary) float64 { return s.Mean })
+	} else {
+		series(ctl, "line control p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
+		series(exp, "line experiment p90", func(s *murphyv1.IntervalSummary) float64 { return s.P90 })
+		series(ctl, "line control", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
+		series(exp, "line experiment", func(s *murphyv1.IntervalSummary) float64 { return s.P50 })
+	}
 	if !halt.IsZero() && !halt.Before(t0) {
 		hx := x.at(float64(min(halt.UnixNano(), t1.UnixNano())))
 		fmt.Fprintf(&b, `<line class="halt" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>`, hx, hx, padT, chartH-padB)
 		text(&b, hx-3, padT+24, "end", "label halt-label", "halt")
 	}
-	legend(&b, chartW-padR-250, chartH-6)
+	legend(&b, chartW-padR-250, chartH-6, !rate)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }
 
-func legend(b *strings.Builder, x, y float64) {
+func legend(b *strings.Builder, x, y float64, p90 bool) {
 	fmt.Fprintf(b, `<line class="line control" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x, x+18, y-4, y-4)
 	text(b, x+22, y, "start", "label", "control")
 	fmt.Fprintf(b, `<line class="line experiment" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x+80, x+98, y-4, y-4)
 	text(b, x+102, y, "start", "label", "experiment")
-	fmt.Fprintf(b, `<line class="line p90" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x+180, x+198, y-4, y-4)
-	text(b, x+202, y, "start", "label", "p90")
+	if p90 {
+		fmt.Fprintf(b, `<line class="line p90" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x+180, x+198, y-4, y-4)
+		text(b, x+202, y, "start", "label", "p90")
+	}
 }
 
 func axes(b *strings.Builder, x, y scale, t0, t1 time.Time) {

@@ -417,3 +417,52 @@ func TestNewHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeChartRate: a 0/1 metric is drawn as each group's share per interval, so 5%
+// failures on the experiment show (its median is 1 in every interval, like control's).
+func TestTimeChartRate(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	var sums []*murphyv1.IntervalSummary
+	for i := range 4 {
+		from, to := timestamppb.New(t0.Add(time.Duration(i)*time.Second)), timestamppb.New(t0.Add(time.Duration(i+1)*time.Second))
+		sums = append(sums,
+			&murphyv1.IntervalSummary{Metric: "ok", Group: murphyv1.Group_GROUP_CONTROL, Start: from, End: to, Count: 20, Mean: 1, P50: 1, P90: 1},
+			&murphyv1.IntervalSummary{Metric: "ok", Group: murphyv1.Group_GROUP_EXPERIMENT, Start: from, End: to, Count: 20, Mean: 0.95, P50: 1, P90: 1})
+	}
+	points := func(svg, class string) string {
+		i := strings.Index(svg, `<polyline class="`+class+`" points="`)
+		if i < 0 {
+			return ""
+		}
+		rest := svg[i+len(`<polyline class="`+class+`" points="`):]
+		return rest[:strings.Index(rest, `"`)]
+	}
+	tests := []struct {
+		name      string
+		rate      bool
+		wantApart bool
+		wantP90   bool
+		wantDesc  string
+	}{
+		{"median of a 0/1 metric hides the failures", false, false, true, "Median (solid)"},
+		{"the share per interval shows them", true, true, false, "Share per interval"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svg := string(TimeChart("ok", sums, nil, time.Time{}, tc.rate))
+			ctl, exp := points(svg, "line control"), points(svg, "line experiment")
+			if ctl == "" || exp == "" {
+				t.Fatalf("no series in %s", svg)
+			}
+			if apart := ctl != exp; apart != tc.wantApart {
+				t.Errorf("control %q and experiment %q drawn apart: %v, want %v", ctl, exp, apart, tc.wantApart)
+			}
+			if got := strings.Contains(svg, `class="line control p90"`); got != tc.wantP90 {
+				t.Errorf("p90 line present %v, want %v", got, tc.wantP90)
+			}
+			if !strings.Contains(svg, tc.wantDesc) {
+				t.Errorf("description lacks %q", tc.wantDesc)
+			}
+		})
+	}
+}

@@ -471,8 +471,10 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		windows = append(windows, w)
 	}
 	names := []string{}
+	rates := map[string]bool{}
 	for _, m := range spec.Hypothesis.Metrics {
 		names = append(names, m.Name)
+		rates[m.Name] = m.Source.Probe != nil && m.Source.Probe.Measure == "success"
 	}
 	for _, name := range names {
 		mv := MetricView{Name: name}
@@ -481,7 +483,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 				mv.Verdict = m
 			}
 		}
-		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt)
+		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name])
 		mv.Distributions = Distributions(name, sums.GetWindows())
 		v.Metrics = append(v.Metrics, mv)
 	}
