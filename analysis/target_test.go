@@ -802,7 +802,7 @@ func TestTargetsNeeded(t *testing.T) {
 			}
 			prev, last = n, mv.Outcome
 			if mv.Outcome == MetricInconclusive && n > 0 && n < maxTargetsNeeded {
-				want := fmt.Sprintf("about %d targets per group would likely settle it (it has 6 and 6)", n)
+				want := fmt.Sprintf("about %d targets per group would likely settle it (it has 6 experimental and 6 control)", n)
 				if mv.TargetsNeeded != n || !strings.Contains(mv.Reason, want) {
 					t.Errorf("noise %v: reason %q lacks %q (TargetsNeeded %d)", noise, mv.Reason, want, mv.TargetsNeeded)
 				}

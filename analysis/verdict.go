@@ -496,8 +496,8 @@ func decide(m Metric, mv *MetricVerdict) {
 		case mv.TargetsNeeded >= maxTargetsNeeded:
 			more = "; no realistic number of targets would settle it at this tolerance"
 		case mv.TargetsNeeded > 0:
-			more = fmt.Sprintf("; about %d targets per group would likely settle it (it has %d and %d)",
-				mv.TargetsNeeded, mv.Target.NControl, mv.Target.NExperiment)
+			more = fmt.Sprintf("; about %d targets per group would likely settle it (it has %d experimental and %d control)",
+				mv.TargetsNeeded, mv.Target.NExperiment, mv.Target.NControl)
 		}
 		mv.Reason = fmt.Sprintf("%s, which straddles the %s tolerance%s", interval, tolText(m), more)
 	default:

@@ -28,9 +28,12 @@ hypothesis:
     - name: latency
       source: {probe: {http: {url: "http://{{proxy}}/", interval: 50ms, timeout: 1s}, measure: latency}}
       direction: increase
-      tolerance: {relative: 1.0}
+      # A one-host wave is judged against three controls' spread (2 degrees of freedom),
+      # so on a loaded machine its interval is wide: the tolerance leaves room for that,
+      # and the data centre wave's tenfold slowdown is still far beyond it.
+      tolerance: {relative: 3.0}
 escalate: [host, datacenter, region]
-baseline: 500ms
+baseline: 1s
 steps:
   - fault: http.delay
     params: {delay: 1ns}

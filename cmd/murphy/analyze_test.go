@@ -534,7 +534,7 @@ func TestAnalyzeSamplesText(t *testing.T) {
 			"Pooled view (every sample treated as independent; does not decide)", "Mann-Whitney p =",
 		}},
 		{"inconclusive names the hosts needed", csvSamples(t, noisy.rows()), "", []string{"--direction", "increase", "--tolerance-relative", "0.1"}, []string{
-			"Verdict       INCONCLUSIVE", "Hosts needed  about", "(it has 2 and 2)",
+			"Verdict       INCONCLUSIVE", "Hosts needed  about", "(it has 2 experimental and 2 control)",
 		}},
 		{"proportion from stdin", "-", probes.String(), []string{"--proportion", "--direction", "decrease", "--tolerance-absolute", "0.02"}, []string{
 			"Verdict       DEVIATED", "Estimate      -5.0 points of the share", "linear scale", "94.7%   -5.3 points",
