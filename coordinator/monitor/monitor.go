@@ -127,14 +127,8 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
-			tol := analysis.Tolerance{}
-			if a.Deviation.Relative != nil {
-				tol = analysis.Tolerance{Relative: *a.Deviation.Relative, IsRelative: true}
-			} else if a.Deviation.Absolute != nil {
-				tol = analysis.Tolerance{Absolute: *a.Deviation.Absolute}
-			}
 			test, err := analysis.NewTargetHalt(analysis.HaltConfig{
-				Direction: dir, Tolerance: tol, Proportion: mt.Proportion(),
+				Direction: dir, Tolerance: a.Deviation.ForAnalysis(), Proportion: mt.Proportion(),
 				Alpha: HaltAlpha / float64(nDev), Looks: looks,
 			})
 			if err != nil {

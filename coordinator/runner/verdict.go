@@ -183,13 +183,7 @@ func analysisMetric(m spec.Metric) (analysis.Metric, error) {
 	if err != nil {
 		return analysis.Metric{}, err
 	}
-	tol := analysis.Tolerance{}
-	if m.Tolerance.Relative != nil {
-		tol = analysis.Tolerance{Relative: *m.Tolerance.Relative, IsRelative: true}
-	} else if m.Tolerance.Absolute != nil {
-		tol = analysis.Tolerance{Absolute: *m.Tolerance.Absolute}
-	}
-	return analysis.Metric{Name: m.Name, Direction: dir, Tolerance: tol, Critical: m.Critical}, nil
+	return analysis.Metric{Name: m.Name, Direction: dir, Tolerance: m.Tolerance.ForAnalysis(), Critical: m.Critical}, nil
 }
 
 // targetData is each member's samples of a probe metric: the baseline (the baseline

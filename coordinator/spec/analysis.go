@@ -1,6 +1,10 @@
 package spec
 
-import "time"
+import (
+	"time"
+
+	"github.com/murphy-chaos/murphy/analysis"
+)
 
 // Proportion reports whether the metric is a 0/1 measure (a probe's success): its
 // samples are shares to compare, never medians.
@@ -35,4 +39,16 @@ func (e *Experiment) FaultDuration() time.Duration {
 		group = max(group, time.Duration(st.Duration))
 	}
 	return total + group
+}
+
+// ForAnalysis is the tolerance as the analysis package takes it; a tolerance with neither
+// field set is zero (any change counts).
+func (t Tolerance) ForAnalysis() analysis.Tolerance {
+	switch {
+	case t.Relative != nil:
+		return analysis.Tolerance{Relative: *t.Relative, IsRelative: true}
+	case t.Absolute != nil:
+		return analysis.Tolerance{Absolute: *t.Absolute}
+	}
+	return analysis.Tolerance{}
 }
