@@ -31,8 +31,6 @@ type window struct {
 	start, end int            // minutes after midnight
 }
 
-var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 var dayNames = map[string]time.Weekday{"SUN": time.Sunday, "MON": time.Monday, "TUE": time.Tuesday, "WED": time.Wednesday, "THU": time.Thursday, "FRI": time.Friday, "SAT": time.Saturday}
 
 // Compile prepares a validated spec schedule.
@@ -47,8 +45,8 @@ func Compile(s *spec.Schedule) (*Plan, error) {
 	}
 	p := &Plan{loc: loc, mtbf: time.Duration(s.MTBF), maxPerDay: s.MaxPerDay}
 	if s.Cron != "" {
-		if p.cron, err = parser.Parse(s.Cron); err != nil {
-			return nil, fmt.Errorf("schedule: cron %q: %w", s.Cron, err)
+		if p.cron, err = spec.ParseCron(s.Cron); err != nil {
+			return nil, fmt.Errorf("schedule: %w", err)
 		}
 	} else if p.mtbf <= 0 {
 		return nil, fmt.Errorf("schedule: neither cron nor mtbf")
@@ -193,4 +191,63 @@ func (p *Plan) Allowed(t time.Time, firedThatDay int) (bool, string) {
 		return false, fmt.Sprintf("the cap of %d firings on %s is reached", p.maxPerDay, local.Format(time.DateOnly))
 	}
 	return true, ""
+}
+
+// Until returns when the allowed time that holds t ends: the end of its window (or of
+// windows that follow it without a gap), or the start of the next blackout date. A run
+// fired at t must have reverted every fault by then. It is the zero time when nothing
+// bounds it (no windows, and no blackout within maxLookahead days).
+func (p *Plan) Until(t time.Time) time.Time {
+	start, end, ok := p.nextSegment(t)
+	if !ok || start.After(t) {
+		return t // t is not in allowed time: nothing may run
+	}
+	for range maxLookahead {
+		s2, e2, ok := p.nextSegment(end)
+		if !ok || s2.After(end) {
+			return end
+		}
+		end = e2
+	}
+	return time.Time{}
+}
+
+// maxLookahead bounds how many contiguous allowed segments Until joins; a schedule
+// without windows has one per day.
+const maxLookahead = 400
+
+// Slot is one planned slot and what would be decided for it.
+type Slot struct {
+	At time.Time
+	// Until is when a run fired at At must be over (zero: unbounded).
+	Until time.Time
+	// Skip is the reason the slot would be skipped; empty when it would fire.
+	Skip string
+}
+
+// Preview lists the next n slots after after, applying windows, blackout dates and the
+// daily cap as the leader would, given firedOnDay firings already on the calendar day
+// firedDay. It assumes every firing slot fires (no overlap, pause or fleet shortage). In
+// the random mode every gap is the median draw, since the real ones are drawn at firing.
+func (p *Plan) Preview(after time.Time, n int, firedDay string, firedOnDay int) []Slot {
+	var out []Slot
+	t := after
+	for len(out) < n {
+		t = p.Next(t, 0.5)
+		if t.IsZero() {
+			break
+		}
+		if day := p.Day(t); day != firedDay {
+			firedDay, firedOnDay = day, 0
+		}
+		s := Slot{At: t}
+		if ok, why := p.Allowed(t, firedOnDay); ok {
+			firedOnDay++
+			s.Until = p.Until(t)
+		} else {
+			s.Skip = why
+		}
+		out = append(out, s)
+	}
+	return out
 }

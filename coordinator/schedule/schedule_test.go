@@ -3,6 +3,7 @@ package schedule
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,90 @@ func TestRandomMode(t *testing.T) {
 	weeks := at.Sub(time.Date(2026, 1, 5, 0, 0, 0, 0, loc)).Hours() / (24 * 7)
 	if weeks < 78 || weeks > 89 {
 		t.Errorf("%d firings took %.1f weeks, want about 83", fired, weeks)
+	}
+}
+
+// TestOneCronParser is defect 6 of issue 15: `murphy validate` (the spec check) and the
+// leader (Compile) must accept the same expressions, descriptors included, and agree on
+// what they mean.
+func TestOneCronParser(t *testing.T) {
+	from := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC) // a Saturday
+	tests := []struct {
+		cron string
+		want time.Time
+	}{
+		{"0 0 9 * * 7", time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)},
+		{"0 9 * * 5-7", time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)},
+		{"@hourly", time.Date(2026, 12, 5, 11, 0, 0, 0, time.UTC)},
+		{"@every 90s", from.Add(90 * time.Second)},
+		{"0 9 * * SUN", time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.cron, func(t *testing.T) {
+			doc := `apiVersion: murphy/v1
+name: demo
+targets: {selector: {app: web}, experiment: {count: 2}}
+hypothesis: {metrics: [{name: lat, source: {probe: {http: {url: "http://127.0.0.1/"}, measure: latency}}, direction: increase, tolerance: {relative: 0.1}}]}
+steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
+schedule: {cron: "` + tc.cron + `", timezone: UTC}
+`
+			sp, err := spec.Parse([]byte(doc), "s.yaml", spec.Options{})
+			if err != nil {
+				t.Fatalf("validate refuses it: %v", err)
+			}
+			p, err := Compile(sp.Schedule)
+			if err != nil {
+				t.Fatalf("validate accepts it but the leader refuses it: %v", err)
+			}
+			if got := p.Next(from, 0); !got.Equal(tc.want) {
+				t.Errorf("next after %s = %s, want %s", from, got, tc.want)
+			}
+		})
+	}
+	if _, err := spec.ParseCron("0 9 * * 8"); err == nil {
+		t.Error("day-of-week 8 accepted")
+	}
+}
+
+func TestUntil(t *testing.T) {
+	day := func(h, m int) time.Time { return time.Date(2026, 12, 7, h, m, 0, 0, time.UTC) } // a Monday
+	tests := []struct {
+		name string
+		s    spec.Schedule
+		at   time.Time
+		want time.Time
+	}{
+		{"end of the window", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}}}, day(9, 30), day(10, 0)},
+		{"windows that touch join", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}, {Start: "10:00", End: "11:30"}}}, day(9, 30), day(11, 30)},
+		{"outside every window", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}}}, day(10, 30), day(10, 30)},
+		{"a blackout ends the day before", spec.Schedule{Cron: "@hourly", Blackout: []string{"2026-12-09"}}, day(9, 30), time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC)},
+		{"nothing bounds it", spec.Schedule{Cron: "@hourly"}, day(9, 30), time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustPlan(t, tc.s).Until(tc.at); !got.Equal(tc.want) {
+				t.Errorf("Until(%s) = %s, want %s", tc.at, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPreviewAppliesWindowsAndCap(t *testing.T) {
+	p := mustPlan(t, spec.Schedule{Cron: "0 */20 * * * *", MaxPerDay: 2, Windows: []spec.Window{{Start: "09:00", End: "10:00"}}})
+	from := time.Date(2026, 12, 7, 8, 50, 0, 0, time.UTC)
+	got := p.Preview(from, 5, "", 0)
+	want := []string{"09:00 fire", "09:20 fire", "09:40 cap", "10:00 window", "10:20 window"}
+	for i, s := range got {
+		kind := "fire"
+		switch {
+		case s.Skip == "":
+		case strings.Contains(s.Skip, "cap"):
+			kind = "cap"
+		case strings.Contains(s.Skip, "window"):
+			kind = "window"
+		}
+		if g := s.At.Format("15:04") + " " + kind; i >= len(want) || g != want[i] {
+			t.Errorf("slot %d: %s (%s), want %v", i, g, s.Skip, want)
+		}
 	}
 }

@@ -923,7 +923,7 @@ func (w *walker) faultProblem(err error, o *object, fl, pl loc) {
 
 func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 	s := &Schedule{}
-	o := w.object(n, at, "cron", "mtbf", "timezone", "windows", "blackout", "maxPerDay", "optIn")
+	o := w.object(n, at, "cron", "mtbf", "timezone", "windows", "blackout", "maxPerDay", "optIn", "overlap", "maxQueued", "maxWait")
 	if o == nil {
 		return s
 	}
@@ -936,8 +936,8 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 		w.addf(ml, "set cron or mtbf, not both")
 	case cv != nil:
 		if c, ok := w.text(cv, cl); ok {
-			if msg := checkCron(c); msg != "" {
-				w.addf(cl, "%s", msg)
+			if _, err := ParseCron(c); err != nil {
+				w.addf(cl, "%v", err)
 			} else {
 				s.Cron = c
 			}
@@ -1030,6 +1030,36 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 	if v, l := o.get("optIn"); v != nil {
 		if b, ok := w.boolean(v, l); ok {
 			s.OptIn = &b
+		}
+	}
+	if v, l := o.get("overlap"); v != nil {
+		if p, ok := w.text(v, l); ok {
+			switch OverlapPolicy(p) {
+			case OverlapSkip, OverlapQueue, OverlapReplace:
+				s.Overlap = OverlapPolicy(p)
+			default:
+				w.addf(l, "%q is not an overlap policy; use skip (the default), queue or replace", p)
+			}
+		}
+	}
+	if v, l := o.get("maxQueued"); v != nil {
+		if n, ok := w.integer(v, l); ok {
+			if n < 1 {
+				w.addf(l, "must be at least 1")
+			} else if s.Overlap != OverlapQueue {
+				w.addf(l, "applies only with overlap: queue")
+			} else {
+				s.MaxQueued = int(n)
+			}
+		}
+	}
+	if v, l := o.get("maxWait"); v != nil {
+		if d, ok := w.duration(v, l, true); ok {
+			if s.Overlap != OverlapQueue {
+				w.addf(l, "applies only with overlap: queue")
+			} else {
+				s.MaxWait = d
+			}
 		}
 	}
 	return s

@@ -267,9 +267,28 @@ name: demo
 targets: {selector: {app: web}, experiment: {count: 2}}
 hypothesis: {metrics: [{name: lat, source: {probe: {http: {url: "http://127.0.0.1/"}, measure: latency}}, direction: increase, tolerance: {relative: 0.1}}]}
 steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
-schedule: {cron: "@hourly"}
+schedule: {cron: "0 9 * *"}
 `, []string{
-			`exp.yaml:6: schedule.cron: cron "@hourly" must have 5 fields (minute hour day-of-month month day-of-week), got 1`,
+			`exp.yaml:6: schedule.cron: cron "0 9 * *" must have 5 fields (minute hour day-of-month month day-of-week), 6 with a leading seconds field, or be a descriptor such as @hourly; got 4 fields`,
+		}},
+		{"cron descriptor", `apiVersion: murphy/v1
+name: demo
+targets: {selector: {app: web}, experiment: {count: 2}}
+hypothesis: {metrics: [{name: lat, source: {probe: {http: {url: "http://127.0.0.1/"}, measure: latency}}, direction: increase, tolerance: {relative: 0.1}}]}
+steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
+schedule: {cron: "@fortnightly"}
+`, []string{
+			`exp.yaml:6: schedule.cron: cron "@fortnightly": unrecognized descriptor: @fortnightly; descriptors are @yearly, @monthly, @weekly, @daily, @hourly and @every <duration>`,
+		}},
+		{"overlap problems", `apiVersion: murphy/v1
+name: demo
+targets: {selector: {app: web}, experiment: {count: 2}}
+hypothesis: {metrics: [{name: lat, source: {probe: {http: {url: "http://127.0.0.1/"}, measure: latency}}, direction: increase, tolerance: {relative: 0.1}}]}
+steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
+schedule: {cron: "@hourly", overlap: pile, maxQueued: 3}
+`, []string{
+			`exp.yaml:6: schedule.overlap: "pile" is not an overlap policy; use skip (the default), queue or replace`,
+			`exp.yaml:6: schedule.maxQueued: applies only with overlap: queue`,
 		}},
 		{"duplicate field", `apiVersion: murphy/v1
 name: demo

@@ -1,10 +1,13 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // cronField describes one of the five classic cron fields.
@@ -23,9 +26,59 @@ var cronFields = []cronField{
 	{name: "day-of-week", min: 0, max: 7, names: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}},
 }
 
-// checkCron is a syntax check of a five-field cron expression, enough to
-// catch typos at submit time. The scheduler owns the semantics; this
-// package does not pull in a cron library for a check.
+// CronParser is the one cron parser: submission checks and the scheduler both read an
+// expression through ParseCron, so an expression `murphy validate` accepts is one the
+// leader can plan. Five fields, six with a leading seconds field, or a descriptor
+// (@hourly, @daily, @every 90s, ...).
+var CronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseCron parses a cron expression. The field checks come first only for their
+// messages ("hour field "9-25": 25 is out of range 0-23"); the library's parse decides.
+// Day-of-week 7 means Sunday, as in most crons; the library knows only 0.
+func ParseCron(expr string) (cron.Schedule, error) {
+	expr = strings.TrimSpace(expr)
+	if strings.HasPrefix(expr, "@") {
+		sched, err := CronParser.Parse(expr)
+		if err != nil {
+			return nil, fmt.Errorf("cron %q: %v; descriptors are @yearly, @monthly, @weekly, @daily, @hourly and @every <duration>", expr, err)
+		}
+		return sched, nil
+	}
+	if msg := checkCron(expr); msg != "" {
+		return nil, errors.New(msg)
+	}
+	fields := strings.Fields(expr)
+	fields[len(fields)-1] = sundaySeven(fields[len(fields)-1])
+	sched, err := CronParser.Parse(strings.Join(fields, " "))
+	if err != nil {
+		return nil, fmt.Errorf("cron %q: %v", expr, err)
+	}
+	return sched, nil
+}
+
+// sundaySeven rewrites 7 in a day-of-week field as 0: "7" becomes "0" and a range ending
+// on 7 ("5-7") becomes the range to Saturday plus Sunday ("5-6,0").
+func sundaySeven(field string) string {
+	parts := strings.Split(field, ",")
+	for i, part := range parts {
+		if strings.Contains(part, "/") {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		switch {
+		case !isRange && part == "7":
+			parts[i] = "0"
+		case isRange && hi == "7" && lo == "7":
+			parts[i] = "0"
+		case isRange && hi == "7":
+			parts[i] = lo + "-6,0"
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// checkCron is a syntax check of a five- or six-field cron expression, for messages that
+// name the field at fault.
 func checkCron(expr string) string {
 	fields := strings.Fields(expr)
 	// Six fields: a leading seconds field, for schedules finer than a minute.
@@ -36,7 +89,7 @@ func checkCron(expr string) string {
 		fields = fields[1:]
 	}
 	if len(fields) != len(cronFields) {
-		return fmt.Sprintf("cron %q must have 5 fields (minute hour day-of-month month day-of-week), got %d", expr, len(fields))
+		return fmt.Sprintf("cron %q must have 5 fields (minute hour day-of-month month day-of-week), 6 with a leading seconds field, or be a descriptor such as @hourly; got %d fields", expr, len(fields))
 	}
 	for i, f := range fields {
 		if msg := cronFields[i].check(f); msg != "" {

@@ -398,7 +398,26 @@ type Schedule struct {
 	// OptIn (default true) restricts scheduled runs to workers labelled
 	// murphy.io/chaos=enabled, so continuous chaos only touches hosts that asked for it.
 	OptIn *bool `json:"optIn,omitempty"`
+	// Overlap says what a slot does when the schedule's previous run is still active:
+	// skip it (the default), queue behind it, or replace it (halt the old run).
+	Overlap OverlapPolicy `json:"overlap,omitempty"`
+	// MaxQueued bounds the runs waiting behind an active one under overlap: queue
+	// (default 1); a slot beyond it is skipped.
+	MaxQueued int `json:"maxQueued,omitempty"`
+	// MaxWait is how long after its slot a queued run may still start (overlap: queue);
+	// 0 means as long as its window allows.
+	MaxWait Duration `json:"maxWait,omitempty"`
 }
+
+// OverlapPolicy is a schedule's answer to a slot that finds its previous run active.
+type OverlapPolicy string
+
+// Overlap policies.
+const (
+	OverlapSkip    OverlapPolicy = "skip"
+	OverlapQueue   OverlapPolicy = "queue"
+	OverlapReplace OverlapPolicy = "replace"
+)
 
 // Window is a weekly time window.
 type Window struct {
@@ -414,6 +433,22 @@ const OptInLabel = "murphy.io/chaos"
 
 // OptedIn reports whether scheduled runs are restricted to opted-in workers.
 func (s *Schedule) OptedIn() bool { return s.OptIn == nil || *s.OptIn }
+
+// OverlapOrDefault is the overlap policy, skip when unset.
+func (s *Schedule) OverlapOrDefault() OverlapPolicy {
+	if s.Overlap == "" {
+		return OverlapSkip
+	}
+	return s.Overlap
+}
+
+// QueueLimit is how many runs may wait behind an active one under overlap: queue.
+func (s *Schedule) QueueLimit() int {
+	if s.MaxQueued == 0 {
+		return 1
+	}
+	return s.MaxQueued
+}
 
 // MissingPolicy is a guardrail's answer to missing data.
 type MissingPolicy string
