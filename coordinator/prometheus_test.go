@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -19,13 +20,7 @@ import (
 // sets MURPHY_REQUIRE_PROMETHEUS so a missing binary fails there instead of skipping.
 func startPrometheus(t *testing.T, targets []string) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("MURPHY_REQUIRE_PROMETHEUS") != "" {
-			t.Fatal("prometheus is not installed (apt-get install prometheus)")
-		}
-		t.Skip("SKIPPED: prometheus is not installed (apt-get install prometheus); CI runs this test")
-	}
+	bin := testenv.LookPath(t, testenv.Prometheus, "prometheus")
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['%s']\n", strings.Join(targets, "','"))
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {

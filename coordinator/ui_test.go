@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,27 +14,17 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 // browser starts a headless Chromium driven over the DevTools protocol. Without Chromium
-// the test is skipped with a message, unless MURPHY_REQUIRE_CHROMIUM is set (CI sets it).
+// the test is skipped and listed at the end of `make test`, unless MURPHY_REQUIRE_CHROMIUM
+// is set (CI sets it).
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	var path string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("MURPHY_REQUIRE_CHROMIUM") != "" {
-			t.Fatal("Chromium is required (MURPHY_REQUIRE_CHROMIUM is set) but not installed: apt-get install -y chromium")
-		}
-		t.Skip("SKIPPED: Chromium is not installed, so the browser tests of the web UI did not run (apt-get install -y chromium)")
-	}
+	path := testenv.LookPath(t, testenv.Chromium, "chromium", "chromium-browser", "google-chrome", "headless-shell")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		// The coordinators' certificates come from the test's own CA.
 		chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 1600))

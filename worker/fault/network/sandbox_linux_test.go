@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
 // sandbox is two network namespaces joined by a veth pair: a (10.199.N.1, interface
@@ -31,9 +32,7 @@ type sandbox struct {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: network fault tests need root (CAP_SYS_ADMIN for namespaces, CAP_NET_ADMIN for nftables and qdiscs)")
-	}
+	testenv.RequireRoot(t, "network fault tests need root (CAP_SYS_ADMIN for namespaces, CAP_NET_ADMIN for nftables and qdiscs)")
 }
 
 var sandboxNet = struct {

@@ -2,19 +2,18 @@ package nfqueue
 
 import (
 	"errors"
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
 // TestBindTwice: a queue number has one owner; the second bind says so plainly, and the
 // number is free again once the first owner closes.
 func TestBindTwice(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: binding an NFQUEUE needs root (CAP_NET_ADMIN, and CAP_SYS_ADMIN for the test's namespace)")
-	}
+	testenv.RequireRoot(t, "binding an NFQUEUE needs root (CAP_NET_ADMIN, and CAP_SYS_ADMIN for the test's namespace)")
 	ns := throwaway(t)
 	q, err := Open(Config{Num: 4242, NetNS: int(ns)})
 	if err != nil {
