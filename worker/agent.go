@@ -42,6 +42,7 @@ type Agent struct {
 	proxies []*httpfault.Proxy
 	reg     *fault.Registry
 	caps    []string
+	http    *httpServer // nil without Config.HTTPAddr
 
 	started   atomic.Bool
 	closeOnce sync.Once
@@ -165,7 +166,11 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.caps = append(a.caps, k)
 	}
-	if a.m, err = newMetrics(cfg.Registerer, a.proxies); err != nil {
+	if a.m, err = newMetrics(cfg.Registerer, a); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.listenHTTP(); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -191,6 +196,7 @@ func (a *Agent) Close() error {
 		for _, p := range a.proxies {
 			p.Close()
 		}
+		a.closeHTTP()
 		if a.journal != nil {
 			err = a.journal.Close()
 		}
@@ -205,6 +211,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return errors.New("worker: Run called twice")
 	}
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.serveHTTP() // until Close
+	}()
 	for _, p := range a.proxies {
 		wg.Add(1)
 		go func() {
@@ -255,6 +266,7 @@ func (a *Agent) recover() {
 		err := exec.Revert(ctx, f)
 		cancel()
 		if err != nil {
+			a.m.revertFailures.WithLabelValues(causeLabel(murphyv1.RevertCause_REVERT_CAUSE_STARTUP)).Inc()
 			a.log.Error("revert leftover fault", "assignment_id", f.AssignmentID, "err", err)
 			continue
 		}
@@ -487,6 +499,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 		rerr := exec.Revert(rctx, f)
 		rcancel()
 		if rerr != nil {
+			a.m.revertFailures.WithLabelValues("failed_inject").Inc()
 			a.log.Error("revert after failed inject", "assignment_id", id, "err", rerr)
 			a.forget(act)
 			return fail("inject: %v (revert also failed: %v; kept in the journal)", ierr, rerr)
@@ -509,6 +522,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 	}
 	a.m.activeFaults.Inc()
 	a.m.assignments.WithLabelValues("injected").Inc()
+	a.m.injects.WithLabelValues(kind).Inc()
 	a.log.Info("fault injected", "assignment_id", id, "run_id", af.RunId, "step", af.Step,
 		"fault", exec.Describe(spec.GetParams()), "deadline", deadline)
 	sts := []*murphyv1.StepStatus{a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")}
@@ -590,6 +604,7 @@ func (a *Agent) revertHeld(act *activeFault, cause murphyv1.RevertCause) *murphy
 	err := act.exec.Revert(ctx, act.f)
 	cancel()
 	if err != nil {
+		a.m.revertFailures.WithLabelValues(causeLabel(cause)).Inc()
 		a.log.Error("revert failed; retrying", "assignment_id", id, "cause", causeLabel(cause), "err", err)
 		a.faultMu.Lock()
 		act.timer = time.AfterFunc(revertRetry, func() {
@@ -783,8 +798,9 @@ func (a *Agent) startProbes(sp *murphyv1.StartProbes) error {
 		buf := probe.NewBuffer(run, probe.DefaultLimit)
 		// Command probes run programs: they need the same local consent as the exec fault.
 		opts := probe.Options{Proxy: proxy, AllowCommands: a.cfg.Policy.Allows("exec") == nil}
+		kinds := probeKinds(sp.GetProbes())
 		set, err := probe.Start(sp.GetProbes(), opts, func(metric string, s *murphyv1.Sample) {
-			a.m.samples.Inc()
+			a.m.probeSample(kinds[metric], s)
 			if !buf.Add(metric, s) {
 				a.m.dropped.Inc()
 			}

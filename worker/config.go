@@ -83,6 +83,11 @@ type Config struct {
 	// Logger defaults to discarding; Registerer to a private registry.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// HTTPAddr, when set, is where /metrics, /healthz and /readyz are served (plain
+	// HTTP; DefaultHTTPAddr is murphy worker's default). Gatherer is what /metrics
+	// serves; nil means Registerer, which must then be a *prometheus.Registry.
+	HTTPAddr string
+	Gatherer prometheus.Gatherer
 	// Policy is the local safety policy; the coordinator cannot override it.
 	Policy fault.Policy
 	// DialOptions are appended to the defaults (plaintext transport credentials), so TLS

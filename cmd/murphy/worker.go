@@ -32,7 +32,11 @@ the worker loses the leader for longer than its lease or finds it in the journal
 start-up.
 
 --proxy puts a fault-injecting HTTP proxy in front of a local service; the http.delay
-and http.abort faults act on the requests that pass through it.`,
+and http.abort faults act on the requests that pass through it.
+
+--http-addr serves /metrics (murphy_worker_*), /healthz (the process runs and can read
+its journal) and /readyz (a coordinator has welcomed it) over plain HTTP, on loopback by
+default; give a reachable address for a scraper on another host, or '' to disable.`,
 		Example: `  murphy worker --coordinators 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 --id web-1 \
     --labels region=eu-west,datacenter=eu-west-1a,host=web-1,service=checkout \
     --data-dir /var/lib/murphy-worker --proxy listen=0.0.0.0:18080,upstream=http://127.0.0.1:8080`,
@@ -95,6 +99,7 @@ and http.abort faults act on the requests that pass through it.`,
 	f.StringVar(&tlsFiles.Key, "tls-key", "", "the certificate's key")
 	f.BoolVar(&insecureConn, "insecure", false, "connect without TLS, to a cluster started with --insecure (labs only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz (plain HTTP; empty disables)")
 	cfg.Policy = fault.DefaultPolicy() // until --policy replaces it
 	f.Func("policy", "safety policy file (YAML: allow, deny, maxDuration, protect, stress); default: every kind but exec, at most 1h, sshd protected", func(path string) error {
 		p, err := fault.LoadPolicy(path)
