@@ -1633,6 +1633,9 @@ type Run struct {
 	// Set when a schedule fired the run: which, and for which slot.
 	ScheduleId   string                 `protobuf:"bytes,30,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	ScheduleSlot *timestamppb.Timestamp `protobuf:"bytes,31,opt,name=schedule_slot,json=scheduleSlot,proto3" json:"schedule_slot,omitempty"`
+	// A scheduled run's faults must all be reverted by this time: the end of the allowed
+	// window that holds its slot.
+	ScheduleUntil *timestamppb.Timestamp `protobuf:"bytes,34,opt,name=schedule_until,json=scheduleUntil,proto3" json:"schedule_until,omitempty"`
 	// Escalation: the level of the current wave, and the waves already judged.
 	WaveLevel     string  `protobuf:"bytes,32,opt,name=wave_level,json=waveLevel,proto3" json:"wave_level,omitempty"`
 	Waves         []*Wave `protobuf:"bytes,33,rep,name=waves,proto3" json:"waves,omitempty"`
@@ -1799,6 +1802,13 @@ func (x *Run) GetScheduleId() string {
 func (x *Run) GetScheduleSlot() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ScheduleSlot
+	}
+	return nil
+}
+
+func (x *Run) GetScheduleUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScheduleUntil
 	}
 	return nil
 }
@@ -2869,7 +2879,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"confidence\x18\a \x01(\x01R\n" +
 	"confidence\x12!\n" +
-	"\fbefore_fault\x18\b \x01(\bR\vbeforeFault\"\xf9\x06\n" +
+	"\fbefore_fault\x18\b \x01(\bR\vbeforeFault\"\xbc\a\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
@@ -2897,7 +2907,8 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x0ephase_deadline\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rphaseDeadline\x12\x1f\n" +
 	"\vschedule_id\x18\x1e \x01(\tR\n" +
 	"scheduleId\x12?\n" +
-	"\rschedule_slot\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\fscheduleSlot\x12\x1d\n" +
+	"\rschedule_slot\x18\x1f \x01(\v2\x1a.google.protobuf.TimestampR\fscheduleSlot\x12A\n" +
+	"\x0eschedule_until\x18\" \x01(\v2\x1a.google.protobuf.TimestampR\rscheduleUntil\x12\x1d\n" +
 	"\n" +
 	"wave_level\x18  \x01(\tR\twaveLevel\x12%\n" +
 	"\x05waves\x18! \x03(\v2\x0f.murphy.v1.WaveR\x05waves\"\xe9\x02\n" +
@@ -3104,29 +3115,30 @@ var file_murphy_v1_common_proto_depIdxs = []int32{
 	26, // 34: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
 	32, // 35: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
 	32, // 36: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	27, // 37: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	33, // 38: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	33, // 39: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	18, // 40: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	19, // 41: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	20, // 42: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	21, // 43: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	30, // 44: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	22, // 45: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	31, // 46: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	22, // 47: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	34, // 48: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	32, // 49: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	7,  // 50: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	32, // 51: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	9,  // 52: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 53: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	15, // 54: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	32, // 37: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	27, // 38: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	33, // 39: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	33, // 40: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	18, // 41: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	19, // 42: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	20, // 43: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	21, // 44: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	30, // 45: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	22, // 46: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	31, // 47: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	22, // 48: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	34, // 49: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	32, // 50: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	7,  // 51: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	32, // 52: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	9,  // 53: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 54: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	15, // 55: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }

@@ -41,8 +41,18 @@ type Schedule struct {
 	SkippedTotal   int64                  `protobuf:"varint,13,opt,name=skipped_total,json=skippedTotal,proto3" json:"skipped_total,omitempty"`
 	LastSkip       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_skip,json=lastSkip,proto3" json:"last_skip,omitempty"`
 	LastSkipReason string                 `protobuf:"bytes,15,opt,name=last_skip_reason,json=lastSkipReason,proto3" json:"last_skip_reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The most recent decisions, oldest first, one per slot; older ones are only counted
+	// (fired_total, skipped_total).
+	Recent []*ScheduleDecision `protobuf:"bytes,16,rep,name=recent,proto3" json:"recent,omitempty"`
+	// Paused on its own (PauseSchedules with its ID); the cluster-wide pause is apart.
+	Paused bool `protobuf:"varint,17,opt,name=paused,proto3" json:"paused,omitempty"`
+	// The last in-place update of the spec (a submission with the same schedule name).
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedBy string                 `protobuf:"bytes,19,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// The slot of last_run_id.
+	LastRunSlot   *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=last_run_slot,json=lastRunSlot,proto3" json:"last_run_slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Schedule) Reset() {
@@ -180,6 +190,113 @@ func (x *Schedule) GetLastSkipReason() string {
 	return ""
 }
 
+func (x *Schedule) GetRecent() []*ScheduleDecision {
+	if x != nil {
+		return x.Recent
+	}
+	return nil
+}
+
+func (x *Schedule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Schedule) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+func (x *Schedule) GetLastRunSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRunSlot
+	}
+	return nil
+}
+
+// ScheduleDecision is what was decided for one slot.
+type ScheduleDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Slot  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=slot,proto3" json:"slot,omitempty"`
+	// Set when the slot fired.
+	RunId string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Set when the slot was skipped.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the decision was committed.
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleDecision) Reset() {
+	*x = ScheduleDecision{}
+	mi := &file_murphy_v1_experiment_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleDecision) ProtoMessage() {}
+
+func (x *ScheduleDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_experiment_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleDecision.ProtoReflect.Descriptor instead.
+func (*ScheduleDecision) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ScheduleDecision) GetSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Slot
+	}
+	return nil
+}
+
+func (x *ScheduleDecision) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *ScheduleDecision) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ScheduleDecision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
 type ListSchedulesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -188,7 +305,7 @@ type ListSchedulesRequest struct {
 
 func (x *ListSchedulesRequest) Reset() {
 	*x = ListSchedulesRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[1]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -200,7 +317,7 @@ func (x *ListSchedulesRequest) String() string {
 func (*ListSchedulesRequest) ProtoMessage() {}
 
 func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[1]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -213,20 +330,24 @@ func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{1}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{2}
 }
 
 type ListSchedulesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Schedules     []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
-	Paused        bool                   `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Schedules []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	Paused    bool                   `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
+	// The cluster's limit on scheduled runs active at once, across schedules (0: none),
+	// and how many are active now.
+	MaxActiveRuns int32 `protobuf:"varint,3,opt,name=max_active_runs,json=maxActiveRuns,proto3" json:"max_active_runs,omitempty"`
+	ActiveRuns    int32 `protobuf:"varint,4,opt,name=active_runs,json=activeRuns,proto3" json:"active_runs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListSchedulesResponse) Reset() {
 	*x = ListSchedulesResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[2]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +359,7 @@ func (x *ListSchedulesResponse) String() string {
 func (*ListSchedulesResponse) ProtoMessage() {}
 
 func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[2]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +372,7 @@ func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{2}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
@@ -268,6 +389,20 @@ func (x *ListSchedulesResponse) GetPaused() bool {
 	return false
 }
 
+func (x *ListSchedulesResponse) GetMaxActiveRuns() int32 {
+	if x != nil {
+		return x.MaxActiveRuns
+	}
+	return 0
+}
+
+func (x *ListSchedulesResponse) GetActiveRuns() int32 {
+	if x != nil {
+		return x.ActiveRuns
+	}
+	return 0
+}
+
 type DeleteScheduleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
@@ -277,7 +412,7 @@ type DeleteScheduleRequest struct {
 
 func (x *DeleteScheduleRequest) Reset() {
 	*x = DeleteScheduleRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[3]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +424,7 @@ func (x *DeleteScheduleRequest) String() string {
 func (*DeleteScheduleRequest) ProtoMessage() {}
 
 func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[3]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +437,7 @@ func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteScheduleRequest) GetScheduleId() string {
@@ -320,7 +455,7 @@ type DeleteScheduleResponse struct {
 
 func (x *DeleteScheduleResponse) Reset() {
 	*x = DeleteScheduleResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[4]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -332,7 +467,7 @@ func (x *DeleteScheduleResponse) String() string {
 func (*DeleteScheduleResponse) ProtoMessage() {}
 
 func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[4]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -345,18 +480,20 @@ func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{5}
 }
 
 type PauseSchedulesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pause only this schedule; empty pauses every schedule.
+	ScheduleId    string `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PauseSchedulesRequest) Reset() {
 	*x = PauseSchedulesRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[5]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +505,7 @@ func (x *PauseSchedulesRequest) String() string {
 func (*PauseSchedulesRequest) ProtoMessage() {}
 
 func (x *PauseSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[5]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +518,14 @@ func (x *PauseSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*PauseSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PauseSchedulesRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
 }
 
 type PauseSchedulesResponse struct {
@@ -392,7 +536,7 @@ type PauseSchedulesResponse struct {
 
 func (x *PauseSchedulesResponse) Reset() {
 	*x = PauseSchedulesResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[6]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +548,7 @@ func (x *PauseSchedulesResponse) String() string {
 func (*PauseSchedulesResponse) ProtoMessage() {}
 
 func (x *PauseSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[6]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +561,88 @@ func (x *PauseSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*PauseSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{7}
+}
+
+type ResumeSchedulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resume only this schedule; empty lifts the cluster-wide schedule pause.
+	ScheduleId    string `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSchedulesRequest) Reset() {
+	*x = ResumeSchedulesRequest{}
+	mi := &file_murphy_v1_experiment_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSchedulesRequest) ProtoMessage() {}
+
+func (x *ResumeSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_experiment_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ResumeSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ResumeSchedulesRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+type ResumeSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeSchedulesResponse) Reset() {
+	*x = ResumeSchedulesResponse{}
+	mi := &file_murphy_v1_experiment_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeSchedulesResponse) ProtoMessage() {}
+
+func (x *ResumeSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_experiment_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ResumeSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{9}
 }
 
 type HaltAllRequest struct {
@@ -429,7 +654,7 @@ type HaltAllRequest struct {
 
 func (x *HaltAllRequest) Reset() {
 	*x = HaltAllRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[7]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +666,7 @@ func (x *HaltAllRequest) String() string {
 func (*HaltAllRequest) ProtoMessage() {}
 
 func (x *HaltAllRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[7]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +679,7 @@ func (x *HaltAllRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltAllRequest.ProtoReflect.Descriptor instead.
 func (*HaltAllRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *HaltAllRequest) GetReason() string {
@@ -475,7 +700,7 @@ type HaltAllResponse struct {
 
 func (x *HaltAllResponse) Reset() {
 	*x = HaltAllResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[8]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +712,7 @@ func (x *HaltAllResponse) String() string {
 func (*HaltAllResponse) ProtoMessage() {}
 
 func (x *HaltAllResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[8]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +725,7 @@ func (x *HaltAllResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltAllResponse.ProtoReflect.Descriptor instead.
 func (*HaltAllResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HaltAllResponse) GetRunIds() []string {
@@ -525,7 +750,7 @@ type ResumeRequest struct {
 
 func (x *ResumeRequest) Reset() {
 	*x = ResumeRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[9]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +762,7 @@ func (x *ResumeRequest) String() string {
 func (*ResumeRequest) ProtoMessage() {}
 
 func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[9]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +775,7 @@ func (x *ResumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeRequest.ProtoReflect.Descriptor instead.
 func (*ResumeRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{12}
 }
 
 type ResumeResponse struct {
@@ -561,7 +786,7 @@ type ResumeResponse struct {
 
 func (x *ResumeResponse) Reset() {
 	*x = ResumeResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[10]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +798,7 @@ func (x *ResumeResponse) String() string {
 func (*ResumeResponse) ProtoMessage() {}
 
 func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[10]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +811,7 @@ func (x *ResumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeResponse.ProtoReflect.Descriptor instead.
 func (*ResumeResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{13}
 }
 
 // GuardrailStatus shows how close a guardrail is to halting the run.
@@ -614,7 +839,7 @@ type GuardrailStatus struct {
 
 func (x *GuardrailStatus) Reset() {
 	*x = GuardrailStatus{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[11]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +851,7 @@ func (x *GuardrailStatus) String() string {
 func (*GuardrailStatus) ProtoMessage() {}
 
 func (x *GuardrailStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[11]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +864,7 @@ func (x *GuardrailStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardrailStatus.ProtoReflect.Descriptor instead.
 func (*GuardrailStatus) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GuardrailStatus) GetMetric() string {
@@ -724,7 +949,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[12]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +961,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[12]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +974,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ValidateRequest) GetSpec() []byte {
@@ -783,7 +1008,7 @@ type ValidateResponse struct {
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[13]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +1020,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[13]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1033,7 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ValidateResponse) GetValid() bool {
@@ -847,16 +1072,21 @@ func (x *ValidateResponse) GetWarnings() []string {
 }
 
 type SubmitRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          []byte                 `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	Filename      string                 `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Spec     []byte                 `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	Filename string                 `protobuf:"bytes,2,opt,name=filename,proto3" json:"filename,omitempty"`
+	// Create a schedule even when the workers that can be targeted now cannot form its
+	// groups (the shortfall becomes a warning).
+	Force bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	// Add a schedule beside an existing one of the same name instead of updating it.
+	NewSchedule   bool `protobuf:"varint,4,opt,name=new_schedule,json=newSchedule,proto3" json:"new_schedule,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitRequest) Reset() {
 	*x = SubmitRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[14]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1098,7 @@ func (x *SubmitRequest) String() string {
 func (*SubmitRequest) ProtoMessage() {}
 
 func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[14]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1111,7 @@ func (x *SubmitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitRequest.ProtoReflect.Descriptor instead.
 func (*SubmitRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubmitRequest) GetSpec() []byte {
@@ -898,19 +1128,35 @@ func (x *SubmitRequest) GetFilename() string {
 	return ""
 }
 
+func (x *SubmitRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *SubmitRequest) GetNewSchedule() bool {
+	if x != nil {
+		return x.NewSchedule
+	}
+	return false
+}
+
 type SubmitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The run started, or for a spec with a schedule, the schedule created.
-	Run           *Run      `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
-	Schedule      *Schedule `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
-	Warnings      []string  `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Run      *Run      `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	Schedule *Schedule `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Warnings []string  `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// The spec updated the existing schedule of its name instead of creating one.
+	Updated       bool `protobuf:"varint,4,opt,name=updated,proto3" json:"updated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitResponse) Reset() {
 	*x = SubmitResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[15]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1168,7 @@ func (x *SubmitResponse) String() string {
 func (*SubmitResponse) ProtoMessage() {}
 
 func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[15]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1181,7 @@ func (x *SubmitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitResponse.ProtoReflect.Descriptor instead.
 func (*SubmitResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SubmitResponse) GetRun() *Run {
@@ -959,6 +1205,13 @@ func (x *SubmitResponse) GetWarnings() []string {
 	return nil
 }
 
+func (x *SubmitResponse) GetUpdated() bool {
+	if x != nil {
+		return x.Updated
+	}
+	return false
+}
+
 type GetRunRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
@@ -968,7 +1221,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[16]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1233,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[16]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1246,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -1012,7 +1265,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[17]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1277,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[17]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1290,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -1052,14 +1305,16 @@ type ListRunsRequest struct {
 	// Zero means all.
 	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Only runs in these phases; empty means any.
-	Phases        []RunPhase `protobuf:"varint,2,rep,packed,name=phases,proto3,enum=murphy.v1.RunPhase" json:"phases,omitempty"`
+	Phases []RunPhase `protobuf:"varint,2,rep,packed,name=phases,proto3,enum=murphy.v1.RunPhase" json:"phases,omitempty"`
+	// Only runs this schedule fired.
+	ScheduleId    string `protobuf:"bytes,3,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[18]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1326,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[18]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1339,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListRunsRequest) GetLimit() int32 {
@@ -1101,6 +1356,13 @@ func (x *ListRunsRequest) GetPhases() []RunPhase {
 	return nil
 }
 
+func (x *ListRunsRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
 type ListRunsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Runs          []*Run                 `protobuf:"bytes,1,rep,name=runs,proto3" json:"runs,omitempty"`
@@ -1110,7 +1372,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[19]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1384,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[19]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1397,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -1154,7 +1416,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[20]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1428,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[20]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1441,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchRequest) GetRunId() string {
@@ -1205,7 +1467,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[21]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1479,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[21]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1492,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchResponse) GetRun() *Run {
@@ -1278,7 +1540,7 @@ type HaltRequest struct {
 
 func (x *HaltRequest) Reset() {
 	*x = HaltRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[22]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1552,7 @@ func (x *HaltRequest) String() string {
 func (*HaltRequest) ProtoMessage() {}
 
 func (x *HaltRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[22]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1565,7 @@ func (x *HaltRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltRequest.ProtoReflect.Descriptor instead.
 func (*HaltRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{22}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HaltRequest) GetRunId() string {
@@ -1329,7 +1591,7 @@ type HaltResponse struct {
 
 func (x *HaltResponse) Reset() {
 	*x = HaltResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[23]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1603,7 @@ func (x *HaltResponse) String() string {
 func (*HaltResponse) ProtoMessage() {}
 
 func (x *HaltResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[23]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1616,7 @@ func (x *HaltResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltResponse.ProtoReflect.Descriptor instead.
 func (*HaltResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{23}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HaltResponse) GetRun() *Run {
@@ -1373,7 +1635,7 @@ type GetVerdictRequest struct {
 
 func (x *GetVerdictRequest) Reset() {
 	*x = GetVerdictRequest{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[24]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1647,7 @@ func (x *GetVerdictRequest) String() string {
 func (*GetVerdictRequest) ProtoMessage() {}
 
 func (x *GetVerdictRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[24]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1660,7 @@ func (x *GetVerdictRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVerdictRequest.ProtoReflect.Descriptor instead.
 func (*GetVerdictRequest) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{24}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetVerdictRequest) GetRunId() string {
@@ -1419,7 +1681,7 @@ type GetVerdictResponse struct {
 
 func (x *GetVerdictResponse) Reset() {
 	*x = GetVerdictResponse{}
-	mi := &file_murphy_v1_experiment_proto_msgTypes[25]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1693,7 @@ func (x *GetVerdictResponse) String() string {
 func (*GetVerdictResponse) ProtoMessage() {}
 
 func (x *GetVerdictResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_experiment_proto_msgTypes[25]
+	mi := &file_murphy_v1_experiment_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1706,7 @@ func (x *GetVerdictResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVerdictResponse.ProtoReflect.Descriptor instead.
 func (*GetVerdictResponse) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{25}
+	return file_murphy_v1_experiment_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetVerdictResponse) GetRunId() string {
@@ -1472,7 +1734,7 @@ var File_murphy_v1_experiment_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\n" +
-	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\"\xbc\x04\n" +
+	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\"\xa3\x06\n" +
 	"\bSchedule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -1494,17 +1756,39 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"firedTotal\x12#\n" +
 	"\rskipped_total\x18\r \x01(\x03R\fskippedTotal\x127\n" +
 	"\tlast_skip\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\blastSkip\x12(\n" +
-	"\x10last_skip_reason\x18\x0f \x01(\tR\x0elastSkipReason\"\x16\n" +
-	"\x14ListSchedulesRequest\"b\n" +
+	"\x10last_skip_reason\x18\x0f \x01(\tR\x0elastSkipReason\x123\n" +
+	"\x06recent\x18\x10 \x03(\v2\x1b.murphy.v1.ScheduleDecisionR\x06recent\x12\x16\n" +
+	"\x06paused\x18\x11 \x01(\bR\x06paused\x129\n" +
+	"\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\x13 \x01(\tR\tupdatedBy\x12>\n" +
+	"\rlast_run_slot\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\vlastRunSlot\"\xac\x01\n" +
+	"\x10ScheduleDecision\x12.\n" +
+	"\x04slot\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"decided_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\x16\n" +
+	"\x14ListSchedulesRequest\"\xab\x01\n" +
 	"\x15ListSchedulesResponse\x121\n" +
 	"\tschedules\x18\x01 \x03(\v2\x13.murphy.v1.ScheduleR\tschedules\x12\x16\n" +
-	"\x06paused\x18\x02 \x01(\bR\x06paused\"8\n" +
+	"\x06paused\x18\x02 \x01(\bR\x06paused\x12&\n" +
+	"\x0fmax_active_runs\x18\x03 \x01(\x05R\rmaxActiveRuns\x12\x1f\n" +
+	"\vactive_runs\x18\x04 \x01(\x05R\n" +
+	"activeRuns\"8\n" +
 	"\x15DeleteScheduleRequest\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\"\x18\n" +
-	"\x16DeleteScheduleResponse\"\x17\n" +
-	"\x15PauseSchedulesRequest\"\x18\n" +
-	"\x16PauseSchedulesResponse\"(\n" +
+	"\x16DeleteScheduleResponse\"8\n" +
+	"\x15PauseSchedulesRequest\x12\x1f\n" +
+	"\vschedule_id\x18\x01 \x01(\tR\n" +
+	"scheduleId\"\x18\n" +
+	"\x16PauseSchedulesResponse\"9\n" +
+	"\x16ResumeSchedulesRequest\x12\x1f\n" +
+	"\vschedule_id\x18\x01 \x01(\tR\n" +
+	"scheduleId\"\x19\n" +
+	"\x17ResumeSchedulesResponse\"(\n" +
 	"\x0eHaltAllRequest\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"V\n" +
 	"\x0fHaltAllResponse\x12\x17\n" +
@@ -1534,21 +1818,26 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\bproblems\x18\x02 \x03(\tR\bproblems\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1a\n" +
-	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"?\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"x\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x1a\n" +
-	"\bfilename\x18\x02 \x01(\tR\bfilename\"\x7f\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\x12!\n" +
+	"\fnew_schedule\x18\x04 \x01(\bR\vnewSchedule\"\x99\x01\n" +
 	"\x0eSubmitResponse\x12 \n" +
 	"\x03run\x18\x01 \x01(\v2\x0e.murphy.v1.RunR\x03run\x12/\n" +
 	"\bschedule\x18\x02 \x01(\v2\x13.murphy.v1.ScheduleR\bschedule\x12\x1a\n" +
-	"\bwarnings\x18\x03 \x03(\tR\bwarnings\"&\n" +
+	"\bwarnings\x18\x03 \x03(\tR\bwarnings\x12\x18\n" +
+	"\aupdated\x18\x04 \x01(\bR\aupdated\"&\n" +
 	"\rGetRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"2\n" +
 	"\x0eGetRunResponse\x12 \n" +
-	"\x03run\x18\x01 \x01(\v2\x0e.murphy.v1.RunR\x03run\"T\n" +
+	"\x03run\x18\x01 \x01(\v2\x0e.murphy.v1.RunR\x03run\"u\n" +
 	"\x0fListRunsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12+\n" +
-	"\x06phases\x18\x02 \x03(\x0e2\x13.murphy.v1.RunPhaseR\x06phases\"6\n" +
+	"\x06phases\x18\x02 \x03(\x0e2\x13.murphy.v1.RunPhaseR\x06phases\x12\x1f\n" +
+	"\vschedule_id\x18\x03 \x01(\tR\n" +
+	"scheduleId\"6\n" +
 	"\x10ListRunsResponse\x12\"\n" +
 	"\x04runs\x18\x01 \x03(\v2\x0e.murphy.v1.RunR\x04runs\"%\n" +
 	"\fWatchRequest\x12\x15\n" +
@@ -1572,7 +1861,7 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\x12GetVerdictResponse\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x13.murphy.v1.RunPhaseR\x05phase\x12,\n" +
-	"\averdict\x18\x03 \x01(\v2\x12.murphy.v1.VerdictR\averdict2\xe0\x06\n" +
+	"\averdict\x18\x03 \x01(\v2\x12.murphy.v1.VerdictR\averdict2\xba\a\n" +
 	"\x11ExperimentService\x12C\n" +
 	"\bValidate\x12\x1a.murphy.v1.ValidateRequest\x1a\x1b.murphy.v1.ValidateResponse\x12=\n" +
 	"\x06Submit\x12\x18.murphy.v1.SubmitRequest\x1a\x19.murphy.v1.SubmitResponse\x12=\n" +
@@ -1586,7 +1875,8 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\x06Resume\x12\x18.murphy.v1.ResumeRequest\x1a\x19.murphy.v1.ResumeResponse\x12R\n" +
 	"\rListSchedules\x12\x1f.murphy.v1.ListSchedulesRequest\x1a .murphy.v1.ListSchedulesResponse\x12U\n" +
 	"\x0eDeleteSchedule\x12 .murphy.v1.DeleteScheduleRequest\x1a!.murphy.v1.DeleteScheduleResponse\x12U\n" +
-	"\x0ePauseSchedules\x12 .murphy.v1.PauseSchedulesRequest\x1a!.murphy.v1.PauseSchedulesResponseB9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"\x0ePauseSchedules\x12 .murphy.v1.PauseSchedulesRequest\x1a!.murphy.v1.PauseSchedulesResponse\x12X\n" +
+	"\x0fResumeSchedules\x12!.murphy.v1.ResumeSchedulesRequest\x1a\".murphy.v1.ResumeSchedulesResponseB9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_experiment_proto_rawDescOnce sync.Once
@@ -1600,92 +1890,102 @@ func file_murphy_v1_experiment_proto_rawDescGZIP() []byte {
 	return file_murphy_v1_experiment_proto_rawDescData
 }
 
-var file_murphy_v1_experiment_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_murphy_v1_experiment_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_murphy_v1_experiment_proto_goTypes = []any{
-	(*Schedule)(nil),               // 0: murphy.v1.Schedule
-	(*ListSchedulesRequest)(nil),   // 1: murphy.v1.ListSchedulesRequest
-	(*ListSchedulesResponse)(nil),  // 2: murphy.v1.ListSchedulesResponse
-	(*DeleteScheduleRequest)(nil),  // 3: murphy.v1.DeleteScheduleRequest
-	(*DeleteScheduleResponse)(nil), // 4: murphy.v1.DeleteScheduleResponse
-	(*PauseSchedulesRequest)(nil),  // 5: murphy.v1.PauseSchedulesRequest
-	(*PauseSchedulesResponse)(nil), // 6: murphy.v1.PauseSchedulesResponse
-	(*HaltAllRequest)(nil),         // 7: murphy.v1.HaltAllRequest
-	(*HaltAllResponse)(nil),        // 8: murphy.v1.HaltAllResponse
-	(*ResumeRequest)(nil),          // 9: murphy.v1.ResumeRequest
-	(*ResumeResponse)(nil),         // 10: murphy.v1.ResumeResponse
-	(*GuardrailStatus)(nil),        // 11: murphy.v1.GuardrailStatus
-	(*ValidateRequest)(nil),        // 12: murphy.v1.ValidateRequest
-	(*ValidateResponse)(nil),       // 13: murphy.v1.ValidateResponse
-	(*SubmitRequest)(nil),          // 14: murphy.v1.SubmitRequest
-	(*SubmitResponse)(nil),         // 15: murphy.v1.SubmitResponse
-	(*GetRunRequest)(nil),          // 16: murphy.v1.GetRunRequest
-	(*GetRunResponse)(nil),         // 17: murphy.v1.GetRunResponse
-	(*ListRunsRequest)(nil),        // 18: murphy.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),       // 19: murphy.v1.ListRunsResponse
-	(*WatchRequest)(nil),           // 20: murphy.v1.WatchRequest
-	(*WatchResponse)(nil),          // 21: murphy.v1.WatchResponse
-	(*HaltRequest)(nil),            // 22: murphy.v1.HaltRequest
-	(*HaltResponse)(nil),           // 23: murphy.v1.HaltResponse
-	(*GetVerdictRequest)(nil),      // 24: murphy.v1.GetVerdictRequest
-	(*GetVerdictResponse)(nil),     // 25: murphy.v1.GetVerdictResponse
-	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
-	(*ClusterHalt)(nil),            // 27: murphy.v1.ClusterHalt
-	(*Run)(nil),                    // 28: murphy.v1.Run
-	(RunPhase)(0),                  // 29: murphy.v1.RunPhase
-	(*MetricProgress)(nil),         // 30: murphy.v1.MetricProgress
-	(*durationpb.Duration)(nil),    // 31: google.protobuf.Duration
-	(*Verdict)(nil),                // 32: murphy.v1.Verdict
+	(*Schedule)(nil),                // 0: murphy.v1.Schedule
+	(*ScheduleDecision)(nil),        // 1: murphy.v1.ScheduleDecision
+	(*ListSchedulesRequest)(nil),    // 2: murphy.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 3: murphy.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),   // 4: murphy.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 5: murphy.v1.DeleteScheduleResponse
+	(*PauseSchedulesRequest)(nil),   // 6: murphy.v1.PauseSchedulesRequest
+	(*PauseSchedulesResponse)(nil),  // 7: murphy.v1.PauseSchedulesResponse
+	(*ResumeSchedulesRequest)(nil),  // 8: murphy.v1.ResumeSchedulesRequest
+	(*ResumeSchedulesResponse)(nil), // 9: murphy.v1.ResumeSchedulesResponse
+	(*HaltAllRequest)(nil),          // 10: murphy.v1.HaltAllRequest
+	(*HaltAllResponse)(nil),         // 11: murphy.v1.HaltAllResponse
+	(*ResumeRequest)(nil),           // 12: murphy.v1.ResumeRequest
+	(*ResumeResponse)(nil),          // 13: murphy.v1.ResumeResponse
+	(*GuardrailStatus)(nil),         // 14: murphy.v1.GuardrailStatus
+	(*ValidateRequest)(nil),         // 15: murphy.v1.ValidateRequest
+	(*ValidateResponse)(nil),        // 16: murphy.v1.ValidateResponse
+	(*SubmitRequest)(nil),           // 17: murphy.v1.SubmitRequest
+	(*SubmitResponse)(nil),          // 18: murphy.v1.SubmitResponse
+	(*GetRunRequest)(nil),           // 19: murphy.v1.GetRunRequest
+	(*GetRunResponse)(nil),          // 20: murphy.v1.GetRunResponse
+	(*ListRunsRequest)(nil),         // 21: murphy.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),        // 22: murphy.v1.ListRunsResponse
+	(*WatchRequest)(nil),            // 23: murphy.v1.WatchRequest
+	(*WatchResponse)(nil),           // 24: murphy.v1.WatchResponse
+	(*HaltRequest)(nil),             // 25: murphy.v1.HaltRequest
+	(*HaltResponse)(nil),            // 26: murphy.v1.HaltResponse
+	(*GetVerdictRequest)(nil),       // 27: murphy.v1.GetVerdictRequest
+	(*GetVerdictResponse)(nil),      // 28: murphy.v1.GetVerdictResponse
+	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
+	(*ClusterHalt)(nil),             // 30: murphy.v1.ClusterHalt
+	(*Run)(nil),                     // 31: murphy.v1.Run
+	(RunPhase)(0),                   // 32: murphy.v1.RunPhase
+	(*MetricProgress)(nil),          // 33: murphy.v1.MetricProgress
+	(*durationpb.Duration)(nil),     // 34: google.protobuf.Duration
+	(*Verdict)(nil),                 // 35: murphy.v1.Verdict
 }
 var file_murphy_v1_experiment_proto_depIdxs = []int32{
-	26, // 0: murphy.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
-	26, // 1: murphy.v1.Schedule.next_at:type_name -> google.protobuf.Timestamp
-	26, // 2: murphy.v1.Schedule.last_slot:type_name -> google.protobuf.Timestamp
-	26, // 3: murphy.v1.Schedule.last_skip:type_name -> google.protobuf.Timestamp
-	0,  // 4: murphy.v1.ListSchedulesResponse.schedules:type_name -> murphy.v1.Schedule
-	27, // 5: murphy.v1.HaltAllResponse.halt:type_name -> murphy.v1.ClusterHalt
-	26, // 6: murphy.v1.GuardrailStatus.breaching_since:type_name -> google.protobuf.Timestamp
-	28, // 7: murphy.v1.SubmitResponse.run:type_name -> murphy.v1.Run
-	0,  // 8: murphy.v1.SubmitResponse.schedule:type_name -> murphy.v1.Schedule
-	28, // 9: murphy.v1.GetRunResponse.run:type_name -> murphy.v1.Run
-	29, // 10: murphy.v1.ListRunsRequest.phases:type_name -> murphy.v1.RunPhase
-	28, // 11: murphy.v1.ListRunsResponse.runs:type_name -> murphy.v1.Run
-	28, // 12: murphy.v1.WatchResponse.run:type_name -> murphy.v1.Run
-	30, // 13: murphy.v1.WatchResponse.progress:type_name -> murphy.v1.MetricProgress
-	31, // 14: murphy.v1.WatchResponse.phase_left:type_name -> google.protobuf.Duration
-	31, // 15: murphy.v1.WatchResponse.run_left:type_name -> google.protobuf.Duration
-	11, // 16: murphy.v1.WatchResponse.guardrails:type_name -> murphy.v1.GuardrailStatus
-	28, // 17: murphy.v1.HaltResponse.run:type_name -> murphy.v1.Run
-	29, // 18: murphy.v1.GetVerdictResponse.phase:type_name -> murphy.v1.RunPhase
-	32, // 19: murphy.v1.GetVerdictResponse.verdict:type_name -> murphy.v1.Verdict
-	12, // 20: murphy.v1.ExperimentService.Validate:input_type -> murphy.v1.ValidateRequest
-	14, // 21: murphy.v1.ExperimentService.Submit:input_type -> murphy.v1.SubmitRequest
-	16, // 22: murphy.v1.ExperimentService.GetRun:input_type -> murphy.v1.GetRunRequest
-	18, // 23: murphy.v1.ExperimentService.ListRuns:input_type -> murphy.v1.ListRunsRequest
-	20, // 24: murphy.v1.ExperimentService.Watch:input_type -> murphy.v1.WatchRequest
-	22, // 25: murphy.v1.ExperimentService.Halt:input_type -> murphy.v1.HaltRequest
-	24, // 26: murphy.v1.ExperimentService.GetVerdict:input_type -> murphy.v1.GetVerdictRequest
-	7,  // 27: murphy.v1.ExperimentService.HaltAll:input_type -> murphy.v1.HaltAllRequest
-	9,  // 28: murphy.v1.ExperimentService.Resume:input_type -> murphy.v1.ResumeRequest
-	1,  // 29: murphy.v1.ExperimentService.ListSchedules:input_type -> murphy.v1.ListSchedulesRequest
-	3,  // 30: murphy.v1.ExperimentService.DeleteSchedule:input_type -> murphy.v1.DeleteScheduleRequest
-	5,  // 31: murphy.v1.ExperimentService.PauseSchedules:input_type -> murphy.v1.PauseSchedulesRequest
-	13, // 32: murphy.v1.ExperimentService.Validate:output_type -> murphy.v1.ValidateResponse
-	15, // 33: murphy.v1.ExperimentService.Submit:output_type -> murphy.v1.SubmitResponse
-	17, // 34: murphy.v1.ExperimentService.GetRun:output_type -> murphy.v1.GetRunResponse
-	19, // 35: murphy.v1.ExperimentService.ListRuns:output_type -> murphy.v1.ListRunsResponse
-	21, // 36: murphy.v1.ExperimentService.Watch:output_type -> murphy.v1.WatchResponse
-	23, // 37: murphy.v1.ExperimentService.Halt:output_type -> murphy.v1.HaltResponse
-	25, // 38: murphy.v1.ExperimentService.GetVerdict:output_type -> murphy.v1.GetVerdictResponse
-	8,  // 39: murphy.v1.ExperimentService.HaltAll:output_type -> murphy.v1.HaltAllResponse
-	10, // 40: murphy.v1.ExperimentService.Resume:output_type -> murphy.v1.ResumeResponse
-	2,  // 41: murphy.v1.ExperimentService.ListSchedules:output_type -> murphy.v1.ListSchedulesResponse
-	4,  // 42: murphy.v1.ExperimentService.DeleteSchedule:output_type -> murphy.v1.DeleteScheduleResponse
-	6,  // 43: murphy.v1.ExperimentService.PauseSchedules:output_type -> murphy.v1.PauseSchedulesResponse
-	32, // [32:44] is the sub-list for method output_type
-	20, // [20:32] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	29, // 0: murphy.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	29, // 1: murphy.v1.Schedule.next_at:type_name -> google.protobuf.Timestamp
+	29, // 2: murphy.v1.Schedule.last_slot:type_name -> google.protobuf.Timestamp
+	29, // 3: murphy.v1.Schedule.last_skip:type_name -> google.protobuf.Timestamp
+	1,  // 4: murphy.v1.Schedule.recent:type_name -> murphy.v1.ScheduleDecision
+	29, // 5: murphy.v1.Schedule.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 6: murphy.v1.Schedule.last_run_slot:type_name -> google.protobuf.Timestamp
+	29, // 7: murphy.v1.ScheduleDecision.slot:type_name -> google.protobuf.Timestamp
+	29, // 8: murphy.v1.ScheduleDecision.decided_at:type_name -> google.protobuf.Timestamp
+	0,  // 9: murphy.v1.ListSchedulesResponse.schedules:type_name -> murphy.v1.Schedule
+	30, // 10: murphy.v1.HaltAllResponse.halt:type_name -> murphy.v1.ClusterHalt
+	29, // 11: murphy.v1.GuardrailStatus.breaching_since:type_name -> google.protobuf.Timestamp
+	31, // 12: murphy.v1.SubmitResponse.run:type_name -> murphy.v1.Run
+	0,  // 13: murphy.v1.SubmitResponse.schedule:type_name -> murphy.v1.Schedule
+	31, // 14: murphy.v1.GetRunResponse.run:type_name -> murphy.v1.Run
+	32, // 15: murphy.v1.ListRunsRequest.phases:type_name -> murphy.v1.RunPhase
+	31, // 16: murphy.v1.ListRunsResponse.runs:type_name -> murphy.v1.Run
+	31, // 17: murphy.v1.WatchResponse.run:type_name -> murphy.v1.Run
+	33, // 18: murphy.v1.WatchResponse.progress:type_name -> murphy.v1.MetricProgress
+	34, // 19: murphy.v1.WatchResponse.phase_left:type_name -> google.protobuf.Duration
+	34, // 20: murphy.v1.WatchResponse.run_left:type_name -> google.protobuf.Duration
+	14, // 21: murphy.v1.WatchResponse.guardrails:type_name -> murphy.v1.GuardrailStatus
+	31, // 22: murphy.v1.HaltResponse.run:type_name -> murphy.v1.Run
+	32, // 23: murphy.v1.GetVerdictResponse.phase:type_name -> murphy.v1.RunPhase
+	35, // 24: murphy.v1.GetVerdictResponse.verdict:type_name -> murphy.v1.Verdict
+	15, // 25: murphy.v1.ExperimentService.Validate:input_type -> murphy.v1.ValidateRequest
+	17, // 26: murphy.v1.ExperimentService.Submit:input_type -> murphy.v1.SubmitRequest
+	19, // 27: murphy.v1.ExperimentService.GetRun:input_type -> murphy.v1.GetRunRequest
+	21, // 28: murphy.v1.ExperimentService.ListRuns:input_type -> murphy.v1.ListRunsRequest
+	23, // 29: murphy.v1.ExperimentService.Watch:input_type -> murphy.v1.WatchRequest
+	25, // 30: murphy.v1.ExperimentService.Halt:input_type -> murphy.v1.HaltRequest
+	27, // 31: murphy.v1.ExperimentService.GetVerdict:input_type -> murphy.v1.GetVerdictRequest
+	10, // 32: murphy.v1.ExperimentService.HaltAll:input_type -> murphy.v1.HaltAllRequest
+	12, // 33: murphy.v1.ExperimentService.Resume:input_type -> murphy.v1.ResumeRequest
+	2,  // 34: murphy.v1.ExperimentService.ListSchedules:input_type -> murphy.v1.ListSchedulesRequest
+	4,  // 35: murphy.v1.ExperimentService.DeleteSchedule:input_type -> murphy.v1.DeleteScheduleRequest
+	6,  // 36: murphy.v1.ExperimentService.PauseSchedules:input_type -> murphy.v1.PauseSchedulesRequest
+	8,  // 37: murphy.v1.ExperimentService.ResumeSchedules:input_type -> murphy.v1.ResumeSchedulesRequest
+	16, // 38: murphy.v1.ExperimentService.Validate:output_type -> murphy.v1.ValidateResponse
+	18, // 39: murphy.v1.ExperimentService.Submit:output_type -> murphy.v1.SubmitResponse
+	20, // 40: murphy.v1.ExperimentService.GetRun:output_type -> murphy.v1.GetRunResponse
+	22, // 41: murphy.v1.ExperimentService.ListRuns:output_type -> murphy.v1.ListRunsResponse
+	24, // 42: murphy.v1.ExperimentService.Watch:output_type -> murphy.v1.WatchResponse
+	26, // 43: murphy.v1.ExperimentService.Halt:output_type -> murphy.v1.HaltResponse
+	28, // 44: murphy.v1.ExperimentService.GetVerdict:output_type -> murphy.v1.GetVerdictResponse
+	11, // 45: murphy.v1.ExperimentService.HaltAll:output_type -> murphy.v1.HaltAllResponse
+	13, // 46: murphy.v1.ExperimentService.Resume:output_type -> murphy.v1.ResumeResponse
+	3,  // 47: murphy.v1.ExperimentService.ListSchedules:output_type -> murphy.v1.ListSchedulesResponse
+	5,  // 48: murphy.v1.ExperimentService.DeleteSchedule:output_type -> murphy.v1.DeleteScheduleResponse
+	7,  // 49: murphy.v1.ExperimentService.PauseSchedules:output_type -> murphy.v1.PauseSchedulesResponse
+	9,  // 50: murphy.v1.ExperimentService.ResumeSchedules:output_type -> murphy.v1.ResumeSchedulesResponse
+	38, // [38:51] is the sub-list for method output_type
+	25, // [25:38] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_experiment_proto_init() }
@@ -1701,7 +2001,7 @@ func file_murphy_v1_experiment_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_experiment_proto_rawDesc), len(file_murphy_v1_experiment_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

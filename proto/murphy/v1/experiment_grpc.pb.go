@@ -19,18 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ExperimentService_Validate_FullMethodName       = "/murphy.v1.ExperimentService/Validate"
-	ExperimentService_Submit_FullMethodName         = "/murphy.v1.ExperimentService/Submit"
-	ExperimentService_GetRun_FullMethodName         = "/murphy.v1.ExperimentService/GetRun"
-	ExperimentService_ListRuns_FullMethodName       = "/murphy.v1.ExperimentService/ListRuns"
-	ExperimentService_Watch_FullMethodName          = "/murphy.v1.ExperimentService/Watch"
-	ExperimentService_Halt_FullMethodName           = "/murphy.v1.ExperimentService/Halt"
-	ExperimentService_GetVerdict_FullMethodName     = "/murphy.v1.ExperimentService/GetVerdict"
-	ExperimentService_HaltAll_FullMethodName        = "/murphy.v1.ExperimentService/HaltAll"
-	ExperimentService_Resume_FullMethodName         = "/murphy.v1.ExperimentService/Resume"
-	ExperimentService_ListSchedules_FullMethodName  = "/murphy.v1.ExperimentService/ListSchedules"
-	ExperimentService_DeleteSchedule_FullMethodName = "/murphy.v1.ExperimentService/DeleteSchedule"
-	ExperimentService_PauseSchedules_FullMethodName = "/murphy.v1.ExperimentService/PauseSchedules"
+	ExperimentService_Validate_FullMethodName        = "/murphy.v1.ExperimentService/Validate"
+	ExperimentService_Submit_FullMethodName          = "/murphy.v1.ExperimentService/Submit"
+	ExperimentService_GetRun_FullMethodName          = "/murphy.v1.ExperimentService/GetRun"
+	ExperimentService_ListRuns_FullMethodName        = "/murphy.v1.ExperimentService/ListRuns"
+	ExperimentService_Watch_FullMethodName           = "/murphy.v1.ExperimentService/Watch"
+	ExperimentService_Halt_FullMethodName            = "/murphy.v1.ExperimentService/Halt"
+	ExperimentService_GetVerdict_FullMethodName      = "/murphy.v1.ExperimentService/GetVerdict"
+	ExperimentService_HaltAll_FullMethodName         = "/murphy.v1.ExperimentService/HaltAll"
+	ExperimentService_Resume_FullMethodName          = "/murphy.v1.ExperimentService/Resume"
+	ExperimentService_ListSchedules_FullMethodName   = "/murphy.v1.ExperimentService/ListSchedules"
+	ExperimentService_DeleteSchedule_FullMethodName  = "/murphy.v1.ExperimentService/DeleteSchedule"
+	ExperimentService_PauseSchedules_FullMethodName  = "/murphy.v1.ExperimentService/PauseSchedules"
+	ExperimentService_ResumeSchedules_FullMethodName = "/murphy.v1.ExperimentService/ResumeSchedules"
 )
 
 // ExperimentServiceClient is the client API for ExperimentService service.
@@ -60,8 +61,12 @@ type ExperimentServiceClient interface {
 	Resume(ctx context.Context, in *ResumeRequest, opts ...grpc.CallOption) (*ResumeResponse, error)
 	ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error)
 	DeleteSchedule(ctx context.Context, in *DeleteScheduleRequest, opts ...grpc.CallOption) (*DeleteScheduleResponse, error)
-	// PauseSchedules stops every schedule from firing until Resume.
+	// PauseSchedules stops every schedule (or the one named) from firing until
+	// ResumeSchedules; the slots that pass meanwhile are recorded as skipped.
 	PauseSchedules(ctx context.Context, in *PauseSchedulesRequest, opts ...grpc.CallOption) (*PauseSchedulesResponse, error)
+	// ResumeSchedules lets paused schedules fire again from their next slot. It is apart
+	// from Resume, which lifts a cluster-wide halt only.
+	ResumeSchedules(ctx context.Context, in *ResumeSchedulesRequest, opts ...grpc.CallOption) (*ResumeSchedulesResponse, error)
 }
 
 type experimentServiceClient struct {
@@ -201,6 +206,16 @@ func (c *experimentServiceClient) PauseSchedules(ctx context.Context, in *PauseS
 	return out, nil
 }
 
+func (c *experimentServiceClient) ResumeSchedules(ctx context.Context, in *ResumeSchedulesRequest, opts ...grpc.CallOption) (*ResumeSchedulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeSchedulesResponse)
+	err := c.cc.Invoke(ctx, ExperimentService_ResumeSchedules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExperimentServiceServer is the server API for ExperimentService service.
 // All implementations must embed UnimplementedExperimentServiceServer
 // for forward compatibility.
@@ -228,8 +243,12 @@ type ExperimentServiceServer interface {
 	Resume(context.Context, *ResumeRequest) (*ResumeResponse, error)
 	ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error)
 	DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error)
-	// PauseSchedules stops every schedule from firing until Resume.
+	// PauseSchedules stops every schedule (or the one named) from firing until
+	// ResumeSchedules; the slots that pass meanwhile are recorded as skipped.
 	PauseSchedules(context.Context, *PauseSchedulesRequest) (*PauseSchedulesResponse, error)
+	// ResumeSchedules lets paused schedules fire again from their next slot. It is apart
+	// from Resume, which lifts a cluster-wide halt only.
+	ResumeSchedules(context.Context, *ResumeSchedulesRequest) (*ResumeSchedulesResponse, error)
 	mustEmbedUnimplementedExperimentServiceServer()
 }
 
@@ -275,6 +294,9 @@ func (UnimplementedExperimentServiceServer) DeleteSchedule(context.Context, *Del
 }
 func (UnimplementedExperimentServiceServer) PauseSchedules(context.Context, *PauseSchedulesRequest) (*PauseSchedulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PauseSchedules not implemented")
+}
+func (UnimplementedExperimentServiceServer) ResumeSchedules(context.Context, *ResumeSchedulesRequest) (*ResumeSchedulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeSchedules not implemented")
 }
 func (UnimplementedExperimentServiceServer) mustEmbedUnimplementedExperimentServiceServer() {}
 func (UnimplementedExperimentServiceServer) testEmbeddedByValue()                           {}
@@ -506,6 +528,24 @@ func _ExperimentService_PauseSchedules_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExperimentService_ResumeSchedules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeSchedulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExperimentServiceServer).ResumeSchedules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExperimentService_ResumeSchedules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExperimentServiceServer).ResumeSchedules(ctx, req.(*ResumeSchedulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExperimentService_ServiceDesc is the grpc.ServiceDesc for ExperimentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -556,6 +596,10 @@ var ExperimentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PauseSchedules",
 			Handler:    _ExperimentService_PauseSchedules_Handler,
+		},
+		{
+			MethodName: "ResumeSchedules",
+			Handler:    _ExperimentService_ResumeSchedules_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1086,7 +1086,10 @@ func (x *HaltAll) GetReason() string {
 }
 
 type Resume struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lift the cluster-wide halt only, leaving schedules paused until ResumeSchedules.
+	// Entries written before this field existed resumed both.
+	HaltOnly      bool `protobuf:"varint,1,opt,name=halt_only,json=haltOnly,proto3" json:"halt_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1119,6 +1122,13 @@ func (x *Resume) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Resume.ProtoReflect.Descriptor instead.
 func (*Resume) Descriptor() ([]byte, []int) {
 	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Resume) GetHaltOnly() bool {
+	if x != nil {
+		return x.HaltOnly
+	}
+	return false
 }
 
 type RecordRevert struct {
@@ -1469,12 +1479,15 @@ func (x *Snapshot) GetAudit() []*AuditEntry {
 // CreateSchedule registers a continuous-chaos schedule; next_at is its first slot, decided
 // by the leader.
 type CreateSchedule struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	SpecJson      string                 `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
-	SpecDigest    string                 `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
-	NextAt        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	SpecJson   string                 `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
+	SpecDigest string                 `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
+	NextAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	// Replace the spec of the existing schedule schedule_id in place, keeping what it has
+	// decided and counted.
+	Update        bool `protobuf:"varint,6,opt,name=update,proto3" json:"update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1544,6 +1557,13 @@ func (x *CreateSchedule) GetNextAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CreateSchedule) GetUpdate() bool {
+	if x != nil {
+		return x.Update
+	}
+	return false
+}
+
 // FireSchedule is one firing decision: the slot it is for, the run it creates (with the
 // spec the run gets), and the next slot. The FSM refuses a slot at or before the last
 // decided one, so a leader that retries after a failover can never fire twice.
@@ -1554,8 +1574,11 @@ type FireSchedule struct {
 	RunId      string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	SpecJson   string                 `protobuf:"bytes,4,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	// Calendar day of the slot in the schedule's time zone, for the daily cap.
-	Day           string                 `protobuf:"bytes,5,opt,name=day,proto3" json:"day,omitempty"`
-	NextAt        *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	Day    string                 `protobuf:"bytes,5,opt,name=day,proto3" json:"day,omitempty"`
+	NextAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	// When the allowed window (or the day before a blackout) that holds the slot ends:
+	// no step of the run may be active after it.
+	Until         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1632,14 +1655,24 @@ func (x *FireSchedule) GetNextAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *FireSchedule) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 // SkipSchedule records a slot deliberately not fired (outside a window, a blackout date,
 // the daily cap, missed while no leader could act), so no slot passes silently.
 type SkipSchedule struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
-	Slot          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=slot,proto3" json:"slot,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	NextAt        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	Slot       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=slot,proto3" json:"slot,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	NextAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	// Further slots skipped for the same reason, in order, all before next_at: a leader
+	// that finds many slots passed records them in one entry.
+	MoreSlots     []*timestamppb.Timestamp `protobuf:"bytes,5,rep,name=more_slots,json=moreSlots,proto3" json:"more_slots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1702,6 +1735,13 @@ func (x *SkipSchedule) GetNextAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SkipSchedule) GetMoreSlots() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.MoreSlots
+	}
+	return nil
+}
+
 type DeleteSchedule struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ScheduleId    string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
@@ -1747,8 +1787,10 @@ func (x *DeleteSchedule) GetScheduleId() string {
 }
 
 type PauseSchedules struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Paused        bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Paused bool                   `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Only this schedule; empty for the cluster-wide pause.
+	ScheduleId    string `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1788,6 +1830,13 @@ func (x *PauseSchedules) GetPaused() bool {
 		return x.Paused
 	}
 	return false
+}
+
+func (x *PauseSchedules) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
 }
 
 // RecordSummaries appends per-interval summaries of a run's probe samples, so charts and
@@ -2228,8 +2277,9 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\ffirst_breach\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
 	"\atargets\x18\b \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\"!\n" +
 	"\aHaltAll\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\b\n" +
-	"\x06Resume\"X\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"%\n" +
+	"\x06Resume\x12\x1b\n" +
+	"\thalt_only\x18\x01 \x01(\bR\bhaltOnly\"X\n" +
 	"\fRecordRevert\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x121\n" +
 	"\areverts\x18\x02 \x03(\v2\x17.murphy.v1.WorkerRevertR\areverts\"\x85\x01\n" +
@@ -2254,7 +2304,7 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\tsummaries\x18\x05 \x03(\v2\x17.murphy.v1.RunSummariesR\tsummaries\x121\n" +
 	"\tschedules\x18\x14 \x03(\v2\x13.murphy.v1.ScheduleR\tschedules\x12)\n" +
 	"\x10schedules_paused\x18\x15 \x01(\bR\x0fschedulesPaused\x12+\n" +
-	"\x05audit\x18\x16 \x03(\v2\x15.murphy.v1.AuditEntryR\x05audit\"\xb8\x01\n" +
+	"\x05audit\x18\x16 \x03(\v2\x15.murphy.v1.AuditEntryR\x05audit\"\xd0\x01\n" +
 	"\x0eCreateSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x12\n" +
@@ -2262,7 +2312,8 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x1f\n" +
 	"\vspec_digest\x18\x04 \x01(\tR\n" +
 	"specDigest\x123\n" +
-	"\anext_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\"\xda\x01\n" +
+	"\anext_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\x12\x16\n" +
+	"\x06update\x18\x06 \x01(\bR\x06update\"\x8c\x02\n" +
 	"\fFireSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12.\n" +
@@ -2270,18 +2321,23 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x1b\n" +
 	"\tspec_json\x18\x04 \x01(\tR\bspecJson\x12\x10\n" +
 	"\x03day\x18\x05 \x01(\tR\x03day\x123\n" +
-	"\anext_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\"\xac\x01\n" +
+	"\anext_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\x120\n" +
+	"\x05until\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xe7\x01\n" +
 	"\fSkipSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12.\n" +
 	"\x04slot\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x123\n" +
-	"\anext_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\"1\n" +
+	"\anext_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\x129\n" +
+	"\n" +
+	"more_slots\x18\x05 \x03(\v2\x1a.google.protobuf.TimestampR\tmoreSlots\"1\n" +
 	"\x0eDeleteSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
-	"scheduleId\"(\n" +
+	"scheduleId\"I\n" +
 	"\x0ePauseSchedules\x12\x16\n" +
-	"\x06paused\x18\x01 \x01(\bR\x06paused\"x\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\x12\x1f\n" +
+	"\vschedule_id\x18\x02 \x01(\tR\n" +
+	"scheduleId\"x\n" +
 	"\x0fRecordSummaries\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x128\n" +
 	"\tsummaries\x18\x02 \x03(\v2\x1a.murphy.v1.IntervalSummaryR\tsummaries\x12\x14\n" +
@@ -2418,20 +2474,22 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	27, // 45: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
 	27, // 46: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
 	27, // 47: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 48: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	27, // 49: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	23, // 50: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	40, // 51: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	27, // 52: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	27, // 53: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	23, // 54: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	23, // 55: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	41, // 56: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	27, // 48: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	27, // 49: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	27, // 50: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	27, // 51: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	23, // 52: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	40, // 53: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	27, // 54: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	27, // 55: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	23, // 56: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	23, // 57: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	41, // 58: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }
