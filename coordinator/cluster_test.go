@@ -3,7 +3,9 @@ package coordinator_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,11 +35,13 @@ func nodeConfig(t *testing.T, id, dir string) coordinator.Config {
 		TLS: nodeTLS(t, id),
 		// Tests share two cores with the race detector and other packages' tests;
 		// timeouts a little above the LAN profile keep leadership from flapping.
-		Timeouts:       coordinator.Timeouts{Heartbeat: 400 * time.Millisecond, Election: 400 * time.Millisecond, LeaderLease: 200 * time.Millisecond},
-		NodeID:         id,
-		DataDir:        dir,
-		RaftAddr:       freeAddr(t),
-		GRPCAddr:       freeAddr(t),
+		Timeouts: coordinator.Timeouts{Heartbeat: 400 * time.Millisecond, Election: 400 * time.Millisecond, LeaderLease: 200 * time.Millisecond},
+		NodeID:   id,
+		DataDir:  dir,
+		// Port 0: the node binds and reports its addresses, so no other test can take
+		// them first; start records them for a restart on the same addresses.
+		RaftAddr:       "127.0.0.1:0",
+		GRPCAddr:       "127.0.0.1:0",
 		HTTPAddr:       "127.0.0.1:0",
 		Logger:         logging.Discard(),
 		ValidateFault:  fault.Validate,
@@ -46,16 +50,38 @@ func nodeConfig(t *testing.T, id, dir string) coordinator.Config {
 	}
 }
 
-// freeAddr returns a loopback address with a port free right now, so a restarted node can
-// come back on the same addresses its peers know.
+// freeAddr returns a loopback address with a port free right now, for a server that must
+// be told its address before it starts (a worker's proxy is its Prometheus instance
+// label). The port comes from below the kernel's ephemeral range, which port-0 listeners
+// and outgoing connections draw from, so nothing else in the suite takes it meanwhile
+// unless another freeAddr picks the same random port in the same instant.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo, _ := ephemeralPorts()
+	for range 100 {
+		port := 10000 + rand.IntN(lo-10000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free loopback port below the ephemeral range after 100 tries")
+	return ""
+}
+
+// ephemeralPorts is the kernel's range for port 0 and outgoing connections (Linux's
+// default where it cannot be read).
+func ephemeralPorts() (lo, hi int) {
+	lo, hi = 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var l, h int
+		if n, _ := fmt.Sscan(string(b), &l, &h); n == 2 && l > 10100 {
+			lo, hi = l, h
+		}
+	}
+	return lo, hi
 }
 
 func startCluster(t *testing.T, n int) *testCluster {
@@ -104,6 +130,8 @@ func (c *testCluster) start(cfg coordinator.Config) *coordinator.Server {
 		s.Stop()
 		c.t.Fatal(err)
 	}
+	// A restart comes back on the addresses the peers know.
+	cfg.GRPCAddr, cfg.RaftAddr = s.GRPCAddr(), s.RaftAddr()
 	c.nodes = append(c.nodes, s)
 	c.cfgs = append(c.cfgs, cfg)
 	return s

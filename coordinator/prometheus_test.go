@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ import (
 
 // startPrometheus runs Debian's prometheus on loopback scraping targets every 500ms. CI
 // sets MURPHY_REQUIRE_PROMETHEUS so a missing binary fails there instead of skipping.
+// Prometheus listens on port 0 and the test reads the port it got from its "Listening on"
+// log line: a port picked beforehand could be taken by another test while Prometheus starts.
 func startPrometheus(t *testing.T, targets []string) string {
 	t.Helper()
 	bin := testenv.LookPath(t, testenv.Prometheus, "prometheus")
@@ -26,25 +29,49 @@ func startPrometheus(t *testing.T, targets []string) string {
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	log, _ := os.Create(filepath.Join(dir, "prometheus.log"))
+		"--web.listen-address=127.0.0.1:0", "--log.level=info")
+	logPath := filepath.Join(dir, "prometheus.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cancel()
-		_ = cmd.Wait()
+		<-exited
+		log.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
+			b, _ := os.ReadFile(logPath)
 			t.Logf("prometheus log:\n%s", b)
 		}
 	})
+	var addr string
+	waitUntil(t, 30*time.Second, "prometheus to say where it listens", func() bool {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("prometheus exited while starting:\n%s", b)
+		default:
+		}
+		b, _ := os.ReadFile(logPath)
+		if m := promListening.FindSubmatch(b); m != nil {
+			addr = string(m[1])
+		}
+		return addr != ""
+	})
 	return "http://" + addr
 }
+
+// promListening finds the bound address in Prometheus's log (its web package logs the
+// listener's own address, so port 0 shows as the port it got).
+var promListening = regexp.MustCompile(`msg="Listening on"[^\n]*\baddress=(127\.0\.0\.1:[1-9][0-9]*)`)
 
 const promSpec = `apiVersion: murphy/v1
 name: prom-test

@@ -332,6 +332,10 @@ func (s *Server) GRPCAddr() string {
 	return s.grpcLis.Addr().String()
 }
 
+// RaftAddr is the address peers dial for Raft: the advertised one, else the bound one
+// (which tells a node started on port 0 where it listens).
+func (s *Server) RaftAddr() string { return string(s.trans.LocalAddr()) }
+
 // HTTPAddr is the bound HTTP address, or empty.
 func (s *Server) HTTPAddr() string {
 	if s.httpLis == nil {
