@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -19,6 +20,8 @@ const (
 	AuditScheduleCreate  = "schedule.create"
 	AuditScheduleFire    = "schedule.fire"
 	AuditScheduleDelete  = "schedule.delete"
+	AuditScheduleSkip    = "schedule.skip"
+	AuditScheduleUpdate  = "schedule.update"
 	AuditSchedulesPause  = "schedules.pause"
 	AuditSchedulesResume = "schedules.unpause"
 	AuditNodeJoin        = "node.join"
@@ -65,6 +68,24 @@ func (f *FSM) auditEntry(cmd *murphyv1.Command) *murphyv1.AuditEntry {
 	case *murphyv1.Command_CreateSchedule:
 		e.Action, e.Target = AuditScheduleCreate, c.CreateSchedule.GetScheduleId()
 		e.Experiment, e.SpecDigest = c.CreateSchedule.GetName(), c.CreateSchedule.GetSpecDigest()
+		if c.CreateSchedule.GetUpdate() {
+			e.Action = AuditScheduleUpdate
+			if s := f.schedules[c.CreateSchedule.GetScheduleId()]; s != nil && s.SpecDigest != c.CreateSchedule.GetSpecDigest() {
+				e.Detail = "spec " + s.SpecDigest + " -> " + c.CreateSchedule.GetSpecDigest()
+			}
+		}
+	case *murphyv1.Command_SkipSchedule:
+		// One entry per command: a leader that finds many slots passed skips them in one
+		// command, so the trail (never trimmed) grows by one line, not one per slot.
+		sk := c.SkipSchedule
+		e.Action, e.Target, e.Reason = AuditScheduleSkip, sk.GetScheduleId(), sk.GetReason()
+		if s := f.schedules[sk.GetScheduleId()]; s != nil {
+			e.Experiment, e.SpecDigest = s.Name, s.SpecDigest
+		}
+		e.Detail = "slot " + stamp(sk.GetSlot())
+		if n := len(sk.GetMoreSlots()); n > 0 {
+			e.Detail = fmt.Sprintf("%d slots %s .. %s", n+1, stamp(sk.GetSlot()), stamp(sk.GetMoreSlots()[n-1]))
+		}
 	case *murphyv1.Command_FireSchedule:
 		e.Action, e.Target = AuditScheduleFire, c.FireSchedule.GetRunId()
 		if s := f.schedules[c.FireSchedule.GetScheduleId()]; s != nil {
@@ -77,7 +98,7 @@ func (f *FSM) auditEntry(cmd *murphyv1.Command) *murphyv1.AuditEntry {
 			e.Experiment, e.SpecDigest = s.Name, s.SpecDigest
 		}
 	case *murphyv1.Command_PauseSchedules:
-		e.Action = AuditSchedulesPause
+		e.Action, e.Target = AuditSchedulesPause, c.PauseSchedules.GetScheduleId()
 		if !c.PauseSchedules.GetPaused() {
 			e.Action = AuditSchedulesResume
 		}

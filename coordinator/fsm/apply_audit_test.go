@@ -65,6 +65,7 @@ func TestAuditTrail(t *testing.T) {
 		{8, AuditHalt, "monitor", "", "r1"},
 		{10, AuditScheduleCreate, "admin:bob", "10.0.0.9:2", "s1"},
 		{11, AuditScheduleFire, "schedule:s1", "", "r2"},
+		{12, AuditScheduleSkip, "schedule:s1", "", "s1"},
 		{13, AuditSchedulesPause, "admin:bob", "10.0.0.9:2", ""},
 		{14, AuditHaltAll, "admin:bob", "10.0.0.9:2", ""},
 		{15, AuditResume, "admin:bob", "10.0.0.9:2", ""},
@@ -93,10 +94,13 @@ func TestAuditTrail(t *testing.T) {
 	if e := got[5]; e.SpecDigest != "sha256:bb" || e.Experiment != "monkey" {
 		t.Errorf("firing = %v", e)
 	}
-	if e := got[7]; e.Reason != "incident" {
+	if e := got[6]; e.Reason != "blackout" || !strings.Contains(e.Detail, "09:00:30") {
+		t.Errorf("skip = %v", e)
+	}
+	if e := got[8]; e.Reason != "incident" {
 		t.Errorf("halt all = %v", e)
 	}
-	if e := got[11]; !strings.Contains(e.Detail, "127.0.0.1:7101") {
+	if e := got[12]; !strings.Contains(e.Detail, "127.0.0.1:7101") {
 		t.Errorf("move = %v", e)
 	}
 }

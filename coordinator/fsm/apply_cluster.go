@@ -49,7 +49,17 @@ func (f *FSM) applyHaltAll(cmd *murphyv1.Command, c *murphyv1.HaltAll) (Change, 
 	return Change{Cluster: true}, nil
 }
 
-func (f *FSM) applyResume() (Change, error) {
+// applyResume lifts a cluster-wide halt. With halt_only the schedules stay paused (the
+// halt paused them) until an operator resumes them on purpose: whoever lifts a halt after
+// an incident is not necessarily ready for chaos again.
+func (f *FSM) applyResume(c *murphyv1.Resume) (Change, error) {
+	if c.GetHaltOnly() {
+		if f.halt == nil {
+			return Change{Cluster: true}, fmt.Errorf("%w: the cluster is not halted", ErrBadPhase)
+		}
+		f.halt = nil
+		return Change{Cluster: true}, nil
+	}
 	if f.halt == nil && !f.schedulesPaused {
 		return Change{Cluster: true}, fmt.Errorf("%w: the cluster is not halted and schedules are not paused", ErrBadPhase)
 	}

@@ -11,9 +11,28 @@ import (
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
+// MaxScheduleDecisions bounds the decisions a schedule keeps one by one. A 10-second cron
+// paused over a weekend passes some 17,000 slots; each is decided and counted, but only
+// the latest are kept as records, so the state and its snapshots stay small.
+const MaxScheduleDecisions = 64
+
 func (f *FSM) applyCreateSchedule(cmd *murphyv1.Command, c *murphyv1.CreateSchedule) (Change, error) {
 	if c.ScheduleId == "" || c.SpecJson == "" || c.NextAt == nil {
 		return Change{}, fmt.Errorf("%w: a schedule needs an id, a spec and a first slot", ErrInvalid)
+	}
+	if c.Update {
+		s, ok := f.schedules[c.ScheduleId]
+		if !ok {
+			return Change{}, fmt.Errorf("%w: schedule %q", ErrNotFound, c.ScheduleId)
+		}
+		// The chain of slots goes on from where it is: an update never reopens a slot
+		// already decided.
+		if s.LastSlot != nil && !c.NextAt.AsTime().After(s.LastSlot.AsTime()) {
+			return Change{}, fmt.Errorf("%w: the updated schedule's next slot is not after its last decided one", ErrInvalid)
+		}
+		s.Name, s.SpecJson, s.SpecDigest, s.NextAt = c.Name, c.SpecJson, c.SpecDigest, c.NextAt
+		s.UpdatedAt, s.UpdatedBy = cmd.At, cmd.By
+		return Change{Cluster: true}, nil
 	}
 	if _, ok := f.schedules[c.ScheduleId]; ok {
 		return Change{}, fmt.Errorf("%w: schedule %q", ErrExists, c.ScheduleId)
@@ -25,16 +44,33 @@ func (f *FSM) applyCreateSchedule(cmd *murphyv1.Command, c *murphyv1.CreateSched
 	return Change{Cluster: true}, nil
 }
 
-// decidable returns the schedule if slot is after every slot already decided for it.
+// decidable returns the schedule if slot is the one it is waiting for. Each decision
+// names the next slot, so the committed slots form one chain: a slot cannot be decided
+// twice, and none can be left out.
 func (f *FSM) decidable(id string, slot *timestamppb.Timestamp) (*murphyv1.Schedule, error) {
 	s, ok := f.schedules[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: schedule %q", ErrNotFound, id)
 	}
 	if s.LastSlot != nil && !slot.AsTime().After(s.LastSlot.AsTime()) {
-		return nil, fmt.Errorf("%w: schedule %q already decided the slot %s", ErrExists, id, slot.AsTime().UTC().Format("2006-01-02T15:04:05Z"))
+		return nil, fmt.Errorf("%w: schedule %q already decided the slot %s", ErrExists, id, stamp(slot))
+	}
+	if s.NextAt != nil && !slot.AsTime().Equal(s.NextAt.AsTime()) {
+		return nil, fmt.Errorf("%w: schedule %q waits for the slot %s, not %s", ErrInvalid, id, stamp(s.NextAt), stamp(slot))
 	}
 	return s, nil
+}
+
+func stamp(t *timestamppb.Timestamp) string {
+	return t.AsTime().UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// remember appends a decision, keeping the newest MaxScheduleDecisions.
+func remember(s *murphyv1.Schedule, d *murphyv1.ScheduleDecision) {
+	s.Recent = append(s.Recent, d)
+	if over := len(s.Recent) - MaxScheduleDecisions; over > 0 {
+		s.Recent = slices.Delete(s.Recent, 0, over)
+	}
 }
 
 // applyFireSchedule creates the run and records the decision in one entry, so a firing
@@ -47,25 +83,28 @@ func (f *FSM) applyFireSchedule(cmd *murphyv1.Command, c *murphyv1.FireSchedule)
 	if err != nil {
 		return Change{}, err
 	}
-	if f.schedulesPaused {
+	if f.schedulesPaused || s.Paused {
 		return Change{}, fmt.Errorf("%w: schedules are paused", ErrHalted)
 	}
 	ch, err := f.applyCreateRun(cmd, &murphyv1.CreateRun{RunId: c.RunId, Experiment: s.Name, SpecJson: c.SpecJson, SpecDigest: s.SpecDigest})
 	if err != nil {
 		return ch, err
 	}
-	f.runs[c.RunId].ScheduleId = s.Id
-	f.runs[c.RunId].ScheduleSlot = c.Slot
-	f.runs[c.RunId].SubmittedBy = "schedule:" + s.Id
-	s.LastSlot, s.NextAt, s.LastRunId = c.Slot, c.NextAt, c.RunId
+	run := f.runs[c.RunId]
+	run.ScheduleId, run.ScheduleSlot, run.ScheduleUntil = s.Id, c.Slot, c.Until
+	run.SubmittedBy = "schedule:" + s.Id
+	s.LastSlot, s.NextAt, s.LastRunId, s.LastRunSlot = c.Slot, c.NextAt, c.RunId, c.Slot
 	if s.FiredDay != c.Day {
 		s.FiredDay, s.FiredOnDay = c.Day, 0
 	}
 	s.FiredOnDay++
 	s.FiredTotal++
+	remember(s, &murphyv1.ScheduleDecision{Slot: c.Slot, RunId: c.RunId, DecidedAt: cmd.At})
 	return Change{RunID: c.RunId, Cluster: true}, nil
 }
 
+// applySkipSchedule records one or more consecutive slots not fired, each as its own
+// decision.
 func (f *FSM) applySkipSchedule(cmd *murphyv1.Command, c *murphyv1.SkipSchedule) (Change, error) {
 	if c.Slot == nil {
 		return Change{}, fmt.Errorf("%w: a skip needs a slot", ErrInvalid)
@@ -74,23 +113,67 @@ func (f *FSM) applySkipSchedule(cmd *murphyv1.Command, c *murphyv1.SkipSchedule)
 	if err != nil {
 		return Change{}, err
 	}
-	s.LastSlot, s.NextAt = c.Slot, c.NextAt
+	slots := append([]*timestamppb.Timestamp{c.Slot}, c.MoreSlots...)
+	for i := 1; i < len(slots); i++ {
+		if !slots[i].AsTime().After(slots[i-1].AsTime()) {
+			return Change{}, fmt.Errorf("%w: skipped slots out of order at %s", ErrInvalid, stamp(slots[i]))
+		}
+	}
+	last := slots[len(slots)-1]
+	if c.NextAt != nil && !c.NextAt.AsTime().After(last.AsTime()) {
+		return Change{}, fmt.Errorf("%w: the next slot %s is not after the skipped ones", ErrInvalid, stamp(c.NextAt))
+	}
+	// Only the newest slots can survive the bound; recording the rest would be undone at
+	// once.
+	for _, sl := range slots[max(0, len(slots)-MaxScheduleDecisions):] {
+		remember(s, &murphyv1.ScheduleDecision{Slot: sl, Reason: c.Reason, DecidedAt: cmd.At})
+	}
+	s.LastSlot, s.NextAt = last, c.NextAt
 	s.LastSkip, s.LastSkipReason = cmd.At, c.Reason
-	s.SkippedTotal++
+	s.SkippedTotal += int64(len(slots))
 	return Change{Cluster: true}, nil
 }
 
-func (f *FSM) applyDeleteSchedule(c *murphyv1.DeleteSchedule) (Change, error) {
+func (f *FSM) applyDeleteSchedule(cmd *murphyv1.Command, c *murphyv1.DeleteSchedule) (Change, error) {
 	if _, ok := f.schedules[c.ScheduleId]; !ok {
 		return Change{}, fmt.Errorf("%w: schedule %q", ErrNotFound, c.ScheduleId)
 	}
 	delete(f.schedules, c.ScheduleId)
+	f.cancelQueued(cmd, c.ScheduleId, "its schedule was deleted before it could start")
 	return Change{Cluster: true}, nil
 }
 
-func (f *FSM) applyPauseSchedules(c *murphyv1.PauseSchedules) (Change, error) {
-	f.schedulesPaused = c.Paused
+// applyPauseSchedules pauses (or resumes) every schedule, or one. Pausing cancels the runs
+// the paused schedules fired that have not started: a pause means no new chaos.
+func (f *FSM) applyPauseSchedules(cmd *murphyv1.Command, c *murphyv1.PauseSchedules) (Change, error) {
+	if c.ScheduleId == "" {
+		f.schedulesPaused = c.Paused
+	} else {
+		s, ok := f.schedules[c.ScheduleId]
+		if !ok {
+			return Change{}, fmt.Errorf("%w: schedule %q", ErrNotFound, c.ScheduleId)
+		}
+		s.Paused = c.Paused
+	}
+	if c.Paused {
+		f.cancelQueued(cmd, c.ScheduleId, "its schedule was paused before it could start")
+	}
 	return Change{Cluster: true}, nil
+}
+
+// cancelQueued fails the pending runs fired by schedule id (by any schedule when id is
+// empty), in run ID order so every node changes the same runs the same way.
+func (f *FSM) cancelQueued(cmd *murphyv1.Command, id, reason string) {
+	var ids []string
+	for rid, r := range f.runs {
+		if r.ScheduleId != "" && (id == "" || r.ScheduleId == id) && r.Phase == murphyv1.RunPhase_RUN_PHASE_PENDING {
+			ids = append(ids, rid)
+		}
+	}
+	slices.Sort(ids)
+	for _, rid := range ids {
+		_, _ = f.applyFailRun(cmd, &murphyv1.FailRun{RunId: rid, Error: reason})
+	}
 }
 
 // Schedules returns copies of every schedule sorted by ID, and whether they are paused.

@@ -129,7 +129,7 @@ func (f *FSM) apply(cmd *murphyv1.Command) (Change, error) {
 	case *murphyv1.Command_HaltAll:
 		return f.applyHaltAll(cmd, c.HaltAll)
 	case *murphyv1.Command_Resume:
-		return f.applyResume()
+		return f.applyResume(c.Resume)
 	case *murphyv1.Command_CreateSchedule:
 		return f.applyCreateSchedule(cmd, c.CreateSchedule)
 	case *murphyv1.Command_FireSchedule:
@@ -137,9 +137,9 @@ func (f *FSM) apply(cmd *murphyv1.Command) (Change, error) {
 	case *murphyv1.Command_SkipSchedule:
 		return f.applySkipSchedule(cmd, c.SkipSchedule)
 	case *murphyv1.Command_DeleteSchedule:
-		return f.applyDeleteSchedule(c.DeleteSchedule)
+		return f.applyDeleteSchedule(cmd, c.DeleteSchedule)
 	case *murphyv1.Command_PauseSchedules:
-		return f.applyPauseSchedules(c.PauseSchedules)
+		return f.applyPauseSchedules(cmd, c.PauseSchedules)
 	case *murphyv1.Command_NextWave:
 		return f.applyNextWave(cmd, c.NextWave)
 	case *murphyv1.Command_RegisterWorker:
