@@ -1,11 +1,14 @@
 package coordinator
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/runner"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 type metrics struct {
@@ -46,22 +49,46 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 type stateCollector struct{ s *Server }
 
 var (
-	runsDesc    = prometheus.NewDesc("murphy_runs", "Runs known to the cluster, by phase.", []string{"phase"}, nil)
-	workersDesc = prometheus.NewDesc("murphy_workers_registered", "Registered workers, by committed state.", []string{"state"}, nil)
+	runsDesc     = prometheus.NewDesc("murphy_runs", "Runs known to the cluster, by phase.", []string{"phase"}, nil)
+	workersDesc  = prometheus.NewDesc("murphy_workers_registered", "Registered workers, by committed state.", []string{"state"}, nil)
+	verdictsDesc = prometheus.NewDesc("murphy_run_verdicts_total",
+		"Runs that ended with a verdict, by outcome (upheld, refuted, inconclusive), counted from the replicated state, so every node reports the same and a leader change resets nothing.",
+		[]string{"verdict"}, nil)
+	skippedDesc = prometheus.NewDesc("murphy_schedule_slots_skipped_total",
+		"Slots a schedule did not fire (the reason is in murphy schedules), from the replicated state.", []string{"schedule", "name"}, nil)
+	firedDesc = prometheus.NewDesc("murphy_schedule_slots_fired_total",
+		"Slots a schedule fired a run for, from the replicated state.", []string{"schedule", "name"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- runsDesc
 	ch <- workersDesc
+	ch <- verdictsDesc
+	ch <- skippedDesc
+	ch <- firedDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	phases := map[string]int{}
+	verdicts := map[murphyv1.VerdictOutcome]int{}
 	for _, r := range c.s.fsm.Runs() {
 		phases[fsm.PhaseName(r.Phase)]++
+		if r.Verdict != nil {
+			verdicts[r.Verdict.Outcome]++
+		}
 	}
 	for _, p := range []string{"pending", "baseline", "injecting", "cooldown", "analysing", "completed", "halted", "failed"} {
 		ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(phases[p]), p)
+	}
+	for _, o := range []murphyv1.VerdictOutcome{murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD,
+		murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED, murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE} {
+		ch <- prometheus.MustNewConstMetric(verdictsDesc, prometheus.CounterValue, float64(verdicts[o]),
+			strings.ToLower(strings.TrimPrefix(o.String(), "VERDICT_OUTCOME_")))
+	}
+	schedules, _ := c.s.fsm.Schedules()
+	for _, sc := range schedules {
+		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(sc.SkippedTotal), sc.Id, sc.Name)
+		ch <- prometheus.MustNewConstMetric(firedDesc, prometheus.CounterValue, float64(sc.FiredTotal), sc.Id, sc.Name)
 	}
 	states := map[string]int{"active": 0, "lost": 0}
 	for _, w := range c.s.fsm.Workers() {
