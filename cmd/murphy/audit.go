@@ -24,13 +24,14 @@ schedule), halt, halt --all, resume, schedule change and coordinator join or rem
 with who asked, from which address, when, and the submitted spec's digest. The trail
 is kept in Raft and no API can edit or delete it.
 
---since takes a duration back from now (24h, 90m) or a time (RFC 3339); -o jsonl
-writes one JSON object per line, for export to a log store.`,
+--since takes a duration back from now (24h, 90m) or a time (RFC 3339); -o json prints
+the entries as the API's ListAuditResponse; -o jsonl writes one flat JSON object per
+line, for export to a log store.`,
 		Example: "  murphy audit --since 24h\n  murphy audit -o jsonl > audit.jsonl",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "jsonl" {
-				return fmt.Errorf("unknown output %q: use text or jsonl", output)
+			if err := checkOutput(output, "text", outputJSON, "jsonl"); err != nil {
+				return err
 			}
 			from, err := parseSince(since, time.Now())
 			if err != nil {
@@ -59,14 +60,18 @@ writes one JSON object per line, for export to a log store.`,
 				}
 				req.AfterIndex = resp.Entries[len(resp.Entries)-1].Index
 			}
-			if output == "jsonl" {
+			switch output {
+			case outputJSON:
+				// Every page in one response, as the API would answer without a limit.
+				return printJSON(cmd.OutOrStdout(), &murphyv1.ListAuditResponse{Entries: entries})
+			case "jsonl":
 				return writeAuditJSONL(cmd.OutOrStdout(), entries)
 			}
 			return writeAuditText(cmd.OutOrStdout(), entries)
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "only entries from this long ago (24h) or this time (RFC 3339); default: all")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or jsonl")
+	outputFlag(cmd, &output, "text", outputJSON, "jsonl")
 	return cmd
 }
 

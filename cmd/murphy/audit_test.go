@@ -102,7 +102,7 @@ func TestParseSince(t *testing.T) {
 }
 
 func TestAuditBadFlags(t *testing.T) {
-	if _, err := runCLI(t, "audit", "-o", "csv"); err == nil || !strings.Contains(err.Error(), `unknown output "csv": use text or jsonl`) {
+	if _, err := runCLI(t, "audit", "-o", "csv"); err == nil || !strings.Contains(err.Error(), `unknown output "csv": use text, json or jsonl`) {
 		t.Errorf("-o csv: %v", err)
 	}
 	if _, err := runCLI(t, "audit", "--since", "last week"); err == nil || !strings.Contains(err.Error(), "--since") {

@@ -20,6 +20,7 @@ import (
 func newWorkersCmd(cf *clientFlags) *cobra.Command {
 	var expr string
 	var flat bool
+	var output string
 	cmd := &cobra.Command{
 		Use:   "workers",
 		Short: "List workers by region and data centre, with labels, state and last contact",
@@ -30,6 +31,9 @@ set-based expressions (region in (eu-west,us-east), region notin (ap-south), can
 		Example: "  murphy workers -l 'region in (eu-west,us-east), murphy.io/chaos=enabled'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", outputJSON); err != nil {
+				return err
+			}
 			if _, err := selector.Parse(expr); err != nil {
 				return fmt.Errorf("-l: %w", err)
 			}
@@ -37,6 +41,9 @@ set-based expressions (region in (eu-west,us-east), region notin (ap-south), can
 				resp, err := c.cluster.ListWorkers(ctx, &murphyv1.ListWorkersRequest{Expression: expr})
 				if err != nil {
 					return c.explain(err)
+				}
+				if output == outputJSON {
+					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				out := cmd.OutOrStdout()
 				if !flat {
@@ -62,6 +69,7 @@ set-based expressions (region in (eu-west,us-east), region notin (ap-south), can
 	}
 	cmd.Flags().StringVarP(&expr, "selector", "l", "", "label selector, e.g. 'region in (eu-west,us-east), tier=web'")
 	cmd.Flags().BoolVar(&flat, "flat", false, "only the worker table, without the topology summary")
+	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
 }
 
@@ -152,15 +160,22 @@ func newClusterCmd(cf *clientFlags) *cobra.Command {
 		Use:   "cluster",
 		Short: "Inspect and change coordinator membership",
 	}
+	var statusOutput string
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show the coordinators, their roles and the leader",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(statusOutput, "text", outputJSON); err != nil {
+				return err
+			}
 			return call(cmd, cf, func(ctx context.Context, c *client) error {
 				resp, err := c.cluster.Status(ctx, &murphyv1.StatusRequest{})
 				if err != nil {
 					return c.explain(err)
+				}
+				if statusOutput == outputJSON {
+					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				leader := resp.LeaderId
 				if leader == "" {
@@ -186,6 +201,7 @@ func newClusterCmd(cf *clientFlags) *cobra.Command {
 			})
 		},
 	}
+	outputFlag(status, &statusOutput, "text", outputJSON)
 	var join murphyv1.Node
 	joinCmd := &cobra.Command{
 		Use:   "join",

@@ -247,15 +247,22 @@ func progressLine(resp *murphyv1.WatchResponse) string {
 
 func newLsCmd(cf *clientFlags) *cobra.Command {
 	var limit int
+	var output string
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List runs, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", outputJSON); err != nil {
+				return err
+			}
 			return call(cmd, cf, func(ctx context.Context, c *client) error {
 				resp, err := c.exp.ListRuns(ctx, &murphyv1.ListRunsRequest{Limit: int32(limit)})
 				if err != nil {
 					return c.explain(err)
+				}
+				if output == outputJSON {
+					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "RUN\tPHASE\tVERDICT\tCREATED\tGROUPS")
@@ -268,6 +275,7 @@ func newLsCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "show at most this many runs (0 for all)")
+	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
 }
 
@@ -280,6 +288,9 @@ func newStatusCmd(cf *clientFlags) *cobra.Command {
 		Long:  "Status shows one run. RUN may be a unique prefix of the run's ID. --watch follows it live until it ends.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "text", outputJSON); err != nil {
+				return err
+			}
 			c, err := dial(cf)
 			if err != nil {
 				return err
@@ -303,7 +314,7 @@ func newStatusCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the run live until it ends")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
 }
 
@@ -395,6 +406,7 @@ every fault it holds, and no run starts until ` + "`murphy resume`" + `. It need
 }
 
 func newSchedulesCmd(cf *clientFlags) *cobra.Command {
+	var output string
 	cmd := &cobra.Command{
 		Use:   "schedules",
 		Short: "List continuous-chaos schedules: next slot, last decision, firings today",
@@ -403,10 +415,16 @@ slot is decided once and recorded: fired (with its run) or skipped (with the rea
 outside the windows, a blackout date, the daily cap, or missed while no leader could act).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", outputJSON); err != nil {
+				return err
+			}
 			return call(cmd, cf, func(ctx context.Context, c *client) error {
 				resp, err := c.exp.ListSchedules(ctx, &murphyv1.ListSchedulesRequest{})
 				if err != nil {
 					return c.explain(err)
+				}
+				if output == outputJSON {
+					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				if resp.Paused {
 					fmt.Fprintln(cmd.OutOrStdout(), "SCHEDULES PAUSED (`murphy resume` lets them fire again)")
@@ -424,6 +442,7 @@ outside the windows, a blackout date, the daily cap, or missed while no leader c
 			})
 		},
 	}
+	outputFlag(cmd, &output, "text", outputJSON)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "delete SCHEDULE",
 		Short: "Delete a schedule (its runs stay)",
