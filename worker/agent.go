@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ type Agent struct {
 	reg     *fault.Registry
 	caps    []string
 	http    *httpServer // nil without Config.HTTPAddr
+	// startTicks is this process's start time, written to the AliveFile so the
+	// guardian cannot mistake a recycled PID for the worker.
+	startTicks int64
 
 	started   atomic.Bool
 	closeOnce sync.Once
@@ -128,6 +132,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.journal = j
+	a.startTicks = procStart(os.Getpid())
 	for _, pc := range cfg.Proxies {
 		p, err := httpfault.Listen(httpfault.Config{Listen: pc.Listen, Upstream: pc.Upstream, Logger: a.log})
 		if err != nil {
@@ -228,6 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	a.recover()
 	a.touch()
+	a.beat()
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	watching := make(chan struct{})
@@ -281,6 +287,26 @@ func (a *Agent) recover() {
 		a.remember(st)
 		a.faultMu.Unlock()
 		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_StepStatus{StepStatus: st}})
+	}
+	// Reverts the host's guardian made while no worker was here: report them, so the
+	// run record says who reverted and when.
+	done, err := a.journal.Reverted()
+	if err != nil {
+		a.log.Error("read reverts kept by the guardian", "err", err)
+	}
+	var ids []string
+	for _, st := range done {
+		a.log.Warn("the guardian reverted a fault while this worker was dead or frozen", "assignment_id", st.AssignmentId, "run_id", st.RunId, "at", st.At.AsTime())
+		a.faultMu.Lock()
+		a.remember(st)
+		a.faultMu.Unlock()
+		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_StepStatus{StepStatus: st}})
+		ids = append(ids, st.AssignmentId)
+	}
+	if len(ids) > 0 {
+		if err := a.journal.ForgetReverted(ids...); err != nil {
+			a.log.Error("forget reported reverts", "err", err)
+		}
 	}
 }
 
@@ -479,6 +505,9 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 		a.forget(act)
 		return fail("%v", err)
 	}
+	// The guardian must know a fault is journalled before it is applied: a worker
+	// frozen right after this line still gets its fault reverted.
+	a.beat()
 	a.faultMu.Lock()
 	stop := act.stop
 	a.faultMu.Unlock()
@@ -758,11 +787,42 @@ func (a *Agent) receiveHalt(h *murphyv1.HaltOrder) {
 				ack.Reverted = append(ack.Reverted, st.AssignmentId)
 			}
 		}
+		if len(acts) == 0 && overtaken == 0 {
+			// A halt delivered again (a new leader re-sends what the old one did not
+			// record) finds nothing left: the faults went when the first one arrived, and
+			// the record must say when that was, not when the repeat did.
+			if at, ids := a.haltedEarlier(h.GetRunId()); at != nil {
+				ack.At, ack.Reverted = at, ids
+			}
+		}
 		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: ack}})
 		a.log.Warn("halted", "run_id", h.GetRunId(), "reason", h.GetReason(), "reverted", len(ack.Reverted),
 			"injects_overtaken", overtaken)
 		a.stopRunProbes(h.GetRunId())
 	}()
+}
+
+// haltedEarlier is when this worker's faults of run (of every run if empty) were
+// reverted by an earlier halt, and which they were; nil when none were.
+func (a *Agent) haltedEarlier(run string) (*timestamppb.Timestamp, []string) {
+	a.faultMu.Lock()
+	defer a.faultMu.Unlock()
+	var at *timestamppb.Timestamp
+	var ids []string
+	for _, id := range a.order {
+		st := a.finished[id]
+		if st == nil || st.State != murphyv1.FaultState_FAULT_STATE_REVERTED || st.Cause != murphyv1.RevertCause_REVERT_CAUSE_HALT {
+			continue
+		}
+		if run != "" && st.RunId != run {
+			continue
+		}
+		ids = append(ids, id)
+		if at == nil || st.At.AsTime().After(at.AsTime()) {
+			at = st.At
+		}
+	}
+	return at, ids
 }
 
 // stopRunProbes stops the probes of run (every run if empty) and keeps their buffers.
@@ -860,11 +920,16 @@ func (a *Agent) stopProbes(run string) {
 func (a *Agent) watchdog(ctx context.Context) {
 	t := time.NewTicker(25 * time.Millisecond)
 	defer t.Stop()
+	lastBeat := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(lastBeat) >= beatEvery {
+			lastBeat = time.Now()
+			a.beat()
 		}
 		if a.nActive.Load() == 0 {
 			continue

@@ -61,6 +61,10 @@ func printRun(w io.Writer, r *murphyv1.Run) {
 		}
 		fmt.Fprintln(w)
 	}
+	// Workers' states are not in the run; a lost worker shows as a step over with no
+	// confirmed revert, which is what the CLI can tell from the run alone.
+	rows, unconfirmed := web.FaultWindows(r, nil)
+	web.FaultWindowsText(w, rows, unconfirmed, "  ")
 	if h := r.Halt; h != nil {
 		fmt.Fprintf(w, "Halted      %s by %s: %s\n", ts(h.At), h.By, h.Reason)
 		if h.Guardrail != "" {

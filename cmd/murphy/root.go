@@ -58,6 +58,7 @@ address or several comma-separated: the first that answers serves.`,
 	root.AddCommand(
 		newCoordinatorCmd(),
 		newWorkerCmd(),
+		newGuardianCmd(),
 		newDevCmd(),
 		newDemoServiceCmd(),
 		newBenchCmd(),

@@ -170,7 +170,7 @@ func haltRun(r *murphyv1.Run, cmd *murphyv1.Command, c *murphyv1.HaltRun) {
 	r.Halt = &murphyv1.HaltRecord{
 		Reason: c.Reason, By: cmd.By, At: cmd.At, Metric: c.Metric, Values: c.Values,
 		Guardrail: c.Guardrail, Threshold: c.Threshold, FirstBreach: c.FirstBreach,
-		Targets: cloneTargets(c.Targets),
+		Targets: cloneTargets(c.Targets), Scale: c.Scale,
 	}
 	for _, s := range r.Steps {
 		if s.EndedAt == nil {
@@ -280,4 +280,49 @@ func cloneTargets(ts []*murphyv1.TargetSummary) []*murphyv1.TargetSummary {
 		out = append(out, proto.CloneOf(t))
 	}
 	return out
+}
+
+// applyRecordWindows merges workers' reports of their fault windows into the run's
+// steps. An injection opens a window unless one is already open for that worker and step
+// (a re-sent acknowledgement); a revert closes the latest open window and keeps the
+// first confirmation. Reports for unknown steps are ignored, not errors: a worker may
+// report after a leader change about a step the log already recorded differently, and a
+// window must never block the entries batched with it.
+func (f *FSM) applyRecordWindows(c *murphyv1.RecordWindows) (Change, error) {
+	ch := Change{RunID: c.RunId}
+	r, ok := f.runs[c.RunId]
+	if !ok {
+		return ch, fmt.Errorf("%w: run %q", ErrNotFound, c.RunId)
+	}
+	for _, w := range c.Windows {
+		if w.Step < 0 || int(w.Step) >= len(r.Steps) || w.WorkerId == "" {
+			continue
+		}
+		st := r.Steps[w.Step]
+		open := -1
+		for i, x := range st.Windows {
+			if x.WorkerId == w.WorkerId && x.RevertedAt == nil {
+				open = i
+			}
+		}
+		switch {
+		case w.InjectedAt != nil && w.RevertedAt == nil:
+			if open < 0 {
+				st.Windows = append(st.Windows, &murphyv1.FaultWindow{WorkerId: w.WorkerId, Step: w.Step, InjectedAt: w.InjectedAt})
+			}
+		case w.RevertedAt != nil:
+			if open >= 0 {
+				st.Windows[open].RevertedAt, st.Windows[open].Cause = w.RevertedAt, w.Cause
+				continue
+			}
+			// A revert with nothing open: either a retry of a recorded one, or a fault the
+			// leader never heard injected (its acknowledgement was lost with a leader).
+			// Only the latter is recorded, as a window without a start; a worker that
+			// never acknowledged the step is only saying it holds nothing.
+			if slices.Contains(st.Injected, w.WorkerId) && !slices.ContainsFunc(st.Windows, func(x *murphyv1.FaultWindow) bool { return x.WorkerId == w.WorkerId }) {
+				st.Windows = append(st.Windows, &murphyv1.FaultWindow{WorkerId: w.WorkerId, Step: w.Step, InjectedAt: w.InjectedAt, RevertedAt: w.RevertedAt, Cause: w.Cause})
+			}
+		}
+	}
+	return ch, nil
 }

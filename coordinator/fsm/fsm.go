@@ -158,6 +158,8 @@ func (f *FSM) apply(cmd *murphyv1.Command) (Change, error) {
 		return f.applyHaltRun(cmd, c.HaltRun)
 	case *murphyv1.Command_RecordRevert:
 		return f.applyRecordRevert(c.RecordRevert)
+	case *murphyv1.Command_RecordWindows:
+		return f.applyRecordWindows(c.RecordWindows)
 	case *murphyv1.Command_RecordVerdict:
 		return f.applyRecordVerdict(cmd, c.RecordVerdict)
 	case *murphyv1.Command_FailRun:

@@ -56,6 +56,9 @@ type Decision struct {
 	FirstBreach time.Time
 	// Targets is every target's change at the halting look of a deviation guardrail.
 	Targets []analysis.TargetSummary
+	// Scale is how those changes were taken: ratios on the log scale, differences on
+	// the linear one.
+	Scale analysis.Scale
 }
 
 type guard struct {
@@ -302,7 +305,7 @@ func (m *Monitor) deviationHalt(gd *guard, now time.Time) *Decision {
 			gd.cond.Metric, 100*math.Abs(l.RelChange), worse, gd.cond.Deviation, l.T, l.Critical, l.Look, l.NExperiment, l.NControl, driven),
 		Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String(),
 		Values: changes, Threshold: l.Critical, FirstBreach: now.Add(-min(LookWindow, now.Sub(m.started))),
-		Targets: l.Targets,
+		Targets: l.Targets, Scale: l.Scale,
 	}
 }
 

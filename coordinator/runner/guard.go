@@ -21,6 +21,8 @@ type Metrics struct {
 	HaltFanout           prometheus.Histogram
 	GuardrailEvaluations prometheus.Counter
 	Halts                *prometheus.CounterVec
+	// FaultsUnconfirmed is murphy_faults_unconfirmed (windows.go).
+	FaultsUnconfirmed prometheus.Gauge
 }
 
 // NewMetrics registers the runner's metrics.
@@ -45,7 +47,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Runs halted, by what halted them (guardrail, operator, all).",
 		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.HaltDecision, m.HaltFanout, m.GuardrailEvaluations, m.Halts)
+	m.FaultsUnconfirmed = newUnconfirmedGauge()
+	reg.MustRegister(m.HaltDecision, m.HaltFanout, m.GuardrailEvaluations, m.Halts, m.FaultsUnconfirmed)
 	return m
 }
 
@@ -130,7 +133,7 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	err := r.apply(ctx, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
 		RunId: run.Id, Reason: d.Reason, Metric: d.Metric, Values: d.Values,
 		Guardrail: d.Guardrail, Threshold: d.Threshold, FirstBreach: timestamppb.New(d.FirstBreach),
-		Targets: TargetSummaries(d.Targets),
+		Targets: TargetSummaries(d.Targets), Scale: string(d.Scale),
 	}}})
 	if err != nil {
 		return err

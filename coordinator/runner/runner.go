@@ -103,11 +103,15 @@ type Runner struct {
 	sentOn  map[string]uint64              // message key -> stream it was queued on (sendOnce)
 	acks    map[string]map[int32]*stepAcks // run -> step -> acks waiting to be committed
 	reverts map[string][]*murphyv1.WorkerRevert
-	waiting map[string]string // run -> last reason it is waiting, to log once
-	stopped map[string]bool   // runs whose probes were stopped
-	guards  map[string]*guarded
-	status  guardStatus
-	fanout  map[string]bool // halted runs whose fan-out time was recorded
+	// Fault windows reported by workers, by run, for the next RecordWindows (windows.go).
+	windows map[string][]*murphyv1.FaultWindow
+	// Unconfirmed faults already logged, so each is logged once per term.
+	warnedUnconfirmed map[unconfirmedKey]bool
+	waiting           map[string]string // run -> last reason it is waiting, to log once
+	stopped           map[string]bool   // runs whose probes were stopped
+	guards            map[string]*guarded
+	status            guardStatus
+	fanout            map[string]bool // halted runs whose fan-out time was recorded
 	// Prometheus collectors started, by run and metric.
 	collecting map[string]bool
 	// Rollbacks of ended runs (rollback.go).
@@ -146,11 +150,14 @@ func New(cfg Config) *Runner {
 		sentOn:  map[string]uint64{},
 		acks:    map[string]map[int32]*stepAcks{},
 		reverts: map[string][]*murphyv1.WorkerRevert{},
-		waiting: map[string]string{},
-		stopped: map[string]bool{},
-		guards:  map[string]*guarded{},
-		status:  guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
-		fanout:  map[string]bool{},
+		windows: map[string][]*murphyv1.FaultWindow{},
+
+		warnedUnconfirmed: map[unconfirmedKey]bool{},
+		waiting:           map[string]string{},
+		stopped:           map[string]bool{},
+		guards:            map[string]*guarded{},
+		status:            guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
+		fanout:            map[string]bool{},
 
 		collecting: map[string]bool{},
 		schedules:  map[string]compiled{},
@@ -175,6 +182,12 @@ func (r *Runner) Run(ctx context.Context) {
 	r.cfg.Fleet.Reset(ids)
 	t := time.NewTicker(r.cfg.Tick)
 	defer t.Stop()
+	// Only the leader counts unconfirmed faults; a former leader must not keep alerting.
+	defer func() {
+		if r.cfg.Metrics != nil && r.cfg.Metrics.FaultsUnconfirmed != nil {
+			r.cfg.Metrics.FaultsUnconfirmed.Set(0)
+		}
+	}()
 	// A tick walks every active run and connected worker, so it must not run once per
 	// worker message: with thousands of workers acknowledging a halt that would be
 	// quadratic. Events are only filed; ticks come from the ticker and from wakes, and
@@ -242,6 +255,7 @@ func (r *Runner) handle(ev fleet.Event) {
 		if run == nil {
 			return
 		}
+		r.fileWindow(st.RunId, ev.WorkerID, st, now)
 		switch st.State {
 		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
 			steps := r.acks[st.RunId]
@@ -349,6 +363,7 @@ func (r *Runner) tick(ctx context.Context) {
 		}
 	}
 	r.finishHalts(ctx)
+	r.commitWindows(ctx)
 	r.summarize(ctx)
 	r.deliverHaltAll()
 	r.fireSchedules(ctx)
@@ -357,6 +372,7 @@ func (r *Runner) tick(ctx context.Context) {
 	if now := r.cfg.Now(); now.Sub(r.lastSweep) >= sweepEvery {
 		r.lastSweep = now
 		r.checkLost(ctx)
+		r.countUnconfirmed(now)
 		r.reconcile()
 		r.dropOldSamples(now)
 		r.pruneSent(now)

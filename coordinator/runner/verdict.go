@@ -174,6 +174,14 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 		out.Metrics = append(out.Metrics, pm)
 	}
 	checkTolerances(out, sp, run, samples, from, to)
+	if ws := windowWarnings(run, from, to); len(ws) > 0 {
+		// Metrics are in the spec's order; only probe metrics are judged per host.
+		for i, pm := range out.Metrics {
+			if sp.Hypothesis.Metrics[i].Source.Probe != nil {
+				pm.Warnings = append(pm.Warnings, ws...)
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -202,10 +210,64 @@ func targetData(run *murphyv1.Run, m spec.Metric, samples *fleet.Samples, from, 
 	for _, w := range run.Groups.GetControl() {
 		td.Control = append(td.Control, analysis.Target{ID: w, Baseline: values(w, from.Add(-baseline), from), Window: values(w, from, to)})
 	}
+	// An experimental host counts only while it was faulted: from its injection to its
+	// early revert when the fault ended before its time. A host that was never faulted
+	// is no experimental target at all.
+	wins, _, known := workerWindows(run, from, to)
 	for _, w := range run.Groups.GetExperiment() {
-		td.Experiment = append(td.Experiment, analysis.Target{ID: w, Baseline: values(w, from.Add(-baseline), from), Window: values(w, from, to)})
+		lo, hi := from, to
+		if span, ok := wins[w]; known && ok {
+			if !span[1].After(span[0]) {
+				continue
+			}
+			lo, hi = span[0], span[1]
+		}
+		td.Experiment = append(td.Experiment, analysis.Target{ID: w, Baseline: values(w, from.Add(-baseline), from), Window: values(w, lo, hi)})
 	}
 	return td
+}
+
+// windowWarnings says which experimental hosts were judged on less than the fault window,
+// and why: a reader must know a host's fault ended early before trusting its change.
+func windowWarnings(run *murphyv1.Run, from, to time.Time) []string {
+	wins, early, known := workerWindows(run, from, to)
+	if !known {
+		return nil
+	}
+	var out []string
+	for _, w := range run.Groups.GetExperiment() {
+		span, ok := wins[w]
+		switch {
+		case !ok:
+		case !span[1].After(span[0]):
+			out = append(out, fmt.Sprintf("%s was never faulted (its injection failed) and was left out of the experimental group", w))
+		case early[w] != murphyv1.RevertCause_REVERT_CAUSE_UNSPECIFIED:
+			out = append(out, fmt.Sprintf("%s's fault ended %s early (%s): only its %s while faulted count",
+				w, to.Sub(span[1]).Round(time.Second), causeWords(early[w]), span[1].Sub(span[0]).Round(time.Second)))
+		}
+	}
+	return out
+}
+
+// causeWords names a revert cause for people.
+func causeWords(c murphyv1.RevertCause) string {
+	switch c {
+	case murphyv1.RevertCause_REVERT_CAUSE_COMPLETED:
+		return "the step completed"
+	case murphyv1.RevertCause_REVERT_CAUSE_HALT:
+		return "halt"
+	case murphyv1.RevertCause_REVERT_CAUSE_DEADLINE:
+		return "the worker's own deadline"
+	case murphyv1.RevertCause_REVERT_CAUSE_DEADMAN:
+		return "the worker's dead-man's switch: it lost the coordinators"
+	case murphyv1.RevertCause_REVERT_CAUSE_STARTUP:
+		return "the worker restarted and reverted it"
+	case murphyv1.RevertCause_REVERT_CAUSE_RECONCILE:
+		return "reconciled by the leader"
+	case murphyv1.RevertCause_REVERT_CAUSE_GUARDIAN:
+		return "the host's guardian: the worker was dead or frozen"
+	}
+	return "unknown cause"
 }
 
 // TargetSummaries converts analysis target summaries to the wire form.

@@ -112,6 +112,7 @@ func Markdown(w io.Writer, v *RunView) error {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", rv.WorkerId, since(hr.At.AsTime(), rv.At.AsTime()), causeName(rv.Cause))
 		}
 	}
+	FaultWindowsMarkdown(&b, v.Windows, v.Unconfirmed)
 	if r.Error != "" {
 		fmt.Fprintf(&b, "\n## Error\n\n%s\n", r.Error)
 	}

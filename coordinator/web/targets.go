@@ -583,6 +583,10 @@ func haltHosts(hr *murphyv1.HaltRecord, guard haltGuard) *Hosts {
 	tol, rel, ok := tolerance(guard.Tolerance)
 	g := hostGeometry{Proportion: guard.Proportion, Tol: tol, Relative: rel, HasTol: ok, Direction: guard.Direction}
 	g.Log, g.Levels = inferScale(hr.Targets)
+	if hr.Scale != "" {
+		// Records written since the scale was kept say it; inference is for older ones.
+		g.Log = hr.Scale == "log"
+	}
 	var nc, ne int
 	for _, t := range hr.Targets {
 		if t.Group == murphyv1.Group_GROUP_CONTROL {

@@ -349,11 +349,16 @@ type RunView struct {
 	BeforeFault string
 	// HaltHosts is every host's change at the halting look of a deviation guardrail.
 	HaltHosts *Hosts
+	// Windows is every worker's real fault window; Unconfirmed counts the faults whose
+	// revert no worker has confirmed.
+	Windows     []WindowRow
+	Unconfirmed int
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
 func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[string]*murphyv1.Worker, now time.Time) *RunView {
 	v := &RunView{Run: run, Summaries: sums, Headline: Headline(run), Active: !fsm.Terminal(run.Phase)}
+	v.Windows, v.Unconfirmed = FaultWindows(run, workers)
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, []byte(run.SpecJson), "", "  ") == nil {
 		v.Spec = pretty.String()

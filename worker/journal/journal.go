@@ -24,16 +24,23 @@ import (
 //	    <assignment_id> -> protobuf murphyv1.ActiveFault
 //	                       {assignment_id, run_id, step, fault{kind, params, duration},
 //	                        injected_at, deadline}
+//	reverted/
+//	    <assignment_id> -> protobuf murphyv1.StepStatus {REVERTED, cause, at}
 //
 // One key per active fault. The value is the same message the worker sends in Hello, so
 // what the journal holds and what the coordinator is told can never drift apart. Every
 // Put and Delete is its own bbolt transaction, committed with fsync before it returns.
+//
+// reverted/ holds reverts made while no worker was there to report them (by the host's
+// guardian): the next worker to open the journal reports each one to the coordinators
+// and forgets it. The bucket is created on demand, so the schema version is unchanged.
 
 const schemaVersion = "1"
 
 var (
 	bucketMeta   = []byte("meta")
 	bucketFaults = []byte("faults")
+	bucketRevert = []byte("reverted")
 	keyVersion   = []byte("version")
 )
 
@@ -143,6 +150,78 @@ func (j *Journal) List() ([]*murphyv1.ActiveFault, error) {
 func (j *Journal) Close() error {
 	if err := j.db.Close(); err != nil {
 		return fmt.Errorf("close journal: %w", err)
+	}
+	return nil
+}
+
+// Resolve forgets the fault of st's assignment and keeps st, its revert, for the next
+// worker to report, in one transaction: a crash leaves either the fault or its report.
+func (j *Journal) Resolve(st *murphyv1.StepStatus) error {
+	b, err := proto.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("journal resolve %s: %w", st.GetAssignmentId(), err)
+	}
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		rb, err := tx.CreateBucketIfNotExists(bucketRevert)
+		if err != nil {
+			return err
+		}
+		if err := rb.Put([]byte(st.GetAssignmentId()), b); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFaults).Delete([]byte(st.GetAssignmentId()))
+	})
+	if err != nil {
+		return fmt.Errorf("journal resolve %s: %w", st.GetAssignmentId(), err)
+	}
+	return nil
+}
+
+// Reverted returns the reverts kept by Resolve, ordered by assignment id; undecodable
+// entries are dropped with an error, since a report is not a fault.
+func (j *Journal) Reverted() ([]*murphyv1.StepStatus, error) {
+	var out []*murphyv1.StepStatus
+	var bad []string
+	err := j.db.View(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bucketRevert)
+		if rb == nil {
+			return nil
+		}
+		return rb.ForEach(func(k, v []byte) error {
+			st := &murphyv1.StepStatus{}
+			if err := proto.Unmarshal(v, st); err != nil {
+				bad = append(bad, string(k))
+				return nil
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal reverted: %w", err)
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("journal reverted: undecodable entries %s", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// ForgetReverted drops the reports of ids once they are handed to the worker's outbox.
+func (j *Journal) ForgetReverted(ids ...string) error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bucketRevert)
+		if rb == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if err := rb.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("journal forget reverted: %w", err)
 	}
 	return nil
 }

@@ -322,6 +322,8 @@ const (
 	RevertCause_REVERT_CAUSE_STARTUP RevertCause = 5
 	// The leader found a fault that no active step accounts for.
 	RevertCause_REVERT_CAUSE_RECONCILE RevertCause = 6
+	// The host's guardian reverted it: the worker was dead or frozen past the deadline.
+	RevertCause_REVERT_CAUSE_GUARDIAN RevertCause = 7
 )
 
 // Enum value maps for RevertCause.
@@ -334,6 +336,7 @@ var (
 		4: "REVERT_CAUSE_DEADMAN",
 		5: "REVERT_CAUSE_STARTUP",
 		6: "REVERT_CAUSE_RECONCILE",
+		7: "REVERT_CAUSE_GUARDIAN",
 	}
 	RevertCause_value = map[string]int32{
 		"REVERT_CAUSE_UNSPECIFIED": 0,
@@ -343,6 +346,7 @@ var (
 		"REVERT_CAUSE_DEADMAN":     4,
 		"REVERT_CAUSE_STARTUP":     5,
 		"REVERT_CAUSE_RECONCILE":   6,
+		"REVERT_CAUSE_GUARDIAN":    7,
 	}
 )
 
@@ -561,9 +565,12 @@ type StepState struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	EndedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
 	// Workers that acknowledged the injection.
-	Injected      []string `protobuf:"bytes,5,rep,name=injected,proto3" json:"injected,omitempty"`
-	Failed        []string `protobuf:"bytes,6,rep,name=failed,proto3" json:"failed,omitempty"`
-	Error         string   `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	Injected []string `protobuf:"bytes,5,rep,name=injected,proto3" json:"injected,omitempty"`
+	Failed   []string `protobuf:"bytes,6,rep,name=failed,proto3" json:"failed,omitempty"`
+	Error    string   `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// Each worker's actual fault window, as the worker reported it: the truth about every
+	// host, including faults that ended early and workers that never confirmed a revert.
+	Windows       []*FaultWindow `protobuf:"bytes,8,rep,name=windows,proto3" json:"windows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -647,6 +654,92 @@ func (x *StepState) GetError() string {
 	return ""
 }
 
+func (x *StepState) GetWindows() []*FaultWindow {
+	if x != nil {
+		return x.Windows
+	}
+	return nil
+}
+
+// FaultWindow is one worker's fault of one step, from its injection to its confirmed
+// revert, in the worker's own clock. A window with no reverted_at is unconfirmed: the
+// worker has not said the fault is gone.
+type FaultWindow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	Step          int32                  `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	InjectedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=injected_at,json=injectedAt,proto3" json:"injected_at,omitempty"`
+	RevertedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=reverted_at,json=revertedAt,proto3" json:"reverted_at,omitempty"`
+	Cause         RevertCause            `protobuf:"varint,5,opt,name=cause,proto3,enum=murphy.v1.RevertCause" json:"cause,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FaultWindow) Reset() {
+	*x = FaultWindow{}
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FaultWindow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FaultWindow) ProtoMessage() {}
+
+func (x *FaultWindow) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FaultWindow.ProtoReflect.Descriptor instead.
+func (*FaultWindow) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FaultWindow) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *FaultWindow) GetStep() int32 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *FaultWindow) GetInjectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InjectedAt
+	}
+	return nil
+}
+
+func (x *FaultWindow) GetRevertedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevertedAt
+	}
+	return nil
+}
+
+func (x *FaultWindow) GetCause() RevertCause {
+	if x != nil {
+		return x.Cause
+	}
+	return RevertCause_REVERT_CAUSE_UNSPECIFIED
+}
+
 type Groups struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Control    []string               `protobuf:"bytes,1,rep,name=control,proto3" json:"control,omitempty"`
@@ -659,7 +752,7 @@ type Groups struct {
 
 func (x *Groups) Reset() {
 	*x = Groups{}
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +764,7 @@ func (x *Groups) String() string {
 func (*Groups) ProtoMessage() {}
 
 func (x *Groups) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +777,7 @@ func (x *Groups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Groups.ProtoReflect.Descriptor instead.
 func (*Groups) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Groups) GetControl() []string {
@@ -720,7 +813,7 @@ type WorkerRevert struct {
 
 func (x *WorkerRevert) Reset() {
 	*x = WorkerRevert{}
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +825,7 @@ func (x *WorkerRevert) String() string {
 func (*WorkerRevert) ProtoMessage() {}
 
 func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +838,7 @@ func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRevert.ProtoReflect.Descriptor instead.
 func (*WorkerRevert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WorkerRevert) GetWorkerId() string {
@@ -782,14 +875,17 @@ type HaltRecord struct {
 	Threshold   float64                `protobuf:"fixed64,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	FirstBreach *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
 	// For a target-level deviation guardrail: every target's change at the halting look.
-	Targets       []*TargetSummary `protobuf:"bytes,10,rep,name=targets,proto3" json:"targets,omitempty"`
+	Targets []*TargetSummary `protobuf:"bytes,10,rep,name=targets,proto3" json:"targets,omitempty"`
+	// "log" (each change a ratio − 1) or "linear" (a difference); empty on records written
+	// before the scale was kept.
+	Scale         string `protobuf:"bytes,11,opt,name=scale,proto3" json:"scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HaltRecord) Reset() {
 	*x = HaltRecord{}
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -801,7 +897,7 @@ func (x *HaltRecord) String() string {
 func (*HaltRecord) ProtoMessage() {}
 
 func (x *HaltRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -814,7 +910,7 @@ func (x *HaltRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltRecord.ProtoReflect.Descriptor instead.
 func (*HaltRecord) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HaltRecord) GetReason() string {
@@ -887,6 +983,13 @@ func (x *HaltRecord) GetTargets() []*TargetSummary {
 	return nil
 }
 
+func (x *HaltRecord) GetScale() string {
+	if x != nil {
+		return x.Scale
+	}
+	return ""
+}
+
 type MetricVerdict struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -946,7 +1049,7 @@ type MetricVerdict struct {
 
 func (x *MetricVerdict) Reset() {
 	*x = MetricVerdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1061,7 @@ func (x *MetricVerdict) String() string {
 func (*MetricVerdict) ProtoMessage() {}
 
 func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1074,7 @@ func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricVerdict.ProtoReflect.Descriptor instead.
 func (*MetricVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetricVerdict) GetName() string {
@@ -1277,7 +1380,7 @@ type TargetSummary struct {
 
 func (x *TargetSummary) Reset() {
 	*x = TargetSummary{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1392,7 @@ func (x *TargetSummary) String() string {
 func (*TargetSummary) ProtoMessage() {}
 
 func (x *TargetSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1405,7 @@ func (x *TargetSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
 func (*TargetSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TargetSummary) GetId() string {
@@ -1384,7 +1487,7 @@ type PooledView struct {
 
 func (x *PooledView) Reset() {
 	*x = PooledView{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1499,7 @@ func (x *PooledView) String() string {
 func (*PooledView) ProtoMessage() {}
 
 func (x *PooledView) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1512,7 @@ func (x *PooledView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
 func (*PooledView) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PooledView) GetMethod() string {
@@ -1522,7 +1625,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1637,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1650,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1645,7 +1748,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1657,7 +1760,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1670,7 +1773,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Run) GetId() string {
@@ -1851,7 +1954,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +1966,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +1979,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Probe) GetMetric() string {
@@ -2003,7 +2106,7 @@ type HTTPProbe struct {
 
 func (x *HTTPProbe) Reset() {
 	*x = HTTPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2118,7 @@ func (x *HTTPProbe) String() string {
 func (*HTTPProbe) ProtoMessage() {}
 
 func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2131,7 @@ func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
 func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *HTTPProbe) GetUrl() string {
@@ -2092,7 +2195,7 @@ type TCPProbe struct {
 
 func (x *TCPProbe) Reset() {
 	*x = TCPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2207,7 @@ func (x *TCPProbe) String() string {
 func (*TCPProbe) ProtoMessage() {}
 
 func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2220,7 @@ func (x *TCPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
 func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TCPProbe) GetAddress() string {
@@ -2141,7 +2244,7 @@ type GRPCHealthProbe struct {
 
 func (x *GRPCHealthProbe) Reset() {
 	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2256,7 @@ func (x *GRPCHealthProbe) String() string {
 func (*GRPCHealthProbe) ProtoMessage() {}
 
 func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2269,7 @@ func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
 func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GRPCHealthProbe) GetAddress() string {
@@ -2203,7 +2306,7 @@ type CommandProbe struct {
 
 func (x *CommandProbe) Reset() {
 	*x = CommandProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2318,7 @@ func (x *CommandProbe) String() string {
 func (*CommandProbe) ProtoMessage() {}
 
 func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2331,7 @@ func (x *CommandProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
 func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CommandProbe) GetArgv() []string {
@@ -2268,7 +2371,7 @@ type JSONPathCheck struct {
 
 func (x *JSONPathCheck) Reset() {
 	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2383,7 @@ func (x *JSONPathCheck) String() string {
 func (*JSONPathCheck) ProtoMessage() {}
 
 func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2396,7 @@ func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
 func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JSONPathCheck) GetPath() string {
@@ -2331,7 +2434,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2446,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2459,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2401,7 +2504,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2516,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2529,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2490,7 +2593,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2605,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2618,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2596,7 +2699,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2711,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2724,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2679,7 +2782,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2794,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2807,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2761,7 +2864,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x89\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
 	"\tStepState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12*\n" +
 	"\x05fault\x18\x02 \x01(\v2\x14.murphy.v1.FaultSpecR\x05fault\x129\n" +
@@ -2770,7 +2873,16 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\bended_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1a\n" +
 	"\binjected\x18\x05 \x03(\tR\binjected\x12\x16\n" +
 	"\x06failed\x18\x06 \x03(\tR\x06failed\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error\"V\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x120\n" +
+	"\awindows\x18\b \x03(\v2\x16.murphy.v1.FaultWindowR\awindows\"\xe6\x01\n" +
+	"\vFaultWindow\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x05R\x04step\x12;\n" +
+	"\vinjected_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"injectedAt\x12;\n" +
+	"\vreverted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revertedAt\x12,\n" +
+	"\x05cause\x18\x05 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"V\n" +
 	"\x06Groups\x12\x18\n" +
 	"\acontrol\x18\x01 \x03(\tR\acontrol\x12\x1e\n" +
 	"\n" +
@@ -2780,7 +2892,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\fWorkerRevert\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
-	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\xf2\x02\n" +
+	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\x88\x03\n" +
 	"\n" +
 	"HaltRecord\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x0e\n" +
@@ -2793,7 +2905,8 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\tthreshold\x18\b \x01(\x01R\tthreshold\x12=\n" +
 	"\ffirst_breach\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
 	"\atargets\x18\n" +
-	" \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\"\xbf\n" +
+	" \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\x12\x14\n" +
+	"\x05scale\x18\v \x01(\tR\x05scale\"\xbf\n" +
 	"\n" +
 	"\rMetricVerdict\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
@@ -3016,7 +3129,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x18WORKER_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16WORKER_STATE_CONNECTED\x10\x01\x12\x1d\n" +
 	"\x19WORKER_STATE_DISCONNECTED\x10\x02\x12\x15\n" +
-	"\x11WORKER_STATE_LOST\x10\x03*\xc9\x01\n" +
+	"\x11WORKER_STATE_LOST\x10\x03*\xe4\x01\n" +
 	"\vRevertCause\x12\x1c\n" +
 	"\x18REVERT_CAUSE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REVERT_CAUSE_COMPLETED\x10\x01\x12\x15\n" +
@@ -3024,7 +3137,8 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x15REVERT_CAUSE_DEADLINE\x10\x03\x12\x18\n" +
 	"\x14REVERT_CAUSE_DEADMAN\x10\x04\x12\x18\n" +
 	"\x14REVERT_CAUSE_STARTUP\x10\x05\x12\x1a\n" +
-	"\x16REVERT_CAUSE_RECONCILE\x10\x06B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"\x16REVERT_CAUSE_RECONCILE\x10\x06\x12\x19\n" +
+	"\x15REVERT_CAUSE_GUARDIAN\x10\aB9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_common_proto_rawDescOnce sync.Once
@@ -3039,7 +3153,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -3050,95 +3164,100 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(*Worker)(nil),                // 6: murphy.v1.Worker
 	(*FaultSpec)(nil),             // 7: murphy.v1.FaultSpec
 	(*StepState)(nil),             // 8: murphy.v1.StepState
-	(*Groups)(nil),                // 9: murphy.v1.Groups
-	(*WorkerRevert)(nil),          // 10: murphy.v1.WorkerRevert
-	(*HaltRecord)(nil),            // 11: murphy.v1.HaltRecord
-	(*MetricVerdict)(nil),         // 12: murphy.v1.MetricVerdict
-	(*TargetSummary)(nil),         // 13: murphy.v1.TargetSummary
-	(*PooledView)(nil),            // 14: murphy.v1.PooledView
-	(*Verdict)(nil),               // 15: murphy.v1.Verdict
-	(*Run)(nil),                   // 16: murphy.v1.Run
-	(*Probe)(nil),                 // 17: murphy.v1.Probe
-	(*HTTPProbe)(nil),             // 18: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),              // 19: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),       // 20: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),          // 21: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),         // 22: murphy.v1.JSONPathCheck
-	(*Sample)(nil),                // 23: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 24: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 25: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 26: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 27: murphy.v1.Wave
-	nil,                           // 28: murphy.v1.Worker.LabelsEntry
-	nil,                           // 29: murphy.v1.FaultSpec.ParamsEntry
-	nil,                           // 30: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                           // 31: murphy.v1.CommandProbe.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 33: google.protobuf.Duration
-	(*structpb.Value)(nil),        // 34: google.protobuf.Value
+	(*FaultWindow)(nil),           // 9: murphy.v1.FaultWindow
+	(*Groups)(nil),                // 10: murphy.v1.Groups
+	(*WorkerRevert)(nil),          // 11: murphy.v1.WorkerRevert
+	(*HaltRecord)(nil),            // 12: murphy.v1.HaltRecord
+	(*MetricVerdict)(nil),         // 13: murphy.v1.MetricVerdict
+	(*TargetSummary)(nil),         // 14: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 15: murphy.v1.PooledView
+	(*Verdict)(nil),               // 16: murphy.v1.Verdict
+	(*Run)(nil),                   // 17: murphy.v1.Run
+	(*Probe)(nil),                 // 18: murphy.v1.Probe
+	(*HTTPProbe)(nil),             // 19: murphy.v1.HTTPProbe
+	(*TCPProbe)(nil),              // 20: murphy.v1.TCPProbe
+	(*GRPCHealthProbe)(nil),       // 21: murphy.v1.GRPCHealthProbe
+	(*CommandProbe)(nil),          // 22: murphy.v1.CommandProbe
+	(*JSONPathCheck)(nil),         // 23: murphy.v1.JSONPathCheck
+	(*Sample)(nil),                // 24: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 25: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 26: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 27: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 28: murphy.v1.Wave
+	nil,                           // 29: murphy.v1.Worker.LabelsEntry
+	nil,                           // 30: murphy.v1.FaultSpec.ParamsEntry
+	nil,                           // 31: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                           // 32: murphy.v1.CommandProbe.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
+	(*structpb.Value)(nil),        // 35: google.protobuf.Value
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	28, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	29, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	32, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	32, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	32, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
-	29, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	33, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	33, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	33, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	33, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	30, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	34, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
 	7,  // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	32, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	32, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	32, // 10: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
-	5,  // 11: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	32, // 12: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
-	10, // 13: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	32, // 14: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	13, // 15: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	3,  // 16: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	25, // 17: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	13, // 18: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	14, // 19: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 20: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 21: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	12, // 22: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	32, // 23: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	32, // 24: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	32, // 25: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 26: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	32, // 27: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	32, // 28: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	32, // 29: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 30: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	8,  // 31: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	15, // 32: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	11, // 33: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	26, // 34: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	32, // 35: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	32, // 36: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	32, // 37: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	27, // 38: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	33, // 39: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	33, // 40: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	18, // 41: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	19, // 42: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	20, // 43: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	21, // 44: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	30, // 45: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	22, // 46: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	31, // 47: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	22, // 48: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	34, // 49: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	32, // 50: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	7,  // 51: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	32, // 52: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	9,  // 53: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 54: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	15, // 55: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	33, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	33, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
+	33, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	33, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	5,  // 13: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
+	33, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	5,  // 15: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
+	33, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	11, // 17: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
+	33, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	14, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	3,  // 20: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	26, // 21: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	14, // 22: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	15, // 23: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 24: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 25: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	13, // 26: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	33, // 27: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	33, // 28: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	33, // 29: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 30: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	33, // 31: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	33, // 32: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	33, // 33: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 34: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	8,  // 35: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	16, // 36: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	12, // 37: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	27, // 38: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	33, // 39: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	33, // 40: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	33, // 41: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	28, // 42: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	34, // 43: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	34, // 44: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	19, // 45: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	20, // 46: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	21, // 47: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	22, // 48: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	31, // 49: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	23, // 50: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	32, // 51: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	23, // 52: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	35, // 53: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	33, // 54: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	7,  // 55: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	33, // 56: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	10, // 57: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 58: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	16, // 59: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	60, // [60:60] is the sub-list for method output_type
+	60, // [60:60] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -3146,20 +3265,20 @@ func file_murphy_v1_common_proto_init() {
 	if File_murphy_v1_common_proto != nil {
 		return
 	}
-	file_murphy_v1_common_proto_msgTypes[11].OneofWrappers = []any{
+	file_murphy_v1_common_proto_msgTypes[12].OneofWrappers = []any{
 		(*Probe_Http)(nil),
 		(*Probe_Tcp)(nil),
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
 	}
-	file_murphy_v1_common_proto_msgTypes[16].OneofWrappers = []any{}
+	file_murphy_v1_common_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -50,6 +50,7 @@ type Command struct {
 	//	*Command_FailRun
 	//	*Command_RecordSummaries
 	//	*Command_RecordRollback
+	//	*Command_RecordWindows
 	//	*Command_CreateSchedule
 	//	*Command_FireSchedule
 	//	*Command_SkipSchedule
@@ -256,6 +257,15 @@ func (x *Command) GetRecordRollback() *RecordRollback {
 	return nil
 }
 
+func (x *Command) GetRecordWindows() *RecordWindows {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_RecordWindows); ok {
+			return x.RecordWindows
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetCreateSchedule() *CreateSchedule {
 	if x != nil {
 		if x, ok := x.Cmd.(*Command_CreateSchedule); ok {
@@ -378,6 +388,10 @@ type Command_RecordRollback struct {
 	RecordRollback *RecordRollback `protobuf:"bytes,49,opt,name=record_rollback,json=recordRollback,proto3,oneof"`
 }
 
+type Command_RecordWindows struct {
+	RecordWindows *RecordWindows `protobuf:"bytes,50,opt,name=record_windows,json=recordWindows,proto3,oneof"`
+}
+
 type Command_CreateSchedule struct {
 	CreateSchedule *CreateSchedule `protobuf:"bytes,60,opt,name=create_schedule,json=createSchedule,proto3,oneof"`
 }
@@ -433,6 +447,8 @@ func (*Command_FailRun) isCommand_Cmd() {}
 func (*Command_RecordSummaries) isCommand_Cmd() {}
 
 func (*Command_RecordRollback) isCommand_Cmd() {}
+
+func (*Command_RecordWindows) isCommand_Cmd() {}
 
 func (*Command_CreateSchedule) isCommand_Cmd() {}
 
@@ -945,10 +961,13 @@ type HaltRun struct {
 	Values []float64              `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// The guardrail that fired ("above 0.05 for 3s", "deviation relative 0.5"), its
 	// threshold, and when the breach began (the first breaching sample).
-	Guardrail     string                 `protobuf:"bytes,5,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
-	Threshold     float64                `protobuf:"fixed64,6,opt,name=threshold,proto3" json:"threshold,omitempty"`
-	FirstBreach   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
-	Targets       []*TargetSummary       `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
+	Guardrail   string                 `protobuf:"bytes,5,opt,name=guardrail,proto3" json:"guardrail,omitempty"`
+	Threshold   float64                `protobuf:"fixed64,6,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	FirstBreach *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=first_breach,json=firstBreach,proto3" json:"first_breach,omitempty"`
+	Targets     []*TargetSummary       `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
+	// The scale the targets' changes were taken on ("log": ratios, "linear": differences),
+	// so a reader never has to infer it from the numbers.
+	Scale         string `protobuf:"bytes,9,opt,name=scale,proto3" json:"scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1037,6 +1056,13 @@ func (x *HaltRun) GetTargets() []*TargetSummary {
 		return x.Targets
 	}
 	return nil
+}
+
+func (x *HaltRun) GetScale() string {
+	if x != nil {
+		return x.Scale
+	}
+	return ""
 }
 
 // HaltAll halts every active run and keeps the cluster halted (no new runs, every worker
@@ -1131,6 +1157,61 @@ func (x *Resume) GetHaltOnly() bool {
 	return false
 }
 
+// RecordWindows commits what workers reported about their faults' lifetimes: an
+// injection opens a window, a revert closes the latest open one. Accepted after a run has
+// ended, since confirmations arrive after the end.
+type RecordWindows struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Windows       []*FaultWindow         `protobuf:"bytes,2,rep,name=windows,proto3" json:"windows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordWindows) Reset() {
+	*x = RecordWindows{}
+	mi := &file_murphy_v1_raft_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordWindows) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordWindows) ProtoMessage() {}
+
+func (x *RecordWindows) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_raft_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordWindows.ProtoReflect.Descriptor instead.
+func (*RecordWindows) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RecordWindows) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *RecordWindows) GetWindows() []*FaultWindow {
+	if x != nil {
+		return x.Windows
+	}
+	return nil
+}
+
 type RecordRevert struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
@@ -1141,7 +1222,7 @@ type RecordRevert struct {
 
 func (x *RecordRevert) Reset() {
 	*x = RecordRevert{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[12]
+	mi := &file_murphy_v1_raft_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1153,7 +1234,7 @@ func (x *RecordRevert) String() string {
 func (*RecordRevert) ProtoMessage() {}
 
 func (x *RecordRevert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[12]
+	mi := &file_murphy_v1_raft_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1166,7 +1247,7 @@ func (x *RecordRevert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordRevert.ProtoReflect.Descriptor instead.
 func (*RecordRevert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RecordRevert) GetRunId() string {
@@ -1195,7 +1276,7 @@ type RecordVerdict struct {
 
 func (x *RecordVerdict) Reset() {
 	*x = RecordVerdict{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[13]
+	mi := &file_murphy_v1_raft_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1288,7 @@ func (x *RecordVerdict) String() string {
 func (*RecordVerdict) ProtoMessage() {}
 
 func (x *RecordVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[13]
+	mi := &file_murphy_v1_raft_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1301,7 @@ func (x *RecordVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordVerdict.ProtoReflect.Descriptor instead.
 func (*RecordVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RecordVerdict) GetRunId() string {
@@ -1259,7 +1340,7 @@ type NextWave struct {
 
 func (x *NextWave) Reset() {
 	*x = NextWave{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[14]
+	mi := &file_murphy_v1_raft_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1352,7 @@ func (x *NextWave) String() string {
 func (*NextWave) ProtoMessage() {}
 
 func (x *NextWave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[14]
+	mi := &file_murphy_v1_raft_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1365,7 @@ func (x *NextWave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextWave.ProtoReflect.Descriptor instead.
 func (*NextWave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NextWave) GetRunId() string {
@@ -1332,7 +1413,7 @@ type FailRun struct {
 
 func (x *FailRun) Reset() {
 	*x = FailRun{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[15]
+	mi := &file_murphy_v1_raft_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1425,7 @@ func (x *FailRun) String() string {
 func (*FailRun) ProtoMessage() {}
 
 func (x *FailRun) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[15]
+	mi := &file_murphy_v1_raft_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1438,7 @@ func (x *FailRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRun.ProtoReflect.Descriptor instead.
 func (*FailRun) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FailRun) GetRunId() string {
@@ -1392,7 +1473,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[16]
+	mi := &file_murphy_v1_raft_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1485,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[16]
+	mi := &file_murphy_v1_raft_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1498,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Snapshot) GetNodes() []*Node {
@@ -1494,7 +1575,7 @@ type CreateSchedule struct {
 
 func (x *CreateSchedule) Reset() {
 	*x = CreateSchedule{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[17]
+	mi := &file_murphy_v1_raft_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1587,7 @@ func (x *CreateSchedule) String() string {
 func (*CreateSchedule) ProtoMessage() {}
 
 func (x *CreateSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[17]
+	mi := &file_murphy_v1_raft_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1600,7 @@ func (x *CreateSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSchedule.ProtoReflect.Descriptor instead.
 func (*CreateSchedule) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateSchedule) GetScheduleId() string {
@@ -1585,7 +1666,7 @@ type FireSchedule struct {
 
 func (x *FireSchedule) Reset() {
 	*x = FireSchedule{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[18]
+	mi := &file_murphy_v1_raft_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1678,7 @@ func (x *FireSchedule) String() string {
 func (*FireSchedule) ProtoMessage() {}
 
 func (x *FireSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[18]
+	mi := &file_murphy_v1_raft_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1691,7 @@ func (x *FireSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireSchedule.ProtoReflect.Descriptor instead.
 func (*FireSchedule) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FireSchedule) GetScheduleId() string {
@@ -1679,7 +1760,7 @@ type SkipSchedule struct {
 
 func (x *SkipSchedule) Reset() {
 	*x = SkipSchedule{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[19]
+	mi := &file_murphy_v1_raft_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1772,7 @@ func (x *SkipSchedule) String() string {
 func (*SkipSchedule) ProtoMessage() {}
 
 func (x *SkipSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[19]
+	mi := &file_murphy_v1_raft_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1785,7 @@ func (x *SkipSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkipSchedule.ProtoReflect.Descriptor instead.
 func (*SkipSchedule) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SkipSchedule) GetScheduleId() string {
@@ -1751,7 +1832,7 @@ type DeleteSchedule struct {
 
 func (x *DeleteSchedule) Reset() {
 	*x = DeleteSchedule{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[20]
+	mi := &file_murphy_v1_raft_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1844,7 @@ func (x *DeleteSchedule) String() string {
 func (*DeleteSchedule) ProtoMessage() {}
 
 func (x *DeleteSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[20]
+	mi := &file_murphy_v1_raft_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1857,7 @@ func (x *DeleteSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSchedule.ProtoReflect.Descriptor instead.
 func (*DeleteSchedule) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteSchedule) GetScheduleId() string {
@@ -1797,7 +1878,7 @@ type PauseSchedules struct {
 
 func (x *PauseSchedules) Reset() {
 	*x = PauseSchedules{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[21]
+	mi := &file_murphy_v1_raft_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +1890,7 @@ func (x *PauseSchedules) String() string {
 func (*PauseSchedules) ProtoMessage() {}
 
 func (x *PauseSchedules) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[21]
+	mi := &file_murphy_v1_raft_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +1903,7 @@ func (x *PauseSchedules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseSchedules.ProtoReflect.Descriptor instead.
 func (*PauseSchedules) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseSchedules) GetPaused() bool {
@@ -1855,7 +1936,7 @@ type RecordSummaries struct {
 
 func (x *RecordSummaries) Reset() {
 	*x = RecordSummaries{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[22]
+	mi := &file_murphy_v1_raft_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1948,7 @@ func (x *RecordSummaries) String() string {
 func (*RecordSummaries) ProtoMessage() {}
 
 func (x *RecordSummaries) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[22]
+	mi := &file_murphy_v1_raft_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +1961,7 @@ func (x *RecordSummaries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordSummaries.ProtoReflect.Descriptor instead.
 func (*RecordSummaries) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{22}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RecordSummaries) GetRunId() string {
@@ -1930,7 +2011,7 @@ type IntervalSummary struct {
 
 func (x *IntervalSummary) Reset() {
 	*x = IntervalSummary{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[23]
+	mi := &file_murphy_v1_raft_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1942,7 +2023,7 @@ func (x *IntervalSummary) String() string {
 func (*IntervalSummary) ProtoMessage() {}
 
 func (x *IntervalSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[23]
+	mi := &file_murphy_v1_raft_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1955,7 +2036,7 @@ func (x *IntervalSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntervalSummary.ProtoReflect.Descriptor instead.
 func (*IntervalSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{23}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *IntervalSummary) GetMetric() string {
@@ -2071,7 +2152,7 @@ type RunSummaries struct {
 
 func (x *RunSummaries) Reset() {
 	*x = RunSummaries{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[24]
+	mi := &file_murphy_v1_raft_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2164,7 @@ func (x *RunSummaries) String() string {
 func (*RunSummaries) ProtoMessage() {}
 
 func (x *RunSummaries) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[24]
+	mi := &file_murphy_v1_raft_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2177,7 @@ func (x *RunSummaries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSummaries.ProtoReflect.Descriptor instead.
 func (*RunSummaries) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{24}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RunSummaries) GetRunId() string {
@@ -2146,7 +2227,7 @@ type RecordRollback struct {
 
 func (x *RecordRollback) Reset() {
 	*x = RecordRollback{}
-	mi := &file_murphy_v1_raft_proto_msgTypes[25]
+	mi := &file_murphy_v1_raft_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2239,7 @@ func (x *RecordRollback) String() string {
 func (*RecordRollback) ProtoMessage() {}
 
 func (x *RecordRollback) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_raft_proto_msgTypes[25]
+	mi := &file_murphy_v1_raft_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2252,7 @@ func (x *RecordRollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordRollback.ProtoReflect.Descriptor instead.
 func (*RecordRollback) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{25}
+	return file_murphy_v1_raft_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RecordRollback) GetRunId() string {
@@ -2192,7 +2273,7 @@ var File_murphy_v1_raft_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x1amurphy/v1/experiment.proto\"\x8a\v\n" +
+	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x1amurphy/v1/experiment.proto\"\xcd\v\n" +
 	"\aCommand\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\tR\x02by\x12>\n" +
@@ -2216,7 +2297,8 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x0erecord_verdict\x18. \x01(\v2\x18.murphy.v1.RecordVerdictH\x00R\rrecordVerdict\x12/\n" +
 	"\bfail_run\x18/ \x01(\v2\x12.murphy.v1.FailRunH\x00R\afailRun\x12G\n" +
 	"\x10record_summaries\x180 \x01(\v2\x1a.murphy.v1.RecordSummariesH\x00R\x0frecordSummaries\x12D\n" +
-	"\x0frecord_rollback\x181 \x01(\v2\x19.murphy.v1.RecordRollbackH\x00R\x0erecordRollback\x12D\n" +
+	"\x0frecord_rollback\x181 \x01(\v2\x19.murphy.v1.RecordRollbackH\x00R\x0erecordRollback\x12A\n" +
+	"\x0erecord_windows\x182 \x01(\v2\x18.murphy.v1.RecordWindowsH\x00R\rrecordWindows\x12D\n" +
 	"\x0fcreate_schedule\x18< \x01(\v2\x19.murphy.v1.CreateScheduleH\x00R\x0ecreateSchedule\x12>\n" +
 	"\rfire_schedule\x18= \x01(\v2\x17.murphy.v1.FireScheduleH\x00R\ffireSchedule\x12>\n" +
 	"\rskip_schedule\x18> \x01(\v2\x17.murphy.v1.SkipScheduleH\x00R\fskipSchedule\x12D\n" +
@@ -2266,7 +2348,7 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x03end\x18\x05 \x01(\bR\x03end\x12\x1a\n" +
 	"\binjected\x18\x06 \x03(\tR\binjected\x12\x16\n" +
 	"\x06failed\x18\a \x03(\tR\x06failed\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error\"\x97\x02\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"\xad\x02\n" +
 	"\aHaltRun\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
@@ -2275,11 +2357,15 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\tguardrail\x18\x05 \x01(\tR\tguardrail\x12\x1c\n" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12=\n" +
 	"\ffirst_breach\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
-	"\atargets\x18\b \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\"!\n" +
+	"\atargets\x18\b \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\x12\x14\n" +
+	"\x05scale\x18\t \x01(\tR\x05scale\"!\n" +
 	"\aHaltAll\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"%\n" +
 	"\x06Resume\x12\x1b\n" +
 	"\thalt_only\x18\x01 \x01(\bR\bhaltOnly\"X\n" +
+	"\rRecordWindows\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x120\n" +
+	"\awindows\x18\x02 \x03(\v2\x16.murphy.v1.FaultWindowR\awindows\"X\n" +
 	"\fRecordRevert\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x121\n" +
 	"\areverts\x18\x02 \x03(\v2\x17.murphy.v1.WorkerRevertR\areverts\"\x85\x01\n" +
@@ -2380,7 +2466,7 @@ func file_murphy_v1_raft_proto_rawDescGZIP() []byte {
 	return file_murphy_v1_raft_proto_rawDescData
 }
 
-var file_murphy_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_murphy_v1_raft_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_murphy_v1_raft_proto_goTypes = []any{
 	(*Command)(nil),               // 0: murphy.v1.Command
 	(*RegisterNode)(nil),          // 1: murphy.v1.RegisterNode
@@ -2394,39 +2480,41 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	(*HaltRun)(nil),               // 9: murphy.v1.HaltRun
 	(*HaltAll)(nil),               // 10: murphy.v1.HaltAll
 	(*Resume)(nil),                // 11: murphy.v1.Resume
-	(*RecordRevert)(nil),          // 12: murphy.v1.RecordRevert
-	(*RecordVerdict)(nil),         // 13: murphy.v1.RecordVerdict
-	(*NextWave)(nil),              // 14: murphy.v1.NextWave
-	(*FailRun)(nil),               // 15: murphy.v1.FailRun
-	(*Snapshot)(nil),              // 16: murphy.v1.Snapshot
-	(*CreateSchedule)(nil),        // 17: murphy.v1.CreateSchedule
-	(*FireSchedule)(nil),          // 18: murphy.v1.FireSchedule
-	(*SkipSchedule)(nil),          // 19: murphy.v1.SkipSchedule
-	(*DeleteSchedule)(nil),        // 20: murphy.v1.DeleteSchedule
-	(*PauseSchedules)(nil),        // 21: murphy.v1.PauseSchedules
-	(*RecordSummaries)(nil),       // 22: murphy.v1.RecordSummaries
-	(*IntervalSummary)(nil),       // 23: murphy.v1.IntervalSummary
-	(*RunSummaries)(nil),          // 24: murphy.v1.RunSummaries
-	(*RecordRollback)(nil),        // 25: murphy.v1.RecordRollback
-	nil,                           // 26: murphy.v1.RegisterWorker.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*Node)(nil),                  // 28: murphy.v1.Node
-	(*Groups)(nil),                // 29: murphy.v1.Groups
-	(RunPhase)(0),                 // 30: murphy.v1.RunPhase
-	(*FaultSpec)(nil),             // 31: murphy.v1.FaultSpec
-	(*TargetSummary)(nil),         // 32: murphy.v1.TargetSummary
-	(*WorkerRevert)(nil),          // 33: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 34: murphy.v1.Verdict
-	(*Worker)(nil),                // 35: murphy.v1.Worker
-	(*Run)(nil),                   // 36: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 37: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 38: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 39: murphy.v1.AuditEntry
-	(Group)(0),                    // 40: murphy.v1.Group
-	(*RollbackResult)(nil),        // 41: murphy.v1.RollbackResult
+	(*RecordWindows)(nil),         // 12: murphy.v1.RecordWindows
+	(*RecordRevert)(nil),          // 13: murphy.v1.RecordRevert
+	(*RecordVerdict)(nil),         // 14: murphy.v1.RecordVerdict
+	(*NextWave)(nil),              // 15: murphy.v1.NextWave
+	(*FailRun)(nil),               // 16: murphy.v1.FailRun
+	(*Snapshot)(nil),              // 17: murphy.v1.Snapshot
+	(*CreateSchedule)(nil),        // 18: murphy.v1.CreateSchedule
+	(*FireSchedule)(nil),          // 19: murphy.v1.FireSchedule
+	(*SkipSchedule)(nil),          // 20: murphy.v1.SkipSchedule
+	(*DeleteSchedule)(nil),        // 21: murphy.v1.DeleteSchedule
+	(*PauseSchedules)(nil),        // 22: murphy.v1.PauseSchedules
+	(*RecordSummaries)(nil),       // 23: murphy.v1.RecordSummaries
+	(*IntervalSummary)(nil),       // 24: murphy.v1.IntervalSummary
+	(*RunSummaries)(nil),          // 25: murphy.v1.RunSummaries
+	(*RecordRollback)(nil),        // 26: murphy.v1.RecordRollback
+	nil,                           // 27: murphy.v1.RegisterWorker.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*Node)(nil),                  // 29: murphy.v1.Node
+	(*Groups)(nil),                // 30: murphy.v1.Groups
+	(RunPhase)(0),                 // 31: murphy.v1.RunPhase
+	(*FaultSpec)(nil),             // 32: murphy.v1.FaultSpec
+	(*TargetSummary)(nil),         // 33: murphy.v1.TargetSummary
+	(*FaultWindow)(nil),           // 34: murphy.v1.FaultWindow
+	(*WorkerRevert)(nil),          // 35: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 36: murphy.v1.Verdict
+	(*Worker)(nil),                // 37: murphy.v1.Worker
+	(*Run)(nil),                   // 38: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 39: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 40: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 41: murphy.v1.AuditEntry
+	(Group)(0),                    // 42: murphy.v1.Group
+	(*RollbackResult)(nil),        // 43: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
-	27, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
+	28, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
 	1,  // 1: murphy.v1.Command.register_node:type_name -> murphy.v1.RegisterNode
 	2,  // 2: murphy.v1.Command.remove_node:type_name -> murphy.v1.RemoveNode
 	10, // 3: murphy.v1.Command.halt_all:type_name -> murphy.v1.HaltAll
@@ -2438,58 +2526,60 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	7,  // 9: murphy.v1.Command.advance_run:type_name -> murphy.v1.AdvanceRun
 	8,  // 10: murphy.v1.Command.record_step:type_name -> murphy.v1.RecordStep
 	9,  // 11: murphy.v1.Command.halt_run:type_name -> murphy.v1.HaltRun
-	12, // 12: murphy.v1.Command.record_revert:type_name -> murphy.v1.RecordRevert
-	13, // 13: murphy.v1.Command.record_verdict:type_name -> murphy.v1.RecordVerdict
-	15, // 14: murphy.v1.Command.fail_run:type_name -> murphy.v1.FailRun
-	22, // 15: murphy.v1.Command.record_summaries:type_name -> murphy.v1.RecordSummaries
-	25, // 16: murphy.v1.Command.record_rollback:type_name -> murphy.v1.RecordRollback
-	17, // 17: murphy.v1.Command.create_schedule:type_name -> murphy.v1.CreateSchedule
-	18, // 18: murphy.v1.Command.fire_schedule:type_name -> murphy.v1.FireSchedule
-	19, // 19: murphy.v1.Command.skip_schedule:type_name -> murphy.v1.SkipSchedule
-	20, // 20: murphy.v1.Command.delete_schedule:type_name -> murphy.v1.DeleteSchedule
-	21, // 21: murphy.v1.Command.pause_schedules:type_name -> murphy.v1.PauseSchedules
-	14, // 22: murphy.v1.Command.next_wave:type_name -> murphy.v1.NextWave
-	28, // 23: murphy.v1.RegisterNode.node:type_name -> murphy.v1.Node
-	26, // 24: murphy.v1.RegisterWorker.labels:type_name -> murphy.v1.RegisterWorker.LabelsEntry
-	29, // 25: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
-	27, // 26: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	30, // 27: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
-	27, // 28: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	31, // 29: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
-	27, // 30: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
-	32, // 31: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
-	33, // 32: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	34, // 33: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	34, // 34: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	34, // 35: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	29, // 36: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	27, // 37: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	28, // 38: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	35, // 39: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	36, // 40: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	37, // 41: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	24, // 42: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	38, // 43: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	39, // 44: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	27, // 45: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 46: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	27, // 47: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 48: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
-	27, // 49: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	27, // 50: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	27, // 51: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
-	23, // 52: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	40, // 53: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	27, // 54: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	27, // 55: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	23, // 56: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	23, // 57: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	41, // 58: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	59, // [59:59] is the sub-list for method output_type
-	59, // [59:59] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	13, // 12: murphy.v1.Command.record_revert:type_name -> murphy.v1.RecordRevert
+	14, // 13: murphy.v1.Command.record_verdict:type_name -> murphy.v1.RecordVerdict
+	16, // 14: murphy.v1.Command.fail_run:type_name -> murphy.v1.FailRun
+	23, // 15: murphy.v1.Command.record_summaries:type_name -> murphy.v1.RecordSummaries
+	26, // 16: murphy.v1.Command.record_rollback:type_name -> murphy.v1.RecordRollback
+	12, // 17: murphy.v1.Command.record_windows:type_name -> murphy.v1.RecordWindows
+	18, // 18: murphy.v1.Command.create_schedule:type_name -> murphy.v1.CreateSchedule
+	19, // 19: murphy.v1.Command.fire_schedule:type_name -> murphy.v1.FireSchedule
+	20, // 20: murphy.v1.Command.skip_schedule:type_name -> murphy.v1.SkipSchedule
+	21, // 21: murphy.v1.Command.delete_schedule:type_name -> murphy.v1.DeleteSchedule
+	22, // 22: murphy.v1.Command.pause_schedules:type_name -> murphy.v1.PauseSchedules
+	15, // 23: murphy.v1.Command.next_wave:type_name -> murphy.v1.NextWave
+	29, // 24: murphy.v1.RegisterNode.node:type_name -> murphy.v1.Node
+	27, // 25: murphy.v1.RegisterWorker.labels:type_name -> murphy.v1.RegisterWorker.LabelsEntry
+	30, // 26: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
+	28, // 27: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	31, // 28: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
+	28, // 29: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	32, // 30: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
+	28, // 31: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
+	33, // 32: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
+	34, // 33: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
+	35, // 34: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	36, // 35: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	36, // 36: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	36, // 37: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	30, // 38: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	28, // 39: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 40: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	37, // 41: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	38, // 42: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	39, // 43: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	25, // 44: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	40, // 45: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	41, // 46: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	28, // 47: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 48: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 49: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 50: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	28, // 51: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 52: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 53: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	24, // 54: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	42, // 55: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	28, // 56: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	28, // 57: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	24, // 58: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	24, // 59: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	43, // 60: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }
@@ -2517,6 +2607,7 @@ func file_murphy_v1_raft_proto_init() {
 		(*Command_FailRun)(nil),
 		(*Command_RecordSummaries)(nil),
 		(*Command_RecordRollback)(nil),
+		(*Command_RecordWindows)(nil),
 		(*Command_CreateSchedule)(nil),
 		(*Command_FireSchedule)(nil),
 		(*Command_SkipSchedule)(nil),
@@ -2530,7 +2621,7 @@ func file_murphy_v1_raft_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_raft_proto_rawDesc), len(file_murphy_v1_raft_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
