@@ -433,3 +433,36 @@ func TestShutdownDuringInject(t *testing.T) {
 		t.Fatal("the cancelled inject was not reverted")
 	}
 }
+
+// A halt delivered again (a new leader re-sends what the old one never recorded) is
+// acknowledged with the time the faults were first reverted, not the time of the repeat,
+// so the halt record tells when the host was clean.
+func TestRepeatedHaltAcksFirstRevertTime(t *testing.T) {
+	f := startFake(t, "127.0.0.1:0")
+	x := newScriptExec()
+	startWithExec(t, f, x)
+	f.push <- scripted("h1", "r1", time.Minute, nil)
+	f.await(t, "h1 injected", isStatus("h1", murphyv1.FaultState_FAULT_STATE_INJECTED, 0))
+	f.push <- haltMsg("r1")
+	first := f.await(t, "halt ack", isHaltAck).GetHaltAck()
+	time.Sleep(300 * time.Millisecond)
+	f.push <- haltMsg("r1")
+	var second *murphyv1.HaltAck
+	eventually(t, "second halt ack", func() bool {
+		n := 0
+		for _, m := range f.received() {
+			if a := m.GetHaltAck(); a != nil {
+				if n++; n == 2 {
+					second = a
+				}
+			}
+		}
+		return second != nil
+	})
+	if d := second.At.AsTime().Sub(first.At.AsTime()); d > 50*time.Millisecond {
+		t.Errorf("repeated halt acknowledged %v after the first: it must carry the first revert's time", d)
+	}
+	if !slices.Equal(second.Reverted, []string{"h1"}) {
+		t.Errorf("repeated halt ack lists %v, want the fault the first one reverted", second.Reverted)
+	}
+}
