@@ -36,6 +36,8 @@ func TestScheduleFiresOnceAcrossFailover(t *testing.T) {
 	spec := strings.Replace(fmt.Sprintf(testSpec, "200ms", "500ms"), "steps:", `schedule:
   cron: "*/2 * * * * *"
   optIn: false
+  overlap: queue
+  maxQueued: 100
 steps:`, 1)
 	ctx := submitResponse(t, c.nodes[0].GRPCAddr(), spec)
 	if ctx.Schedule == nil || ctx.Run != nil {

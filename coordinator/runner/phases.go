@@ -50,6 +50,9 @@ func (r *Runner) advance(ctx context.Context, run *murphyv1.Run) error {
 			return r.startStep(ctx, run, sp, 0)
 		}
 	case murphyv1.RunPhase_RUN_PHASE_INJECTING:
+		if stop, err := r.windowClosed(ctx, run); stop {
+			return err
+		}
 		if err := r.commitAcks(ctx, run); err != nil {
 			return err
 		}
@@ -85,6 +88,9 @@ func (r *Runner) advance(ctx context.Context, run *murphyv1.Run) error {
 
 // start forms the groups of a pending run, or fails it once WaitForWorkers has passed.
 func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment) error {
+	if stop, err := r.scheduledStart(ctx, run, sp); stop {
+		return err
+	}
 	busy := map[string]string{}
 	for _, other := range r.cfg.FSM.ActiveRuns() {
 		if other.Id != run.Id {
@@ -209,6 +215,9 @@ func (r *Runner) stepTargets(run *murphyv1.Run, i int32) []string {
 }
 
 func (r *Runner) startStep(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment, i int) error {
+	if stop, err := r.stepOutsideWindow(ctx, run, sp, i); stop {
+		return err
+	}
 	// A step and the parallel steps that follow it start together.
 	group := []int{i}
 	for j := i + 1; j < len(sp.Steps) && sp.Steps[j].Parallel; j++ {
@@ -272,7 +281,7 @@ func (r *Runner) ensureAssigned(run *murphyv1.Run) {
 
 func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState) {
 	i := step.Index
-	deadline := timestamppb.New(stepDeadline(step).Add(r.cfg.Grace))
+	deadline := timestamppb.New(assignDeadline(run, stepDeadline(step).Add(r.cfg.Grace)))
 	for _, w := range r.stepTargets(run, i) {
 		id := assignmentID(run, i, w)
 		if slices.Contains(step.Failed, w) || !r.cfg.Fleet.Connected(w) {

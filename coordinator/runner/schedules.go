@@ -17,30 +17,34 @@ import (
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
-// lateLimit is how late a slot may be decided and still fire. A slot older than this when
-// the leader reaches it was missed (no leader could act, or schedules were paused); it is
-// recorded as skipped rather than fired late or dropped silently.
-const lateLimit = 30 * time.Second
+// LateLimit is how late a slot may be decided and still fire. A slot older than this when
+// the leader reaches it was missed (no leader could act in time); it is recorded as
+// skipped rather than fired late, so chaos never lands at a time nobody chose. It covers
+// a leader election with room to spare.
+const LateLimit = 5 * time.Second
+
+// maxSkipBatch bounds the slots one SkipSchedule carries, so an entry stays small however
+// long the outage was; the next tick decides the next batch.
+const maxSkipBatch = 1000
 
 type compiled struct {
 	plan *schedule.Plan
 	spec *spec.Experiment
+	json string // the schedule's spec it was compiled from
 }
 
 // fireSchedules decides every slot that has come: fire (create the run) or skip (with the
-// reason). Each decision is one committed command, refused by the FSM if the slot was
-// already decided, so a leader that took over mid-decision cannot fire twice.
+// reason). Each decision is one committed command naming the slot the schedule waits for,
+// so a leader that took over mid-decision cannot fire twice, and no slot passes without
+// a decision: slots that pass while schedules are paused or the cluster is halted are
+// skipped at their time, and slots that passed with no leader are skipped by the next
+// one, each with its reason.
 func (r *Runner) fireSchedules(ctx context.Context) {
-	if r.cfg.FSM.ClusterHalt() != nil {
-		return
-	}
 	schedules, paused := r.cfg.FSM.Schedules()
-	if paused {
-		return
-	}
+	halted := r.cfg.FSM.ClusterHalt() != nil
 	now := r.cfg.Now()
 	for _, s := range schedules {
-		if s.NextAt == nil || now.Before(s.NextAt.AsTime()) {
+		if s.NextAt == nil || s.NextAt.AsTime().IsZero() || now.Before(s.NextAt.AsTime()) {
 			continue
 		}
 		c, err := r.compiledSchedule(s)
@@ -49,26 +53,28 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 			continue
 		}
 		slot := s.NextAt.AsTime()
-		next := c.plan.Next(slot, drawUnit())
-		fired := int(s.FiredOnDay)
-		if s.FiredDay != c.plan.Day(slot) {
-			fired = 0
+		if now.Sub(slot) > LateLimit {
+			r.skipMissed(ctx, s, c, now)
+			continue
 		}
+		next := c.plan.Next(slot, drawUnit())
 		reason := ""
-		if late := now.Sub(slot); late > lateLimit {
-			reason = fmt.Sprintf("missed by %s: no leader could act, or schedules were paused", late.Round(time.Second))
-			// Resume from now rather than replaying every slot that passed.
-			next = c.plan.Next(now, drawUnit())
-		} else if ok, why := c.plan.Allowed(slot, fired); !ok {
-			reason = why
+		switch {
+		case halted:
+			reason = "the cluster is halted (`murphy resume` lifts the halt; schedules stay paused until `murphy schedules resume`)"
+		case paused:
+			reason = "schedules are paused (`murphy schedules resume` lets them fire)"
+		case s.Paused:
+			reason = fmt.Sprintf("the schedule is paused (`murphy schedules resume %s` lets it fire)", s.Id)
+		default:
+			if ok, why := c.plan.Allowed(slot, r.capUsed(s, c, slot)); !ok {
+				reason = why
+			} else {
+				reason = r.overlap(ctx, s, c, slot)
+			}
 		}
 		if reason != "" {
-			r.log.Info("schedule slot skipped", "schedule", s.Id, "slot", slot, "reason", reason)
-			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_SkipSchedule{SkipSchedule: &murphyv1.SkipSchedule{
-				ScheduleId: s.Id, Slot: s.NextAt, Reason: reason, NextAt: timestamppb.New(next),
-			}}}); err != nil {
-				r.log.Error("record skipped slot", "schedule", s.Id, "error", err)
-			}
+			r.skip(ctx, s, []time.Time{slot}, reason, next)
 			continue
 		}
 		js, err := RunSpec(c.spec)
@@ -79,17 +85,205 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 		var b [3]byte
 		_, _ = crand.Read(b[:])
 		runID := c.spec.Name + "-" + hex.EncodeToString(b[:])
-		r.log.Info("schedule fired", "schedule", s.Id, "slot", slot, "run", runID)
-		if err := r.apply(ctx, &murphyv1.Command{By: "schedule:" + s.Id, Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{
+		fire := &murphyv1.FireSchedule{
 			ScheduleId: s.Id, Slot: s.NextAt, RunId: runID, SpecJson: string(js), Day: c.plan.Day(slot), NextAt: timestamppb.New(next),
-		}}}); err != nil {
+		}
+		if until := c.plan.Until(slot); !until.IsZero() {
+			fire.Until = timestamppb.New(until)
+		}
+		r.log.Info("schedule fired", "schedule", s.Id, "slot", slot, "run", runID)
+		if err := r.apply(ctx, &murphyv1.Command{By: "schedule:" + s.Id, Cmd: &murphyv1.Command_FireSchedule{FireSchedule: fire}}); err != nil {
 			r.log.Error("fire schedule", "schedule", s.Id, "error", err)
 		}
 	}
 }
 
+// skipMissed records the slots that passed more than LateLimit ago, oldest first, as
+// missed: nothing missed is fired late.
+func (r *Runner) skipMissed(ctx context.Context, s *murphyv1.Schedule, c compiled, now time.Time) {
+	slot := s.NextAt.AsTime()
+	var slots []time.Time
+	for !slot.IsZero() && now.Sub(slot) > LateLimit && len(slots) < maxSkipBatch {
+		slots = append(slots, slot)
+		slot = c.plan.Next(slot, drawUnit())
+	}
+	reason := fmt.Sprintf("missed: no leader could decide it within %s (decided %s after the slot)", LateLimit, now.Sub(slots[0]).Round(time.Second))
+	r.skip(ctx, s, slots, reason, slot)
+}
+
+func (r *Runner) skip(ctx context.Context, s *murphyv1.Schedule, slots []time.Time, reason string, next time.Time) {
+	r.log.Info("schedule slot skipped", "schedule", s.Id, "slot", slots[0], "slots", len(slots), "reason", reason)
+	sk := &murphyv1.SkipSchedule{ScheduleId: s.Id, Slot: s.NextAt, Reason: reason, NextAt: timestamppb.New(next)}
+	for _, t := range slots[1:] {
+		sk.MoreSlots = append(sk.MoreSlots, timestamppb.New(t))
+	}
+	if err := r.apply(ctx, &murphyv1.Command{By: "schedule:" + s.Id, Cmd: &murphyv1.Command_SkipSchedule{SkipSchedule: sk}}); err != nil {
+		r.log.Error("record skipped slot", "schedule", s.Id, "error", err)
+	}
+}
+
+// capUsed is how much of the daily cap the slot's day has used: the firings of that day,
+// less the runs that never started because the fleet could not form their groups (or
+// were cancelled before they started). A shortage of workers is not chaos that happened.
+func (r *Runner) capUsed(s *murphyv1.Schedule, c compiled, slot time.Time) int {
+	day := c.plan.Day(slot)
+	if s.FiredDay != day {
+		return 0
+	}
+	used := int(s.FiredOnDay)
+	if c.spec.Schedule.MaxPerDay == 0 || used < c.spec.Schedule.MaxPerDay {
+		return used // the refund can only matter at the cap
+	}
+	for _, run := range r.cfg.FSM.Runs() {
+		if run.ScheduleId == s.Id && run.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED && run.Groups == nil &&
+			run.ScheduleSlot != nil && c.plan.Day(run.ScheduleSlot.AsTime()) == day {
+			used--
+		}
+	}
+	return used
+}
+
+// overlap applies the schedule's overlap policy to a slot that may fire, returning why it
+// is skipped (empty: fire). Replace halts the schedule's active runs first.
+func (r *Runner) overlap(ctx context.Context, s *murphyv1.Schedule, c compiled, slot time.Time) string {
+	var started, queued []*murphyv1.Run
+	for _, run := range r.cfg.FSM.ActiveRuns() {
+		if run.ScheduleId != s.Id {
+			continue
+		}
+		if run.Phase == murphyv1.RunPhase_RUN_PHASE_PENDING {
+			queued = append(queued, run)
+		} else {
+			started = append(started, run)
+		}
+	}
+	if len(started)+len(queued) == 0 {
+		return ""
+	}
+	sc := c.spec.Schedule
+	switch sc.OverlapOrDefault() {
+	case spec.OverlapQueue:
+		if len(queued) >= sc.QueueLimit() {
+			return fmt.Sprintf("%d runs already wait behind the active one (overlap: queue, maxQueued %d)", len(queued), sc.QueueLimit())
+		}
+		return ""
+	case spec.OverlapReplace:
+		why := "replaced by its schedule's slot " + slot.UTC().Format(time.RFC3339)
+		for _, run := range queued {
+			if err := r.fail(ctx, run, why); err != nil {
+				return fmt.Sprintf("could not cancel the queued run %s: %v", run.Id, err)
+			}
+		}
+		for _, run := range started {
+			if err := r.apply(ctx, &murphyv1.Command{By: "schedule:" + s.Id, Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{RunId: run.Id, Reason: why}}}); err != nil {
+				return fmt.Sprintf("could not halt the run %s it replaces: %v", run.Id, err)
+			}
+		}
+		return ""
+	default:
+		prev := append(started, queued...)[0]
+		return fmt.Sprintf("the previous run %s is still %s (overlap: skip)", prev.Id, phaseWord(prev.Phase))
+	}
+}
+
+func phaseWord(p murphyv1.RunPhase) string {
+	if p == murphyv1.RunPhase_RUN_PHASE_PENDING {
+		return "waiting to start"
+	}
+	return "active"
+}
+
+// scheduledStart holds a scheduled run before it forms its groups: behind an earlier run
+// of its schedule (overlap: queue), or ends it when its window has closed or it waited
+// longer than maxWait. It reports whether start must not go on.
+func (r *Runner) scheduledStart(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment) (bool, error) {
+	if run.ScheduleId == "" {
+		return false, nil
+	}
+	now := r.cfg.Now()
+	if u := run.GetScheduleUntil(); u != nil && !now.Before(u.AsTime()) {
+		return true, r.fail(ctx, run, fmt.Sprintf("skipped: its schedule's window closed at %s before it could start", u.AsTime().UTC().Format(time.RFC3339)))
+	}
+	if s, err := r.scheduleSpec(run.ScheduleId); err == nil && s.MaxWait > 0 {
+		if waited := now.Sub(run.ScheduleSlot.AsTime()); waited > time.Duration(s.MaxWait) {
+			return true, r.fail(ctx, run, fmt.Sprintf("skipped: it waited %s to start, longer than its schedule's maxWait %s", waited.Round(time.Second), time.Duration(s.MaxWait)))
+		}
+	}
+	for _, other := range r.cfg.FSM.ActiveRuns() {
+		if other.Id != run.Id && other.ScheduleId == run.ScheduleId && other.ScheduleSlot.AsTime().Before(run.ScheduleSlot.AsTime()) {
+			why := "queued behind " + other.Id + " of the same schedule"
+			if r.waiting[run.Id] != why {
+				r.waiting[run.Id] = why
+				r.log.Info("run waiting", "run", run.Id, "reason", why)
+			}
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// stepOutsideWindow ends a scheduled run instead of starting step i when that step (with
+// the parallel steps that start with it, and the cooldown) would not end before the
+// window that holds the run's slot closes. It reports whether the step must not start.
+func (r *Runner) stepOutsideWindow(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment, i int) (bool, error) {
+	u := run.GetScheduleUntil()
+	if u == nil {
+		return false, nil
+	}
+	longest := time.Duration(sp.Steps[i].Duration)
+	for j := i + 1; j < len(sp.Steps) && sp.Steps[j].Parallel; j++ {
+		longest = max(longest, time.Duration(sp.Steps[j].Duration))
+	}
+	end := r.cfg.Now().Add(longest + time.Duration(sp.Cooldown))
+	if !end.After(u.AsTime()) {
+		return false, nil
+	}
+	return true, r.fail(ctx, run, fmt.Sprintf("step %d not started: with its cooldown it would end at %s, after its schedule's window closes at %s",
+		i+1, end.UTC().Format(time.RFC3339), u.AsTime().UTC().Format(time.RFC3339)))
+}
+
+// windowClosed reverts every fault of a scheduled run whose window has closed and ends
+// it. Steps are planned to end inside the window, so this is the backstop for what ran
+// late (a failover, a slow acknowledgement). It reports whether the run ended.
+func (r *Runner) windowClosed(ctx context.Context, run *murphyv1.Run) (bool, error) {
+	u := run.GetScheduleUntil()
+	if u == nil || r.cfg.Now().Before(u.AsTime()) {
+		return false, nil
+	}
+	return true, r.fail(ctx, run, "its schedule's window closed at "+u.AsTime().UTC().Format(time.RFC3339)+": every fault reverted")
+}
+
+// assignDeadline is a worker's own deadline for a step: the step's end plus grace, but
+// never after a scheduled run's window closes, so the window holds even when no leader
+// is there to revert.
+func assignDeadline(run *murphyv1.Run, stepEnd time.Time) time.Time {
+	if u := run.GetScheduleUntil(); u != nil && u.AsTime().Before(stepEnd) {
+		return u.AsTime()
+	}
+	return stepEnd
+}
+
+func (r *Runner) scheduleSpec(id string) (*spec.Schedule, error) {
+	if c, ok := r.schedules[id]; ok {
+		return c.spec.Schedule, nil
+	}
+	ss, _ := r.cfg.FSM.Schedules()
+	for _, s := range ss {
+		if s.Id == id {
+			c, err := r.compiledSchedule(s)
+			if err != nil {
+				return nil, err
+			}
+			return c.spec.Schedule, nil
+		}
+	}
+	return nil, fmt.Errorf("schedule %s not found", id)
+}
+
+// compiledSchedule caches a schedule's plan by ID and spec digest: an update in place
+// replaces the spec under the same ID.
 func (r *Runner) compiledSchedule(s *murphyv1.Schedule) (compiled, error) {
-	if c, ok := r.schedules[s.Id]; ok {
+	if c, ok := r.schedules[s.Id]; ok && c.json == s.SpecJson {
 		return c, nil
 	}
 	sp, err := spec.Parse([]byte(s.SpecJson), s.Id+".json", spec.Options{})
@@ -103,7 +297,7 @@ func (r *Runner) compiledSchedule(s *murphyv1.Schedule) (compiled, error) {
 	if err != nil {
 		return compiled{}, err
 	}
-	c := compiled{plan: plan, spec: sp}
+	c := compiled{plan: plan, spec: sp, json: s.SpecJson}
 	r.schedules[s.Id] = c
 	return c, nil
 }
