@@ -18,6 +18,9 @@ import (
 type testWorker struct {
 	agent *worker.Agent
 	id    string
+	// stop ends this worker alone, as a host that goes away: it reverts its faults on
+	// the way out but reports nothing, since its stream is gone.
+	stop context.CancelFunc
 }
 
 // startWorkers runs n real worker agents, each with a proxy in front of its own
@@ -63,11 +66,12 @@ func startWorkersOn(t *testing.T, c *testCluster, proxies []string) []*testWorke
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, &testWorker{agent: a, id: id})
+		wctx, stop := context.WithCancel(ctx)
+		out = append(out, &testWorker{agent: a, id: id, stop: stop})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := a.Run(wctx); err != nil && !errors.Is(err, context.Canceled) {
 				t.Errorf("worker %s: %v", id, err)
 			}
 		}()

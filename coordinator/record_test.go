@@ -1,0 +1,86 @@
+package coordinator_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// unconfirmedGauge reads murphy_faults_unconfirmed from a node's /metrics.
+func unconfirmedGauge(t *testing.T, addr string) float64 {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := c.Get("https://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^murphy_faults_unconfirmed (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no murphy_faults_unconfirmed on %s/metrics", addr)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// TestRunRecordTellsTheTruth: an experimental worker that goes away mid-fault and never
+// comes back must not read as a clean run. Every worker's fault window is committed
+// (injected at, reverted at, cause), the lost worker's fault is shown as not confirmed
+// reverted and counted by murphy_faults_unconfirmed, and the other worker's window ends
+// with the step.
+func TestRunRecordTellsTheTruth(t *testing.T) {
+	c := startCluster(t, 3)
+	ws := startWorkers(t, c, 4)
+	id := submit(t, c.nodes[c.follower()].GRPCAddr(), fmt.Sprintf(testSpec, "1s", "4s"))
+	waitUntil(t, 15*time.Second, "both injections acknowledged", func() bool {
+		r := c.run(id)
+		return r != nil && len(r.Steps) == 1 && len(r.Steps[0].Injected) == 2
+	})
+	run := c.run(id)
+	gone, stays := run.Groups.Experiment[0], run.Groups.Experiment[1]
+	for _, w := range ws {
+		if w.id == gone {
+			w.stop()
+		}
+	}
+	run = waitPhase(t, c, id, 30*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
+	var stayed *murphyv1.FaultWindow
+	waitUntil(t, 10*time.Second, "the staying worker's revert recorded", func() bool {
+		for _, w := range c.run(id).Steps[0].Windows {
+			if w.WorkerId == stays && w.RevertedAt != nil {
+				stayed = w
+				return true
+			}
+		}
+		return false
+	})
+	run = c.run(id)
+	step := run.Steps[0]
+	if stayed.Cause != murphyv1.RevertCause_REVERT_CAUSE_COMPLETED || stayed.InjectedAt == nil {
+		t.Errorf("staying worker's window %v: want injected, then reverted as the step completed", stayed)
+	}
+	if d := stayed.RevertedAt.AsTime().Sub(step.EndedAt.AsTime()); d < -time.Second || d > 2*time.Second {
+		t.Errorf("staying worker reverted %v from the step's end", d)
+	}
+	var lost *murphyv1.FaultWindow
+	for _, w := range step.Windows {
+		if w.WorkerId == gone {
+			lost = w
+		}
+	}
+	if lost == nil || lost.InjectedAt == nil || lost.RevertedAt != nil {
+		t.Fatalf("lost worker's window %v: want injected and not confirmed reverted", lost)
+	}
+	leader := c.nodes[c.leader()]
+	waitUntil(t, 10*time.Second, "murphy_faults_unconfirmed counts the lost worker's fault", func() bool {
+		return unconfirmedGauge(t, leader.HTTPAddr()) == 1
+	})
+}
