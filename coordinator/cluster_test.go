@@ -86,10 +86,19 @@ func ephemeralPorts() (lo, hi int) {
 
 func startCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n nodes whose configurations mod adjusts first.
+func startClusterWith(t *testing.T, n int, mod func(*coordinator.Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	for i := range n {
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i+1))
 		cfg := nodeConfig(t, fmt.Sprintf("n%d", i+1), dir)
+		if mod != nil {
+			mod(&cfg)
+		}
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {

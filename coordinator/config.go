@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/murphy-chaos/murphy/coordinator/notify"
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	"github.com/murphy-chaos/murphy/worker/fault"
@@ -101,6 +102,10 @@ type Config struct {
 	// FleetLimits refuse, at submission, steps that would wreck a host rather than test
 	// it (every process selected, the host cut off, memory or disk beyond the caps).
 	FleetLimits fault.FleetLimits
+
+	// Webhooks receive run events from the leader (coordinator/notify); its Logger and
+	// Registerer default to these.
+	Webhooks notify.Config
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -27,6 +27,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/notify"
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
 	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/internal/logging"
@@ -61,6 +62,7 @@ type Server struct {
 	conns        map[string]*grpc.ClientConn // gRPC address -> connection, for forwarding
 
 	watchers *watchHub
+	webhooks *notify.Notifier // nil without webhooks (webhook.go)
 	stop     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -125,6 +127,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.setupGRPC()
+	if err := s.setupWebhooks(); err != nil {
+		s.Stop()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -362,6 +368,7 @@ func (s *Server) Stop() {
 	}
 	close(s.stop)
 	s.stopLeading()
+	s.webhooks.Close()
 	s.fleet.DropAll()
 	s.watchers.closeAll()
 	if s.http != nil {
@@ -478,6 +485,7 @@ func (b barrierRetry) run() bool {
 }
 
 func (s *Server) startLeading() {
+	won := s.cfg.Now() // events stamped from here on are this term's to announce
 	// The barrier makes every entry committed by earlier leaders visible in our FSM
 	// before we act on it.
 	ok := barrierRetry{
@@ -525,6 +533,7 @@ func (s *Server) startLeading() {
 	s.mu.Unlock()
 	s.metrics.leader.Set(1)
 	s.log.Info("became leader")
+	s.webhooks.Lead(s.fsm, won)
 	if self := s.self(); !nodeEqual(s.fsm.Node(s.cfg.NodeID), self) {
 		if err := s.propose(ctx, &murphyv1.Command{By: "node:" + s.cfg.NodeID, Cmd: &murphyv1.Command_RegisterNode{RegisterNode: &murphyv1.RegisterNode{Node: self}}}); err != nil {
 			s.log.Warn("register self", "error", err)
@@ -548,6 +557,7 @@ func (s *Server) stopLeading() {
 	}
 	s.mu.Unlock()
 	if was {
+		s.webhooks.Follow()
 		s.metrics.leader.Set(0)
 		s.log.Info("lost leadership")
 		// Workers must follow the new leader; dropping their streams sends them looking.

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,7 +108,7 @@ func TestWorkerHTTPEndpoints(t *testing.T) {
 			t.Errorf("after the halt %s = %v (present %v), want %v", name, v, ok, want)
 		}
 	}
-	checkMetrics(t, text)
+	testenv.CheckMetrics(t, "the worker's /metrics", text)
 
 	// A worker whose coordinator is gone is alive but not ready.
 	f.srv.Stop()
@@ -131,26 +128,5 @@ func TestWorkerHTTPDisabledAndTaken(t *testing.T) {
 		DockerHost: "unix:///nonexistent/murphy-test/docker.sock"})
 	if err == nil || !strings.Contains(err.Error(), "listen for HTTP") {
 		t.Fatalf("New on a taken HTTP address: %v", err)
-	}
-}
-
-// checkMetrics runs promtool check metrics on a /metrics text: names, units, _total on
-// counters and help strings, as Prometheus's own linter sees them.
-func checkMetrics(t *testing.T, text string) {
-	t.Helper()
-	bin := testenv.LookPath(t, testenv.Prometheus, "promtool")
-	path := filepath.Join(t.TempDir(), "metrics.txt")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	cmd := exec.Command(bin, "check", "metrics")
-	cmd.Stdin = in
-	if out, err := cmd.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Fatalf("promtool check metrics on the worker's /metrics: %v\n%s", err, out)
 	}
 }

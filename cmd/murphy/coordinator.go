@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murphy-chaos/murphy/coordinator"
+	"github.com/murphy-chaos/murphy/coordinator/notify"
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	"github.com/murphy-chaos/murphy/worker/fault"
@@ -27,6 +28,8 @@ func newCoordinatorCmd() *cobra.Command {
 		logLevel string
 		maxMem   string
 		maxDisk  string
+		hookFmt  string
+		hookKey  string
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -36,7 +39,13 @@ func newCoordinatorCmd() *cobra.Command {
 address. A restarted node finds its state in --data-dir and needs neither flag.
 
 Raft timeouts come in two profiles: lan (a lost leader is replaced in well under 500 ms)
-and wan (for clusters spanning regions). The --raft-*-timeout flags override a profile.`,
+and wan (for clusters spanning regions). The --raft-*-timeout flags override a profile.
+
+--webhook URL (repeatable) posts run events from the leader: submitted, halted (with the
+halt's evidence), verdict and failed, each once. Bodies are JSON, or {"text": ...} for
+Slack-compatible receivers with --webhook-format slack, signed with HMAC-SHA256 under
+the key in --webhook-secret-file (header X-Murphy-Signature: sha256=<hex>), and retried
+with backoff. Give every coordinator the same flags: only the leader sends.`,
 		Example: `  murphy coordinator --node-id n1 --data-dir /var/lib/murphy/n1 --raft-addr 10.0.0.1:7401 --grpc-addr 10.0.0.1:7400 --http-addr 10.0.0.1:7402 --bootstrap
   murphy coordinator --node-id n2 --data-dir /var/lib/murphy/n2 --raft-addr 10.0.0.2:7401 --grpc-addr 10.0.0.2:7400 --http-addr 10.0.0.2:7402 --join 10.0.0.1:7400`,
 		Args: cobra.NoArgs,
@@ -61,6 +70,9 @@ and wan (for clusters spanning regions). The --raft-*-timeout flags override a p
 			}
 			if cfg.FleetLimits.MaxStressDisk, err = fault.ParseBytes(maxDisk); err != nil {
 				return fmt.Errorf("--max-stress-disk: %w", err)
+			}
+			if err := webhookConfig(&cfg.Webhooks, hookFmt, hookKey, log); err != nil {
+				return err
 			}
 			srv, err := coordinator.New(cfg)
 			if err != nil {
@@ -109,7 +121,31 @@ and wan (for clusters spanning regions). The --raft-*-timeout flags override a p
 	f.StringVar(&maxMem, "max-stress-memory", fault.FormatBytes(fault.DefaultMaxStressMemory), "refuse specs whose stress.memory step takes more than this on one host")
 	f.StringVar(&maxDisk, "max-stress-disk", fault.FormatBytes(fault.DefaultMaxStressDisk), "refuse specs whose stress.disk step takes more than this on one host")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringArrayVar(&cfg.Webhooks.URLs, "webhook", nil, "URL the leader posts run events to (repeatable)")
+	f.StringVar(&hookKey, "webhook-secret-file", "", "file holding the HMAC-SHA256 key that signs webhook bodies (X-Murphy-Signature)")
+	f.StringVar(&hookFmt, "webhook-format", "json", "webhook body: json (Murphy's event) or slack ({\"text\": ...})")
 	return cmd
+}
+
+// webhookConfig completes c from the --webhook-* flags.
+func webhookConfig(c *notify.Config, format, secretFile string, log *slog.Logger) error {
+	var err error
+	if c.Format, err = notify.ParseFormat(format); err != nil {
+		return fmt.Errorf("--webhook-format: %w", err)
+	}
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		if c.Secret = []byte(strings.TrimSpace(string(b))); len(c.Secret) == 0 {
+			return fmt.Errorf("--webhook-secret-file %s is empty", secretFile)
+		}
+	}
+	if len(c.URLs) > 0 && len(c.Secret) == 0 {
+		log.Warn("webhook bodies are not signed: receivers cannot tell them from forgeries (pass --webhook-secret-file)")
+	}
+	return nil
 }
 
 func splitList(s string) []string {
