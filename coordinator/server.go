@@ -52,6 +52,7 @@ type Server struct {
 	metrics *metrics
 	prom    *promsrc.Client // nil without --prometheus-url
 	tokens  []Token
+	signIn  signInCodes // one-time links to the pages (SignInURL)
 	// TLS configurations; nil in insecure mode.
 	serverTLS, clientTLS *tls.Config
 

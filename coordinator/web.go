@@ -33,6 +33,7 @@ func (s *Server) webHandler() http.Handler {
 			ids[t.Token] = tlsutil.Identity{Role: t.Role, Name: t.Name, Via: "token"}
 		}
 		auth.Token = web.TokenLookup(ids)
+		auth.Redeem = s.signIn.redeem
 	}
 	return web.New(web.Config{
 		NodeID:      s.cfg.NodeID,

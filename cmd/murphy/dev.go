@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +60,7 @@ n2 and n3 on the next tens.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.once, "once", false, "exit after the demo experiment's verdict")
-	f.IntVar(&o.basePort, "base-port", 7400, "first port: n1 uses base (gRPC), base+1 (Raft), base+2 (HTTP); n2 base+10...")
+	f.IntVar(&o.basePort, "base-port", 7400, "first port: n1 uses base (gRPC), base+1 (Raft), base+2 (HTTP); n2 base+10...; 0 lets the kernel pick every port")
 	f.StringVar(&o.dataDir, "data-dir", "", "keep state here instead of a temporary directory")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level of the embedded nodes and workers")
 	f.StringVar(&o.specFile, "spec", "", "run this experiment instead of the built-in demo (murphy/v1, or a Chaos Toolkit experiment)")
@@ -144,23 +146,36 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A browser has no client certificate: the nodes also take an admin token, which
+	// reaches the browser only as a one-time sign-in link's cookie.
+	tokens, browserToken, err := devTokens(pki)
+	if err != nil {
+		return err
+	}
 
 	d := &devCluster{}
 	defer d.stop()
 	var addrs []string
 	for i := range 3 {
-		port := o.basePort + 10*i
+		// --base-port 0: every listener takes a port the kernel picks (tests use this).
+		addr := func(offset int) string {
+			if o.basePort == 0 {
+				return "127.0.0.1:0"
+			}
+			return fmt.Sprintf("127.0.0.1:%d", o.basePort+10*i+offset)
+		}
 		nodeCert, err := cert(tlsutil.RoleCoordinator, fmt.Sprintf("n%d", i+1))
 		if err != nil {
 			return err
 		}
 		cfg := coordinator.Config{
 			TLS:            &nodeCert,
+			TokensFile:     tokens,
 			NodeID:         fmt.Sprintf("n%d", i+1),
 			DataDir:        filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			GRPCAddr:       fmt.Sprintf("127.0.0.1:%d", port),
-			RaftAddr:       fmt.Sprintf("127.0.0.1:%d", port+1),
-			HTTPAddr:       fmt.Sprintf("127.0.0.1:%d", port+2),
+			GRPCAddr:       addr(0),
+			RaftAddr:       addr(1),
+			HTTPAddr:       addr(2),
 			Bootstrap:      i == 0,
 			Logger:         log,
 			ValidateFault:  fault.Validate,
@@ -188,6 +203,11 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "coordinators n1 %s, n2 %s, n3 %s\n", addrs[0], addrs[1], addrs[2])
+	link, err := d.nodes[0].SignInURL(browserToken)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "review page %s\n  (a one-time sign-in link; the browser warns once about the dev CA's certificate)\n", link)
 
 	wctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -277,6 +297,10 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 	if o.once {
 		return nil
 	}
+	// The first link may have been spent by now; this one is fresh.
+	if link, err = d.nodes[0].SignInURL(browserToken); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, `
 Murphy is running (mutual TLS, its own CA in %s). Try, in another terminal:
   export MURPHY_ADDR=%s MURPHY_CA=%s MURPHY_CERT=%s MURPHY_KEY=%s
@@ -285,11 +309,33 @@ Murphy is running (mutual TLS, its own CA in %s). Try, in another terminal:
   murphy ls
   murphy verdict %s -o markdown
   murphy run cmd/murphy/demo.yaml --watch
-Metrics: http://%s/metrics   Press Ctrl-C to stop.
-`, pki, addrs[0], admin.CA, admin.Cert, admin.Key, run.Id, d.nodes[0].HTTPAddr())
+Review page: %s
+  (signs a browser in once, as dev-browser with the admin role)
+Metrics:     https://%s/metrics   (curl --cacert %s)
+Press Ctrl-C to stop.
+`, pki, addrs[0], admin.CA, admin.Cert, admin.Key, run.Id, link, d.nodes[0].HTTPAddr(), admin.CA)
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping")
 	return nil
+}
+
+// devTokens writes the dev cluster's tokens file, one admin token for the browser, kept
+// beside the CA (a --data-dir keeps it across restarts), and returns its path and token.
+func devTokens(pki string) (path, token string, err error) {
+	path = filepath.Join(pki, "tokens.yaml")
+	if ts, err := coordinator.LoadTokens(path); err == nil && len(ts) == 1 {
+		return path, ts[0].Token, nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	token = hex.EncodeToString(b)
+	body := fmt.Sprintf("# murphy dev: the browser's sign-in token (murphy dev prints one-time links to it)\n- {token: %s, role: admin, name: dev-browser}\n", token)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return "", "", fmt.Errorf("write the dev tokens file: %w", err)
+	}
+	return path, token, nil
 }
 
 func firstLine(spec []byte) string {

@@ -83,6 +83,11 @@ type Auth struct {
 	// Token resolves a bearer token of the coordinator's tokens file; nil when the node
 	// has none, and the login form then says so.
 	Token func(token string) (tlsutil.Identity, bool)
+	// Redeem consumes a one-time sign-in code (GET /ui/login?code=...) and returns the
+	// token it stands for; nil when the node issues none. A code works once, so a
+	// sign-in link printed to a terminal or kept in a browser's history signs nobody
+	// in a second time.
+	Redeem func(code string) (token string, ok bool)
 }
 
 // TokenLookup returns a Token function over a fixed list, comparing in constant time.
@@ -199,6 +204,10 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 		return
 	}
+	if code := r.URL.Query().Get("code"); code != "" {
+		h.redeem(w, r, code)
+		return
+	}
 	p := h.loginPage(r, "")
 	p.Next = safeNext(r.URL.Query().Get("next"))
 	h.render(w, "login.html", p)
@@ -233,8 +242,32 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.render(w, "login.html", h.loginPage(r, "The token is not known to this cluster."))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: tok, Path: "/ui/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	setTokenCookie(w, tok)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// redeem signs the browser in with a one-time link: the code's token becomes the token
+// cookie, as if it had been typed into the form, and the code is spent.
+func (h *Handler) redeem(w http.ResponseWriter, r *http.Request, code string) {
+	tok, ok := "", false
+	if h.cfg.Auth.Redeem != nil {
+		tok, ok = h.cfg.Auth.Redeem(code)
+	}
+	if ok && h.cfg.Auth.Token != nil {
+		_, ok = h.cfg.Auth.Token(tok)
+	}
+	if !ok {
+		h.log.Warn("web sign-in link refused", "remote", r.RemoteAddr)
+		w.WriteHeader(http.StatusUnauthorized)
+		h.render(w, "login.html", h.loginPage(r, "This sign-in link has been used already or is not known to this coordinator. Sign in with a token, or ask for a new link (murphy dev prints one when it starts)."))
+		return
+	}
+	setTokenCookie(w, tok)
+	http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+}
+
+func setTokenCookie(w http.ResponseWriter, tok string) {
+	http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: tok, Path: "/ui/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {

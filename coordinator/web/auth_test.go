@@ -252,6 +252,36 @@ func TestLogin(t *testing.T) {
 	}
 }
 
+// TestSignInLink: a one-time link signs the browser in with its code's token and is
+// spent; a spent or unknown code, or one whose token the tokens file no longer holds,
+// gets the sign-in page and no cookie.
+func TestSignInLink(t *testing.T) {
+	h, _ := securedHandler(t)
+	codes := map[string]string{"code-1": adminToken, "code-stale": "dropped-token-0123456789"}
+	h.cfg.Auth.Redeem = func(code string) (string, bool) {
+		tok, ok := codes[code]
+		delete(codes, code)
+		return tok, ok
+	}
+	rec := client{}.do(h, "GET", "/ui/login?code=code-1&next=/ui/runs/live-1", nil)
+	cs := rec.Result().Cookies()
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/runs/live-1" || len(cs) != 1 {
+		t.Fatalf("sign-in link: %d %q %v", rec.Code, rec.Header().Get("Location"), cs)
+	}
+	if c := cs[0]; c.Name != tokenCookie || c.Value != adminToken || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("cookie %+v", c)
+	}
+	if rec := (client{cookie: adminToken}).do(h, "GET", "/ui/", nil); rec.Code != http.StatusOK {
+		t.Errorf("the runs page with the link's cookie: %d", rec.Code)
+	}
+	for _, code := range []string{"code-1", "never-issued", "code-stale"} {
+		rec := client{}.do(h, "GET", "/ui/login?code="+code, nil)
+		if rec.Code != http.StatusUnauthorized || len(rec.Result().Cookies()) != 0 || !strings.Contains(rec.Body.String(), "has been used already or is not known") {
+			t.Errorf("code %s: %d %v", code, rec.Code, rec.Result().Cookies())
+		}
+	}
+}
+
 func TestSchedulesPage(t *testing.T) {
 	f := fsm.New()
 	at := func(m int) *timestamppb.Timestamp { return timestamppb.New(t0.Add(time.Duration(m) * time.Minute)) }
