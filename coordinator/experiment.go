@@ -52,6 +52,7 @@ func (s *Server) parseSpec(data []byte, filename string) (*spec.Experiment, erro
 			})
 		}
 	}
+	problems = append(problems, workerLimitProblems(sp, s.fsm)...)
 	if len(problems) > 0 {
 		return nil, &spec.Error{File: filename, Problems: problems}
 	}

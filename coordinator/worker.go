@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -131,11 +132,12 @@ func checkHello(h *murphyv1.Hello) error {
 func (s *Server) registerWorker(stream murphyv1.WorkerService_ConnectServer, h *murphyv1.Hello) error {
 	known := s.fsm.Worker(h.WorkerId)
 	if known != nil && known.State != murphyv1.WorkerState_WORKER_STATE_LOST &&
-		maps.Equal(known.Labels, h.Labels) && slices.Equal(known.Capabilities, h.Capabilities) {
+		maps.Equal(known.Labels, h.Labels) && slices.Equal(known.Capabilities, h.Capabilities) &&
+		proto.Equal(known.Limits, h.Limits) {
 		return nil
 	}
 	cmd := &murphyv1.Command{By: "worker:" + h.WorkerId, Cmd: &murphyv1.Command_RegisterWorker{RegisterWorker: &murphyv1.RegisterWorker{
-		WorkerId: h.WorkerId, Labels: h.Labels, Capabilities: h.Capabilities,
+		WorkerId: h.WorkerId, Labels: h.Labels, Capabilities: h.Capabilities, Limits: h.Limits,
 	}}}
 	if err := s.propose(stream.Context(), cmd); err != nil {
 		return toStatus(fmt.Errorf("register worker %s: %w", h.WorkerId, err))

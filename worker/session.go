@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -237,6 +238,10 @@ func (a *Agent) hello() *murphyv1.Hello {
 		Labels:       a.cfg.Labels,
 		Capabilities: slices.Clone(a.caps),
 		Version:      a.cfg.Version,
+		Limits:       &murphyv1.WorkerLimits{DiskPaths: slices.Clone(a.cfg.Policy.DiskPaths)},
+	}
+	if d := a.cfg.Policy.MaxDuration; d > 0 {
+		h.Limits.MaxDuration = durationpb.New(d)
 	}
 	a.faultMu.Lock()
 	for _, act := range a.faults {

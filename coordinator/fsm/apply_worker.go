@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 
+	"google.golang.org/protobuf/proto"
+
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -20,6 +22,7 @@ func (f *FSM) applyRegisterWorker(cmd *murphyv1.Command, c *murphyv1.RegisterWor
 	}
 	w.Labels = maps.Clone(c.Labels)
 	w.Capabilities = append([]string(nil), c.Capabilities...)
+	w.Limits = proto.CloneOf(c.Limits)
 	w.State = murphyv1.WorkerState_WORKER_STATE_CONNECTED
 	w.LostAt = nil
 	return Change{WorkerID: c.WorkerId}, nil

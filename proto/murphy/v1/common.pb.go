@@ -390,8 +390,10 @@ type Worker struct {
 	ConnectedTo  string `protobuf:"bytes,7,opt,name=connected_to,json=connectedTo,proto3" json:"connected_to,omitempty"`
 	ActiveFaults int32  `protobuf:"varint,8,opt,name=active_faults,json=activeFaults,proto3" json:"active_faults,omitempty"`
 	// Active run the worker belongs to, if any.
-	RunId         string                 `protobuf:"bytes,9,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	LostAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
+	RunId  string                 `protobuf:"bytes,9,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	LostAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
+	// The worker's advertised policy limits (from its hello).
+	Limits        *WorkerLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +498,69 @@ func (x *Worker) GetLostAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Worker) GetLimits() *WorkerLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// WorkerLimits are the limits a worker's safety policy puts on any fault, whatever the
+// coordinators ask.
+type WorkerLimits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The longest a fault may stay active; unset means no cap of the worker's own.
+	MaxDuration *durationpb.Duration `protobuf:"bytes,1,opt,name=max_duration,json=maxDuration,proto3" json:"max_duration,omitempty"`
+	// Directory trees stress.disk may fill; empty means any.
+	DiskPaths     []string `protobuf:"bytes,2,rep,name=disk_paths,json=diskPaths,proto3" json:"disk_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerLimits) Reset() {
+	*x = WorkerLimits{}
+	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerLimits) ProtoMessage() {}
+
+func (x *WorkerLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerLimits.ProtoReflect.Descriptor instead.
+func (*WorkerLimits) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WorkerLimits) GetMaxDuration() *durationpb.Duration {
+	if x != nil {
+		return x.MaxDuration
+	}
+	return nil
+}
+
+func (x *WorkerLimits) GetDiskPaths() []string {
+	if x != nil {
+		return x.DiskPaths
+	}
+	return nil
+}
+
 // FaultSpec is one fault to inject: a kind from the worker's catalogue and its parameters.
 type FaultSpec struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -508,7 +573,7 @@ type FaultSpec struct {
 
 func (x *FaultSpec) Reset() {
 	*x = FaultSpec{}
-	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +585,7 @@ func (x *FaultSpec) String() string {
 func (*FaultSpec) ProtoMessage() {}
 
 func (x *FaultSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +598,7 @@ func (x *FaultSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultSpec.ProtoReflect.Descriptor instead.
 func (*FaultSpec) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FaultSpec) GetKind() string {
@@ -577,7 +642,7 @@ type StepState struct {
 
 func (x *StepState) Reset() {
 	*x = StepState{}
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +654,7 @@ func (x *StepState) String() string {
 func (*StepState) ProtoMessage() {}
 
 func (x *StepState) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +667,7 @@ func (x *StepState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepState.ProtoReflect.Descriptor instead.
 func (*StepState) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StepState) GetIndex() int32 {
@@ -677,7 +742,7 @@ type FaultWindow struct {
 
 func (x *FaultWindow) Reset() {
 	*x = FaultWindow{}
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +754,7 @@ func (x *FaultWindow) String() string {
 func (*FaultWindow) ProtoMessage() {}
 
 func (x *FaultWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +767,7 @@ func (x *FaultWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultWindow.ProtoReflect.Descriptor instead.
 func (*FaultWindow) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FaultWindow) GetWorkerId() string {
@@ -752,7 +817,7 @@ type Groups struct {
 
 func (x *Groups) Reset() {
 	*x = Groups{}
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +829,7 @@ func (x *Groups) String() string {
 func (*Groups) ProtoMessage() {}
 
 func (x *Groups) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +842,7 @@ func (x *Groups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Groups.ProtoReflect.Descriptor instead.
 func (*Groups) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Groups) GetControl() []string {
@@ -813,7 +878,7 @@ type WorkerRevert struct {
 
 func (x *WorkerRevert) Reset() {
 	*x = WorkerRevert{}
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +890,7 @@ func (x *WorkerRevert) String() string {
 func (*WorkerRevert) ProtoMessage() {}
 
 func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +903,7 @@ func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRevert.ProtoReflect.Descriptor instead.
 func (*WorkerRevert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WorkerRevert) GetWorkerId() string {
@@ -885,7 +950,7 @@ type HaltRecord struct {
 
 func (x *HaltRecord) Reset() {
 	*x = HaltRecord{}
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +962,7 @@ func (x *HaltRecord) String() string {
 func (*HaltRecord) ProtoMessage() {}
 
 func (x *HaltRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +975,7 @@ func (x *HaltRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltRecord.ProtoReflect.Descriptor instead.
 func (*HaltRecord) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HaltRecord) GetReason() string {
@@ -1049,7 +1114,7 @@ type MetricVerdict struct {
 
 func (x *MetricVerdict) Reset() {
 	*x = MetricVerdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1126,7 @@ func (x *MetricVerdict) String() string {
 func (*MetricVerdict) ProtoMessage() {}
 
 func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1139,7 @@ func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricVerdict.ProtoReflect.Descriptor instead.
 func (*MetricVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetricVerdict) GetName() string {
@@ -1380,7 +1445,7 @@ type TargetSummary struct {
 
 func (x *TargetSummary) Reset() {
 	*x = TargetSummary{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1457,7 @@ func (x *TargetSummary) String() string {
 func (*TargetSummary) ProtoMessage() {}
 
 func (x *TargetSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1470,7 @@ func (x *TargetSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
 func (*TargetSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TargetSummary) GetId() string {
@@ -1487,7 +1552,7 @@ type PooledView struct {
 
 func (x *PooledView) Reset() {
 	*x = PooledView{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1564,7 @@ func (x *PooledView) String() string {
 func (*PooledView) ProtoMessage() {}
 
 func (x *PooledView) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1577,7 @@ func (x *PooledView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
 func (*PooledView) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PooledView) GetMethod() string {
@@ -1625,7 +1690,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1702,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1715,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1748,7 +1813,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1825,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1838,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Run) GetId() string {
@@ -1954,7 +2019,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2031,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2044,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Probe) GetMetric() string {
@@ -2106,7 +2171,7 @@ type HTTPProbe struct {
 
 func (x *HTTPProbe) Reset() {
 	*x = HTTPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2183,7 @@ func (x *HTTPProbe) String() string {
 func (*HTTPProbe) ProtoMessage() {}
 
 func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2196,7 @@ func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
 func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HTTPProbe) GetUrl() string {
@@ -2195,7 +2260,7 @@ type TCPProbe struct {
 
 func (x *TCPProbe) Reset() {
 	*x = TCPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2272,7 @@ func (x *TCPProbe) String() string {
 func (*TCPProbe) ProtoMessage() {}
 
 func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2285,7 @@ func (x *TCPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
 func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TCPProbe) GetAddress() string {
@@ -2244,7 +2309,7 @@ type GRPCHealthProbe struct {
 
 func (x *GRPCHealthProbe) Reset() {
 	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2321,7 @@ func (x *GRPCHealthProbe) String() string {
 func (*GRPCHealthProbe) ProtoMessage() {}
 
 func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2334,7 @@ func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
 func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GRPCHealthProbe) GetAddress() string {
@@ -2306,7 +2371,7 @@ type CommandProbe struct {
 
 func (x *CommandProbe) Reset() {
 	*x = CommandProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2383,7 @@ func (x *CommandProbe) String() string {
 func (*CommandProbe) ProtoMessage() {}
 
 func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2396,7 @@ func (x *CommandProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
 func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CommandProbe) GetArgv() []string {
@@ -2371,7 +2436,7 @@ type JSONPathCheck struct {
 
 func (x *JSONPathCheck) Reset() {
 	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2448,7 @@ func (x *JSONPathCheck) String() string {
 func (*JSONPathCheck) ProtoMessage() {}
 
 func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2461,7 @@ func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
 func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JSONPathCheck) GetPath() string {
@@ -2434,7 +2499,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2511,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
+	mi := &file_murphy_v1_common_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2524,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2504,7 +2569,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2581,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2594,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2593,7 +2658,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2670,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2683,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2699,7 +2764,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2776,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2789,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2782,7 +2847,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[22]
+	mi := &file_murphy_v1_common_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2859,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[22]
+	mi := &file_murphy_v1_common_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2872,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{22}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2842,7 +2907,7 @@ var File_murphy_v1_common_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x03\n" +
+	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x04\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1d.murphy.v1.Worker.LabelsEntryR\x06labels\x12\"\n" +
@@ -2854,10 +2919,15 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\ractive_faults\x18\b \x01(\x05R\factiveFaults\x12\x15\n" +
 	"\x06run_id\x18\t \x01(\tR\x05runId\x123\n" +
 	"\alost_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x1a9\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x12/\n" +
+	"\x06limits\x18\v \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"k\n" +
+	"\fWorkerLimits\x12<\n" +
+	"\fmax_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vmaxDuration\x12\x1d\n" +
+	"\n" +
+	"disk_paths\x18\x02 \x03(\tR\tdiskPaths\"\xcb\x01\n" +
 	"\tFaultSpec\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x128\n" +
 	"\x06params\x18\x02 \x03(\v2 .murphy.v1.FaultSpec.ParamsEntryR\x06params\x125\n" +
@@ -3153,7 +3223,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -3162,102 +3232,105 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(WorkerState)(0),              // 4: murphy.v1.WorkerState
 	(RevertCause)(0),              // 5: murphy.v1.RevertCause
 	(*Worker)(nil),                // 6: murphy.v1.Worker
-	(*FaultSpec)(nil),             // 7: murphy.v1.FaultSpec
-	(*StepState)(nil),             // 8: murphy.v1.StepState
-	(*FaultWindow)(nil),           // 9: murphy.v1.FaultWindow
-	(*Groups)(nil),                // 10: murphy.v1.Groups
-	(*WorkerRevert)(nil),          // 11: murphy.v1.WorkerRevert
-	(*HaltRecord)(nil),            // 12: murphy.v1.HaltRecord
-	(*MetricVerdict)(nil),         // 13: murphy.v1.MetricVerdict
-	(*TargetSummary)(nil),         // 14: murphy.v1.TargetSummary
-	(*PooledView)(nil),            // 15: murphy.v1.PooledView
-	(*Verdict)(nil),               // 16: murphy.v1.Verdict
-	(*Run)(nil),                   // 17: murphy.v1.Run
-	(*Probe)(nil),                 // 18: murphy.v1.Probe
-	(*HTTPProbe)(nil),             // 19: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),              // 20: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),       // 21: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),          // 22: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),         // 23: murphy.v1.JSONPathCheck
-	(*Sample)(nil),                // 24: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 25: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 26: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 27: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 28: murphy.v1.Wave
-	nil,                           // 29: murphy.v1.Worker.LabelsEntry
-	nil,                           // 30: murphy.v1.FaultSpec.ParamsEntry
-	nil,                           // 31: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                           // 32: murphy.v1.CommandProbe.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
-	(*structpb.Value)(nil),        // 35: google.protobuf.Value
+	(*WorkerLimits)(nil),          // 7: murphy.v1.WorkerLimits
+	(*FaultSpec)(nil),             // 8: murphy.v1.FaultSpec
+	(*StepState)(nil),             // 9: murphy.v1.StepState
+	(*FaultWindow)(nil),           // 10: murphy.v1.FaultWindow
+	(*Groups)(nil),                // 11: murphy.v1.Groups
+	(*WorkerRevert)(nil),          // 12: murphy.v1.WorkerRevert
+	(*HaltRecord)(nil),            // 13: murphy.v1.HaltRecord
+	(*MetricVerdict)(nil),         // 14: murphy.v1.MetricVerdict
+	(*TargetSummary)(nil),         // 15: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 16: murphy.v1.PooledView
+	(*Verdict)(nil),               // 17: murphy.v1.Verdict
+	(*Run)(nil),                   // 18: murphy.v1.Run
+	(*Probe)(nil),                 // 19: murphy.v1.Probe
+	(*HTTPProbe)(nil),             // 20: murphy.v1.HTTPProbe
+	(*TCPProbe)(nil),              // 21: murphy.v1.TCPProbe
+	(*GRPCHealthProbe)(nil),       // 22: murphy.v1.GRPCHealthProbe
+	(*CommandProbe)(nil),          // 23: murphy.v1.CommandProbe
+	(*JSONPathCheck)(nil),         // 24: murphy.v1.JSONPathCheck
+	(*Sample)(nil),                // 25: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 26: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 27: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 28: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 29: murphy.v1.Wave
+	nil,                           // 30: murphy.v1.Worker.LabelsEntry
+	nil,                           // 31: murphy.v1.FaultSpec.ParamsEntry
+	nil,                           // 32: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                           // 33: murphy.v1.CommandProbe.EnvEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(*structpb.Value)(nil),        // 36: google.protobuf.Value
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	29, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	30, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	33, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	33, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	33, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
-	30, // 5: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	34, // 6: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
-	7,  // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	33, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	33, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
-	33, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
-	33, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
-	5,  // 13: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
-	33, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
-	5,  // 15: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	33, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
-	11, // 17: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	33, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	14, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	3,  // 20: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	26, // 21: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	14, // 22: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	15, // 23: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 24: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 25: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	13, // 26: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	33, // 27: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	33, // 28: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	33, // 29: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 30: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	33, // 31: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	33, // 32: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	33, // 33: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	10, // 34: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	8,  // 35: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	16, // 36: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	12, // 37: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	27, // 38: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	33, // 39: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	33, // 40: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	33, // 41: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	28, // 42: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	34, // 43: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	34, // 44: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	19, // 45: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	20, // 46: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	21, // 47: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	22, // 48: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	31, // 49: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	23, // 50: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	32, // 51: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	23, // 52: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	35, // 53: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	33, // 54: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	7,  // 55: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	33, // 56: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	10, // 57: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 58: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	16, // 59: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	34, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	34, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	34, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
+	35, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
+	31, // 7: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	35, // 8: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	8,  // 9: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
+	34, // 10: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	34, // 11: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 12: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
+	34, // 13: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	34, // 14: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	5,  // 15: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
+	34, // 16: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	5,  // 17: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
+	34, // 18: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	12, // 19: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
+	34, // 20: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	15, // 21: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	3,  // 22: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	27, // 23: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	15, // 24: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	16, // 25: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 26: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 27: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	14, // 28: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	34, // 29: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	34, // 30: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	34, // 31: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 32: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	34, // 33: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	34, // 34: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	34, // 35: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	11, // 36: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	9,  // 37: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	17, // 38: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	13, // 39: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	28, // 40: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	34, // 41: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	34, // 42: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	34, // 43: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	29, // 44: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	35, // 45: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	35, // 46: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	20, // 47: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	21, // 48: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	22, // 49: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	23, // 50: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	32, // 51: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	24, // 52: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	33, // 53: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	24, // 54: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	36, // 55: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	34, // 56: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	8,  // 57: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	34, // 58: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	11, // 59: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	9,  // 60: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	17, // 61: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -3265,20 +3338,20 @@ func file_murphy_v1_common_proto_init() {
 	if File_murphy_v1_common_proto != nil {
 		return
 	}
-	file_murphy_v1_common_proto_msgTypes[12].OneofWrappers = []any{
+	file_murphy_v1_common_proto_msgTypes[13].OneofWrappers = []any{
 		(*Probe_Http)(nil),
 		(*Probe_Tcp)(nil),
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
 	}
-	file_murphy_v1_common_proto_msgTypes[17].OneofWrappers = []any{}
+	file_murphy_v1_common_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

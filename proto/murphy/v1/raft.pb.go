@@ -555,6 +555,7 @@ type RegisterWorker struct {
 	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Capabilities  []string               `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Limits        *WorkerLimits          `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +607,13 @@ func (x *RegisterWorker) GetLabels() map[string]string {
 func (x *RegisterWorker) GetCapabilities() []string {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *RegisterWorker) GetLimits() *WorkerLimits {
+	if x != nil {
+		return x.Limits
 	}
 	return nil
 }
@@ -2310,11 +2318,12 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\v2\x0f.murphy.v1.NodeR\x04node\"%\n" +
 	"\n" +
 	"RemoveNode\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xcb\x01\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xfc\x01\n" +
 	"\x0eRegisterWorker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12=\n" +
 	"\x06labels\x18\x02 \x03(\v2%.murphy.v1.RegisterWorker.LabelsEntryR\x06labels\x12\"\n" +
-	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x1a9\n" +
+	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12/\n" +
+	"\x06limits\x18\x04 \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"-\n" +
@@ -2498,20 +2507,21 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	nil,                           // 27: murphy.v1.RegisterWorker.LabelsEntry
 	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 	(*Node)(nil),                  // 29: murphy.v1.Node
-	(*Groups)(nil),                // 30: murphy.v1.Groups
-	(RunPhase)(0),                 // 31: murphy.v1.RunPhase
-	(*FaultSpec)(nil),             // 32: murphy.v1.FaultSpec
-	(*TargetSummary)(nil),         // 33: murphy.v1.TargetSummary
-	(*FaultWindow)(nil),           // 34: murphy.v1.FaultWindow
-	(*WorkerRevert)(nil),          // 35: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 36: murphy.v1.Verdict
-	(*Worker)(nil),                // 37: murphy.v1.Worker
-	(*Run)(nil),                   // 38: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 39: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 40: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 41: murphy.v1.AuditEntry
-	(Group)(0),                    // 42: murphy.v1.Group
-	(*RollbackResult)(nil),        // 43: murphy.v1.RollbackResult
+	(*WorkerLimits)(nil),          // 30: murphy.v1.WorkerLimits
+	(*Groups)(nil),                // 31: murphy.v1.Groups
+	(RunPhase)(0),                 // 32: murphy.v1.RunPhase
+	(*FaultSpec)(nil),             // 33: murphy.v1.FaultSpec
+	(*TargetSummary)(nil),         // 34: murphy.v1.TargetSummary
+	(*FaultWindow)(nil),           // 35: murphy.v1.FaultWindow
+	(*WorkerRevert)(nil),          // 36: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 37: murphy.v1.Verdict
+	(*Worker)(nil),                // 38: murphy.v1.Worker
+	(*Run)(nil),                   // 39: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 40: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 41: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 42: murphy.v1.AuditEntry
+	(Group)(0),                    // 43: murphy.v1.Group
+	(*RollbackResult)(nil),        // 44: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
 	28, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
@@ -2540,46 +2550,47 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	15, // 23: murphy.v1.Command.next_wave:type_name -> murphy.v1.NextWave
 	29, // 24: murphy.v1.RegisterNode.node:type_name -> murphy.v1.Node
 	27, // 25: murphy.v1.RegisterWorker.labels:type_name -> murphy.v1.RegisterWorker.LabelsEntry
-	30, // 26: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
-	28, // 27: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	31, // 28: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
-	28, // 29: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	32, // 30: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
-	28, // 31: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
-	33, // 32: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
-	34, // 33: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
-	35, // 34: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	36, // 35: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	36, // 36: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	36, // 37: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	30, // 38: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	28, // 39: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	29, // 40: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	37, // 41: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	38, // 42: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	39, // 43: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	25, // 44: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	40, // 45: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	41, // 46: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	28, // 47: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 48: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 49: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 50: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
-	28, // 51: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 52: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 53: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
-	24, // 54: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	42, // 55: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	28, // 56: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	28, // 57: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	24, // 58: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	24, // 59: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	43, // 60: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	30, // 26: murphy.v1.RegisterWorker.limits:type_name -> murphy.v1.WorkerLimits
+	31, // 27: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
+	28, // 28: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	32, // 29: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
+	28, // 30: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	33, // 31: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
+	28, // 32: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
+	34, // 33: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
+	35, // 34: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
+	36, // 35: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	37, // 36: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	37, // 37: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	37, // 38: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	31, // 39: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	28, // 40: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 41: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	38, // 42: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	39, // 43: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	40, // 44: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	25, // 45: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	41, // 46: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	42, // 47: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	28, // 48: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 49: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 50: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 51: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	28, // 52: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 53: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 54: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	24, // 55: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	43, // 56: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	28, // 57: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	28, // 58: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	24, // 59: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	24, // 60: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	44, // 61: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }

@@ -396,7 +396,10 @@ type Hello struct {
 	ActiveFaults []*ActiveFault `protobuf:"bytes,4,rep,name=active_faults,json=activeFaults,proto3" json:"active_faults,omitempty"`
 	Version      string         `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	// Runs the worker is still probing for; their buffered samples follow the hello.
-	ProbingRuns   []string `protobuf:"bytes,6,rep,name=probing_runs,json=probingRuns,proto3" json:"probing_runs,omitempty"`
+	ProbingRuns []string `protobuf:"bytes,6,rep,name=probing_runs,json=probingRuns,proto3" json:"probing_runs,omitempty"`
+	// The worker's own safety policy limits, so the leader refuses at submission what
+	// this worker would refuse or cut short.
+	Limits        *WorkerLimits `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -469,6 +472,13 @@ func (x *Hello) GetVersion() string {
 func (x *Hello) GetProbingRuns() []string {
 	if x != nil {
 		return x.ProbingRuns
+	}
+	return nil
+}
+
+func (x *Hello) GetLimits() *WorkerLimits {
+	if x != nil {
+		return x.Limits
 	}
 	return nil
 }
@@ -1302,14 +1312,15 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\vstop_probes\x18\a \x01(\v2\x15.murphy.v1.StopProbesH\x00R\n" +
 	"stopProbes\x12>\n" +
 	"\rheartbeat_ack\x18\b \x01(\v2\x17.murphy.v1.HeartbeatAckH\x00R\fheartbeatAckB\x05\n" +
-	"\x03msg\"\xb3\x02\n" +
+	"\x03msg\"\xe4\x02\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x124\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1c.murphy.v1.Hello.LabelsEntryR\x06labels\x12\"\n" +
 	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12;\n" +
 	"\ractive_faults\x18\x04 \x03(\v2\x16.murphy.v1.ActiveFaultR\factiveFaults\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12!\n" +
-	"\fprobing_runs\x18\x06 \x03(\tR\vprobingRuns\x1a9\n" +
+	"\fprobing_runs\x18\x06 \x03(\tR\vprobingRuns\x12/\n" +
+	"\x06limits\x18\a \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\x01\n" +
@@ -1413,12 +1424,13 @@ var file_murphy_v1_worker_proto_goTypes = []any{
 	(*StartProbes)(nil),           // 15: murphy.v1.StartProbes
 	(*StopProbes)(nil),            // 16: murphy.v1.StopProbes
 	nil,                           // 17: murphy.v1.Hello.LabelsEntry
-	(*FaultSpec)(nil),             // 18: murphy.v1.FaultSpec
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(RevertCause)(0),              // 20: murphy.v1.RevertCause
-	(*Sample)(nil),                // 21: murphy.v1.Sample
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*Probe)(nil),                 // 23: murphy.v1.Probe
+	(*WorkerLimits)(nil),          // 18: murphy.v1.WorkerLimits
+	(*FaultSpec)(nil),             // 19: murphy.v1.FaultSpec
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(RevertCause)(0),              // 21: murphy.v1.RevertCause
+	(*Sample)(nil),                // 22: murphy.v1.Sample
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*Probe)(nil),                 // 24: murphy.v1.Probe
 }
 var file_murphy_v1_worker_proto_depIdxs = []int32{
 	3,  // 0: murphy.v1.ConnectRequest.hello:type_name -> murphy.v1.Hello
@@ -1436,28 +1448,29 @@ var file_murphy_v1_worker_proto_depIdxs = []int32{
 	9,  // 12: murphy.v1.ConnectResponse.heartbeat_ack:type_name -> murphy.v1.HeartbeatAck
 	17, // 13: murphy.v1.Hello.labels:type_name -> murphy.v1.Hello.LabelsEntry
 	4,  // 14: murphy.v1.Hello.active_faults:type_name -> murphy.v1.ActiveFault
-	18, // 15: murphy.v1.ActiveFault.fault:type_name -> murphy.v1.FaultSpec
-	19, // 16: murphy.v1.ActiveFault.injected_at:type_name -> google.protobuf.Timestamp
-	19, // 17: murphy.v1.ActiveFault.deadline:type_name -> google.protobuf.Timestamp
-	0,  // 18: murphy.v1.StepStatus.state:type_name -> murphy.v1.FaultState
-	19, // 19: murphy.v1.StepStatus.at:type_name -> google.protobuf.Timestamp
-	20, // 20: murphy.v1.StepStatus.cause:type_name -> murphy.v1.RevertCause
-	21, // 21: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
-	19, // 22: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
-	22, // 23: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
-	22, // 24: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	18, // 25: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
-	19, // 26: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
-	20, // 27: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
-	23, // 28: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
-	19, // 29: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
-	1,  // 30: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
-	2,  // 31: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	18, // 15: murphy.v1.Hello.limits:type_name -> murphy.v1.WorkerLimits
+	19, // 16: murphy.v1.ActiveFault.fault:type_name -> murphy.v1.FaultSpec
+	20, // 17: murphy.v1.ActiveFault.injected_at:type_name -> google.protobuf.Timestamp
+	20, // 18: murphy.v1.ActiveFault.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 19: murphy.v1.StepStatus.state:type_name -> murphy.v1.FaultState
+	20, // 20: murphy.v1.StepStatus.at:type_name -> google.protobuf.Timestamp
+	21, // 21: murphy.v1.StepStatus.cause:type_name -> murphy.v1.RevertCause
+	22, // 22: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
+	20, // 23: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
+	23, // 24: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
+	23, // 25: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	19, // 26: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
+	20, // 27: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
+	21, // 28: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
+	24, // 29: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
+	20, // 30: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
+	1,  // 31: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
+	2,  // 32: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
+	32, // [32:33] is the sub-list for method output_type
+	31, // [31:32] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_worker_proto_init() }
