@@ -40,7 +40,8 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	sched := strings.Replace(string(spec), "steps:", "schedule:\n  cron: \"0 3 1 1 *\"\n  optIn: false\nsteps:", 1)
-	sr, err := exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(sched), Filename: "s.yaml"})
+	// No worker has joined: creating the schedule needs --force.
+	sr, err := exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(sched), Filename: "s.yaml", Force: true})
 	if err != nil || sr.Schedule == nil {
 		t.Fatalf("schedule: %v %v", err, sr)
 	}

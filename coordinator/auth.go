@@ -52,6 +52,9 @@ var access = map[string][]string{
 	"/grpc.health.v1.Health/":                     tlsutil.Roles,
 	"/grpc.reflection.v1.ServerReflection/":       readers,
 	"/grpc.reflection.v1alpha.ServerReflection/":  readers,
+
+	// Resuming schedules is apart from lifting a halt (Resume), and as privileged.
+	"/murphy.v1.ExperimentService/ResumeSchedules": admins,
 }
 
 func allowedRoles(method string) []string {

@@ -111,9 +111,9 @@ func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequ
 	}
 	warnings := specWarnings(sp, plan, err)
 	if sp.Schedule != nil {
-		resp, err := e.createSchedule(ctx, sp)
+		resp, err := e.createSchedule(ctx, sp, req)
 		if resp != nil {
-			resp.Warnings = warnings
+			resp.Warnings = append(warnings, resp.Warnings...)
 		}
 		return resp, err
 	}
@@ -148,8 +148,11 @@ func specWarnings(sp *spec.Experiment, plan scheduler.Plan, planErr error) []str
 	return nil
 }
 
-// createSchedule registers a spec with a schedule instead of running it now.
-func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experiment) (*murphyv1.SubmitResponse, error) {
+// createSchedule registers a spec with a schedule instead of running it now, or updates
+// the schedule of the same name in place (unless the request asks for a new one): a team
+// that edits its spec and submits it again means the same schedule, not a second one
+// beside it with its own daily cap.
+func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experiment, req *murphyv1.SubmitRequest) (*murphyv1.SubmitResponse, error) {
 	plan, err := schedule.Compile(sp.Schedule)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -158,15 +161,45 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 	if err != nil {
 		return nil, err
 	}
-	first := plan.Next(e.s.cfg.Now(), 1-mrand.Float64())
+	var warnings []string
+	if msg := e.poolShortfall(sp); msg != "" {
+		if !req.Force {
+			return nil, status.Errorf(codes.FailedPrecondition, "%s; every slot would fire a run that fails. Opt more workers in, lower the counts, or submit with --force to create it anyway", msg)
+		}
+		warnings = append(warnings, msg+" (created anyway: --force)")
+	}
+	var existing *murphyv1.Schedule
+	if !req.NewSchedule {
+		ss, _ := e.s.fsm.Schedules()
+		var same []string
+		for _, s := range ss {
+			if s.Name == sp.Name {
+				existing = s
+				same = append(same, s.Id)
+			}
+		}
+		if len(same) > 1 {
+			return nil, status.Errorf(codes.FailedPrecondition, "%d schedules are named %s (%s): delete all but one to update it, or submit with --new to add another", len(same), sp.Name, strings.Join(same, ", "))
+		}
+	}
+	from := e.s.cfg.Now()
+	if existing != nil && existing.LastSlot != nil && existing.LastSlot.AsTime().After(from) {
+		from = existing.LastSlot.AsTime()
+	}
+	first := plan.Next(from, 1-mrand.Float64())
 	if first.IsZero() {
 		return nil, status.Errorf(codes.InvalidArgument, "schedule of %s never fires: its windows and blackout dates leave no time", sp.Name)
 	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	id := sp.Name + "-" + hex.EncodeToString(b[:])
+	id := ""
+	if existing != nil {
+		id = existing.Id
+	} else {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		id = sp.Name + "-" + hex.EncodeToString(b[:])
+	}
 	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{
-		ScheduleId: id, Name: sp.Name, SpecJson: string(js), SpecDigest: sp.Origin.Digest, NextAt: timestampNow(first),
+		ScheduleId: id, Name: sp.Name, SpecJson: string(js), SpecDigest: sp.Origin.Digest, NextAt: timestampNow(first), Update: existing != nil,
 	}}}
 	if err := e.s.propose(ctx, cmd); err != nil {
 		return nil, err
@@ -174,10 +207,34 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 	ss, _ := e.s.fsm.Schedules()
 	for _, s := range ss {
 		if s.Id == id {
-			return &murphyv1.SubmitResponse{Schedule: s}, nil
+			return &murphyv1.SubmitResponse{Schedule: s, Warnings: warnings, Updated: existing != nil}, nil
 		}
 	}
 	return nil, status.Errorf(codes.Internal, "schedule %s vanished after it was created", id)
+}
+
+// poolShortfall says why the workers a schedule may target cannot form its groups, or
+// returns "". It counts every registered worker not lost, connected or not: a schedule
+// outlives a failover, and workers reconnect.
+func (e *experimentService) poolShortfall(sp *spec.Experiment) string {
+	targets, err := runner.RunTargets(sp)
+	if err != nil {
+		return err.Error()
+	}
+	var cands []scheduler.Candidate
+	for _, w := range e.s.fsm.Workers() {
+		if w.State != murphyv1.WorkerState_WORKER_STATE_LOST {
+			cands = append(cands, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
+		}
+	}
+	if _, err := scheduler.Split(targets, cands, 1); err != nil {
+		pool := "the workers it targets"
+		if sp.Schedule.OptedIn() {
+			pool = "the opted-in workers it targets (label " + spec.OptInLabel + "=enabled)"
+		}
+		return fmt.Sprintf("schedule of %s: %s cannot form its groups: %v", sp.Name, pool, err)
+	}
+	return ""
 }
 
 func (e *experimentService) ListSchedules(context.Context, *murphyv1.ListSchedulesRequest) (*murphyv1.ListSchedulesResponse, error) {
@@ -193,12 +250,23 @@ func (e *experimentService) DeleteSchedule(ctx context.Context, req *murphyv1.De
 	return &murphyv1.DeleteScheduleResponse{}, nil
 }
 
-func (e *experimentService) PauseSchedules(ctx context.Context, _ *murphyv1.PauseSchedulesRequest) (*murphyv1.PauseSchedulesResponse, error) {
-	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: true}}}
+func (e *experimentService) PauseSchedules(ctx context.Context, req *murphyv1.PauseSchedulesRequest) (*murphyv1.PauseSchedulesResponse, error) {
+	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: true, ScheduleId: req.ScheduleId}}}
 	if err := e.s.propose(ctx, cmd); err != nil {
 		return nil, err
 	}
 	return &murphyv1.PauseSchedulesResponse{}, nil
+}
+
+func (e *experimentService) ResumeSchedules(ctx context.Context, req *murphyv1.ResumeSchedulesRequest) (*murphyv1.ResumeSchedulesResponse, error) {
+	if req.ScheduleId == "" && e.s.fsm.ClusterHalt() != nil {
+		return nil, status.Error(codes.FailedPrecondition, "the cluster is halted: lift the halt with `murphy resume` first, then resume schedules")
+	}
+	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: false, ScheduleId: req.ScheduleId}}}
+	if err := e.s.propose(ctx, cmd); err != nil {
+		return nil, err
+	}
+	return &murphyv1.ResumeSchedulesResponse{}, nil
 }
 
 // propose stamps a command with the leader's clock and applies it.
@@ -239,6 +307,9 @@ func (e *experimentService) ListRuns(_ context.Context, req *murphyv1.ListRunsRe
 	var out []*murphyv1.Run
 	for _, r := range e.s.fsm.Runs() {
 		if len(req.Phases) > 0 && !slices.Contains(req.Phases, r.Phase) {
+			continue
+		}
+		if req.ScheduleId != "" && r.ScheduleId != req.ScheduleId {
 			continue
 		}
 		out = append(out, r)
@@ -297,7 +368,8 @@ func (e *experimentService) HaltAll(ctx context.Context, req *murphyv1.HaltAllRe
 }
 
 func (e *experimentService) Resume(ctx context.Context, _ *murphyv1.ResumeRequest) (*murphyv1.ResumeResponse, error) {
-	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_Resume{Resume: &murphyv1.Resume{}}}
+	// A halt pauses schedules too; lifting it leaves them paused until ResumeSchedules.
+	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_Resume{Resume: &murphyv1.Resume{HaltOnly: true}}}
 	if err := e.s.propose(ctx, cmd); err != nil {
 		return nil, err
 	}

@@ -53,6 +53,8 @@ var routes = map[string]route{
 	"/murphy.v1.ClusterService/Remove":            routeWrite,
 	"/murphy.v1.ClusterService/ListWorkers":       routeRead,
 	"/murphy.v1.ClusterService/ListAudit":         routeRead,
+
+	"/murphy.v1.ExperimentService/ResumeSchedules": routeWrite,
 }
 
 // forwardTarget decides whether a call must go to the leader, and returns a connection

@@ -55,7 +55,7 @@ func (f *FSM) applyHaltAll(cmd *murphyv1.Command, c *murphyv1.HaltAll) (Change, 
 func (f *FSM) applyResume(c *murphyv1.Resume) (Change, error) {
 	if c.GetHaltOnly() {
 		if f.halt == nil {
-			return Change{Cluster: true}, fmt.Errorf("%w: the cluster is not halted", ErrBadPhase)
+			return Change{Cluster: true}, fmt.Errorf("%w: the cluster is not halted (`murphy schedules resume` lets paused schedules fire)", ErrBadPhase)
 		}
 		f.halt = nil
 		return Change{Cluster: true}, nil

@@ -307,25 +307,36 @@ func (r *Runner) compiledSchedule(s *murphyv1.Schedule) (compiled, error) {
 func RunSpec(sp *spec.Experiment) ([]byte, error) {
 	run := *sp
 	run.Schedule = nil
-	if sp.Schedule != nil && sp.Schedule.OptedIn() {
-		t := run.Targets
-		if t.Match != "" {
-			sel, err := selector.Parse(t.Match)
-			if err != nil {
-				return nil, err
-			}
-			t.Match = sel.And(selector.FromMap(map[string]string{spec.OptInLabel: "enabled"})).String()
-		} else {
-			m := maps.Clone(t.Selector)
-			if m == nil {
-				m = map[string]string{}
-			}
-			m[spec.OptInLabel] = "enabled"
-			t.Selector = m
-		}
-		run.Targets = t
+	t, err := RunTargets(sp)
+	if err != nil {
+		return nil, err
 	}
+	run.Targets = t
 	return run.Canonical()
+}
+
+// RunTargets are the targets of a scheduled firing: the spec's, plus the opt-in label
+// unless the schedule opts out.
+func RunTargets(sp *spec.Experiment) (spec.Targets, error) {
+	t := sp.Targets
+	if sp.Schedule == nil || !sp.Schedule.OptedIn() {
+		return t, nil
+	}
+	if t.Match != "" {
+		sel, err := selector.Parse(t.Match)
+		if err != nil {
+			return t, err
+		}
+		t.Match = sel.And(selector.FromMap(map[string]string{spec.OptInLabel: "enabled"})).String()
+		return t, nil
+	}
+	m := maps.Clone(t.Selector)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[spec.OptInLabel] = "enabled"
+	t.Selector = m
+	return t, nil
 }
 
 // drawUnit is a uniform draw in (0,1] for the random mode. It is the leader's decision,
