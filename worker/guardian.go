@@ -51,15 +51,38 @@ type alive struct {
 	PID    int   `json:"pid"`
 	Start  int64 `json:"start"` // the process's start time in clock ticks since boot
 	Faults int64 `json:"faults"`
+	// Due is the earliest deadline of the faults in force (Unix milliseconds), 0 when
+	// none: past it, a silent worker is frozen at the worst moment.
+	Due int64 `json:"due,omitempty"`
 }
 
 // beatEvery is how often a live worker rewrites its AliveFile.
 const beatEvery = 500 * time.Millisecond
 
+// A fault overdueAfter past its deadline on a worker silent for overdueSilence (three
+// missed beats: no goroutine of the process has run) means the worker is frozen; the
+// guardian does not wait for Stale then.
+const (
+	overdueAfter   = 250 * time.Millisecond
+	overdueSilence = 1500 * time.Millisecond
+)
+
 // beat rewrites the AliveFile; the rename makes a reader see the old or the new file,
 // never half of one. It is cheap enough to run on every journalled fault.
 func (a *Agent) beat() {
-	b, _ := json.Marshal(alive{PID: os.Getpid(), Start: a.startTicks, Faults: int64(a.nActive.Load())})
+	var due time.Time
+	a.faultMu.Lock()
+	for _, act := range a.faults {
+		if d := act.af.GetDeadline().AsTime(); act.af.GetDeadline() != nil && (due.IsZero() || d.Before(due)) {
+			due = d
+		}
+	}
+	a.faultMu.Unlock()
+	st := alive{PID: os.Getpid(), Start: a.startTicks, Faults: int64(a.nActive.Load())}
+	if !due.IsZero() {
+		st.Due = due.UnixMilli()
+	}
+	b, _ := json.Marshal(st)
 	path := filepath.Join(a.cfg.DataDir, AliveFile)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
@@ -223,7 +246,11 @@ func (g *Guardian) Check(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	dead := w.PID <= 0 || procStart(w.PID) != w.Start
-	frozen := !dead && w.Faults > 0 && g.cfg.Now().Sub(fi.ModTime()) > g.cfg.Stale
+	silent := g.cfg.Now().Sub(fi.ModTime())
+	// Frozen: silent past Stale while holding faults, or silent for a moment while a
+	// fault is past its deadline, which a live worker would have reverted by now.
+	overdue := w.Due > 0 && g.cfg.Now().After(time.UnixMilli(w.Due).Add(overdueAfter))
+	frozen := !dead && w.Faults > 0 && (silent > g.cfg.Stale || (overdue && silent > overdueSilence))
 	switch {
 	case frozen:
 		g.log.Error("worker frozen with faults in force: killing it to revert them", "pid", w.PID,

@@ -44,13 +44,17 @@ func TestGuardianRevertsForDeadAndFrozenWorkers(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	for _, tc := range []struct {
-		name  string
-		sig   syscall.Signal
-		stale time.Duration
-		limit time.Duration // from the signal to the target running again
+		name     string
+		sig      syscall.Signal
+		stale    time.Duration
+		deadline time.Duration // the fault's own, from its assignment
+		limit    time.Duration // from the signal to the target running again
 	}{
-		{"killed and never restarted", syscall.SIGKILL, 30 * time.Second, time.Second},
-		{"frozen", syscall.SIGSTOP, 1500 * time.Millisecond, 1500*time.Millisecond + time.Second},
+		{"killed and never restarted", syscall.SIGKILL, 30 * time.Second, time.Hour, time.Second},
+		{"frozen", syscall.SIGSTOP, 1500 * time.Millisecond, time.Hour, 1500*time.Millisecond + time.Second},
+		// Frozen with a fault about to end: the guardian does not wait for Stale but
+		// acts soon after the deadline.
+		{"frozen across the deadline", syscall.SIGSTOP, 30 * time.Second, 2 * time.Second, 2*time.Second + 1500*time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tg := startTarget(t)
@@ -59,7 +63,7 @@ func TestGuardianRevertsForDeadAndFrozenWorkers(t *testing.T) {
 			w1, w1done := startWorkerProcess(t, dir, f1.addr, freePort(t))
 			f1.await(t, "hello", isHello)
 			startGuardian(t, dir, tc.stale)
-			f1.push <- assign("stop-1", "r1", time.Hour, "process.stop", map[string]string{"pid": strconv.Itoa(tg.cmd.Process.Pid)})
+			f1.push <- assign("stop-1", "r1", tc.deadline, "process.stop", map[string]string{"pid": strconv.Itoa(tg.cmd.Process.Pid)})
 			f1.await(t, "process.stop injected", isStatus("stop-1", murphyv1.FaultState_FAULT_STATE_INJECTED, 0))
 			if st := tg.state(); st != 'T' {
 				t.Fatalf("target in state %c after process.stop, want T", st)
