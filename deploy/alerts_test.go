@@ -29,6 +29,28 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
+
+	// The compose lab's Prometheus loads the alerts from where compose mounts them; check
+	// its configuration with that path pointing at the file here.
+	cfg, err := os.ReadFile("compose/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, err := filepath.Abs("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mounted = "/etc/prometheus/alerts.yaml"
+	if !strings.Contains(string(cfg), mounted) {
+		t.Fatalf("compose/prometheus.yml does not load %s", mounted)
+	}
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(cfg), mounted, alerts)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "check", "config", path).CombinedOutput(); err != nil {
+		t.Errorf("promtool check config compose/prometheus.yml: %v\n%s", err, out)
+	}
 }
 
 // TestAlertsUseExportedMetrics: a renamed metric must not leave an alert that can never
