@@ -222,9 +222,13 @@ func (r *Runner) scheduledStart(ctx context.Context, run *murphyv1.Run, sp *spec
 	return false, nil
 }
 
+// windowMargin is kept between a step's planned end and the window's end, for the
+// revert to reach the workers before the window closes.
+const windowMargin = time.Second
+
 // stepOutsideWindow ends a scheduled run instead of starting step i when that step (with
-// the parallel steps that start with it, and the cooldown) would not end before the
-// window that holds the run's slot closes. It reports whether the step must not start.
+// the parallel steps that start with it, and the cooldown) would not end windowMargin
+// before the window that holds the run's slot closes. It reports whether the step must not start.
 func (r *Runner) stepOutsideWindow(ctx context.Context, run *murphyv1.Run, sp *spec.Experiment, i int) (bool, error) {
 	u := run.GetScheduleUntil()
 	if u == nil {
@@ -235,11 +239,11 @@ func (r *Runner) stepOutsideWindow(ctx context.Context, run *murphyv1.Run, sp *s
 		longest = max(longest, time.Duration(sp.Steps[j].Duration))
 	}
 	end := r.cfg.Now().Add(longest + time.Duration(sp.Cooldown))
-	if !end.After(u.AsTime()) {
+	if !end.Add(windowMargin).After(u.AsTime()) {
 		return false, nil
 	}
-	return true, r.fail(ctx, run, fmt.Sprintf("step %d not started: with its cooldown it would end at %s, after its schedule's window closes at %s",
-		i+1, end.UTC().Format(time.RFC3339), u.AsTime().UTC().Format(time.RFC3339)))
+	return true, r.fail(ctx, run, fmt.Sprintf("step %d not started: with its cooldown it would end at %s, less than %s before its schedule's window closes at %s",
+		i+1, end.UTC().Format(time.RFC3339), windowMargin, u.AsTime().UTC().Format(time.RFC3339)))
 }
 
 // windowClosed reverts every fault of a scheduled run whose window has closed and ends

@@ -68,7 +68,7 @@ func TestScheduleWindowHolds(t *testing.T) {
 	if injected == 0 {
 		t.Error("no step ran inside the window at all")
 	}
-	if r := runs["10:00:40"]; r == nil || len(r.Steps) != 0 || !strings.Contains(r.Error, "after its schedule's window closes") {
+	if r := runs["10:00:40"]; r == nil || len(r.Steps) != 0 || !strings.Contains(r.Error, "before its schedule's window closes") {
 		t.Errorf("the 10:00:40 run (a 20s step from 10:00:41 ends after 10:01): %v", r)
 	}
 	for _, d := range h.decisions("win") {
@@ -84,13 +84,13 @@ func TestScheduleWindowHolds(t *testing.T) {
 func TestScheduleWindowCutsLateStep(t *testing.T) {
 	h := newSchedHarness(t, at(9, 59, 55), 4)
 	h.createSchedule("cut", `{cron: "0 0 10 * * *", timezone: UTC, optIn: true, windows: [{start: "10:00", end: "10:01"}]}`,
-		`[{fault: http.delay, params: {delay: 30ms}, duration: 58s}]`)
+		`[{fault: http.delay, params: {delay: 30ms}, duration: 57s}]`)
 	h.run(at(10, 0, 5), false)
 	run := h.runsOf("cut")["10:00:00"]
 	if run == nil || run.Phase != murphyv1.RunPhase_RUN_PHASE_INJECTING {
 		t.Fatalf("run %v", run)
 	}
-	// The step ends at 10:00:59 and its grace at 10:01:01; the leader is gone from 10:00:10
+	// The step ends at 10:00:58.1 and its grace at 10:01:00.1; the leader is gone from 10:00:10
 	// to 10:01:30, so the workers' own deadlines (capped at the window's end) must hold
 	// the window.
 	h.run(at(10, 0, 10), false)
