@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,7 +176,8 @@ func TestQuickstart(t *testing.T) {
 		run("tls", "issue", "--dir", pki, "--role", "worker", "--name", fmt.Sprintf("w%d", i))
 		start(fmt.Sprintf("w%d", i), append([]string{"worker", "--coordinators", grpc(0) + "," + grpc(1) + "," + grpc(2), "--id", fmt.Sprintf("w%d", i),
 			"--labels", fmt.Sprintf("region=r1,datacenter=dc%d,host=h%d,service=demo", i%2, i), "--data-dir", wdir,
-			"--proxy", fmt.Sprintf("listen=127.0.0.1:%d,upstream=http://%s", base+60+i, svc)}, tlsFlags(fmt.Sprintf("w%d", i))...)...)
+			"--proxy", fmt.Sprintf("listen=127.0.0.1:%d,upstream=http://%s", base+60+i, svc),
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", base+70+i)}, tlsFlags(fmt.Sprintf("w%d", i))...)...)
 	}
 	run("tls", "issue", "--dir", pki, "--role", "operator", "--name", "alice")
 	cli := func(args ...string) (string, error) {
@@ -226,4 +229,39 @@ func TestQuickstart(t *testing.T) {
 	if err != nil || !strings.Contains(out, "**Hypothesis refuted.**") {
 		t.Errorf("verdict -o markdown: %v\n%s", err, out)
 	}
+	// Every worker process serves its own /metrics (--http-addr); the experimental
+	// group's two injected the delay, and nothing is left in force.
+	injects := 0
+	for i := range 4 {
+		url := fmt.Sprintf("http://127.0.0.1:%d", base+70+i)
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if code, body := httpGet(t, url+p); code != 200 {
+				t.Errorf("worker w%d %s: %d %s", i, p, code, body)
+			}
+		}
+		_, metrics := httpGet(t, url+"/metrics")
+		if strings.Contains(metrics, `murphy_worker_injects_total{kind="http.delay"} 1`) {
+			injects++
+		}
+		if !strings.Contains(metrics, `murphy_worker_faults_active{kind="http.delay"} 0`) {
+			t.Errorf("worker w%d: a delay still in force after the run, or no murphy_worker_faults_active:\n%s", i, metrics)
+		}
+	}
+	if injects != 2 {
+		t.Errorf("%d workers report an inject, want the experimental group's 2", injects)
+	}
+}
+
+// httpGet returns the status and body of a plain GET.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
