@@ -108,7 +108,7 @@ func problemsError(lines []string) error {
 }
 
 func newRunCmd(cf *clientFlags) *cobra.Command {
-	var watch bool
+	var watch, force, newSchedule bool
 	imp := &importFlags{}
 	cmd := &cobra.Command{
 		Use:   "run FILE",
@@ -133,14 +133,18 @@ time left) and prints the verdict; the exit status is then 0 for upheld, 2 for r
 			}
 			defer c.Close()
 			ctx, cancel := c.ctx(cmd.Context())
-			resp, err := c.exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: data, Filename: args[0]})
+			resp, err := c.exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: data, Filename: args[0], Force: force, NewSchedule: newSchedule})
 			cancel()
 			if err != nil {
 				return c.explain(err)
 			}
 			printSpecWarnings(cmd.ErrOrStderr(), resp.Warnings)
 			if sc := resp.Schedule; sc != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s created; first slot %s (`murphy schedules` lists schedules)\n", sc.Id, ts(sc.NextAt))
+				verb := "created"
+				if resp.Updated {
+					verb = "updated in place (its decisions and counts kept; --new adds a schedule instead)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s %s; next slot %s (`murphy schedules plan %s` lists the next ones)\n", sc.Id, verb, ts(sc.NextAt), sc.Id)
 				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "run %s submitted\n", resp.Run.Id)
@@ -156,6 +160,8 @@ time left) and prints the verdict; the exit status is then 0 for upheld, 2 for r
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow the run live and print its verdict")
+	cmd.Flags().BoolVar(&force, "force", false, "create a schedule even when the workers it may target cannot form its groups now")
+	cmd.Flags().BoolVar(&newSchedule, "new", false, "add a schedule beside an existing one of the same name instead of updating it")
 	imp.register(cmd, true)
 	return cmd
 }
@@ -247,7 +253,7 @@ func progressLine(resp *murphyv1.WatchResponse) string {
 
 func newLsCmd(cf *clientFlags) *cobra.Command {
 	var limit int
-	var output string
+	var output, scheduleID string
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List runs, newest first",
@@ -257,7 +263,7 @@ func newLsCmd(cf *clientFlags) *cobra.Command {
 				return err
 			}
 			return call(cmd, cf, func(ctx context.Context, c *client) error {
-				resp, err := c.exp.ListRuns(ctx, &murphyv1.ListRunsRequest{Limit: int32(limit)})
+				resp, err := c.exp.ListRuns(ctx, &murphyv1.ListRunsRequest{Limit: int32(limit), ScheduleId: scheduleID})
 				if err != nil {
 					return c.explain(err)
 				}
@@ -275,6 +281,7 @@ func newLsCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVarP(&limit, "limit", "n", 50, "show at most this many runs (0 for all)")
+	cmd.Flags().StringVar(&scheduleID, "schedule", "", "only the runs this schedule fired")
 	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
 }
@@ -385,7 +392,7 @@ every fault it holds, and no run starts until ` + "`murphy resume`" + `. It need
 					if err != nil {
 						return c.explain(err)
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "cluster halted (%s): %d runs halted, every worker told to revert everything; `murphy resume` allows runs again\n", reason, len(resp.RunIds))
+					fmt.Fprintf(cmd.OutOrStdout(), "cluster halted (%s): %d runs halted, every worker told to revert everything; `murphy resume` allows runs again, `murphy schedules resume` schedules\n", reason, len(resp.RunIds))
 					for _, id := range resp.RunIds {
 						fmt.Fprintf(cmd.OutOrStdout(), "  halted %s\n", id)
 					}
@@ -405,89 +412,20 @@ every fault it holds, and no run starts until ` + "`murphy resume`" + `. It need
 	return cmd
 }
 
-func newSchedulesCmd(cf *clientFlags) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "schedules",
-		Short: "List continuous-chaos schedules: next slot, last decision, firings today",
-		Long: `Schedules lists the schedules created by submitting a spec with a schedule section. Every
-slot is decided once and recorded: fired (with its run) or skipped (with the reason:
-outside the windows, a blackout date, the daily cap, or missed while no leader could act).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "text", outputJSON); err != nil {
-				return err
-			}
-			return call(cmd, cf, func(ctx context.Context, c *client) error {
-				resp, err := c.exp.ListSchedules(ctx, &murphyv1.ListSchedulesRequest{})
-				if err != nil {
-					return c.explain(err)
-				}
-				if output == outputJSON {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				if resp.Paused {
-					fmt.Fprintln(cmd.OutOrStdout(), "SCHEDULES PAUSED (`murphy resume` lets them fire again)")
-				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SCHEDULE\tNEXT SLOT\tLAST RUN\tFIRED (TODAY)\tSKIPPED\tLAST SKIP")
-				for _, s := range resp.Schedules {
-					skip := "-"
-					if s.LastSkipReason != "" {
-						skip = s.LastSkipReason
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d (%d)\t%d\t%s\n", s.Id, ts(s.NextAt), orDash(s.LastRunId), s.FiredTotal, s.FiredOnDay, s.SkippedTotal, skip)
-				}
-				return tw.Flush()
-			})
-		},
-	}
-	outputFlag(cmd, &output, "text", outputJSON)
-	cmd.AddCommand(&cobra.Command{
-		Use:   "delete SCHEDULE",
-		Short: "Delete a schedule (its runs stay)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, cf, func(ctx context.Context, c *client) error {
-				if _, err := c.exp.DeleteSchedule(ctx, &murphyv1.DeleteScheduleRequest{ScheduleId: args[0]}); err != nil {
-					return c.explain(err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "schedule %s deleted\n", args[0])
-				return nil
-			})
-		},
-	})
-	return cmd
-}
-
-func newPauseSchedulesCmd(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pause-schedules",
-		Short: "Stop every schedule from firing until murphy resume",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return call(cmd, cf, func(ctx context.Context, c *client) error {
-				if _, err := c.exp.PauseSchedules(ctx, &murphyv1.PauseSchedulesRequest{}); err != nil {
-					return c.explain(err)
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), "schedules paused; `murphy resume` lets them fire again")
-				return nil
-			})
-		},
-	}
-}
-
 func newResumeCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "resume",
-		Short: "Lift a cluster-wide halt or a schedule pause so runs and schedules may start again",
-		Args:  cobra.NoArgs,
+		Short: "Lift a cluster-wide halt so runs may start again (schedules stay paused)",
+		Long: `Resume lifts the halt of ` + "`murphy halt --all`" + `. The halt paused every schedule too, and
+they stay paused: resume them on purpose with ` + "`murphy schedules resume`" + ` once chaos is
+welcome again.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return call(cmd, cf, func(ctx context.Context, c *client) error {
 				if _, err := c.exp.Resume(ctx, &murphyv1.ResumeRequest{}); err != nil {
 					return c.explain(err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), "cluster resumed: runs may start and schedules fire again")
+				fmt.Fprintln(cmd.OutOrStdout(), "cluster halt lifted: runs may start; schedules stay paused until `murphy schedules resume`")
 				return nil
 			})
 		},
