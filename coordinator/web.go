@@ -78,6 +78,10 @@ func (w webWrites) PauseSchedules(ctx context.Context, in *murphyv1.PauseSchedul
 	return w.c.PauseSchedules(forWebUser(ctx), in, opts...)
 }
 
+func (w webWrites) ResumeSchedules(ctx context.Context, in *murphyv1.ResumeSchedulesRequest, opts ...grpc.CallOption) (*murphyv1.ResumeSchedulesResponse, error) {
+	return w.c.ResumeSchedules(forWebUser(ctx), in, opts...)
+}
+
 // webLive is the leader's soft state as the pages see it.
 type webLive struct{ s *Server }
 

@@ -68,6 +68,11 @@ func (c *calls) PauseSchedules(ctx context.Context, _ *murphyv1.PauseSchedulesRe
 	return &murphyv1.PauseSchedulesResponse{}, nil
 }
 
+func (c *calls) ResumeSchedules(ctx context.Context, _ *murphyv1.ResumeSchedulesRequest, _ ...grpc.CallOption) (*murphyv1.ResumeSchedulesResponse, error) {
+	c.add(ctx, "ResumeSchedules", &murphyv1.Command{Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{}}})
+	return &murphyv1.ResumeSchedulesResponse{}, nil
+}
+
 // certs issues one certificate per role/name from a fresh CA and returns them parsed.
 func certs(t *testing.T, who ...string) map[string]*x509.Certificate {
 	t.Helper()
@@ -300,13 +305,13 @@ func TestSchedulesPage(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatal(code)
 	}
-	for _, w := range []string{`id="paused"`, "nightly-1", "checkout", "2026-03-01 12:30:00Z", `<a href="/ui/runs/checkout-s1">`, "outside the windows", `id="resume-schedules"`, "<td>1</td>"} {
+	for _, w := range []string{`id="paused"`, "nightly-1", "checkout", "<td>paused</td>", `<a href="/ui/runs/checkout-s1">`, "outside the windows", `id="resume-schedules"`, "<td>1</td>"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("schedules page lacks %q", w)
 		}
 	}
 	_, body = get(t, h, "/ui/audit")
-	for _, w := range []string{"3 entries", "schedules.pause", "schedule.fire", "schedule.create", "sha256:abcd"} {
+	for _, w := range []string{"4 entries", "schedules.pause", "schedule.skip", "schedule.fire", "schedule.create", "sha256:abcd"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("audit page lacks %q", w)
 		}
@@ -314,5 +319,35 @@ func TestSchedulesPage(t *testing.T) {
 	_, rows, _ := strings.Cut(body, "<tbody>")
 	if strings.Index(rows, "schedules.pause") > strings.Index(rows, "schedule.create") {
 		t.Error("the audit trail is not newest first")
+	}
+}
+
+// TestSchedulesPageInZone is defect 6 of issue 15 on the page: "last run" is that run's
+// slot (not the last decided one), "fired today" counts the schedule's own calendar day,
+// times are in its zone, and a paused schedule shows no next slot (it would be past).
+func TestSchedulesPageInZone(t *testing.T) {
+	f := fsm.New()
+	at := func(m int) *timestamppb.Timestamp { return timestamppb.New(t0.Add(time.Duration(m) * time.Minute)) }
+	// 12:10Z on 1 March is 01:10 on 2 March in Auckland (NZDT, UTC+13).
+	zoned := strings.Replace(specJSON, `"steps"`, `"schedule":{"cron":"*/10 * * * *","timezone":"Pacific/Auckland"},"steps"`, 1)
+	for i, cmd := range []*murphyv1.Command{
+		{At: at(0), By: "sre", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nz-1", Name: "checkout", SpecJson: zoned, NextAt: at(10)}}},
+		{At: at(10), By: "schedule:nz-1", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nz-1", Slot: at(10), RunId: "checkout-s1", SpecJson: specJSON, Day: "2026-03-02", NextAt: at(20)}}},
+		{At: at(20), By: "schedule:nz-1", Cmd: &murphyv1.Command_SkipSchedule{SkipSchedule: &murphyv1.SkipSchedule{ScheduleId: "nz-1", Slot: at(20), Reason: "the previous run checkout-s1 is still active (overlap: skip)", NextAt: at(30)}}},
+		{At: at(21), By: "sre", Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: true, ScheduleId: "nz-1"}}},
+	} {
+		if err := f.ApplyCommand(uint64(i+1), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := New(Config{NodeID: "n1", FSM: f, Auth: Auth{Insecure: true}, Now: func() time.Time { return t0.Add(40 * time.Minute) }})
+	_, body := get(t, h, "/ui/schedules")
+	for _, w := range []string{"(slot 2026-03-02 01:10:00 NZDT)", "<td>1 on 2026-03-02</td>", "<td>paused (this schedule)</td>", "2026-03-02 01:20:00 NZDT: skipped, the previous run checkout-s1 is still active"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("schedules page lacks %q", w)
+		}
+	}
+	if strings.Contains(body, "01:30:00") {
+		t.Error("a paused schedule shows its next slot, now past")
 	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,12 +17,27 @@ import (
 
 // ---- schedules ----
 
-// ScheduleRow is one schedule as the page shows it.
+// ScheduleRow is one schedule as the page shows it, its times in its own zone.
 type ScheduleRow struct {
-	S          *murphyv1.Schedule
-	FiredToday int32
-	LastRun    *murphyv1.Run // nil when it never fired or the run is gone
+	S      *murphyv1.Schedule
+	Zone   string
+	Paused bool // by itself or with every schedule
+	// Next is the slot it waits for, LastRunSlot the slot of its last run, Today the
+	// calendar day now in its zone (the daily cap's day).
+	Next, LastRunSlot, LastSkip, Created, Today string
+	FiredToday                                  int32
+	LastRun                                     *murphyv1.Run // nil when it never fired or the run is gone
+	// Recent are its latest decisions, newest first.
+	Recent []DecisionRow
 }
+
+// DecisionRow is one decided slot.
+type DecisionRow struct {
+	Slot, RunID, Reason string
+}
+
+// recentShown is how many decisions a row shows; `murphy schedules show` lists all kept.
+const recentShown = 5
 
 type schedulesPage struct {
 	Page
@@ -29,19 +45,48 @@ type schedulesPage struct {
 	Paused  bool
 	Confirm string // "pause" or "resume" while awaiting confirmation
 	Error   string
-	Today   string
+}
+
+// zoneOf reads the time zone of a stored schedule spec.
+func zoneOf(s *murphyv1.Schedule) *time.Location {
+	var sp struct {
+		Schedule struct {
+			Timezone string `json:"timezone"`
+		} `json:"schedule"`
+	}
+	if json.Unmarshal([]byte(s.SpecJson), &sp) == nil && sp.Schedule.Timezone != "" {
+		if loc, err := time.LoadLocation(sp.Schedule.Timezone); err == nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
+func inZone(t *timestamppb.Timestamp, loc *time.Location) string {
+	if t == nil {
+		return ""
+	}
+	return t.AsTime().In(loc).Format("2006-01-02 15:04:05 MST")
 }
 
 func (h *Handler) schedulesPage(r *http.Request) schedulesPage {
 	ss, paused := h.cfg.FSM.Schedules()
-	p := schedulesPage{Page: h.chrome(r, "Schedules", "schedules"), Paused: paused, Today: h.cfg.Now().UTC().Format(time.DateOnly)}
+	p := schedulesPage{Page: h.chrome(r, "Schedules", "schedules"), Paused: paused}
+	now := h.cfg.Now()
 	for _, s := range ss {
-		row := ScheduleRow{S: s}
-		if s.FiredDay == p.Today {
+		loc := zoneOf(s)
+		row := ScheduleRow{S: s, Zone: loc.String(), Paused: paused || s.Paused, Next: inZone(s.NextAt, loc),
+			LastRunSlot: inZone(s.LastRunSlot, loc), LastSkip: inZone(s.LastSkip, loc), Created: inZone(s.CreatedAt, loc),
+			Today: now.In(loc).Format(time.DateOnly)}
+		if s.FiredDay == row.Today {
 			row.FiredToday = s.FiredOnDay
 		}
 		if s.LastRunId != "" {
 			row.LastRun = h.cfg.FSM.Run(s.LastRunId)
+		}
+		for i := len(s.Recent) - 1; i >= 0 && len(row.Recent) < recentShown; i-- {
+			d := s.Recent[i]
+			row.Recent = append(row.Recent, DecisionRow{Slot: inZone(d.Slot, loc), RunID: d.RunId, Reason: d.Reason})
 		}
 		p.Rows = append(p.Rows, row)
 	}
@@ -61,9 +106,9 @@ func (h *Handler) pauseSchedules(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) resumeSchedules(w http.ResponseWriter, r *http.Request) {
 	h.scheduleAction(w, r, ActionResume, "resume", func(ctx context.Context) error {
-		_, err := h.cfg.Experiments.Resume(ctx, &murphyv1.ResumeRequest{})
+		_, err := h.cfg.Experiments.ResumeSchedules(ctx, &murphyv1.ResumeSchedulesRequest{})
 		return err
-	}, h.resumed)
+	}, func() bool { _, paused := h.cfg.FSM.Schedules(); return !paused })
 }
 
 // scheduleAction asks for confirmation, then makes the call as the signed-in user.
@@ -95,7 +140,7 @@ func (h *Handler) scheduleAction(w http.ResponseWriter, r *http.Request, a Actio
 // AuditActions is the vocabulary of the trail, for the filter.
 var AuditActions = []string{
 	fsm.AuditSubmit, fsm.AuditHalt, fsm.AuditHaltAll, fsm.AuditResume,
-	fsm.AuditScheduleCreate, fsm.AuditScheduleFire, fsm.AuditScheduleDelete,
+	fsm.AuditScheduleCreate, fsm.AuditScheduleUpdate, fsm.AuditScheduleFire, fsm.AuditScheduleSkip, fsm.AuditScheduleDelete,
 	fsm.AuditSchedulesPause, fsm.AuditSchedulesResume, fsm.AuditNodeJoin, fsm.AuditNodeRemove,
 }
 

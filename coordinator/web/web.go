@@ -47,6 +47,7 @@ type Experiments interface {
 	HaltAll(ctx context.Context, in *murphyv1.HaltAllRequest, opts ...grpc.CallOption) (*murphyv1.HaltAllResponse, error)
 	Resume(ctx context.Context, in *murphyv1.ResumeRequest, opts ...grpc.CallOption) (*murphyv1.ResumeResponse, error)
 	PauseSchedules(ctx context.Context, in *murphyv1.PauseSchedulesRequest, opts ...grpc.CallOption) (*murphyv1.PauseSchedulesResponse, error)
+	ResumeSchedules(ctx context.Context, in *murphyv1.ResumeSchedulesRequest, opts ...grpc.CallOption) (*murphyv1.ResumeSchedulesResponse, error)
 }
 
 // Config wires the pages to a node.
@@ -723,10 +724,8 @@ func (h *Handler) resume(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/ui/cluster", http.StatusSeeOther)
 }
 
-func (h *Handler) resumed() bool {
-	_, paused := h.cfg.FSM.Schedules()
-	return !paused && h.cfg.FSM.ClusterHalt() == nil
-}
+// resumed reports the halt lifted; schedules stay paused until resumed on their own.
+func (h *Handler) resumed() bool { return h.cfg.FSM.ClusterHalt() == nil }
 
 // ---- workers ----
 
