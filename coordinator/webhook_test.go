@@ -153,3 +153,32 @@ func scrapeCoordinator(t *testing.T, addr string) string {
 	}
 	return string(b)
 }
+
+// TestWebhookVerdictInSlackFormat runs an experiment to its verdict with a Slack-format
+// webhook: the receiver gets the submission and then the verdict as {"text": ...}.
+func TestWebhookVerdictInSlackFormat(t *testing.T) {
+	secret := []byte("slack-secret")
+	rcv := newHookReceiver(t, secret)
+	c := startClusterWith(t, 1, func(cfg *coordinator.Config) {
+		cfg.Webhooks = notify.Config{URLs: []string{rcv.URL}, Secret: secret, Format: notify.FormatSlack}
+	})
+	startWorkers(t, c, 4)
+	id := submit(t, c.nodes[0].GRPCAddr(), fmt.Sprintf(testSpec, "1s", "3s"))
+	run := waitPhase(t, c, id, 30*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
+	if run.Phase != murphyv1.RunPhase_RUN_PHASE_COMPLETED {
+		t.Fatalf("run ended %v: %s", run.Phase, run.Error)
+	}
+	waitUntil(t, 10*time.Second, "the verdict message", func() bool { got, _ := rcv.received(); return got[id+"/verdict"] == 1 })
+	var msg map[string]string
+	if err := json.Unmarshal(rcv.body(id+"/verdict"), &msg); err != nil {
+		t.Fatal(err)
+	}
+	// Whatever the verdict (two hosts per group may not settle it), the message says it.
+	outcome := strings.ToLower(strings.TrimPrefix(run.Verdict.Outcome.String(), "VERDICT_OUTCOME_"))
+	if !strings.Contains(msg["text"], "hypothesis *"+outcome+"*: "+run.Verdict.Reason) || !strings.Contains(msg["text"], id) {
+		t.Errorf("verdict message %q, want the run's %s verdict and its reason", msg["text"], outcome)
+	}
+	if got, bad := rcv.received(); len(got) != 2 || got[id+"/submitted"] != 1 || bad != 0 {
+		t.Errorf("messages %v (%d badly signed), want the submission and the verdict once each", got, bad)
+	}
+}
