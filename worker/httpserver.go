@@ -84,6 +84,7 @@ func (a *Agent) serveHTTP() {
 	if a.http == nil {
 		return
 	}
+	a.log.Info("serving /metrics, /healthz and /readyz", "addr", "http://"+a.http.lis.Addr().String())
 	if err := a.http.srv.Serve(a.http.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Error("HTTP server stopped", "addr", a.http.lis.Addr().String(), "err", err)
 	}

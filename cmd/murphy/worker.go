@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -79,6 +81,11 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 				}
 				cfg.DialOptions = append(cfg.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
 			}
+			// The process's own health (memory, goroutines, file descriptors) next to
+			// murphy_worker_* on /metrics.
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			cfg.Registerer, cfg.Gatherer = reg, reg
 			agent, err := worker.New(cfg)
 			if err != nil {
 				return err
