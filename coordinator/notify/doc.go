@@ -43,8 +43,10 @@
 // log entry per delivery, an FSM change, and still a duplicate when a leader dies between
 // posting and committing the mark); replaying every event in the state on each election
 // (a storm of stale notifications at every failover, which is what people turn webhooks
-// off for); a fixed replay window (duplicates by design, still losing events older than
-// the window).
+// off for); a replay window long enough to cover a dead leader's undelivered events
+// (seconds to minutes of duplicates at every election, by design, and still a loss for
+// anything older). TakeoverMargin is not that: it covers the new leader's own first
+// instant, not the old leader's backlog.
 //
 // Delivery: one queue and one goroutine per URL, so a slow or dead receiver delays only
 // itself and each receiver sees a run's events in order. A 2xx is delivered; a network
