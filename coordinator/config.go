@@ -9,6 +9,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/notify"
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
+	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	"github.com/murphy-chaos/murphy/worker/fault"
 )
@@ -76,6 +77,9 @@ type Config struct {
 	WorkerLostAfter time.Duration
 	// WaitForWorkers bounds how long a run waits for enough workers.
 	WaitForWorkers time.Duration
+	// ScheduleLimits bound continuous chaos across schedules: the most scheduled runs
+	// active at once, and daily budgets per service.
+	ScheduleLimits runner.Limits
 
 	// TLS locates the CA and this node's coordinator certificate. Every connection is
 	// mutual TLS with it: clients, workers and Raft between coordinators. Nil requires

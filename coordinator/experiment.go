@@ -239,7 +239,13 @@ func (e *experimentService) poolShortfall(sp *spec.Experiment) string {
 
 func (e *experimentService) ListSchedules(context.Context, *murphyv1.ListSchedulesRequest) (*murphyv1.ListSchedulesResponse, error) {
 	ss, paused := e.s.fsm.Schedules()
-	return &murphyv1.ListSchedulesResponse{Schedules: ss, Paused: paused}, nil
+	resp := &murphyv1.ListSchedulesResponse{Schedules: ss, Paused: paused, MaxActiveRuns: int32(e.s.cfg.ScheduleLimits.MaxActive)}
+	for _, r := range e.s.fsm.ActiveRuns() {
+		if r.ScheduleId != "" {
+			resp.ActiveRuns++
+		}
+	}
+	return resp, nil
 }
 
 func (e *experimentService) DeleteSchedule(ctx context.Context, req *murphyv1.DeleteScheduleRequest) (*murphyv1.DeleteScheduleResponse, error) {

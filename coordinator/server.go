@@ -521,6 +521,7 @@ func (s *Server) startLeading() {
 		WaitForWorkers: s.cfg.WaitForWorkers,
 		Metrics:        s.metrics.runner,
 		Prometheus:     s.prom,
+		ScheduleLimits: s.cfg.ScheduleLimits,
 	})
 	s.mu.Lock()
 	if s.leading {

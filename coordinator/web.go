@@ -45,7 +45,31 @@ func (s *Server) webHandler() http.Handler {
 		Now:         s.cfg.Now,
 		Logger:      s.cfg.Logger,
 		Done:        s.stop,
+
+		ScheduleLimits: s.scheduleLimits,
 	})
+}
+
+// scheduleLimits describes the configured limits on continuous chaos and their use now.
+func (s *Server) scheduleLimits() []web.ScheduleLimit {
+	l := s.cfg.ScheduleLimits
+	if l.MaxActive == 0 && len(l.Budgets) == 0 {
+		return nil
+	}
+	u := runner.UsageOf(s.fsm, l, s.cfg.Now())
+	var out []web.ScheduleLimit
+	if l.MaxActive > 0 {
+		out = append(out, web.ScheduleLimit{What: "scheduled runs active at once", Used: float64(u.Active), Max: float64(l.MaxActive)})
+	}
+	for _, b := range u.Budgets {
+		if b.Runs > 0 {
+			out = append(out, web.ScheduleLimit{What: "runs on " + b.Day + " (UTC) for service " + b.Service, Used: float64(b.RunsUsed), Max: float64(b.Runs)})
+		}
+		if b.FaultMinutes > 0 {
+			out = append(out, web.ScheduleLimit{What: "fault-minutes on " + b.Day + " (UTC) for service " + b.Service, Used: b.MinutesUsed, Max: b.FaultMinutes})
+		}
+	}
+	return out
 }
 
 // webWrites makes the pages' calls on this node's gRPC address, which it reaches with

@@ -30,6 +30,7 @@ func newCoordinatorCmd() *cobra.Command {
 		maxDisk  string
 		hookFmt  string
 		hookKey  string
+		budgets  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -73,6 +74,13 @@ with backoff. Give every coordinator the same flags: only the leader sends.`,
 			}
 			if err := webhookConfig(&cfg.Webhooks, hookFmt, hookKey, log); err != nil {
 				return err
+			}
+			for _, b := range budgets {
+				budget, err := parseBudget(b)
+				if err != nil {
+					return err
+				}
+				cfg.ScheduleLimits.Budgets = append(cfg.ScheduleLimits.Budgets, budget)
 			}
 			srv, err := coordinator.New(cfg)
 			if err != nil {
@@ -124,6 +132,8 @@ with backoff. Give every coordinator the same flags: only the leader sends.`,
 	f.StringArrayVar(&cfg.Webhooks.URLs, "webhook", nil, "URL the leader posts run events to (repeatable)")
 	f.StringVar(&hookKey, "webhook-secret-file", "", "file holding the HMAC-SHA256 key that signs webhook bodies (X-Murphy-Signature)")
 	f.StringVar(&hookFmt, "webhook-format", "json", "webhook body: json (Murphy's event) or slack ({\"text\": ...})")
+	f.IntVar(&cfg.ScheduleLimits.MaxActive, "max-scheduled-runs", 0, "the most runs fired by schedules active at once, across schedules (0: no limit); a slot beyond it is skipped")
+	f.StringArrayVar(&budgets, "schedule-budget", nil, "a service's daily allowance for scheduled runs, e.g. service=checkout,runs=10,fault-minutes=60 (repeatable; days in UTC)")
 	return cmd
 }
 

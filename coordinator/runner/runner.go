@@ -58,6 +58,8 @@ type Config struct {
 	Metrics *Metrics
 	// Prometheus answers metrics with a Prometheus source; nil when none is configured.
 	Prometheus *promsrc.Client
+	// ScheduleLimits bound continuous chaos across schedules (limits.go).
+	ScheduleLimits Limits
 }
 
 func (c *Config) defaults() {

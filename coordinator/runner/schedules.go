@@ -69,6 +69,8 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 		default:
 			if ok, why := c.plan.Allowed(slot, r.capUsed(s, c, slot)); !ok {
 				reason = why
+			} else if why := r.overLimits(s, c); why != "" {
+				reason = why
 			} else {
 				reason = r.overlap(ctx, s, c, slot)
 			}

@@ -29,6 +29,8 @@ type schedHarness struct {
 	conns []*fleet.Conn
 	// Faults each fake worker holds: assignment ID -> its deadline.
 	held map[string]map[string]time.Time
+	// limits are the next leader's schedule limits.
+	limits Limits
 }
 
 func newSchedHarness(t *testing.T, start time.Time, workers int) *schedHarness {
@@ -53,7 +55,7 @@ func (h *schedHarness) clock() time.Time { return h.now }
 func (h *schedHarness) newLeader() {
 	h.r = New(Config{
 		NodeID: "n1", FSM: h.f, Fleet: h.fl, Now: h.clock, Seed: func() uint64 { return 1 },
-		WaitForWorkers: 5 * time.Second,
+		WaitForWorkers: 5 * time.Second, ScheduleLimits: h.limits,
 		Apply: func(_ context.Context, cmd *murphyv1.Command) error {
 			h.idx++
 			return h.f.ApplyCommand(h.idx, cmd)

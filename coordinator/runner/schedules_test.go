@@ -215,3 +215,43 @@ func TestScheduleFleetFailuresKeepCap(t *testing.T) {
 		t.Errorf("decisions %q: a run that never started used the cap", got)
 	}
 }
+
+// TestScheduleFleetLimits: a cluster-wide limit on scheduled runs active at once, and a
+// service's daily budget in runs and in fault-minutes, which every schedule aimed at the
+// service draws from.
+func TestScheduleFleetLimits(t *testing.T) {
+	step := `[{fault: http.delay, params: {delay: 30ms}, duration: 30s}]`
+	tests := []struct {
+		name   string
+		limits Limits
+		want   string // the reason b's first slot is skipped
+	}{
+		{"active at once", Limits{MaxActive: 1}, "limit of 1 scheduled runs active at once"},
+		{"runs per day", Limits{Budgets: []Budget{{Service: "demo", Runs: 1}}}, "1 of 1 runs"},
+		// a's run spends 2 workers x 0.5 min = 1 fault-minute; b needs another.
+		{"fault-minutes per day", Limits{Budgets: []Budget{{Service: "demo", FaultMinutes: 1.5}}}, "1.0 of 1.5 fault-minutes spent"},
+		{"another service's budget", Limits{Budgets: []Budget{{Service: "payments", Runs: 1}}}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSchedHarness(t, at(9, 59, 58), 8)
+			h.limits = tc.limits
+			h.newLeader()
+			h.createSchedule("a", `{cron: "0 0 10 * * *", timezone: UTC}`, step)
+			h.createSchedule("b", `{cron: "10 0 10 * * *", timezone: UTC}`, step)
+			h.run(at(10, 0, 12), false)
+			if got := h.decisions("a"); len(got) != 1 || !strings.HasSuffix(got[0], "fired") {
+				t.Fatalf("a: %q", got)
+			}
+			got := h.decisions("b")
+			switch {
+			case len(got) != 1:
+				t.Fatalf("b: %q", got)
+			case tc.want == "" && !strings.HasSuffix(got[0], "fired"):
+				t.Errorf("b skipped: %q", got[0])
+			case tc.want != "" && !strings.Contains(got[0], tc.want):
+				t.Errorf("b: %q, want a skip for %q", got[0], tc.want)
+			}
+		})
+	}
+}

@@ -340,8 +340,14 @@ func TestSchedulesPageInZone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := New(Config{NodeID: "n1", FSM: f, Auth: Auth{Insecure: true}, Now: func() time.Time { return t0.Add(40 * time.Minute) }})
+	limits := func() []ScheduleLimit {
+		return []ScheduleLimit{{What: "scheduled runs active at once", Used: 1, Max: 3}, {What: "fault-minutes on 2026-03-01 (UTC) for service checkout", Used: 12.5, Max: 60}}
+	}
+	h := New(Config{NodeID: "n1", FSM: f, Auth: Auth{Insecure: true}, Now: func() time.Time { return t0.Add(40 * time.Minute) }, ScheduleLimits: limits})
 	_, body := get(t, h, "/ui/schedules")
+	if !strings.Contains(body, "scheduled runs active at once: 1 of 3") || !strings.Contains(body, "for service checkout: 12.5 of 60") {
+		t.Errorf("the page lacks the fleet-wide limits")
+	}
 	for _, w := range []string{"(slot 2026-03-02 01:10:00 NZDT)", "<td>1 on 2026-03-02</td>", "<td>paused (this schedule)</td>", "2026-03-02 01:20:00 NZDT: skipped, the previous run checkout-s1 is still active"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("schedules page lacks %q", w)

@@ -36,12 +36,19 @@ type DecisionRow struct {
 	Slot, RunID, Reason string
 }
 
+// ScheduleLimit is one fleet-wide limit on continuous chaos and how much of it is used.
+type ScheduleLimit struct {
+	What      string // "scheduled runs active at once", "runs today (UTC) for service checkout"
+	Used, Max float64
+}
+
 // recentShown is how many decisions a row shows; `murphy schedules show` lists all kept.
 const recentShown = 5
 
 type schedulesPage struct {
 	Page
 	Rows    []ScheduleRow
+	Limits  []ScheduleLimit
 	Paused  bool
 	Confirm string // "pause" or "resume" while awaiting confirmation
 	Error   string
@@ -72,6 +79,9 @@ func inZone(t *timestamppb.Timestamp, loc *time.Location) string {
 func (h *Handler) schedulesPage(r *http.Request) schedulesPage {
 	ss, paused := h.cfg.FSM.Schedules()
 	p := schedulesPage{Page: h.chrome(r, "Schedules", "schedules"), Paused: paused}
+	if h.cfg.ScheduleLimits != nil {
+		p.Limits = h.cfg.ScheduleLimits()
+	}
 	now := h.cfg.Now()
 	for _, s := range ss {
 		loc := zoneOf(s)

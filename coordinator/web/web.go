@@ -65,6 +65,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Done ends event streams when the node stops.
 	Done <-chan struct{}
+	// ScheduleLimits reports the fleet-wide limits on continuous chaos and their use,
+	// for the schedules page; nil when none are set.
+	ScheduleLimits func() []ScheduleLimit
 }
 
 // Handler serves /ui/.
