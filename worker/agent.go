@@ -171,11 +171,13 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.caps = append(a.caps, k)
 	}
-	if a.m, err = newMetrics(cfg.Registerer, a); err != nil {
+	// Bound before the metrics are registered, so a taken port leaves the caller's
+	// registry as it was.
+	if err := a.listenHTTP(); err != nil {
 		a.Close()
 		return nil, err
 	}
-	if err := a.listenHTTP(); err != nil {
+	if a.m, err = newMetrics(cfg.Registerer, a); err != nil {
 		a.Close()
 		return nil, err
 	}
