@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/murphy-chaos/murphy/internal/testenv"
@@ -124,9 +125,14 @@ func TestWorkerHTTPDisabledAndTaken(t *testing.T) {
 		t.Fatalf("HTTPAddr = %q without Config.HTTPAddr", a)
 	}
 	taken := startAgent(t, []string{"127.0.0.1:1"}, withHTTP).agent.HTTPAddr()
+	reg := prometheus.NewRegistry()
 	_, err := New(Config{ID: "w2", Coordinators: []string{"127.0.0.1:1"}, DataDir: t.TempDir(), HTTPAddr: taken,
-		DockerHost: "unix:///nonexistent/murphy-test/docker.sock"})
+		Registerer: reg, DockerHost: "unix:///nonexistent/murphy-test/docker.sock"})
 	if err == nil || !strings.Contains(err.Error(), "listen for HTTP") {
 		t.Fatalf("New on a taken HTTP address: %v", err)
+	}
+	// The registry is left as it was, so the caller may try again with it.
+	if mfs, err := reg.Gather(); err != nil || len(mfs) != 0 {
+		t.Fatalf("a failed New left %d metric families registered (%v)", len(mfs), err)
 	}
 }
