@@ -51,7 +51,7 @@ func TestRunRecordTellsTheTruth(t *testing.T) {
 			w.stop()
 		}
 	}
-	run = waitPhase(t, c, id, 30*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
+	waitPhase(t, c, id, 30*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
 	var stayed *murphyv1.FaultWindow
 	waitUntil(t, 10*time.Second, "the staying worker's revert recorded", func() bool {
 		for _, w := range c.run(id).Steps[0].Windows {

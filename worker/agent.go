@@ -285,6 +285,7 @@ func (a *Agent) recover() {
 		a.m.reverts.WithLabelValues(causeLabel(cause)).Inc()
 		a.log.Warn("reverted fault left by a previous run of this worker", "assignment_id", f.AssignmentID, "run_id", f.RunID, "kind", f.Kind)
 		st := a.status(af.AssignmentId, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
+		st.InjectedAt = af.InjectedAt
 		a.faultMu.Lock()
 		a.remember(st)
 		a.faultMu.Unlock()
@@ -652,6 +653,7 @@ func (a *Agent) revertHeld(act *activeFault, cause murphyv1.RevertCause) *murphy
 		a.log.Error("forget reverted fault", "assignment_id", id, "err", err)
 	}
 	st := a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
+	st.InjectedAt = act.af.InjectedAt
 	a.faultMu.Lock()
 	delete(a.faults, id)
 	a.nActive.Add(-1)

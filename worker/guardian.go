@@ -344,7 +344,8 @@ func (g *Guardian) revertAll(ctx context.Context, j *journal.Journal) (int, erro
 			continue
 		}
 		st := &murphyv1.StepStatus{AssignmentId: af.AssignmentId, RunId: af.RunId, Step: af.Step,
-			State: murphyv1.FaultState_FAULT_STATE_REVERTED, Cause: murphyv1.RevertCause_REVERT_CAUSE_GUARDIAN, At: timestamppb.New(g.cfg.Now())}
+			State: murphyv1.FaultState_FAULT_STATE_REVERTED, Cause: murphyv1.RevertCause_REVERT_CAUSE_GUARDIAN, At: timestamppb.New(g.cfg.Now()),
+			InjectedAt: af.InjectedAt}
 		if err := j.Resolve(st); err != nil {
 			errs = append(errs, err)
 			continue

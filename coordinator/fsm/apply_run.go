@@ -317,10 +317,20 @@ func (f *FSM) applyRecordWindows(c *murphyv1.RecordWindows) (Change, error) {
 			}
 			// A revert with nothing open: either a retry of a recorded one, or a fault the
 			// leader never heard injected (its acknowledgement was lost with a leader).
-			// Only the latter is recorded, as a window without a start; a worker that
-			// never acknowledged the step is only saying it holds nothing.
-			if slices.Contains(st.Injected, w.WorkerId) && !slices.ContainsFunc(st.Windows, func(x *murphyv1.FaultWindow) bool { return x.WorkerId == w.WorkerId }) {
+			// The latter is recorded whole when the worker says when it injected (and
+			// that is its acknowledgement), or without a start when the step's record
+			// already names the worker; otherwise the worker is only saying it holds
+			// nothing.
+			if slices.ContainsFunc(st.Windows, func(x *murphyv1.FaultWindow) bool {
+				return x.WorkerId == w.WorkerId && (w.InjectedAt == nil || x.InjectedAt == nil || x.InjectedAt.AsTime().Equal(w.InjectedAt.AsTime()))
+			}) {
+				continue
+			}
+			if w.InjectedAt != nil || slices.Contains(st.Injected, w.WorkerId) {
 				st.Windows = append(st.Windows, &murphyv1.FaultWindow{WorkerId: w.WorkerId, Step: w.Step, InjectedAt: w.InjectedAt, RevertedAt: w.RevertedAt, Cause: w.Cause})
+				if w.InjectedAt != nil {
+					st.Injected = union(st.Injected, []string{w.WorkerId})
+				}
 			}
 		}
 	}

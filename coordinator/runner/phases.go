@@ -230,8 +230,12 @@ func (r *Runner) startStep(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 			return r.fail(ctx, run, fmt.Sprintf("step %d (%s) has where %s but no experimental worker matches it", k+1, st.Fault, selector.FromMap(st.Where)))
 		}
 		fault := &murphyv1.FaultSpec{Kind: st.Fault, Params: st.Params, Duration: pbDuration(st.Duration)}
-		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: run.Id, Index: int32(k), Fault: fault, Start: true}}}); err != nil {
-			return err
+		// A previous leader may have recorded the start and died before the phase
+		// moved on: the step stands as recorded, with its start time.
+		if k >= len(run.Steps) {
+			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: run.Id, Index: int32(k), Fault: fault, Start: true}}}); err != nil {
+				return err
+			}
 		}
 		longest = max(longest, time.Duration(st.Duration))
 	}
@@ -287,7 +291,13 @@ func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState)
 		if slices.Contains(step.Failed, w) || !r.cfg.Fleet.Connected(w) {
 			continue
 		}
-		if _, ok := r.cfg.Fleet.ActiveFaults(w)[id]; ok {
+		if af, ok := r.cfg.Fleet.ActiveFaults(w)[id]; ok {
+			// In force, by the worker's own hello: if the acknowledgement died with the
+			// previous leader, record it now, or the run would say the step was
+			// injected nowhere.
+			if !slices.Contains(step.Injected, w) && !r.acked(run.Id, i, w) {
+				r.fileAck(run.Id, i, w, af.GetInjectedAt())
+			}
 			continue
 		}
 		if !r.due("assign/" + id) {

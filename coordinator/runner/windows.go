@@ -27,7 +27,7 @@ func (r *Runner) fileWindow(run, worker string, st *murphyv1.StepStatus, now tim
 	case murphyv1.FaultState_FAULT_STATE_INJECTED:
 		w.InjectedAt = at
 	case murphyv1.FaultState_FAULT_STATE_REVERTED:
-		w.RevertedAt, w.Cause = at, st.Cause
+		w.RevertedAt, w.Cause, w.InjectedAt = at, st.Cause, st.InjectedAt
 	default:
 		return
 	}
@@ -203,4 +203,30 @@ func failedAll(run *murphyv1.Run, w string) bool {
 		}
 	}
 	return any
+}
+
+// acked reports whether worker's injection of run's step is filed for the next commit.
+func (r *Runner) acked(run string, step int32, worker string) bool {
+	a := r.acks[run][step]
+	return a != nil && slices.Contains(a.injected, worker)
+}
+
+// fileAck files an injection learnt from a worker's hello (its acknowledgement was lost
+// with a leader), as the acknowledgement and the window's start.
+func (r *Runner) fileAck(run string, step int32, worker string, at *timestamppb.Timestamp) {
+	steps := r.acks[run]
+	if steps == nil {
+		steps = map[int32]*stepAcks{}
+		r.acks[run] = steps
+	}
+	a := steps[step]
+	if a == nil {
+		a = &stepAcks{step: step}
+		steps[step] = a
+	}
+	a.injected = append(a.injected, worker)
+	if at != nil {
+		r.windows[run] = append(r.windows[run], &murphyv1.FaultWindow{WorkerId: worker, Step: step, InjectedAt: at})
+	}
+	r.log.Info("injection learnt from the worker's hello", "run", run, "step", step+1, "worker", worker)
 }

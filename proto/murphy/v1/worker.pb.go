@@ -621,14 +621,17 @@ func (x *Heartbeat) GetActiveFaults() int32 {
 }
 
 type StepStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AssignmentId  string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
-	RunId         string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Step          int32                  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
-	State         FaultState             `protobuf:"varint,4,opt,name=state,proto3,enum=murphy.v1.FaultState" json:"state,omitempty"`
-	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
-	Cause         RevertCause            `protobuf:"varint,7,opt,name=cause,proto3,enum=murphy.v1.RevertCause" json:"cause,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AssignmentId string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
+	RunId        string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Step         int32                  `protobuf:"varint,3,opt,name=step,proto3" json:"step,omitempty"`
+	State        FaultState             `protobuf:"varint,4,opt,name=state,proto3,enum=murphy.v1.FaultState" json:"state,omitempty"`
+	Error        string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	At           *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	Cause        RevertCause            `protobuf:"varint,7,opt,name=cause,proto3,enum=murphy.v1.RevertCause" json:"cause,omitempty"`
+	// On a REVERTED status, when the fault was injected: the leader can record the whole
+	// window even when the injection's own acknowledgement was lost with a leader.
+	InjectedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=injected_at,json=injectedAt,proto3" json:"injected_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -710,6 +713,13 @@ func (x *StepStatus) GetCause() RevertCause {
 		return x.Cause
 	}
 	return RevertCause_REVERT_CAUSE_UNSPECIFIED
+}
+
+func (x *StepStatus) GetInjectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InjectedAt
+	}
+	return nil
 }
 
 type Samples struct {
@@ -1334,7 +1344,7 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\bdeadline\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"B\n" +
 	"\tHeartbeat\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12#\n" +
-	"\ractive_faults\x18\x02 \x01(\x05R\factiveFaults\"\xf9\x01\n" +
+	"\ractive_faults\x18\x02 \x01(\x05R\factiveFaults\"\xb6\x02\n" +
 	"\n" +
 	"StepStatus\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x15\n" +
@@ -1343,7 +1353,9 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x15.murphy.v1.FaultStateR\x05state\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12*\n" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
-	"\x05cause\x18\a \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"e\n" +
+	"\x05cause\x18\a \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\x12;\n" +
+	"\vinjected_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"injectedAt\"e\n" +
 	"\aSamples\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12+\n" +
@@ -1455,22 +1467,23 @@ var file_murphy_v1_worker_proto_depIdxs = []int32{
 	0,  // 19: murphy.v1.StepStatus.state:type_name -> murphy.v1.FaultState
 	20, // 20: murphy.v1.StepStatus.at:type_name -> google.protobuf.Timestamp
 	21, // 21: murphy.v1.StepStatus.cause:type_name -> murphy.v1.RevertCause
-	22, // 22: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
-	20, // 23: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
-	23, // 24: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
-	23, // 25: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	19, // 26: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
-	20, // 27: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
-	21, // 28: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
-	24, // 29: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
-	20, // 30: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
-	1,  // 31: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
-	2,  // 32: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
-	32, // [32:33] is the sub-list for method output_type
-	31, // [31:32] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	20, // 22: murphy.v1.StepStatus.injected_at:type_name -> google.protobuf.Timestamp
+	22, // 23: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
+	20, // 24: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
+	23, // 25: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
+	23, // 26: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	19, // 27: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
+	20, // 28: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
+	21, // 29: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
+	24, // 30: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
+	20, // 31: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
+	1,  // 32: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
+	2,  // 33: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_worker_proto_init() }

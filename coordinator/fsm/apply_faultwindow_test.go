@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"io"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -37,6 +38,9 @@ func TestRecordWindows(t *testing.T) {
 		rec(12, inj("b", 12)),
 		// A worker that never acknowledged only says it holds nothing.
 		rec(13, rev("x", 13, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED)),
+		// One whose acknowledgement was lost with a leader says when it injected.
+		rec(14, &murphyv1.FaultWindow{WorkerId: "y", InjectedAt: at(3), RevertedAt: at(14), Cause: murphyv1.RevertCause_REVERT_CAUSE_DEADMAN}),
+		rec(15, &murphyv1.FaultWindow{WorkerId: "y", InjectedAt: at(3), RevertedAt: at(15), Cause: murphyv1.RevertCause_REVERT_CAUSE_DEADMAN}), // retry
 		{At: at(30), Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: "r", Index: 0, End: true}}},
 		{At: at(31), Cmd: &murphyv1.Command_FailRun{FailRun: &murphyv1.FailRun{RunId: "r", Error: "x"}}},
 		rec(32, rev("a", 30, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED), rev("b", 30, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED)),
@@ -46,9 +50,13 @@ func TestRecordWindows(t *testing.T) {
 		{WorkerId: "a", InjectedAt: at(3), RevertedAt: at(30), Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED},
 		{WorkerId: "b", InjectedAt: at(3), RevertedAt: at(9), Cause: murphyv1.RevertCause_REVERT_CAUSE_DEADMAN},
 		{WorkerId: "b", InjectedAt: at(12), RevertedAt: at(30), Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED},
+		{WorkerId: "y", InjectedAt: at(3), RevertedAt: at(14), Cause: murphyv1.RevertCause_REVERT_CAUSE_DEADMAN},
 	}
 	check := func(f *FSM) {
 		t.Helper()
+		if inj := f.Run("r").Steps[0].Injected; !slices.Equal(inj, []string{"a", "b", "y"}) {
+			t.Errorf("injected on %v, want a, b and y (whose revert said when it injected)", inj)
+		}
 		got := f.Run("r").Steps[0].Windows
 		if len(got) != len(want) {
 			t.Fatalf("windows = %v, want %v", got, want)
