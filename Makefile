@@ -12,7 +12,7 @@ SKIPPED   := $(CURDIR)/bin/skipped-tests.txt
 # The system packages some tests need; `make deps` installs them with apt.
 DEPS      := prometheus chromium iproute2 nftables
 
-.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e fuzz clean
+.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e reliability fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,10 +67,20 @@ bench: ## benchmarks: proxy overhead, analysis, FSM apply, the heterogeneous-fle
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./worker/... ./analysis/... ./coordinator/...
 	MURPHY_PROXY_BENCH=1 $(GO) test -count=1 -run TestProxyThroughputRatio -v ./worker/fault/httpfault/
 	MURPHY_SIM_LONG=1 MURPHY_SIM_RUNS=$(SIM_RUNS) $(GO) test -count=1 -timeout 60m -run TestFleetSimLong -v ./coordinator/runner/
+	$(MAKE) reliability RELIABILITY_TRIALS=$(BENCH_RELIABILITY_TRIALS)
+
+# Trials of the black-box reliability suite: a few in `make e2e`, at least a hundred in
+# `make bench` (about 7 s each).
+RELIABILITY_TRIALS       ?= 10
+BENCH_RELIABILITY_TRIALS ?= 100
+
+reliability: build ## black-box reliability: real processes, faults in namespaces, workers frozen, killed, cut off, leaders killed (root)
+	MURPHY_E2E_BIN=$(CURDIR)/bin/murphy MURPHY_RELIABILITY_TRIALS=$(RELIABILITY_TRIALS) $(GO) test -count=1 -timeout 40m -v -run TestReliability ./deploy/reliability/
 
 e2e: build ## end-to-end: `murphy dev --once` on real binaries; deploy/e2e breaks the compose deployment in Docker
 	$(GO) test -count=1 -timeout 10m -tags e2e ./cmd/murphy/...
 	MURPHY_E2E_BIN=$(CURDIR)/bin/murphy $(GO) test -count=1 -timeout 15m -tags e2e -v ./deploy/e2e/
+	$(MAKE) reliability
 
 # FROM scratch images of the static binary; no base image is pulled. The classic builder
 # is used where the buildx plugin is missing.
