@@ -315,6 +315,8 @@ type host struct {
 	echo               net.Listener
 	victim             *proc
 	disk               string
+	// container is a running container to pause, when the suite has Docker.
+	container string
 }
 
 func newHost(t *testing.T, n int) *host {
@@ -356,7 +358,59 @@ func newHost(t *testing.T, n int) *host {
 	return h
 }
 
+// withContainer starts a container from image for the trial to pause.
+func (h *host) withContainer(t *testing.T, image string) {
+	t.Helper()
+	name := h.a + "-c"
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--name", name, "--network", "none", image, "demo-service", "--listen", "127.0.0.1:8080").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker run: %v: %s", err, out)
+	}
+	h.container = name
+}
+
+// paused reports whether the trial's container is paused.
+func (h *host) paused() bool {
+	if h.container == "" {
+		return false
+	}
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.Paused}}", h.container).CombinedOutput()
+	return err == nil && strings.TrimSpace(string(out)) == "true"
+}
+
+// dockerImage builds a FROM scratch image of the binary under test, or returns "" when
+// there is no Docker engine (the container trials are then left out).
+func dockerImage(t *testing.T) string {
+	t.Helper()
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Logf("no Docker engine: container.pause left out (%v)", err)
+		return ""
+	}
+	// The image holds nothing but the binary, so it must be static whatever bin is.
+	ctx := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(ctx, "murphy"), "github.com/murphy-chaos/murphy/cmd/murphy")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("static build for the container image: %v: %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY murphy /murphy\nENTRYPOINT [\"/murphy\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := "murphy-reliability:" + strconv.Itoa(os.Getpid())
+	cmd := exec.Command("docker", "build", "-q", "-t", image, ctx)
+	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("docker build failed: container.pause left out: %v: %s", err, out)
+		return ""
+	}
+	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() })
+	return image
+}
+
 func (h *host) close() {
+	if h.container != "" {
+		exec.Command("docker", "rm", "-f", h.container).Run()
+	}
 	h.echo.Close()
 	h.victim.signal(syscall.SIGCONT)
 	h.victim.signal(syscall.SIGKILL)
@@ -445,6 +499,9 @@ func (h *host) residue() []string {
 	}
 	if f := h.fillFiles(); len(f) > 0 {
 		out = append(out, "files: "+strings.Join(f, " "))
+	}
+	if h.paused() {
+		out = append(out, "container "+h.container+" paused")
 	}
 	return out
 }

@@ -34,7 +34,8 @@ const (
 var failures = []string{failFrozen, failKilled, failCutOff, failLeaderInj, failLeaderHalt}
 
 // faultKinds are the faults a trial draws from: the kernel expires the network ones, the
-// guardian reverts the others when the worker cannot.
+// guardian reverts the others when the worker cannot. container.pause joins them when the
+// host has a Docker engine.
 var faultKinds = []string{"network.delay", "network.loss", "network.partition", "process.stop", "stress.disk"}
 
 const (
@@ -90,6 +91,14 @@ func TestReliability(t *testing.T) {
 		dir = keep // logs of every process stay there
 		_ = os.MkdirAll(dir, 0o755)
 	}
+	kinds := slices.Clone(faultKinds)
+	image := dockerImage(t)
+	if image != "" {
+		kinds = append(kinds, "container.pause")
+	}
+	if only := os.Getenv("MURPHY_RELIABILITY_KIND"); only != "" {
+		kinds = []string{only}
+	}
 	c := startCluster(t, bin, dir)
 	demo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer demo.Close()
@@ -105,8 +114,8 @@ func TestReliability(t *testing.T) {
 		if only := os.Getenv("MURPHY_RELIABILITY_ONLY"); only != "" && !strings.Contains(failure, only) {
 			continue
 		}
-		kind := faultKinds[rng.IntN(len(faultKinds))]
-		r := runTrial(t, c, bin, dir, demo.URL, n, failure, kind, rng)
+		kind := kinds[rng.IntN(len(kinds))]
+		r := runTrial(t, c, bin, dir, demo.URL, image, n, failure, kind, rng)
 		if r.runID != "" {
 			submitted = append(submitted, r.runID)
 		}
@@ -194,6 +203,8 @@ func faultParams(kind string, h *host) map[string]string {
 		return map[string]string{"pid": strconv.Itoa(h.victim.cmd.Process.Pid)}
 	case "stress.disk":
 		return map[string]string{"path": h.disk, "bytes": "1MiB"}
+	case "container.pause":
+		return map[string]string{"name": h.container}
 	}
 	panic(kind)
 }
@@ -249,14 +260,19 @@ func effectBad(kind string, h *host) bool {
 		return h.stopped()
 	case "stress.disk":
 		return len(h.fillFiles()) > 0
+	case "container.pause":
+		return h.paused()
 	}
 	return false
 }
 
-func runTrial(t *testing.T, c *cluster, bin, dir, probeURL string, n int, failure, kind string, rng *rand.Rand) (res trialResult) {
+func runTrial(t *testing.T, c *cluster, bin, dir, probeURL, image string, n int, failure, kind string, rng *rand.Rand) (res trialResult) {
 	res = trialResult{n: n, failure: failure, kind: kind}
 	h := newHost(t, n)
 	defer h.close()
+	if kind == "container.pause" {
+		h.withContainer(t, image)
+	}
 
 	// Two fresh workers per trial: the experimental one is broken, the other is control.
 	var workers []*proc
@@ -427,7 +443,7 @@ func runTrial(t *testing.T, c *cluster, bin, dir, probeURL string, n int, failur
 	res.effect = lastBad.Sub(deadline)
 	res.afterFailure = lastBad.Sub(failedAt)
 	res.left = h.residue()
-	if kind != "stress.disk" && kind != "process.stop" && (failure == failFrozen || failure == failKilled) && res.effect > time.Second {
+	if strings.HasPrefix(kind, "network.") && (failure == failFrozen || failure == failKilled) && res.effect > time.Second {
 		t.Errorf("trial %d: %s with the %s: effect lasted %v past the deadline, want at most 1s", n, kind, failure, res.effect)
 	}
 	c.cut(false)
