@@ -75,11 +75,17 @@ func (f *FSM) auditEntry(cmd *murphyv1.Command) *murphyv1.AuditEntry {
 			}
 		}
 	case *murphyv1.Command_SkipSchedule:
-		// One entry per command: a leader that finds many slots passed skips them in one
-		// command, so the trail (never trimmed) grows by one line, not one per slot.
+		// The trail is never trimmed, so it records where a streak of skips starts, not
+		// every slot of it: a skip for the same reason as the schedule's previous decision
+		// (a night outside the windows, a paused week) adds no line. A leader that finds
+		// many slots passed skips them in one command, one line. Every slot is still a
+		// decision in the schedule's state and its counts.
 		sk := c.SkipSchedule
 		e.Action, e.Target, e.Reason = AuditScheduleSkip, sk.GetScheduleId(), sk.GetReason()
 		if s := f.schedules[sk.GetScheduleId()]; s != nil {
+			if n := len(s.Recent); n > 0 && s.Recent[n-1].RunId == "" && s.Recent[n-1].Reason == sk.GetReason() {
+				return nil
+			}
 			e.Experiment, e.SpecDigest = s.Name, s.SpecDigest
 		}
 		e.Detail = "slot " + stamp(sk.GetSlot())

@@ -103,6 +103,34 @@ func TestScheduleDecisionsBounded(t *testing.T) {
 	}
 }
 
+// TestSkipStreaksAudited: a streak of skips for one reason is one line of the audit
+// trail (which is never trimmed), and a new reason or a firing starts a new streak.
+func TestSkipStreaksAudited(t *testing.T) {
+	f := New()
+	cmds := []*murphyv1.Command{createSchedule("s", 10)}
+	for i := 1; i <= 100; i++ {
+		cmds = append(cmds, skip("s", "outside the allowed windows", 10*i+10, 10*i))
+	}
+	cmds = append(cmds,
+		skip("s", "schedules are paused", 1020, 1010),
+		skip("s", "schedules are paused", 1030, 1020),
+		fire("s", 1030, 1040, "r1"),
+		skip("s", "schedules are paused", 1050, 1040))
+	applyAll(t, f, cmds)
+	audit, _ := f.Audit(nil, 0, 0)
+	var got []string
+	for _, e := range audit {
+		got = append(got, e.Action+" "+e.Reason)
+	}
+	want := "schedule.create |schedule.skip outside the allowed windows|schedule.skip schedules are paused|schedule.fire |schedule.skip schedules are paused"
+	if strings.Join(got, "|") != want {
+		t.Errorf("audit trail\n%s\nwant\n%s", strings.Join(got, "|"), want)
+	}
+	if s := scheduleOf(t, f, "s"); s.SkippedTotal != 103 {
+		t.Errorf("%d skips counted, want 103", s.SkippedTotal)
+	}
+}
+
 // TestStoppingScheduleCancelsQueued is defect 2's second half: runs a schedule fired that
 // have not started are cancelled when the schedule is deleted or paused.
 func TestStoppingScheduleCancelsQueued(t *testing.T) {

@@ -94,9 +94,9 @@ func TestAllowed(t *testing.T) {
 		why   string
 	}{
 		{"weekday inside", time.Date(2026, 12, 22, 10, 0, 0, 0, loc), 0, true, ""},
-		{"before the window", time.Date(2026, 12, 22, 8, 0, 0, 0, loc), 0, false, "Tue 08:00 EET is outside the allowed windows"},
-		{"end is exclusive", time.Date(2026, 12, 22, 15, 0, 0, 0, loc), 0, false, "Tue 15:00 EET is outside the allowed windows"},
-		{"weekend", time.Date(2026, 12, 26, 10, 0, 0, 0, loc), 0, false, "Sat 10:00 EET is outside the allowed windows"},
+		{"before the window", time.Date(2026, 12, 22, 8, 0, 0, 0, loc), 0, false, "outside the allowed windows"},
+		{"end is exclusive", time.Date(2026, 12, 22, 15, 0, 0, 0, loc), 0, false, "outside the allowed windows"},
+		{"weekend", time.Date(2026, 12, 26, 10, 0, 0, 0, loc), 0, false, "outside the allowed windows"},
 		{"blackout date", time.Date(2026, 12, 24, 10, 0, 0, 0, loc), 0, false, "2026-12-24 is a blackout date"},
 		{"blackout range", time.Date(2026, 12, 30, 10, 0, 0, 0, loc), 0, false, "2026-12-30 is a blackout date"},
 		{"cap reached", time.Date(2026, 12, 22, 11, 0, 0, 0, loc), 2, false, "the cap of 2 firings on 2026-12-22 is reached"},
