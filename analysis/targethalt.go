@@ -26,6 +26,13 @@ type HaltConfig struct {
 	// Alpha/Looks (Bonferroni), which holds whatever the dependence between looks. Looks
 	// beyond the plan test nothing.
 	Looks int
+	// EarlyLooks and EarlyShare front-load the spending: the first EarlyLooks looks share
+	// EarlyShare of Alpha and the rest share the remainder. A weighted Bonferroni split
+	// still bounds the chance of any false halt by Alpha, whatever the dependence between
+	// looks; it buys power where harm is cheapest to stop, at the start of a fault, for a
+	// little power late. Zero EarlyLooks (or Looks no greater) spends evenly.
+	EarlyLooks int
+	EarlyShare float64
 }
 
 // TargetHalt is the deviation guardrail's test: at each planned look, each target's
@@ -37,7 +44,9 @@ type HaltConfig struct {
 type TargetHalt struct {
 	cfg   HaltConfig
 	looks int
-	q     tQuantileCache
+	// early is used for the first cfg.EarlyLooks looks, late after them; one cache
+	// when the spending is even.
+	early, late tQuantileCache
 }
 
 // HaltLook is the outcome of one look.
@@ -79,16 +88,33 @@ func NewTargetHalt(cfg HaltConfig) (*TargetHalt, error) {
 		return nil, fmt.Errorf("%w: %d planned looks; at least 1", ErrInvalidArgument, cfg.Looks)
 	case !(tol >= 0) || math.IsInf(tol, 0):
 		return nil, fmt.Errorf("%w: tolerance %v must be a finite, non-negative number", ErrInvalidArgument, tol)
+	case cfg.EarlyLooks < 0 || (cfg.EarlyLooks > 0 && !(cfg.EarlyShare > 0 && cfg.EarlyShare < 1)):
+		return nil, fmt.Errorf("%w: %d early looks sharing %v of alpha; the share must lie strictly between 0 and 1", ErrInvalidArgument, cfg.EarlyLooks, cfg.EarlyShare)
 	}
-	level := cfg.Alpha / float64(cfg.Looks)
+	sides := 1.0
 	if cfg.Direction == DirectionEither {
-		level /= 2
+		sides = 2
 	}
-	return &TargetHalt{cfg: cfg, q: tQuantileCache{upper: level}}, nil
+	if cfg.EarlyLooks == 0 || cfg.EarlyLooks >= cfg.Looks {
+		level := cfg.Alpha / float64(cfg.Looks) / sides
+		return &TargetHalt{cfg: cfg, early: tQuantileCache{upper: level}, late: tQuantileCache{upper: level}}, nil
+	}
+	return &TargetHalt{cfg: cfg,
+		early: tQuantileCache{upper: cfg.Alpha * cfg.EarlyShare / float64(cfg.EarlyLooks) / sides},
+		late:  tQuantileCache{upper: cfg.Alpha * (1 - cfg.EarlyShare) / float64(cfg.Looks-cfg.EarlyLooks) / sides},
+	}, nil
 }
 
-// LookLevel is the one-sided level each planned look is tested at.
-func (h *TargetHalt) LookLevel() float64 { return h.q.upper }
+// LookLevel is the one-sided level the next look is tested at.
+func (h *TargetHalt) LookLevel() float64 { return h.cache(h.looks + 1).upper }
+
+// cache holds the quantiles of look k (from 1).
+func (h *TargetHalt) cache(k int) *tQuantileCache {
+	if k <= h.cfg.EarlyLooks {
+		return &h.early
+	}
+	return &h.late
+}
 
 // Looks is how many looks have been taken.
 func (h *TargetHalt) Looks() int { return h.looks }
@@ -152,7 +178,7 @@ func (h *TargetHalt) Look(d TargetData) HaltLook {
 		out.T = math.Max(tUp, tDown)
 	}
 	out.Tested = true
-	out.Critical = h.q.quantile(out.DF)
+	out.Critical = h.cache(h.looks).quantile(out.DF)
 	out.Halt = out.T > out.Critical
 	return out
 }

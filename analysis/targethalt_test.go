@@ -306,3 +306,36 @@ func TestTargetHaltConfig(t *testing.T) {
 		}
 	})
 }
+
+// Front-loaded spending: the early looks share EarlyShare of alpha and the rest the
+// remainder, so every look's level adds up to alpha (the union bound that keeps false
+// halts at most alpha), and an early look is tested at a larger level than a late one.
+func TestTargetHaltFrontLoadedSpending(t *testing.T) {
+	h, err := NewTargetHalt(HaltConfig{Direction: DirectionIncrease, Tolerance: Tolerance{Relative: 0.5, IsRelative: true},
+		Alpha: 0.01, Looks: 183, EarlyLooks: 12, EarlyShare: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	var levels []float64
+	for range 183 {
+		levels = append(levels, h.LookLevel())
+		sum += h.LookLevel()
+		h.Look(TargetData{}) // counts the look; nothing to test
+	}
+	if math.Abs(sum-0.01) > 1e-12 {
+		t.Errorf("levels add up to %v, want alpha 0.01", sum)
+	}
+	if want := 0.005 / 12; math.Abs(levels[0]-want) > 1e-15 || math.Abs(levels[11]-want) > 1e-15 {
+		t.Errorf("early looks at %v and %v, want %v", levels[0], levels[11], want)
+	}
+	if want := 0.005 / 171; math.Abs(levels[12]-want) > 1e-15 {
+		t.Errorf("late look at %v, want %v", levels[12], want)
+	}
+	for _, bad := range []HaltConfig{{EarlyLooks: 3, EarlyShare: 0}, {EarlyLooks: 3, EarlyShare: 1}, {EarlyLooks: -1}} {
+		bad.Direction, bad.Looks = DirectionIncrease, 10
+		if _, err := NewTargetHalt(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -36,6 +36,11 @@ const (
 	LookWindow   = time.Minute
 	// extraLooks allows for steps that end a little after their planned durations.
 	extraLooks = 3
+	// The looks of a fault's first two minutes share half the guardrail's level: harm is
+	// cheapest to stop early, and a long fault's many looks would otherwise leave each
+	// early look a level too small to catch even a doubling (analysis.HaltConfig).
+	earlyLooks = int(2 * time.Minute / LookInterval)
+	earlyShare = 0.5
 )
 
 // Group is the side of the comparison a point came from.
@@ -133,6 +138,7 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 			test, err := analysis.NewTargetHalt(analysis.HaltConfig{
 				Direction: dir, Tolerance: a.Deviation.ForAnalysis(), Proportion: mt.Proportion(),
 				Alpha: HaltAlpha / float64(nDev), Looks: looks,
+				EarlyLooks: earlyLooks, EarlyShare: earlyShare,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
