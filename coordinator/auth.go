@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/murphy-chaos/murphy/coordinator/web"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 )
 
@@ -114,11 +116,8 @@ func (s *Server) authenticate(ctx context.Context) (tlsutil.Identity, error) {
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	if auth := first(md, "authorization"); strings.HasPrefix(auth, "Bearer ") {
-		tok := strings.TrimPrefix(auth, "Bearer ")
-		for _, t := range s.tokens {
-			if t.Token == tok {
-				return tlsutil.Identity{Role: t.Role, Name: t.Name, Via: "token"}, nil
-			}
+		if id, ok := s.tokenIdentity(strings.TrimPrefix(auth, "Bearer ")); ok {
+			return id, nil
 		}
 		return tlsutil.Identity{}, status.Error(codes.Unauthenticated, "the bearer token is not known to this cluster")
 	}
@@ -168,3 +167,20 @@ type identityStream struct {
 }
 
 func (s *identityStream) Context() context.Context { return s.ctx }
+
+// tokenIdentity looks a bearer token up in constant time, as the web pages do: the gRPC
+// API and the pages accept the same tokens and must not leak them through timing.
+func (s *Server) tokenIdentity(tok string) (tlsutil.Identity, bool) {
+	return s.tokenLookup()(tok)
+}
+
+// newTokenLookup is the one lookup over the configured tokens, for the API and the pages.
+func newTokenLookup(tokens []Token) func() func(string) (tlsutil.Identity, bool) {
+	return sync.OnceValue(func() func(string) (tlsutil.Identity, bool) {
+		ids := make(map[string]tlsutil.Identity, len(tokens))
+		for _, t := range tokens {
+			ids[t.Token] = tlsutil.Identity{Role: t.Role, Name: t.Name, Via: "token"}
+		}
+		return web.TokenLookup(ids)
+	})
+}

@@ -52,7 +52,9 @@ type Server struct {
 	metrics *metrics
 	prom    *promsrc.Client // nil without --prometheus-url
 	tokens  []Token
-	signIn  signInCodes // one-time links to the pages (SignInURL)
+	// tokenLookup finds a token's identity in constant time (auth.go); built once.
+	tokenLookup func() func(string) (tlsutil.Identity, bool)
+	signIn      signInCodes // one-time links to the pages (SignInURL)
 	// TLS configurations; nil in insecure mode.
 	serverTLS, clientTLS *tls.Config
 
@@ -106,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("coordinator: %w", err)
 		}
 	}
+	s.tokenLookup = newTokenLookup(s.tokens)
 	if cfg.Prometheus.URL != "" {
 		if s.prom, err = promsrc.New(cfg.Prometheus); err != nil {
 			return nil, fmt.Errorf("coordinator: %w", err)

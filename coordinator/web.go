@@ -13,7 +13,6 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/web"
-	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -28,11 +27,7 @@ func (s *Server) webHandler() http.Handler {
 	}
 	auth := web.Auth{Insecure: s.cfg.TLS == nil}
 	if len(s.tokens) > 0 {
-		ids := make(map[string]tlsutil.Identity, len(s.tokens))
-		for _, t := range s.tokens {
-			ids[t.Token] = tlsutil.Identity{Role: t.Role, Name: t.Name, Via: "token"}
-		}
-		auth.Token = web.TokenLookup(ids)
+		auth.Token = s.tokenLookup()
 		auth.Redeem = s.signIn.redeem
 	}
 	return web.New(web.Config{
