@@ -102,7 +102,8 @@ image-prometheus: ## optional: murphy-chaos/prometheus from this host's promethe
 FUZZTIME     ?= 60s
 FUZZ_TARGETS ?= ./coordinator/spec/:FuzzParse ./coordinator/selector/:FuzzParse \
 	./coordinator/fsm/:FuzzApply ./worker/:FuzzAssignment \
-	./analysis/:FuzzMannWhitney ./analysis/:FuzzHodgesLehmann ./analysis/:FuzzCompare
+	./analysis/:FuzzMannWhitney ./analysis/:FuzzHodgesLehmann ./analysis/:FuzzCompare \
+	./worker/fault/httpfault/:FuzzHTTPRequest
 
 fuzz: ## fuzz every target for FUZZTIME each (default 60s); crashers land in testdata/fuzz
 	@set -e; for t in $(FUZZ_TARGETS); do \
