@@ -13,6 +13,6 @@
 //   - [MannWhitney], [HodgesLehmann] and [Welch] are the individual tests.
 //   - [EProcess] is the sequential halt test on bad-event counts.
 //
-// STATISTICS.md in the shared design notes explains the choices; DESIGN.md in this folder
-// records the decisions taken while implementing them.
+// DESIGN.md in this folder explains the choices, the alternatives measured and rejected,
+// and the reference values the tests use.
 package analysis

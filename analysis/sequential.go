@@ -22,7 +22,7 @@ type EConfig struct {
 	ToleranceRatio float64
 }
 
-// EProcess is the sequential halt test of STATISTICS.md: a Beta-mixture likelihood
+// EProcess is the sequential halt test on counts (DESIGN.md, "Halt test"): a Beta-mixture likelihood
 // ratio for the share θ of bad events that fall in the experimental group. By Ville's
 // inequality, halting when log E ≥ ln(1/α) keeps the chance of a false halt at most α
 // however often it is evaluated.

@@ -70,7 +70,7 @@ func TestEProcessMatchesIntegral(t *testing.T) {
 	}
 }
 
-// TestEProcessLargeCountsStayFinite is the failure STATISTICS.md warns about: with the
+// TestEProcessLargeCountsStayFinite is a known failure of this test's naive form: with the
 // tails computed as 1 − I, the one-sided e-value blows up at large counts and halts
 // every run.
 func TestEProcessLargeCountsStayFinite(t *testing.T) {
