@@ -8,7 +8,9 @@
 //   - no map iteration whose order reaches the state or an output;
 //   - no I/O beyond the FSM's own memory.
 //
-// A committed entry that cannot be decoded is a bug or corruption and panics; a command
+// A committed entry that cannot be decoded is a bug or corruption and panics, as does one
+// of a kind this build does not know unless its proposer marked it ignorable (rolling
+// upgrades: bookkeeping a newer leader adds is skipped by older followers); a command
 // that breaks a business rule (halting a finished run) is rejected with an error value that
 // the proposer receives as the Apply response, and the state is left unchanged.
 package fsm

@@ -48,6 +48,7 @@ type FSM struct {
 	schedules       map[string]*murphyv1.Schedule
 	schedulesPaused bool
 	applied         uint64
+	skipped         uint64 // ignorable commands of kinds this build does not know
 	sums            summaryState           // per-interval summaries of runs (apply_summary.go)
 	audit           []*murphyv1.AuditEntry // append-only, in index order (apply_audit.go)
 
@@ -102,6 +103,14 @@ func (f *FSM) Apply(l *raft.Log) any {
 		fn(ch)
 	}
 	return err
+}
+
+// SkippedUnknown counts the ignorable commands this node skipped because it does not know
+// their kind: a sign that a newer version leads the cluster.
+func (f *FSM) SkippedUnknown() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.skipped
 }
 
 // ApplyCommand applies cmd outside raft; tests and benchmarks use it.
@@ -170,7 +179,13 @@ func (f *FSM) apply(cmd *murphyv1.Command) (Change, error) {
 		return f.applyRecordRollback(c.RecordRollback)
 	default:
 		// An unknown command kind means a newer leader wrote an entry this node cannot
-		// understand; applying anything else would fork the state.
+		// understand. If the leader marked it ignorable (bookkeeping such as fault
+		// windows), every node that does not know it skips it alike; otherwise applying
+		// anything else would fork the state.
+		if cmd.GetIgnorable() {
+			f.skipped++
+			return Change{}, nil
+		}
 		panic(fmt.Sprintf("fsm: unknown command %T", cmd.Cmd))
 	}
 }

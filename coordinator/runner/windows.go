@@ -39,7 +39,8 @@ func (r *Runner) commitWindows(ctx context.Context) {
 	for _, id := range slices.Sorted(mapKeys(r.windows)) {
 		ws := r.windows[id]
 		delete(r.windows, id)
-		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordWindows{RecordWindows: &murphyv1.RecordWindows{RunId: id, Windows: ws}}}); err != nil && ctx.Err() == nil {
+		// Ignorable: a follower of an older version, which keeps no windows, skips it.
+		if err := r.apply(ctx, &murphyv1.Command{Ignorable: true, Cmd: &murphyv1.Command_RecordWindows{RecordWindows: &murphyv1.RecordWindows{RunId: id, Windows: ws}}}); err != nil && ctx.Err() == nil {
 			r.log.Error("record fault windows", "run", id, "error", err)
 		}
 	}

@@ -32,6 +32,11 @@ type Command struct {
 	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
 	// Who asked (a node, a worker or an operator identity).
 	By string `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	// Set by the proposer on commands an older node may skip when it does not know their
+	// kind (bookkeeping no decision depends on), so a newer leader can run beside older
+	// followers during a rolling upgrade. An unknown command without it stops the node: it
+	// cannot apply the entry, and applying anything else would fork the state.
+	Ignorable bool `protobuf:"varint,3,opt,name=ignorable,proto3" json:"ignorable,omitempty"`
 	// Types that are valid to be assigned to Cmd:
 	//
 	//	*Command_RegisterNode
@@ -104,6 +109,13 @@ func (x *Command) GetBy() string {
 		return x.By
 	}
 	return ""
+}
+
+func (x *Command) GetIgnorable() bool {
+	if x != nil {
+		return x.Ignorable
+	}
+	return false
 }
 
 func (x *Command) GetCmd() isCommand_Cmd {
@@ -2281,10 +2293,11 @@ var File_murphy_v1_raft_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x1amurphy/v1/experiment.proto\"\xcd\v\n" +
+	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x1amurphy/v1/experiment.proto\"\xeb\v\n" +
 	"\aCommand\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
-	"\x02by\x18\x02 \x01(\tR\x02by\x12>\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12\x1c\n" +
+	"\tignorable\x18\x03 \x01(\bR\tignorable\x12>\n" +
 	"\rregister_node\x18\n" +
 	" \x01(\v2\x17.murphy.v1.RegisterNodeH\x00R\fregisterNode\x128\n" +
 	"\vremove_node\x18\v \x01(\v2\x15.murphy.v1.RemoveNodeH\x00R\n" +
