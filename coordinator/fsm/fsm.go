@@ -48,7 +48,7 @@ type FSM struct {
 	schedules       map[string]*murphyv1.Schedule
 	schedulesPaused bool
 	applied         uint64
-	skipped         uint64 // ignorable commands of kinds this build does not know
+	skipped         uint64                 // ignorable commands of kinds this build does not know
 	sums            summaryState           // per-interval summaries of runs (apply_summary.go)
 	audit           []*murphyv1.AuditEntry // append-only, in index order (apply_audit.go)
 
