@@ -408,7 +408,7 @@ every fault it holds, and no run starts until ` + "`murphy resume`" + `. It need
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the record")
-	cmd.Flags().BoolVar(&all, "all", false, "halt every run and keep the cluster halted until `murphy resume`")
+	cmd.Flags().BoolVar(&all, "all", false, "halt every run and keep the cluster halted until murphy resume")
 	return cmd
 }
 

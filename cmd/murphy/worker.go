@@ -112,7 +112,7 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 	f.StringVar(&tlsFiles.Key, "tls-key", "", "the certificate's key")
 	f.BoolVar(&insecureConn, "insecure", false, "connect without TLS, to a cluster started with --insecure (labs only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	f.BoolVar(&guardian, "guardian", true, "start `murphy guardian` for the data directory, which reverts this worker's faults if it dies or freezes")
+	f.BoolVar(&guardian, "guardian", true, "start murphy guardian for the data directory, which reverts this worker's faults if it dies or freezes")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz (plain HTTP; empty disables)")
 	cfg.Policy = fault.DefaultPolicy() // until --policy replaces it
 	f.Func("policy", "safety policy file (YAML: allow, deny, maxDuration, protect, stress); default: every kind but exec, at most 1h, sshd protected", func(path string) error {
