@@ -27,3 +27,19 @@ func TestFlagUsageHasNoBackquotes(t *testing.T) {
 	}
 	walk(newRootCmd())
 }
+
+// The client flags are on the commands that talk to a cluster, and only there: the
+// coordinator's and the worker's --help list what applies to them.
+func TestClientFlagsOnlyOnClientCommands(t *testing.T) {
+	root := newRootCmd()
+	for _, c := range root.Commands() {
+		has := c.PersistentFlags().Lookup("addr") != nil || c.InheritedFlags().Lookup("addr") != nil
+		if has != clientCommands[c.Name()] {
+			t.Errorf("murphy %s: client flags present %v, want %v", c.Name(), has, clientCommands[c.Name()])
+		}
+	}
+	show, _, err := root.Find([]string{"schedules", "show"})
+	if err != nil || show.InheritedFlags().Lookup("addr") == nil {
+		t.Errorf("murphy schedules show lacks --addr (%v)", err)
+	}
+}
