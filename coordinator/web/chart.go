@@ -68,7 +68,12 @@ type Window struct {
 // percentiles (dashed) per interval, the fault windows shaded and the halt marked. For a
 // rate (a 0/1 metric such as a probe's success) it draws each group's share per interval
 // instead: the median of 0/1 samples is 0 or 1 and would hide a 5% failure rate.
-func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time, rate bool) template.HTML {
+//
+// breach, when a guardrail on this metric halted the run, adds the guardrail's threshold
+// as a line and its recent samples as dots from the first breach to the halt, and the
+// y-axis stretches to hold them: a chart that stops below the breaching values would
+// hide why the run stopped.
+func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time, rate bool, breach *Breach) template.HTML {
 	var ctl, exp []*murphyv1.IntervalSummary
 	t0, t1 := time.Time{}, time.Time{}
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -105,6 +110,16 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	desc := "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are fault windows."
 	if rate {
 		desc = "Share per interval for each group (the rate of a 0/1 metric); shaded spans are fault windows."
+	}
+	if breach != nil {
+		desc += fmt.Sprintf(" The guardrail %s's threshold %s is the red line; its recent samples before the halt are red dots.", breach.Guardrail, Num(breach.Threshold))
+		lo, hi = math.Min(lo, breach.Threshold), math.Max(hi, breach.Threshold)
+		for _, v := range breach.Values {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+		if !halt.IsZero() && halt.After(t1) {
+			t1 = halt
+		}
 	}
 	svgOpen(&b, chartW, chartH, title, desc)
 	lo, hi = niceRange(lo, hi)
@@ -151,9 +166,70 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		fmt.Fprintf(&b, `<line class="halt" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>`, hx, hx, padT, chartH-padB)
 		text(&b, hx-3, padT+24, "end", "label halt-label", "halt")
 	}
+	if breach != nil {
+		ty := y.at(breach.Threshold)
+		fmt.Fprintf(&b, `<line class="threshold" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>%s</title></line>`, padL, chartW-padR, ty, ty, html.EscapeString("guardrail "+breach.Guardrail+" threshold "+Num(breach.Threshold)))
+		text(&b, padL+4, ty-4, "start", "label halt-label", "guardrail "+breach.Guardrail+" "+Num(breach.Threshold))
+		from, to := breach.First, halt
+		if from.IsZero() || from.Before(t0) {
+			from = t0
+		}
+		if to.IsZero() || to.Before(from) {
+			to = from
+		}
+		n := len(breach.Values)
+		for i, v := range breach.Values {
+			at := from
+			if n > 1 {
+				at = from.Add(to.Sub(from) * time.Duration(i) / time.Duration(n-1))
+			}
+			class := "breach"
+			if !breach.Beyond(v) {
+				class = "breach within"
+			}
+			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`, class, x.at(float64(at.UnixNano())), y.at(v), Num(v))
+		}
+	}
 	legend(&b, chartW-padR-250, chartH-6, !rate)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// Breach is the evidence of a guardrail halt drawn on its metric's time chart.
+type Breach struct {
+	Guardrail string
+	Threshold float64
+	// Values are the guardrail's recent samples, oldest first; First is when the first
+	// of them breached.
+	Values []float64
+	First  time.Time
+}
+
+// NewBreach is the breach a halt record shows on metric's chart, or nil.
+func NewBreach(h *murphyv1.HaltRecord, metric string) *Breach {
+	if h.GetGuardrail() == "" || h.GetMetric() != metric || len(h.GetTargets()) > 0 {
+		return nil
+	}
+	b := &Breach{Guardrail: h.GetGuardrail(), Threshold: h.GetThreshold(), Values: h.GetValues()}
+	if h.GetFirstBreach() != nil {
+		b.First = h.GetFirstBreach().AsTime()
+	}
+	return b
+}
+
+// Beyond reports whether v is on the breaching side of the threshold: the side most
+// of the recent samples are on (a halting guardrail's samples mostly breach).
+func (b *Breach) Beyond(v float64) bool {
+	above := 0
+	for _, x := range b.Values {
+		if x > b.Threshold {
+			above++
+		}
+	}
+	if 2*above >= len(b.Values) {
+		return v > b.Threshold
+	}
+	return v < b.Threshold
 }
 
 func legend(b *strings.Builder, x, y float64, p90 bool) {

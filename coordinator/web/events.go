@@ -106,10 +106,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ended sends the "end" event when the run is gone or finished.
+// ended sends the "end" event when the run is gone, or finished with every fault it
+// placed confirmed reverted: a halted run's page keeps streaming while reverts arrive.
 func (h *Handler) ended(w io.Writer, fl http.Flusher, runID string) bool {
 	run := h.cfg.FSM.Run(runID)
-	if run != nil && !fsm.Terminal(run.Phase) {
+	if run != nil && (!fsm.Terminal(run.Phase) || NewHaltReverts(run).Waiting()) {
 		return false
 	}
 	fmt.Fprint(w, "event: end\ndata: end\n\n")

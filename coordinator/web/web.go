@@ -100,6 +100,8 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /ui/runs/{id}", h.run)
 	h.mux.HandleFunc("GET /ui/runs/{id}/live", h.runLive)
 	h.mux.HandleFunc("GET /ui/runs/{id}/report", h.report)
+	h.mux.HandleFunc("GET /ui/runs/{id}/reverts", h.runReverts)
+	h.mux.HandleFunc("GET /ui/runs/{id}/halt", h.confirmHalt)
 	h.mux.HandleFunc("POST /ui/runs/{id}/halt", h.haltRun)
 	h.mux.HandleFunc("GET /ui/workers", h.workers)
 	h.mux.HandleFunc("GET /ui/cluster", h.cluster)
@@ -113,11 +115,14 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /ui/login", h.login)
 	h.mux.HandleFunc("POST /ui/logout", h.logout)
 	h.mux.HandleFunc("GET /ui/events", h.events)
+	h.mux.HandleFunc("/ui/", h.notFound)
 	return h
 }
 
 var funcs = template.FuncMap{
 	"phase":   fsm.PhaseName,
+	"badge":   RunBadge,
+	"hdur":    HumanDuration,
 	"outcome": Outcome,
 	"metricOutcome": func(o murphyv1.MetricOutcome) string {
 		return metricOutcome(o)
@@ -169,10 +174,13 @@ type Page struct {
 	Nav      string
 	Refresh  bool // an active run is shown: refresh without script
 	Events   string
-	Report   bool
-	User     *User  // who is signed in; nil on the sign-in page before signing in
-	Scheme   string // of links to other coordinators' pages
-	Insecure bool   // the node runs without TLS: everyone is an admin
+	// EndRefresh: when the event stream ends, refresh the live parts instead of
+	// reloading the page (a halted run's page waiting for reverts).
+	EndRefresh bool
+	Report     bool
+	User       *User  // who is signed in; nil on the sign-in page before signing in
+	Scheme     string // of links to other coordinators' pages
+	Insecure   bool   // the node runs without TLS: everyone is an admin
 }
 
 func (h *Handler) chrome(r *http.Request, title, nav string) Page {
@@ -357,12 +365,15 @@ type RunView struct {
 	// revert no worker has confirmed.
 	Windows     []WindowRow
 	Unconfirmed int
+	// Reverts is how a halted run's faults came off; nil unless halted.
+	Reverts *HaltReverts
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
 func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[string]*murphyv1.Worker, now time.Time) *RunView {
 	v := &RunView{Run: run, Summaries: sums, Headline: Headline(run), Active: !fsm.Terminal(run.Phase)}
 	v.Windows, v.Unconfirmed = FaultWindows(run, workers)
+	v.Reverts = NewHaltReverts(run)
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, []byte(run.SpecJson), "", "  ") == nil {
 		v.Spec = pretty.String()
@@ -492,7 +503,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 				mv.Verdict = m
 			}
 		}
-		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name])
+		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run.Halt, name))
 		mv.Distributions = Distributions(name, sums.GetWindows())
 		v.Metrics = append(v.Metrics, mv)
 	}
@@ -555,10 +566,23 @@ func (h *Handler) runPage(r *http.Request, run *murphyv1.Run) runPage {
 	p.Refresh = v.Active
 	// A finished run's page must not subscribe: its stream would answer "end" at once
 	// and the page would reload itself every second.
-	if v.Active {
+	if v.Active || v.Reverts.Waiting() {
 		p.Events = "/ui/events?run=" + url.QueryEscape(run.Id)
+		p.EndRefresh = !v.Active
 	}
 	return p
+}
+
+// runReverts is the reverts part of a halted run's page, fetched while workers confirm.
+func (h *Handler) runReverts(w http.ResponseWriter, r *http.Request) {
+	if run := h.find(w, r); run != nil {
+		h.render(w, "reverts", &RunView{Run: run, Reverts: NewHaltReverts(run)})
+	}
+}
+
+// notFound answers an unknown page inside the layout.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, http.StatusNotFound, "Page not found", "There is no page at "+r.URL.Path+" on this coordinator. The runs list is at /ui/.")
 }
 
 func (h *Handler) run(w http.ResponseWriter, r *http.Request) {
@@ -649,7 +673,9 @@ func (h *Handler) haltRun(w http.ResponseWriter, r *http.Request) {
 	case reason == "":
 		p.Error = "Give a reason for the halt: it is recorded on the run."
 	case r.PostFormValue("confirm") != "yes":
-		p.Confirm = reason
+		// The confirmation is a page of its own, reached by GET.
+		http.Redirect(w, r, "/ui/runs/"+url.PathEscape(run.Id)+"/halt?"+url.Values{"reason": {reason}}.Encode(), http.StatusSeeOther)
+		return
 	default:
 		ctx, cancel := context.WithTimeout(actx, 10*time.Second)
 		defer cancel()
@@ -663,6 +689,31 @@ func (h *Handler) haltRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.Error != "" {
 		w.WriteHeader(http.StatusBadRequest)
+	}
+	h.render(w, "run.html", p)
+}
+
+// confirmHalt is the halt's confirmation step: a page that repeats the reason and
+// offers the form that halts.
+func (h *Handler) confirmHalt(w http.ResponseWriter, r *http.Request) {
+	run := h.find(w, r)
+	if run == nil {
+		return
+	}
+	if u := userFrom(r); !u.May(ActionHaltRun) {
+		h.fail(w, r, http.StatusForbidden, "Not allowed", u.Refusal(ActionHaltRun))
+		return
+	}
+	p := h.runPage(r, run)
+	p.Title = "Halt run " + run.Id + "?"
+	switch reason := strings.TrimSpace(r.URL.Query().Get("reason")); {
+	case fsm.Terminal(run.Phase):
+		p.Error = "This run has already ended (" + fsm.PhaseName(run.Phase) + "): there is nothing to halt."
+	case reason == "":
+		p.Error = "Give a reason for the halt: it is recorded on the run."
+		w.WriteHeader(http.StatusBadRequest)
+	default:
+		p.Confirm = reason
 	}
 	h.render(w, "run.html", p)
 }

@@ -109,7 +109,9 @@ func TestPages(t *testing.T) {
 		{"/ui/?phase=halted", []string{"2 runs", "checkout-000007", "halted"}},
 		{"/ui/?verdict=refuted&region=r1", []string{"checkout-000000"}},
 		{"/ui/runs/checkout-000000", []string{"Hypothesis refuted: latency rose 628% (95% CI 621–636%), beyond the 10% tolerance.", "<svg", "fault windows shaded", "Intervals against tolerances", "distributions over the verdict window", "Data centre", `&#34;baseline&#34;: &#34;10s&#34;`}},
-		{"/ui/runs/checkout-000003", []string{"Halted at", "pager went off", "Reverts: 1 of 2 workers confirmed", "20ms", "halt"}},
+		{"/ui/runs/checkout-000003", []string{"Halted at", "pager went off", "1 of 1 experimental worker reverted, slowest 20 ms.", "Reverts: 1 of 1 workers that held a fault confirmed", `<span class="badge halted" data-badge="halted">halted</span>`}},
+		{"/ui/runs/checkout-000000", []string{`<span class="badge refuted" data-badge="refuted">refuted</span> <span class="phase" id="phase">completed</span>`}},
+		{"/ui/runs/checkout-000000/report", []string{`<span class="badge refuted" data-badge="refuted">refuted</span>`}},
 		{"/ui/runs/checkout-000000/report?format=markdown", []string{"# Run `checkout-000000` (checkout)", "| latency | deviated |"}},
 		{"/ui/runs/checkout-000000/report?format=json", []string{`"headline": "Hypothesis refuted`, `"intervals"`}},
 		{"/ui/runs/checkout-000000/report", []string{"<style>", "<svg", "Murphy run checkout-000000"}},
@@ -160,6 +162,51 @@ func TestHaltNeedsConfirmation(t *testing.T) {
 	}
 	if code, body := post(url.Values{}, ""); code != http.StatusBadRequest || !strings.Contains(body, "Give a reason") {
 		t.Errorf("no reason: %d", code)
+	}
+	// Without the confirmation the post goes to the confirmation page, which is a GET.
+	req := httptest.NewRequest(http.MethodPost, "/ui/runs/checkout-000000/halt", strings.NewReader("reason=too+hot"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || loc != "/ui/runs/checkout-000000/halt?reason=too+hot" {
+		t.Errorf("post without confirmation: %d to %q", rec.Code, loc)
+	}
+	if code, body := get(t, h, "/ui/runs/checkout-000000/halt?reason=too+hot"); code != http.StatusOK || !strings.Contains(body, "already ended") || strings.Contains(body, `id="confirm-halt"`) {
+		t.Errorf("confirming the halt of a finished run: %d\n%s", code, body)
+	}
+}
+
+// TestNotFoundInLayout: an unknown page answers 404 with the pages' own layout.
+func TestNotFoundInLayout(t *testing.T) {
+	h := newTestHandler(t, 1, 2)
+	code, body := get(t, h, "/ui/no/such/page")
+	if code != http.StatusNotFound || !strings.Contains(body, "Page not found") || !strings.Contains(body, `<nav aria-label="Main">`) || !strings.Contains(body, `class="skip"`) {
+		t.Errorf("unknown page: %d\n%s", code, body)
+	}
+}
+
+func TestRunBadge(t *testing.T) {
+	v := func(o murphyv1.VerdictOutcome) *murphyv1.Verdict { return &murphyv1.Verdict{Outcome: o} }
+	for _, tc := range []struct {
+		run  *murphyv1.Run
+		want string
+	}{
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Verdict: v(murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED)}, "refuted"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Verdict: v(murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD)}, "upheld"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Verdict: v(murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE)}, "inconclusive"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_HALTED, Verdict: v(murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD)}, "halted"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_FAILED}, "failed"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_INJECTING}, "running"},
+		{&murphyv1.Run{Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED}, "no verdict"},
+	} {
+		if got := RunBadge(tc.run).Text; got != tc.want {
+			t.Errorf("%v %v: badge %q, want %q", tc.run.Phase, tc.run.Verdict.GetOutcome(), got, tc.want)
+		}
+	}
+	for d, want := range map[time.Duration]string{850 * time.Microsecond: "850 µs", 10603228 * time.Nanosecond: "11 ms", 3300 * time.Microsecond: "3.3 ms", 25 * time.Millisecond: "25 ms", 1250 * time.Millisecond: "1.2 s", 200 * time.Second: "3m20s"} {
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 

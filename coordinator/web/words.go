@@ -186,3 +186,44 @@ func since(from, to time.Time) string {
 func causeName(c murphyv1.RevertCause) string {
 	return strings.ToLower(strings.TrimPrefix(c.String(), "REVERT_CAUSE_"))
 }
+
+// Badge is a run's lead signal: the verdict when there is one, otherwise how the run
+// ended, otherwise that it is still running. The phase is shown beside it, secondary.
+type Badge struct {
+	Text  string // what the badge says
+	Class string // upheld, refuted, inconclusive, halted, failed, running or none
+}
+
+// RunBadge is run's verdict-first badge.
+func RunBadge(run *murphyv1.Run) Badge {
+	switch run.GetPhase() {
+	case murphyv1.RunPhase_RUN_PHASE_HALTED:
+		return Badge{"halted", "halted"}
+	case murphyv1.RunPhase_RUN_PHASE_FAILED:
+		return Badge{"failed", "failed"}
+	}
+	switch o := Outcome(run.GetVerdict().GetOutcome()); o {
+	case "upheld", "refuted", "inconclusive":
+		return Badge{o, o}
+	}
+	if !fsm.Terminal(run.GetPhase()) {
+		return Badge{"running", "running"}
+	}
+	return Badge{"no verdict", "none"}
+}
+
+// HumanDuration says d the way a person reads it: "850 µs", "25 ms", "1.2 s", "3m20s".
+func HumanDuration(d time.Duration) string {
+	switch a := d.Abs(); {
+	case a < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case a < 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	case a < time.Second:
+		return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
+	case a < time.Minute:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	default:
+		return d.Round(time.Second).String()
+	}
+}

@@ -1,0 +1,465 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/internal/testenv"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+)
+
+// review is a state the pages are reviewed in: one run of every outcome, built by
+// applying commands to a real FSM as a cluster would, and writes that apply to it too.
+type review struct {
+	t   testing.TB
+	mu  sync.Mutex
+	f   *fsm.FSM
+	idx uint64
+}
+
+func (x *review) apply(at time.Time, cmd *murphyv1.Command) {
+	x.t.Helper()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.idx++
+	cmd.At = timestamppb.New(at)
+	if err := x.f.ApplyCommand(x.idx, cmd); err != nil {
+		x.t.Errorf("command %d %T: %v", x.idx, cmd.Cmd, err)
+	}
+}
+
+const reviewSpec = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","above":0.05,"for":"3s"}],"steps":[{"fault":"http.delay","duration":"30s"}]}`
+
+// inject creates run id at start on two control and two experimental workers and has
+// the fault injected on the experimental ones ten seconds later, with summaries of the
+// experimental latency moving from base to fault.
+func (x *review) inject(id string, start time.Time, base, fault float64, createRun bool) {
+	ctl, exp := []string{"w0", "w1"}, []string{"w2", "w3"}
+	if createRun {
+		x.apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "checkout", SpecJson: reviewSpec}}})
+	}
+	x.apply(start, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: id, Groups: &murphyv1.Groups{Control: ctl, Experiment: exp, Seed: 7}}}})
+	f := &murphyv1.FaultSpec{Kind: "http.delay", Params: map[string]string{"delay": "20ms"}, Duration: durationpb.New(30 * time.Second)}
+	x.apply(start.Add(10*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: id, Fault: f, Start: true, Injected: exp}}})
+	x.apply(start.Add(10*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_AdvanceRun{AdvanceRun: &murphyv1.AdvanceRun{RunId: id, Phase: murphyv1.RunPhase_RUN_PHASE_INJECTING}}})
+	var sums []*murphyv1.IntervalSummary
+	for s := range 40 {
+		for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
+			v := base
+			if g == murphyv1.Group_GROUP_EXPERIMENT && s >= 10 {
+				v = fault
+			}
+			sums = append(sums, &murphyv1.IntervalSummary{Metric: "latency", Group: g, Start: timestamppb.New(start.Add(time.Duration(s) * time.Second)), End: timestamppb.New(start.Add(time.Duration(s+1) * time.Second)), Count: 20, Mean: v, P50: v, P90: v * 1.2, P99: v * 1.4, Min: v * 0.8, Max: v * 1.6})
+		}
+	}
+	x.apply(start.Add(40*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordSummaries{RecordSummaries: &murphyv1.RecordSummaries{RunId: id, Summaries: sums}}})
+}
+
+// finish ends run id with a verdict of outcome and a relative change rel (its interval
+// rel±0.05) against a 10% tolerance.
+func (x *review) finish(id string, start time.Time, outcome murphyv1.VerdictOutcome, rel float64) {
+	mo := map[murphyv1.VerdictOutcome]murphyv1.MetricOutcome{
+		murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD:       murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE,
+		murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED:      murphyv1.MetricOutcome_METRIC_OUTCOME_DEVIATED,
+		murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE: murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE,
+	}[outcome]
+	x.apply(start.Add(40*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: id, End: true}}})
+	x.apply(start.Add(40*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_AdvanceRun{AdvanceRun: &murphyv1.AdvanceRun{RunId: id, Phase: murphyv1.RunPhase_RUN_PHASE_ANALYSING}}})
+	x.apply(start.Add(41*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordVerdict{RecordVerdict: &murphyv1.RecordVerdict{RunId: id, Verdict: &murphyv1.Verdict{
+		Outcome: outcome, Reason: "1 of 1 metrics " + metricOutcome(mo), Confidence: 0.95,
+		WindowStart: timestamppb.New(start.Add(10 * time.Second)), WindowEnd: timestamppb.New(start.Add(40 * time.Second)),
+		Metrics: []*murphyv1.MetricVerdict{{Name: "latency", Outcome: mo, Direction: "increase", Tolerance: "relative 0.1",
+			NControl: 600, NExperiment: 600, ControlMedian: 0.003, ExperimentMedian: 0.003 * (1 + rel), Shift: 0.003 * rel, ShiftLow: 0.003 * (rel - 0.05), ShiftHigh: 0.003 * (rel + 0.05), RelChange: rel, RelLow: rel - 0.05, RelHigh: rel + 0.05, P: 1e-3}},
+	}}}})
+	x.apply(start.Add(42*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordSummaries{RecordSummaries: &murphyv1.RecordSummaries{RunId: id, Final: true}}})
+}
+
+// Halt is the pages' halt written to the FSM as the leader would commit it.
+func (x *review) Halt(_ context.Context, in *murphyv1.HaltRequest, _ ...grpc.CallOption) (*murphyv1.HaltResponse, error) {
+	x.apply(time.Now(), &murphyv1.Command{By: "operator:olga", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{RunId: in.RunId, Reason: in.Reason}}})
+	return &murphyv1.HaltResponse{}, nil
+}
+func (x *review) HaltAll(context.Context, *murphyv1.HaltAllRequest, ...grpc.CallOption) (*murphyv1.HaltAllResponse, error) {
+	return nil, errors.New("not in this test")
+}
+func (x *review) Resume(context.Context, *murphyv1.ResumeRequest, ...grpc.CallOption) (*murphyv1.ResumeResponse, error) {
+	return nil, errors.New("not in this test")
+}
+func (x *review) PauseSchedules(context.Context, *murphyv1.PauseSchedulesRequest, ...grpc.CallOption) (*murphyv1.PauseSchedulesResponse, error) {
+	return nil, errors.New("not in this test")
+}
+func (x *review) ResumeSchedules(context.Context, *murphyv1.ResumeSchedulesRequest, ...grpc.CallOption) (*murphyv1.ResumeSchedulesResponse, error) {
+	return nil, errors.New("not in this test")
+}
+
+// reviewState fills an FSM with a refuted, an upheld, an inconclusive, a
+// guardrail-halted and a scheduled run, and two active runs to halt from the page.
+func reviewState(t *testing.T) *review {
+	x := &review{t: t, f: fsm.New()}
+	for i := range 4 {
+		x.apply(t0, &murphyv1.Command{Cmd: &murphyv1.Command_RegisterWorker{RegisterWorker: &murphyv1.RegisterWorker{
+			WorkerId: fmt.Sprintf("w%d", i), Labels: map[string]string{"region": "eu-west-1", "datacenter": "dc" + fmt.Sprint(i%2), "host": fmt.Sprintf("checkout-%d.eu-west-1.example.internal", i)},
+		}}})
+	}
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	x.inject("checkout-refuted", at(1), 0.0031, 0.0176, true)
+	x.finish("checkout-refuted", at(1), murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED, 4.84)
+	x.inject("checkout-upheld", at(2), 0.0031, 0.0032, true)
+	x.finish("checkout-upheld", at(2), murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD, 0.02)
+	x.inject("checkout-unsure", at(3), 0.0031, 0.0034, true)
+	x.finish("checkout-unsure", at(3), murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE, 0.08)
+	// A guardrail halts a run whose latency went far above its 50 ms threshold.
+	x.inject("checkout-guarded", at(4), 0.0031, 0.058, true)
+	halt := at(4).Add(25 * time.Second)
+	x.apply(halt, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
+		RunId: "checkout-guarded", Reason: "guardrail above 0.05 for 3s breached on latency", Metric: "latency",
+		Values: []float64{0.047, 0.052, 0.058, 0.061, 0.062}, Guardrail: "above 0.05 for 3s", Threshold: 0.05, FirstBreach: timestamppb.New(halt.Add(-4 * time.Second)),
+	}}})
+	x.apply(halt, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRevert{RecordRevert: &murphyv1.RecordRevert{RunId: "checkout-guarded", Reverts: []*murphyv1.WorkerRevert{
+		{WorkerId: "w2", At: timestamppb.New(halt.Add(18 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
+		{WorkerId: "w3", At: timestamppb.New(halt.Add(25 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
+		// A control worker answers the halt too, with nothing to revert: it must not count.
+		{WorkerId: "w0", At: timestamppb.New(halt.Add(30 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
+	}}}})
+	// A schedule fires a run that refutes.
+	x.apply(at(5), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", SpecJson: reviewSpec, SpecDigest: "sha256:abcdef0123456789", NextAt: timestamppb.New(at(6))}}})
+	x.apply(at(6), &murphyv1.Command{By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: timestamppb.New(at(6)), RunId: "checkout-nightly", SpecJson: reviewSpec, Day: "2026-03-01", NextAt: timestamppb.New(at(60 * 24))}}})
+	x.inject("checkout-nightly", at(6), 0.0031, 0.0101, false)
+	x.finish("checkout-nightly", at(6), murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED, 2.2)
+	// Two runs in force, one for each width, to halt from the page.
+	x.inject("checkout-live-1300", at(7), 0.0031, 0.0176, true)
+	x.inject("checkout-live-390", at(8), 0.0031, 0.0176, true)
+	return x
+}
+
+// contrastJS returns, for every element matching the selector, its text, badge class,
+// and the contrast ratio of its text against its background (WCAG 2 relative luminance).
+const contrastJS = `(sel => Array.from(document.querySelectorAll(sel)).map(el => {
+  const rgb = s => s.match(/[\d.]+/g).slice(0, 3).map(Number);
+  const lum = c => { const v = c.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const cs = getComputedStyle(el), a = lum(rgb(cs.color)), b = lum(rgb(cs.backgroundColor));
+  return {text: el.textContent.trim(), class: el.dataset.badge, bg: cs.backgroundColor, ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)};
+}))`
+
+type badgeSeen struct {
+	Text  string  `json:"text"`
+	Class string  `json:"class"`
+	BG    string  `json:"bg"`
+	Ratio float64 `json:"ratio"`
+}
+
+// TestReviewInBrowser drives the review pages in headless Chromium at a desktop width and
+// at a phone's 390 px: the verdict-first badge's words and colours per outcome with
+// enough contrast, no page wider than the screen, the 404 in the layout with a skip link,
+// a guardrail halt's chart drawing the threshold and the breach, and an operator's halt
+// whose reverts fill in without a reload.
+func TestReviewInBrowser(t *testing.T) {
+	x := reviewState(t)
+	h := New(Config{NodeID: "n1", FSM: x.f, Auth: Auth{Insecure: true}, Experiments: x, Done: make(chan struct{})})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx := reviewBrowser(t)
+	ui := srv.URL + "/ui/"
+
+	for _, width := range []int64{1300, 390} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) {
+			live := "checkout-live-" + fmt.Sprint(width)
+			want := map[string]string{"checkout-refuted": "refuted", "checkout-upheld": "upheld", "checkout-unsure": "inconclusive", "checkout-guarded": "halted", "checkout-nightly": "refuted", live: "running"}
+			opts := []chromedp.EmulateViewportOption{}
+			if width < 500 {
+				opts = append(opts, chromedp.EmulateMobile)
+			}
+			if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 844, opts...)); err != nil {
+				t.Fatal(err)
+			}
+			// The runs list: the badge says the verdict, in its own colour, readable.
+			load(t, ctx, ui, `table.runs`)
+			rows := pageText(t, ctx, `table.runs tbody`)
+			for id := range want {
+				if !strings.Contains(rows, id) {
+					t.Errorf("the runs list lacks %s", id)
+				}
+			}
+			badges := badgesOf(t, ctx, "table.runs tbody tr")
+			bg := map[string]string{}
+			for id, outcome := range want {
+				b, ok := badges[id]
+				if !ok || b.Text != outcome || b.Class != outcome {
+					t.Errorf("%s's badge in the list: %+v, want %q", id, b, outcome)
+				}
+				if b.Ratio < 4.5 {
+					t.Errorf("%s's %q badge has contrast %.2f:1, want at least 4.5:1", id, b.Text, b.Ratio)
+				}
+				if prev, ok := bg[outcome]; ok && prev != b.BG {
+					t.Errorf("two %q badges in two colours: %s and %s", outcome, prev, b.BG)
+				}
+				bg[outcome] = b.BG
+			}
+			for _, pair := range [][2]string{{"refuted", "upheld"}, {"refuted", "inconclusive"}, {"upheld", "inconclusive"}, {"refuted", "halted"}, {"running", "refuted"}, {"running", "halted"}} {
+				if bg[pair[0]] == bg[pair[1]] {
+					t.Errorf("%s and %s badges share the colour %s", pair[0], pair[1], bg[pair[0]])
+				}
+			}
+			noSideways(t, ctx, width, "runs")
+			screenshot(t, ctx, fmt.Sprintf("runs-%d", width))
+
+			// Each run's page and report lead with the same badge, the phase beside it.
+			for id, outcome := range want {
+				load(t, ctx, ui+"runs/"+id, `#lede .badge`)
+				lede, err := chromedp.Run(ctx, chromedp.Evaluate[[]badgeSeen](fmt.Sprintf("%s(%q)", contrastJS, "#lede .badge")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(lede) != 1 || lede[0].Text != outcome || lede[0].BG != bg[outcome] || lede[0].Ratio < 4.5 {
+					t.Errorf("%s's page leads with %+v, want the %q badge in %s", id, lede, outcome, bg[outcome])
+				}
+				noSideways(t, ctx, width, id)
+			}
+			load(t, ctx, ui+"runs/checkout-refuted/report?format=html", `.lede .badge`)
+			if got := pageText(t, ctx, `.lede .badge`); got != "refuted" {
+				t.Errorf("the report's badge reads %q", got)
+			}
+			load(t, ctx, ui+"runs/checkout-refuted", `#verdict`)
+			screenshot(t, ctx, fmt.Sprintf("run-refuted-%d", width))
+			if width == 1300 {
+				readme(t, ctx, "review-refuted.png")
+			}
+
+			// A guardrail's halt: the chart reaches the breach and draws the threshold; the
+			// actor is the guardrail; only the workers that held faults count.
+			load(t, ctx, ui+"runs/checkout-guarded", `#halt-reason`)
+			if n := pageCount(t, ctx, `figure.timechart svg line.threshold`); n != 1 {
+				t.Errorf("the guardrail-halted run's chart has %d threshold lines, want 1", n)
+			}
+			inside, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+				const svg = document.querySelector("figure.timechart svg"), h = svg.viewBox.baseVal.height;
+				const dots = Array.from(svg.querySelectorAll("circle.breach:not(.within)"));
+				const line = svg.querySelector("line.threshold");
+				return dots.length >= 4 && dots.every(c => { const y = +c.getAttribute("cy"); return y > 0 && y < h && y < +line.getAttribute("y1"); });
+			})()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !inside {
+				t.Error("the breaching samples are not drawn above the threshold inside the chart")
+			}
+			if got := pageText(t, ctx, `#halt-reason`); !strings.Contains(got, "the guardrail “above 0.05 for 3s” on latency") || strings.Contains(got, "by monitor") {
+				t.Errorf("the halt reads %q, want the guardrail as its actor", got)
+			}
+			if got := pageText(t, ctx, `#reverts-summary`); got != "2 of 2 experimental workers reverted, slowest 25 ms." {
+				t.Errorf("reverts summary %q", got)
+			}
+			noSideways(t, ctx, width, "checkout-guarded")
+			screenshot(t, ctx, fmt.Sprintf("run-guardrail-halted-%d", width))
+			if width == 1300 {
+				readme(t, ctx, "review-halted.png")
+			}
+
+			// Every other page fits too; an unknown one answers inside the layout.
+			for _, p := range []string{"workers", "cluster", "audit", "schedules"} {
+				load(t, ctx, ui+p, `main h1`)
+				noSideways(t, ctx, width, p)
+			}
+			badges = badgesOf(t, ctx, "table.schedules tbody tr")
+			if b := badges["checkout-nightly"]; b.Text != "refuted" || b.BG != bg["refuted"] {
+				t.Errorf("the schedule's last run shows %+v, want the refuted badge", b)
+			}
+			load(t, ctx, ui+"no/such/page", `main h1`)
+			if got := pageText(t, ctx, `main h1`); got != "Page not found" || pageCount(t, ctx, `nav[aria-label=Main]`) != 1 || pageCount(t, ctx, `a.skip[href="#main"]`) != 1 || pageCount(t, ctx, `main#main`) != 1 {
+				t.Errorf("an unknown page: %q, with the layout's navigation and skip link %d %d", got, pageCount(t, ctx, `nav[aria-label=Main]`), pageCount(t, ctx, `a.skip[href="#main"]`))
+			}
+
+			// An operator halts a run: the confirmation is a page of its own (GET), the
+			// halt a POST, and the reverts fill in as the workers confirm them.
+			load(t, ctx, ui+"runs/"+live, `#reason`)
+			if err := chromedp.Do(ctx, chromedp.SendKeys(`#reason`, "pager went off"), chromedp.Click(`#halt`), chromedp.WaitVisible(`#confirm-halt`)); err != nil {
+				t.Fatal(err)
+			}
+			if loc := location(t, ctx); !strings.HasSuffix(loc, "/ui/runs/"+live+"/halt?reason=pager+went+off") {
+				t.Errorf("the confirmation is at %q", loc)
+			}
+			noSideways(t, ctx, width, "halt confirmation")
+			if err := chromedp.Do(ctx, chromedp.Click(`#confirm-halt`), chromedp.WaitVisible(`#reverts-summary`)); err != nil {
+				t.Fatal(err)
+			}
+			if got := pageText(t, ctx, `#reverts-summary`); got != "0 of 2 experimental workers reverted so far; waiting for w2, w3." {
+				t.Errorf("just after the halt the reverts read %q", got)
+			}
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+				t.Fatal(err)
+			}
+			halt := x.f.Run(live).GetHalt().GetAt().AsTime()
+			for i, w := range []string{"w2", "w3"} {
+				x.apply(time.Now(), &murphyv1.Command{Cmd: &murphyv1.Command_RecordRevert{RecordRevert: &murphyv1.RecordRevert{RunId: live, Reverts: []*murphyv1.WorkerRevert{
+					{WorkerId: w, At: timestamppb.New(halt.Add(time.Duration(12+10*i) * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT}}}}})
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got := pageText(t, ctx, `#reverts-summary`)
+				if got == "2 of 2 experimental workers reverted, slowest 22 ms." {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the reverts still read %q ten seconds after the workers confirmed", got)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
+				t.Errorf("the page reloaded to show the reverts (%v)", err)
+			}
+			if n := pageCount(t, ctx, `#reverts-table tbody tr:not(.pending)`); n != 2 {
+				t.Errorf("%d reverts in the table, want 2", n)
+			}
+		})
+	}
+}
+
+// badgesOf maps the run ID linked from each row matching sel to that row's badge.
+func badgesOf(t *testing.T, ctx context.Context, sel string) map[string]badgeSeen {
+	t.Helper()
+	type row struct {
+		ID    string      `json:"id"`
+		Badge []badgeSeen `json:"badge"`
+	}
+	js := fmt.Sprintf(`Array.from(document.querySelectorAll(%q)).map(tr => { const a = tr.querySelector("a[href^='/ui/runs/']"); tr.dataset.probe = "1"; const b = %s("tr[data-probe] .badge"); delete tr.dataset.probe; return {id: a ? a.textContent.trim() : "", badge: b}; })`, sel, contrastJS)
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]row](js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]badgeSeen{}
+	for _, r := range rows {
+		if len(r.Badge) == 1 {
+			out[r.ID] = r.Badge[0]
+		}
+	}
+	return out
+}
+
+// noSideways fails unless the page is exactly as wide as the viewport.
+func noSideways(t *testing.T, ctx context.Context, width int64, page string) {
+	t.Helper()
+	type widths struct {
+		Doc  int64  `json:"doc"`
+		View int64  `json:"view"`
+		Wide string `json:"wide"`
+	}
+	// Wide names the first element that sticks out, to say what to fix.
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[widths](`(() => {
+		const view = document.documentElement.clientWidth;
+		let wide = "";
+		for (const el of document.querySelectorAll("body *")) {
+			const r = el.getBoundingClientRect();
+			if (r.right > view + 1 && !el.closest(".scroll, table, pre")) { wide = el.tagName + (el.id ? "#" + el.id : "") + "." + el.className; break; }
+		}
+		return {doc: document.documentElement.scrollWidth, view: view, wide: wide};
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Doc != w.View || w.View != width {
+		t.Errorf("%s at %d px: the page is %d px wide in a %d px viewport (first too wide: %s)", page, width, w.Doc, w.View, w.Wide)
+	}
+}
+
+func load(t *testing.T, ctx context.Context, url, sel string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(sel)); err != nil {
+		t.Fatalf("load %s and wait for %s: %v", url, sel, err)
+	}
+}
+
+func pageText(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func pageCount(t *testing.T, ctx context.Context, sel string) int {
+	t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
+	if err != nil {
+		t.Fatalf("count %s: %v", sel, err)
+	}
+	return n
+}
+
+func location(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(loc)
+	return u.RequestURI()
+}
+
+// reviewBrowser starts headless Chromium, or skips (fails with MURPHY_REQUIRE_CHROMIUM).
+func reviewBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := testenv.LookPath(t, testenv.Chromium, "chromium", "chromium-browser", "google-chrome", "headless-shell")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1300, 900))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium at %s: %v", path, err)
+	}
+	return ctx
+}
+
+// screenshot keeps a full-page PNG in $MURPHY_ARTIFACTS/murphy-ui (or the temp dir).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("MURPHY_ARTIFACTS")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	save(t, ctx, filepath.Join(dir, "murphy-ui", name+".png"), true)
+}
+
+// readme saves the viewport as one of the README's screenshots when
+// MURPHY_README_SCREENSHOTS names their directory (deploy/docs).
+func readme(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if dir := os.Getenv("MURPHY_README_SCREENSHOTS"); dir != "" {
+		save(t, ctx, filepath.Join(dir, name), false)
+	}
+}
+
+func save(t *testing.T, ctx context.Context, path string, full bool) {
+	t.Helper()
+	shot := chromedp.CaptureScreenshot()
+	if full {
+		shot = chromedp.FullScreenshot(100)
+	}
+	png, err := chromedp.Run(ctx, shot)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
