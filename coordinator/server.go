@@ -159,55 +159,57 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: open raft store: %w", err)
 	}
+	// Whatever fails from here closes what was opened, once.
+	var trans *raft.NetworkTransport
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		store.Close()
+		if trans != nil {
+			trans.Close()
+		}
+	}()
 	s.store = store
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.DataDir, 2, rc.Logger)
 	if err != nil {
-		store.Close()
 		return fmt.Errorf("coordinator: open snapshot store: %w", err)
 	}
 	var advertise net.Addr
 	if s.cfg.RaftAdvertise != "" {
 		if advertise, err = net.ResolveTCPAddr("tcp", s.cfg.RaftAdvertise); err != nil {
-			store.Close()
 			return fmt.Errorf("coordinator: raft advertise address: %w", err)
 		}
 	}
-	var trans *raft.NetworkTransport
 	if s.cfg.TLS != nil {
 		srv, cli, perr := tlsutil.PeerConfig(*s.cfg.TLS)
 		if perr != nil {
-			store.Close()
 			return fmt.Errorf("coordinator: %w", perr)
 		}
 		layer, lerr := newTLSStreamLayer(s.cfg.RaftAddr, advertise, srv, cli)
 		if lerr != nil {
-			store.Close()
 			return fmt.Errorf("coordinator: raft transport on %s: %w", s.cfg.RaftAddr, lerr)
 		}
 		trans = raft.NewNetworkTransportWithLogger(layer, 3, 5*time.Second, rc.Logger)
 	} else if trans, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, advertise, 3, 5*time.Second, rc.Logger); err != nil {
-		store.Close()
+		trans = nil // a failed constructor returns a nil *NetworkTransport
 		return fmt.Errorf("coordinator: raft transport on %s: %w", s.cfg.RaftAddr, err)
 	}
 	s.trans = trans
 	logs, err := raft.NewLogCache(512, store)
 	if err != nil {
-		store.Close()
-		trans.Close()
 		return err
 	}
 	existing, err := raft.HasExistingState(logs, store, snaps)
 	if err != nil {
-		store.Close()
-		trans.Close()
 		return fmt.Errorf("coordinator: inspect raft state: %w", err)
 	}
 	r, err := raft.NewRaft(rc, s.fsm, logs, store, snaps, trans)
 	if err != nil {
-		store.Close()
-		trans.Close()
 		return fmt.Errorf("coordinator: start raft: %w", err)
 	}
+	ok = true // raft owns the store and the transport now; Close shuts them down
 	s.raft = r
 	if s.cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}})
