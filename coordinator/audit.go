@@ -3,9 +3,6 @@ package coordinator
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -17,11 +14,11 @@ const maxAuditPage = 5000
 // writes, edits or deletes it: entries only come from applied commands.
 func (c *clusterService) ListAudit(_ context.Context, req *murphyv1.ListAuditRequest) (*murphyv1.ListAuditResponse, error) {
 	if req.Limit < 0 {
-		return nil, status.Error(codes.InvalidArgument, "list audit: limit must not be negative")
+		return nil, fail(errInvalid, "list audit: limit must not be negative")
 	}
 	if req.Since != nil {
 		if err := req.Since.CheckValid(); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "list audit: since: %v", err)
+			return nil, fail(errInvalid, "list audit: since: %v", err)
 		}
 	}
 	limit := int(req.Limit)

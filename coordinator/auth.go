@@ -10,11 +10,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator/web"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
@@ -119,9 +117,9 @@ func (s *Server) authenticate(ctx context.Context) (tlsutil.Identity, error) {
 		if id, ok := s.tokenIdentity(strings.TrimPrefix(auth, "Bearer ")); ok {
 			return id, nil
 		}
-		return tlsutil.Identity{}, status.Error(codes.Unauthenticated, "the bearer token is not known to this cluster")
+		return tlsutil.Identity{}, fail(errUnauthenticated, "the bearer token is not known to this cluster")
 	}
-	return tlsutil.Identity{}, status.Error(codes.Unauthenticated, "no client certificate or token: issue one with `murphy tls issue --role operator --name NAME` and set MURPHY_CA, MURPHY_CERT, MURPHY_KEY")
+	return tlsutil.Identity{}, fail(errUnauthenticated, "no client certificate or token: issue one with `murphy tls issue --role operator --name NAME` and set MURPHY_CA, MURPHY_CERT, MURPHY_KEY")
 }
 
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
@@ -134,7 +132,7 @@ func (s *Server) authorize(ctx context.Context, method string) (context.Context,
 	// workers as for people.
 	if id.Via != "insecure" && !slices.Contains(allowed, id.Role) {
 		name := method[strings.LastIndex(method, "/")+1:]
-		return ctx, status.Errorf(codes.PermissionDenied, "%s needs the %s role; you are %s %q (by %s)", name, strings.Join(withoutPeers(allowed), " or "), id.Role, id.Name, id.Via)
+		return ctx, fail(errDenied, "%s needs the %s role; you are %s %q (by %s)", name, strings.Join(withoutPeers(allowed), " or "), id.Role, id.Name, id.Via)
 	}
 	return context.WithValue(ctx, identityKey{}, id), nil
 }

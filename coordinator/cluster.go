@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/selector"
@@ -43,7 +41,7 @@ func (c *clusterService) Status(context.Context, *murphyv1.StatusRequest) (*murp
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read raft configuration: %v", err)
+		return nil, fail(errUnavailable, "read raft configuration: %v", err)
 	}
 	for _, srv := range f.Configuration().Servers {
 		n := &murphyv1.Node{Id: string(srv.ID), RaftAddr: string(srv.Address), Voter: srv.Suffrage == raft.Voter, Leader: string(srv.ID) == id}
@@ -59,7 +57,7 @@ func (c *clusterService) Join(ctx context.Context, req *murphyv1.JoinRequest) (*
 	s := c.s
 	n := req.GetNode()
 	if n.GetId() == "" || n.GetRaftAddr() == "" || n.GetGrpcAddr() == "" {
-		return nil, status.Error(codes.InvalidArgument, "join: the node needs an id, a raft address and a gRPC address")
+		return nil, fail(errInvalid, "join: the node needs an id, a raft address and a gRPC address")
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -67,7 +65,7 @@ func (c *clusterService) Join(ctx context.Context, req *murphyv1.JoinRequest) (*
 	}
 	for _, srv := range f.Configuration().Servers {
 		if srv.ID == raft.ServerID(n.Id) && srv.Address != raft.ServerAddress(n.RaftAddr) {
-			return nil, status.Errorf(codes.AlreadyExists, "join: node id %s is already a member at %s; remove it first (`murphy cluster remove %s`)", n.Id, srv.Address, n.Id)
+			return nil, fail(errExists, "join: node id %s is already a member at %s; remove it first (`murphy cluster remove %s`)", n.Id, srv.Address, n.Id)
 		}
 	}
 	if err := s.raft.AddVoter(raft.ServerID(n.Id), raft.ServerAddress(n.RaftAddr), 0, 10*time.Second).Error(); err != nil {
@@ -84,7 +82,7 @@ func (c *clusterService) Join(ctx context.Context, req *murphyv1.JoinRequest) (*
 func (c *clusterService) Remove(ctx context.Context, req *murphyv1.RemoveRequest) (*murphyv1.RemoveResponse, error) {
 	s := c.s
 	if req.NodeId == "" {
-		return nil, status.Error(codes.InvalidArgument, "remove: which node? (give its id)")
+		return nil, fail(errInvalid, "remove: which node? (give its id)")
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(req.NodeId), 0, 10*time.Second).Error(); err != nil {
 		return nil, toStatus(fmt.Errorf("remove %s: %w", req.NodeId, err))
@@ -108,7 +106,7 @@ func (c *clusterService) ListWorkers(_ context.Context, req *murphyv1.ListWorker
 	}
 	sel, err := selector.Parse(req.Expression)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, fail(errInvalid, "%s", err.Error())
 	}
 	sel = sel.And(selector.FromMap(req.Selector))
 	var out []*murphyv1.Worker

@@ -11,10 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
@@ -100,14 +98,14 @@ func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRe
 func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequest) (*murphyv1.SubmitResponse, error) {
 	sp, err := e.s.parseSpec(req.Spec, req.Filename)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, fail(errInvalid, "%s", err.Error())
 	}
 	// Plan it now against the connected workers: a blast radius it would exceed, or a
 	// stratum it cannot split, is refused before anything is committed. Too few workers
 	// is not refused here: after a failover workers are still reconnecting.
 	plan, err := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
 	if err != nil && !errors.Is(err, scheduler.ErrTooFewWorkers) {
-		return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", req.Filename, err)
+		return nil, fail(errPrecondition, "%s: %v", req.Filename, err)
 	}
 	warnings := specWarnings(sp, plan, err)
 	if sp.Schedule != nil {
@@ -155,7 +153,7 @@ func specWarnings(sp *spec.Experiment, plan scheduler.Plan, planErr error) []str
 func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experiment, req *murphyv1.SubmitRequest) (*murphyv1.SubmitResponse, error) {
 	plan, err := schedule.Compile(sp.Schedule)
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, fail(errInvalid, "%s", err.Error())
 	}
 	js, err := sp.Canonical()
 	if err != nil {
@@ -164,7 +162,7 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 	var warnings []string
 	if msg := e.poolShortfall(sp); msg != "" {
 		if !req.Force {
-			return nil, status.Errorf(codes.FailedPrecondition, "%s; every slot would fire a run that fails. Opt more workers in, lower the counts, or submit with --force to create it anyway", msg)
+			return nil, fail(errPrecondition, "%s; every slot would fire a run that fails. Opt more workers in, lower the counts, or submit with --force to create it anyway", msg)
 		}
 		warnings = append(warnings, msg+" (created anyway: --force)")
 	}
@@ -179,7 +177,7 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 			}
 		}
 		if len(same) > 1 {
-			return nil, status.Errorf(codes.FailedPrecondition, "%d schedules are named %s (%s): delete all but one to update it, or submit with --new to add another", len(same), sp.Name, strings.Join(same, ", "))
+			return nil, fail(errPrecondition, "%d schedules are named %s (%s): delete all but one to update it, or submit with --new to add another", len(same), sp.Name, strings.Join(same, ", "))
 		}
 	}
 	from := e.s.cfg.Now()
@@ -188,7 +186,7 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 	}
 	first := plan.Next(from, 1-mrand.Float64())
 	if first.IsZero() {
-		return nil, status.Errorf(codes.InvalidArgument, "schedule of %s never fires: its windows and blackout dates leave no time", sp.Name)
+		return nil, fail(errInvalid, "schedule of %s never fires: its windows and blackout dates leave no time", sp.Name)
 	}
 	id := ""
 	if existing != nil {
@@ -210,7 +208,7 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 			return &murphyv1.SubmitResponse{Schedule: s, Warnings: warnings, Updated: existing != nil}, nil
 		}
 	}
-	return nil, status.Errorf(codes.Internal, "schedule %s vanished after it was created", id)
+	return nil, fail(errInternal, "schedule %s vanished after it was created", id)
 }
 
 // poolShortfall says why the workers a schedule may target cannot form its groups, or
@@ -266,7 +264,7 @@ func (e *experimentService) PauseSchedules(ctx context.Context, req *murphyv1.Pa
 
 func (e *experimentService) ResumeSchedules(ctx context.Context, req *murphyv1.ResumeSchedulesRequest) (*murphyv1.ResumeSchedulesResponse, error) {
 	if req.ScheduleId == "" && e.s.fsm.ClusterHalt() != nil {
-		return nil, status.Error(codes.FailedPrecondition, "the cluster is halted: lift the halt with `murphy resume` first, then resume schedules")
+		return nil, fail(errPrecondition, "the cluster is halted: lift the halt with `murphy resume` first, then resume schedules")
 	}
 	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: false, ScheduleId: req.ScheduleId}}}
 	if err := e.s.propose(ctx, cmd); err != nil {
@@ -353,7 +351,7 @@ func (e *experimentService) Halt(ctx context.Context, req *murphyv1.HaltRequest)
 
 func (e *experimentService) HaltAll(ctx context.Context, req *murphyv1.HaltAllRequest) (*murphyv1.HaltAllResponse, error) {
 	if strings.TrimSpace(req.Reason) == "" {
-		return nil, status.Error(codes.InvalidArgument, "halt all: give a reason (--reason); it is recorded on every run it halts")
+		return nil, fail(errInvalid, "halt all: give a reason (--reason); it is recorded on every run it halts")
 	}
 	var active []string
 	for _, r := range e.s.fsm.ActiveRuns() {
@@ -417,7 +415,7 @@ func (e *experimentService) Watch(req *murphyv1.WatchRequest, stream murphyv1.Ex
 		case <-stream.Context().Done():
 			return stream.Context().Err()
 		case <-e.s.stop:
-			return status.Error(codes.Unavailable, "coordinator shutting down; watch again")
+			return fail(errUnavailable, "coordinator shutting down; watch again")
 		case <-changed:
 		case <-t.C:
 		}

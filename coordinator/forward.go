@@ -8,9 +8,7 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -69,15 +67,15 @@ func (s *Server) forwardTarget(ctx context.Context, method string) (*grpc.Client
 		return nil, nil, nil
 	}
 	if by := first(md, metadataForwarded); by != "" {
-		return nil, nil, status.Errorf(codes.Unavailable, "coordinator %s: forwarded by %s but no longer the leader; retry", s.cfg.NodeID, by)
+		return nil, nil, fail(errUnavailable, "coordinator %s: forwarded by %s but no longer the leader; retry", s.cfg.NodeID, by)
 	}
 	id, addr := s.leaderAddr()
 	if id == "" || addr == "" {
-		return nil, nil, status.Errorf(codes.Unavailable, "coordinator %s: no leader elected yet; retry in a moment (`murphy cluster status` shows the cluster)", s.cfg.NodeID)
+		return nil, nil, fail(errUnavailable, "coordinator %s: no leader elected yet; retry in a moment (`murphy cluster status` shows the cluster)", s.cfg.NodeID)
 	}
 	conn, err := s.dial(addr)
 	if err != nil {
-		return nil, nil, status.Errorf(codes.Unavailable, "coordinator %s: cannot reach leader %s at %s: %v", s.cfg.NodeID, id, addr, err)
+		return nil, nil, fail(errUnavailable, "coordinator %s: cannot reach leader %s at %s: %v", s.cfg.NodeID, id, addr, err)
 	}
 	out := metadata.Pairs(metadataForwarded, s.cfg.NodeID, metadataForwardedFor, caller(ctx))
 	for _, k := range []string{"authorization"} {
@@ -153,19 +151,19 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 func newMessage(fullMethod string, input bool) (proto.Message, error) {
 	svc, method, ok := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
 	if !ok {
-		return nil, status.Errorf(codes.Internal, "bad method name %q", fullMethod)
+		return nil, fail(errInternal, "bad method name %q", fullMethod)
 	}
 	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "unknown service %s: %v", svc, err)
+		return nil, fail(errInternal, "unknown service %s: %v", svc, err)
 	}
 	sd, ok := d.(protoreflect.ServiceDescriptor)
 	if !ok {
-		return nil, status.Errorf(codes.Internal, "%s is not a service", svc)
+		return nil, fail(errInternal, "%s is not a service", svc)
 	}
 	md := sd.Methods().ByName(protoreflect.Name(method))
 	if md == nil {
-		return nil, status.Errorf(codes.Internal, "unknown method %s", fullMethod)
+		return nil, fail(errInternal, "unknown method %s", fullMethod)
 	}
 	msg := md.Output()
 	if input {

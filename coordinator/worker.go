@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -43,7 +41,7 @@ func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) err
 	// A worker certificate is bound to one worker: it cannot speak for another.
 	if id, ok := identityFrom(stream.Context()); ok && id.Via == "certificate" && id.Name != hello.WorkerId {
 		s.log.Warn("worker impersonation refused", "certificate", id.Name, "claimed", hello.WorkerId)
-		return status.Errorf(codes.PermissionDenied, "the worker certificate for %q cannot connect as worker %q", id.Name, hello.WorkerId)
+		return fail(errDenied, "the worker certificate for %q cannot connect as worker %q", id.Name, hello.WorkerId)
 	}
 	if err := s.registerWorker(stream, hello); err != nil {
 		return err
@@ -76,7 +74,7 @@ func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) err
 			_ = stream.Send(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Redirect{Redirect: &murphyv1.Redirect{LeaderId: id, LeaderAddr: addr}}})
 			return nil
 		case <-s.stop:
-			return status.Error(codes.Unavailable, "coordinator shutting down")
+			return fail(errUnavailable, "coordinator shutting down")
 		}
 	}
 }
@@ -95,17 +93,17 @@ func recvHello(stream murphyv1.WorkerService_ConnectServer) (*murphyv1.Hello, er
 	select {
 	case r = <-ch:
 	case <-time.After(helloTimeout):
-		return nil, status.Error(codes.DeadlineExceeded, "worker stream: no hello within 10s")
+		return nil, fail(errTimeout, "worker stream: no hello within 10s")
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
 	hello := r.msg.GetHello()
 	if hello == nil {
-		return nil, status.Error(codes.InvalidArgument, "worker stream: the first message must be a hello")
+		return nil, fail(errInvalid, "worker stream: the first message must be a hello")
 	}
 	if err := checkHello(hello); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, fail(errInvalid, "%s", err.Error())
 	}
 	return hello, nil
 }
