@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -235,6 +236,22 @@ func TestReviewInBrowser(t *testing.T) {
 				t.Errorf("the report's badge reads %q", got)
 			}
 			load(t, ctx, ui+"runs/checkout-refuted", `#verdict`)
+			// Charts read in the metric's unit on round ticks, the tolerance ticked, and their
+			// text is at least 10 px on the screen.
+			ticks, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("figure.timechart svg text.tick")).map(t => t.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(ticks, "5 ms") || !slices.Contains(ticks, "20 ms") {
+				t.Errorf("the time chart's ticks %q, want round milliseconds", ticks)
+			}
+			if got, _ := chromedp.Run(ctx, chromedp.TextContent(`svg text.tolerance-tick`)); got != "+10%" {
+				t.Errorf("the forest plot's tolerance tick reads %q", got)
+			}
+			px, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(() => { const t = document.querySelector("figure.timechart svg text.tick"); return t.getScreenCTM().a * parseFloat(getComputedStyle(t).fontSize); })()`))
+			if err != nil || px < 10 {
+				t.Errorf("chart text is %.1f px on the screen (%v), want at least 10", px, err)
+			}
 			screenshot(t, ctx, fmt.Sprintf("run-refuted-%d", width))
 			if width == 1300 {
 				readme(t, ctx, "review-refuted.png")
@@ -310,7 +327,11 @@ func TestReviewInBrowser(t *testing.T) {
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				got := pageText(t, ctx, `#reverts-summary`)
+				// Read in one evaluation: the fragment may be replaced between a query and a read.
+				got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#reverts-summary") || {}).textContent || ""`))
+				if err != nil {
+					t.Fatal(err)
+				}
 				if got == "2 of 2 experimental workers reverted, slowest 22 ms." {
 					break
 				}
@@ -364,7 +385,7 @@ func noSideways(t *testing.T, ctx context.Context, width int64, page string) {
 		let wide = "";
 		for (const el of document.querySelectorAll("body *")) {
 			const r = el.getBoundingClientRect();
-			if (r.right > view + 1 && !el.closest(".scroll, table, pre")) { wide = el.tagName + (el.id ? "#" + el.id : "") + "." + el.className; break; }
+			if (r.right > view + 1 && !el.closest(".scroll, table, pre, figure")) { wide = el.tagName + (el.id ? "#" + el.id : "") + "." + el.className; break; }
 		}
 		return {doc: document.documentElement.scrollWidth, view: view, wide: wide};
 	})()`))

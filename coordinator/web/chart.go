@@ -73,7 +73,12 @@ type Window struct {
 // as a line and its recent samples as dots from the first breach to the halt, and the
 // y-axis stretches to hold them: a chart that stops below the breaching values would
 // hide why the run stopped.
-func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time, rate bool, breach *Breach) template.HTML {
+//
+// The y-axis reads in unit (a rate is a share whatever unit says), on round ticks.
+func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []Window, halt time.Time, rate bool, breach *Breach, unit Unit) template.HTML {
+	if rate {
+		unit = UnitShare
+	}
 	var ctl, exp []*murphyv1.IntervalSummary
 	t0, t1 := time.Time{}, time.Time{}
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -112,7 +117,7 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		desc = "Share per interval for each group (the rate of a 0/1 metric); shaded spans are fault windows."
 	}
 	if breach != nil {
-		desc += fmt.Sprintf(" The guardrail %s's threshold %s is the red line; its recent samples before the halt are red dots.", breach.Guardrail, Num(breach.Threshold))
+		desc += fmt.Sprintf(" The guardrail %s's threshold %s is the red line; its recent samples before the halt are red dots.", breach.Guardrail, formatValue(unit, breach.Threshold))
 		lo, hi = math.Min(lo, breach.Threshold), math.Max(hi, breach.Threshold)
 		for _, v := range breach.Values {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -123,6 +128,7 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	}
 	svgOpen(&b, chartW, chartH, title, desc)
 	lo, hi = niceRange(lo, hi)
+	lo, hi, ticks := niceTicks(lo, hi, 4)
 	x := scale{float64(t0.UnixNano()), float64(t1.UnixNano()), padL, chartW - padR}
 	y := scale{lo, hi, chartH - padB, padT}
 	for _, w := range windows {
@@ -140,7 +146,7 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		fmt.Fprintf(&b, `<rect class="fault" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`, x0, padT, x1-x0, chartH-padT-padB, html.EscapeString(w.Label))
 		text(&b, x0+3, padT+12, "start", "label", w.Label)
 	}
-	axes(&b, x, y, t0, t1)
+	axes(&b, x, y, t0, t1, ticks, tickLabels(unit, ticks))
 	series := func(list []*murphyv1.IntervalSummary, class string, val func(*murphyv1.IntervalSummary) float64) {
 		if len(list) == 0 {
 			return
@@ -168,8 +174,8 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	}
 	if breach != nil {
 		ty := y.at(breach.Threshold)
-		fmt.Fprintf(&b, `<line class="threshold" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>%s</title></line>`, padL, chartW-padR, ty, ty, html.EscapeString("guardrail "+breach.Guardrail+" threshold "+Num(breach.Threshold)))
-		text(&b, padL+4, ty-4, "start", "label halt-label", "guardrail "+breach.Guardrail+" "+Num(breach.Threshold))
+		fmt.Fprintf(&b, `<line class="threshold" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>%s</title></line>`, padL, chartW-padR, ty, ty, html.EscapeString("guardrail "+breach.Guardrail+" threshold "+formatValue(unit, breach.Threshold)))
+		text(&b, padL+4, ty-4, "start", "label halt-label", "guardrail "+breach.Guardrail+" ("+formatValue(unit, breach.Threshold)+")")
 		from, to := breach.First, halt
 		if from.IsZero() || from.Before(t0) {
 			from = t0
@@ -187,7 +193,7 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			if !breach.Beyond(v) {
 				class = "breach within"
 			}
-			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`, class, x.at(float64(at.UnixNano())), y.at(v), Num(v))
+			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`, class, x.at(float64(at.UnixNano())), y.at(v), formatValue(unit, v))
 		}
 	}
 	legend(&b, chartW-padR-250, chartH-6, !rate)
@@ -243,14 +249,13 @@ func legend(b *strings.Builder, x, y float64, p90 bool) {
 	}
 }
 
-func axes(b *strings.Builder, x, y scale, t0, t1 time.Time) {
+func axes(b *strings.Builder, x, y scale, t0, t1 time.Time, ticks []float64, labels []string) {
 	fmt.Fprintf(b, `<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, chartW-padR, chartH-padB, chartH-padB)
 	fmt.Fprintf(b, `<line class="axis" x1="%d" x2="%d" y1="%d" y2="%d"/>`, padL, padL, padT, chartH-padB)
-	for i := 0; i <= 4; i++ {
-		v := y.d0 + float64(i)*(y.d1-y.d0)/4
+	for i, v := range ticks {
 		yy := y.at(v)
 		fmt.Fprintf(b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
-		text(b, padL-4, yy+4, "end", "tick", Num(v))
+		text(b, padL-4, yy+4, "end", "tick", labels[i])
 	}
 	span := t1.Sub(t0)
 	for i := 0; i <= 4; i++ {
@@ -265,7 +270,9 @@ func axes(b *strings.Builder, x, y scale, t0, t1 time.Time) {
 
 // Distributions draws both groups' ECDFs over the verdict window from their recorded
 // percentiles, and a box plot below (whiskers 1st–99th percentile, box 25th–75th).
-func Distributions(metric string, windows []*murphyv1.IntervalSummary) template.HTML {
+//
+// halted says the run stopped before its verdict window closed, so none was recorded.
+func Distributions(metric string, windows []*murphyv1.IntervalSummary, unit Unit, halted bool) template.HTML {
 	var ctl, exp *murphyv1.IntervalSummary
 	for _, w := range windows {
 		if w.Metric != metric || len(w.Percentiles) < 2 {
@@ -277,6 +284,9 @@ func Distributions(metric string, windows []*murphyv1.IntervalSummary) template.
 			exp = w
 		}
 	}
+	if ctl == nil && exp == nil && halted {
+		return template.HTML(`<p class="empty">No distributions: the run was halted before its verdict window closed.</p>`)
+	}
 	if ctl == nil && exp == nil {
 		return template.HTML(`<p class="empty">The distributions over the verdict window are recorded when the run ends.</p>`)
 	}
@@ -287,6 +297,8 @@ func Distributions(metric string, windows []*murphyv1.IntervalSummary) template.
 		}
 	}
 	lo, hi = niceRange(lo, hi)
+	lo, hi, xticks := niceTicks(lo, hi, 4)
+	xlabels := tickLabels(unit, xticks)
 	const h = 296
 	var b strings.Builder
 	svgOpen(&b, chartW, h, metric+": distributions over the verdict window", "Empirical cumulative distribution of each group, and a box plot of each group below it.")
@@ -298,8 +310,9 @@ func Distributions(metric string, windows []*murphyv1.IntervalSummary) template.
 		yy := y.at(q)
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, yy, yy)
 		text(&b, padL-4, yy+4, "end", "tick", fmt.Sprintf("%.0f%%", 100*q))
-		v := lo + float64(i)*(hi-lo)/4
-		text(&b, x.at(v), 214, "middle", "tick", Num(v))
+	}
+	for i, v := range xticks {
+		text(&b, x.at(v), 214, "middle", "tick", xlabels[i])
 	}
 	for _, g := range []struct {
 		w     *murphyv1.IntervalSummary
@@ -384,10 +397,12 @@ func Forest(v *murphyv1.Verdict) template.HTML {
 			if dir != "decrease" {
 				shade(tol, dmax)
 				fmt.Fprintf(&b, `<line class="tolerance" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(tol), x.at(tol), y-rowH/2+4, y+rowH/2-4)
+				text(&b, x.at(tol), y-rowH/2+2, "middle", "tick tolerance-tick", "+"+format(tol))
 			}
 			if dir != "increase" {
 				shade(dmin, -tol)
 				fmt.Fprintf(&b, `<line class="tolerance" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(-tol), x.at(-tol), y-rowH/2+4, y+rowH/2-4)
+				text(&b, x.at(-tol), y-rowH/2+2, "middle", "tick tolerance-tick", format(-tol))
 			}
 		}
 		fmt.Fprintf(&b, `<line class="zero" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, x.at(0), x.at(0), y-rowH/2+4, y+rowH/2-4)

@@ -517,9 +517,9 @@ func NewHosts(m *murphyv1.MetricVerdict, confidence float64) *Hosts {
 		h.Plot = HostPlot(m.Name, "each host's level over the window", m.Targets, g)
 	}
 	if p := m.Pooled; p != nil {
-		h.Pooled = fmt.Sprintf("control median %s (n=%d), experiment median %s (n=%d); Hodges-Lehmann shift %s (%.0f%% CI %s to %s), %s relative (%s to %s); Mann-Whitney U=%s p=%.3g (%s)",
+		h.Pooled = fmt.Sprintf("control median %s (n=%d), experiment median %s (n=%d); Hodges-Lehmann shift %s (%.0f%% CI %s to %s), %s relative (%s to %s); Mann-Whitney U=%s p=%s (%s)",
 			Num(p.ControlMedian), p.NControl, Num(p.ExperimentMedian), p.NExperiment, signedNum(p.Shift), 100*confidence, Num(p.ShiftLow), Num(p.ShiftHigh),
-			signedPercent(p.RelChange), signedPercent(p.RelLow), signedPercent(p.RelHigh), Num(p.U), p.P, p.Method)
+			signedPercent(p.RelChange), signedPercent(p.RelLow), signedPercent(p.RelHigh), Num(p.U), PValue(p.P), p.Method)
 	}
 	return h
 }
@@ -874,11 +874,11 @@ func VerdictRows(v *murphyv1.Verdict) []VerdictRow {
 		switch {
 		case m.Method == "" || !hasEstimate(m):
 		case m.Unit == UnitTarget:
-			r.P = fmt.Sprintf("%.3g (Welch's t on hosts)", m.P)
+			r.P = PValue(m.P) + " (Welch's t on hosts)"
 		case m.Kind == "count":
-			r.P = fmt.Sprintf("%.3g (%s)", m.P, m.Method)
+			r.P = fmt.Sprintf("%s (%s)", PValue(m.P), m.Method)
 		default:
-			r.P = fmt.Sprintf("%.3g (Mann-Whitney, %s)", m.P, m.Method)
+			r.P = fmt.Sprintf("%s (Mann-Whitney, %s)", PValue(m.P), m.Method)
 		}
 		out = append(out, r)
 	}

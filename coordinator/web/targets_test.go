@@ -449,7 +449,7 @@ func TestTimeChartRate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			svg := string(TimeChart("ok", sums, nil, time.Time{}, tc.rate, nil))
+			svg := string(TimeChart("ok", sums, nil, time.Time{}, tc.rate, nil, UnitPlain))
 			ctl, exp := points(svg, "line control"), points(svg, "line experiment")
 			if ctl == "" || exp == "" {
 				t.Fatalf("no series in %s", svg)

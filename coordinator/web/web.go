@@ -492,9 +492,15 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	}
 	names := []string{}
 	rates := map[string]bool{}
+	units := map[string]Unit{}
 	for _, m := range spec.Hypothesis.Metrics {
 		names = append(names, m.Name)
 		rates[m.Name] = m.Source.Probe != nil && m.Source.Probe.Measure == "success"
+		measure := ""
+		if m.Source.Probe != nil {
+			measure = m.Source.Probe.Measure
+		}
+		units[m.Name] = unitOf(m.Name, measure)
 	}
 	for _, name := range names {
 		mv := MetricView{Name: name}
@@ -503,8 +509,8 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 				mv.Verdict = m
 			}
 		}
-		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run.Halt, name))
-		mv.Distributions = Distributions(name, sums.GetWindows())
+		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run.Halt, name), units[name])
+		mv.Distributions = Distributions(name, sums.GetWindows(), units[name], run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED)
 		v.Metrics = append(v.Metrics, mv)
 	}
 	v.Forest = Forest(run.Verdict)

@@ -227,3 +227,12 @@ func HumanDuration(d time.Duration) string {
 		return d.Round(time.Second).String()
 	}
 }
+
+// PValue prints a p-value; one below the smallest normal float64 (or computed as 0) is
+// "< 1e-300": a literal 0 would read as certainty.
+func PValue(p float64) string {
+	if p < 1e-300 {
+		return "< 1e-300"
+	}
+	return fmt.Sprintf("%.3g", p)
+}
