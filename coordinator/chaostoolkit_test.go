@@ -84,7 +84,7 @@ func startPolicyWorkers(t *testing.T, c *testCluster, n int) {
 			Labels:       map[string]string{"service": "demo", "region": "r1", "datacenter": fmt.Sprintf("dc%d", i%2), "host": id},
 			Coordinators: c.addrs(), DialOptions: workerDial(t, id),
 			DataDir: t.TempDir(),
-			Proxies: []worker.ProxyConfig{{Listen: freeAddr(t), Upstream: up.URL}},
+			Proxies: []worker.ProxyConfig{{Listen: "127.0.0.1:0", Upstream: up.URL}},
 			Logger:  logging.Discard(),
 			Lease:   3 * time.Second,
 			Policy:  fault.Policy{Allowed: []string{"exec", "http.call", "http.delay"}, MaxDuration: time.Hour},

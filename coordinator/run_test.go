@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,11 +29,8 @@ type testWorker struct {
 // upstream, connected to the cluster.
 func startWorkers(t *testing.T, c *testCluster, n int) []*testWorker {
 	t.Helper()
-	var proxies []string
-	for range n {
-		proxies = append(proxies, freeAddr(t))
-	}
-	return startWorkersOn(t, c, proxies)
+	// Port 0: each proxy binds a port of its own choosing (worker.Agent.ProxyAddrs).
+	return startWorkersOn(t, c, slices.Repeat([]string{"127.0.0.1:0"}, n))
 }
 
 // startWorkersOn runs one worker per proxy address.
@@ -51,12 +50,16 @@ func startWorkersOn(t *testing.T, c *testCluster, proxies []string) []*testWorke
 		}))
 		t.Cleanup(up.Close)
 		id := fmt.Sprintf("w%d", i+1)
-		// The proxy's address is the worker's Prometheus instance: scraping through the
-		// proxy makes its faults visible to Prometheus.
+		// A proxy address given beforehand is the worker's Prometheus instance: scraping
+		// through the proxy makes its faults visible to Prometheus.
 		proxy := proxies[i]
+		labels := map[string]string{"service": "demo", "region": "r1", "datacenter": fmt.Sprintf("dc%d", i%2), "host": id}
+		if !strings.HasSuffix(proxy, ":0") {
+			labels["instance"] = proxy
+		}
 		a, err := worker.New(worker.Config{
 			ID:           id,
-			Labels:       map[string]string{"service": "demo", "region": "r1", "datacenter": fmt.Sprintf("dc%d", i%2), "host": id, "instance": proxy},
+			Labels:       labels,
 			Coordinators: c.addrs(), DialOptions: workerDial(t, id),
 			DataDir: t.TempDir(),
 			Proxies: []worker.ProxyConfig{{Listen: proxy, Upstream: up.URL}},
