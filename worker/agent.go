@@ -752,7 +752,9 @@ func (a *Agent) receiveRevert(r *murphyv1.Revert) {
 		} else if st, ok := a.finished[id]; ok && st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
 			known = append(known, st)
 		} else {
-			known = append(known, a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, ""))
+			// Nothing held under this ID, and no memory of it: say so without claiming
+			// a revert the record could take for this fault's end.
+			known = append(known, a.status(id, r.GetRunId(), 0, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, notKnown))
 		}
 	}
 	a.work.Add(1)
@@ -795,8 +797,14 @@ func (a *Agent) receiveHalt(h *murphyv1.HaltOrder) {
 			// A halt delivered again (a new leader re-sends what the old one did not
 			// record) finds nothing left: the faults went when the first one arrived, and
 			// the record must say when that was, not when the repeat did.
-			if at, ids := a.haltedEarlier(h.GetRunId()); at != nil {
-				ack.At, ack.Reverted = at, ids
+			if at, sts := a.haltedEarlier(h.GetRunId()); at != nil {
+				ack.At = at
+				// Their statuses may have gone to a leader that died before recording
+				// them: say again what was reverted, when, and since when it was in force.
+				for _, st := range sts {
+					ack.Reverted = append(ack.Reverted, st.AssignmentId)
+					a.enqueue(stepStatus(st))
+				}
 			}
 		}
 		a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: ack}})
@@ -806,13 +814,18 @@ func (a *Agent) receiveHalt(h *murphyv1.HaltOrder) {
 	}()
 }
 
+// notKnown is the error text of a REVERTED status for an assignment the worker holds
+// nothing of and does not remember: the fault is not in force here, but when (or whether)
+// it ended is not known.
+const notKnown = "not known to this worker"
+
 // haltedEarlier is when this worker's faults of run (of every run if empty) were
-// reverted by an earlier halt, and which they were; nil when none were.
-func (a *Agent) haltedEarlier(run string) (*timestamppb.Timestamp, []string) {
+// reverted by an earlier halt, and their statuses; nil when none were.
+func (a *Agent) haltedEarlier(run string) (*timestamppb.Timestamp, []*murphyv1.StepStatus) {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	var at *timestamppb.Timestamp
-	var ids []string
+	var ids []*murphyv1.StepStatus
 	for _, id := range a.order {
 		st := a.finished[id]
 		if st == nil || st.State != murphyv1.FaultState_FAULT_STATE_REVERTED || st.Cause != murphyv1.RevertCause_REVERT_CAUSE_HALT {
@@ -821,7 +834,7 @@ func (a *Agent) haltedEarlier(run string) (*timestamppb.Timestamp, []string) {
 		if run != "" && st.RunId != run {
 			continue
 		}
-		ids = append(ids, id)
+		ids = append(ids, st)
 		if at == nil || st.At.AsTime().After(at.AsTime()) {
 			at = st.At
 		}

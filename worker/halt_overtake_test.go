@@ -465,4 +465,15 @@ func TestRepeatedHaltAcksFirstRevertTime(t *testing.T) {
 	if !slices.Equal(second.Reverted, []string{"h1"}) {
 		t.Errorf("repeated halt ack lists %v, want the fault the first one reverted", second.Reverted)
 	}
+	// The revert's status is said again (the leader that got it may have died before
+	// recording it), with its original time and the time the fault was injected.
+	var sts []*murphyv1.StepStatus
+	for _, m := range f.received() {
+		if st := m.GetStepStatus(); st != nil && st.AssignmentId == "h1" && st.State == murphyv1.FaultState_FAULT_STATE_REVERTED {
+			sts = append(sts, st)
+		}
+	}
+	if len(sts) != 2 || !sts[1].At.AsTime().Equal(sts[0].At.AsTime()) || sts[1].InjectedAt == nil {
+		t.Errorf("revert statuses after a repeated halt: %v; want the first one sent again, with its injection time", sts)
+	}
 }

@@ -364,8 +364,10 @@ func (r *Runner) tick(ctx context.Context) {
 			r.log.Error("advance run", "run", run.Id, "error", err)
 		}
 	}
-	r.finishHalts(ctx)
+	// Windows first: if this leader dies between the two, a halt not yet recorded as
+	// acknowledged is delivered again, and the worker says its reverts again.
 	r.commitWindows(ctx)
+	r.finishHalts(ctx)
 	r.summarize(ctx)
 	r.deliverHaltAll()
 	r.fireSchedules(ctx)

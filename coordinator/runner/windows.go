@@ -27,6 +27,9 @@ func (r *Runner) fileWindow(run, worker string, st *murphyv1.StepStatus, now tim
 	case murphyv1.FaultState_FAULT_STATE_INJECTED:
 		w.InjectedAt = at
 	case murphyv1.FaultState_FAULT_STATE_REVERTED:
+		if st.Error != "" {
+			return // the worker holds nothing under this ID but cannot say when it ended
+		}
 		w.RevertedAt, w.Cause, w.InjectedAt = at, st.Cause, st.InjectedAt
 	default:
 		return
@@ -95,6 +98,7 @@ func (r *Runner) countUnconfirmed(now time.Time) {
 	runs := append(r.cfg.FSM.ActiveRuns(), r.cfg.FSM.EndedSince(now.Add(-unconfirmedHorizon))...)
 	for _, run := range runs {
 		ws := Unconfirmed(run, now, r.unconfirmedFor(), r.cfg.Fleet.Connected)
+		r.askForReverts(run, ws)
 		for _, w := range ws {
 			if !r.warnedUnconfirmed[unconfirmedKey{run.Id, w.WorkerId, w.Step}] {
 				r.warnedUnconfirmed[unconfirmedKey{run.Id, w.WorkerId, w.Step}] = true
@@ -230,4 +234,26 @@ func (r *Runner) fileAck(run string, step int32, worker string, at *timestamppb.
 		r.windows[run] = append(r.windows[run], &murphyv1.FaultWindow{WorkerId: worker, Step: step, InjectedAt: at})
 	}
 	r.log.Info("injection learnt from the worker's hello", "run", run, "step", step+1, "worker", worker)
+}
+
+// askForReverts asks each connected worker holding an unconfirmed window of run about it:
+// a worker that reverted the fault answers with the revert it remembers (time and cause),
+// whose status may have died with a leader; one that still holds it reverts it, since its
+// step is over. Escalation waves name their assignments by wave, which windows do not
+// record; their windows wait for the workers' own reports.
+func (r *Runner) askForReverts(run *murphyv1.Run, ws []*murphyv1.FaultWindow) {
+	if run.WaveLevel != "" || len(run.Waves) > 0 {
+		return
+	}
+	for _, w := range ws {
+		if !r.cfg.Fleet.Connected(w.WorkerId) {
+			continue
+		}
+		id := assignmentID(run, w.Step, w.WorkerId)
+		if !r.due("confirm/" + id) {
+			continue
+		}
+		r.cfg.Fleet.Send(w.WorkerId, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
+			RunId: run.Id, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/record"
@@ -213,8 +214,25 @@ func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
 		return errors.Join(errors.New("process.stop: every selected process exited before SIGSTOP reached it"),
 			s.recs.Delete(f.AssignmentID))
 	}
+	// SIGSTOP is delivered when the process next runs in the kernel; "injected" must
+	// mean stopped, so wait (briefly) until each one shows it.
+	awaitStopped(ctx, rec.Procs, time.Second)
 	s.log.Info("stopped processes", "assignment_id", f.AssignmentID, "processes", stopped)
 	return nil
+}
+
+// awaitStopped waits until every process of ids is stopped or gone, for at most limit.
+func awaitStopped(ctx context.Context, ids []ident, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, id := range ids {
+		for {
+			p, err := readProc(id.PID)
+			if err != nil || p.Start != id.Start || p.stopped() || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // Revert implements fault.Executor: SIGCONT to every recorded process that still has
