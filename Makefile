@@ -27,8 +27,8 @@ unit: ## go test -race over every package, then list the tests skipped for want 
 	@status=0; MURPHY_SKIPPED=$(SKIPPED) $(GO) test $(TEST_FLAGS) $(PKGS) || status=$$?; \
 	if [ -s $(SKIPPED) ]; then \
 		echo; echo "Skipped: these tests need something this machine lacks"; \
-		sort -u $(SKIPPED) | awk -F'\t' '{ n[$$1]++; tests[$$1] = tests[$$1] (n[$$1] > 1 ? ", " : "") $$4 " (" $$3 ")"; why[$$1] = $$5; how[$$1] = $$2 } \
-			END { for (k in n) printf "  %d need %s: %s\n    %s\n    enable with: %s\n", n[k], k, tests[k], why[k], how[k] }'; \
+		sort -u $(SKIPPED) | awk -F'\t' '{ n[$$1]++; if (n[$$1] <= 5) tests[$$1] = tests[$$1] (n[$$1] > 1 ? ", " : "") $$4 " (" $$3 ")"; why[$$1] = $$5; how[$$1] = $$2 } \
+			END { for (k in n) printf "  %s, %d test%s: %s%s\n    %s\n    enable with: %s\n", k, n[k], (n[k] > 1 ? "s" : ""), tests[k], (n[k] > 5 ? sprintf(" and %d more", n[k] - 5) : ""), why[k], how[k] }'; \
 	else echo; echo "No test was skipped for want of a system package."; fi; \
 	exit $$status
 
