@@ -139,12 +139,24 @@ func reviewState(t *testing.T) *review {
 	}}}})
 	// A schedule fires a run that refutes.
 	x.apply(at(5), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", SpecJson: reviewSpec, SpecDigest: "sha256:abcdef0123456789", NextAt: timestamppb.New(at(6))}}})
-	x.apply(at(6), &murphyv1.Command{By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: timestamppb.New(at(6)), RunId: "checkout-nightly", SpecJson: reviewSpec, Day: "2026-03-01", NextAt: timestamppb.New(at(60 * 24))}}})
-	x.inject("checkout-nightly", at(6), 0.0031, 0.0101, false)
-	x.finish("checkout-nightly", at(6), murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED, 2.2)
+	// A schedule fires the experiment six times: refuted five times, upheld once; the
+	// last of them is checkout-nightly.
+	for k, rel := range []float64{1.8, 2.4, 0.03, 1.2, 3.1, 2.2} {
+		id, slot := fmt.Sprintf("checkout-nightly-%d", k+1), at(6+k)
+		if k == 5 {
+			id = "checkout-nightly"
+		}
+		x.apply(slot, &murphyv1.Command{By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: timestamppb.New(slot), RunId: id, SpecJson: reviewSpec, Day: "2026-03-01", NextAt: timestamppb.New(at(7 + k))}}})
+		x.inject(id, slot, 0.0031, 0.0031*(1+rel), false)
+		outcome := murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED
+		if rel < 0.1 {
+			outcome = murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD
+		}
+		x.finish(id, slot, outcome, rel)
+	}
 	// Two runs in force, one for each width, to halt from the page.
-	x.inject("checkout-live-1300", at(7), 0.0031, 0.0176, true)
-	x.inject("checkout-live-390", at(8), 0.0031, 0.0176, true)
+	x.inject("checkout-live-1300", at(20), 0.0031, 0.0176, true)
+	x.inject("checkout-live-390", at(21), 0.0031, 0.0176, true)
 	return x
 }
 
@@ -278,6 +290,9 @@ func TestReviewInBrowser(t *testing.T) {
 			if got := pageText(t, ctx, `#halt-reason`); !strings.Contains(got, "the guardrail “above 0.05 for 3s” on latency") || strings.Contains(got, "by monitor") {
 				t.Errorf("the halt reads %q, want the guardrail as its actor", got)
 			}
+			if got := pageText(t, ctx, `#headline`); !strings.HasPrefix(got, "Halted by the guardrail “above 0.05 for 3s” on latency:") {
+				t.Errorf("the headline reads %q, want the guardrail as the actor", got)
+			}
 			if got := pageText(t, ctx, `#reverts-summary`); got != "2 of 2 experimental workers reverted, slowest 25 ms." {
 				t.Errorf("reverts summary %q", got)
 			}
@@ -295,6 +310,38 @@ func TestReviewInBrowser(t *testing.T) {
 			badges = badgesOf(t, ctx, "table.schedules tbody tr")
 			if b := badges["checkout-nightly"]; b.Text != "refuted" || b.BG != bg["refuted"] {
 				t.Errorf("the schedule's last run shows %+v, want the refuted badge", b)
+			}
+			// The schedule leads to its experiment's trend: a dot and bar per verdict, the
+			// streak and the counts, a link to each run.
+			if err := chromedp.Do(ctx, chromedp.Click(`table.schedules a[href="/ui/experiments/checkout"]`), chromedp.WaitVisible(`#streak`)); err != nil {
+				t.Fatal(err)
+			}
+			if n := pageCount(t, ctx, `figure.trend svg circle.est`); n != 9 {
+				t.Errorf("the trend draws %d estimates, want one for each of the 9 runs with a verdict", n)
+			}
+			if n := pageCount(t, ctx, `figure.trend svg line.tolerance`); n != 1 {
+				t.Errorf("the trend draws %d tolerance lines, want 1", n)
+			}
+			streak := pageText(t, ctx, `#streak`)
+			if b := badgesOf(t, ctx, "#streak"); len(b) != 0 {
+				t.Errorf("the trend's lede links a run: %v", b)
+			}
+			if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#streak .badge").dataset.badge`)); (width == 1300 && got != "refuted") || (width == 390 && got != "halted") {
+				t.Errorf("the trend leads with the %q badge, want the newest finished run's", got)
+			}
+			if !strings.Contains(streak, "refuted 6") || !strings.Contains(streak, "upheld 2") || !strings.Contains(streak, "inconclusive 1") {
+				t.Errorf("the trend's streak reads %q", streak)
+			}
+			if n := pageCount(t, ctx, `table.trend-runs a[href^="/ui/runs/checkout-"]`); n != 12 {
+				t.Errorf("the trend links %d runs, want 12", n)
+			}
+			noSideways(t, ctx, width, "experiment trend")
+			screenshot(t, ctx, fmt.Sprintf("experiment-%d", width))
+			if width == 1300 {
+				if got := pageText(t, ctx, `#streak`); !strings.Contains(got, "the last 3 runs refuted in a row") {
+					t.Errorf("at first the streak reads %q", got)
+				}
+				readme(t, ctx, "review-trend.png")
 			}
 			load(t, ctx, ui+"no/such/page", `main h1`)
 			if got := pageText(t, ctx, `main h1`); got != "Page not found" || pageCount(t, ctx, `nav[aria-label=Main]`) != 1 || pageCount(t, ctx, `a.skip[href="#main"]`) != 1 || pageCount(t, ctx, `main#main`) != 1 {

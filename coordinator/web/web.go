@@ -103,6 +103,7 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /ui/runs/{id}/reverts", h.runReverts)
 	h.mux.HandleFunc("GET /ui/runs/{id}/halt", h.confirmHalt)
 	h.mux.HandleFunc("POST /ui/runs/{id}/halt", h.haltRun)
+	h.mux.HandleFunc("GET /ui/experiments/{name}", h.experiment)
 	h.mux.HandleFunc("GET /ui/workers", h.workers)
 	h.mux.HandleFunc("GET /ui/cluster", h.cluster)
 	h.mux.HandleFunc("POST /ui/cluster/halt-all", h.haltAll)

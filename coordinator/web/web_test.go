@@ -112,6 +112,7 @@ func TestPages(t *testing.T) {
 		{"/ui/runs/checkout-000003", []string{"Halted at", "pager went off", "1 of 1 experimental worker reverted, slowest 20 ms.", "Reverts: 1 of 1 workers that held a fault confirmed", `<span class="badge halted" data-badge="halted">halted</span>`}},
 		{"/ui/runs/checkout-000000", []string{`<span class="badge refuted" data-badge="refuted">refuted</span> <span class="phase" id="phase">completed</span>`}},
 		{"/ui/runs/checkout-000000/report", []string{`<span class="badge refuted" data-badge="refuted">refuted</span>`}},
+		{"/ui/experiments/checkout", []string{"<h1>Experiment checkout</h1>", "the last run halted", "refuted 6, halted 2 of 8 finished runs", `<a href="/ui/runs/checkout-000000">`, "+628.0% [+621.0%, +636.0%]", `class="est deviated"`}},
 		{"/ui/runs/checkout-000000/report?format=markdown", []string{"# Run `checkout-000000` (checkout)", "| latency | deviated |"}},
 		{"/ui/runs/checkout-000000/report?format=json", []string{`"headline": "Hypothesis refuted`, `"intervals"`}},
 		{"/ui/runs/checkout-000000/report", []string{"<style>", "<svg", "Murphy run checkout-000000"}},
@@ -139,6 +140,9 @@ func TestPages(t *testing.T) {
 	}
 	if code, _ := get(t, h, "/ui/runs/nope"); code != http.StatusNotFound {
 		t.Errorf("unknown run: %d", code)
+	}
+	if code, body := get(t, h, "/ui/experiments/nothing"); code != http.StatusNotFound || !strings.Contains(body, "Experiment not found") {
+		t.Errorf("unknown experiment: %d", code)
 	}
 	if code, _ := get(t, h, "/ui/runs/checkout-000000/report?format=yaml"); code != http.StatusBadRequest {
 		t.Errorf("unknown format: %d", code)

@@ -149,7 +149,7 @@ func Headline(r *murphyv1.Run) string {
 	if v == nil {
 		switch r.Phase {
 		case murphyv1.RunPhase_RUN_PHASE_HALTED:
-			return fmt.Sprintf("Halted by %s: %s. No verdict.", r.Halt.GetBy(), r.Halt.GetReason())
+			return fmt.Sprintf("Halted by %s: %s. No verdict.", HaltActor(r.Halt), r.Halt.GetReason())
 		case murphyv1.RunPhase_RUN_PHASE_FAILED:
 			return fmt.Sprintf("Failed: %s. No verdict.", r.Error)
 		}
@@ -235,4 +235,12 @@ func PValue(p float64) string {
 		return "< 1e-300"
 	}
 	return fmt.Sprintf("%.3g", p)
+}
+
+// HaltActor is who halted: a guardrail by its name and metric, otherwise the caller.
+func HaltActor(h *murphyv1.HaltRecord) string {
+	if h.GetGuardrail() != "" {
+		return "the guardrail “" + h.GetGuardrail() + "” on " + h.GetMetric()
+	}
+	return h.GetBy()
 }
