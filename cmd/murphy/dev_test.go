@@ -29,8 +29,8 @@ func TestDevSignInLink(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		err := runDev(devCtx, devOptions{basePort: 0, logLevel: "error"}, pw)
-		pw.CloseWithError(err)
 		done <- err
+		pw.CloseWithError(err)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -58,7 +58,9 @@ func TestDevSignInLink(t *testing.T) {
 			select {
 			case l, ok := <-lines:
 				if !ok {
-					t.Fatalf("murphy dev ended before printing %q", prefix)
+					err := <-done
+					done <- err // for the cleanup
+					t.Fatalf("murphy dev ended before printing %q: %v", prefix, err)
 				}
 				if strings.HasPrefix(l, prefix) {
 					return l
