@@ -195,6 +195,31 @@ func TestWebUI(t *testing.T) {
 	if got := text(t, ctx, `#denied`); !strings.Contains(got, viewerRefused) || count(t, ctx, `#halt`) != 0 {
 		t.Errorf("a viewer's run page says %q and offers %d halt buttons", got, count(t, ctx, `#halt`))
 	}
+	// The follower serves the live panel itself, from the leader's progress fetched
+	// server-side, and keeps it current without a reload.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+	liveNow := func() string {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const l = document.querySelector("#live"); return l ? l.textContent : ""; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	var first string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if first = liveNow(); strings.Contains(first, "Samples so far") && strings.Contains(first, "from the leader") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower's live panel reads %q, want the leader's progress", first)
+		}
+	}
+	waitUntil(t, 10*time.Second, "the follower's live panel updates", func() bool { return liveNow() != first })
+	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
+		t.Errorf("the follower's page reloaded to update its live panel (%v)", err)
+	}
 	post := fmt.Sprintf(`(() => {
 		const f = document.createElement("form");
 		f.method = "post";

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -113,7 +114,13 @@ func (l webLive) Leading() (bool, string, string) {
 	return l.s.IsLeader(), id, addr
 }
 
+// Progress on a follower asks the leader, server-side, through this node's own
+// ExperimentService, which forwards Watch to the leader as it forwards writes: the page
+// stays on this origin and its sign-in.
 func (l webLive) Progress(run *murphyv1.Run) *murphyv1.WatchResponse {
+	if !l.s.IsLeader() {
+		return l.leaderProgress(run)
+	}
 	r := l.s.currentRunner()
 	if r == nil || run.Groups == nil {
 		return nil
@@ -130,6 +137,26 @@ func (l webLive) Progress(run *murphyv1.Run) *murphyv1.WatchResponse {
 		PhaseLeft:  durationpb.New(phase),
 		RunLeft:    durationpb.New(total),
 	}
+}
+
+// leaderProgress is the first message of a Watch on the leader, or nil when the leader
+// cannot be asked within a second.
+func (l webLive) leaderProgress(run *murphyv1.Run) *murphyv1.WatchResponse {
+	conn, err := l.s.dial(l.s.GRPCAddr())
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := murphyv1.NewExperimentServiceClient(conn).Watch(ctx, &murphyv1.WatchRequest{RunId: run.Id})
+	if err != nil {
+		return nil
+	}
+	resp, err := st.Recv()
+	if err != nil || (len(resp.GetProgress()) == 0 && len(resp.GetGuardrails()) == 0) {
+		return nil
+	}
+	return resp
 }
 
 func (l webLive) Health(w *murphyv1.Worker) []*murphyv1.ActiveFault {

@@ -351,6 +351,38 @@ func TestReviewInBrowser(t *testing.T) {
 			// An operator halts a run: the confirmation is a page of its own (GET), the
 			// halt a POST, and the reverts fill in as the workers confirm them.
 			load(t, ctx, ui+"runs/"+live, `#reason`)
+			// While it runs, its charts redraw as summaries arrive, without a reload.
+			points := `(() => { const p = document.querySelector("figure.timechart svg polyline.line.experiment:not(.p90)"); return p ? p.points.length : 0; })()`
+			before, err := chromedp.Run(ctx, chromedp.Evaluate[int](points))
+			if err != nil || before == 0 {
+				t.Fatalf("the live run's chart has %d points (%v)", before, err)
+			}
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
+				t.Fatal(err)
+			}
+			started := x.f.Run(live).GetCreatedAt().AsTime()
+			var more []*murphyv1.IntervalSummary
+			for s := 40; s < 45; s++ {
+				more = append(more, &murphyv1.IntervalSummary{Metric: "latency", Group: murphyv1.Group_GROUP_EXPERIMENT, Start: timestamppb.New(started.Add(time.Duration(s) * time.Second)), End: timestamppb.New(started.Add(time.Duration(s+1) * time.Second)), Count: 20, Mean: 0.02, P50: 0.02, P90: 0.024, P99: 0.03, Min: 0.01, Max: 0.04})
+			}
+			x.apply(time.Now(), &murphyv1.Command{Cmd: &murphyv1.Command_RecordSummaries{RecordSummaries: &murphyv1.RecordSummaries{RunId: live, Summaries: more}}})
+			redrawn := time.Now().Add(10 * time.Second)
+			for {
+				n, err := chromedp.Run(ctx, chromedp.Evaluate[int](points))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == before+5 {
+					break
+				}
+				if time.Now().After(redrawn) {
+					t.Fatalf("the live chart has %d points ten seconds after 5 more intervals, want %d", n, before+5)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
+				t.Errorf("the page reloaded to redraw its chart (%v)", err)
+			}
 			if err := chromedp.Do(ctx, chromedp.SendKeys(`#reason`, "pager went off"), chromedp.Click(`#halt`), chromedp.WaitVisible(`#confirm-halt`)); err != nil {
 				t.Fatal(err)
 			}

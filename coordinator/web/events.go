@@ -48,8 +48,8 @@ func (h *hub) subscribe() (chan string, func()) {
 const eventGap = 500 * time.Millisecond
 
 // events is a server-sent event stream that says "refresh" when something the page
-// shows changed: the run (?run=ID) or any run. While a run is active on the leader it
-// also ticks every second, for the live progress that changes without commits. It ends
+// shows changed: the run (?run=ID) or any run. While a run is active it also ticks
+// every second, for the live progress that changes without commits. It ends
 // with an "end" event when the run finishes, and when the node stops.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
@@ -83,10 +83,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 		case <-tick.C:
-			if runID == "" {
-				continue
-			}
-			if leading, _, _ := h.leading(); !leading {
+			// A follower's page ticks too: its live panel is the leader's, fetched
+			// server-side.
+			if runID == "" || h.cfg.Live == nil {
 				continue
 			}
 		}
@@ -116,11 +115,4 @@ func (h *Handler) ended(w io.Writer, fl http.Flusher, runID string) bool {
 	fmt.Fprint(w, "event: end\ndata: end\n\n")
 	fl.Flush()
 	return true
-}
-
-func (h *Handler) leading() (bool, string, string) {
-	if h.cfg.Live == nil {
-		return false, "", ""
-	}
-	return h.cfg.Live.Leading()
 }

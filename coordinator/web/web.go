@@ -101,6 +101,7 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /ui/runs/{id}/live", h.runLive)
 	h.mux.HandleFunc("GET /ui/runs/{id}/report", h.report)
 	h.mux.HandleFunc("GET /ui/runs/{id}/reverts", h.runReverts)
+	h.mux.HandleFunc("GET /ui/runs/{id}/metrics", h.runMetrics)
 	h.mux.HandleFunc("GET /ui/runs/{id}/halt", h.confirmHalt)
 	h.mux.HandleFunc("POST /ui/runs/{id}/halt", h.haltRun)
 	h.mux.HandleFunc("GET /ui/experiments/{name}", h.experiment)
@@ -584,6 +585,13 @@ func (h *Handler) runPage(r *http.Request, run *murphyv1.Run) runPage {
 func (h *Handler) runReverts(w http.ResponseWriter, r *http.Request) {
 	if run := h.find(w, r); run != nil {
 		h.render(w, "reverts", &RunView{Run: run, Reverts: NewHaltReverts(run)})
+	}
+}
+
+// runMetrics is the charts part of a run's page, fetched as the run goes on.
+func (h *Handler) runMetrics(w http.ResponseWriter, r *http.Request) {
+	if run := h.find(w, r); run != nil {
+		h.render(w, "metrics", BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now()))
 	}
 }
 
