@@ -266,7 +266,7 @@ func TestReviewInBrowser(t *testing.T) {
 			}
 			screenshot(t, ctx, fmt.Sprintf("run-refuted-%d", width))
 			if width == 1300 {
-				readme(t, ctx, "review-refuted.png")
+				readme(t, ctx, "review-refuted.png", false)
 			}
 
 			// A guardrail's halt: the chart reaches the breach and draws the threshold; the
@@ -290,6 +290,9 @@ func TestReviewInBrowser(t *testing.T) {
 			if got := pageText(t, ctx, `#halt-reason`); !strings.Contains(got, "the guardrail “above 0.05 for 3s” on latency") || strings.Contains(got, "by monitor") {
 				t.Errorf("the halt reads %q, want the guardrail as its actor", got)
 			}
+			if tl := pageText(t, ctx, `#timeline-h + figure + table tbody`); strings.Contains(tl, "by monitor") {
+				t.Errorf("the timeline names the monitor as the halt's actor:\n%s", tl)
+			}
 			if got := pageText(t, ctx, `#headline`); !strings.HasPrefix(got, "Halted by the guardrail “above 0.05 for 3s” on latency:") {
 				t.Errorf("the headline reads %q, want the guardrail as the actor", got)
 			}
@@ -299,7 +302,7 @@ func TestReviewInBrowser(t *testing.T) {
 			noSideways(t, ctx, width, "checkout-guarded")
 			screenshot(t, ctx, fmt.Sprintf("run-guardrail-halted-%d", width))
 			if width == 1300 {
-				readme(t, ctx, "review-halted.png")
+				readme(t, ctx, "review-halted.png", true)
 			}
 
 			// Every other page fits too; an unknown one answers inside the layout.
@@ -341,7 +344,7 @@ func TestReviewInBrowser(t *testing.T) {
 				if got := pageText(t, ctx, `#streak`); !strings.Contains(got, "the last 3 runs refuted in a row") {
 					t.Errorf("at first the streak reads %q", got)
 				}
-				readme(t, ctx, "review-trend.png")
+				readme(t, ctx, "review-trend.png", false)
 			}
 			load(t, ctx, ui+"no/such/page", `main h1`)
 			if got := pageText(t, ctx, `main h1`); got != "Page not found" || pageCount(t, ctx, `nav[aria-label=Main]`) != 1 || pageCount(t, ctx, `a.skip[href="#main"]`) != 1 || pageCount(t, ctx, `main#main`) != 1 {
@@ -536,12 +539,12 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	save(t, ctx, filepath.Join(dir, "murphy-ui", name+".png"), true)
 }
 
-// readme saves the viewport as one of the README's screenshots when
+// readme saves the viewport (or the full page) as one of the README's screenshots when
 // MURPHY_README_SCREENSHOTS names their directory (deploy/docs).
-func readme(t *testing.T, ctx context.Context, name string) {
+func readme(t *testing.T, ctx context.Context, name string, full bool) {
 	t.Helper()
 	if dir := os.Getenv("MURPHY_README_SCREENSHOTS"); dir != "" {
-		save(t, ctx, filepath.Join(dir, name), false)
+		save(t, ctx, filepath.Join(dir, name), full)
 	}
 }
 

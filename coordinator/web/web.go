@@ -467,7 +467,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		}
 	}
 	if h := run.Halt; h != nil {
-		ev = append(ev, Event{At: h.At.AsTime(), What: "halted", Detail: fmt.Sprintf("by %s: %s", h.By, h.Reason), Class: "halt"})
+		ev = append(ev, Event{At: h.At.AsTime(), What: "halted", Detail: fmt.Sprintf("by %s: %s", HaltActor(h), h.Reason), Class: "halt"})
 	}
 	switch run.Phase {
 	case murphyv1.RunPhase_RUN_PHASE_COMPLETED:
