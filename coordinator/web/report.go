@@ -68,7 +68,7 @@ func Markdown(w io.Writer, v *RunView) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Run `%s` (%s)\n\n", r.Id, r.Experiment)
 	fmt.Fprintf(&b, "**%s**\n\n", v.Headline)
-	fmt.Fprintf(&b, "- Phase: %s\n- Submitted: %s by %s\n", fsm.PhaseName(r.Phase), r.CreatedAt.AsTime().UTC().Format("2006-01-02 15:04:05Z"), r.SubmittedBy)
+	fmt.Fprintf(&b, "- Verdict: **%s** (phase %s)\n- Submitted: %s by %s\n", RunBadge(r).Text, fsm.PhaseName(r.Phase), r.CreatedAt.AsTime().UTC().Format("2006-01-02 15:04:05Z"), r.SubmittedBy)
 	if r.Groups != nil {
 		fmt.Fprintf(&b, "- Groups: %d experiment, %d control (seed %d)\n", len(r.Groups.Experiment), len(r.Groups.Control), r.Groups.Seed)
 	}
@@ -85,7 +85,12 @@ func Markdown(w io.Writer, v *RunView) error {
 		VerdictTableMarkdown(&b, v.Rows)
 		b.WriteString("\n")
 		for _, m := range vd.Metrics {
-			fmt.Fprintf(&b, "- %s. %s\n", MetricSentence(m, vd.Confidence), m.Reason)
+			// The reason often is the sentence again: print it only when it adds something.
+			line := MetricSentence(m, vd.Confidence)
+			if reason := strings.TrimSuffix(strings.TrimSpace(m.Reason), "."); reason != "" && !strings.Contains(strings.ToLower(line), strings.ToLower(reason)) && !strings.Contains(strings.ToLower(reason), strings.ToLower(line)) {
+				line += ". " + reason
+			}
+			fmt.Fprintf(&b, "- %s.\n", line)
 		}
 		for _, h := range v.Hosts {
 			HostsMarkdown(&b, h, "###")
@@ -102,14 +107,17 @@ func Markdown(w io.Writer, v *RunView) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", e.At.UTC().Format("15:04:05.000Z"), e.What, strings.ReplaceAll(e.Detail, "|", "\\|"))
 	}
 	if hr := r.Halt; hr != nil {
-		fmt.Fprintf(&b, "\n## Halt\n\nHalted at %s by %s: %s\n", hr.At.AsTime().UTC().Format("15:04:05.000Z"), hr.By, hr.Reason)
+		fmt.Fprintf(&b, "\n## Halt\n\nHalted at %s by %s: %s\n", hr.At.AsTime().UTC().Format("15:04:05.000Z"), HaltActor(hr), hr.Reason)
 		if hr.Guardrail != "" {
 			fmt.Fprintf(&b, "\nGuardrail `%s` on %s, threshold %s, first breach %s before the halt, values %v\n", hr.Guardrail, hr.Metric, Num(hr.Threshold), since(hr.FirstBreach.AsTime(), hr.At.AsTime()), hr.Values)
 		}
 		HaltHostsMarkdown(&b, v.HaltHosts)
-		b.WriteString("\n| worker | reverted after | cause |\n|---|---|---|\n")
-		for _, rv := range hr.Reverts {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", rv.WorkerId, since(hr.At.AsTime(), rv.At.AsTime()), causeName(rv.Cause))
+		fmt.Fprintf(&b, "\n%s\n\n| worker | reverted after | cause |\n|---|---|---|\n", v.Reverts.Summary())
+		for _, rv := range v.Reverts.Rows {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", rv.Worker, rv.After, rv.Cause)
+		}
+		for _, id := range v.Reverts.Pending {
+			fmt.Fprintf(&b, "| %s | not confirmed | |\n", id)
 		}
 	}
 	FaultWindowsMarkdown(&b, v.Windows, v.Unconfirmed)

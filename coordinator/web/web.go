@@ -125,6 +125,8 @@ var funcs = template.FuncMap{
 	"phase":   fsm.PhaseName,
 	"badge":   RunBadge,
 	"hdur":    HumanDuration,
+	"capital": Capital,
+	"who":     Who,
 	"outcome": Outcome,
 	"metricOutcome": func(o murphyv1.MetricOutcome) string {
 		return metricOutcome(o)
@@ -422,7 +424,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		end = run.EndedAt.AsTime()
 	}
 	created := run.CreatedAt.AsTime()
-	ev := []Event{{At: created, What: "submitted", Detail: "by " + run.SubmittedBy, Class: "pending"}}
+	ev := []Event{{At: created, What: "submitted", Detail: "by " + Who(run.SubmittedBy), Class: "pending"}}
 	var baselineStart time.Time
 	switch {
 	case len(run.Steps) > 0:

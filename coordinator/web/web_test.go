@@ -113,7 +113,8 @@ func TestPages(t *testing.T) {
 		{"/ui/runs/checkout-000000", []string{`<span class="badge refuted" data-badge="refuted">refuted</span> <span class="phase" id="phase">completed</span>`}},
 		{"/ui/runs/checkout-000000/report", []string{`<span class="badge refuted" data-badge="refuted">refuted</span>`}},
 		{"/ui/experiments/checkout", []string{"<h1>Experiment checkout</h1>", "the last run halted", "refuted 6, halted 2 of 8 finished runs", `<a href="/ui/runs/checkout-000000">`, "+628.0% [+621.0%, +636.0%]", `class="est deviated"`}},
-		{"/ui/runs/checkout-000000/report?format=markdown", []string{"# Run `checkout-000000` (checkout)", "| latency | deviated |"}},
+		{"/ui/runs/checkout-000000/report?format=markdown", []string{"# Run `checkout-000000` (checkout)", "| latency | deviated |", "- Verdict: **refuted** (phase completed)"}},
+		{"/ui/runs/checkout-000003/report?format=markdown", []string{"- Verdict: **halted** (phase halted)", "1 of 1 experimental worker reverted, slowest 20 ms.", "| w0007 | 20 ms | halt |"}},
 		{"/ui/runs/checkout-000000/report?format=json", []string{`"headline": "Hypothesis refuted`, `"intervals"`}},
 		{"/ui/runs/checkout-000000/report", []string{"<style>", "<svg", "Murphy run checkout-000000"}},
 		{"/ui/workers", []string{"Region r0", "Data centre dc0", "w0000"}},
@@ -206,6 +207,12 @@ func TestRunBadge(t *testing.T) {
 		if got := RunBadge(tc.run).Text; got != tc.want {
 			t.Errorf("%v %v: badge %q, want %q", tc.run.Phase, tc.run.Verdict.GetOutcome(), got, tc.want)
 		}
+	}
+	if got := Who("operator:olga@127.0.0.1:54321"); got != "operator:olga" {
+		t.Errorf("Who = %q, want the caller without its ephemeral port", got)
+	}
+	if got := Capital("all 2 metrics within tolerance"); got != "All 2 metrics within tolerance" {
+		t.Errorf("Capital = %q", got)
 	}
 	for d, want := range map[time.Duration]string{850 * time.Microsecond: "850 µs", 10603228 * time.Nanosecond: "11 ms", 3300 * time.Microsecond: "3.3 ms", 25 * time.Millisecond: "25 ms", 1250 * time.Millisecond: "1.2 s", 200 * time.Second: "3m20s"} {
 		if got := HumanDuration(d); got != want {

@@ -242,5 +242,23 @@ func HaltActor(h *murphyv1.HaltRecord) string {
 	if h.GetGuardrail() != "" {
 		return "the guardrail “" + h.GetGuardrail() + "” on " + h.GetMetric()
 	}
-	return h.GetBy()
+	return Who(h.GetBy())
+}
+
+// Who is a caller as a person reads it: "operator:olga", without the address and
+// ephemeral port the call came from (the audit trail keeps them).
+func Who(by string) string {
+	if i := strings.LastIndex(by, "@"); i > 0 {
+		return by[:i]
+	}
+	return by
+}
+
+// Capital starts s with a capital letter, for a reason that begins a sentence.
+func Capital(s string) string {
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	return strings.ToUpper(string(r[0])) + string(r[1:])
 }
