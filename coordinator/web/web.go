@@ -94,7 +94,10 @@ func New(cfg Config) *Handler {
 		panic(err)
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), hub: newHub(), log: cfg.Logger.With("component", "web"), css: template.CSS(css), page: 50}
-	h.tpl = template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
+	h.tpl = template.Must(template.New("").Funcs(funcs).Funcs(template.FuncMap{
+		// run is a run by ID from this node's state, or nil.
+		"run": func(id string) *murphyv1.Run { return cfg.FSM.Run(id) },
+	}).ParseFS(files, "templates/*.html"))
 	cfg.FSM.Observe(h.hub.notify)
 	h.mux.HandleFunc("GET /ui/{$}", h.runs)
 	h.mux.HandleFunc("GET /ui/runs/{id}", h.run)
@@ -122,12 +125,13 @@ func New(cfg Config) *Handler {
 }
 
 var funcs = template.FuncMap{
-	"phase":   fsm.PhaseName,
-	"badge":   RunBadge,
-	"hdur":    HumanDuration,
-	"capital": Capital,
-	"who":     Who,
-	"outcome": Outcome,
+	"phase":        fsm.PhaseName,
+	"badge":        RunBadge,
+	"hdur":         HumanDuration,
+	"capital":      Capital,
+	"scheduleRule": ScheduleRule,
+	"who":          Who,
+	"outcome":      Outcome,
 	"metricOutcome": func(o murphyv1.MetricOutcome) string {
 		return metricOutcome(o)
 	},

@@ -318,3 +318,15 @@ func TestPageLinks(t *testing.T) {
 		t.Error("pageLinks changed the request's query")
 	}
 }
+
+func TestScheduleRule(t *testing.T) {
+	for _, tc := range []struct{ spec, want string }{
+		{`{"schedule":{"cron":"0 0 3 * * *","maxPerDay":2,"windows":[{"days":["MON","TUE"],"start":"09:00","end":"17:00"}]}}`, "cron 0 0 3 * * * (UTC); windows MON,TUE 09:00–17:00; at most 2 a day"},
+		{`{"schedule":{"mtbf":"4h","timezone":"Europe/Paris"}}`, "at random, on average every 4h (Europe/Paris); any time of day"},
+		{specJSON, ""},
+	} {
+		if got := ScheduleRule(tc.spec); got != tc.want {
+			t.Errorf("ScheduleRule(%s) = %q, want %q", tc.spec, got, tc.want)
+		}
+	}
+}
