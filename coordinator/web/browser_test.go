@@ -296,6 +296,9 @@ func TestReviewInBrowser(t *testing.T) {
 			if got := pageText(t, ctx, `#headline`); !strings.HasPrefix(got, "Halted by the guardrail “above 0.05 for 3s” on latency:") {
 				t.Errorf("the headline reads %q, want the guardrail as the actor", got)
 			}
+			if got := pageText(t, ctx, `#halt-values`); !strings.HasPrefix(got, "47 ms, 52 ms, 58 ms, 61 ms, 62 ms") {
+				t.Errorf("the guardrail's evidence reads %q, want values with their unit", got)
+			}
 			if got := pageText(t, ctx, `#reverts-summary`); got != "2 of 2 experimental workers reverted, slowest 25 ms." {
 				t.Errorf("reverts summary %q", got)
 			}

@@ -375,6 +375,10 @@ type RunView struct {
 	Unconfirmed int
 	// Reverts is how a halted run's faults came off; nil unless halted.
 	Reverts *HaltReverts
+	// HaltValues are a guardrail halt's recent values in the metric's unit.
+	HaltValues []string
+	// HaltThreshold is the guardrail's threshold in the metric's unit.
+	HaltThreshold string
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
@@ -440,7 +444,11 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		if baselineStart.Before(created) {
 			baselineStart = created
 		}
-		ev[0].Until = baselineStart
+		// A wait before the baseline (a queue, a busy fleet) is its own span, not
+		// part of "submitted".
+		if wait := baselineStart.Sub(created); wait >= time.Second {
+			ev = append(ev, Event{At: created, Until: baselineStart, What: "queued", Detail: "waited " + HumanDuration(wait) + " to start", Class: "pending"})
+		}
 		until := end
 		if len(run.Steps) > 0 {
 			until = run.Steps[0].StartedAt.AsTime()
@@ -529,6 +537,16 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	}
 	v.Rows = VerdictRows(run.Verdict)
 	v.BeforeFault = BeforeFaultText(run.Verdict)
+	if hr := run.Halt; hr.GetGuardrail() != "" {
+		u := units[hr.Metric]
+		if rates[hr.Metric] {
+			u = UnitShare
+		}
+		v.HaltThreshold = formatValue(u, hr.Threshold)
+		for _, x := range hr.Values {
+			v.HaltValues = append(v.HaltValues, formatValue(u, x))
+		}
+	}
 	if hr := run.Halt; len(hr.GetTargets()) > 0 {
 		v.HaltHosts = haltHosts(hr, spec.guard(hr.Metric))
 	}

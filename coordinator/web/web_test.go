@@ -330,3 +330,25 @@ func TestScheduleRule(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedSpan: a wait between submitting and the baseline is a span of its own.
+func TestQueuedSpan(t *testing.T) {
+	f := fsm.New()
+	for i, c := range []*murphyv1.Command{
+		{At: timestamppb.New(t0), By: "alice@10.0.0.1:5555", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "q-1", Experiment: "checkout", SpecJson: specJSON}}},
+		{At: timestamppb.New(t0.Add(5 * time.Second)), Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "q-1", Groups: &murphyv1.Groups{Control: []string{"a"}, Experiment: []string{"b"}, Seed: 1}}}},
+	} {
+		if err := f.ApplyCommand(uint64(i+1), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := BuildRunView(f.Run("q-1"), nil, nil, t0.Add(8*time.Second))
+	var whats []string
+	for _, e := range v.Timeline {
+		whats = append(whats, e.What+": "+e.Detail)
+	}
+	got := strings.Join(whats, "\n")
+	if !strings.Contains(got, "queued: waited 5.0 s to start") || !strings.Contains(got, "submitted: by alice\n") {
+		t.Errorf("timeline:\n%s", got)
+	}
+}
