@@ -257,6 +257,9 @@ func TestReviewInBrowser(t *testing.T) {
 			if !slices.Contains(ticks, "5 ms") || !slices.Contains(ticks, "20 ms") {
 				t.Errorf("the time chart's ticks %q, want round milliseconds", ticks)
 			}
+			if n := pageCount(t, ctx, `figure.timechart svg rect.baseline`); n != 1 {
+				t.Errorf("the time chart marks the baseline %d times, want once", n)
+			}
 			if got, _ := chromedp.Run(ctx, chromedp.TextContent(`svg text.tolerance-tick`)); got != "+10%" {
 				t.Errorf("the forest plot's tolerance tick reads %q", got)
 			}

@@ -58,10 +58,12 @@ func niceRange(lo, hi float64) (float64, float64) {
 	return lo - pad, hi + pad
 }
 
-// Window is a shaded span of a time chart (a fault step).
+// Window is a shaded span of a time chart: a fault step, or the baseline (Class
+// "baseline").
 type Window struct {
 	From, To time.Time
 	Label    string
+	Class    string // "fault" when empty
 }
 
 // TimeChart draws one metric's control and experiment medians (solid) and 90th
@@ -143,7 +145,11 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			continue
 		}
 		x0, x1 := x.at(float64(from.UnixNano())), x.at(float64(to.UnixNano()))
-		fmt.Fprintf(&b, `<rect class="fault" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`, x0, padT, x1-x0, chartH-padT-padB, html.EscapeString(w.Label))
+		class := w.Class
+		if class == "" {
+			class = "fault"
+		}
+		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`, class, x0, padT, x1-x0, chartH-padT-padB, html.EscapeString(w.Label))
 		text(&b, x0+3, padT+12, "start", "label", w.Label)
 	}
 	axes(&b, x, y, t0, t1, ticks, tickLabels(unit, ticks))

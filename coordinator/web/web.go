@@ -499,6 +499,13 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		halt = run.Halt.At.AsTime()
 	}
 	var windows []Window
+	if !baselineStart.IsZero() {
+		bw := Window{From: baselineStart, Label: "baseline", Class: "baseline"}
+		if len(run.Steps) > 0 {
+			bw.To = run.Steps[0].StartedAt.AsTime()
+		}
+		windows = append(windows, bw)
+	}
 	for _, s := range run.Steps {
 		w := Window{From: s.StartedAt.AsTime(), Label: fmt.Sprintf("step %d %s", s.Index+1, s.Fault.GetKind())}
 		if s.EndedAt != nil {
