@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -39,7 +43,7 @@ func unconfirmedGauge(t *testing.T, addr string) float64 {
 func TestRunRecordTellsTheTruth(t *testing.T) {
 	c := startCluster(t, 3)
 	ws := startWorkers(t, c, 4)
-	id := submit(t, c.nodes[c.follower()].GRPCAddr(), fmt.Sprintf(testSpec, "1s", "4s"))
+	id := submitRetrying(t, c, fmt.Sprintf(testSpec, "1s", "4s"))
 	waitUntil(t, 15*time.Second, "both injections acknowledged", func() bool {
 		r := c.run(id)
 		return r != nil && len(r.Steps) == 1 && len(r.Steps[0].Injected) == 2
@@ -83,4 +87,23 @@ func TestRunRecordTellsTheTruth(t *testing.T) {
 	waitUntil(t, 10*time.Second, "murphy_faults_unconfirmed counts the lost worker's fault", func() bool {
 		return unconfirmedGauge(t, leader.HTTPAddr()) == 1
 	})
+}
+
+// submitRetrying submits through a follower and, as a user would, submits again when the
+// cluster answers Unavailable (leadership moving, as it can on a loaded machine).
+func submitRetrying(t *testing.T, c *testCluster, spec string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := murphyv1.NewExperimentServiceClient(clientConn(t, c.nodes[c.follower()].GRPCAddr())).Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(spec), Filename: "t.yaml"})
+		cancel()
+		if err == nil {
+			return resp.Run.Id
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			t.Fatalf("submit: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -257,7 +257,7 @@ func (r *Runner) handle(ev fleet.Event) {
 		if run == nil {
 			return
 		}
-		r.fileWindow(st.RunId, ev.WorkerID, st, now)
+		r.fileWindow(run, ev.WorkerID, st, now)
 		switch st.State {
 		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
 			steps := r.acks[st.RunId]

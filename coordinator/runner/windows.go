@@ -17,7 +17,12 @@ import (
 // runs alike (the last step's revert is confirmed after the run has moved on).
 
 // fileWindow keeps a worker's injection or revert of a run's step for the next commit.
-func (r *Runner) fileWindow(run, worker string, st *murphyv1.StepStatus, now time.Time) {
+// A status that names another assignment than the step's current one (a late report of
+// an earlier escalation wave, whose step numbers repeat) is not this step's.
+func (r *Runner) fileWindow(run *murphyv1.Run, worker string, st *murphyv1.StepStatus, now time.Time) {
+	if st.AssignmentId != assignmentID(run, st.Step, worker) {
+		return
+	}
 	at := st.At
 	if at == nil {
 		at = timestamppb.New(now)
@@ -34,7 +39,7 @@ func (r *Runner) fileWindow(run, worker string, st *murphyv1.StepStatus, now tim
 	default:
 		return
 	}
-	r.windows[run] = append(r.windows[run], w)
+	r.windows[run.Id] = append(r.windows[run.Id], w)
 }
 
 // commitWindows commits every filed window, one command per run.
