@@ -120,13 +120,21 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 			_, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, nil), level, "", seed)
 			conflict = alone == nil
 		}
+		// Would it fit once every registered worker is connected again? Workers
+		// reconnect after a failover or a stalled heartbeat; a plan that breaks only
+		// for want of one waits for it like a shortage does.
+		reconnecting := false
+		if !conflict && !errors.Is(err, scheduler.ErrTooFewWorkers) {
+			_, whole := planGroups(sp, registered(r.cfg.FSM, busy), level, "", seed)
+			reconnecting = whole == nil
+		}
 		switch {
 		case conflict && sp.Targets.OnConflict == spec.ConflictRefuse:
 			return r.fail(ctx, run, fmt.Sprintf("its workers are busy in %s and onConflict is refuse", strings.Join(busyRuns(busy), ", ")))
 		case conflict:
 			// Queued: wait as long as the other runs take; runs never overlap.
 			err = fmt.Errorf("queued behind %s", strings.Join(busyRuns(busy), ", "))
-		case !errors.Is(err, scheduler.ErrTooFewWorkers):
+		case !errors.Is(err, scheduler.ErrTooFewWorkers) && !reconnecting:
 			return r.fail(ctx, run, err.Error())
 		case r.cfg.Now().Sub(run.CreatedAt.AsTime()) >= r.cfg.WaitForWorkers:
 			return r.fail(ctx, run, fmt.Sprintf("%v (waited %s for workers)", err, r.cfg.WaitForWorkers))
@@ -153,6 +161,19 @@ func planGroups(sp *spec.Experiment, cands []scheduler.Candidate, level, anchor 
 		return scheduler.PlanWave(sp.Targets, cands, level, anchor, seed)
 	}
 	return scheduler.Split(sp.Targets, cands, seed)
+}
+
+// registered lists the registered, not lost workers that no other run holds, connected
+// or not.
+func registered(f *fsm.FSM, busy map[string]string) []scheduler.Candidate {
+	var out []scheduler.Candidate
+	for _, w := range f.Workers() {
+		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST || busy[w.Id] != "" {
+			continue
+		}
+		out = append(out, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
+	}
+	return out
 }
 
 // Candidates lists the registered, connected, not lost workers that no other run holds.
