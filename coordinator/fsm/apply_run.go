@@ -310,6 +310,9 @@ func (f *FSM) applyRecordWindows(c *murphyv1.RecordWindows) (Change, error) {
 			if open < 0 {
 				st.Windows = append(st.Windows, &murphyv1.FaultWindow{WorkerId: w.WorkerId, Step: w.Step, InjectedAt: w.InjectedAt})
 			}
+			// An injection report is the worker's acknowledgement: recorded with its
+			// window, one entry, so no leader can die between the two.
+			st.Injected = union(st.Injected, []string{w.WorkerId})
 		case w.RevertedAt != nil:
 			if open >= 0 {
 				st.Windows[open].RevertedAt, st.Windows[open].Cause = w.RevertedAt, w.Cause

@@ -359,14 +359,15 @@ func (r *Runner) tick(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	// Windows first: an injection is recorded with its window before anything acts on
+	// the acknowledgement, and a revert before the halt it answers; a leader that dies in
+	// between leaves nothing the next one cannot learn again.
+	r.commitWindows(ctx)
 	for _, run := range r.cfg.FSM.ActiveRuns() {
 		if err := r.advance(ctx, run); err != nil && ctx.Err() == nil {
 			r.log.Error("advance run", "run", run.Id, "error", err)
 		}
 	}
-	// Windows first: if this leader dies between the two, a halt not yet recorded as
-	// acknowledged is delivered again, and the worker says its reverts again.
-	r.commitWindows(ctx)
 	r.finishHalts(ctx)
 	r.summarize(ctx)
 	r.deliverHaltAll()
