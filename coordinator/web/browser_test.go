@@ -460,9 +460,35 @@ func badgesOf(t *testing.T, ctx context.Context, sel string) map[string]badgeSee
 	return out
 }
 
-// noSideways fails unless the page is exactly as wide as the viewport.
+// lowContrastJS lists the text outside charts whose colour against its effective
+// background (the nearest ancestor's opaque background) is below 4.5:1.
+const lowContrastJS = `(() => {
+  const rgba = s => s.match(/[\d.]+/g).map(Number);
+  const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const bgOf = el => { for (; el; el = el.parentElement) { const c = rgba(getComputedStyle(el).backgroundColor); if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; };
+  const out = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("svg") || el.closest(".skip")) continue;
+    if (!Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === "hidden" || cs.display === "none") continue;
+    const a = lum(rgba(cs.color)), b = lum(bgOf(el)), r = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (r < 4.5) out.push(el.tagName + "." + el.className + " " + JSON.stringify(el.textContent.trim().slice(0, 30)) + " " + r.toFixed(2));
+  }
+  return out;
+})()`
+
+// noSideways fails unless the page is exactly as wide as the viewport, and unless all
+// its text (charts aside) has a contrast of at least 4.5:1.
 func noSideways(t *testing.T, ctx context.Context, width int64, page string) {
 	t.Helper()
+	low, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](lowContrastJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(low) > 0 {
+		t.Errorf("%s at %d px: text below 4.5:1 contrast: %q", page, width, low)
+	}
 	type widths struct {
 		Doc  int64  `json:"doc"`
 		View int64  `json:"view"`
