@@ -1,10 +1,15 @@
 // Package web is the review surface every coordinator serves under /ui: the runs list, a
-// run's detail with its charts and verdict in plain words, workers by topology, the
-// cluster with the big red button, and self-contained reports (HTML, Markdown, JSON).
+// run's detail with its charts and verdict in plain words, an experiment's trend over its
+// runs, workers by topology, the cluster with the big red button, and self-contained
+// reports (HTML, Markdown, JSON). Every run leads with one badge, its verdict first
+// (refuted, inconclusive, upheld; else halted, failed or running), its phase secondary.
 //
 // Pages are Go templates rendered on the server from this node's own FSM, so any
 // coordinator answers, after a failover too; only live progress (sample counts,
-// guardrails, worker health) comes from the leader's soft state, and a follower says so.
+// guardrails, worker health) comes from the leader's soft state. A follower fetches the
+// run's progress from the leader server-side (Watch through its own ExperimentService,
+// which forwards it), so its page keeps its origin and sign-in; what it cannot learn it
+// calls "unknown on this node", never "none".
 // Charts are inline SVG drawn here. A metric decided host by host (the target is the
 // unit: see MetricVerdict.unit) gets a per-host section: a dot plot of each host's change
 // against its own baseline with the tolerance, the hosts beyond it on their own, the
