@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"google.golang.org/grpc"
 
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
 )
@@ -213,37 +212,17 @@ func newNetPair(t *testing.T) *netPair {
 	return np
 }
 
-// inNetns runs fn on a thread inside the named namespace; the thread is discarded after.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // connectTime measures a TCP connect from a to b: the SYN leaves a through va, where
 // network.delay acts.
 func (np *netPair) connectTime(t *testing.T) time.Duration {
 	t.Helper()
 	var ln net.Listener
-	if err := inNetns(np.b, func() (err error) { ln, err = net.Listen("tcp", "10.197.77.2:0"); return err }); err != nil {
+	if err := testenv.InNetns(np.b, func() (err error) { ln, err = net.Listen("tcp", "10.197.77.2:0"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	var d time.Duration
-	err := inNetns(np.a, func() error {
+	err := testenv.InNetns(np.a, func() error {
 		start := time.Now()
 		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -341,7 +340,7 @@ func newHost(t *testing.T, n int) *host {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	if err := inNetns(h.b, func() (err error) { h.echo, err = net.Listen("tcp", h.addrB+":8080"); return err }); err != nil {
+	if err := testenv.InNetns(h.b, func() (err error) { h.echo, err = net.Listen("tcp", h.addrB+":8080"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -420,30 +419,10 @@ func (h *host) close() {
 	}
 }
 
-// inNetns runs fn on a thread inside the named namespace; the thread is discarded after.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		hd, err := netns.GetFromName(name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer hd.Close()
-		if err := netns.Set(hd); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
 // roundTrip is one TCP connect, write and echo from a to b.
 func (h *host) roundTrip(timeout time.Duration) (time.Duration, error) {
 	var d time.Duration
-	err := inNetns(h.a, func() error {
+	err := testenv.InNetns(h.a, func() error {
 		start := time.Now()
 		c, err := net.DialTimeout("tcp", h.addrB+":8080", timeout)
 		if err != nil {
