@@ -85,6 +85,30 @@ func TestGuardrailHaltsRun(t *testing.T) {
 			}
 		}
 	}
+	// The charts' summaries show the breach: the experimental group's intervals between
+	// the fault and the halt hold samples, and some fall below the guardrail.
+	var sums *murphyv1.RunSummaries
+	waitUntil(t, 15*time.Second, "the halted run's final summaries", func() bool {
+		sums = c.nodes[c.leader()].FSM().Summaries(id)
+		return sums != nil && sums.Final
+	})
+	from, to := run.Steps[0].StartedAt.AsTime(), h.At.AsTime()
+	var all, counted, below int
+	for _, iv := range sums.Intervals {
+		if iv.Group != murphyv1.Group_GROUP_EXPERIMENT || iv.Metric != "ok" || !iv.End.AsTime().After(from) || !iv.Start.AsTime().Before(to) {
+			continue
+		}
+		all++
+		if iv.Count > 0 {
+			counted++
+			if iv.Mean < 0.9 {
+				below++
+			}
+		}
+	}
+	if all == 0 || counted < all || below == 0 {
+		t.Errorf("the fault's %d intervals up to the halt: %d with samples, %d below the guardrail; want every one on record, and the breach", all, counted, below)
+	}
 }
 
 // TestHaltCompletedByNextLeader commits a halt and kills the leader at once: the next

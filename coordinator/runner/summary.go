@@ -31,6 +31,9 @@ const (
 	summaryBatch = 5 * time.Second
 	// summaryLag lets samples in flight arrive before their interval is closed.
 	summaryLag = time.Second
+	// finalSettle is how long after a run ends its final batch waits for the workers'
+	// last samples (a halt stops probes; what they buffered arrives after).
+	finalSettle = 2 * time.Second
 )
 
 // SummaryWidth is the interval width for a run of this spec: at least a second, and a
@@ -81,6 +84,12 @@ func (r *Runner) summarizeRun(ctx context.Context, run *murphyv1.Run, now time.T
 	}
 	width := SummaryWidth(sp)
 	ended := fsm.Terminal(run.Phase)
+	if ended && now.Before(run.EndedAt.AsTime().Add(finalSettle)) {
+		// The final batch waits for the samples still on their way: a halted run's last
+		// intervals (the ones that show the breach) were recorded empty when it was cut
+		// at once.
+		return nil
+	}
 	from, ok := summaryFrom(run, sp, progress, width)
 	if !ok {
 		return nil
