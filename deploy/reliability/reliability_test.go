@@ -406,7 +406,15 @@ func runTrial(t *testing.T, c *cluster, bin, dir, probeURL, image string, n int,
 		l := c.leader()
 		f := c.other(l)
 		hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.exp(f).Halt(hctx, &murphyv1.HaltRequest{RunId: res.runID, Reason: "reliability trial"})
+		var err error
+		for {
+			// As an operator would: Unavailable (an election under way) is retried.
+			_, err = c.exp(f).Halt(hctx, &murphyv1.HaltRequest{RunId: res.runID, Reason: "reliability trial"})
+			if status.Code(err) != codes.Unavailable || hctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		hcancel()
 		if err != nil {
 			res.note = "halt: " + err.Error()
