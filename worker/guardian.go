@@ -193,6 +193,11 @@ func (g *Guardian) Run(ctx context.Context) error {
 	g.log.Info("guardian watching", "data_dir", g.cfg.Worker.DataDir, "stale", g.cfg.Stale)
 	var idleSince time.Time
 	for {
+		if _, err := os.Stat(g.cfg.Worker.DataDir); errors.Is(err, os.ErrNotExist) {
+			// The worker was removed with its data: nothing is left to guard.
+			g.log.Info("data directory removed: guardian exiting", "data_dir", g.cfg.Worker.DataDir)
+			return nil
+		}
 		if _, err := g.Check(ctx); err != nil {
 			g.log.Error("guardian check", "err", err)
 		}

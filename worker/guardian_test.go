@@ -99,3 +99,30 @@ func TestGuardianRevertsForDeadAndFrozenWorkers(t *testing.T) {
 		})
 	}
 }
+
+// A guardian whose worker's data directory is removed (the worker uninstalled, a test's
+// temporary directory) exits instead of watching nothing for ever.
+func TestGuardianExitsWithItsDataDir(t *testing.T) {
+	dir := t.TempDir() + "/data"
+	g, err := NewGuardian(GuardianConfig{Worker: Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)}, Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := g.Lock(); err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the guardian still runs with its data directory gone")
+	}
+}
