@@ -145,10 +145,24 @@ func proxyLatency(t *testing.T, w *testWorker) time.Duration {
 	return time.Since(start)
 }
 
+// fastestLatency is the quickest of a few requests through a worker's proxy. A delay
+// fault slows every request, so the quickest under its delay shows the proxy unfaulted,
+// where one request can be slowed by a loaded machine alone.
+func fastestLatency(t *testing.T, w *testWorker) time.Duration {
+	t.Helper()
+	best := proxyLatency(t, w)
+	for range 4 {
+		best = min(best, proxyLatency(t, w))
+	}
+	return best
+}
+
 func TestRunEndToEnd(t *testing.T) {
 	c := startCluster(t, 3)
 	ws := startWorkers(t, c, 4)
-	id := submit(t, c.nodes[c.follower()].GRPCAddr(), fmt.Sprintf(testSpec, "1s", "3s"))
+	// A 2 s baseline: with two hosts per group, one host's warm-up in a 1 s baseline can
+	// leave the hosts' changes too far apart to decide.
+	id := submit(t, c.nodes[c.follower()].GRPCAddr(), fmt.Sprintf(testSpec, "2s", "3s"))
 
 	// Watch through a follower: the stream is relayed from the leader, live progress
 	// included.
@@ -188,7 +202,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if d := proxyLatency(t, byID[run.Groups.Experiment[0]]); d < 30*time.Millisecond {
 		t.Errorf("experimental proxy answered in %s during a 30ms delay", d)
 	}
-	if d := proxyLatency(t, byID[run.Groups.Control[0]]); d >= 30*time.Millisecond {
+	if d := fastestLatency(t, byID[run.Groups.Control[0]]); d >= 30*time.Millisecond {
 		t.Errorf("control proxy answered in %s: the fault leaked into the control group", d)
 	}
 
@@ -204,7 +218,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("verdict not from real samples: %v", m)
 	}
 	// Reverted: the experimental proxy is fast again.
-	if d := proxyLatency(t, byID[run.Groups.Experiment[0]]); d >= 30*time.Millisecond {
+	if d := fastestLatency(t, byID[run.Groups.Experiment[0]]); d >= 30*time.Millisecond {
 		t.Errorf("experimental proxy still slow (%s) after the run", d)
 	}
 }
@@ -269,7 +283,7 @@ func TestHaltRevertsEverywhere(t *testing.T) {
 	}
 	t.Logf("halt to all acks recorded: %s", time.Since(start))
 	for _, w := range ws {
-		if d := proxyLatency(t, w); d >= 30*time.Millisecond {
+		if d := fastestLatency(t, w); d >= 30*time.Millisecond {
 			t.Errorf("worker %s still delays (%s) after the halt", w.id, d)
 		}
 	}
