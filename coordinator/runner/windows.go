@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -44,22 +45,12 @@ func (r *Runner) fileWindow(run *murphyv1.Run, worker string, st *murphyv1.StepS
 
 // commitWindows commits every filed window, one command per run.
 func (r *Runner) commitWindows(ctx context.Context) {
-	for _, id := range slices.Sorted(mapKeys(r.windows)) {
+	for _, id := range slices.Sorted(maps.Keys(r.windows)) {
 		ws := r.windows[id]
 		delete(r.windows, id)
 		// Ignorable: a follower of an older version, which keeps no windows, skips it.
 		if err := r.apply(ctx, &murphyv1.Command{Ignorable: true, Cmd: &murphyv1.Command_RecordWindows{RecordWindows: &murphyv1.RecordWindows{RunId: id, Windows: ws}}}); err != nil && ctx.Err() == nil {
 			r.log.Error("record fault windows", "run", id, "error", err)
-		}
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -211,7 +212,7 @@ func faultParams(kind string, h *host) map[string]string {
 
 func spec(n int, probeURL, kind string, params map[string]string, step time.Duration) string {
 	var p []string
-	for _, k := range slices.Sorted(mapsKeys(params)) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		p = append(p, fmt.Sprintf("%s: %q", k, params[k]))
 	}
 	return fmt.Sprintf(`apiVersion: murphy/v1
@@ -235,16 +236,6 @@ steps:
     params: {%s}
     duration: %s
 `, n, n, probeURL, kind, strings.Join(p, ", "), step)
-}
-
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // effectBad says whether the fault's effect shows on the host now.
