@@ -87,12 +87,8 @@ func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRe
 		}
 		return &murphyv1.ValidateResponse{Valid: false, Problems: []string{err.Error()}}, nil
 	}
-	js, err := sp.Canonical()
-	if err != nil {
-		return nil, err
-	}
 	plan, perr := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
-	return &murphyv1.ValidateResponse{Valid: true, SpecJson: string(js), Digest: sp.Origin.Digest, Warnings: specWarnings(sp, plan, perr)}, nil
+	return &murphyv1.ValidateResponse{Valid: true, Spec: sp, Digest: sp.GetOrigin().GetDigest(), Warnings: specWarnings(sp, plan, perr)}, nil
 }
 
 func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequest) (*murphyv1.SubmitResponse, error) {
@@ -115,17 +111,13 @@ func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequ
 		}
 		return resp, err
 	}
-	js, err := sp.Canonical()
-	if err != nil {
-		return nil, err
-	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	id := sp.Name + "-" + hex.EncodeToString(b[:])
 	cmd := &murphyv1.Command{
 		By: caller(ctx),
 		Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{
-			RunId: id, Experiment: sp.Name, SpecJson: string(js), SpecDigest: sp.Origin.Digest,
+			RunId: id, Experiment: sp.Name, Spec: sp, SpecDigest: sp.GetOrigin().GetDigest(),
 		}},
 	}
 	if err := e.s.propose(ctx, cmd); err != nil {
@@ -140,8 +132,8 @@ func specWarnings(sp *spec.Experiment, plan scheduler.Plan, planErr error) []str
 	if planErr == nil {
 		return runner.SpecWarnings(sp, len(plan.Control), len(plan.Experiment))
 	}
-	if c, x := sp.Targets.Control.Count, sp.Targets.Experiment.Count; c > 0 && x > 0 {
-		return runner.SpecWarnings(sp, c, x)
+	if c, x := sp.Targets.GetControl().GetCount(), sp.Targets.GetExperiment().GetCount(); c > 0 && x > 0 {
+		return runner.SpecWarnings(sp, int(c), int(x))
 	}
 	return nil
 }
@@ -154,10 +146,6 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 	plan, err := schedule.Compile(sp.Schedule)
 	if err != nil {
 		return nil, fail(errInvalid, "%s", err.Error())
-	}
-	js, err := sp.Canonical()
-	if err != nil {
-		return nil, err
 	}
 	var warnings []string
 	if msg := e.poolShortfall(sp); msg != "" {
@@ -197,7 +185,7 @@ func (e *experimentService) createSchedule(ctx context.Context, sp *spec.Experim
 		id = sp.Name + "-" + hex.EncodeToString(b[:])
 	}
 	cmd := &murphyv1.Command{By: caller(ctx), Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{
-		ScheduleId: id, Name: sp.Name, SpecJson: string(js), SpecDigest: sp.Origin.Digest, NextAt: timestampNow(first), Update: existing != nil,
+		ScheduleId: id, Name: sp.Name, Spec: sp, SpecDigest: sp.GetOrigin().GetDigest(), NextAt: timestampNow(first), Update: existing != nil,
 	}}}
 	if err := e.s.propose(ctx, cmd); err != nil {
 		return nil, err
@@ -390,9 +378,9 @@ func (e *experimentService) Watch(req *murphyv1.WatchRequest, stream murphyv1.Ex
 	}
 	changed, cancel := e.s.watchers.subscribe(run.Id)
 	defer cancel()
-	sp, err := spec.Parse([]byte(run.SpecJson), run.Id+".json", spec.Options{})
+	sp, err := spec.Of(run)
 	if err != nil {
-		return fmt.Errorf("stored spec of %s: %w", run.Id, err)
+		return err
 	}
 	t := time.NewTicker(watchInterval)
 	defer t.Stop()

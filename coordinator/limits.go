@@ -32,7 +32,7 @@ func workerLimitProblems(sp *spec.Experiment, f *fsm.FSM) []spec.Problem {
 	}
 	var out []spec.Problem
 	for i, st := range sp.Steps {
-		d := time.Duration(st.Duration)
+		d := st.Fault.GetDuration().AsDuration()
 		var short, disk []string
 		var cap time.Duration
 		for _, w := range selected {
@@ -43,7 +43,7 @@ func workerLimitProblems(sp *spec.Experiment, f *fsm.FSM) []spec.Problem {
 					cap = m
 				}
 			}
-			if st.Fault == "stress.disk" && len(lim.GetDiskPaths()) > 0 && !under(st.Params["path"], lim.GetDiskPaths()) {
+			if st.Fault.GetKind() == "stress.disk" && len(lim.GetDiskPaths()) > 0 && !under(st.Fault.GetParams()["path"], lim.GetDiskPaths()) {
 				disk = append(disk, w.Id)
 			}
 		}
@@ -58,7 +58,7 @@ func workerLimitProblems(sp *spec.Experiment, f *fsm.FSM) []spec.Problem {
 			out = append(out, spec.Problem{
 				Field: fmt.Sprintf("steps[%d].params.path", i),
 				Message: fmt.Sprintf("%q is outside the directories %s allow%s stress.disk to fill (their policy's diskPaths)",
-					st.Params["path"], workerList(disk), plural(len(disk))),
+					st.Fault.GetParams()["path"], workerList(disk), plural(len(disk))),
 			})
 		}
 	}

@@ -125,7 +125,7 @@ func (l webLive) Progress(run *murphyv1.Run) *murphyv1.WatchResponse {
 	if r == nil || run.Groups == nil {
 		return nil
 	}
-	sp, err := spec.Parse([]byte(run.SpecJson), run.Id+".json", spec.Options{})
+	sp, err := spec.Of(run)
 	if err != nil {
 		return nil
 	}

@@ -78,8 +78,8 @@ coordinators support. Exit status 0 means valid, 1 means problems were found.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s, %d metrics, %d steps, digest %s)\n", args[0], sp.Name, len(sp.Hypothesis.Metrics), len(sp.Steps), sp.Origin.Digest[:12])
 			// Locally the fleet is unknown: the groups' sizes are known only when the spec
 			// gives them as counts (--remote sizes them from the connected workers).
-			if c, x := sp.Targets.Control.Count, sp.Targets.Experiment.Count; c > 0 && x > 0 {
-				printSpecWarnings(cmd.ErrOrStderr(), runner.SpecWarnings(sp, c, x))
+			if c, x := sp.Targets.GetControl().GetCount(), sp.Targets.GetExperiment().GetCount(); c > 0 && x > 0 {
+				printSpecWarnings(cmd.ErrOrStderr(), runner.SpecWarnings(sp, int(c), int(x)))
 			}
 			return nil
 		},

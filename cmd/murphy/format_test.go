@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -30,8 +31,12 @@ const (
 // guardrail driven by w7.
 func hostRuns() map[string]*murphyv1.Run {
 	at := timestamppb.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	spec := `{"hypothesis":{"metrics":[{"name":"latency","source":{"probe":{"measure":"latency"}},"direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","deviation":{"relative":0.5}}]}`
-	refuted := &murphyv1.Run{Id: "r-hosts", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, SpecJson: spec, Verdict: &murphyv1.Verdict{
+	spec := &murphyv1.Experiment{}
+	js := `{"hypothesis":{"metrics":[{"name":"latency","source":{"probe":{"measure":"latency"}},"direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","deviation":{"relative":0.5}}]}`
+	if err := protojson.Unmarshal([]byte(js), spec); err != nil {
+		panic(err)
+	}
+	refuted := &murphyv1.Run{Id: "r-hosts", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Spec: spec, Verdict: &murphyv1.Verdict{
 		Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED, Reason: "1 of 2 metrics deviated", Confidence: 0.95, WindowStart: at, WindowEnd: at,
 		Metrics: []*murphyv1.MetricVerdict{{
 			Name: "latency", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_DEVIATED, Direction: "increase", Tolerance: "relative 0.1",
@@ -57,7 +62,7 @@ func hostRuns() map[string]*murphyv1.Run {
 			},
 		}},
 	}}
-	before := &murphyv1.Run{Id: "r-before", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, SpecJson: spec, Verdict: &murphyv1.Verdict{
+	before := &murphyv1.Run{Id: "r-before", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Spec: spec, Verdict: &murphyv1.Verdict{
 		Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE, BeforeFault: true, Confidence: 0.95, WindowStart: at, WindowEnd: at,
 		Reason: "nothing was injected: the groups are too small to settle latency at the tolerance",
 		Metrics: []*murphyv1.MetricVerdict{{Name: "latency", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE, Unit: "target", Method: "baseline plan",
@@ -70,7 +75,7 @@ func hostRuns() map[string]*murphyv1.Run {
 	for i, c := range []float64{0.3, 0.4, 0.45, 1.2} {
 		ts = append(ts, hostSummary([]string{"w1", "w3", "w5", "w7"}[i], ge, 0.1, 0.1*(1+c), true, i == 3))
 	}
-	halted := &murphyv1.Run{Id: "r-halted", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_HALTED, SpecJson: spec, PhaseSince: at, CreatedAt: at,
+	halted := &murphyv1.Run{Id: "r-halted", Experiment: "fleet", Phase: murphyv1.RunPhase_RUN_PHASE_HALTED, Spec: spec, PhaseSince: at, CreatedAt: at,
 		Halt: &murphyv1.HaltRecord{Reason: "latency: the experimental group is 58% worse than control", By: "leader", At: at, Metric: "latency",
 			Guardrail: "deviation 50%", Threshold: 4.2, FirstBreach: at, Targets: ts}}
 	return map[string]*murphyv1.Run{"refuted": refuted, "before": before, "halted": halted}

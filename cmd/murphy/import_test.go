@@ -88,10 +88,9 @@ func TestJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	specJSON, _ := res.Experiment.Canonical()
 	at := func(s int64) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: 1_700_000_000 + s} }
 	run := &murphyv1.Run{
-		Id: "j-1", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, SpecJson: string(specJSON), CreatedAt: at(0), EndedAt: at(30),
+		Id: "j-1", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Spec: res.Experiment, CreatedAt: at(0), EndedAt: at(30),
 		Groups: &murphyv1.Groups{Experiment: []string{"w1"}, Control: []string{"w2"}},
 		Steps:  []*murphyv1.StepState{{Fault: &murphyv1.FaultSpec{Kind: "http.call"}, StartedAt: at(10), EndedAt: at(20), Injected: []string{"w1"}}},
 		Verdict: &murphyv1.Verdict{Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD, WindowStart: at(10), WindowEnd: at(20),

@@ -89,9 +89,9 @@ func jtime(t interface{ AsTime() time.Time }) string {
 
 // writeJournal writes the run as a Chaos Toolkit journal.
 func writeJournal(w io.Writer, r *murphyv1.Run) error {
-	sp, err := spec.Parse([]byte(r.SpecJson), r.Id+".json", spec.Options{})
+	sp, err := spec.Of(r)
 	if err != nil {
-		return fmt.Errorf("stored spec of %s: %w", r.Id, err)
+		return err
 	}
 	j := journal{
 		Platform:   "murphy",
@@ -122,7 +122,7 @@ func writeJournal(w io.Writer, r *murphyv1.Run) error {
 		for i, m := range v.Metrics {
 			act := map[string]any{"type": "probe", "name": m.Name}
 			if i < len(sp.Hypothesis.Metrics) {
-				act["provider"] = sp.Hypothesis.Metrics[i].Source.String()
+				act["provider"] = spec.SourceText(sp.Hypothesis.Metrics[i].Source)
 			}
 			metBefore, metAfter := true, m.Outcome != murphyv1.MetricOutcome_METRIC_OUTCOME_DEVIATED
 			out := map[string]any{"murphy_outcome": metricOutcomeName(m.Outcome), "reason": m.Reason,

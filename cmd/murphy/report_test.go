@@ -163,7 +163,7 @@ func TestReportHosts(t *testing.T) {
 	groups := &murphyv1.Groups{Control: []string{"w0", "w2", "w4"}, Experiment: []string{"w1", "w3", "w5"}}
 	for _, id := range []string{"refuted", "before"} {
 		r := runs[id]
-		apply(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: r.Id, Experiment: r.Experiment, SpecJson: r.SpecJson}}})
+		apply(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: r.Id, Experiment: r.Experiment, Spec: r.Spec}}})
 		apply(&murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: r.Id, Groups: groups}}})
 		if !r.Verdict.BeforeFault {
 			apply(&murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: r.Id, Fault: &murphyv1.FaultSpec{Kind: "http.delay"}, Start: true, Injected: groups.Experiment}}})

@@ -81,14 +81,11 @@ func newPauseSchedulesCmd(cf *clientFlags) *cobra.Command {
 // scheduleZone is the schedule's time zone, read from its spec; the local zone if that
 // fails (the spec was accepted, so it should not).
 func scheduleZone(s *murphyv1.Schedule) *time.Location {
-	var sp struct {
-		Schedule struct {
-			Timezone string `json:"timezone"`
-		} `json:"schedule"`
-	}
-	if json.Unmarshal([]byte(s.SpecJson), &sp) == nil {
-		if loc, err := time.LoadLocation(sp.Schedule.Timezone); err == nil && sp.Schedule.Timezone != "" {
-			return loc
+	if sp, err := spec.Of(s); err == nil {
+		if tz := sp.GetSchedule().GetTimezone(); tz != "" {
+			if loc, err := time.LoadLocation(tz); err == nil {
+				return loc
+			}
 		}
 	}
 	return time.Local
@@ -243,7 +240,7 @@ and needs no cluster.`,
 				if err != nil {
 					return err
 				}
-				sp, err := spec.Parse([]byte(s.SpecJson), s.Id+".json", spec.Options{})
+				sp, err := spec.Of(s)
 				if err != nil {
 					return err
 				}

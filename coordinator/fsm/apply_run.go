@@ -32,7 +32,7 @@ func (f *FSM) activeRun(id string) (*murphyv1.Run, error) {
 
 func (f *FSM) applyCreateRun(cmd *murphyv1.Command, c *murphyv1.CreateRun) (Change, error) {
 	ch := Change{RunID: c.RunId}
-	if c.RunId == "" || c.SpecJson == "" {
+	if c.RunId == "" || c.Spec == nil && c.SpecJson == "" {
 		return ch, fmt.Errorf("%w: run needs an id and a spec", ErrInvalid)
 	}
 	if _, ok := f.runs[c.RunId]; ok {
@@ -48,6 +48,7 @@ func (f *FSM) applyCreateRun(cmd *murphyv1.Command, c *murphyv1.CreateRun) (Chan
 		Phase:       murphyv1.RunPhase_RUN_PHASE_PENDING,
 		CreatedAt:   cmd.At,
 		PhaseSince:  cmd.At,
+		Spec:        c.Spec,
 		SpecJson:    c.SpecJson,
 		SpecDigest:  c.SpecDigest,
 		SubmittedBy: cmd.By,

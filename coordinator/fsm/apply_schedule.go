@@ -17,7 +17,7 @@ import (
 const MaxScheduleDecisions = 64
 
 func (f *FSM) applyCreateSchedule(cmd *murphyv1.Command, c *murphyv1.CreateSchedule) (Change, error) {
-	if c.ScheduleId == "" || c.SpecJson == "" || c.NextAt == nil {
+	if c.ScheduleId == "" || c.Spec == nil && c.SpecJson == "" || c.NextAt == nil {
 		return Change{}, fmt.Errorf("%w: a schedule needs an id, a spec and a first slot", ErrInvalid)
 	}
 	if c.Update {
@@ -30,7 +30,7 @@ func (f *FSM) applyCreateSchedule(cmd *murphyv1.Command, c *murphyv1.CreateSched
 		if s.LastSlot != nil && !c.NextAt.AsTime().After(s.LastSlot.AsTime()) {
 			return Change{}, fmt.Errorf("%w: the updated schedule's next slot is not after its last decided one", ErrInvalid)
 		}
-		s.Name, s.SpecJson, s.SpecDigest, s.NextAt = c.Name, c.SpecJson, c.SpecDigest, c.NextAt
+		s.Name, s.Spec, s.SpecJson, s.SpecDigest, s.NextAt = c.Name, c.Spec, c.SpecJson, c.SpecDigest, c.NextAt
 		s.UpdatedAt, s.UpdatedBy = cmd.At, cmd.By
 		return Change{Cluster: true}, nil
 	}
@@ -38,7 +38,7 @@ func (f *FSM) applyCreateSchedule(cmd *murphyv1.Command, c *murphyv1.CreateSched
 		return Change{}, fmt.Errorf("%w: schedule %q", ErrExists, c.ScheduleId)
 	}
 	f.schedules[c.ScheduleId] = &murphyv1.Schedule{
-		Id: c.ScheduleId, Name: c.Name, SpecJson: c.SpecJson, SpecDigest: c.SpecDigest,
+		Id: c.ScheduleId, Name: c.Name, Spec: c.Spec, SpecJson: c.SpecJson, SpecDigest: c.SpecDigest,
 		CreatedBy: cmd.By, CreatedAt: cmd.At, NextAt: c.NextAt,
 	}
 	return Change{Cluster: true}, nil
@@ -76,7 +76,7 @@ func remember(s *murphyv1.Schedule, d *murphyv1.ScheduleDecision) {
 // applyFireSchedule creates the run and records the decision in one entry, so a firing
 // either happened completely or not at all.
 func (f *FSM) applyFireSchedule(cmd *murphyv1.Command, c *murphyv1.FireSchedule) (Change, error) {
-	if c.Slot == nil || c.RunId == "" || c.SpecJson == "" {
+	if c.Slot == nil || c.RunId == "" || c.Spec == nil && c.SpecJson == "" {
 		return Change{}, fmt.Errorf("%w: a firing needs a slot, a run id and a spec", ErrInvalid)
 	}
 	s, err := f.decidable(c.ScheduleId, c.Slot)
@@ -86,7 +86,7 @@ func (f *FSM) applyFireSchedule(cmd *murphyv1.Command, c *murphyv1.FireSchedule)
 	if f.schedulesPaused || s.Paused {
 		return Change{}, fmt.Errorf("%w: schedules are paused", ErrHalted)
 	}
-	ch, err := f.applyCreateRun(cmd, &murphyv1.CreateRun{RunId: c.RunId, Experiment: s.Name, SpecJson: c.SpecJson, SpecDigest: s.SpecDigest})
+	ch, err := f.applyCreateRun(cmd, &murphyv1.CreateRun{RunId: c.RunId, Experiment: s.Name, Spec: c.Spec, SpecJson: c.SpecJson, SpecDigest: s.SpecDigest})
 	if err != nil {
 		return ch, err
 	}

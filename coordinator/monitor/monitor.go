@@ -67,7 +67,7 @@ type Decision struct {
 }
 
 type guard struct {
-	cond      spec.AbortCondition
+	cond      *spec.AbortCondition
 	dir       spec.Direction
 	text      string
 	window    time.Duration // absolute guardrails aggregate the experimental points in it
@@ -107,7 +107,7 @@ type Monitor struct {
 func New(sp *spec.Experiment) (*Monitor, error) {
 	m := &Monitor{}
 	looks := PlannedLooks(sp)
-	metrics := map[string]spec.Metric{}
+	metrics := map[string]*spec.Metric{}
 	for _, mt := range sp.Hypothesis.Metrics {
 		metrics[mt.Name] = mt
 	}
@@ -126,17 +126,17 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 		g := &guard{
 			cond:    a,
 			dir:     mt.Direction,
-			text:    a.String(),
+			text:    spec.GuardrailText(a),
 			window:  max(2*interval, time.Second),
 			missing: max(3*interval, 3*time.Second),
 		}
 		if a.Deviation != nil {
-			dir, err := analysis.ParseDirection(string(mt.Direction))
+			dir, err := analysis.ParseDirection(mt.Direction)
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
 			test, err := analysis.NewTargetHalt(analysis.HaltConfig{
-				Direction: dir, Tolerance: a.Deviation.ForAnalysis(), Proportion: mt.Proportion(),
+				Direction: dir, Tolerance: spec.ForAnalysis(a.Deviation), Proportion: spec.Proportion(mt),
 				Alpha: HaltAlpha / float64(nDev), Looks: looks,
 				EarlyLooks: earlyLooks, EarlyShare: earlyShare,
 			})
@@ -144,7 +144,7 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
 			g.dev = &deviation{
-				test: test, proportion: mt.Proportion(), okOnly: mt.SuccessesOnly(),
+				test: test, proportion: spec.Proportion(mt), okOnly: spec.SuccessesOnly(mt),
 				group: map[string]Group{}, baseline: map[string][]float64{}, recent: map[string][]fleet.Point{},
 			}
 		}
@@ -156,7 +156,7 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 // PlannedLooks is the number of looks a deviation guardrail plans over the spec's fault
 // window; each is tested at HaltAlpha / (guardrails × looks).
 func PlannedLooks(sp *spec.Experiment) int {
-	return int(sp.FaultDuration()/LookInterval) + extraLooks
+	return int(spec.FaultDuration(sp)/LookInterval) + extraLooks
 }
 
 // DeviationWarning says, before a run starts, when a deviation guardrail cannot test
@@ -169,12 +169,12 @@ func DeviationWarning(metric string, nControl, nExperiment int) string {
 		"it will not halt the run, so only absolute guardrails (above, below) can", metric, analysis.MinHaltTargets, nControl, nExperiment)
 }
 
-func sourceInterval(mt spec.Metric) time.Duration {
-	switch {
-	case mt.Source.Probe != nil && mt.Source.Probe.HTTP != nil:
-		return time.Duration(mt.Source.Probe.HTTP.Interval)
-	case mt.Source.Prometheus != nil:
-		return time.Duration(mt.Source.Prometheus.Interval)
+func sourceInterval(mt *spec.Metric) time.Duration {
+	switch src := mt.GetSource(); {
+	case src.GetProbe() != nil:
+		return src.GetProbe().GetInterval().AsDuration()
+	case src.GetPrometheus() != nil:
+		return src.GetPrometheus().GetInterval().AsDuration()
 	}
 	return time.Second
 }
@@ -228,7 +228,7 @@ func (m *Monitor) Observe(metric string, g Group, source string, pts []fleet.Poi
 // reports the latest look's status.
 func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailStatus, *Decision) {
 	d := gd.dev
-	st := &murphyv1.GuardrailStatus{Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String()}
+	st := &murphyv1.GuardrailStatus{Metric: gd.cond.Metric, Guardrail: "deviation " + spec.ToleranceText(gd.cond.Deviation)}
 	if m.started.IsZero() {
 		st.Note = "waiting for faults"
 		return st, nil
@@ -308,8 +308,8 @@ func (m *Monitor) deviationHalt(gd *guard, now time.Time) *Decision {
 	}
 	return &Decision{
 		Reason: fmt.Sprintf("%s: the experimental group is %.0f%% %s than control relative to their baselines, beyond the deviation tolerance %s (t = %.2f > %.2f at look %d, %d vs %d targets)%s",
-			gd.cond.Metric, 100*math.Abs(l.RelChange), worse, gd.cond.Deviation, l.T, l.Critical, l.Look, l.NExperiment, l.NControl, driven),
-		Metric: gd.cond.Metric, Guardrail: "deviation " + gd.cond.Deviation.String(),
+			gd.cond.Metric, 100*math.Abs(l.RelChange), worse, spec.ToleranceText(gd.cond.Deviation), l.T, l.Critical, l.Look, l.NExperiment, l.NControl, driven),
+		Metric: gd.cond.Metric, Guardrail: "deviation " + spec.ToleranceText(gd.cond.Deviation),
 		Values: changes, Threshold: l.Critical, FirstBreach: now.Add(-min(LookWindow, now.Sub(m.started))),
 		Targets: l.Targets, Scale: l.Scale,
 	}
@@ -364,15 +364,15 @@ func (m *Monitor) evaluate(gd *guard, now time.Time) (*Decision, []*murphyv1.Gua
 				}
 				st.BreachingSince = tsOrNil(gd.breach)
 				held := now.Sub(gd.breach)
-				if held >= time.Duration(gd.cond.For) {
+				if held >= gd.cond.GetFor().AsDuration() {
 					halt = &Decision{
 						Reason: fmt.Sprintf("%s: experimental group at %.4g for %s, guardrail %s", gd.cond.Metric, gd.aggregate, held.Round(time.Millisecond), gd.absText()),
 						Metric: gd.cond.Metric, Guardrail: gd.absText(), Values: tail(values(gd.recentExp), 20),
 						Threshold: th, FirstBreach: gd.breach,
 					}
 					st.Closeness = 1
-				} else if gd.cond.For > 0 {
-					st.Closeness = max(st.Closeness, float64(held)/float64(gd.cond.For))
+				} else if gd.cond.GetFor().AsDuration() > 0 {
+					st.Closeness = max(st.Closeness, float64(held)/float64(gd.cond.GetFor().AsDuration()))
 				}
 			} else {
 				gd.breach = time.Time{}
@@ -429,8 +429,8 @@ func (gd *guard) absText() string {
 		}
 		s += fmt.Sprintf("below %g", *gd.cond.Below)
 	}
-	if gd.cond.For > 0 {
-		s += " for " + gd.cond.For.String()
+	if gd.cond.GetFor().AsDuration() > 0 {
+		s += " for " + spec.DurationText(gd.cond.GetFor().AsDuration())
 	}
 	return s
 }

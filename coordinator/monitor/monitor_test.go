@@ -11,21 +11,22 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
 
 func f64(v float64) *float64 { return &v }
 
-func experiment(aborts ...spec.AbortCondition) *spec.Experiment {
+func experiment(aborts ...*spec.AbortCondition) *spec.Experiment {
 	return &spec.Experiment{
-		Hypothesis: spec.Hypothesis{Metrics: []spec.Metric{{
+		Hypothesis: &spec.Hypothesis{Metrics: []*spec.Metric{{
 			Name:      "latency",
 			Direction: spec.DirectionIncrease,
-			Source:    spec.MetricSource{Probe: &spec.ProbeSource{HTTP: &spec.HTTPProbe{Interval: spec.Duration(100 * time.Millisecond)}}},
+			Source:    &spec.MetricSource{Probe: &spec.ProbeSource{Kind: &murphyv1.Probe_Http{Http: &spec.HTTPProbe{}}, Interval: durationpb.New(100 * time.Millisecond)}},
 		}}},
 		Abort: aborts,
-		Steps: []spec.Step{{Fault: "network.delay", Duration: spec.Duration(time.Minute)}},
+		Steps: []*spec.Step{{Fault: &murphyv1.FaultSpec{Kind: "network.delay", Duration: durationpb.New(time.Minute)}}},
 	}
 }
 
@@ -34,7 +35,7 @@ func pt(at time.Time, v float64) fleet.Point { return fleet.Point{At: at, Value:
 // TestAbsoluteFor checks that an above guardrail halts exactly when the breach has lasted
 // its for duration, measured from the first breaching sample.
 func TestAbsoluteFor(t *testing.T) {
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(0.5), For: spec.Duration(time.Second), OnMissing: spec.MissingHold}))
+	m, err := New(experiment(&spec.AbortCondition{Metric: "latency", Above: f64(0.5), For: durationpb.New(time.Second), OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestAbsoluteFor(t *testing.T) {
 }
 
 func TestBelowImmediate(t *testing.T) {
-	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Below: f64(0.9), OnMissing: spec.MissingHold}))
+	m, _ := New(experiment(&spec.AbortCondition{Metric: "latency", Below: f64(0.9), OnMissing: spec.MissingHold}))
 	m.Start(t0)
 	m.Observe("latency", Experiment, "e", []fleet.Point{pt(t0, 1), pt(t0.Add(time.Millisecond), 0.5)}, true)
 	m.Observe("latency", Control, "c", []fleet.Point{pt(t0, 1)}, true)
@@ -89,7 +90,7 @@ func TestBelowImmediate(t *testing.T) {
 // with coefficient of variation hostCV), as real hosts do.
 func simulate(t *testing.T, seed uint64, ticks int, expFactor, hostCV float64) int {
 	t.Helper()
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
+	m, err := New(experiment(&spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestDeviationDetects(t *testing.T) {
 // TestDeviationTooFewTargets: with fewer targets than the test needs, the guardrail says
 // so and never halts, however bad the experiment looks.
 func TestDeviationTooFewTargets(t *testing.T) {
-	m, err := New(experiment(spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
+	m, err := New(experiment(&spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: f64(0.5)}, OnMissing: spec.MissingHold}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestMissingData(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: tc.policy}))
+			m, _ := New(experiment(&spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: tc.policy}))
 			m.Start(t0)
 			var d *Decision
 			for i := range 60 {
@@ -248,7 +249,7 @@ func TestMissingData(t *testing.T) {
 // TestMissingDataAfterTakeover: a monitor created by a new leader long after the faults
 // started must give the workers' replay time to arrive before calling data missing.
 func TestMissingDataAfterTakeover(t *testing.T) {
-	m, _ := New(experiment(spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: spec.MissingHalt}))
+	m, _ := New(experiment(&spec.AbortCondition{Metric: "latency", Above: f64(10), OnMissing: spec.MissingHalt}))
 	m.Start(t0)
 	takeover := t0.Add(8 * time.Second)
 	if d, _ := m.Evaluate(takeover); d != nil {

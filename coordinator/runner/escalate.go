@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -43,7 +42,7 @@ func (r *Runner) judgeWave(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_NextWave{NextWave: &murphyv1.NextWave{
 				RunId: run.Id, Verdict: v, Level: next,
 				Groups:        &murphyv1.Groups{Control: plan.Control, Experiment: plan.Experiment, Seed: plan.Seed},
-				PhaseDeadline: timestamppb.New(r.cfg.Now().Add(time.Duration(sp.Baseline))),
+				PhaseDeadline: timestamppb.New(r.cfg.Now().Add(sp.Baseline.AsDuration())),
 			}}}); err != nil {
 				return err
 			}

@@ -31,11 +31,7 @@ steps: [{fault: http.delay, params: {delay: 10ms}, duration: 3s}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := sp.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.apply(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "r1", Experiment: "failover", SpecJson: string(js)}}})
+	h.apply(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "r1", Experiment: "failover", Spec: sp}}})
 	h.apply(&murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "r1",
 		Groups: &murphyv1.Groups{Experiment: []string{"w1", "w2"}, Control: []string{"w3", "w4"}}, PhaseDeadline: timestamppb.New(start)}}})
 	h.apply(&murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: "r1", Index: 0, Start: true,

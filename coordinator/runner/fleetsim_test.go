@@ -70,19 +70,19 @@ func (h *simHost) next() float64 {
 
 // simLatencySpec is the experiment the simulations run: one latency probe metric with a
 // relative tolerance of 10% at 95% confidence, and optionally a deviation guardrail.
-func simLatencySpec(baseline, fault time.Duration, abort ...spec.AbortCondition) *spec.Experiment {
+func simLatencySpec(baseline, fault time.Duration, abort ...*spec.AbortCondition) *spec.Experiment {
 	rel := 0.10
 	return &spec.Experiment{
 		Name: "sim",
-		Hypothesis: spec.Hypothesis{Confidence: 0.95, Metrics: []spec.Metric{{
+		Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{{
 			Name:      "latency",
-			Source:    spec.MetricSource{Probe: &spec.ProbeSource{HTTP: &spec.HTTPProbe{Interval: spec.Duration(time.Second)}, Measure: spec.MeasureLatency}},
+			Source:    &spec.MetricSource{Probe: &spec.ProbeSource{Kind: &murphyv1.Probe_Http{Http: &spec.HTTPProbe{}}, Interval: durationpb.New(time.Second), Measure: spec.MeasureLatency}},
 			Direction: spec.DirectionIncrease,
-			Tolerance: spec.Tolerance{Relative: &rel},
+			Tolerance: &spec.Tolerance{Relative: &rel},
 		}}},
 		Abort:    abort,
-		Baseline: spec.Duration(baseline),
-		Steps:    []spec.Step{{Fault: "network.delay", Duration: spec.Duration(fault)}},
+		Baseline: durationpb.New(baseline),
+		Steps:    []*spec.Step{{Fault: &murphyv1.FaultSpec{Kind: "network.delay", Duration: durationpb.New(fault)}}},
 	}
 }
 
@@ -238,7 +238,7 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 	if baseline == 0 {
 		baseline = 30 * time.Second
 	}
-	sp := simLatencySpec(baseline, fault, spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
+	sp := simLatencySpec(baseline, fault, &spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
 	m, err := monitor.New(sp)
 	if err != nil {
 		panic(err)
@@ -285,7 +285,7 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 // monitor halted, or -1.
 func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Duration) int {
 	abs := 0.02
-	sp := simLatencySpec(30*time.Second, fault, spec.AbortCondition{Metric: "success", Deviation: &spec.Tolerance{Absolute: &abs}, OnMissing: spec.MissingHold})
+	sp := simLatencySpec(30*time.Second, fault, &spec.AbortCondition{Metric: "success", Deviation: &spec.Tolerance{Absolute: &abs}, OnMissing: spec.MissingHold})
 	sp.Hypothesis.Metrics[0].Name = "success"
 	sp.Hypothesis.Metrics[0].Source.Probe.Measure = spec.MeasureSuccess
 	sp.Hypothesis.Metrics[0].Direction = spec.DirectionDecrease

@@ -97,15 +97,15 @@ func plannedMinutes(sp *spec.Experiment) float64 {
 	n := float64(max(1, sp.Targets.Experiment.Count))
 	total := 0.0
 	for _, st := range sp.Steps {
-		total += time.Duration(st.Duration).Minutes() * n
+		total += st.Fault.GetDuration().AsDuration().Minutes() * n
 	}
 	return total
 }
 
-func serviceOf(t spec.Targets) string { return t.Selector[ServiceLabel] }
+func serviceOf(t *spec.Targets) string { return t.GetSelector()[ServiceLabel] }
 
 func serviceOfRun(r *murphyv1.Run) string {
-	sp, err := spec.Parse([]byte(r.SpecJson), r.Id+".json", spec.Options{})
+	sp, err := spec.Of(r)
 	if err != nil {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -150,7 +151,7 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{
 		RunId:         run.Id,
 		Groups:        &murphyv1.Groups{Control: plan.Control, Experiment: plan.Experiment, Seed: plan.Seed},
-		PhaseDeadline: timestamppb.New(r.cfg.Now().Add(time.Duration(sp.Baseline))),
+		PhaseDeadline: timestamppb.New(r.cfg.Now().Add(sp.Baseline.AsDuration())),
 		WaveLevel:     level,
 	}}})
 }
@@ -248,9 +249,9 @@ func (r *Runner) startStep(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 	for _, k := range group {
 		st := sp.Steps[k]
 		if len(st.Where) > 0 && len(r.stepTargets(run, int32(k))) == 0 {
-			return r.fail(ctx, run, fmt.Sprintf("step %d (%s) has where %s but no experimental worker matches it", k+1, st.Fault, selector.FromMap(st.Where)))
+			return r.fail(ctx, run, fmt.Sprintf("step %d (%s) has where %s but no experimental worker matches it", k+1, st.Fault.GetKind(), selector.FromMap(st.Where)))
 		}
-		fault := &murphyv1.FaultSpec{Kind: st.Fault, Params: st.Params, Duration: pbDuration(st.Duration)}
+		fault := proto.Clone(st.Fault).(*murphyv1.FaultSpec)
 		// A previous leader may have recorded the start and died before the phase
 		// moved on: the step stands as recorded, with its start time.
 		if k >= len(run.Steps) {
@@ -258,7 +259,7 @@ func (r *Runner) startStep(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 				return err
 			}
 		}
-		longest = max(longest, time.Duration(st.Duration))
+		longest = max(longest, st.Fault.GetDuration().AsDuration())
 	}
 	if err := r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_INJECTING, longest); err != nil {
 		return err
@@ -366,8 +367,8 @@ func (r *Runner) afterSteps(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	switch {
 	case next < len(sp.Steps):
 		return r.startStep(ctx, run, sp, next)
-	case sp.Cooldown > 0:
-		return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_COOLDOWN, time.Duration(sp.Cooldown))
+	case sp.Cooldown.AsDuration() > 0:
+		return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_COOLDOWN, sp.Cooldown.AsDuration())
 	default:
 		return r.advanceTo(ctx, run, murphyv1.RunPhase_RUN_PHASE_ANALYSING, r.cfg.Settle)
 	}
@@ -506,21 +507,21 @@ func remaining(run *murphyv1.Run, sp *spec.Experiment, now time.Time) time.Durat
 	}
 	switch run.Phase {
 	case murphyv1.RunPhase_RUN_PHASE_PENDING:
-		left = time.Duration(sp.Baseline)
+		left = sp.Baseline.AsDuration()
 		for _, st := range sp.Steps {
-			left += time.Duration(st.Duration)
+			left += st.Fault.GetDuration().AsDuration()
 		}
-		left += time.Duration(sp.Cooldown)
+		left += sp.Cooldown.AsDuration()
 	case murphyv1.RunPhase_RUN_PHASE_BASELINE:
 		for _, st := range sp.Steps {
-			left += time.Duration(st.Duration)
+			left += st.Fault.GetDuration().AsDuration()
 		}
-		left += time.Duration(sp.Cooldown)
+		left += sp.Cooldown.AsDuration()
 	case murphyv1.RunPhase_RUN_PHASE_INJECTING:
 		for _, st := range sp.Steps[min(len(sp.Steps), int(run.StepIndex)+1):] {
-			left += time.Duration(st.Duration)
+			left += st.Fault.GetDuration().AsDuration()
 		}
-		left += time.Duration(sp.Cooldown)
+		left += sp.Cooldown.AsDuration()
 	}
 	return left
 }

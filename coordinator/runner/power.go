@@ -34,12 +34,12 @@ func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 		if w := monitor.DeviationWarning(a.Metric, nControl, nExperiment); w != "" {
 			out = append(out, w)
 		}
-		short = short || time.Duration(sp.Baseline) < shortDeviationBaseline
+		short = short || sp.Baseline.AsDuration() < shortDeviationBaseline
 	}
 	if short {
 		out = append(out, fmt.Sprintf("deviation guardrails compare each host with its own baseline; a baseline of %s makes them slow to halt "+
 			"when probes are noisy or autocorrelated (baseline: %s or more halts a 2x slowdown within 2 minutes in the fleet simulation)",
-			time.Duration(sp.Baseline), shortDeviationBaseline))
+			sp.Baseline.AsDuration(), shortDeviationBaseline))
 	}
 	return out
 }
@@ -50,13 +50,13 @@ func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 // any fault, with the targets it would need, unless the spec allows underpowered runs.
 // It returns nil when the run should go ahead.
 func Futility(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, now time.Time) *murphyv1.Verdict {
-	if sp.Hypothesis.AllowUnderpowered || run.WaveLevel != "" || sp.Baseline <= 0 {
+	if sp.Hypothesis.AllowUnderpowered || run.WaveLevel != "" || sp.Baseline.AsDuration() <= 0 {
 		return nil
 	}
-	base := time.Duration(sp.Baseline)
-	window := sp.FaultDuration()
+	base := sp.Baseline.AsDuration()
+	window := spec.FaultDuration(sp)
 	if window <= 0 {
-		window = max(time.Duration(sp.Cooldown), base)
+		window = max(sp.Cooldown.AsDuration(), base)
 	}
 	var blocking []*murphyv1.MetricVerdict
 	var all []*murphyv1.MetricVerdict

@@ -62,11 +62,11 @@ func TestProbes(t *testing.T) {
 	// The wire form must not alias the spec: a worker-side edit cannot reach it.
 	got[3].GetCommand().Argv[0] = "x"
 	got[3].GetCommand().Env["LANG"] = "x"
-	if c := sp.Hypothesis.Metrics[3].Source.Probe.Command; c.Argv[0] != "redis-cli" || c.Env["LANG"] != "C" {
+	if c := sp.Hypothesis.Metrics[3].Source.Probe.GetCommand(); c.Argv[0] != "redis-cli" || c.Env["LANG"] != "C" {
 		t.Errorf("Probes aliases the spec: %+v", c)
 	}
 	got[5].GetHttp().Headers["Host"] = "x"
-	if h := sp.Hypothesis.Metrics[5].Source.Probe.HTTP; h.Headers["Host"] != "orders.internal" {
+	if h := sp.Hypothesis.Metrics[5].Source.Probe.GetHttp(); h.Headers["Host"] != "orders.internal" {
 		t.Errorf("Probes aliases the spec's headers: %+v", h.Headers)
 	}
 }

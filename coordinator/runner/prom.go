@@ -65,9 +65,9 @@ func groupName(g murphyv1.Group) string {
 	return "experiment"
 }
 
-func (r *Runner) collect(ctx context.Context, runID string, m spec.Metric, groups map[murphyv1.Group][]string) {
+func (r *Runner) collect(ctx context.Context, runID string, m *spec.Metric, groups map[murphyv1.Group][]string) {
 	src := m.Source.Prometheus
-	interval := max(time.Duration(src.Interval), 100*time.Millisecond)
+	interval := max(src.Interval.AsDuration(), 100*time.Millisecond)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -126,7 +126,7 @@ func (r *Runner) refreshFromRange(ctx context.Context, run *murphyv1.Run, sp *sp
 			if err != nil {
 				continue
 			}
-			series, err := r.cfg.Prometheus.Range(ctx, q, from, to, max(time.Duration(src.Interval), time.Second))
+			series, err := r.cfg.Prometheus.Range(ctx, q, from, to, max(src.Interval.AsDuration(), time.Second))
 			if err != nil {
 				r.log.Warn("prometheus range query failed; using the live samples", "run", run.Id, "metric", m.Name, "error", err)
 				continue

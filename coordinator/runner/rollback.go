@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -69,7 +70,7 @@ func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
 	var f *murphyv1.FaultSpec
 	if sp, err := r.specOf(run); err == nil && i < len(sp.Rollbacks) {
 		s := sp.Rollbacks[i]
-		f = &murphyv1.FaultSpec{Kind: s.Fault, Params: s.Params, Duration: pbDuration(s.Duration)}
+		f = proto.Clone(s.Fault).(*murphyv1.FaultSpec)
 	}
 	at := st.At
 	if at == nil {
@@ -128,13 +129,13 @@ func (r *Runner) finishRollbacks(ctx context.Context) {
 				if done[id] {
 					continue
 				}
-				hold := time.Duration(s.Duration)
+				hold := s.Fault.GetDuration().AsDuration()
 				if hold == 0 {
 					hold = time.Second
 				}
 				r.sendOnce("rollback/"+id, w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
 					AssignmentId: id, RunId: run.Id, Step: int32(-1 - i),
-					Fault:    &murphyv1.FaultSpec{Kind: s.Fault, Params: s.Params, Duration: pbDuration(s.Duration)},
+					Fault:    proto.Clone(s.Fault).(*murphyv1.FaultSpec),
 					Deadline: timestamppb.New(now.Add(hold + r.cfg.Grace)),
 				}}})
 			}

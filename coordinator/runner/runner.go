@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -453,15 +452,13 @@ func (r *Runner) specOf(run *murphyv1.Run) (*spec.Experiment, error) {
 	if sp, ok := r.specs[run.Id]; ok {
 		return sp, nil
 	}
-	sp, err := spec.Parse([]byte(run.SpecJson), run.Id+".json", spec.Options{})
+	sp, err := spec.Of(run)
 	if err != nil {
-		return nil, fmt.Errorf("stored spec of run %s: %w", run.Id, err)
+		return nil, err
 	}
 	r.specs[run.Id] = sp
 	return sp, nil
 }
-
-func pbDuration(d spec.Duration) *durationpb.Duration { return durationpb.New(time.Duration(d)) }
 
 func isTerminal(p murphyv1.RunPhase) bool { return fsm.Terminal(p) }
 

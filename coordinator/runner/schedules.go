@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/schedule"
@@ -30,7 +31,9 @@ const maxSkipBatch = 1000
 type compiled struct {
 	plan *schedule.Plan
 	spec *spec.Experiment
-	json string // the schedule's spec it was compiled from
+	// What it was compiled from: the committed spec, or a legacy schedule's JSON.
+	committed *spec.Experiment
+	json      string
 }
 
 // fireSchedules decides every slot that has come: fire (create the run) or skip (with the
@@ -79,7 +82,7 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 			r.skip(ctx, s, []time.Time{slot}, reason, next)
 			continue
 		}
-		js, err := RunSpec(c.spec)
+		runSpec, err := RunSpec(c.spec)
 		if err != nil {
 			r.log.Error("schedule run spec", "schedule", s.Id, "error", err)
 			continue
@@ -88,7 +91,7 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 		_, _ = crand.Read(b[:])
 		runID := c.spec.Name + "-" + hex.EncodeToString(b[:])
 		fire := &murphyv1.FireSchedule{
-			ScheduleId: s.Id, Slot: s.NextAt, RunId: runID, SpecJson: string(js), Day: c.plan.Day(slot), NextAt: timestamppb.New(next),
+			ScheduleId: s.Id, Slot: s.NextAt, RunId: runID, Spec: runSpec, Day: c.plan.Day(slot), NextAt: timestamppb.New(next),
 		}
 		if until := c.plan.Until(slot); !until.IsZero() {
 			fire.Until = timestamppb.New(until)
@@ -133,7 +136,7 @@ func (r *Runner) capUsed(s *murphyv1.Schedule, c compiled, slot time.Time) int {
 		return 0
 	}
 	used := int(s.FiredOnDay)
-	if c.spec.Schedule.MaxPerDay == 0 || used < c.spec.Schedule.MaxPerDay {
+	if c.spec.Schedule.MaxPerDay == 0 || used < int(c.spec.Schedule.MaxPerDay) {
 		return used // the refund can only matter at the cap
 	}
 	for _, run := range r.cfg.FSM.Runs() {
@@ -206,9 +209,9 @@ func (r *Runner) scheduledStart(ctx context.Context, run *murphyv1.Run, sp *spec
 	if u := run.GetScheduleUntil(); u != nil && !now.Before(u.AsTime()) {
 		return true, r.fail(ctx, run, fmt.Sprintf("skipped: its schedule's window closed at %s before it could start", u.AsTime().UTC().Format(time.RFC3339)))
 	}
-	if s, err := r.scheduleSpec(run.ScheduleId); err == nil && s.MaxWait > 0 {
-		if waited := now.Sub(run.ScheduleSlot.AsTime()); waited > time.Duration(s.MaxWait) {
-			return true, r.fail(ctx, run, fmt.Sprintf("skipped: it waited %s to start, longer than its schedule's maxWait %s", waited.Round(time.Second), time.Duration(s.MaxWait)))
+	if s, err := r.scheduleSpec(run.ScheduleId); err == nil && s.MaxWait.AsDuration() > 0 {
+		if waited := now.Sub(run.ScheduleSlot.AsTime()); waited > s.MaxWait.AsDuration() {
+			return true, r.fail(ctx, run, fmt.Sprintf("skipped: it waited %s to start, longer than its schedule's maxWait %s", waited.Round(time.Second), s.MaxWait.AsDuration()))
 		}
 	}
 	for _, other := range r.cfg.FSM.ActiveRuns() {
@@ -236,11 +239,11 @@ func (r *Runner) stepOutsideWindow(ctx context.Context, run *murphyv1.Run, sp *s
 	if u == nil {
 		return false, nil
 	}
-	longest := time.Duration(sp.Steps[i].Duration)
+	longest := sp.Steps[i].Fault.GetDuration().AsDuration()
 	for j := i + 1; j < len(sp.Steps) && sp.Steps[j].Parallel; j++ {
-		longest = max(longest, time.Duration(sp.Steps[j].Duration))
+		longest = max(longest, sp.Steps[j].Fault.GetDuration().AsDuration())
 	}
-	end := r.cfg.Now().Add(longest + time.Duration(sp.Cooldown))
+	end := r.cfg.Now().Add(longest + sp.Cooldown.AsDuration())
 	if !end.Add(windowMargin).After(u.AsTime()) {
 		return false, nil
 	}
@@ -289,10 +292,10 @@ func (r *Runner) scheduleSpec(id string) (*spec.Schedule, error) {
 // compiledSchedule caches a schedule's plan by ID and spec digest: an update in place
 // replaces the spec under the same ID.
 func (r *Runner) compiledSchedule(s *murphyv1.Schedule) (compiled, error) {
-	if c, ok := r.schedules[s.Id]; ok && c.json == s.SpecJson {
+	if c, ok := r.schedules[s.Id]; ok && c.json == s.SpecJson && proto.Equal(c.committed, s.GetSpec()) {
 		return c, nil
 	}
-	sp, err := spec.Parse([]byte(s.SpecJson), s.Id+".json", spec.Options{})
+	sp, err := spec.Of(s)
 	if err != nil {
 		return compiled{}, err
 	}
@@ -303,28 +306,28 @@ func (r *Runner) compiledSchedule(s *murphyv1.Schedule) (compiled, error) {
 	if err != nil {
 		return compiled{}, err
 	}
-	c := compiled{plan: plan, spec: sp, json: s.SpecJson}
+	c := compiled{plan: plan, spec: sp, committed: s.GetSpec(), json: s.SpecJson}
 	r.schedules[s.Id] = c
 	return c, nil
 }
 
 // RunSpec is the spec a scheduled firing runs: the schedule's experiment without the
 // schedule, restricted to opted-in workers unless the schedule says otherwise.
-func RunSpec(sp *spec.Experiment) ([]byte, error) {
-	run := *sp
-	run.Schedule = nil
+func RunSpec(sp *spec.Experiment) (*spec.Experiment, error) {
 	t, err := RunTargets(sp)
 	if err != nil {
 		return nil, err
 	}
+	run := proto.Clone(sp).(*spec.Experiment)
+	run.Schedule = nil
 	run.Targets = t
-	return run.Canonical()
+	return run, nil
 }
 
 // RunTargets are the targets of a scheduled firing: the spec's, plus the opt-in label
 // unless the schedule opts out.
-func RunTargets(sp *spec.Experiment) (spec.Targets, error) {
-	t := sp.Targets
+func RunTargets(sp *spec.Experiment) (*spec.Targets, error) {
+	t := proto.Clone(sp.Targets).(*spec.Targets)
 	if sp.Schedule == nil || !sp.Schedule.OptedIn() {
 		return t, nil
 	}

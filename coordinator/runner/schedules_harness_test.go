@@ -94,12 +94,8 @@ steps: ` + steps + "\n"
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	js, err := sp.Canonical()
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	h.apply(&murphyv1.Command{By: "sre", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{
-		ScheduleId: id, Name: id, SpecJson: string(js), NextAt: timestamppb.New(plan.Next(h.now, 0.5)),
+		ScheduleId: id, Name: id, Spec: sp, NextAt: timestamppb.New(plan.Next(h.now, 0.5)),
 	}}})
 }
 

@@ -39,9 +39,9 @@ const (
 // SummaryWidth is the interval width for a run of this spec: at least a second, and a
 // whole number of seconds.
 func SummaryWidth(sp *spec.Experiment) time.Duration {
-	total := time.Duration(sp.Baseline) + time.Duration(sp.Cooldown)
+	total := sp.Baseline.AsDuration() + sp.Cooldown.AsDuration()
 	for _, st := range sp.Steps {
-		total += time.Duration(st.Duration)
+		total += st.Fault.GetDuration().AsDuration()
 	}
 	w := (total / summaryTarget).Round(time.Second)
 	return max(w, time.Second)
@@ -138,11 +138,11 @@ func summaryFrom(run *murphyv1.Run, sp *spec.Experiment, progress map[string]int
 	var start time.Time
 	switch {
 	case len(run.Steps) > 0:
-		start = run.Steps[0].StartedAt.AsTime().Add(-time.Duration(sp.Baseline))
+		start = run.Steps[0].StartedAt.AsTime().Add(-sp.Baseline.AsDuration())
 	case run.Phase == murphyv1.RunPhase_RUN_PHASE_BASELINE:
 		start = run.PhaseSince.AsTime()
 	case run.EndedAt != nil:
-		start = run.EndedAt.AsTime().Add(-time.Duration(sp.Baseline))
+		start = run.EndedAt.AsTime().Add(-sp.Baseline.AsDuration())
 	default:
 		return time.Time{}, false
 	}
@@ -157,7 +157,7 @@ func Summarize(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samples, f
 	for t := from; t.Before(to); t = t.Add(width) {
 		for _, m := range sp.Hypothesis.Metrics {
 			for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
-				xs := samples.Values(run.Id, m.Name, sources(run, g), t, t.Add(width), m.SuccessesOnly())
+				xs := samples.Values(run.Id, m.Name, sources(run, g), t, t.Add(width), spec.SuccessesOnly(m))
 				out = append(out, summary(m.Name, g, t, t.Add(width), xs))
 			}
 		}
@@ -180,7 +180,7 @@ func windowSummaries(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samp
 	var out []*murphyv1.IntervalSummary
 	for _, m := range sp.Hypothesis.Metrics {
 		for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
-			xs := samples.Values(run.Id, m.Name, sources(run, g), from, to, m.SuccessesOnly())
+			xs := samples.Values(run.Id, m.Name, sources(run, g), from, to, spec.SuccessesOnly(m))
 			s := summary(m.Name, g, from, to, xs)
 			s.Window = true
 			if len(xs) > 0 {

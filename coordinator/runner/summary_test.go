@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -13,12 +14,12 @@ import (
 )
 
 func TestSummarize(t *testing.T) {
-	sp := &spec.Experiment{Baseline: spec.Duration(10 * time.Second), Steps: []spec.Step{{Duration: spec.Duration(50 * time.Second)}}}
-	sp.Hypothesis.Metrics = []spec.Metric{{Name: "latency"}}
+	sp := &spec.Experiment{Baseline: durationpb.New(10 * time.Second), Steps: []*spec.Step{{Fault: &murphyv1.FaultSpec{Duration: durationpb.New(50 * time.Second)}}}, Hypothesis: &spec.Hypothesis{}}
+	sp.Hypothesis.Metrics = []*spec.Metric{{Name: "latency"}}
 	if w := SummaryWidth(sp); w != time.Second {
 		t.Fatalf("width %s for a minute", w)
 	}
-	sp.Steps[0].Duration = spec.Duration(2 * time.Hour)
+	sp.Steps[0].Fault.Duration = durationpb.New(2 * time.Hour)
 	if w := SummaryWidth(sp); w != 30*time.Second {
 		t.Fatalf("width %s for two hours", w)
 	}

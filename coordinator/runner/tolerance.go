@@ -14,9 +14,9 @@ import (
 // one result before and one after the method; Murphy checks every sample, so "met" means
 // every sample met it.
 func checkTolerances(out *murphyv1.Verdict, sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) {
-	baseFrom := from.Add(-time.Duration(sp.Baseline))
+	baseFrom := from.Add(-sp.Baseline.AsDuration())
 	for i, m := range sp.Hypothesis.Metrics {
-		t := m.CTKTolerance
+		t := m.CtkTolerance
 		if t == nil || i >= len(out.Metrics) {
 			continue
 		}

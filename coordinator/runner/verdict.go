@@ -101,10 +101,10 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 			return nil, err
 		}
 		if m.Source.Probe != nil {
-			am.Targets = targetData(run, m, samples, from, to, time.Duration(sp.Baseline))
+			am.Targets = targetData(run, m, samples, from, to, sp.Baseline.AsDuration())
 		} else {
-			am.Control = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to, m.SuccessesOnly())
-			am.Experiment = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), from, to, m.SuccessesOnly())
+			am.Control = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to, spec.SuccessesOnly(m))
+			am.Experiment = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), from, to, spec.SuccessesOnly(m))
 		}
 		metrics = append(metrics, am)
 	}
@@ -186,22 +186,22 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 }
 
 // analysisMetric is a spec metric's direction, tolerance and criticality for analysis.
-func analysisMetric(m spec.Metric) (analysis.Metric, error) {
+func analysisMetric(m *spec.Metric) (analysis.Metric, error) {
 	dir, err := analysis.ParseDirection(string(m.Direction))
 	if err != nil {
 		return analysis.Metric{}, err
 	}
-	return analysis.Metric{Name: m.Name, Direction: dir, Tolerance: m.Tolerance.ForAnalysis(), Critical: m.Critical}, nil
+	return analysis.Metric{Name: m.Name, Direction: dir, Tolerance: spec.ForAnalysis(m.Tolerance), Critical: m.Critical}, nil
 }
 
 // targetData is each member's samples of a probe metric: the baseline (the baseline
 // period before from) and [from, to). Latency-like measures keep successes only.
-func targetData(run *murphyv1.Run, m spec.Metric, samples *fleet.Samples, from, to time.Time, baseline time.Duration) *analysis.TargetData {
-	td := &analysis.TargetData{Proportion: m.Proportion()}
+func targetData(run *murphyv1.Run, m *spec.Metric, samples *fleet.Samples, from, to time.Time, baseline time.Duration) *analysis.TargetData {
+	td := &analysis.TargetData{Proportion: spec.Proportion(m)}
 	values := func(w string, a, b time.Time) []float64 {
 		var out []float64
 		for _, p := range samples.Points(run.Id, m.Name, w, a, b) {
-			if p.OK || !m.SuccessesOnly() {
+			if p.OK || !spec.SuccessesOnly(m) {
 				out = append(out, p.Value)
 			}
 		}
@@ -298,7 +298,7 @@ var metricOutcomes = map[analysis.MetricOutcome]murphyv1.MetricOutcome{
 	analysis.MetricInconclusive:    murphyv1.MetricOutcome_METRIC_OUTCOME_INCONCLUSIVE,
 }
 
-func toleranceText(t spec.Tolerance) string {
+func toleranceText(t *spec.Tolerance) string {
 	switch {
 	case t.Relative != nil:
 		return fmt.Sprintf("relative %g", *t.Relative)
@@ -313,8 +313,8 @@ func toleranceText(t spec.Tolerance) string {
 func Progress(run *murphyv1.Run, sp *spec.Experiment, samples *fleet.Samples) []*murphyv1.MetricProgress {
 	var out []*murphyv1.MetricProgress
 	for _, m := range sp.Hypothesis.Metrics {
-		ctl := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), time.Time{}, time.Time{}, m.SuccessesOnly())
-		exp := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), time.Time{}, time.Time{}, m.SuccessesOnly())
+		ctl := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), time.Time{}, time.Time{}, spec.SuccessesOnly(m))
+		exp := samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_EXPERIMENT), time.Time{}, time.Time{}, spec.SuccessesOnly(m))
 		out = append(out, &murphyv1.MetricProgress{
 			Metric:           m.Name,
 			Control:          int64(len(ctl)),

@@ -11,12 +11,13 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-func probeMetric(name string, measure spec.Measure, dir spec.Direction, tol spec.Tolerance) spec.Metric {
-	return spec.Metric{
+func probeMetric(name string, measure spec.Measure, dir spec.Direction, tol *spec.Tolerance) *spec.Metric {
+	return &spec.Metric{
 		Name:      name,
-		Source:    spec.MetricSource{Probe: &spec.ProbeSource{HTTP: &spec.HTTPProbe{Interval: spec.Duration(100 * time.Millisecond)}, Measure: measure}},
+		Source:    &spec.MetricSource{Probe: &spec.ProbeSource{Kind: &murphyv1.Probe_Http{Http: &spec.HTTPProbe{}}, Interval: durationpb.New(100 * time.Millisecond), Measure: measure}},
 		Direction: dir, Tolerance: tol,
 	}
 }
@@ -55,10 +56,10 @@ func addProbeSamples(samples *fleet.Samples, run *murphyv1.Run, rng *rand.Rand, 
 // 0.02) and must not read as lower latency: failures are not latency samples.
 func TestJudgeFailFastIsNotFaster(t *testing.T) {
 	sp := &spec.Experiment{
-		Baseline: spec.Duration(15 * time.Second),
-		Hypothesis: spec.Hypothesis{Confidence: 0.95, Metrics: []spec.Metric{
-			probeMetric("latency", spec.MeasureLatency, spec.DirectionEither, spec.Tolerance{Relative: f64p(0.10)}),
-			probeMetric("success", spec.MeasureSuccess, spec.DirectionDecrease, spec.Tolerance{Absolute: f64p(0.02)}),
+		Baseline: durationpb.New(15 * time.Second),
+		Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{
+			probeMetric("latency", spec.MeasureLatency, spec.DirectionEither, &spec.Tolerance{Relative: f64p(0.10)}),
+			probeMetric("success", spec.MeasureSuccess, spec.DirectionDecrease, &spec.Tolerance{Absolute: f64p(0.02)}),
 		}},
 	}
 	sp.Hypothesis.Metrics[1].Critical = true
@@ -108,11 +109,11 @@ func TestFutility(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := &spec.Experiment{
-				Baseline: spec.Duration(10 * time.Second),
-				Hypothesis: spec.Hypothesis{Confidence: 0.95, AllowUnderpowered: tc.allow, Metrics: []spec.Metric{
-					probeMetric("latency", spec.MeasureLatency, spec.DirectionIncrease, spec.Tolerance{Relative: f64p(tc.tolerance)}),
+				Baseline: durationpb.New(10 * time.Second),
+				Hypothesis: &spec.Hypothesis{Confidence: 0.95, AllowUnderpowered: tc.allow, Metrics: []*spec.Metric{
+					probeMetric("latency", spec.MeasureLatency, spec.DirectionIncrease, &spec.Tolerance{Relative: f64p(tc.tolerance)}),
 				}},
-				Steps: []spec.Step{{Fault: "http.delay", Duration: spec.Duration(10 * time.Second)}},
+				Steps: []*spec.Step{{Fault: &murphyv1.FaultSpec{Kind: "http.delay", Duration: durationpb.New(10 * time.Second)}}},
 			}
 			run := simRun(tc.hosts, 10*time.Second)
 			run.Steps = nil
@@ -151,24 +152,24 @@ func TestFutility(t *testing.T) {
 // baseline; absolute guardrails and a long enough baseline do not.
 func TestSpecWarnings(t *testing.T) {
 	rel := 0.5
-	dev := spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}}
+	dev := &spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}}
 	above := 1.0
-	abs := spec.AbortCondition{Metric: "latency", Above: &above}
+	abs := &spec.AbortCondition{Metric: "latency", Above: &above}
 	tests := []struct {
 		name     string
-		abort    []spec.AbortCondition
+		abort    []*spec.AbortCondition
 		baseline time.Duration
 		n        int
 		want     []string
 	}{
-		{"absolute only", []spec.AbortCondition{abs}, 30 * time.Second, 2, nil},
-		{"deviation, enough hosts and baseline", []spec.AbortCondition{dev}, 2 * time.Minute, 6, nil},
-		{"deviation, short baseline", []spec.AbortCondition{dev}, 30 * time.Second, 6, []string{"a baseline of 30s makes them slow to halt"}},
-		{"deviation, too few hosts", []spec.AbortCondition{dev}, 5 * time.Minute, 3, []string{"needs at least 4 targets per group"}},
+		{"absolute only", []*spec.AbortCondition{abs}, 30 * time.Second, 2, nil},
+		{"deviation, enough hosts and baseline", []*spec.AbortCondition{dev}, 2 * time.Minute, 6, nil},
+		{"deviation, short baseline", []*spec.AbortCondition{dev}, 30 * time.Second, 6, []string{"a baseline of 30s makes them slow to halt"}},
+		{"deviation, too few hosts", []*spec.AbortCondition{dev}, 5 * time.Minute, 3, []string{"needs at least 4 targets per group"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := &spec.Experiment{Abort: tc.abort, Baseline: spec.Duration(tc.baseline)}
+			sp := &spec.Experiment{Abort: tc.abort, Baseline: durationpb.New(tc.baseline)}
 			got := SpecWarnings(sp, tc.n, tc.n)
 			if len(got) != len(tc.want) {
 				t.Fatalf("warnings %q, want %d", got, len(tc.want))

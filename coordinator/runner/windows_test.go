@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -21,9 +22,9 @@ import (
 func TestJudgeUsesEachHostsRealWindow(t *testing.T) {
 	const window = 15 * time.Second
 	sp := &spec.Experiment{
-		Baseline: spec.Duration(window),
-		Hypothesis: spec.Hypothesis{Confidence: 0.95, Metrics: []spec.Metric{
-			probeMetric("latency", spec.MeasureLatency, spec.DirectionIncrease, spec.Tolerance{Relative: f64p(0.10)}),
+		Baseline: durationpb.New(window),
+		Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{
+			probeMetric("latency", spec.MeasureLatency, spec.DirectionIncrease, &spec.Tolerance{Relative: f64p(0.10)}),
 		}},
 	}
 	run := simRun(6, window)

@@ -43,7 +43,7 @@ func Compile(s *spec.Schedule) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule: %w", err)
 	}
-	p := &Plan{loc: loc, mtbf: time.Duration(s.MTBF), maxPerDay: s.MaxPerDay}
+	p := &Plan{loc: loc, mtbf: s.GetMtbf().AsDuration(), maxPerDay: int(s.MaxPerDay)}
 	if s.Cron != "" {
 		if p.cron, err = spec.ParseCron(s.Cron); err != nil {
 			return nil, fmt.Errorf("schedule: %w", err)

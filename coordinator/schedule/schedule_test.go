@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-func mustPlan(t *testing.T, s spec.Schedule) *Plan {
+func mustPlan(t *testing.T, s *spec.Schedule) *Plan {
 	t.Helper()
-	p, err := Compile(&s)
+	p, err := Compile(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func hel(t *testing.T) *time.Location {
 
 func TestCronNextInZone(t *testing.T) {
 	loc := hel(t)
-	p := mustPlan(t, spec.Schedule{Cron: "*/30 9-15 * * MON-FRI", Timezone: "Europe/Helsinki"})
+	p := mustPlan(t, &spec.Schedule{Cron: "*/30 9-15 * * MON-FRI", Timezone: "Europe/Helsinki"})
 	tests := []struct{ after, want time.Time }{
 		// Friday 15:40 local: next is Monday 09:00 local.
 		{time.Date(2026, 11, 20, 15, 40, 0, 0, loc), time.Date(2026, 11, 23, 9, 0, 0, 0, loc)},
@@ -41,7 +42,7 @@ func TestCronNextInZone(t *testing.T) {
 			t.Errorf("Next(%s) = %s, want %s", tc.after, got.In(loc), tc.want)
 		}
 	}
-	s := mustPlan(t, spec.Schedule{Cron: "*/5 * * * * *"})
+	s := mustPlan(t, &spec.Schedule{Cron: "*/5 * * * * *"})
 	if got := s.Next(time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC), 0); !got.Equal(time.Date(2026, 1, 1, 0, 0, 5, 0, time.UTC)) {
 		t.Errorf("six-field cron: %s", got)
 	}
@@ -52,7 +53,7 @@ func TestCronNextInZone(t *testing.T) {
 // the spring change is skipped, and the repeated 03:30 of the autumn change fires once.
 func TestCronAcrossDST(t *testing.T) {
 	loc := hel(t)
-	p := mustPlan(t, spec.Schedule{Cron: "30 3 * * *", Timezone: "Europe/Helsinki"})
+	p := mustPlan(t, &spec.Schedule{Cron: "30 3 * * *", Timezone: "Europe/Helsinki"})
 	collect := func(from time.Time, n int) []time.Time {
 		var out []time.Time
 		at := from
@@ -80,9 +81,9 @@ func TestCronAcrossDST(t *testing.T) {
 
 func TestAllowed(t *testing.T) {
 	loc := hel(t)
-	p := mustPlan(t, spec.Schedule{
+	p := mustPlan(t, &spec.Schedule{
 		Cron: "0 * * * *", Timezone: "Europe/Helsinki",
-		Windows:   []spec.Window{{Days: []string{"MON", "TUE", "WED", "THU", "FRI"}, Start: "09:00", End: "15:00"}},
+		Windows:   []*spec.Window{{Days: []string{"MON", "TUE", "WED", "THU", "FRI"}, Start: "09:00", End: "15:00"}},
 		Blackout:  []string{"2026-12-24", "2026-12-28..2026-12-31"},
 		MaxPerDay: 2,
 	})
@@ -116,7 +117,7 @@ func TestAllowed(t *testing.T) {
 func TestRandomMode(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	draw := func() float64 { return 1 - rng.Float64() }
-	p := mustPlan(t, spec.Schedule{MTBF: spec.Duration(time.Hour)})
+	p := mustPlan(t, &spec.Schedule{Mtbf: durationpb.New(time.Hour)})
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 20000
 	start := at
@@ -129,8 +130,8 @@ func TestRandomMode(t *testing.T) {
 	}
 
 	loc := hel(t)
-	w := mustPlan(t, spec.Schedule{MTBF: spec.Duration(30 * time.Minute), Timezone: "Europe/Helsinki",
-		Windows: []spec.Window{{Days: []string{"MON", "TUE", "WED", "THU", "FRI"}, Start: "09:00", End: "15:00"}}})
+	w := mustPlan(t, &spec.Schedule{Mtbf: durationpb.New(30 * time.Minute), Timezone: "Europe/Helsinki",
+		Windows: []*spec.Window{{Days: []string{"MON", "TUE", "WED", "THU", "FRI"}, Start: "09:00", End: "15:00"}}})
 	at = time.Date(2026, 1, 5, 0, 0, 0, 0, loc)
 	fired := 0
 	for range 5000 {
@@ -194,15 +195,15 @@ func TestUntil(t *testing.T) {
 	day := func(h, m int) time.Time { return time.Date(2026, 12, 7, h, m, 0, 0, time.UTC) } // a Monday
 	tests := []struct {
 		name string
-		s    spec.Schedule
+		s    *spec.Schedule
 		at   time.Time
 		want time.Time
 	}{
-		{"end of the window", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}}}, day(9, 30), day(10, 0)},
-		{"windows that touch join", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}, {Start: "10:00", End: "11:30"}}}, day(9, 30), day(11, 30)},
-		{"outside every window", spec.Schedule{Cron: "@hourly", Windows: []spec.Window{{Start: "09:00", End: "10:00"}}}, day(10, 30), day(10, 30)},
-		{"a blackout ends the day before", spec.Schedule{Cron: "@hourly", Blackout: []string{"2026-12-09"}}, day(9, 30), time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC)},
-		{"nothing bounds it", spec.Schedule{Cron: "@hourly"}, day(9, 30), time.Time{}},
+		{"end of the window", &spec.Schedule{Cron: "@hourly", Windows: []*spec.Window{{Start: "09:00", End: "10:00"}}}, day(9, 30), day(10, 0)},
+		{"windows that touch join", &spec.Schedule{Cron: "@hourly", Windows: []*spec.Window{{Start: "09:00", End: "10:00"}, {Start: "10:00", End: "11:30"}}}, day(9, 30), day(11, 30)},
+		{"outside every window", &spec.Schedule{Cron: "@hourly", Windows: []*spec.Window{{Start: "09:00", End: "10:00"}}}, day(10, 30), day(10, 30)},
+		{"a blackout ends the day before", &spec.Schedule{Cron: "@hourly", Blackout: []string{"2026-12-09"}}, day(9, 30), time.Date(2026, 12, 9, 0, 0, 0, 0, time.UTC)},
+		{"nothing bounds it", &spec.Schedule{Cron: "@hourly"}, day(9, 30), time.Time{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,7 +215,7 @@ func TestUntil(t *testing.T) {
 }
 
 func TestPreviewAppliesWindowsAndCap(t *testing.T) {
-	p := mustPlan(t, spec.Schedule{Cron: "0 */20 * * * *", MaxPerDay: 2, Windows: []spec.Window{{Start: "09:00", End: "10:00"}}})
+	p := mustPlan(t, &spec.Schedule{Cron: "0 */20 * * * *", MaxPerDay: 2, Windows: []*spec.Window{{Start: "09:00", End: "10:00"}}})
 	from := time.Date(2026, 12, 7, 8, 50, 0, 0, time.UTC)
 	got := p.Preview(from, 5, "", 0)
 	want := []string{"09:00 fire", "09:20 fire", "09:40 cap", "10:00 window", "10:20 window"}

@@ -54,7 +54,7 @@ func Matches(selector, labels map[string]string) bool {
 }
 
 // TargetSelector is the spec's selector in either form it may be written in.
-func TargetSelector(t spec.Targets) (selector.Selector, error) {
+func TargetSelector(t *spec.Targets) (selector.Selector, error) {
 	if t.Match != "" {
 		return selector.Parse(t.Match)
 	}
@@ -65,7 +65,7 @@ func TargetSelector(t spec.Targets) (selector.Selector, error) {
 // experimental and a control group of the requested sizes, stratified so each stratum
 // (a combination of the stratify labels) contributes to both groups in proportion to its
 // size. It refuses plans that exceed the blast radius.
-func Split(t spec.Targets, candidates []Candidate, seed uint64) (Plan, error) {
+func Split(t *spec.Targets, candidates []Candidate, seed uint64) (Plan, error) {
 	sel, err := TargetSelector(t)
 	if err != nil {
 		return Plan{}, fmt.Errorf("%w: %v", ErrCannotPlan, err)
@@ -85,7 +85,7 @@ func Split(t spec.Targets, candidates []Candidate, seed uint64) (Plan, error) {
 	if nExp+nCtl > n {
 		return Plan{}, tooFew{fmt.Sprintf("%v: selector %s matches %d connected workers; the run needs %d (experiment %d + control %d)", ErrCannotPlan, selOrAll(sel), n, nExp+nCtl, nExp, nCtl)}
 	}
-	if max := t.BlastRadius.MaxWorkers; max > 0 && nExp > max {
+	if max := int(t.GetBlastRadius().GetMaxWorkers()); max > 0 && nExp > max {
 		return Plan{}, fmt.Errorf("%w: the experimental group of %d exceeds blastRadius.maxWorkers %d", ErrCannotPlan, nExp, max)
 	}
 
@@ -146,11 +146,11 @@ func selOrAll(s selector.Selector) string {
 	return "{" + s.String() + "}"
 }
 
-func size(g spec.GroupSize, n int) int {
-	if g.Count > 0 {
-		return g.Count
+func size(g *spec.GroupSize, n int) int {
+	if g.GetCount() > 0 {
+		return int(g.GetCount())
 	}
-	return int(math.Ceil(g.Percent / 100 * float64(n)))
+	return int(math.Ceil(g.GetPercent() / 100 * float64(n)))
 }
 
 func stratumKey(labels []string, l map[string]string) string {

@@ -26,13 +26,13 @@ func fleet(regions, dcs, perDC int) []Candidate {
 	return out
 }
 
-func targets(exp, ctl int) spec.Targets {
-	return spec.Targets{
+func targets(exp, ctl int32) *spec.Targets {
+	return &spec.Targets{
 		Selector:    map[string]string{"service": "demo"},
-		Experiment:  spec.GroupSize{Count: exp},
-		Control:     spec.GroupSize{Count: ctl},
+		Experiment:  &spec.GroupSize{Count: exp},
+		Control:     &spec.GroupSize{Count: ctl},
 		Stratify:    []string{"region", "datacenter"},
-		BlastRadius: spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 50},
+		BlastRadius: &spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 50},
 	}
 }
 
@@ -86,13 +86,13 @@ func TestSplitReproducible(t *testing.T) {
 func TestSplitRefusals(t *testing.T) {
 	tests := []struct {
 		name    string
-		targets spec.Targets
+		targets *spec.Targets
 		fleet   []Candidate
 		want    string
 	}{
 		{"too few workers", targets(4, 4), fleet(1, 1, 5),
 			"scheduler: cannot form groups: selector {service=demo} matches 5 connected workers; the run needs 8 (experiment 4 + control 4)"},
-		{"selector matches nothing", func() spec.Targets { t := targets(1, 1); t.Selector = map[string]string{"service": "nope"}; return t }(), fleet(1, 1, 5),
+		{"selector matches nothing", func() *spec.Targets { t := targets(1, 1); t.Selector = map[string]string{"service": "nope"}; return t }(), fleet(1, 1, 5),
 			"scheduler: cannot form groups: selector {service=nope} matches 0 connected workers; the run needs 2 (experiment 1 + control 1)"},
 		{"above max workers", targets(11, 1), fleet(3, 2, 4),
 			"scheduler: cannot form groups: the experimental group of 11 exceeds blastRadius.maxWorkers 10"},
@@ -145,16 +145,16 @@ func TestSplitProperties(t *testing.T) {
 				}
 			}
 		}
-		size := 1 + rng.IntN(len(fl)/2)
+		size := int32(1 + rng.IntN(len(fl)/2))
 		tg := targets(size, size)
-		tg.BlastRadius = spec.BlastRadius{MaxWorkers: 1000, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 100}
+		tg.BlastRadius = &spec.BlastRadius{MaxWorkers: 1000, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 100}
 		seed := rng.Uint64()
 		plan, err := Split(tg, fl, seed)
 		if err != nil {
 			t.Fatalf("trial %d (%d workers, %d per group): %v", trial, len(fl), size, err)
 		}
 		planned++
-		if len(plan.Experiment) != size || len(plan.Control) != size {
+		if len(plan.Experiment) != int(size) || len(plan.Control) != int(size) {
 			t.Fatalf("trial %d: sizes %d/%d, want %d", trial, len(plan.Experiment), len(plan.Control), size)
 		}
 		dcOf := map[string]string{}
@@ -193,20 +193,20 @@ func TestSplitMoreRefusals(t *testing.T) {
 	lone := append(fleet(1, 1, 2), Candidate{ID: "alone", Labels: map[string]string{"service": "demo", "region": "r9", "datacenter": "r9-d0"}})
 	tests := []struct {
 		name    string
-		targets spec.Targets
+		targets *spec.Targets
 		fleet   []Candidate
 		want    string
 	}{
 		{"stratum with one worker", targets(1, 1), lone,
 			"scheduler: cannot form groups: stratum region=r9;datacenter=r9-d0 has a single worker (alone), so control and experiment cannot share its mix; add workers there, narrow the selector, or stratify by fewer labels"},
-		{"above per-region percent", func() spec.Targets {
+		{"above per-region percent", func() *spec.Targets {
 			t := targets(3, 0)
 			t.Stratify = nil
-			t.BlastRadius = spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 50}
+			t.BlastRadius = &spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 50}
 			return t
 		}(), fleet(1, 2, 2),
 			"scheduler: cannot form groups: the experimental group takes 3 of 4 workers (75%) in region r0, above blastRadius.maxPercentPerRegion 50%"},
-		{"set-based selector matching too few", func() spec.Targets {
+		{"set-based selector matching too few", func() *spec.Targets {
 			t := targets(2, 2)
 			t.Selector = nil
 			t.Match = "region in (r1,r2)"

@@ -26,7 +26,7 @@ const minWaveControl = 3
 // them), taken as close as possible without overlap:
 // the same data centre for a host, the same region for a data centre, other regions for
 // a region. Blast-radius limits apply to every wave.
-func PlanWave(t spec.Targets, candidates []Candidate, level, anchor string, seed uint64) (Plan, error) {
+func PlanWave(t *spec.Targets, candidates []Candidate, level, anchor string, seed uint64) (Plan, error) {
 	sel, err := TargetSelector(t)
 	if err != nil {
 		return Plan{}, fmt.Errorf("%w: %v", ErrCannotPlan, err)
@@ -96,7 +96,7 @@ func PlanWave(t spec.Targets, candidates []Candidate, level, anchor string, seed
 	}
 	slices.Sort(plan.Experiment)
 	slices.Sort(plan.Control)
-	if max := t.BlastRadius.MaxWorkers; max > 0 && len(plan.Experiment) > max {
+	if max := int(t.GetBlastRadius().GetMaxWorkers()); max > 0 && len(plan.Experiment) > max {
 		return Plan{}, fmt.Errorf("%w: the %s wave's experimental group of %d exceeds blastRadius.maxWorkers %d", ErrCannotPlan, level, len(plan.Experiment), max)
 	}
 	if err := checkPerLabel("datacenter", "maxPercentPerDatacenter", t.BlastRadius.MaxPercentPerDatacenter, pool, plan.Experiment); err != nil {

@@ -12,7 +12,7 @@ import (
 func TestPlanWaves(t *testing.T) {
 	fl := fleet(2, 2, 2) // regions r0 r1, datacenters r?-d0 r?-d1, 2 hosts each
 	tg := targets(1, 1)
-	tg.BlastRadius = spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 100}
+	tg.BlastRadius = &spec.BlastRadius{MaxWorkers: 10, MaxPercentPerDatacenter: 100, MaxPercentPerRegion: 100}
 	dcOf, regionOf := map[string]string{}, map[string]string{}
 	for _, c := range fl {
 		dcOf[c.ID], regionOf[c.ID] = c.Labels["datacenter"], c.Labels["region"]

@@ -8,19 +8,16 @@ import (
 
 // Proportion reports whether the metric is a 0/1 measure (a probe's success): its
 // samples are shares to compare, never medians.
-func (m Metric) Proportion() bool {
-	return m.Source.Probe != nil && m.Source.Probe.Measure == MeasureSuccess
+func Proportion(m *Metric) bool {
+	return m.GetSource().GetProbe().GetMeasure() == MeasureSuccess
 }
 
 // SuccessesOnly reports whether only successful samples measure the metric: a failed
 // request's latency is the time until it failed (a fault that makes requests fail fast
 // would otherwise read as faster), and a failed command prints no number. Failures
 // belong to the success metric.
-func (m Metric) SuccessesOnly() bool {
-	if m.Source.Probe == nil {
-		return false
-	}
-	switch m.Source.Probe.Measure {
+func SuccessesOnly(m *Metric) bool {
+	switch m.GetSource().GetProbe().GetMeasure() {
 	case MeasureLatency, MeasureNumber:
 		return true
 	}
@@ -29,22 +26,24 @@ func (m Metric) SuccessesOnly() bool {
 
 // FaultDuration is how long faults are planned to be active: sequential steps add up,
 // a parallel step overlaps the one before it.
-func (e *Experiment) FaultDuration() time.Duration {
+func FaultDuration(e *Experiment) time.Duration {
 	total, group := time.Duration(0), time.Duration(0)
 	for i, st := range e.Steps {
 		if i > 0 && !st.Parallel {
 			total += group
 			group = 0
 		}
-		group = max(group, time.Duration(st.Duration))
+		group = max(group, st.GetFault().GetDuration().AsDuration())
 	}
 	return total + group
 }
 
 // ForAnalysis is the tolerance as the analysis package takes it; a tolerance with neither
 // field set is zero (any change counts).
-func (t Tolerance) ForAnalysis() analysis.Tolerance {
+func ForAnalysis(t *Tolerance) analysis.Tolerance {
 	switch {
+	case t == nil:
+		return analysis.Tolerance{}
 	case t.Relative != nil:
 		return analysis.Tolerance{Relative: *t.Relative, IsRelative: true}
 	case t.Absolute != nil:

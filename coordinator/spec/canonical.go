@@ -8,107 +8,99 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
-// Canonical renders the spec as compact JSON that depends only on its
-// meaning: struct fields in declaration order, map keys sorted, durations
-// in their shortest form, no HTML escaping (queries hold '<' and '&').
-// This is what the coordinator stores and compares; Parse reads it back
-// into an equal value.
-func (e *Experiment) Canonical() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("spec: encode %s: %w", e.Name, err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// JSON is Canonical indented for people to read.
-func (e *Experiment) JSON() ([]byte, error) {
-	c, err := e.Canonical()
+// JSON renders the defaulted spec for people to read, with the spec's own field names.
+// It is a view, never stored or parsed back: the cluster keeps the typed message.
+func JSON(e *Experiment) ([]byte, error) {
+	b, err := protojson.Marshal(e)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("spec: render %s: %w", e.GetName(), err)
 	}
+	// protojson varies its spacing on purpose; people and pages get one layout.
 	var out bytes.Buffer
-	if err := json.Indent(&out, c, "", "  "); err != nil {
-		return nil, fmt.Errorf("spec: indent %s: %w", e.Name, err)
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return nil, fmt.Errorf("spec: render %s: %w", e.GetName(), err)
 	}
 	return out.Bytes(), nil
 }
 
-// CanonicalDigest is the hex SHA-256 of Canonical: equal for two files that
-// differ only in comments, layout or omitted defaults, unlike
+// Digest is the hex SHA-256 of the spec's deterministic encoding without its origin:
+// equal for two files that differ only in comments, layout or omitted defaults, unlike
 // Origin.Digest.
-func (e *Experiment) CanonicalDigest() (string, error) {
-	c, err := e.Canonical()
+func Digest(e *Experiment) (string, error) {
+	c := proto.Clone(e).(*Experiment)
+	c.Origin = nil
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("spec: encode %s: %w", e.GetName(), err)
 	}
-	sum := sha256.Sum256(c)
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// String is a one-line summary for logs and listings.
-func (e *Experiment) String() string {
-	faults := make([]string, len(e.Steps))
-	for i, s := range e.Steps {
-		faults[i] = s.Fault
+// Summary is a one-line summary for logs and listings.
+func Summary(e *Experiment) string {
+	faults := make([]string, len(e.GetSteps()))
+	for i, s := range e.GetSteps() {
+		faults[i] = s.GetFault().GetKind()
 	}
 	return fmt.Sprintf("%s (%s vs %s control, %d metrics, steps: %s)",
-		e.Name, e.Targets.Experiment, e.Targets.Control, len(e.Hypothesis.Metrics), strings.Join(faults, ", "))
+		e.GetName(), GroupText(e.GetTargets().GetExperiment()), GroupText(e.GetTargets().GetControl()),
+		len(e.GetHypothesis().GetMetrics()), strings.Join(faults, ", "))
 }
 
-// String renders "4 workers" or "25%".
-func (g GroupSize) String() string {
-	if g.Count > 0 {
-		if g.Count == 1 {
+// GroupText renders "4 workers" or "25%".
+func GroupText(g *GroupSize) string {
+	if g.GetCount() > 0 {
+		if g.GetCount() == 1 {
 			return "1 worker"
 		}
-		return strconv.Itoa(g.Count) + " workers"
+		return strconv.Itoa(int(g.GetCount())) + " workers"
 	}
-	return strconv.FormatFloat(g.Percent, 'g', -1, 64) + "%"
+	return strconv.FormatFloat(g.GetPercent(), 'g', -1, 64) + "%"
 }
 
-// String renders "10%" for a relative tolerance and "±0.01" for an
-// absolute one.
-func (t Tolerance) String() string {
+// ToleranceText renders "10%" for a relative tolerance and "±0.01" for an absolute one.
+func ToleranceText(t *Tolerance) string {
 	switch {
-	case t.Relative != nil:
-		return strconv.FormatFloat(*t.Relative*100, 'g', -1, 64) + "%"
-	case t.Absolute != nil:
-		return "±" + strconv.FormatFloat(*t.Absolute, 'g', -1, 64)
+	case t != nil && t.Relative != nil:
+		return strconv.FormatFloat(t.GetRelative()*100, 'g', -1, 64) + "%"
+	case t != nil && t.Absolute != nil:
+		return "±" + strconv.FormatFloat(t.GetAbsolute(), 'g', -1, 64)
 	}
 	return "none"
 }
 
-// String renders the source as "probe GET http://... latency",
+// SourceText renders the source as "probe GET http://... latency",
 // "probe tcp 127.0.0.1:6379 success", "probe grpc 127.0.0.1:9090 checkout
 // success", "probe command [redis-cli dbsize] number" or
 // "prometheus <query>".
-func (s MetricSource) String() string {
-	p := s.Probe
+func SourceText(s *MetricSource) string {
+	p := s.GetProbe()
 	switch {
-	case p != nil && p.HTTP != nil:
-		return fmt.Sprintf("probe %s %s %s", p.HTTP.Method, p.HTTP.URL, p.Measure)
-	case p != nil && p.TCP != nil:
-		return fmt.Sprintf("probe tcp %s %s", p.TCP.Address, p.Measure)
-	case p != nil && p.GRPC != nil && p.GRPC.Service != "":
-		return fmt.Sprintf("probe grpc %s %s %s", p.GRPC.Address, p.GRPC.Service, p.Measure)
-	case p != nil && p.GRPC != nil:
-		return fmt.Sprintf("probe grpc %s %s", p.GRPC.Address, p.Measure)
-	case p != nil && p.Command != nil:
-		return fmt.Sprintf("probe command %q %s", p.Command.Argv, p.Measure)
-	case s.Prometheus != nil:
-		return "prometheus " + s.Prometheus.Query
+	case p.GetHttp() != nil:
+		return fmt.Sprintf("probe %s %s %s", p.GetHttp().Method, p.GetHttp().Url, p.Measure)
+	case p.GetTcp() != nil:
+		return fmt.Sprintf("probe tcp %s %s", p.GetTcp().Address, p.Measure)
+	case p.GetGrpc() != nil && p.GetGrpc().Service != "":
+		return fmt.Sprintf("probe grpc %s %s %s", p.GetGrpc().Address, p.GetGrpc().Service, p.Measure)
+	case p.GetGrpc() != nil:
+		return fmt.Sprintf("probe grpc %s %s", p.GetGrpc().Address, p.Measure)
+	case p.GetCommand() != nil:
+		return fmt.Sprintf("probe command %q %s", p.GetCommand().Argv, p.Measure)
+	case s.GetPrometheus() != nil:
+		return "prometheus " + s.GetPrometheus().Query
 	}
 	return "none"
 }
 
-// String renders the guardrail as a sentence fragment:
+// GuardrailText renders the guardrail as a sentence fragment:
 // "error_rate above 0.05 for 3s".
-func (a AbortCondition) String() string {
+func GuardrailText(a *AbortCondition) string {
 	var parts []string
 	if a.Above != nil {
 		parts = append(parts, "above "+strconv.FormatFloat(*a.Above, 'g', -1, 64))
@@ -117,11 +109,11 @@ func (a AbortCondition) String() string {
 		parts = append(parts, "below "+strconv.FormatFloat(*a.Below, 'g', -1, 64))
 	}
 	if a.Deviation != nil {
-		parts = append(parts, "deviates by more than "+a.Deviation.String())
+		parts = append(parts, "deviates by more than "+ToleranceText(a.Deviation))
 	}
 	s := a.Metric + " " + strings.Join(parts, " or ")
-	if a.For > 0 {
-		s += " for " + a.For.String()
+	if d := a.GetFor().AsDuration(); d > 0 {
+		s += " for " + DurationText(d)
 	}
 	return s
 }

@@ -20,7 +20,7 @@ var (
 )
 
 var (
-	directions = []string{string(DirectionIncrease), string(DirectionDecrease), string(DirectionEither)}
+	directions = []string{DirectionIncrease, DirectionDecrease, DirectionEither}
 	methods    = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 )
 
@@ -40,7 +40,7 @@ func (w *walker) experiment(root *yaml.Node, opts Options) *Experiment {
 		if s != APIVersion {
 			w.addf(l, "unsupported version %q; this Murphy reads %q", s, APIVersion)
 		}
-		e.APIVersion = s
+		e.ApiVersion = s
 	}
 
 	if v, l := o.get("name"); v == nil {
@@ -74,9 +74,11 @@ func (w *walker) experiment(root *yaml.Node, opts Options) *Experiment {
 	}
 
 	v, l = o.get("baseline")
-	e.Baseline, _ = w.duration(v, l, true)
+	baseline, _ := w.duration(v, l, true)
+	e.Baseline = pbDur(baseline)
 	v, l = o.get("cooldown")
-	e.Cooldown, _ = w.duration(v, l, false)
+	cooldown, _ := w.duration(v, l, false)
+	e.Cooldown = pbDur(cooldown)
 
 	if v, l := o.get("steps"); v == nil {
 		o.required(l, "required; list at least one fault to inject")
@@ -114,8 +116,8 @@ func (w *walker) experiment(root *yaml.Node, opts Options) *Experiment {
 	return e
 }
 
-func (w *walker) targets(n *yaml.Node, at loc) Targets {
-	var t Targets
+func (w *walker) targets(n *yaml.Node, at loc) *Targets {
+	t := &Targets{}
 	o := w.object(n, at, "selector", "experiment", "control", "stratify", "blastRadius", "seed", "onConflict")
 	if o == nil {
 		return t
@@ -143,9 +145,9 @@ func (w *walker) targets(n *yaml.Node, at loc) Targets {
 	}
 	if v, l := o.get("onConflict"); v != nil {
 		if s, ok := w.text(v, l); ok {
-			switch ConflictPolicy(s) {
+			switch s {
 			case ConflictQueue, ConflictRefuse:
-				t.OnConflict = ConflictPolicy(s)
+				t.OnConflict = s
 			default:
 				w.addf(l, "must be queue or refuse, got %q", s)
 			}
@@ -188,21 +190,21 @@ func (w *walker) targets(n *yaml.Node, at loc) Targets {
 
 	// A count beyond the cap can never be scheduled; say so now rather
 	// than at run time.
-	limit := t.BlastRadius.MaxWorkers
+	limit := t.GetBlastRadius().GetMaxWorkers()
 	why := fmt.Sprintf("targets.blastRadius.maxWorkers of %d (line %d)", limit, maxAt.line)
 	if limit == 0 {
 		limit = DefaultMaxWorkers
 		why = fmt.Sprintf("the default targets.blastRadius.maxWorkers of %d", limit)
 	}
-	if t.Experiment.Count > limit {
-		w.addf(countAt, "%d workers exceeds %s; lower the count or raise the cap", t.Experiment.Count, why)
+	if t.GetExperiment().GetCount() > limit {
+		w.addf(countAt, "%d workers exceeds %s; lower the count or raise the cap", t.GetExperiment().GetCount(), why)
 	}
 	return t
 }
 
 // groupSize also returns where the count sits, for the blast radius check.
-func (w *walker) groupSize(n *yaml.Node, at loc) (GroupSize, loc) {
-	var g GroupSize
+func (w *walker) groupSize(n *yaml.Node, at loc) (*GroupSize, loc) {
+	g := &GroupSize{}
 	o := w.object(n, at, "count", "percent")
 	if o == nil {
 		return g, at
@@ -223,7 +225,7 @@ func (w *walker) groupSize(n *yaml.Node, at loc) (GroupSize, loc) {
 		} else if c > 1<<20 {
 			w.addf(cl, "must be at most %d", 1<<20)
 		} else {
-			g.Count = int(c)
+			g.Count = int32(c)
 		}
 	}
 	if p, ok := w.number(pv, pl); ok {
@@ -236,8 +238,8 @@ func (w *walker) groupSize(n *yaml.Node, at loc) (GroupSize, loc) {
 	return g, cl
 }
 
-func (w *walker) blastRadius(n *yaml.Node, at loc) (BlastRadius, loc) {
-	var b BlastRadius
+func (w *walker) blastRadius(n *yaml.Node, at loc) (*BlastRadius, loc) {
+	b := &BlastRadius{}
 	o := w.object(n, at, "maxWorkers", "maxPercentPerDatacenter", "maxPercentPerRegion")
 	if o == nil {
 		return b, at
@@ -247,7 +249,7 @@ func (w *walker) blastRadius(n *yaml.Node, at loc) (BlastRadius, loc) {
 		if c < 1 {
 			w.addf(maxAt, "must be at least 1")
 		} else {
-			b.MaxWorkers = int(min(c, 1<<20))
+			b.MaxWorkers = int32(min(c, 1<<20))
 		}
 	}
 	b.MaxPercentPerDatacenter = w.percent(o, "maxPercentPerDatacenter")

@@ -13,12 +13,14 @@ import (
 	"text/template"
 
 	"go.yaml.in/yaml/v3"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 // The hypothesis section: metrics, their sources (probes and Prometheus) and tolerances.
 
-func (w *walker) hypothesis(n *yaml.Node, at loc) Hypothesis {
-	var h Hypothesis
+func (w *walker) hypothesis(n *yaml.Node, at loc) *Hypothesis {
+	h := &Hypothesis{}
 	o := w.object(n, at, "metrics", "confidence", "allowUnderpowered")
 	if o == nil {
 		return h
@@ -64,8 +66,8 @@ func (w *walker) hypothesis(n *yaml.Node, at loc) Hypothesis {
 	return h
 }
 
-func (w *walker) metric(n *yaml.Node, at loc) (Metric, loc) {
-	var m Metric
+func (w *walker) metric(n *yaml.Node, at loc) (*Metric, loc) {
+	m := &Metric{}
 	o := w.object(n, at, "name", "source", "direction", "tolerance", "critical", "ctkTolerance")
 	if o == nil {
 		return m, at
@@ -93,7 +95,7 @@ func (w *walker) metric(n *yaml.Node, at loc) (Metric, loc) {
 	if v, l := o.get("direction"); v == nil {
 		o.required(l, "required; one of %s (the change that is bad)", strings.Join(directions, ", "))
 	} else if d, ok := w.oneOf(v, l, directions...); ok {
-		m.Direction = Direction(d)
+		m.Direction = d
 	}
 
 	if v, l := o.get("tolerance"); v == nil {
@@ -105,13 +107,13 @@ func (w *walker) metric(n *yaml.Node, at loc) (Metric, loc) {
 	v, l := o.get("critical")
 	m.Critical, _ = w.boolean(v, l)
 	if v, l := o.get("ctkTolerance"); v != nil {
-		m.CTKTolerance = w.ctkTolerance(v, l)
+		m.CtkTolerance = w.ctkTolerance(v, l)
 	}
 	return m, nameAt
 }
 
-func (w *walker) source(n *yaml.Node, at loc) MetricSource {
-	var s MetricSource
+func (w *walker) source(n *yaml.Node, at loc) *MetricSource {
+	s := &MetricSource{}
 	o := w.object(n, at, "probe", "prometheus")
 	if o == nil {
 		return s
@@ -156,13 +158,13 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 		v, l := o.get(k)
 		switch k {
 		case ProbeHTTP:
-			p.HTTP = w.httpProbe(v, l)
+			p.Kind = &murphyv1.Probe_Http{Http: w.httpProbe(v, l, p)}
 		case ProbeTCP:
-			p.TCP = w.tcpProbe(v, l)
+			p.Kind = &murphyv1.Probe_Tcp{Tcp: w.tcpProbe(v, l, p)}
 		case ProbeGRPC:
-			p.GRPC = w.grpcProbe(v, l)
+			p.Kind = &murphyv1.Probe_Grpc{Grpc: w.grpcProbe(v, l, p)}
 		case ProbeCommand:
-			p.Command = w.commandProbe(v, l)
+			p.Kind = &murphyv1.Probe_Command{Command: w.commandProbe(v, l, p)}
 		}
 	}
 
@@ -172,7 +174,7 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 	allowed := allMeasures
 	if len(set) == 1 {
 		kind = set[0]
-		allowed = measureNames(Measures(kind))
+		allowed = Measures(kind)
 	}
 	v, l := o.get("measure")
 	if v == nil {
@@ -186,7 +188,7 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 		w.addf(l, "%q does not apply to %s probe; use one of %s", m, article(kind), strings.Join(allowed, ", "))
 	default:
 		if m, ok := w.oneOf(v, l, allowed...); ok {
-			p.Measure = Measure(m)
+			p.Measure = m
 		}
 	}
 	return p
@@ -194,16 +196,7 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 
 // allMeasures lists every measure, for messages about a probe whose kind
 // is not known.
-var allMeasures = []string{string(MeasureLatency), string(MeasureSuccess), string(MeasureStatus),
-	string(MeasureStatusClass), string(MeasureExitCode), string(MeasureNumber)}
-
-func measureNames(ms []Measure) []string {
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = string(m)
-	}
-	return out
-}
+var allMeasures = []string{MeasureLatency, MeasureSuccess, MeasureStatus, MeasureStatusClass, MeasureExitCode, MeasureNumber}
 
 // article puts "a" or "an" before a probe kind.
 func article(kind string) string {
@@ -221,16 +214,16 @@ func joinAnd(s []string) string {
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
-// probeTiming reads the interval and timeout every probe kind has.
-func (w *walker) probeTiming(o *object) (interval, timeout Duration) {
+// probeTiming reads the interval and timeout every probe kind has into the probe.
+func (w *walker) probeTiming(o *object, p *ProbeSource) {
 	v, l := o.get("interval")
-	interval, _ = w.duration(v, l, true)
+	interval, _ := w.duration(v, l, true)
 	v, l = o.get("timeout")
-	timeout, _ = w.duration(v, l, true)
-	return interval, timeout
+	timeout, _ := w.duration(v, l, true)
+	p.Interval, p.Timeout = pbDur(interval), pbDur(timeout)
 }
 
-func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
+func (w *walker) httpProbe(n *yaml.Node, at loc, p *ProbeSource) *HTTPProbe {
 	h := &HTTPProbe{}
 	o := w.object(n, at, "url", "method", "headers", "body", "interval", "timeout", "expectStatus", "bodyMatch", "jsonPath")
 	if o == nil {
@@ -242,7 +235,7 @@ func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 		if msg := checkURL(s); msg != "" {
 			w.addf(l, "%s", msg)
 		} else {
-			h.URL = s
+			h.Url = s
 		}
 	}
 	if v, l := o.get("method"); v != nil {
@@ -262,13 +255,13 @@ func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 			}
 		}
 	}
-	h.Interval, h.Timeout = w.probeTiming(o)
+	w.probeTiming(o, p)
 	v, l := o.get("expectStatus")
 	if c, ok := w.integer(v, l); ok {
 		if c < 100 || c > 599 {
 			w.addf(l, "must be an HTTP status between 100 and 599, got %d", c)
 		} else {
-			h.ExpectStatus = int(c)
+			h.ExpectStatus = []int32{int32(c)}
 		}
 	}
 	v, l = o.get("bodyMatch")
@@ -280,23 +273,23 @@ func (w *walker) httpProbe(n *yaml.Node, at loc) *HTTPProbe {
 		}
 	}
 	if v, l := o.get("jsonPath"); v != nil {
-		h.JSONPath = w.jsonPath(v, l)
+		h.JsonPath = w.jsonPath(v, l)
 	}
 	return h
 }
 
-func (w *walker) tcpProbe(n *yaml.Node, at loc) *TCPProbe {
+func (w *walker) tcpProbe(n *yaml.Node, at loc, p *ProbeSource) *TCPProbe {
 	t := &TCPProbe{}
 	o := w.object(n, at, "address", "interval", "timeout")
 	if o == nil {
 		return t
 	}
 	t.Address = w.address(o)
-	t.Interval, t.Timeout = w.probeTiming(o)
+	w.probeTiming(o, p)
 	return t
 }
 
-func (w *walker) grpcProbe(n *yaml.Node, at loc) *GRPCProbe {
+func (w *walker) grpcProbe(n *yaml.Node, at loc, p *ProbeSource) *GRPCProbe {
 	g := &GRPCProbe{}
 	o := w.object(n, at, "address", "service", "interval", "timeout")
 	if o == nil {
@@ -305,7 +298,7 @@ func (w *walker) grpcProbe(n *yaml.Node, at loc) *GRPCProbe {
 	g.Address = w.address(o)
 	v, l := o.get("service")
 	g.Service, _ = w.text(v, l)
-	g.Interval, g.Timeout = w.probeTiming(o)
+	w.probeTiming(o, p)
 	return g
 }
 
@@ -329,7 +322,7 @@ func (w *walker) address(o *object) string {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-func (w *walker) commandProbe(n *yaml.Node, at loc) *CommandProbe {
+func (w *walker) commandProbe(n *yaml.Node, at loc, p *ProbeSource) *CommandProbe {
 	c := &CommandProbe{}
 	o := w.object(n, at, "argv", "env", "interval", "timeout", "jsonPath")
 	if o == nil {
@@ -384,9 +377,9 @@ func (w *walker) commandProbe(n *yaml.Node, at loc) *CommandProbe {
 		}
 	}
 	if v, l := o.get("jsonPath"); v != nil {
-		c.JSONPath = w.jsonPath(v, l)
+		c.JsonPath = w.jsonPath(v, l)
 	}
-	c.Interval, c.Timeout = w.probeTiming(o)
+	w.probeTiming(o, p)
 	return c
 }
 
@@ -456,14 +449,15 @@ func (w *walker) prometheus(n *yaml.Node, at loc) *PrometheusSource {
 		}
 	}
 	v, l := o.get("interval")
-	p.Interval, _ = w.duration(v, l, true)
+	interval, _ := w.duration(v, l, true)
+	p.Interval = pbDur(interval)
 	return p
 }
 
 // tolerance reads {relative|absolute}. positive is for abort deviations,
 // where zero would halt on the first sample.
-func (w *walker) tolerance(n *yaml.Node, at loc, positive bool) (Tolerance, bool) {
-	var t Tolerance
+func (w *walker) tolerance(n *yaml.Node, at loc, positive bool) (*Tolerance, bool) {
+	t := &Tolerance{}
 	o := w.object(n, at, "relative", "absolute")
 	if o == nil {
 		return t, false

@@ -35,10 +35,10 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 		}
 	default:
 		if d, ok := w.duration(mv, ml, true); ok {
-			if time.Duration(d) < time.Second {
+			if d < time.Second {
 				w.addf(ml, "must be at least 1s")
 			} else {
-				s.MTBF = d
+				s.Mtbf = pbDur(d)
 			}
 		}
 	}
@@ -59,7 +59,7 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 				if wo == nil {
 					continue
 				}
-				var win Window
+				win := &Window{}
 				if dv, dl := wo.get("days"); dv != nil {
 					if days, ok := w.stringList(dv, dl); ok {
 						for _, d := range days {
@@ -114,7 +114,7 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 			if n < 0 {
 				w.addf(l, "must not be negative (0 means no cap)")
 			} else {
-				s.MaxPerDay = int(n)
+				s.MaxPerDay = int32(min(n, 1<<30))
 			}
 		}
 	}
@@ -125,9 +125,9 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 	}
 	if v, l := o.get("overlap"); v != nil {
 		if p, ok := w.text(v, l); ok {
-			switch OverlapPolicy(p) {
+			switch p {
 			case OverlapSkip, OverlapQueue, OverlapReplace:
-				s.Overlap = OverlapPolicy(p)
+				s.Overlap = p
 			default:
 				w.addf(l, "%q is not an overlap policy; use skip (the default), queue or replace", p)
 			}
@@ -140,7 +140,7 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 			} else if s.Overlap != OverlapQueue {
 				w.addf(l, "applies only with overlap: queue")
 			} else {
-				s.MaxQueued = int(n)
+				s.MaxQueued = int32(min(n, 1<<30))
 			}
 		}
 	}
@@ -149,7 +149,7 @@ func (w *walker) schedule(n *yaml.Node, at loc) *Schedule {
 			if s.Overlap != OverlapQueue {
 				w.addf(l, "applies only with overlap: queue")
 			} else {
-				s.MaxWait = d
+				s.MaxWait = pbDur(d)
 			}
 		}
 	}

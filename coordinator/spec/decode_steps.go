@@ -6,17 +6,19 @@ import (
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 // The abort conditions (guardrails) and the steps.
 
-func (w *walker) aborts(n *yaml.Node, at loc) []AbortCondition {
+func (w *walker) aborts(n *yaml.Node, at loc) []*AbortCondition {
 	items, ok := w.list(n, at)
 	if !ok {
 		return nil
 	}
 	names := w.metricNames
-	out := make([]AbortCondition, 0, len(items))
+	out := make([]*AbortCondition, 0, len(items))
 	for i, raw := range items {
 		il := at.index(i, raw)
 		item := w.resolve(raw)
@@ -28,7 +30,7 @@ func (w *walker) aborts(n *yaml.Node, at loc) []AbortCondition {
 		if o == nil {
 			continue
 		}
-		var a AbortCondition
+		a := &AbortCondition{}
 		if v, l := o.get("metric"); v == nil {
 			o.required(l, "required; name a hypothesis metric")
 		} else if s, ok := w.text(v, l); ok {
@@ -50,18 +52,19 @@ func (w *walker) aborts(n *yaml.Node, at loc) []AbortCondition {
 			a.Below = &x
 		}
 		v, l := o.get("for")
-		a.For, _ = w.duration(v, l, false)
+		forDur, _ := w.duration(v, l, false)
+		a.For = pbDur(forDur)
 		dv, dl := o.get("deviation")
 		if dv != nil {
 			if t, ok := w.tolerance(dv, dl, true); ok {
-				a.Deviation = &t
+				a.Deviation = t
 			}
 		}
 		if mv, ml := o.get("onMissing"); mv != nil {
 			if s, ok := w.text(mv, ml); ok {
-				switch MissingPolicy(s) {
+				switch s {
 				case MissingHalt, MissingHold:
-					a.OnMissing = MissingPolicy(s)
+					a.OnMissing = s
 				default:
 					w.addf(ml, "must be halt or hold, got %q", s)
 				}
@@ -78,7 +81,7 @@ func (w *walker) aborts(n *yaml.Node, at loc) []AbortCondition {
 	return out
 }
 
-func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
+func (w *walker) steps(n *yaml.Node, at loc, opts Options) []*Step {
 	items, ok := w.list(n, at)
 	if !ok {
 		return nil
@@ -87,7 +90,7 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
 		w.addf(at, "at least one step is required; a step is the fault to inject")
 		return nil
 	}
-	out := make([]Step, 0, len(items))
+	out := make([]*Step, 0, len(items))
 	for i, raw := range items {
 		il := at.index(i, raw)
 		item := w.resolve(raw)
@@ -99,7 +102,8 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
 		if o == nil {
 			continue
 		}
-		var s Step
+		s := &Step{}
+		f := &murphyv1.FaultSpec{}
 		before := len(w.problems)
 		fv, fl := o.get("fault")
 		if fv == nil {
@@ -108,15 +112,16 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
 			if !faultKind.MatchString(k) {
 				w.addf(fl, "%q is not a fault kind; kinds look like http.delay", k)
 			} else {
-				s.Fault = k
+				f.Kind = k
 			}
 		}
 		pv, pl := o.get("params")
-		s.Params, _ = w.stringMap(pv, pl, true)
+		f.Params, _ = w.stringMap(pv, pl, true)
 		dv, dl := o.get("duration")
-		s.Duration, _ = w.duration(dv, dl, true)
-		if dv == nil && s.Fault != "" && (opts.FaultIsInstant == nil || !opts.FaultIsInstant(s.Fault)) {
-			o.required(dl, "required for fault %q; the worker reverts it when the duration ends", s.Fault)
+		d, _ := w.duration(dv, dl, true)
+		f.Duration = pbDur(d)
+		if dv == nil && f.Kind != "" && (opts.FaultIsInstant == nil || !opts.FaultIsInstant(f.Kind)) {
+			o.required(dl, "required for fault %q; the worker reverts it when the duration ends", f.Kind)
 		}
 		wv, wl := o.get("where")
 		s.Where, _ = w.stringMap(wv, wl, false)
@@ -131,21 +136,22 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []Step {
 
 		// The catalogue sees only well-formed steps, so its messages are
 		// about the fault and not about YAML.
-		if opts.ValidateFault != nil && s.Fault != "" && len(w.problems) == before {
+		if opts.ValidateFault != nil && f.Kind != "" && len(w.problems) == before {
 			// A copy, so a validator cannot edit the spec it is judging.
-			params := maps.Clone(s.Params)
+			params := maps.Clone(f.Params)
 			if params == nil {
 				params = map[string]string{}
 			}
-			if err := opts.ValidateFault(s.Fault, params); err != nil {
+			if err := opts.ValidateFault(f.Kind, params); err != nil {
 				w.faultProblem(err, o, fl, pl)
 			}
 		}
 		// After the catalogue: a step that is too long is well formed, and its
 		// params deserve their verdict in the same round trip.
-		if max := opts.MaxFaultDuration; max > 0 && s.Duration.Std() > max {
-			w.addf(dl, "%s is longer than this cluster lets a fault last (%s; coordinator flag --max-fault-duration)", s.Duration, Duration(max))
+		if max := opts.MaxFaultDuration; max > 0 && d > max {
+			w.addf(dl, "%s is longer than this cluster lets a fault last (%s; coordinator flag --max-fault-duration)", DurationText(d), DurationText(max))
 		}
+		s.Fault = f
 		out = append(out, s)
 	}
 	return out

@@ -1,20 +1,25 @@
 package spec
 
-import "time"
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
 
 // Defaults filled in by Parse after validation. They lean towards safety:
 // a small blast radius, a real control group, a baseline long enough to
 // collect a few samples.
 const (
 	DefaultConfidence              = 0.95
-	DefaultProbeInterval           = Duration(time.Second)
-	DefaultProbeTimeout            = Duration(2 * time.Second)
+	DefaultProbeInterval           = time.Second
+	DefaultProbeTimeout            = 2 * time.Second
 	DefaultProbeMethod             = "GET"
-	DefaultPrometheusInterval      = Duration(5 * time.Second)
+	DefaultPrometheusInterval      = 5 * time.Second
 	DefaultMaxWorkers              = 10
 	DefaultMaxPercentPerDatacenter = 50.0
 	DefaultMaxPercentPerRegion     = 100.0
-	DefaultBaseline                = Duration(10 * time.Second)
+	DefaultBaseline                = 10 * time.Second
 	DefaultTimezone                = "UTC"
 )
 
@@ -27,17 +32,20 @@ func DefaultStratify() []string { return []string{"region", "datacenter"} }
 // default exists. Stratify is the exception and is told apart by nil versus
 // empty.
 func applyDefaults(e *Experiment) {
-	for i := range e.Abort {
-		if e.Abort[i].OnMissing == "" {
-			e.Abort[i].OnMissing = MissingHalt
+	for _, a := range e.Abort {
+		if a.OnMissing == "" {
+			a.OnMissing = MissingHalt
 		}
 	}
-	t := &e.Targets
-	if t.Control == (GroupSize{}) {
-		t.Control = t.Experiment
+	t := e.Targets
+	if t.Control == nil {
+		t.Control = proto.Clone(t.Experiment).(*GroupSize)
 	}
 	if t.Stratify == nil {
 		t.Stratify = DefaultStratify()
+	}
+	if t.BlastRadius == nil {
+		t.BlastRadius = &BlastRadius{}
 	}
 	if t.BlastRadius.MaxWorkers == 0 {
 		t.BlastRadius.MaxWorkers = DefaultMaxWorkers
@@ -51,36 +59,26 @@ func applyDefaults(e *Experiment) {
 	if e.Hypothesis.Confidence == 0 {
 		e.Hypothesis.Confidence = DefaultConfidence
 	}
-	for i := range e.Hypothesis.Metrics {
-		src := &e.Hypothesis.Metrics[i].Source
-		if p := src.Probe; p != nil {
-			var interval, timeout *Duration
-			switch {
-			case p.HTTP != nil:
-				if p.HTTP.Method == "" {
-					p.HTTP.Method = DefaultProbeMethod
-				}
-				interval, timeout = &p.HTTP.Interval, &p.HTTP.Timeout
-			case p.TCP != nil:
-				interval, timeout = &p.TCP.Interval, &p.TCP.Timeout
-			case p.GRPC != nil:
-				interval, timeout = &p.GRPC.Interval, &p.GRPC.Timeout
-			case p.Command != nil:
-				interval, timeout = &p.Command.Interval, &p.Command.Timeout
+	for _, m := range e.Hypothesis.Metrics {
+		if p := m.Source.Probe; p != nil {
+			// The probe goes to workers as it is; its samples come back under this name.
+			p.Metric = m.Name
+			if h := p.GetHttp(); h != nil && h.Method == "" {
+				h.Method = DefaultProbeMethod
 			}
-			if interval != nil && *interval == 0 {
-				*interval = DefaultProbeInterval
+			if p.Interval == nil {
+				p.Interval = durationpb.New(DefaultProbeInterval)
 			}
-			if timeout != nil && *timeout == 0 {
-				*timeout = DefaultProbeTimeout
+			if p.Timeout == nil {
+				p.Timeout = durationpb.New(DefaultProbeTimeout)
 			}
 		}
-		if p := src.Prometheus; p != nil && p.Interval == 0 {
-			p.Interval = DefaultPrometheusInterval
+		if p := m.Source.Prometheus; p != nil && p.Interval == nil {
+			p.Interval = durationpb.New(DefaultPrometheusInterval)
 		}
 	}
-	if e.Baseline == 0 {
-		e.Baseline = DefaultBaseline
+	if e.Baseline == nil {
+		e.Baseline = durationpb.New(DefaultBaseline)
 	}
 	if e.Schedule != nil && e.Schedule.Timezone == "" {
 		e.Schedule.Timezone = DefaultTimezone

@@ -1,24 +1,20 @@
 package spec
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// Duration is a time.Duration written in specs as a Go duration string
-// ("30s", "2m", "1h30m"). A bare number is rejected: "30" could mean
-// seconds or nanoseconds, and guessing wrong in a chaos tool is expensive.
-type Duration time.Duration
+// Durations are written in specs as Go duration strings ("30s", "2m", "1h30m"). A bare
+// number is rejected: "30" could mean seconds or nanoseconds, and guessing wrong in a
+// chaos tool is expensive.
 
-// Std returns the standard library value.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
-// String renders the shortest form time.ParseDuration reads back, so the
-// canonical JSON says "2m" rather than "2m0s".
-func (d Duration) String() string {
-	s := time.Duration(d).String()
+// DurationText renders the shortest form time.ParseDuration reads back, so messages say
+// "2m" rather than "2m0s".
+func DurationText(d time.Duration) string {
+	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
 	}
@@ -28,22 +24,11 @@ func (d Duration) String() string {
 	return s
 }
 
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(d.String())
-}
-
-// UnmarshalJSON reads what MarshalJSON writes, for consumers that load the
-// stored canonical JSON without going through Parse.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("spec: duration must be a string such as \"30s\": %w", err)
+// pbDur is the message form of a parsed duration; zero stays unset, so a default the
+// decoder did not fill reads as absent.
+func pbDur(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("spec: %w", err)
-	}
-	*d = Duration(v)
-	return nil
+	return durationpb.New(d)
 }

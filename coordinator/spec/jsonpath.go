@@ -7,6 +7,7 @@ import (
 
 	"github.com/theory/jsonpath"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // maxExpectDepth bounds the nesting of a jsonPath's expect values; a real one is a
@@ -51,7 +52,7 @@ func (w *walker) jsonPath(n *yaml.Node, at loc) *JSONPathCheck {
 		case c > 1<<20:
 			w.addf(cl, "must be at most %d", 1<<20)
 		default:
-			count := int(c)
+			count := int32(c)
 			j.Count = &count
 		}
 	}
@@ -59,15 +60,23 @@ func (w *walker) jsonPath(n *yaml.Node, at loc) *JSONPathCheck {
 	if ev != nil {
 		v, ok := w.jsonValue(ev, el, 0)
 		list, isList := v.([]any)
+		if !isList {
+			// One value is a list of one: the query selected exactly that value.
+			list = []any{v}
+		}
 		switch {
 		case !ok:
-		case !isList:
-			// One value is a list of one: the query selected exactly that value.
-			j.Expect = []any{v}
 		case len(list) == 0:
 			w.addf(el, "must list at least one value; to require that nothing matches, use count: 0")
 		default:
-			j.Expect = list
+			for _, x := range list {
+				pv, err := structpb.NewValue(x)
+				if err != nil {
+					// jsonValue yields JSON values only, which NewValue always takes.
+					panic(fmt.Sprintf("spec: jsonPath expect value %#v: %v", x, err))
+				}
+				j.Expect = append(j.Expect, pv)
+			}
 		}
 	}
 	if cv != nil && ev != nil {

@@ -60,7 +60,7 @@ var (
 // messages. On failure the error is an *Error listing every problem found.
 func Parse(data []byte, filename string, opts Options) (*Experiment, error) {
 	sum := sha256.Sum256(data)
-	origin := Origin{File: filename, Format: FormatYAML, Digest: hex.EncodeToString(sum[:])}
+	origin := &Origin{File: filename, Format: FormatYAML, Digest: hex.EncodeToString(sum[:])}
 	fail := func(p ...Problem) error {
 		sort.SliceStable(p, func(i, j int) bool {
 			if p[i].Line != p[j].Line {

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
 
 func mustRead(t *testing.T, name string) []byte {
 	t.Helper()
@@ -34,13 +38,44 @@ func mustParse(t *testing.T, data []byte, opts Options) *Experiment {
 	return e
 }
 
+// mustCanonical is the spec's JSON view in a stable form (compact, keys sorted), for
+// tests to compare and search.
 func mustCanonical(t *testing.T, e *Experiment) []byte {
 	t.Helper()
-	c, err := e.Canonical()
+	e = proto.Clone(e).(*Experiment)
+	e.Origin = nil
+	js, err := JSON(e)
 	if err != nil {
-		t.Fatalf("Canonical: %v", err)
+		t.Fatalf("JSON: %v", err)
 	}
-	return c
+	var v any
+	if err := json.Unmarshal(js, &v); err != nil {
+		t.Fatalf("JSON view is not JSON: %v\n%s", err, js)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// committed is e as the cluster stores it and reads it back: it must be the same spec.
+func committed(t *testing.T, e *Experiment) *Experiment {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &Experiment{}
+	if err := proto.Unmarshal(b, again); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(again, e) {
+		t.Fatalf("the committed spec reads back different:\n got %v\nwant %v", again, e)
+	}
+	return again
 }
 
 // TestExamplesRoundTrip checks that the example specs parse, that YAML and
@@ -64,38 +99,31 @@ func TestExamplesRoundTrip(t *testing.T) {
 
 	cy, cj := mustCanonical(t, fromYAML), mustCanonical(t, fromJSON)
 	if !bytes.Equal(cy, cj) {
-		t.Errorf("YAML and JSON canonical forms differ:\n%s\n%s", cy, cj)
+		t.Errorf("YAML and JSON spellings give different specs:\n%s\n%s", cy, cj)
+	}
+	committed(t, fromYAML)
+	cd1, _ := Digest(fromYAML)
+	cd2, _ := Digest(fromJSON)
+	if cd1 != cd2 || len(cd1) != 64 {
+		t.Errorf("Digest = %q, %q; want equal sha256 hex", cd1, cd2)
 	}
 
-	again := mustParse(t, cy, opts)
-	if again.Origin.Format != FormatJSON {
-		t.Errorf("canonical parsed as %q, want json", again.Origin.Format)
-	}
-	again.Origin = fromYAML.Origin
-	if !reflect.DeepEqual(again, fromYAML) {
-		t.Errorf("canonical JSON does not parse back to the same value:\n got %+v\nwant %+v", again, fromYAML)
-	}
-	if c := mustCanonical(t, again); !bytes.Equal(c, cy) {
-		t.Errorf("canonical form is not a fixed point:\n%s\n%s", c, cy)
-	}
-
-	pretty, err := fromYAML.JSON()
+	// Runs committed before the spec was typed hold its canonical JSON (this file is what
+	// that code wrote for example.yaml): it must read as the same spec.
+	legacy := mustRead(t, "testdata/legacy-canonical.json")
+	old, err := Of(&murphyv1.Run{Id: "old", SpecJson: string(legacy)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const golden = "testdata/example.golden.json"
-	if *update {
-		if err := os.WriteFile(golden, append(pretty, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	old.Origin = fromYAML.Origin
+	if !proto.Equal(old, fromYAML) {
+		t.Errorf("a legacy run's spec reads differently:\n got %v\nwant %v", old, fromYAML)
 	}
-	if want := mustRead(t, golden); !bytes.Equal(append(pretty, '\n'), want) {
-		t.Errorf("JSON() differs from %s (run go test -update):\n%s", golden, pretty)
+	if sp, err := Of(&murphyv1.Run{Id: "new", Spec: fromYAML, SpecJson: "not read"}); err != nil || sp != fromYAML {
+		t.Errorf("Of a typed run = %p, %v; want the committed message", sp, err)
 	}
-	cd1, _ := fromYAML.CanonicalDigest()
-	cd2, _ := fromJSON.CanonicalDigest()
-	if cd1 != cd2 || len(cd1) != 64 {
-		t.Errorf("CanonicalDigest = %q, %q; want equal sha256 hex", cd1, cd2)
+	if _, err := Of(&murphyv1.Run{Id: "none"}); err == nil {
+		t.Error("Of a run without a spec did not fail")
 	}
 }
 
@@ -105,53 +133,53 @@ func TestExampleValues(t *testing.T) {
 		t.Errorf("name/count = %q/%d", e.Name, e.Targets.Experiment.Count)
 	}
 	m := e.Hypothesis.Metrics[0]
-	if m.Source.Probe.Measure != MeasureLatency || m.Source.Probe.HTTP.Interval.Std() != time.Second || !m.Critical {
+	if m.Source.Probe.Measure != MeasureLatency || m.Source.Probe.Interval.AsDuration() != time.Second || m.Source.Probe.Metric != m.Name || !m.Critical {
 		t.Errorf("probe metric = %+v", m)
 	}
-	if got := *e.Abort[0].Above; got != 0.05 || e.Abort[0].For.Std() != 3*time.Second {
+	if got := *e.Abort[0].Above; got != 0.05 || e.Abort[0].For.AsDuration() != 3*time.Second {
 		t.Errorf("abort[0] = %v", e.Abort[0])
 	}
 	want := map[string]string{"delay": "200ms", "percent": "100"}
-	if s := e.Steps[0]; s.Fault != "http.delay" || !reflect.DeepEqual(s.Params, want) || s.Duration.Std() != 2*time.Minute {
+	if s := e.Steps[0]; s.Fault.Kind != "http.delay" || !reflect.DeepEqual(s.Fault.Params, want) || s.Fault.Duration.AsDuration() != 2*time.Minute {
 		t.Errorf("step = %+v", s)
 	}
-	if e.Cooldown.Std() != 15*time.Second || e.Schedule.Timezone != "Europe/Helsinki" {
+	if e.Cooldown.AsDuration() != 15*time.Second || e.Schedule.Timezone != "Europe/Helsinki" {
 		t.Errorf("cooldown/schedule = %v/%+v", e.Cooldown, e.Schedule)
 	}
 	const wantString = "checkout-latency-one-dc (4 workers vs 4 workers control, 2 metrics, steps: http.delay)"
-	if got := e.String(); got != wantString {
-		t.Errorf("String() = %q, want %q", got, wantString)
+	if got := Summary(e); got != wantString {
+		t.Errorf("Summary = %q, want %q", got, wantString)
 	}
-	if got := e.Abort[0].String(); got != "error_rate above 0.05 for 3s" {
+	if got := GuardrailText(e.Abort[0]); got != "error_rate above 0.05 for 3s" {
 		t.Errorf("abort String() = %q", got)
 	}
-	if got := e.Abort[1].String(); got != "probe_latency deviates by more than 50%" {
+	if got := GuardrailText(e.Abort[1]); got != "probe_latency deviates by more than 50%" {
 		t.Errorf("abort String() = %q", got)
 	}
 }
 
 func TestDefaults(t *testing.T) {
 	e := mustParse(t, mustRead(t, "testdata/minimal.yaml"), Options{})
-	probe := e.Hypothesis.Metrics[0].Source.Probe.HTTP
+	probe := e.Hypothesis.Metrics[0].Source.Probe
 	checks := []struct {
 		name      string
 		got, want any
 	}{
-		{"control", e.Targets.Control, GroupSize{Percent: 25}},
+		{"control", proto.Equal(e.Targets.Control, &GroupSize{Percent: 25}), true},
 		{"stratify", e.Targets.Stratify, []string{"region", "datacenter"}},
-		{"maxWorkers", e.Targets.BlastRadius.MaxWorkers, 10},
+		{"maxWorkers", e.Targets.BlastRadius.MaxWorkers, int32(10)},
 		{"maxPercentPerDatacenter", e.Targets.BlastRadius.MaxPercentPerDatacenter, 50.0},
 		{"maxPercentPerRegion", e.Targets.BlastRadius.MaxPercentPerRegion, 100.0},
 		{"seed", e.Targets.Seed, (*int64)(nil)},
 		{"confidence", e.Hypothesis.Confidence, 0.95},
-		{"method", probe.Method, "GET"},
-		{"interval", probe.Interval, Duration(time.Second)},
-		{"timeout", probe.Timeout, Duration(2 * time.Second)},
-		{"expectStatus", probe.ExpectStatus, 0},
-		{"baseline", e.Baseline, Duration(10 * time.Second)},
-		{"cooldown", e.Cooldown, Duration(0)},
+		{"method", probe.GetHttp().Method, "GET"},
+		{"interval", probe.Interval.AsDuration(), time.Second},
+		{"timeout", probe.Timeout.AsDuration(), 2 * time.Second},
+		{"expectStatus", probe.GetHttp().ExpectStatus, []int32(nil)},
+		{"baseline", e.Baseline.AsDuration(), 10 * time.Second},
+		{"cooldown", e.Cooldown, (*durationpb.Duration)(nil)},
 		{"schedule", e.Schedule, (*Schedule)(nil)},
-		{"params", e.Steps[0].Params, map[string]string{"status": "503", "percent": "5"}},
+		{"params", e.Steps[0].Fault.Params, map[string]string{"status": "503", "percent": "5"}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -199,21 +227,25 @@ schedule: {cron: "0 3 * JAN-MAR,OCT sun"}
 	if *e.Targets.Seed != -7 || e.Targets.Control.Percent != 50 || e.Targets.BlastRadius.MaxWorkers != 3 {
 		t.Errorf("targets = %+v", e.Targets)
 	}
-	if e.Hypothesis.Confidence != 0.99 || e.Baseline.Std() != 90*time.Second {
+	if e.Hypothesis.Confidence != 0.99 || e.Baseline.AsDuration() != 90*time.Second {
 		t.Errorf("confidence/baseline = %v/%v", e.Hypothesis.Confidence, e.Baseline)
 	}
-	if p := e.Hypothesis.Metrics[0].Source.Prometheus; p.Interval.Std() != 15*time.Second {
+	if p := e.Hypothesis.Metrics[0].Source.Prometheus; p.Interval.AsDuration() != 15*time.Second {
 		t.Errorf("prometheus interval = %v", p.Interval)
 	}
-	if h := e.Hypothesis.Metrics[1].Source.Probe.HTTP; h.Method != "HEAD" || h.Timeout.Std() != 250*time.Millisecond || h.ExpectStatus != 204 {
-		t.Errorf("http probe = %+v", h)
+	if p := e.Hypothesis.Metrics[1].Source.Probe; p.GetHttp().Method != "HEAD" || p.Timeout.AsDuration() != 250*time.Millisecond || !slices.Equal(p.GetHttp().ExpectStatus, []int32{204}) {
+		t.Errorf("http probe = %v", p)
 	}
-	if e.Schedule.Timezone != "UTC" || e.Steps[0].Duration != 0 {
-		t.Errorf("schedule/duration = %+v/%v", e.Schedule, e.Steps[0].Duration)
+	if e.Schedule.Timezone != "UTC" || e.Steps[0].Fault.Duration != nil {
+		t.Errorf("schedule/duration = %v/%v", e.Schedule, e.Steps[0].Fault.Duration)
 	}
 	c := mustCanonical(t, e)
-	if !bytes.Contains(c, []byte(`"stratify":[]`)) || !bytes.Contains(c, []byte(`"query":"up{job=\"checkout\"}"`)) {
+	if !bytes.Contains(c, []byte(`"query":"up{job=\"checkout\"}"`)) {
 		t.Errorf("canonical = %s", c)
+	}
+	// Stratification turned off stays off once committed (an empty list, not the default).
+	if got := committed(t, e).Targets.Stratify; len(got) != 0 {
+		t.Errorf("committed stratify = %v, want none", got)
 	}
 	// Without FaultIsInstant the kill step needs a duration.
 	if _, err := Parse([]byte(src), "kill.yaml", Options{}); err == nil || !strings.Contains(err.Error(), `kill.yaml:25: steps[0].duration: required for fault "process.kill"`) {
@@ -234,7 +266,7 @@ steps:
 `
 	e := mustParse(t, []byte(src), Options{})
 	want := map[string]string{"delay": "200ms", "percent": "100", "ratio": "0.5", "on": "true", "ports": "80,443", "empty": "", "quoted": "007"}
-	if got := e.Steps[0].Params; !reflect.DeepEqual(got, want) {
+	if got := e.Steps[0].Fault.Params; !reflect.DeepEqual(got, want) {
 		t.Errorf("params = %#v, want %#v", got, want)
 	}
 	if got := e.Targets.Selector["version"]; got != "2" {
@@ -261,7 +293,7 @@ steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
 	if e.Targets.Experiment.Count != 2 || e.Targets.Control.Count != 3 {
 		t.Errorf("sizes = %v / %v, want 2 / 3", e.Targets.Experiment, e.Targets.Control)
 	}
-	if got := e.Hypothesis.Metrics[1].Source.Probe.HTTP.URL; got != "http://127.0.0.1:8080/health" {
+	if got := e.Hypothesis.Metrics[1].Source.Probe.GetHttp().Url; got != "http://127.0.0.1:8080/health" {
 		t.Errorf("merged url = %q", got)
 	}
 }
@@ -348,12 +380,12 @@ func TestDurationString(t *testing.T) {
 		1500 * time.Microsecond:          "1.5ms",
 		2*time.Hour + 3*time.Millisecond: "2h0m0.003s",
 	} {
-		if got := Duration(d).String(); got != want {
-			t.Errorf("Duration(%v).String() = %q, want %q", d, got, want)
+		if got := DurationText(d); got != want {
+			t.Errorf("DurationText(%v) = %q, want %q", d, got, want)
 		}
-		back, err := time.ParseDuration(Duration(d).String())
+		back, err := time.ParseDuration(DurationText(d))
 		if err != nil || back != d {
-			t.Errorf("%q does not parse back to %v: %v, %v", Duration(d).String(), d, back, err)
+			t.Errorf("%q does not parse back to %v: %v, %v", DurationText(d), d, back, err)
 		}
 	}
 }
@@ -366,10 +398,10 @@ func TestProbeKinds(t *testing.T) {
 	if len(m) != 7 {
 		t.Fatalf("%d metrics, want 7", len(m))
 	}
-	sec := func(d time.Duration) Duration { return Duration(d) }
+	sec := func(d time.Duration) time.Duration { return d }
 	want := []struct {
 		kind, measure, str string
-		interval, timeout  Duration
+		interval, timeout  time.Duration
 	}{
 		{"http", "status_class", "probe GET http://{{proxy}}/health status_class", sec(time.Second), sec(2 * time.Second)},
 		{"tcp", "latency", "probe tcp 127.0.0.1:5432 latency", sec(500 * time.Millisecond), sec(2 * time.Second)},
@@ -381,58 +413,59 @@ func TestProbeKinds(t *testing.T) {
 	}
 	for i, w := range want {
 		p := m[i].Source.Probe
-		interval, timeout := p.Timing()
-		if p.Kind() != w.kind || string(p.Measure) != w.measure || interval != w.interval || timeout != w.timeout {
-			t.Errorf("metric %d: kind %q measure %q timing %v/%v; want %q %q %v/%v",
-				i, p.Kind(), p.Measure, interval, timeout, w.kind, w.measure, w.interval, w.timeout)
+		interval, timeout := p.Interval.AsDuration(), p.Timeout.AsDuration()
+		if ProbeKind(p) != w.kind || p.Measure != w.measure || interval != w.interval || timeout != w.timeout || p.Metric != m[i].Name {
+			t.Errorf("metric %d: kind %q measure %q timing %v/%v metric %q; want %q %q %v/%v %q",
+				i, ProbeKind(p), p.Measure, interval, timeout, p.Metric, w.kind, w.measure, w.interval, w.timeout, m[i].Name)
 		}
-		if got := m[i].Source.String(); got != w.str {
-			t.Errorf("metric %d: String() = %q, want %q", i, got, w.str)
+		if got := SourceText(m[i].Source); got != w.str {
+			t.Errorf("metric %d: SourceText = %q, want %q", i, got, w.str)
 		}
 	}
-	if h := m[0].Source.Probe.HTTP; h.BodyMatch != `"status":\s*"ok"` || h.ExpectStatus != 200 {
+	if h := m[0].Source.Probe.GetHttp(); h.BodyMatch != `"status":\s*"ok"` || !slices.Equal(h.ExpectStatus, []int32{200}) {
 		t.Errorf("http = %+v", h)
 	}
-	if c := m[3].Source.Probe.Command; !reflect.DeepEqual(c.Env, map[string]string{"REDISCLI_AUTH": "secret", "LANG": "C"}) {
+	if c := m[3].Source.Probe.GetCommand(); !reflect.DeepEqual(c.Env, map[string]string{"REDISCLI_AUTH": "secret", "LANG": "C"}) {
 		t.Errorf("env = %#v", c.Env)
 	}
-	if m[4].Source.Probe.Command.Env != nil {
-		t.Errorf("absent env = %#v, want nil", m[4].Source.Probe.Command.Env)
+	if m[4].Source.Probe.GetCommand().Env != nil {
+		t.Errorf("absent env = %#v, want nil", m[4].Source.Probe.GetCommand().Env)
 	}
-	two := 2
-	if h := m[5].Source.Probe.HTTP; !reflect.DeepEqual(h.Headers, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer t0ken", "Host": "orders.internal"}) ||
-		h.Body != `{"status": "ready"}` || !reflect.DeepEqual(h.JSONPath, &JSONPathCheck{Path: "$.items[*].id", Count: &two}) {
-		t.Errorf("http request = %+v, jsonPath %+v", h, h.JSONPath)
+	if h := m[5].Source.Probe.GetHttp(); !reflect.DeepEqual(h.Headers, map[string]string{"Content-Type": "application/json", "Authorization": "Bearer t0ken", "Host": "orders.internal"}) ||
+		h.Body != `{"status": "ready"}` || !proto.Equal(h.JsonPath, &JSONPathCheck{Path: "$.items[*].id", Count: proto.Int32(2)}) {
+		t.Errorf("http request = %v, jsonPath %v", h, h.JsonPath)
 	}
 	wantExpect := []any{"running", 3.0, 2.5, true, nil, map[string]any{"shard": "a"}}
-	if j := m[6].Source.Probe.Command.JSONPath; j.Path != "$.queues[*].state" || j.Count != nil || !reflect.DeepEqual(j.Expect, wantExpect) {
-		t.Errorf("command jsonPath = %#v", j)
+	if j := m[6].Source.Probe.GetCommand().JsonPath; j.Path != "$.queues[*].state" || j.Count != nil || !reflect.DeepEqual(expectValues(j), wantExpect) {
+		t.Errorf("command jsonPath = %v", j)
 	}
-	if m[0].Source.Probe.HTTP.Headers != nil || m[0].Source.Probe.HTTP.JSONPath != nil {
-		t.Errorf("absent headers/jsonPath = %#v", m[0].Source.Probe.HTTP)
+	if m[0].Source.Probe.GetHttp().Headers != nil || m[0].Source.Probe.GetHttp().JsonPath != nil {
+		t.Errorf("absent headers/jsonPath = %v", m[0].Source.Probe.GetHttp())
 	}
 
 	c := mustCanonical(t, e)
 	for _, frag := range []string{
-		`"probe":{"tcp":{"address":"127.0.0.1:5432","interval":"500ms","timeout":"2s"},"measure":"latency"}`,
-		`"probe":{"grpc":{"address":"{{proxy}}","service":"checkout.v1.Checkout","interval":"1s","timeout":"1s"},"measure":"success"}`,
-		`"command":{"argv":["redis-cli","-h","127.0.0.1","llen","orders"],"env":{"LANG":"C","REDISCLI_AUTH":"secret"},"interval":"5s","timeout":"3s"}`,
+		`"probe":{"interval":"0.500s","measure":"latency","metric":"db_connect","tcp":{"address":"127.0.0.1:5432"},"timeout":"2s"}`,
+		`"grpc":{"address":"{{proxy}}","service":"checkout.v1.Checkout"}`,
+		`"command":{"argv":["redis-cli","-h","127.0.0.1","llen","orders"],"env":{"LANG":"C","REDISCLI_AUTH":"secret"}}`,
 		`"bodyMatch":"\"status\":\\s*\"ok\""`,
-		`"http":{"url":"http://{{proxy}}/orders/search","method":"POST","headers":{"Authorization":"Bearer t0ken","Content-Type":"application/json","Host":"orders.internal"},"body":"{\"status\": \"ready\"}","interval":"1s","timeout":"2s","jsonPath":{"path":"$.items[*].id","count":2}}`,
-		`"jsonPath":{"path":"$.queues[*].state","expect":["running",3,2.5,true,null,{"shard":"a"}]}`,
+		`"http":{"body":"{\"status\": \"ready\"}","headers":{"Authorization":"Bearer t0ken","Content-Type":"application/json","Host":"orders.internal"},"jsonPath":{"count":2,"path":"$.items[*].id"},"method":"POST","url":"http://{{proxy}}/orders/search"}`,
+		`"jsonPath":{"expect":["running",3,2.5,true,null,{"shard":"a"}],"path":"$.queues[*].state"}`,
 	} {
 		if !bytes.Contains(c, []byte(frag)) {
-			t.Errorf("canonical JSON lacks %s:\n%s", frag, c)
+			t.Errorf("the JSON view lacks %s:\n%s", frag, c)
 		}
 	}
-	again := mustParse(t, c, Options{ValidateFault: demoFaults})
-	again.Origin = e.Origin
-	if !reflect.DeepEqual(again, e) {
-		t.Errorf("canonical JSON does not parse back to the same value:\n got %+v\nwant %+v", again, e)
+	committed(t, e)
+}
+
+// expectValues is a check's expected values as encoding/json decodes them.
+func expectValues(j *JSONPathCheck) []any {
+	var out []any
+	for _, v := range j.GetExpect() {
+		out = append(out, v.AsInterface())
 	}
-	if c2 := mustCanonical(t, again); !bytes.Equal(c, c2) {
-		t.Errorf("canonical form is not a fixed point:\n%s\n%s", c, c2)
-	}
+	return out
 }
 
 func TestProbeAddress(t *testing.T) {
@@ -458,20 +491,20 @@ func TestProbeAddress(t *testing.T) {
 // TestJSONPathCheck checks how a jsonPath's expect and count read, and that each reads
 // back the same from the canonical JSON.
 func TestJSONPathCheck(t *testing.T) {
-	zero := 0
 	tests := []struct {
 		name, check string
 		want        *JSONPathCheck
+		wantExpect  []any
 	}{
-		{"any match", `{path: "$..id"}`, &JSONPathCheck{Path: "$..id"}},
-		{"one value is a list of one", `{path: $.status, expect: ok}`, &JSONPathCheck{Path: "$.status", Expect: []any{"ok"}}},
-		{"numbers are JSON numbers", `{path: $.n, expect: [1, 2.5, -0x10]}`, &JSONPathCheck{Path: "$.n", Expect: []any{1.0, 2.5, -16.0}}},
-		{"quoted numbers are strings", `{path: $.n, expect: ["1", "true", "null"]}`, &JSONPathCheck{Path: "$.n", Expect: []any{"1", "true", "null"}}},
-		{"one match that is a list", `{path: $.a, expect: [[1, b]]}`, &JSONPathCheck{Path: "$.a", Expect: []any{[]any{1.0, "b"}}}},
-		{"null in a list", `{path: $.a, expect: [null, ~, false]}`, &JSONPathCheck{Path: "$.a", Expect: []any{nil, nil, false}}},
-		{"an object", `{path: $.a, expect: {k: [1, x], m: {}}}`, &JSONPathCheck{Path: "$.a", Expect: []any{map[string]any{"k": []any{1.0, "x"}, "m": map[string]any{}}}}},
-		{"count 0", `{path: $.error, count: 0}`, &JSONPathCheck{Path: "$.error", Count: &zero}},
-		{"filter", `{path: "$.deps[?@.up == false].name"}`, &JSONPathCheck{Path: "$.deps[?@.up == false].name"}},
+		{"any match", `{path: "$..id"}`, &JSONPathCheck{Path: "$..id"}, nil},
+		{"one value is a list of one", `{path: $.status, expect: ok}`, &JSONPathCheck{Path: "$.status"}, []any{"ok"}},
+		{"numbers are JSON numbers", `{path: $.n, expect: [1, 2.5, -0x10]}`, &JSONPathCheck{Path: "$.n"}, []any{1.0, 2.5, -16.0}},
+		{"quoted numbers are strings", `{path: $.n, expect: ["1", "true", "null"]}`, &JSONPathCheck{Path: "$.n"}, []any{"1", "true", "null"}},
+		{"one match that is a list", `{path: $.a, expect: [[1, b]]}`, &JSONPathCheck{Path: "$.a"}, []any{[]any{1.0, "b"}}},
+		{"null in a list", `{path: $.a, expect: [null, ~, false]}`, &JSONPathCheck{Path: "$.a"}, []any{nil, nil, false}},
+		{"an object", `{path: $.a, expect: {k: [1, x], m: {}}}`, &JSONPathCheck{Path: "$.a"}, []any{map[string]any{"k": []any{1.0, "x"}, "m": map[string]any{}}}},
+		{"count 0", `{path: $.error, count: 0}`, &JSONPathCheck{Path: "$.error", Count: proto.Int32(0)}, nil},
+		{"filter", `{path: "$.deps[?@.up == false].name"}`, &JSONPathCheck{Path: "$.deps[?@.up == false].name"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -487,12 +520,15 @@ hypothesis:
 steps: [{fault: http.delay, params: {delay: 1ms}, duration: 1s}]
 `
 			e := mustParse(t, []byte(src), Options{ValidateFault: demoFaults})
-			if got := e.Hypothesis.Metrics[0].Source.Probe.HTTP.JSONPath; !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("jsonPath = %#v, want %#v", got, tt.want)
-			}
-			again := mustParse(t, mustCanonical(t, e), Options{ValidateFault: demoFaults})
-			if got := again.Hypothesis.Metrics[0].Source.Probe.HTTP.JSONPath; !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("from the canonical JSON, jsonPath = %#v, want %#v", got, tt.want)
+			for _, sp := range []*Experiment{e, committed(t, e)} {
+				got := proto.Clone(sp.Hypothesis.Metrics[0].Source.Probe.GetHttp().JsonPath).(*JSONPathCheck)
+				if expect := expectValues(got); !reflect.DeepEqual(expect, tt.wantExpect) {
+					t.Errorf("expect = %#v, want %#v", expect, tt.wantExpect)
+				}
+				got.Expect = nil
+				if !proto.Equal(got, tt.want) {
+					t.Errorf("jsonPath = %v, want %v", got, tt.want)
+				}
 			}
 		})
 	}

@@ -4,41 +4,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// CTKTolerance is a Chaos Toolkit tolerance carried by a metric imported from a Chaos
-// Toolkit experiment. Chaos Toolkit checks one probe result against it; Murphy checks
-// every sample of both groups and reports how many met it, next to the statistics.
-//
-// Values and Range are mutually exclusive; with neither, a sample meets the tolerance
-// when its probe succeeded.
-type CTKTolerance struct {
-	// Text is the tolerance as the Chaos Toolkit file wrote it, shown in verdicts and
-	// journals.
-	Text string `json:"text"`
-	// Values are the accepted sample values (a status code, an exit code).
-	Values []float64 `json:"values,omitempty"`
-	// Range holds the inclusive bounds [low, high] of accepted values.
-	Range []float64 `json:"range,omitempty"`
-}
-
-// Meets reports whether one sample meets the tolerance.
-func (t *CTKTolerance) Meets(value float64, ok bool) bool {
-	switch {
-	case len(t.Values) > 0:
-		for _, v := range t.Values {
-			if v == value {
-				return true
-			}
-		}
-		return false
-	case len(t.Range) == 2:
-		return value >= t.Range[0] && value <= t.Range[1]
-	}
-	return ok
-}
-
 // rollbacks reads the rollback steps: steps like any other, run after the run ends.
 // An empty list means none.
-func (w *walker) rollbacks(n *yaml.Node, at loc, opts Options) []Step {
+func (w *walker) rollbacks(n *yaml.Node, at loc, opts Options) []*Step {
 	if n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
 		return nil
 	}

@@ -32,15 +32,7 @@ func TestSelectorExpression(t *testing.T) {
 	if sp.Targets.Match != want || sp.Targets.OnConflict != ConflictRefuse {
 		t.Fatalf("match %q on conflict %q", sp.Targets.Match, sp.Targets.OnConflict)
 	}
-	js, err := sp.Canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := Parse(js, "c.json", Options{})
-	if err != nil {
-		t.Fatalf("canonical JSON does not parse: %v\n%s", err, js)
-	}
-	if again.Targets.Match != want {
+	if again := committed(t, sp); again.Targets.Match != want {
 		t.Errorf("round trip gave %q", again.Targets.Match)
 	}
 }

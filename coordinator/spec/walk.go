@@ -313,7 +313,7 @@ func (w *walker) boolean(n *yaml.Node, at loc) (bool, bool) {
 
 // duration reads a Go duration string. positive forbids zero; negative
 // durations are never meaningful in a spec.
-func (w *walker) duration(n *yaml.Node, at loc, positive bool) (Duration, bool) {
+func (w *walker) duration(n *yaml.Node, at loc, positive bool) (time.Duration, bool) {
 	if n == nil {
 		return 0, false
 	}
@@ -338,7 +338,7 @@ func (w *walker) duration(n *yaml.Node, at loc, positive bool) (Duration, bool) 
 		w.addf(at, "must be greater than zero")
 		return 0, false
 	}
-	return Duration(d), true
+	return d, true
 }
 
 // list returns the items of a sequence, unresolved so that callers can

@@ -116,7 +116,7 @@ func securedHandler(t *testing.T) (*Handler, *calls) {
 			t.Fatal(err)
 		}
 	}
-	apply(1000, &murphyv1.Command{By: "operator:olga@10.0.0.1:1", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", SpecJson: specJSON}}})
+	apply(1000, &murphyv1.Command{By: "operator:olga@10.0.0.1:1", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", Spec: testSpec(specJSON)}}})
 	c := &calls{f: f}
 	h := New(Config{NodeID: "n1", FSM: f, Experiments: c, TLS: true, Now: func() time.Time { return t0.Add(time.Hour) },
 		Auth: Auth{Token: TokenLookup(map[string]tlsutil.Identity{
@@ -291,8 +291,8 @@ func TestSchedulesPage(t *testing.T) {
 	f := fsm.New()
 	at := func(m int) *timestamppb.Timestamp { return timestamppb.New(t0.Add(time.Duration(m) * time.Minute)) }
 	for i, cmd := range []*murphyv1.Command{
-		{At: at(0), By: "admin:ada@10.0.0.1:1", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", SpecJson: specJSON, SpecDigest: "sha256:abcdef0123456789", NextAt: at(10)}}},
-		{At: at(10), By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: at(10), RunId: "checkout-s1", SpecJson: specJSON, Day: "2026-03-01", NextAt: at(20)}}},
+		{At: at(0), By: "admin:ada@10.0.0.1:1", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", Spec: testSpec(specJSON), SpecDigest: "sha256:abcdef0123456789", NextAt: at(10)}}},
+		{At: at(10), By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: at(10), RunId: "checkout-s1", Spec: testSpec(specJSON), Day: "2026-03-01", NextAt: at(20)}}},
 		{At: at(20), By: "scheduler", Cmd: &murphyv1.Command_SkipSchedule{SkipSchedule: &murphyv1.SkipSchedule{ScheduleId: "nightly-1", Slot: at(20), Reason: "outside the windows", NextAt: at(30)}}},
 		{At: at(21), By: "admin:ada@10.0.0.1:1", Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: true}}},
 	} {
@@ -331,8 +331,8 @@ func TestSchedulesPageInZone(t *testing.T) {
 	// 12:10Z on 1 March is 01:10 on 2 March in Auckland (NZDT, UTC+13).
 	zoned := strings.Replace(specJSON, `"steps"`, `"schedule":{"cron":"*/10 * * * *","timezone":"Pacific/Auckland"},"steps"`, 1)
 	for i, cmd := range []*murphyv1.Command{
-		{At: at(0), By: "sre", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nz-1", Name: "checkout", SpecJson: zoned, NextAt: at(10)}}},
-		{At: at(10), By: "schedule:nz-1", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nz-1", Slot: at(10), RunId: "checkout-s1", SpecJson: specJSON, Day: "2026-03-02", NextAt: at(20)}}},
+		{At: at(0), By: "sre", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nz-1", Name: "checkout", Spec: testSpec(zoned), NextAt: at(10)}}},
+		{At: at(10), By: "schedule:nz-1", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nz-1", Slot: at(10), RunId: "checkout-s1", Spec: testSpec(specJSON), Day: "2026-03-02", NextAt: at(20)}}},
 		{At: at(20), By: "schedule:nz-1", Cmd: &murphyv1.Command_SkipSchedule{SkipSchedule: &murphyv1.SkipSchedule{ScheduleId: "nz-1", Slot: at(20), Reason: "the previous run checkout-s1 is still active (overlap: skip)", NextAt: at(30)}}},
 		{At: at(21), By: "sre", Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: &murphyv1.PauseSchedules{Paused: true, ScheduleId: "nz-1"}}},
 	} {

@@ -44,7 +44,7 @@ func (x *review) apply(at time.Time, cmd *murphyv1.Command) {
 	}
 }
 
-const reviewSpec = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","above":0.05,"for":"3s"}],"steps":[{"fault":"http.delay","duration":"30s"}]}`
+const reviewSpec = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","above":0.05,"for":"3s"}],"steps":[{"fault":{"kind":"http.delay","duration":"30s"}}]}`
 
 // inject creates run id at start on two control and two experimental workers and has
 // the fault injected on the experimental ones ten seconds later, with summaries of the
@@ -52,7 +52,7 @@ const reviewSpec = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s"
 func (x *review) inject(id string, start time.Time, base, fault float64, createRun bool) {
 	ctl, exp := []string{"w0", "w1"}, []string{"w2", "w3"}
 	if createRun {
-		x.apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "checkout", SpecJson: reviewSpec}}})
+		x.apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "checkout", Spec: testSpec(reviewSpec)}}})
 	}
 	x.apply(start, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: id, Groups: &murphyv1.Groups{Control: ctl, Experiment: exp, Seed: 7}}}})
 	f := &murphyv1.FaultSpec{Kind: "http.delay", Params: map[string]string{"delay": "20ms"}, Duration: durationpb.New(30 * time.Second)}
@@ -138,7 +138,7 @@ func reviewState(t *testing.T) *review {
 		{WorkerId: "w0", At: timestamppb.New(halt.Add(30 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
 	}}}})
 	// A schedule fires a run that refutes.
-	x.apply(at(5), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", SpecJson: reviewSpec, SpecDigest: "sha256:abcdef0123456789", NextAt: timestamppb.New(at(6))}}})
+	x.apply(at(5), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", Spec: testSpec(reviewSpec), SpecDigest: "sha256:abcdef0123456789", NextAt: timestamppb.New(at(6))}}})
 	// A schedule fires the experiment six times: refuted five times, upheld once; the
 	// last of them is checkout-nightly.
 	for k, rel := range []float64{1.8, 2.4, 0.03, 1.2, 3.1, 2.2} {
@@ -146,7 +146,7 @@ func reviewState(t *testing.T) *review {
 		if k == 5 {
 			id = "checkout-nightly"
 		}
-		x.apply(slot, &murphyv1.Command{By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: timestamppb.New(slot), RunId: id, SpecJson: reviewSpec, Day: "2026-03-01", NextAt: timestamppb.New(at(7 + k))}}})
+		x.apply(slot, &murphyv1.Command{By: "scheduler", Cmd: &murphyv1.Command_FireSchedule{FireSchedule: &murphyv1.FireSchedule{ScheduleId: "nightly-1", Slot: timestamppb.New(slot), RunId: id, Spec: testSpec(reviewSpec), Day: "2026-03-01", NextAt: timestamppb.New(at(7 + k))}}})
 		x.inject(id, slot, 0.0031, 0.0031*(1+rel), false)
 		outcome := murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED
 		if rel < 0.1 {

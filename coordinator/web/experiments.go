@@ -50,7 +50,7 @@ func NewTrend(name string, runs []*murphyv1.Run) *Trend {
 		return strings.Compare(a.Id, b.Id)
 	})
 	for _, r := range mine {
-		for _, m := range parseSpec(r.SpecJson).Hypothesis.Metrics {
+		for _, m := range specOf(r).GetHypothesis().GetMetrics() {
 			if !slices.Contains(tr.Metrics, m.Name) {
 				tr.Metrics = append(tr.Metrics, m.Name)
 			}

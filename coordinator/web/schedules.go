@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -56,13 +56,8 @@ type schedulesPage struct {
 
 // zoneOf reads the time zone of a stored schedule spec.
 func zoneOf(s *murphyv1.Schedule) *time.Location {
-	var sp struct {
-		Schedule struct {
-			Timezone string `json:"timezone"`
-		} `json:"schedule"`
-	}
-	if json.Unmarshal([]byte(s.SpecJson), &sp) == nil && sp.Schedule.Timezone != "" {
-		if loc, err := time.LoadLocation(sp.Schedule.Timezone); err == nil {
+	if sp, err := spec.Of(s); err == nil && sp.GetSchedule().GetTimezone() != "" {
+		if loc, err := time.LoadLocation(sp.GetSchedule().GetTimezone()); err == nil {
 			return loc
 		}
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"html"
 	"html/template"
@@ -10,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -576,7 +576,7 @@ func HaltHosts(run *murphyv1.Run) *Hosts {
 	if len(hr.GetTargets()) == 0 {
 		return nil
 	}
-	return haltHosts(hr, parseSpec(run.SpecJson).guard(hr.Metric))
+	return haltHosts(hr, guardOf(specOf(run), hr.Metric))
 }
 
 func haltHosts(hr *murphyv1.HaltRecord, guard haltGuard) *Hosts {
@@ -764,14 +764,8 @@ func hostTableMarkdown(w io.Writer, h *Hosts) {
 	}
 }
 
-// specTolerance is a tolerance as the canonical spec JSON writes it.
-type specTolerance struct {
-	Relative *float64 `json:"relative"`
-	Absolute *float64 `json:"absolute"`
-}
-
-// String is the tolerance as verdicts write it: "relative 0.1", "absolute 5".
-func (t *specTolerance) String() string {
+// specToleranceText is a tolerance as verdicts write it: "relative 0.1", "absolute 5".
+func specToleranceText(t *spec.Tolerance) string {
 	switch {
 	case t == nil:
 		return ""
@@ -783,46 +777,28 @@ func (t *specTolerance) String() string {
 	return ""
 }
 
-// specInfo is the part of a run's canonical spec the pages read.
-type specInfo struct {
-	Baseline   string `json:"baseline"`
-	Cooldown   string `json:"cooldown"`
-	Hypothesis struct {
-		Metrics []struct {
-			Name      string         `json:"name"`
-			Direction string         `json:"direction"`
-			Tolerance *specTolerance `json:"tolerance"`
-			Source    struct {
-				Probe *struct {
-					Measure string `json:"measure"`
-				} `json:"probe"`
-			} `json:"source"`
-		} `json:"metrics"`
-	} `json:"hypothesis"`
-	Abort []struct {
-		Metric    string         `json:"metric"`
-		Deviation *specTolerance `json:"deviation"`
-	} `json:"abort"`
-}
-
-func parseSpec(specJSON string) specInfo {
-	var s specInfo
-	_ = json.Unmarshal([]byte(specJSON), &s)
-	return s
+// specOf is the run's committed spec, or an empty one when it cannot be read: a page
+// shows what it can rather than nothing.
+func specOf(run *murphyv1.Run) *spec.Experiment {
+	sp, err := spec.Of(run)
+	if err != nil {
+		return &spec.Experiment{}
+	}
+	return sp
 }
 
 // guard is what the spec says about the deviation guardrail on metric.
-func (s specInfo) guard(metric string) haltGuard {
+func guardOf(sp *spec.Experiment, metric string) haltGuard {
 	var g haltGuard
-	for _, m := range s.Hypothesis.Metrics {
+	for _, m := range sp.GetHypothesis().GetMetrics() {
 		if m.Name == metric {
 			g.Direction = m.Direction
-			g.Proportion = m.Source.Probe != nil && m.Source.Probe.Measure == "success"
+			g.Proportion = spec.Proportion(m)
 		}
 	}
-	for _, a := range s.Abort {
+	for _, a := range sp.GetAbort() {
 		if a.Metric == metric && a.Deviation != nil {
-			g.Tolerance = a.Deviation.String()
+			g.Tolerance = specToleranceText(a.Deviation)
 		}
 	}
 	return g

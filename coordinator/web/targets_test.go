@@ -20,7 +20,7 @@ import (
 const hostSpecJSON = `{"apiVersion":"murphy/v1","name":"fleet","baseline":"60s","hypothesis":{"metrics":[` +
 	`{"name":"latency","source":{"probe":{"measure":"latency"}},"direction":"increase","tolerance":{"relative":0.1}},` +
 	`{"name":"success","source":{"probe":{"measure":"success"}},"direction":"decrease","tolerance":{"absolute":0.01}}]},` +
-	`"abort":[{"metric":"latency","deviation":{"relative":0.5}}],"steps":[{"fault":"http.delay","duration":"300s"}]}`
+	`"abort":[{"metric":"latency","deviation":{"relative":0.5}}],"steps":[{"fault":{"kind":"http.delay","duration":"300s"}}]}`
 
 func target(id string, g murphyv1.Group, base, window float64, log, beyond bool) *murphyv1.TargetSummary {
 	change := window - base
@@ -81,7 +81,7 @@ func addHostRuns(t *testing.T, f *fsm.FSM) {
 	groups := &murphyv1.Groups{Control: []string{"w0", "w2", "w4", "w6"}, Experiment: []string{"w1", "w3", "w5", "w7"}, Seed: 3}
 	start := t0.Add(24 * time.Hour)
 	for _, id := range []string{"hosts-refuted", "hosts-before", "hosts-halted"} {
-		apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "fleet", SpecJson: hostSpecJSON}}})
+		apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "fleet", Spec: testSpec(hostSpecJSON)}}})
 		apply(start, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: id, Groups: groups}}})
 	}
 	before := &murphyv1.Verdict{
@@ -354,7 +354,7 @@ func TestGuardrailNotes(t *testing.T) {
 	}}}
 	idx := uint64(1000)
 	for _, c := range []*murphyv1.Command{
-		{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", SpecJson: specJSON}}},
+		{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", Spec: testSpec(specJSON)}}},
 		{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "live-1", Groups: &murphyv1.Groups{Control: []string{"w0000"}, Experiment: []string{"w0001"}, Seed: 1}}}},
 	} {
 		idx++

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -386,15 +386,11 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	v := &RunView{Run: run, Summaries: sums, Headline: Headline(run), Active: !fsm.Terminal(run.Phase)}
 	v.Windows, v.Unconfirmed = FaultWindows(run, workers)
 	v.Reverts = NewHaltReverts(run)
-	var pretty bytes.Buffer
-	if json.Indent(&pretty, []byte(run.SpecJson), "", "  ") == nil {
-		v.Spec = pretty.String()
-	} else {
-		v.Spec = run.SpecJson
+	sp := specOf(run)
+	if js, err := spec.JSON(sp); err == nil {
+		v.Spec = string(js)
 	}
-	spec := parseSpec(run.SpecJson)
-	baseline, _ := time.ParseDuration(spec.Baseline)
-	cooldown, _ := time.ParseDuration(spec.Cooldown)
+	baseline, cooldown := sp.GetBaseline().AsDuration(), sp.GetCooldown().AsDuration()
 
 	// Groups by region and data centre.
 	idx := map[[2]string]*GroupRow{}
@@ -516,14 +512,10 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	names := []string{}
 	rates := map[string]bool{}
 	units := map[string]Unit{}
-	for _, m := range spec.Hypothesis.Metrics {
+	for _, m := range sp.GetHypothesis().GetMetrics() {
 		names = append(names, m.Name)
-		rates[m.Name] = m.Source.Probe != nil && m.Source.Probe.Measure == "success"
-		measure := ""
-		if m.Source.Probe != nil {
-			measure = m.Source.Probe.Measure
-		}
-		units[m.Name] = unitOf(m.Name, measure)
+		rates[m.Name] = spec.Proportion(m)
+		units[m.Name] = unitOf(m.Name, m.GetSource().GetProbe().GetMeasure())
 	}
 	for _, name := range names {
 		mv := MetricView{Name: name}
@@ -555,7 +547,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		}
 	}
 	if hr := run.Halt; len(hr.GetTargets()) > 0 {
-		v.HaltHosts = haltHosts(hr, spec.guard(hr.Metric))
+		v.HaltHosts = haltHosts(hr, guardOf(sp, hr.Metric))
 	}
 	return v
 }

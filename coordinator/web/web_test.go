@@ -11,16 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-const specJSON = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"steps":[{"fault":"http.delay","duration":"30s"}]}`
+const specJSON = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"steps":[{"fault":{"kind":"http.delay","duration":"30s"}}]}`
 
 // fill applies runs and workers the way a cluster would: every run completed with a
 // verdict and summaries, and one in four halted.
@@ -43,7 +45,7 @@ func fill(tb testing.TB, f *fsm.FSM, runs, workers int) {
 		id := fmt.Sprintf("checkout-%06x", i)
 		start := t0.Add(time.Duration(i) * time.Minute)
 		ctl, exp := []string{fmt.Sprintf("w%04d", (2*i)%workers)}, []string{fmt.Sprintf("w%04d", (2*i+1)%workers)}
-		apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "checkout", SpecJson: specJSON}}})
+		apply(start, &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: id, Experiment: "checkout", Spec: testSpec(specJSON)}}})
 		apply(start, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: id, Groups: &murphyv1.Groups{Control: ctl, Experiment: exp, Seed: 7}}}})
 		fault := &murphyv1.FaultSpec{Kind: "http.delay", Params: map[string]string{"delay": "20ms"}, Duration: durationpb.New(30 * time.Second)}
 		apply(start.Add(10*time.Second), &murphyv1.Command{Cmd: &murphyv1.Command_RecordStep{RecordStep: &murphyv1.RecordStep{RunId: id, Fault: fault, Start: true, Injected: exp}}})
@@ -269,7 +271,7 @@ func TestLiveOnlyWhileActive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", SpecJson: specJSON}}})
+	cmd(&murphyv1.Command{Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "live-1", Experiment: "checkout", Spec: testSpec(specJSON)}}})
 	cmd(&murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "live-1", Groups: &murphyv1.Groups{Control: []string{"w0000"}, Experiment: []string{"w0001"}, Seed: 1}}}})
 	for _, tc := range []struct {
 		run  string
@@ -335,7 +337,7 @@ func TestScheduleRule(t *testing.T) {
 func TestQueuedSpan(t *testing.T) {
 	f := fsm.New()
 	for i, c := range []*murphyv1.Command{
-		{At: timestamppb.New(t0), By: "alice@10.0.0.1:5555", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "q-1", Experiment: "checkout", SpecJson: specJSON}}},
+		{At: timestamppb.New(t0), By: "alice@10.0.0.1:5555", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "q-1", Experiment: "checkout", Spec: testSpec(specJSON)}}},
 		{At: timestamppb.New(t0.Add(5 * time.Second)), Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{RunId: "q-1", Groups: &murphyv1.Groups{Control: []string{"a"}, Experiment: []string{"b"}, Seed: 1}}}},
 	} {
 		if err := f.ApplyCommand(uint64(i+1), c); err != nil {
@@ -351,4 +353,14 @@ func TestQueuedSpan(t *testing.T) {
 	if !strings.Contains(got, "queued: waited 5.0 s to start") || !strings.Contains(got, "submitted: by alice\n") {
 		t.Errorf("timeline:\n%s", got)
 	}
+}
+
+// testSpec reads a spec fixture written in the contract's JSON form (only the fields the
+// pages read), as the cluster would have committed it.
+func testSpec(js string) *spec.Experiment {
+	sp := &spec.Experiment{}
+	if err := protojson.Unmarshal([]byte(js), sp); err != nil {
+		panic(fmt.Sprintf("spec fixture %s: %v", js, err))
+	}
+	return sp
 }

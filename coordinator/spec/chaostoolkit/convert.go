@@ -239,7 +239,7 @@ func (c *converter) experiment(root node) *document {
 		d.Hypothesis.Metrics = c.hypothesis(hyp, d)
 	}
 
-	baseline := spec.DefaultBaseline.Std()
+	baseline := spec.DefaultBaseline
 	if ext.baseline > 0 {
 		baseline = ext.baseline
 	}

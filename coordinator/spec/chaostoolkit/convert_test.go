@@ -224,38 +224,38 @@ func TestConvertMapping(t *testing.T) {
 	if e.Name != "checkout-survives" || e.Labels["tag.payments"] != "true" || e.Targets.Selector["service"] != "demo" || e.Targets.Experiment.Count != 2 {
 		t.Errorf("header: %+v %+v", e.Labels, e.Targets)
 	}
-	if got := e.Baseline.Std().String(); got != "7s" {
+	if got := e.Baseline.AsDuration().String(); got != "7s" {
 		t.Errorf("baseline %s, want 7s (5s and the first activity's pause before)", got)
 	}
 	m := e.Hypothesis.Metrics
-	if p := m[0].Source.Probe; p.HTTP.URL != "http://127.0.0.1:8080/" || p.HTTP.Method != "GET" || p.Measure != "status" || p.HTTP.Timeout.Std().String() != "3s" ||
-		len(m[0].CTKTolerance.Values) != 2 {
-		t.Errorf("http probe %+v %+v %+v", p, p.HTTP, m[0].CTKTolerance)
+	if p := m[0].Source.Probe; p.GetHttp().Url != "http://127.0.0.1:8080/" || p.GetHttp().Method != "GET" || p.Measure != "status" || p.Timeout.AsDuration().String() != "3s" ||
+		len(m[0].CtkTolerance.Values) != 2 {
+		t.Errorf("http probe %+v %+v %+v", p, p.GetHttp(), m[0].CtkTolerance)
 	}
-	if p := m[1].Source.Probe; p.HTTP.BodyMatch != "ok" || p.Measure != "success" {
-		t.Errorf("regex probe %+v", p.HTTP)
+	if p := m[1].Source.Probe; p.GetHttp().BodyMatch != "ok" || p.Measure != "success" {
+		t.Errorf("regex probe %+v", p.GetHttp())
 	}
-	if p := m[2].Source.Probe; strings.Join(p.Command.Argv, " ") != "true a b" || p.Measure != "exit_code" || m[2].CTKTolerance.Range[1] != 1 {
-		t.Errorf("range probe %+v %+v", p.Command, m[2].CTKTolerance)
+	if p := m[2].Source.Probe; strings.Join(p.GetCommand().Argv, " ") != "true a b" || p.Measure != "exit_code" || m[2].CtkTolerance.Range[1] != 1 {
+		t.Errorf("range probe %+v %+v", p.GetCommand(), m[2].CtkTolerance)
 	}
-	if p := m[3].Source.Probe; strings.Join(p.Command.Argv, "|") != "/bin/sh|-c|(echo --flag v up) | grep -qE -- '^up'" {
-		t.Errorf("stdout regex probe %q", p.Command.Argv)
+	if p := m[3].Source.Probe; strings.Join(p.GetCommand().Argv, "|") != "/bin/sh|-c|(echo --flag v up) | grep -qE -- '^up'" {
+		t.Errorf("stdout regex probe %q", p.GetCommand().Argv)
 	}
 	s := e.Steps
 	// Without Content-Type: application/json, Chaos Toolkit (the requests library) sends
 	// a mapping as a form.
-	if len(s) != 3 || s[0].Fault != "http.call" || s[0].Params["method"] != "POST" || s[0].Params["body"] != `a=1` ||
-		s[0].Params["headers"] != `{"Authorization":"Bearer s3cr3t","Content-Type":"application/x-www-form-urlencoded"}` || s[0].Duration.Std().String() != "4s" {
+	if len(s) != 3 || s[0].Fault.GetKind() != "http.call" || s[0].Fault.GetParams()["method"] != "POST" || s[0].Fault.GetParams()["body"] != `a=1` ||
+		s[0].Fault.GetParams()["headers"] != `{"Authorization":"Bearer s3cr3t","Content-Type":"application/x-www-form-urlencoded"}` || s[0].Fault.GetDuration().AsDuration().String() != "4s" {
 		t.Fatalf("step 0 %+v", s[0])
 	}
-	if s[1].Fault != "exec" || s[1].Params["shell"] != "true" || s[1].Params["inject"] != "sleep 1 && echo done" || s[1].Params["timeout"] != "9s" || s[1].Duration.Std().String() != "3s" || s[1].Parallel {
+	if s[1].Fault.GetKind() != "exec" || s[1].Fault.GetParams()["shell"] != "true" || s[1].Fault.GetParams()["inject"] != "sleep 1 && echo done" || s[1].Fault.GetParams()["timeout"] != "9s" || s[1].Fault.GetDuration().AsDuration().String() != "3s" || s[1].Parallel {
 		t.Errorf("step 1 %+v", s[1])
 	}
 	// The step after the background one starts with it.
-	if s[2].Fault != "http.call" || s[2].Params["url"] != "http://127.0.0.1:8080/" || !s[2].Parallel {
+	if s[2].Fault.GetKind() != "http.call" || s[2].Fault.GetParams()["url"] != "http://127.0.0.1:8080/" || !s[2].Parallel {
 		t.Errorf("ref step %+v", s[2])
 	}
-	if rb := e.Rollbacks; len(rb) != 1 || rb[0].Fault != "http.call" || rb[0].Params["timeout"] != "3s" {
+	if rb := e.Rollbacks; len(rb) != 1 || rb[0].Fault.GetKind() != "http.call" || rb[0].Fault.GetParams()["timeout"] != "3s" {
 		t.Errorf("rollbacks %+v", rb)
 	}
 	notes := ""
@@ -349,7 +349,7 @@ method:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Experiment.Steps[0].Fault != "http.call" {
+	if r.Experiment.Steps[0].Fault.GetKind() != "http.call" {
 		t.Errorf("%+v", r.Experiment.Steps)
 	}
 }

@@ -102,11 +102,11 @@ func TestConvertBackground(t *testing.T) {
 			}
 			for i, w := range tt.steps {
 				s := e.Steps[i]
-				if got := s.Params["inject"]; got != `["echo","`+w.step+`"]` || s.Parallel != w.parallel || s.Duration.Std() != w.hold {
-					t.Errorf("step %d: %s parallel %v for %s; want echo %s parallel %v for %s", i, got, s.Parallel, s.Duration, w.step, w.parallel, w.hold)
+				if got := s.Fault.GetParams()["inject"]; got != `["echo","`+w.step+`"]` || s.Parallel != w.parallel || s.Fault.GetDuration().AsDuration() != w.hold {
+					t.Errorf("step %d: %s parallel %v for %s; want echo %s parallel %v for %s", i, got, s.Parallel, s.Fault.GetDuration().AsDuration(), w.step, w.parallel, w.hold)
 				}
 			}
-			if got := e.Baseline.Std(); got != 10*time.Second+tt.baseline {
+			if got := e.Baseline.AsDuration(); got != 10*time.Second+tt.baseline {
 				t.Errorf("baseline %s, want %s", got, 10*time.Second+tt.baseline)
 			}
 			notes := notesOf(r)

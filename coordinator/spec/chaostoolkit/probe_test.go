@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 const (
@@ -42,7 +44,7 @@ func TestConvertJSONPath(t *testing.T) {
 	processProbe := func(tol string) string {
 		return `{"type": "probe", "name": "j", "tolerance": ` + tol + `, "provider": {"type": "process", "path": "stat", "arguments": ["--json"]}}`
 	}
-	zero, two := 0, 2
+	zero, two := int32(0), int32(2)
 	tests := []struct {
 		name, probe string
 		want        *spec.JSONPathCheck // on the http or the command probe
@@ -50,30 +52,30 @@ func TestConvertJSONPath(t *testing.T) {
 		wantErr     string
 	}{
 		{"any match", httpProbe(`{"type": "jsonpath", "path": "$.status", "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.status"}, []string{"the jsonpath is evaluated on the body"}, ""},
+			jp("$.status", nil), []string{"the jsonpath is evaluated on the body"}, ""},
 		{"expect a scalar", httpProbe(`{"type": "jsonpath", "path": "$.status", "expect": "ok", "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.status", Expect: []any{"ok"}}, nil, ""},
+			jp("$.status", nil, "ok"), nil, ""},
 		{"expect a list", httpProbe(`{"type": "jsonpath", "path": "$.deps[*].up", "expect": [true, 1, null], "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.deps[*].up", Expect: []any{true, 1.0, nil}}, nil, ""},
+			jp("$.deps[*].up", nil, true, 1.0, nil), nil, ""},
 		{"expect null", httpProbe(`{"type": "jsonpath", "path": "$.error", "expect": null, "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.error", Expect: []any{nil}}, nil, ""},
+			jp("$.error", nil, nil), nil, ""},
 		{"count", httpProbe(`{"type": "jsonpath", "path": "$.items[*]", "count": 2, "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.items[*]", Count: &two}, nil, ""},
+			jp("$.items[*]", &two), nil, ""},
 		{"count 0", httpProbe(`{"type": "jsonpath", "path": "$.error", "count": 0, "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.error", Count: &zero},
+			jp("$.error", &zero),
 			[]string{"a body that is not JSON fails it, where Chaos Toolkit would find no match and accept it"}, ""},
 		{"expect wins over count", httpProbe(`{"type": "jsonpath", "path": "$.a", "count": 3, "expect": 1, "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.a", Expect: []any{1.0}},
+			jp("$.a", nil, 1.0),
 			[]string{"tolerance.count: not checked: Chaos Toolkit ignores count when expect is given"}, ""},
 		{"an empty expect is count 0", httpProbe(`{"type": "jsonpath", "path": "$.errors[*]", "expect": [], "target": "body"}`),
-			&spec.JSONPathCheck{Path: "$.errors[*]", Count: &zero}, nil, ""},
+			jp("$.errors[*]", &zero), nil, ""},
 		{"no target", httpProbe(`{"type": "jsonpath", "path": "$.status"}`),
-			&spec.JSONPathCheck{Path: "$.status"},
+			jp("$.status", nil),
 			[]string{"without a target Chaos Toolkit matches the path against the whole result ({status, headers, body}); Murphy matches it against the body"}, ""},
 		{"configuration in the path", `{"type": "probe", "name": "j", "tolerance": {"type": "jsonpath", "path": "$.${field}", "target": "body"}, "provider": {"type": "http", "url": "http://h/"}}`,
-			&spec.JSONPathCheck{Path: "$.status"}, nil, ""},
+			jp("$.status", nil), nil, ""},
 		{"stdout", processProbe(`{"type": "jsonpath", "path": "$.state", "expect": "running", "target": "stdout"}`),
-			&spec.JSONPathCheck{Path: "$.state", Expect: []any{"running"}},
+			jp("$.state", nil, "running"),
 			[]string{"the jsonpath is evaluated on the standard output (JSON of at most 64 KiB); the probe also needs the command to exit 0"}, ""},
 		{"headers target", httpProbe(`{"type": "jsonpath", "path": "$.x", "target": "headers"}`), nil, nil,
 			"x.json:1: steady-state-hypothesis.probes[0].tolerance.target: a jsonpath on the headers of an http probe is not supported; Murphy checks the body (target: body)"},
@@ -102,17 +104,17 @@ func TestConvertJSONPath(t *testing.T) {
 			m := r.Experiment.Hypothesis.Metrics[0]
 			p := m.Source.Probe
 			var got *spec.JSONPathCheck
-			if p.HTTP != nil {
-				got = p.HTTP.JSONPath
+			if p.GetHttp() != nil {
+				got = p.GetHttp().JsonPath
 			} else {
-				got = p.Command.JSONPath
+				got = p.GetCommand().JsonPath
 			}
-			if !reflect.DeepEqual(got, tt.want) {
+			if !proto.Equal(got, tt.want) {
 				t.Errorf("jsonPath = %#v, want %#v", got, tt.want)
 			}
 			// The probe reports success, which the Chaos Toolkit tolerance reads as met at 1.
-			if p.Measure != spec.MeasureSuccess || !reflect.DeepEqual(m.CTKTolerance.Values, []float64{1}) {
-				t.Errorf("measure %s, tolerance values %v", p.Measure, m.CTKTolerance.Values)
+			if p.Measure != spec.MeasureSuccess || !reflect.DeepEqual(m.CtkTolerance.Values, []float64{1}) {
+				t.Errorf("measure %s, tolerance values %v", p.Measure, m.CtkTolerance.Values)
 			}
 			notes := notesOf(r)
 			if strings.Contains(notes, "not evaluated") {
@@ -196,22 +198,22 @@ func TestConvertHTTPRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := r.Experiment.Hypothesis.Metrics[0].Source.Probe.HTTP
-			if h.URL != tt.url || h.Method != tt.method || h.Body != tt.body || !reflect.DeepEqual(h.Headers, tt.wantHeaders) {
-				t.Errorf("probe %s %s body %q headers %v; want %s %s body %q headers %v", h.Method, h.URL, h.Body, h.Headers, tt.method, tt.url, tt.body, tt.wantHeaders)
+			h := r.Experiment.Hypothesis.Metrics[0].Source.Probe.GetHttp()
+			if h.Url != tt.url || h.Method != tt.method || h.Body != tt.body || !reflect.DeepEqual(h.Headers, tt.wantHeaders) {
+				t.Errorf("probe %s %s body %q headers %v; want %s %s body %q headers %v", h.Method, h.Url, h.Body, h.Headers, tt.method, tt.url, tt.body, tt.wantHeaders)
 			}
 			s := r.Experiment.Steps[0]
-			if s.Params["url"] != tt.url || s.Params["body"] != tt.body {
-				t.Errorf("step url %q body %q", s.Params["url"], s.Params["body"])
+			if s.Fault.GetParams()["url"] != tt.url || s.Fault.GetParams()["body"] != tt.body {
+				t.Errorf("step url %q body %q", s.Fault.GetParams()["url"], s.Fault.GetParams()["body"])
 			}
 			if len(tt.wantHeaders) > 0 {
 				for k, v := range tt.wantHeaders {
-					if !strings.Contains(s.Params["headers"], `"`+k+`":"`+v+`"`) {
-						t.Errorf("step headers %s lack %s: %s", s.Params["headers"], k, v)
+					if !strings.Contains(s.Fault.GetParams()["headers"], `"`+k+`":"`+v+`"`) {
+						t.Errorf("step headers %s lack %s: %s", s.Fault.GetParams()["headers"], k, v)
 					}
 				}
-			} else if s.Params["headers"] != "" {
-				t.Errorf("step headers %s", s.Params["headers"])
+			} else if s.Fault.GetParams()["headers"] != "" {
+				t.Errorf("step headers %s", s.Fault.GetParams()["headers"])
 			}
 			notes := notesOf(r)
 			if strings.Contains(notes, "send no headers") {
@@ -224,4 +226,17 @@ func TestConvertHTTPRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// jp is a jsonPath check with the expected values given as encoding/json decodes them.
+func jp(path string, count *int32, expect ...any) *spec.JSONPathCheck {
+	j := &spec.JSONPathCheck{Path: path, Count: count}
+	for _, e := range expect {
+		v, err := structpb.NewValue(e)
+		if err != nil {
+			panic(err)
+		}
+		j.Expect = append(j.Expect, v)
+	}
+	return j
 }

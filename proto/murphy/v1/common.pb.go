@@ -10,7 +10,6 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -561,67 +560,6 @@ func (x *WorkerLimits) GetDiskPaths() []string {
 	return nil
 }
 
-// FaultSpec is one fault to inject: a kind from the worker's catalogue and its parameters.
-type FaultSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Params        map[string]string      `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FaultSpec) Reset() {
-	*x = FaultSpec{}
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FaultSpec) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FaultSpec) ProtoMessage() {}
-
-func (x *FaultSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FaultSpec.ProtoReflect.Descriptor instead.
-func (*FaultSpec) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *FaultSpec) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *FaultSpec) GetParams() map[string]string {
-	if x != nil {
-		return x.Params
-	}
-	return nil
-}
-
-func (x *FaultSpec) GetDuration() *durationpb.Duration {
-	if x != nil {
-		return x.Duration
-	}
-	return nil
-}
-
 // StepState records one step of a run as committed by the leader.
 type StepState struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +580,7 @@ type StepState struct {
 
 func (x *StepState) Reset() {
 	*x = StepState{}
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +592,7 @@ func (x *StepState) String() string {
 func (*StepState) ProtoMessage() {}
 
 func (x *StepState) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +605,7 @@ func (x *StepState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepState.ProtoReflect.Descriptor instead.
 func (*StepState) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *StepState) GetIndex() int32 {
@@ -742,7 +680,7 @@ type FaultWindow struct {
 
 func (x *FaultWindow) Reset() {
 	*x = FaultWindow{}
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +692,7 @@ func (x *FaultWindow) String() string {
 func (*FaultWindow) ProtoMessage() {}
 
 func (x *FaultWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +705,7 @@ func (x *FaultWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultWindow.ProtoReflect.Descriptor instead.
 func (*FaultWindow) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FaultWindow) GetWorkerId() string {
@@ -817,7 +755,7 @@ type Groups struct {
 
 func (x *Groups) Reset() {
 	*x = Groups{}
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +767,7 @@ func (x *Groups) String() string {
 func (*Groups) ProtoMessage() {}
 
 func (x *Groups) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +780,7 @@ func (x *Groups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Groups.ProtoReflect.Descriptor instead.
 func (*Groups) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Groups) GetControl() []string {
@@ -878,7 +816,7 @@ type WorkerRevert struct {
 
 func (x *WorkerRevert) Reset() {
 	*x = WorkerRevert{}
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +828,7 @@ func (x *WorkerRevert) String() string {
 func (*WorkerRevert) ProtoMessage() {}
 
 func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +841,7 @@ func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRevert.ProtoReflect.Descriptor instead.
 func (*WorkerRevert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WorkerRevert) GetWorkerId() string {
@@ -950,7 +888,7 @@ type HaltRecord struct {
 
 func (x *HaltRecord) Reset() {
 	*x = HaltRecord{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +900,7 @@ func (x *HaltRecord) String() string {
 func (*HaltRecord) ProtoMessage() {}
 
 func (x *HaltRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +913,7 @@ func (x *HaltRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltRecord.ProtoReflect.Descriptor instead.
 func (*HaltRecord) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HaltRecord) GetReason() string {
@@ -1114,7 +1052,7 @@ type MetricVerdict struct {
 
 func (x *MetricVerdict) Reset() {
 	*x = MetricVerdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1064,7 @@ func (x *MetricVerdict) String() string {
 func (*MetricVerdict) ProtoMessage() {}
 
 func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1077,7 @@ func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricVerdict.ProtoReflect.Descriptor instead.
 func (*MetricVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetricVerdict) GetName() string {
@@ -1445,7 +1383,7 @@ type TargetSummary struct {
 
 func (x *TargetSummary) Reset() {
 	*x = TargetSummary{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1395,7 @@ func (x *TargetSummary) String() string {
 func (*TargetSummary) ProtoMessage() {}
 
 func (x *TargetSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1408,7 @@ func (x *TargetSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
 func (*TargetSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TargetSummary) GetId() string {
@@ -1552,7 +1490,7 @@ type PooledView struct {
 
 func (x *PooledView) Reset() {
 	*x = PooledView{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1502,7 @@ func (x *PooledView) String() string {
 func (*PooledView) ProtoMessage() {}
 
 func (x *PooledView) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1515,7 @@ func (x *PooledView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
 func (*PooledView) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PooledView) GetMethod() string {
@@ -1690,7 +1628,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1640,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1653,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1783,7 +1721,10 @@ type Run struct {
 	CreatedAt  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	PhaseSince *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=phase_since,json=phaseSince,proto3" json:"phase_since,omitempty"`
 	EndedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
-	// The validated, defaulted spec as canonical JSON, and the digest of its source.
+	// The validated, defaulted spec, and the digest of its source.
+	Spec *Experiment `protobuf:"bytes,50,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Runs committed before the spec was typed hold its canonical JSON instead; read both
+	// through spec.Of.
 	SpecJson    string  `protobuf:"bytes,7,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	SpecDigest  string  `protobuf:"bytes,8,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
 	SubmittedBy string  `protobuf:"bytes,9,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
@@ -1813,7 +1754,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +1766,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +1779,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Run) GetId() string {
@@ -1879,6 +1820,13 @@ func (x *Run) GetPhaseSince() *timestamppb.Timestamp {
 func (x *Run) GetEndedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Run) GetSpec() *Experiment {
+	if x != nil {
+		return x.Spec
 	}
 	return nil
 }
@@ -1995,496 +1943,6 @@ func (x *Run) GetWaves() []*Wave {
 	return nil
 }
 
-// Probe is a steady-state measurement a worker takes on its own schedule during a run.
-// Every kind reports the measures latency (seconds the check took, the elapsed time on
-// failure) and success (1 or 0); some add their own, listed on the kind.
-type Probe struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Metric   string                 `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
-	Interval *durationpb.Duration   `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
-	Timeout  *durationpb.Duration   `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
-	// latency, success, or a measure of the kind: status and status_class (HTTP),
-	// exit_code and number (command).
-	Measure string `protobuf:"bytes,4,opt,name=measure,proto3" json:"measure,omitempty"`
-	// Types that are valid to be assigned to Kind:
-	//
-	//	*Probe_Http
-	//	*Probe_Tcp
-	//	*Probe_Grpc
-	//	*Probe_Command
-	Kind          isProbe_Kind `protobuf_oneof:"kind"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Probe) Reset() {
-	*x = Probe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Probe) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Probe) ProtoMessage() {}
-
-func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Probe.ProtoReflect.Descriptor instead.
-func (*Probe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *Probe) GetMetric() string {
-	if x != nil {
-		return x.Metric
-	}
-	return ""
-}
-
-func (x *Probe) GetInterval() *durationpb.Duration {
-	if x != nil {
-		return x.Interval
-	}
-	return nil
-}
-
-func (x *Probe) GetTimeout() *durationpb.Duration {
-	if x != nil {
-		return x.Timeout
-	}
-	return nil
-}
-
-func (x *Probe) GetMeasure() string {
-	if x != nil {
-		return x.Measure
-	}
-	return ""
-}
-
-func (x *Probe) GetKind() isProbe_Kind {
-	if x != nil {
-		return x.Kind
-	}
-	return nil
-}
-
-func (x *Probe) GetHttp() *HTTPProbe {
-	if x != nil {
-		if x, ok := x.Kind.(*Probe_Http); ok {
-			return x.Http
-		}
-	}
-	return nil
-}
-
-func (x *Probe) GetTcp() *TCPProbe {
-	if x != nil {
-		if x, ok := x.Kind.(*Probe_Tcp); ok {
-			return x.Tcp
-		}
-	}
-	return nil
-}
-
-func (x *Probe) GetGrpc() *GRPCHealthProbe {
-	if x != nil {
-		if x, ok := x.Kind.(*Probe_Grpc); ok {
-			return x.Grpc
-		}
-	}
-	return nil
-}
-
-func (x *Probe) GetCommand() *CommandProbe {
-	if x != nil {
-		if x, ok := x.Kind.(*Probe_Command); ok {
-			return x.Command
-		}
-	}
-	return nil
-}
-
-type isProbe_Kind interface {
-	isProbe_Kind()
-}
-
-type Probe_Http struct {
-	Http *HTTPProbe `protobuf:"bytes,5,opt,name=http,proto3,oneof"`
-}
-
-type Probe_Tcp struct {
-	Tcp *TCPProbe `protobuf:"bytes,6,opt,name=tcp,proto3,oneof"`
-}
-
-type Probe_Grpc struct {
-	Grpc *GRPCHealthProbe `protobuf:"bytes,7,opt,name=grpc,proto3,oneof"`
-}
-
-type Probe_Command struct {
-	Command *CommandProbe `protobuf:"bytes,8,opt,name=command,proto3,oneof"`
-}
-
-func (*Probe_Http) isProbe_Kind() {}
-
-func (*Probe_Tcp) isProbe_Kind() {}
-
-func (*Probe_Grpc) isProbe_Kind() {}
-
-func (*Probe_Command) isProbe_Kind() {}
-
-// HTTPProbe is one request. Measures: status (the code, 0 when no response arrived) and
-// status_class (status/100, 0 when no response arrived).
-type HTTPProbe struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// May hold {{proxy}}, replaced by the host:port of the worker's own proxy.
-	Url    string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
-	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	// Accepted status codes; empty means 2xx and 3xx.
-	ExpectStatus []int32 `protobuf:"varint,3,rep,packed,name=expect_status,json=expectStatus,proto3" json:"expect_status,omitempty"`
-	// An RE2 regular expression the first 64 KiB of the body must match for the probe to
-	// succeed; empty accepts any body.
-	BodyMatch string `protobuf:"bytes,4,opt,name=body_match,json=bodyMatch,proto3" json:"body_match,omitempty"`
-	// Sent with every request. Host sets the request's host; Content-Length,
-	// Transfer-Encoding and Trailer are refused, since the body decides them.
-	Headers map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// Sent as is with every request; at most 64 KiB.
-	Body string `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
-	// Must hold on the body (at most 64 KiB of JSON) for the probe to succeed.
-	JsonPath      *JSONPathCheck `protobuf:"bytes,7,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *HTTPProbe) Reset() {
-	*x = HTTPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *HTTPProbe) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*HTTPProbe) ProtoMessage() {}
-
-func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
-func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *HTTPProbe) GetUrl() string {
-	if x != nil {
-		return x.Url
-	}
-	return ""
-}
-
-func (x *HTTPProbe) GetMethod() string {
-	if x != nil {
-		return x.Method
-	}
-	return ""
-}
-
-func (x *HTTPProbe) GetExpectStatus() []int32 {
-	if x != nil {
-		return x.ExpectStatus
-	}
-	return nil
-}
-
-func (x *HTTPProbe) GetBodyMatch() string {
-	if x != nil {
-		return x.BodyMatch
-	}
-	return ""
-}
-
-func (x *HTTPProbe) GetHeaders() map[string]string {
-	if x != nil {
-		return x.Headers
-	}
-	return nil
-}
-
-func (x *HTTPProbe) GetBody() string {
-	if x != nil {
-		return x.Body
-	}
-	return ""
-}
-
-func (x *HTTPProbe) GetJsonPath() *JSONPathCheck {
-	if x != nil {
-		return x.JsonPath
-	}
-	return nil
-}
-
-// TCPProbe opens a TCP connection and closes it at once; it succeeds when the connection
-// is established.
-type TCPProbe struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// host:port; may hold {{proxy}}.
-	Address       string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TCPProbe) Reset() {
-	*x = TCPProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TCPProbe) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TCPProbe) ProtoMessage() {}
-
-func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
-func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *TCPProbe) GetAddress() string {
-	if x != nil {
-		return x.Address
-	}
-	return ""
-}
-
-// GRPCHealthProbe calls grpc.health.v1.Health/Check over plaintext; it succeeds when the
-// answer is SERVING.
-type GRPCHealthProbe struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// host:port; may hold {{proxy}}.
-	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// The service to ask about; empty asks about the server as a whole.
-	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GRPCHealthProbe) Reset() {
-	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GRPCHealthProbe) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GRPCHealthProbe) ProtoMessage() {}
-
-func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
-func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *GRPCHealthProbe) GetAddress() string {
-	if x != nil {
-		return x.Address
-	}
-	return ""
-}
-
-func (x *GRPCHealthProbe) GetService() string {
-	if x != nil {
-		return x.Service
-	}
-	return ""
-}
-
-// CommandProbe runs a program without a shell; it succeeds when the program exits 0.
-// Measures: exit_code (-1 when it could not start, timed out or died of a signal) and
-// number (the last number in the last 64 KiB of its standard output; 0 and a failure when
-// it failed or printed none).
-type CommandProbe struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The program (looked up in the worker's PATH) and its arguments; {{proxy}} is replaced
-	// in each argument.
-	Argv []string `protobuf:"bytes,1,rep,name=argv,proto3" json:"argv,omitempty"`
-	// Added to the program's environment, which otherwise holds only PATH, HOME and
-	// LC_ALL=C.
-	Env map[string]string `protobuf:"bytes,2,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// Must hold on the standard output (at most 64 KiB of JSON) for the probe to succeed.
-	JsonPath      *JSONPathCheck `protobuf:"bytes,3,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CommandProbe) Reset() {
-	*x = CommandProbe{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CommandProbe) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CommandProbe) ProtoMessage() {}
-
-func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
-func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *CommandProbe) GetArgv() []string {
-	if x != nil {
-		return x.Argv
-	}
-	return nil
-}
-
-func (x *CommandProbe) GetEnv() map[string]string {
-	if x != nil {
-		return x.Env
-	}
-	return nil
-}
-
-func (x *CommandProbe) GetJsonPath() *JSONPathCheck {
-	if x != nil {
-		return x.JsonPath
-	}
-	return nil
-}
-
-// JSONPathCheck is an RFC 9535 JSONPath query run on a JSON document: an HTTP probe's
-// body or a command probe's standard output. It fails when the document is not JSON.
-// With count, the query must select exactly count values; with expect, the selected
-// values must equal expect, in order; with both, both must hold; with neither, the query
-// must select at least one value. This is Chaos Toolkit's jsonpath tolerance.
-type JSONPathCheck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Expect        []*structpb.Value      `protobuf:"bytes,2,rep,name=expect,proto3" json:"expect,omitempty"`
-	Count         *int32                 `protobuf:"varint,3,opt,name=count,proto3,oneof" json:"count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *JSONPathCheck) Reset() {
-	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *JSONPathCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*JSONPathCheck) ProtoMessage() {}
-
-func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
-func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *JSONPathCheck) GetPath() string {
-	if x != nil {
-		return x.Path
-	}
-	return ""
-}
-
-func (x *JSONPathCheck) GetExpect() []*structpb.Value {
-	if x != nil {
-		return x.Expect
-	}
-	return nil
-}
-
-func (x *JSONPathCheck) GetCount() int32 {
-	if x != nil && x.Count != nil {
-		return *x.Count
-	}
-	return 0
-}
-
 type Sample struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Per (worker, run, metric) sequence number, so resends after a failover are deduplicated.
@@ -2499,7 +1957,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +1969,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[19]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +1982,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2569,7 +2027,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2039,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[20]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2052,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2658,7 +2116,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +2128,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[21]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +2141,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2764,7 +2222,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[22]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +2234,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[22]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +2247,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{22}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2847,7 +2305,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[23]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +2317,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[23]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +2330,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{23}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2907,7 +2365,7 @@ var File_murphy_v1_common_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x04\n" +
+	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14murphy/v1/spec.proto\"\xa1\x04\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1d.murphy.v1.Worker.LabelsEntryR\x06labels\x12\"\n" +
@@ -2927,14 +2385,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\fWorkerLimits\x12<\n" +
 	"\fmax_duration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vmaxDuration\x12\x1d\n" +
 	"\n" +
-	"disk_paths\x18\x02 \x03(\tR\tdiskPaths\"\xcb\x01\n" +
-	"\tFaultSpec\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x128\n" +
-	"\x06params\x18\x02 \x03(\v2 .murphy.v1.FaultSpec.ParamsEntryR\x06params\x125\n" +
-	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x1a9\n" +
-	"\vParamsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x02\n" +
+	"disk_paths\x18\x02 \x03(\tR\tdiskPaths\"\xbb\x02\n" +
 	"\tStepState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12*\n" +
 	"\x05fault\x18\x02 \x01(\v2\x14.murphy.v1.FaultSpecR\x05fault\x129\n" +
@@ -3062,7 +2513,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"confidence\x18\a \x01(\x01R\n" +
 	"confidence\x12!\n" +
-	"\fbefore_fault\x18\b \x01(\bR\vbeforeFault\"\xbc\a\n" +
+	"\fbefore_fault\x18\b \x01(\bR\vbeforeFault\"\xe7\a\n" +
 	"\x03Run\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
@@ -3073,7 +2524,8 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12;\n" +
 	"\vphase_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"phaseSince\x125\n" +
-	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12\x1b\n" +
+	"\bended_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12)\n" +
+	"\x04spec\x182 \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x1b\n" +
 	"\tspec_json\x18\a \x01(\tR\bspecJson\x12\x1f\n" +
 	"\vspec_digest\x18\b \x01(\tR\n" +
 	"specDigest\x12!\n" +
@@ -3094,46 +2546,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x0eschedule_until\x18\" \x01(\v2\x1a.google.protobuf.TimestampR\rscheduleUntil\x12\x1d\n" +
 	"\n" +
 	"wave_level\x18  \x01(\tR\twaveLevel\x12%\n" +
-	"\x05waves\x18! \x03(\v2\x0f.murphy.v1.WaveR\x05waves\"\xe9\x02\n" +
-	"\x05Probe\x12\x16\n" +
-	"\x06metric\x18\x01 \x01(\tR\x06metric\x125\n" +
-	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
-	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x18\n" +
-	"\ameasure\x18\x04 \x01(\tR\ameasure\x12*\n" +
-	"\x04http\x18\x05 \x01(\v2\x14.murphy.v1.HTTPProbeH\x00R\x04http\x12'\n" +
-	"\x03tcp\x18\x06 \x01(\v2\x13.murphy.v1.TCPProbeH\x00R\x03tcp\x120\n" +
-	"\x04grpc\x18\a \x01(\v2\x1a.murphy.v1.GRPCHealthProbeH\x00R\x04grpc\x123\n" +
-	"\acommand\x18\b \x01(\v2\x17.murphy.v1.CommandProbeH\x00R\acommandB\x06\n" +
-	"\x04kind\"\xbd\x02\n" +
-	"\tHTTPProbe\x12\x10\n" +
-	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
-	"\x06method\x18\x02 \x01(\tR\x06method\x12#\n" +
-	"\rexpect_status\x18\x03 \x03(\x05R\fexpectStatus\x12\x1d\n" +
-	"\n" +
-	"body_match\x18\x04 \x01(\tR\tbodyMatch\x12;\n" +
-	"\aheaders\x18\x05 \x03(\v2!.murphy.v1.HTTPProbe.HeadersEntryR\aheaders\x12\x12\n" +
-	"\x04body\x18\x06 \x01(\tR\x04body\x125\n" +
-	"\tjson_path\x18\a \x01(\v2\x18.murphy.v1.JSONPathCheckR\bjsonPath\x1a:\n" +
-	"\fHeadersEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"$\n" +
-	"\bTCPProbe\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\"E\n" +
-	"\x0fGRPCHealthProbe\x12\x18\n" +
-	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
-	"\aservice\x18\x02 \x01(\tR\aservice\"\xc5\x01\n" +
-	"\fCommandProbe\x12\x12\n" +
-	"\x04argv\x18\x01 \x03(\tR\x04argv\x122\n" +
-	"\x03env\x18\x02 \x03(\v2 .murphy.v1.CommandProbe.EnvEntryR\x03env\x125\n" +
-	"\tjson_path\x18\x03 \x01(\v2\x18.murphy.v1.JSONPathCheckR\bjsonPath\x1a6\n" +
-	"\bEnvEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"x\n" +
-	"\rJSONPathCheck\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
-	"\x06expect\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x06expect\x12\x19\n" +
-	"\x05count\x18\x03 \x01(\x05H\x00R\x05count\x88\x01\x01B\b\n" +
-	"\x06_count\"l\n" +
+	"\x05waves\x18! \x03(\v2\x0f.murphy.v1.WaveR\x05waves\"l\n" +
 	"\x06Sample\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
@@ -3223,7 +2636,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -3233,104 +2646,83 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(RevertCause)(0),              // 5: murphy.v1.RevertCause
 	(*Worker)(nil),                // 6: murphy.v1.Worker
 	(*WorkerLimits)(nil),          // 7: murphy.v1.WorkerLimits
-	(*FaultSpec)(nil),             // 8: murphy.v1.FaultSpec
-	(*StepState)(nil),             // 9: murphy.v1.StepState
-	(*FaultWindow)(nil),           // 10: murphy.v1.FaultWindow
-	(*Groups)(nil),                // 11: murphy.v1.Groups
-	(*WorkerRevert)(nil),          // 12: murphy.v1.WorkerRevert
-	(*HaltRecord)(nil),            // 13: murphy.v1.HaltRecord
-	(*MetricVerdict)(nil),         // 14: murphy.v1.MetricVerdict
-	(*TargetSummary)(nil),         // 15: murphy.v1.TargetSummary
-	(*PooledView)(nil),            // 16: murphy.v1.PooledView
-	(*Verdict)(nil),               // 17: murphy.v1.Verdict
-	(*Run)(nil),                   // 18: murphy.v1.Run
-	(*Probe)(nil),                 // 19: murphy.v1.Probe
-	(*HTTPProbe)(nil),             // 20: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),              // 21: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),       // 22: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),          // 23: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),         // 24: murphy.v1.JSONPathCheck
-	(*Sample)(nil),                // 25: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 26: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 27: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 28: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 29: murphy.v1.Wave
-	nil,                           // 30: murphy.v1.Worker.LabelsEntry
-	nil,                           // 31: murphy.v1.FaultSpec.ParamsEntry
-	nil,                           // 32: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                           // 33: murphy.v1.CommandProbe.EnvEntry
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
-	(*structpb.Value)(nil),        // 36: google.protobuf.Value
+	(*StepState)(nil),             // 8: murphy.v1.StepState
+	(*FaultWindow)(nil),           // 9: murphy.v1.FaultWindow
+	(*Groups)(nil),                // 10: murphy.v1.Groups
+	(*WorkerRevert)(nil),          // 11: murphy.v1.WorkerRevert
+	(*HaltRecord)(nil),            // 12: murphy.v1.HaltRecord
+	(*MetricVerdict)(nil),         // 13: murphy.v1.MetricVerdict
+	(*TargetSummary)(nil),         // 14: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 15: murphy.v1.PooledView
+	(*Verdict)(nil),               // 16: murphy.v1.Verdict
+	(*Run)(nil),                   // 17: murphy.v1.Run
+	(*Sample)(nil),                // 18: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 19: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 20: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 21: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 22: murphy.v1.Wave
+	nil,                           // 23: murphy.v1.Worker.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
+	(*FaultSpec)(nil),             // 26: murphy.v1.FaultSpec
+	(*Experiment)(nil),            // 27: murphy.v1.Experiment
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	30, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	23, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	34, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	34, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	34, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	24, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	24, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	24, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
 	7,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
-	35, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
-	31, // 7: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	35, // 8: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
-	8,  // 9: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	34, // 10: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	34, // 11: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	10, // 12: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
-	34, // 13: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
-	34, // 14: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
-	5,  // 15: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
-	34, // 16: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
-	5,  // 17: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	34, // 18: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
-	12, // 19: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	34, // 20: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	15, // 21: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	3,  // 22: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	27, // 23: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	15, // 24: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	16, // 25: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 26: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 27: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	14, // 28: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	34, // 29: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	34, // 30: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	34, // 31: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 32: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	34, // 33: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	34, // 34: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	34, // 35: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	11, // 36: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	9,  // 37: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	17, // 38: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	13, // 39: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	28, // 40: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	34, // 41: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	34, // 42: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	34, // 43: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	29, // 44: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	35, // 45: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	35, // 46: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	20, // 47: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	21, // 48: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	22, // 49: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	23, // 50: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	32, // 51: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	24, // 52: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	33, // 53: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	24, // 54: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	36, // 55: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	34, // 56: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	8,  // 57: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	34, // 58: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	11, // 59: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	9,  // 60: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	17, // 61: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	25, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
+	26, // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
+	24, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	24, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	9,  // 10: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
+	24, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	24, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	5,  // 13: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
+	24, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	5,  // 15: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
+	24, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	11, // 17: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
+	24, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	14, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	3,  // 20: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	20, // 21: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	14, // 22: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	15, // 23: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 24: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 25: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	13, // 26: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	24, // 27: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	24, // 28: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	24, // 29: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 30: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	24, // 31: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	24, // 32: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	24, // 33: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	27, // 34: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
+	10, // 35: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	8,  // 36: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	16, // 37: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	12, // 38: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	21, // 39: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	24, // 40: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	24, // 41: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	24, // 42: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	22, // 43: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	24, // 44: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	26, // 45: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	24, // 46: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	10, // 47: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 48: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	16, // 49: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -3338,20 +2730,14 @@ func file_murphy_v1_common_proto_init() {
 	if File_murphy_v1_common_proto != nil {
 		return
 	}
-	file_murphy_v1_common_proto_msgTypes[13].OneofWrappers = []any{
-		(*Probe_Http)(nil),
-		(*Probe_Tcp)(nil),
-		(*Probe_Grpc)(nil),
-		(*Probe_Command)(nil),
-	}
-	file_murphy_v1_common_proto_msgTypes[18].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   28,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -25,9 +25,12 @@ const (
 
 // Schedule is a continuous-chaos schedule and what it has decided so far.
 type Schedule struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name           string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The schedule's validated spec. Schedules created before the spec was typed hold its
+	// canonical JSON in spec_json instead.
+	Spec           *Experiment            `protobuf:"bytes,30,opt,name=spec,proto3" json:"spec,omitempty"`
 	SpecJson       string                 `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	SpecDigest     string                 `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
 	CreatedBy      string                 `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
@@ -97,6 +100,13 @@ func (x *Schedule) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *Schedule) GetSpec() *Experiment {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
 }
 
 func (x *Schedule) GetSpecJson() string {
@@ -996,9 +1006,9 @@ type ValidateResponse struct {
 	Valid bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
 	// One line per problem, "file:line: field: message".
 	Problems []string `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
-	// Canonical JSON of the defaulted spec when valid.
-	SpecJson string `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
-	Digest   string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The defaulted spec when valid.
+	Spec   *Experiment `protobuf:"bytes,6,opt,name=spec,proto3" json:"spec,omitempty"`
+	Digest string      `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Things that will work but not as the spec may hope (a deviation guardrail with too
 	// few targets to test, ...).
 	Warnings      []string `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
@@ -1050,11 +1060,11 @@ func (x *ValidateResponse) GetProblems() []string {
 	return nil
 }
 
-func (x *ValidateResponse) GetSpecJson() string {
+func (x *ValidateResponse) GetSpec() *Experiment {
 	if x != nil {
-		return x.SpecJson
+		return x.Spec
 	}
-	return ""
+	return nil
 }
 
 func (x *ValidateResponse) GetDigest() string {
@@ -1734,10 +1744,11 @@ var File_murphy_v1_experiment_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\n" +
-	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\"\xa3\x06\n" +
+	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x14murphy/v1/spec.proto\"\xce\x06\n" +
 	"\bSchedule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
+	"\x04spec\x18\x1e \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x1f\n" +
 	"\vspec_digest\x18\x04 \x01(\tR\n" +
 	"specDigest\x12\x1d\n" +
@@ -1812,13 +1823,13 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	" \x01(\x01R\trelChange\"A\n" +
 	"\x0fValidateRequest\x12\x12\n" +
 	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x1a\n" +
-	"\bfilename\x18\x02 \x01(\tR\bfilename\"\x95\x01\n" +
+	"\bfilename\x18\x02 \x01(\tR\bfilename\"\xb4\x01\n" +
 	"\x10ValidateResponse\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x1a\n" +
-	"\bproblems\x18\x02 \x03(\tR\bproblems\x12\x1b\n" +
-	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x16\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\x12)\n" +
+	"\x04spec\x18\x06 \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x16\n" +
 	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1a\n" +
-	"\bwarnings\x18\x05 \x03(\tR\bwarnings\"x\n" +
+	"\bwarnings\x18\x05 \x03(\tR\bwarningsJ\x04\b\x03\x10\x04R\tspec_json\"x\n" +
 	"\rSubmitRequest\x12\x12\n" +
 	"\x04spec\x18\x01 \x01(\fR\x04spec\x12\x1a\n" +
 	"\bfilename\x18\x02 \x01(\tR\bfilename\x12\x14\n" +
@@ -1921,71 +1932,74 @@ var file_murphy_v1_experiment_proto_goTypes = []any{
 	(*HaltResponse)(nil),            // 26: murphy.v1.HaltResponse
 	(*GetVerdictRequest)(nil),       // 27: murphy.v1.GetVerdictRequest
 	(*GetVerdictResponse)(nil),      // 28: murphy.v1.GetVerdictResponse
-	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
-	(*ClusterHalt)(nil),             // 30: murphy.v1.ClusterHalt
-	(*Run)(nil),                     // 31: murphy.v1.Run
-	(RunPhase)(0),                   // 32: murphy.v1.RunPhase
-	(*MetricProgress)(nil),          // 33: murphy.v1.MetricProgress
-	(*durationpb.Duration)(nil),     // 34: google.protobuf.Duration
-	(*Verdict)(nil),                 // 35: murphy.v1.Verdict
+	(*Experiment)(nil),              // 29: murphy.v1.Experiment
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*ClusterHalt)(nil),             // 31: murphy.v1.ClusterHalt
+	(*Run)(nil),                     // 32: murphy.v1.Run
+	(RunPhase)(0),                   // 33: murphy.v1.RunPhase
+	(*MetricProgress)(nil),          // 34: murphy.v1.MetricProgress
+	(*durationpb.Duration)(nil),     // 35: google.protobuf.Duration
+	(*Verdict)(nil),                 // 36: murphy.v1.Verdict
 }
 var file_murphy_v1_experiment_proto_depIdxs = []int32{
-	29, // 0: murphy.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
-	29, // 1: murphy.v1.Schedule.next_at:type_name -> google.protobuf.Timestamp
-	29, // 2: murphy.v1.Schedule.last_slot:type_name -> google.protobuf.Timestamp
-	29, // 3: murphy.v1.Schedule.last_skip:type_name -> google.protobuf.Timestamp
-	1,  // 4: murphy.v1.Schedule.recent:type_name -> murphy.v1.ScheduleDecision
-	29, // 5: murphy.v1.Schedule.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 6: murphy.v1.Schedule.last_run_slot:type_name -> google.protobuf.Timestamp
-	29, // 7: murphy.v1.ScheduleDecision.slot:type_name -> google.protobuf.Timestamp
-	29, // 8: murphy.v1.ScheduleDecision.decided_at:type_name -> google.protobuf.Timestamp
-	0,  // 9: murphy.v1.ListSchedulesResponse.schedules:type_name -> murphy.v1.Schedule
-	30, // 10: murphy.v1.HaltAllResponse.halt:type_name -> murphy.v1.ClusterHalt
-	29, // 11: murphy.v1.GuardrailStatus.breaching_since:type_name -> google.protobuf.Timestamp
-	31, // 12: murphy.v1.SubmitResponse.run:type_name -> murphy.v1.Run
-	0,  // 13: murphy.v1.SubmitResponse.schedule:type_name -> murphy.v1.Schedule
-	31, // 14: murphy.v1.GetRunResponse.run:type_name -> murphy.v1.Run
-	32, // 15: murphy.v1.ListRunsRequest.phases:type_name -> murphy.v1.RunPhase
-	31, // 16: murphy.v1.ListRunsResponse.runs:type_name -> murphy.v1.Run
-	31, // 17: murphy.v1.WatchResponse.run:type_name -> murphy.v1.Run
-	33, // 18: murphy.v1.WatchResponse.progress:type_name -> murphy.v1.MetricProgress
-	34, // 19: murphy.v1.WatchResponse.phase_left:type_name -> google.protobuf.Duration
-	34, // 20: murphy.v1.WatchResponse.run_left:type_name -> google.protobuf.Duration
-	14, // 21: murphy.v1.WatchResponse.guardrails:type_name -> murphy.v1.GuardrailStatus
-	31, // 22: murphy.v1.HaltResponse.run:type_name -> murphy.v1.Run
-	32, // 23: murphy.v1.GetVerdictResponse.phase:type_name -> murphy.v1.RunPhase
-	35, // 24: murphy.v1.GetVerdictResponse.verdict:type_name -> murphy.v1.Verdict
-	15, // 25: murphy.v1.ExperimentService.Validate:input_type -> murphy.v1.ValidateRequest
-	17, // 26: murphy.v1.ExperimentService.Submit:input_type -> murphy.v1.SubmitRequest
-	19, // 27: murphy.v1.ExperimentService.GetRun:input_type -> murphy.v1.GetRunRequest
-	21, // 28: murphy.v1.ExperimentService.ListRuns:input_type -> murphy.v1.ListRunsRequest
-	23, // 29: murphy.v1.ExperimentService.Watch:input_type -> murphy.v1.WatchRequest
-	25, // 30: murphy.v1.ExperimentService.Halt:input_type -> murphy.v1.HaltRequest
-	27, // 31: murphy.v1.ExperimentService.GetVerdict:input_type -> murphy.v1.GetVerdictRequest
-	10, // 32: murphy.v1.ExperimentService.HaltAll:input_type -> murphy.v1.HaltAllRequest
-	12, // 33: murphy.v1.ExperimentService.Resume:input_type -> murphy.v1.ResumeRequest
-	2,  // 34: murphy.v1.ExperimentService.ListSchedules:input_type -> murphy.v1.ListSchedulesRequest
-	4,  // 35: murphy.v1.ExperimentService.DeleteSchedule:input_type -> murphy.v1.DeleteScheduleRequest
-	6,  // 36: murphy.v1.ExperimentService.PauseSchedules:input_type -> murphy.v1.PauseSchedulesRequest
-	8,  // 37: murphy.v1.ExperimentService.ResumeSchedules:input_type -> murphy.v1.ResumeSchedulesRequest
-	16, // 38: murphy.v1.ExperimentService.Validate:output_type -> murphy.v1.ValidateResponse
-	18, // 39: murphy.v1.ExperimentService.Submit:output_type -> murphy.v1.SubmitResponse
-	20, // 40: murphy.v1.ExperimentService.GetRun:output_type -> murphy.v1.GetRunResponse
-	22, // 41: murphy.v1.ExperimentService.ListRuns:output_type -> murphy.v1.ListRunsResponse
-	24, // 42: murphy.v1.ExperimentService.Watch:output_type -> murphy.v1.WatchResponse
-	26, // 43: murphy.v1.ExperimentService.Halt:output_type -> murphy.v1.HaltResponse
-	28, // 44: murphy.v1.ExperimentService.GetVerdict:output_type -> murphy.v1.GetVerdictResponse
-	11, // 45: murphy.v1.ExperimentService.HaltAll:output_type -> murphy.v1.HaltAllResponse
-	13, // 46: murphy.v1.ExperimentService.Resume:output_type -> murphy.v1.ResumeResponse
-	3,  // 47: murphy.v1.ExperimentService.ListSchedules:output_type -> murphy.v1.ListSchedulesResponse
-	5,  // 48: murphy.v1.ExperimentService.DeleteSchedule:output_type -> murphy.v1.DeleteScheduleResponse
-	7,  // 49: murphy.v1.ExperimentService.PauseSchedules:output_type -> murphy.v1.PauseSchedulesResponse
-	9,  // 50: murphy.v1.ExperimentService.ResumeSchedules:output_type -> murphy.v1.ResumeSchedulesResponse
-	38, // [38:51] is the sub-list for method output_type
-	25, // [25:38] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	29, // 0: murphy.v1.Schedule.spec:type_name -> murphy.v1.Experiment
+	30, // 1: murphy.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	30, // 2: murphy.v1.Schedule.next_at:type_name -> google.protobuf.Timestamp
+	30, // 3: murphy.v1.Schedule.last_slot:type_name -> google.protobuf.Timestamp
+	30, // 4: murphy.v1.Schedule.last_skip:type_name -> google.protobuf.Timestamp
+	1,  // 5: murphy.v1.Schedule.recent:type_name -> murphy.v1.ScheduleDecision
+	30, // 6: murphy.v1.Schedule.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 7: murphy.v1.Schedule.last_run_slot:type_name -> google.protobuf.Timestamp
+	30, // 8: murphy.v1.ScheduleDecision.slot:type_name -> google.protobuf.Timestamp
+	30, // 9: murphy.v1.ScheduleDecision.decided_at:type_name -> google.protobuf.Timestamp
+	0,  // 10: murphy.v1.ListSchedulesResponse.schedules:type_name -> murphy.v1.Schedule
+	31, // 11: murphy.v1.HaltAllResponse.halt:type_name -> murphy.v1.ClusterHalt
+	30, // 12: murphy.v1.GuardrailStatus.breaching_since:type_name -> google.protobuf.Timestamp
+	29, // 13: murphy.v1.ValidateResponse.spec:type_name -> murphy.v1.Experiment
+	32, // 14: murphy.v1.SubmitResponse.run:type_name -> murphy.v1.Run
+	0,  // 15: murphy.v1.SubmitResponse.schedule:type_name -> murphy.v1.Schedule
+	32, // 16: murphy.v1.GetRunResponse.run:type_name -> murphy.v1.Run
+	33, // 17: murphy.v1.ListRunsRequest.phases:type_name -> murphy.v1.RunPhase
+	32, // 18: murphy.v1.ListRunsResponse.runs:type_name -> murphy.v1.Run
+	32, // 19: murphy.v1.WatchResponse.run:type_name -> murphy.v1.Run
+	34, // 20: murphy.v1.WatchResponse.progress:type_name -> murphy.v1.MetricProgress
+	35, // 21: murphy.v1.WatchResponse.phase_left:type_name -> google.protobuf.Duration
+	35, // 22: murphy.v1.WatchResponse.run_left:type_name -> google.protobuf.Duration
+	14, // 23: murphy.v1.WatchResponse.guardrails:type_name -> murphy.v1.GuardrailStatus
+	32, // 24: murphy.v1.HaltResponse.run:type_name -> murphy.v1.Run
+	33, // 25: murphy.v1.GetVerdictResponse.phase:type_name -> murphy.v1.RunPhase
+	36, // 26: murphy.v1.GetVerdictResponse.verdict:type_name -> murphy.v1.Verdict
+	15, // 27: murphy.v1.ExperimentService.Validate:input_type -> murphy.v1.ValidateRequest
+	17, // 28: murphy.v1.ExperimentService.Submit:input_type -> murphy.v1.SubmitRequest
+	19, // 29: murphy.v1.ExperimentService.GetRun:input_type -> murphy.v1.GetRunRequest
+	21, // 30: murphy.v1.ExperimentService.ListRuns:input_type -> murphy.v1.ListRunsRequest
+	23, // 31: murphy.v1.ExperimentService.Watch:input_type -> murphy.v1.WatchRequest
+	25, // 32: murphy.v1.ExperimentService.Halt:input_type -> murphy.v1.HaltRequest
+	27, // 33: murphy.v1.ExperimentService.GetVerdict:input_type -> murphy.v1.GetVerdictRequest
+	10, // 34: murphy.v1.ExperimentService.HaltAll:input_type -> murphy.v1.HaltAllRequest
+	12, // 35: murphy.v1.ExperimentService.Resume:input_type -> murphy.v1.ResumeRequest
+	2,  // 36: murphy.v1.ExperimentService.ListSchedules:input_type -> murphy.v1.ListSchedulesRequest
+	4,  // 37: murphy.v1.ExperimentService.DeleteSchedule:input_type -> murphy.v1.DeleteScheduleRequest
+	6,  // 38: murphy.v1.ExperimentService.PauseSchedules:input_type -> murphy.v1.PauseSchedulesRequest
+	8,  // 39: murphy.v1.ExperimentService.ResumeSchedules:input_type -> murphy.v1.ResumeSchedulesRequest
+	16, // 40: murphy.v1.ExperimentService.Validate:output_type -> murphy.v1.ValidateResponse
+	18, // 41: murphy.v1.ExperimentService.Submit:output_type -> murphy.v1.SubmitResponse
+	20, // 42: murphy.v1.ExperimentService.GetRun:output_type -> murphy.v1.GetRunResponse
+	22, // 43: murphy.v1.ExperimentService.ListRuns:output_type -> murphy.v1.ListRunsResponse
+	24, // 44: murphy.v1.ExperimentService.Watch:output_type -> murphy.v1.WatchResponse
+	26, // 45: murphy.v1.ExperimentService.Halt:output_type -> murphy.v1.HaltResponse
+	28, // 46: murphy.v1.ExperimentService.GetVerdict:output_type -> murphy.v1.GetVerdictResponse
+	11, // 47: murphy.v1.ExperimentService.HaltAll:output_type -> murphy.v1.HaltAllResponse
+	13, // 48: murphy.v1.ExperimentService.Resume:output_type -> murphy.v1.ResumeResponse
+	3,  // 49: murphy.v1.ExperimentService.ListSchedules:output_type -> murphy.v1.ListSchedulesResponse
+	5,  // 50: murphy.v1.ExperimentService.DeleteSchedule:output_type -> murphy.v1.DeleteScheduleResponse
+	7,  // 51: murphy.v1.ExperimentService.PauseSchedules:output_type -> murphy.v1.PauseSchedulesResponse
+	9,  // 52: murphy.v1.ExperimentService.ResumeSchedules:output_type -> murphy.v1.ResumeSchedulesResponse
+	40, // [40:53] is the sub-list for method output_type
+	27, // [27:40] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_experiment_proto_init() }
@@ -1995,6 +2009,7 @@ func file_murphy_v1_experiment_proto_init() {
 	}
 	file_murphy_v1_cluster_proto_init()
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_spec_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

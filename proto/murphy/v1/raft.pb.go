@@ -675,11 +675,13 @@ func (x *MarkWorkerLost) GetWorkerId() string {
 }
 
 type CreateRun struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Experiment    string                 `protobuf:"bytes,2,opt,name=experiment,proto3" json:"experiment,omitempty"`
-	SpecJson      string                 `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
-	SpecDigest    string                 `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RunId      string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Experiment string                 `protobuf:"bytes,2,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	Spec       *Experiment            `protobuf:"bytes,5,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Set instead of spec by leaders from before the spec was typed.
+	SpecJson      string `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
+	SpecDigest    string `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -726,6 +728,13 @@ func (x *CreateRun) GetExperiment() string {
 		return x.Experiment
 	}
 	return ""
+}
+
+func (x *CreateRun) GetSpec() *Experiment {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
 }
 
 func (x *CreateRun) GetSpecJson() string {
@@ -1583,6 +1592,8 @@ type CreateSchedule struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Spec       *Experiment            `protobuf:"bytes,7,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Set instead of spec by leaders from before the spec was typed.
 	SpecJson   string                 `protobuf:"bytes,3,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	SpecDigest string                 `protobuf:"bytes,4,opt,name=spec_digest,json=specDigest,proto3" json:"spec_digest,omitempty"`
 	NextAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
@@ -1637,6 +1648,13 @@ func (x *CreateSchedule) GetName() string {
 	return ""
 }
 
+func (x *CreateSchedule) GetSpec() *Experiment {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
 func (x *CreateSchedule) GetSpecJson() string {
 	if x != nil {
 		return x.SpecJson
@@ -1673,7 +1691,9 @@ type FireSchedule struct {
 	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	Slot       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=slot,proto3" json:"slot,omitempty"`
 	RunId      string                 `protobuf:"bytes,3,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	SpecJson   string                 `protobuf:"bytes,4,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
+	Spec       *Experiment            `protobuf:"bytes,8,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Set instead of spec by leaders from before the spec was typed.
+	SpecJson string `protobuf:"bytes,4,opt,name=spec_json,json=specJson,proto3" json:"spec_json,omitempty"`
 	// Calendar day of the slot in the schedule's time zone, for the daily cap.
 	Day    string                 `protobuf:"bytes,5,opt,name=day,proto3" json:"day,omitempty"`
 	NextAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
@@ -1733,6 +1753,13 @@ func (x *FireSchedule) GetRunId() string {
 		return x.RunId
 	}
 	return ""
+}
+
+func (x *FireSchedule) GetSpec() *Experiment {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
 }
 
 func (x *FireSchedule) GetSpecJson() string {
@@ -2293,7 +2320,7 @@ var File_murphy_v1_raft_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x1amurphy/v1/experiment.proto\"\xeb\v\n" +
+	"\x14murphy/v1/raft.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x14murphy/v1/spec.proto\x1a\x1amurphy/v1/experiment.proto\"\xeb\v\n" +
 	"\aCommand\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\tR\x02by\x12\x1c\n" +
@@ -2341,12 +2368,13 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"-\n" +
 	"\x0eMarkWorkerLost\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\x80\x01\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"\xab\x01\n" +
 	"\tCreateRun\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1e\n" +
 	"\n" +
 	"experiment\x18\x02 \x01(\tR\n" +
-	"experiment\x12\x1b\n" +
+	"experiment\x12)\n" +
+	"\x04spec\x18\x05 \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x1f\n" +
 	"\vspec_digest\x18\x04 \x01(\tR\n" +
 	"specDigest\"\xae\x01\n" +
@@ -2412,21 +2440,23 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\tsummaries\x18\x05 \x03(\v2\x17.murphy.v1.RunSummariesR\tsummaries\x121\n" +
 	"\tschedules\x18\x14 \x03(\v2\x13.murphy.v1.ScheduleR\tschedules\x12)\n" +
 	"\x10schedules_paused\x18\x15 \x01(\bR\x0fschedulesPaused\x12+\n" +
-	"\x05audit\x18\x16 \x03(\v2\x15.murphy.v1.AuditEntryR\x05audit\"\xd0\x01\n" +
+	"\x05audit\x18\x16 \x03(\v2\x15.murphy.v1.AuditEntryR\x05audit\"\xfb\x01\n" +
 	"\x0eCreateSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
+	"\x04spec\x18\a \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x1b\n" +
 	"\tspec_json\x18\x03 \x01(\tR\bspecJson\x12\x1f\n" +
 	"\vspec_digest\x18\x04 \x01(\tR\n" +
 	"specDigest\x123\n" +
 	"\anext_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\x12\x16\n" +
-	"\x06update\x18\x06 \x01(\bR\x06update\"\x8c\x02\n" +
+	"\x06update\x18\x06 \x01(\bR\x06update\"\xb7\x02\n" +
 	"\fFireSchedule\x12\x1f\n" +
 	"\vschedule_id\x18\x01 \x01(\tR\n" +
 	"scheduleId\x12.\n" +
 	"\x04slot\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x12\x15\n" +
-	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x1b\n" +
+	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12)\n" +
+	"\x04spec\x18\b \x01(\v2\x15.murphy.v1.ExperimentR\x04spec\x12\x1b\n" +
 	"\tspec_json\x18\x04 \x01(\tR\bspecJson\x12\x10\n" +
 	"\x03day\x18\x05 \x01(\tR\x03day\x123\n" +
 	"\anext_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x06nextAt\x120\n" +
@@ -2521,20 +2551,21 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 	(*Node)(nil),                  // 29: murphy.v1.Node
 	(*WorkerLimits)(nil),          // 30: murphy.v1.WorkerLimits
-	(*Groups)(nil),                // 31: murphy.v1.Groups
-	(RunPhase)(0),                 // 32: murphy.v1.RunPhase
-	(*FaultSpec)(nil),             // 33: murphy.v1.FaultSpec
-	(*TargetSummary)(nil),         // 34: murphy.v1.TargetSummary
-	(*FaultWindow)(nil),           // 35: murphy.v1.FaultWindow
-	(*WorkerRevert)(nil),          // 36: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 37: murphy.v1.Verdict
-	(*Worker)(nil),                // 38: murphy.v1.Worker
-	(*Run)(nil),                   // 39: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 40: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 41: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 42: murphy.v1.AuditEntry
-	(Group)(0),                    // 43: murphy.v1.Group
-	(*RollbackResult)(nil),        // 44: murphy.v1.RollbackResult
+	(*Experiment)(nil),            // 31: murphy.v1.Experiment
+	(*Groups)(nil),                // 32: murphy.v1.Groups
+	(RunPhase)(0),                 // 33: murphy.v1.RunPhase
+	(*FaultSpec)(nil),             // 34: murphy.v1.FaultSpec
+	(*TargetSummary)(nil),         // 35: murphy.v1.TargetSummary
+	(*FaultWindow)(nil),           // 36: murphy.v1.FaultWindow
+	(*WorkerRevert)(nil),          // 37: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 38: murphy.v1.Verdict
+	(*Worker)(nil),                // 39: murphy.v1.Worker
+	(*Run)(nil),                   // 40: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 41: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 42: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 43: murphy.v1.AuditEntry
+	(Group)(0),                    // 44: murphy.v1.Group
+	(*RollbackResult)(nil),        // 45: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
 	28, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
@@ -2564,46 +2595,49 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	29, // 24: murphy.v1.RegisterNode.node:type_name -> murphy.v1.Node
 	27, // 25: murphy.v1.RegisterWorker.labels:type_name -> murphy.v1.RegisterWorker.LabelsEntry
 	30, // 26: murphy.v1.RegisterWorker.limits:type_name -> murphy.v1.WorkerLimits
-	31, // 27: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
-	28, // 28: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	32, // 29: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
-	28, // 30: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	33, // 31: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
-	28, // 32: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
-	34, // 33: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
-	35, // 34: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
-	36, // 35: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	37, // 36: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	37, // 37: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	37, // 38: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	31, // 39: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	28, // 40: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	29, // 41: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	38, // 42: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	39, // 43: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	40, // 44: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	25, // 45: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	41, // 46: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	42, // 47: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	28, // 48: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 49: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 50: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 51: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
-	28, // 52: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 53: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 54: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
-	24, // 55: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	43, // 56: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	28, // 57: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	28, // 58: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	24, // 59: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	24, // 60: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	44, // 61: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	31, // 27: murphy.v1.CreateRun.spec:type_name -> murphy.v1.Experiment
+	32, // 28: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
+	28, // 29: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	33, // 30: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
+	28, // 31: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	34, // 32: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
+	28, // 33: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
+	35, // 34: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
+	36, // 35: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
+	37, // 36: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	38, // 37: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	38, // 38: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	38, // 39: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	32, // 40: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	28, // 41: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 42: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	39, // 43: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	40, // 44: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	41, // 45: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	25, // 46: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	42, // 47: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	43, // 48: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	31, // 49: murphy.v1.CreateSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 50: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 51: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	31, // 52: murphy.v1.FireSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 53: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 54: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	28, // 55: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 56: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 57: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	24, // 58: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	44, // 59: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	28, // 60: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	28, // 61: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	24, // 62: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	24, // 63: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	45, // 64: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	65, // [65:65] is the sub-list for method output_type
+	65, // [65:65] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }
@@ -2613,6 +2647,7 @@ func file_murphy_v1_raft_proto_init() {
 	}
 	file_murphy_v1_cluster_proto_init()
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_spec_proto_init()
 	file_murphy_v1_experiment_proto_init()
 	file_murphy_v1_raft_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterNode)(nil),

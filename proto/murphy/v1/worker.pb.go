@@ -1303,7 +1303,7 @@ var File_murphy_v1_worker_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\"\x92\x02\n" +
+	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x14murphy/v1/spec.proto\"\x92\x02\n" +
 	"\x0eConnectRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.murphy.v1.HelloH\x00R\x05hello\x124\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x14.murphy.v1.HeartbeatH\x00R\theartbeat\x128\n" +
@@ -1492,6 +1492,7 @@ func file_murphy_v1_worker_proto_init() {
 		return
 	}
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_spec_proto_init()
 	file_murphy_v1_worker_proto_msgTypes[0].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Heartbeat)(nil),
