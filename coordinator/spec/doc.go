@@ -4,15 +4,21 @@
 //
 // It owns:
 //
-//   - the Go types of the spec (Experiment and its parts);
+//   - the spec's own names for the experiment model, which is the contract's
+//     (proto/murphy/v1/spec.proto): Experiment and its parts are the generated
+//     messages, so the value Parse returns is the value the cluster commits and
+//     the probes and faults workers receive;
 //   - Parse, which reads YAML or JSON, validates the whole document and fills
 //     in the safe defaults;
 //   - the validation errors (Error, Problem), which name the field and the
 //     line of every problem found, not only the first, so that a user fixes a
 //     spec in one round trip;
-//   - the canonical JSON form (Experiment.Canonical), which is what the
-//     coordinator stores in the Raft log and shows back to users, so that two
-//     coordinators always agree on what was submitted.
+//   - Of, which reads the spec a run or schedule was committed with, and the one
+//     compatibility path for those committed as canonical JSON before the spec
+//     was typed;
+//   - the readings every consumer shares: Digest, the JSON view, the one-line
+//     texts (Summary, GuardrailText, ToleranceText, SourceText) and the
+//     analysis-facing helpers (ForAnalysis, Proportion, FaultDuration).
 //
 // YAML anchors, aliases and merge keys ("<<: *base") work anywhere; top-level
 // fields starting with "x-" are ignored, as in Compose files, to give
