@@ -362,8 +362,8 @@ func (r *Runner) tick(ctx context.Context) {
 		r.reconcile()
 		r.dropOldSamples(now)
 		r.pruneSent(now)
+		r.dropFinished(active, now)
 	}
-	r.dropFinished(active, r.cfg.Now())
 }
 
 const sweepEvery = time.Second
