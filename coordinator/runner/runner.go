@@ -103,6 +103,7 @@ type Runner struct {
 	runs   map[string]*runState
 	sent   map[msgKey]time.Time // last send, for messages re-sent until answered (due)
 	sentOn map[msgKey]uint64    // stream a message was queued on (sendOnce)
+	// The held runs' guardrails, copied out for Watch streams on other goroutines.
 	status guardStatus
 	// Compiled schedules, by ID, while the schedule exists or a run of it is active.
 	schedules map[string]compiled
