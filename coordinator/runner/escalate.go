@@ -50,8 +50,9 @@ func (r *Runner) judgeWave(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 				r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StopProbes{StopProbes: &murphyv1.StopProbes{RunId: run.Id}}})
 				r.cfg.Fleet.SetProbing(w, run.Id, false)
 			}
-			delete(r.guards, run.Id)
-			delete(r.acks, run.Id)
+			// The next wave has other members: its monitor and acknowledgements start anew.
+			rs := r.stateOf(run)
+			rs.guard, rs.acks = nil, nil
 			return nil
 		}
 		stopped = fmt.Sprintf("escalation to %s stopped: %v", next, err)

@@ -77,14 +77,15 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	if len(sp.Abort) == 0 || run.Groups == nil {
 		return nil
 	}
-	g := r.guards[run.Id]
+	rs := r.stateOf(run)
+	g := rs.guard
 	if g == nil {
 		m, err := monitor.New(sp)
 		if err != nil {
 			return err
 		}
 		g = &guarded{m: m, cursors: map[string]int{}}
-		r.guards[run.Id] = g
+		rs.guard = g
 	}
 	var faultStart time.Time
 	if len(run.Steps) > 0 {

@@ -140,13 +140,13 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 		case r.cfg.Now().Sub(run.CreatedAt.AsTime()) >= r.cfg.WaitForWorkers:
 			return r.fail(ctx, run, fmt.Sprintf("%v (waited %s for workers)", err, r.cfg.WaitForWorkers))
 		}
-		if r.waiting[run.Id] != err.Error() {
-			r.waiting[run.Id] = err.Error()
+		if rs := r.stateOf(run); rs.waiting != err.Error() {
+			rs.waiting = err.Error()
 			r.log.Info("run waiting for workers", "run", run.Id, "reason", err)
 		}
 		return nil
 	}
-	delete(r.waiting, run.Id)
+	r.stateOf(run).waiting = ""
 	r.log.Info("run started", "run", run.Id, "experiment", len(plan.Experiment), "control", len(plan.Control), "seed", plan.Seed)
 	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{
 		RunId:         run.Id,
@@ -317,12 +317,12 @@ func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState)
 			// In force, by the worker's own hello: if the acknowledgement died with the
 			// previous leader, record it now, or the run would say the step was
 			// injected nowhere.
-			if !slices.Contains(step.Injected, w) && !r.acked(run.Id, i, w) {
-				r.fileAck(run.Id, i, w, af.GetInjectedAt())
+			if !slices.Contains(step.Injected, w) && !r.acked(run, i, w) {
+				r.fileAck(run, i, w, af.GetInjectedAt())
 			}
 			continue
 		}
-		if !r.due("assign/" + id) {
+		if !r.due(assignKey(msgAssign, run, i, w)) {
 			continue
 		}
 		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
@@ -333,8 +333,9 @@ func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState)
 
 // commitAcks records injection results; a step that failed on every worker fails the run.
 func (r *Runner) commitAcks(ctx context.Context, run *murphyv1.Run) error {
-	steps := r.acks[run.Id]
-	delete(r.acks, run.Id)
+	rs := r.stateOf(run)
+	steps := rs.acks
+	rs.acks = nil
 	for _, idx := range slices.Sorted(maps.Keys(steps)) {
 		a := steps[idx]
 		if int(idx) >= len(run.Steps) || (len(a.injected) == 0 && len(a.failed) == 0) {
@@ -402,10 +403,11 @@ func (r *Runner) fail(ctx context.Context, run *murphyv1.Run, reason string) err
 }
 
 func (r *Runner) stopProbes(run *murphyv1.Run) {
-	if r.stopped[run.Id] {
+	rs := r.stateOf(run)
+	if rs.probesStopped {
 		return
 	}
-	r.stopped[run.Id] = true
+	rs.probesStopped = true
 	for _, w := range members(run) {
 		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StopProbes{StopProbes: &murphyv1.StopProbes{RunId: run.Id}}})
 		r.cfg.Fleet.SetProbing(w, run.Id, false)
@@ -422,12 +424,13 @@ const haltWindow = 10 * time.Minute
 // old one.
 func (r *Runner) finishHalts(ctx context.Context) {
 	r.finishRollbacks(ctx)
-	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+	for _, run := range r.heldEnded(r.cfg.Now().Add(-haltWindow)) {
 		if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
 			continue
 		}
-		if pending := r.reverts[run.Id]; len(pending) > 0 {
-			delete(r.reverts, run.Id)
+		rs := r.stateOf(run)
+		if pending := rs.reverts; len(pending) > 0 {
+			rs.reverts = nil
 			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRevert{RecordRevert: &murphyv1.RecordRevert{RunId: run.Id, Reverts: pending}}}); err != nil {
 				r.log.Error("record reverts", "run", run.Id, "error", err)
 				continue
@@ -448,20 +451,21 @@ func (r *Runner) deliverHalt(run *murphyv1.Run) {
 	}
 	all := members(run)
 	if len(acked) >= len(all) {
-		if !r.fanout[run.Id] && r.cfg.Metrics != nil && len(run.Halt.GetReverts()) > 0 {
+		rs := r.stateOf(run)
+		if !rs.fanoutRecorded && r.cfg.Metrics != nil && len(run.Halt.GetReverts()) > 0 {
 			last := run.Halt.Reverts[0].At.AsTime()
 			for _, rv := range run.Halt.Reverts {
 				last = latest(last, rv.At.AsTime())
 			}
 			r.cfg.Metrics.HaltFanout.Observe(last.Sub(run.Halt.At.AsTime()).Seconds())
 		}
-		r.fanout[run.Id] = true
+		rs.fanoutRecorded = true
 		return
 	}
 	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: run.Id, Reason: run.Halt.GetReason()}}}
 	for _, w := range all {
 		if !acked[w] {
-			r.sendOnce("halt/"+run.Id+"/"+w, w, msg)
+			r.sendOnce(msgKey{kind: msgHalt, run: run.Id, worker: w}, w, msg)
 		}
 	}
 }
@@ -486,14 +490,14 @@ func (r *Runner) reconcile() {
 			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED {
 				continue // finishHalts owns these
 			}
-			if !r.due("reconcile/" + id) {
+			if !r.due(msgKey{kind: msgReconcile, worker: w, assignment: id}) {
 				continue
 			}
 			r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: af.RunId, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
 		}
 	}
-	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
-		if (run.Phase == murphyv1.RunPhase_RUN_PHASE_COMPLETED || run.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED) && !r.stopped[run.Id] {
+	for _, run := range r.heldEnded(r.cfg.Now().Add(-haltWindow)) {
+		if (run.Phase == murphyv1.RunPhase_RUN_PHASE_COMPLETED || run.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED) && !r.stateOf(run).probesStopped {
 			r.stopProbes(run)
 		}
 	}

@@ -16,15 +16,18 @@ func (r *Runner) ensureCollectors(ctx context.Context, run *murphyv1.Run, sp *sp
 	if r.cfg.Prometheus == nil {
 		return
 	}
+	rs := r.stateOf(run)
 	for _, m := range sp.Hypothesis.Metrics {
 		if m.Source.Prometheus == nil {
 			continue
 		}
-		key := run.Id + "\x00" + m.Name
-		if r.collecting[key] {
+		if rs.collecting[m.Name] {
 			continue
 		}
-		r.collecting[key] = true
+		if rs.collecting == nil {
+			rs.collecting = map[string]bool{}
+		}
+		rs.collecting[m.Name] = true
 		groups := r.groupInstances(run)
 		go r.collect(ctx, run.Id, m, groups)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -28,33 +27,23 @@ import (
 // rollbackWindow bounds how long after a run's end its rollbacks are still delivered.
 const rollbackWindow = haltWindow
 
-// rollbackBook is the runner's soft state about rollbacks.
-type rollbackBook struct {
-	// results waiting to be committed, by run.
-	pending map[string][]*murphyv1.RollbackResult
-}
-
-const rollbackMarker = "/rollback-"
-
+// rollbackID names one worker's part in one rollback step. Its assignment carries the
+// step as -1-i, so the runs' steps (0 and up) and the rollbacks never share a number.
 func rollbackID(run string, i int, worker string) string {
-	return run + rollbackMarker + strconv.Itoa(i) + "/" + worker
+	return run + "/rollback-" + strconv.Itoa(i) + "/" + worker
 }
 
-// parseRollbackID returns the step index of a rollback assignment, or false.
-func parseRollbackID(id string) (int, bool) {
-	_, rest, ok := strings.Cut(id, rollbackMarker)
-	if !ok {
-		return 0, false
-	}
-	n, _, _ := strings.Cut(rest, "/")
-	i, err := strconv.Atoi(n)
-	return i, err == nil
+// rollbackIndex is the rollback step a status reports on, or false when it reports on a
+// run's step.
+func rollbackIndex(worker string, st *murphyv1.StepStatus) (int, bool) {
+	i := int(-1 - st.GetStep())
+	return i, i >= 0 && st.GetAssignmentId() == rollbackID(st.GetRunId(), i, worker)
 }
 
 // rollbackStatus files a worker's report about a rollback assignment; it reports
 // whether the status was one.
 func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
-	i, ok := parseRollbackID(st.GetAssignmentId())
+	i, ok := rollbackIndex(worker, st)
 	if !ok {
 		return false
 	}
@@ -77,10 +66,8 @@ func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
 		at = timestamppb.New(r.cfg.Now())
 	}
 	ok = st.State == murphyv1.FaultState_FAULT_STATE_INJECTED
-	if r.rb.pending == nil {
-		r.rb.pending = map[string][]*murphyv1.RollbackResult{}
-	}
-	r.rb.pending[st.RunId] = append(r.rb.pending[st.RunId], &murphyv1.RollbackResult{
+	rs := r.stateOf(run)
+	rs.rollbacks = append(rs.rollbacks, &murphyv1.RollbackResult{
 		Index: int32(i), WorkerId: worker, Fault: f, Ok: ok, Error: st.Error, At: at,
 	})
 	if ok && !fault.IsInstant(f.GetKind()) {
@@ -99,22 +86,23 @@ func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
 // ended runs that has no result yet.
 func (r *Runner) finishRollbacks(ctx context.Context) {
 	now := r.cfg.Now()
-	for _, run := range r.cfg.FSM.EndedSince(now.Add(-rollbackWindow)) {
+	for _, run := range r.heldEnded(now.Add(-rollbackWindow)) {
 		sp, err := r.specOf(run)
 		if err != nil || len(sp.Rollbacks) == 0 {
 			continue
 		}
-		if p := r.rb.pending[run.Id]; len(p) > 0 {
-			delete(r.rb.pending, run.Id)
+		rs := r.stateOf(run)
+		if p := rs.rollbacks; len(p) > 0 {
+			rs.rollbacks = nil
 			if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRollback{RecordRollback: &murphyv1.RecordRollback{RunId: run.Id, Results: p}}}); err != nil {
 				r.log.Error("record rollbacks", "run", run.Id, "error", err)
 				continue
 			}
 			run = r.cfg.FSM.Run(run.Id)
 		}
-		done := map[string]bool{}
+		done := map[rollbackStep]bool{}
 		for _, res := range run.Rollbacks {
-			done[rollbackID(run.Id, int(res.Index), res.WorkerId)] = true
+			done[rollbackStep{int(res.Index), res.WorkerId}] = true
 		}
 		acked := map[string]bool{}
 		for _, rv := range run.Halt.GetReverts() {
@@ -125,16 +113,15 @@ func (r *Runner) finishRollbacks(ctx context.Context) {
 				continue // its halt reverts come first
 			}
 			for i, s := range sp.Rollbacks {
-				id := rollbackID(run.Id, i, w)
-				if done[id] {
+				if done[rollbackStep{i, w}] {
 					continue
 				}
 				hold := s.Fault.GetDuration().AsDuration()
 				if hold == 0 {
 					hold = time.Second
 				}
-				r.sendOnce("rollback/"+id, w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
-					AssignmentId: id, RunId: run.Id, Step: int32(-1 - i),
+				r.sendOnce(msgKey{kind: msgRollback, run: run.Id, rollback: i, worker: w}, w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
+					AssignmentId: rollbackID(run.Id, i, w), RunId: run.Id, Step: int32(-1 - i),
 					Fault:    proto.Clone(s.Fault).(*murphyv1.FaultSpec),
 					Deadline: timestamppb.New(now.Add(hold + r.cfg.Grace)),
 				}}})

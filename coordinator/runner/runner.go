@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -99,40 +98,26 @@ type Runner struct {
 	wake chan struct{}
 
 	// Leader-local bookkeeping, touched only by the loop goroutine.
-	specs   map[string]*spec.Experiment
-	sent    map[string]time.Time           // message key -> last send
-	sentOn  map[string]uint64              // message key -> stream it was queued on (sendOnce)
-	acks    map[string]map[int32]*stepAcks // run -> step -> acks waiting to be committed
-	reverts map[string][]*murphyv1.WorkerRevert
-	// Fault windows reported by workers, by run, for the next RecordWindows (windows.go).
-	windows map[string][]*murphyv1.FaultWindow
-	// Unconfirmed faults already logged, so each is logged once per term.
-	warnedUnconfirmed map[unconfirmedKey]bool
-	waiting           map[string]string // run -> last reason it is waiting, to log once
-	stopped           map[string]bool   // runs whose probes were stopped
-	guards            map[string]*guarded
-	status            guardStatus
-	fanout            map[string]bool // halted runs whose fan-out time was recorded
-	// Prometheus collectors started, by run and metric.
-	collecting map[string]bool
-	// Rollbacks of ended runs (rollback.go).
-	rb rollbackBook
-	// Compiled schedules, by ID.
+	// runs holds each run from its adoption until its end-of-run work is done (state.go).
+	runs   map[string]*runState
+	sent   map[msgKey]time.Time // last send, for messages re-sent until answered (due)
+	sentOn map[msgKey]uint64    // stream a message was queued on (sendOnce)
+	// The held runs' guardrails, copied out for Watch streams on other goroutines.
+	status guardStatus
+	// Compiled schedules, by ID, while the schedule exists or a run of it is active.
 	schedules map[string]compiled
+	// The cluster's halt being delivered; nil while the cluster is not halted.
+	haltAll *haltAllState
 
-	lastSweep time.Time
-
-	// The cluster-wide halt being delivered, and who acknowledged it.
-	haltAllAt    time.Time
-	haltAllAcked map[string]bool
-	haltAllWant  int
+	lastSweep     time.Time
+	lastSummaries time.Time
 }
 
-type stepAcks struct {
-	step     int32
-	injected []string
-	failed   []string
-	errors   []string
+// haltAllState is who acknowledged the cluster's halt committed at at.
+type haltAllState struct {
+	at    time.Time
+	acked map[string]bool
+	want  int
 }
 
 // New returns a runner; call Run to start it.
@@ -143,26 +128,16 @@ func New(cfg Config) *Runner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{
-		cfg:     cfg,
-		log:     log.With("component", "runner"),
-		wake:    make(chan struct{}, 1),
-		specs:   map[string]*spec.Experiment{},
-		sent:    map[string]time.Time{},
-		sentOn:  map[string]uint64{},
-		acks:    map[string]map[int32]*stepAcks{},
-		reverts: map[string][]*murphyv1.WorkerRevert{},
-		windows: map[string][]*murphyv1.FaultWindow{},
-
-		warnedUnconfirmed: map[unconfirmedKey]bool{},
-		waiting:           map[string]string{},
-		stopped:           map[string]bool{},
-		guards:            map[string]*guarded{},
-		status:            guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
-		fanout:            map[string]bool{},
-
-		collecting: map[string]bool{},
-		schedules:  map[string]compiled{},
+		cfg:       cfg,
+		log:       log.With("component", "runner"),
+		wake:      make(chan struct{}, 1),
+		runs:      map[string]*runState{},
+		sent:      map[msgKey]time.Time{},
+		sentOn:    map[msgKey]uint64{},
+		status:    guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
+		schedules: map[string]compiled{},
 	}
+	r.rebuild()
 	return r
 }
 
@@ -259,15 +234,14 @@ func (r *Runner) handle(ev fleet.Event) {
 		r.fileWindow(run, ev.WorkerID, st, now)
 		switch st.State {
 		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
-			steps := r.acks[st.RunId]
-			if steps == nil {
-				steps = map[int32]*stepAcks{}
-				r.acks[st.RunId] = steps
+			rs := r.stateOf(run)
+			if rs.acks == nil {
+				rs.acks = map[int32]*stepAcks{}
 			}
-			a := steps[st.Step]
+			a := rs.acks[st.Step]
 			if a == nil {
 				a = &stepAcks{step: st.Step}
-				steps[st.Step] = a
+				rs.acks[st.Step] = a
 			}
 			if st.State == murphyv1.FaultState_FAULT_STATE_INJECTED {
 				a.injected = append(a.injected, ev.WorkerID)
@@ -282,7 +256,8 @@ func (r *Runner) handle(ev fleet.Event) {
 				if at == nil {
 					at = timestamppb.New(now)
 				}
-				r.reverts[st.RunId] = append(r.reverts[st.RunId], &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: st.Cause})
+				rs := r.stateOf(run)
+				rs.reverts = append(rs.reverts, &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: st.Cause})
 			}
 		}
 	case *murphyv1.ConnectRequest_HaltAck:
@@ -291,27 +266,32 @@ func (r *Runner) handle(ev fleet.Event) {
 		if at == nil {
 			at = timestamppb.New(now)
 		}
-		runs := []string{ack.RunId}
-		if ack.RunId == "" {
+		var runs []*murphyv1.Run
+		if ack.RunId != "" {
+			if run := r.cfg.FSM.Run(ack.RunId); run != nil {
+				runs = append(runs, run)
+			}
+		} else {
 			runs = r.haltedRunsOf(ev.WorkerID)
-			if r.haltAllAcked != nil {
-				r.haltAllAcked[ev.WorkerID] = true
-				if len(r.haltAllAcked) == r.haltAllWant && r.cfg.Metrics != nil {
-					r.cfg.Metrics.HaltFanout.Observe(now.Sub(r.haltAllAt).Seconds())
+			if h := r.haltAll; h != nil {
+				h.acked[ev.WorkerID] = true
+				if len(h.acked) == h.want && r.cfg.Metrics != nil {
+					r.cfg.Metrics.HaltFanout.Observe(now.Sub(h.at).Seconds())
 				}
 			}
 		}
-		for _, id := range runs {
-			r.reverts[id] = append(r.reverts[id], &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT})
+		for _, run := range runs {
+			rs := r.stateOf(run)
+			rs.reverts = append(rs.reverts, &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT})
 		}
 	}
 }
 
-func (r *Runner) haltedRunsOf(worker string) []string {
-	var out []string
+func (r *Runner) haltedRunsOf(worker string) []*murphyv1.Run {
+	var out []*murphyv1.Run
 	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
 		if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED && member(run, worker) {
-			out = append(out, run.Id)
+			out = append(out, run)
 		}
 	}
 	return out
@@ -332,7 +312,7 @@ func (r *Runner) apply(ctx context.Context, cmd *murphyv1.Command) error {
 // stream. A stream delivers in order or breaks, and a worker whose stream broke
 // reconnects with a new one, so this resends exactly when needed: never into a stream
 // that already carries the message, always after a reconnect. It reports whether it sent.
-func (r *Runner) sendOnce(key, worker string, msg *murphyv1.ConnectResponse) bool {
+func (r *Runner) sendOnce(key msgKey, worker string, msg *murphyv1.ConnectResponse) bool {
 	id := r.cfg.Fleet.ConnID(worker)
 	if id == 0 || r.sentOn[key] == id {
 		return false
@@ -345,7 +325,7 @@ func (r *Runner) sendOnce(key, worker string, msg *murphyv1.ConnectResponse) boo
 }
 
 // due reports whether the message identified by key may be (re)sent now, and records it.
-func (r *Runner) due(key string) bool {
+func (r *Runner) due(key msgKey) bool {
 	now := r.cfg.Now()
 	if last, ok := r.sent[key]; ok && now.Sub(last) < r.cfg.Resend {
 		return false
@@ -362,7 +342,9 @@ func (r *Runner) tick(ctx context.Context) {
 	// the acknowledgement, and a revert before the halt it answers; a leader that dies in
 	// between leaves nothing the next one cannot learn again.
 	r.commitWindows(ctx)
-	for _, run := range r.cfg.FSM.ActiveRuns() {
+	active := r.cfg.FSM.ActiveRuns()
+	for _, run := range active {
+		r.stateOf(run)
 		if err := r.advance(ctx, run); err != nil && ctx.Err() == nil {
 			r.log.Error("advance run", "run", run.Id, "error", err)
 		}
@@ -380,6 +362,7 @@ func (r *Runner) tick(ctx context.Context) {
 		r.reconcile()
 		r.dropOldSamples(now)
 		r.pruneSent(now)
+		r.dropFinished(active, now)
 	}
 }
 
@@ -390,21 +373,33 @@ const sweepEvery = time.Second
 func (r *Runner) deliverHaltAll() {
 	h := r.cfg.FSM.ClusterHalt()
 	if h == nil {
-		r.haltAllAcked = nil
+		r.setHaltAll(nil)
 		return
 	}
-	if at := h.At.AsTime(); !at.Equal(r.haltAllAt) || r.haltAllAcked == nil {
-		r.haltAllAt = at
-		r.haltAllAcked = map[string]bool{}
-		r.haltAllWant = len(r.cfg.Fleet.ConnectedIDs())
+	if at := h.At.AsTime(); r.haltAll == nil || !at.Equal(r.haltAll.at) {
+		r.setHaltAll(&haltAllState{at: at, acked: map[string]bool{}, want: len(r.cfg.Fleet.ConnectedIDs())})
 	}
 	// One message for every worker: it is never modified after this.
 	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{Reason: h.Reason}}}
 	for _, w := range r.cfg.Fleet.ConnectedIDs() {
-		if r.haltAllAcked[w] {
+		if r.haltAll.acked[w] {
 			continue
 		}
-		r.sendOnce("haltall/"+w, w, msg)
+		r.sendOnce(msgKey{kind: msgHaltAll, worker: w}, w, msg)
+	}
+}
+
+// setHaltAll starts delivering another cluster halt, or (nil) stops: a halt committed
+// later, after a resume, is news to every worker, whatever stream it was on.
+func (r *Runner) setHaltAll(h *haltAllState) {
+	if r.haltAll == nil && h == nil {
+		return
+	}
+	r.haltAll = h
+	for k := range r.sentOn {
+		if k.kind == msgHaltAll {
+			delete(r.sentOn, k)
+		}
 	}
 }
 
@@ -449,14 +444,15 @@ func members(run *murphyv1.Run) []string {
 }
 
 func (r *Runner) specOf(run *murphyv1.Run) (*spec.Experiment, error) {
-	if sp, ok := r.specs[run.Id]; ok {
-		return sp, nil
+	rs := r.stateOf(run)
+	if rs.spec != nil {
+		return rs.spec, nil
 	}
 	sp, err := spec.Of(run)
 	if err != nil {
 		return nil, err
 	}
-	r.specs[run.Id] = sp
+	rs.spec = sp
 	return sp, nil
 }
 
@@ -476,8 +472,7 @@ func (r *Runner) dropOldSamples(now time.Time) {
 
 // pruneSent forgets send records that can no longer matter, so a long leadership term does
 // not grow them without bound: resend timers older than the resend interval, and "queued
-// on this stream" marks for streams the worker no longer has (its key ends with the
-// worker's ID).
+// on this stream" marks for streams the worker no longer has.
 func (r *Runner) pruneSent(now time.Time) {
 	for k, at := range r.sent {
 		if now.Sub(at) >= r.cfg.Resend {
@@ -485,8 +480,7 @@ func (r *Runner) pruneSent(now time.Time) {
 		}
 	}
 	for k, id := range r.sentOn {
-		worker := k[strings.LastIndexByte(k, '/')+1:]
-		if r.cfg.Fleet.ConnID(worker) != id {
+		if r.cfg.Fleet.ConnID(k.worker) != id {
 			delete(r.sentOn, k)
 		}
 	}

@@ -46,6 +46,7 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 	schedules, paused := r.cfg.FSM.Schedules()
 	halted := r.cfg.FSM.ClusterHalt() != nil
 	now := r.cfg.Now()
+	defer r.forgetSchedules(schedules)
 	for _, s := range schedules {
 		if s.NextAt == nil || s.NextAt.AsTime().IsZero() || now.Before(s.NextAt.AsTime()) {
 			continue
@@ -100,6 +101,27 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 		if err := r.apply(ctx, &murphyv1.Command{By: "schedule:" + s.Id, Cmd: &murphyv1.Command_FireSchedule{FireSchedule: fire}}); err != nil {
 			r.log.Error("fire schedule", "schedule", s.Id, "error", err)
 		}
+	}
+}
+
+// forgetSchedules drops the plans of deleted schedules once no run of theirs is active
+// (a queued run still reads its schedule's maxWait).
+func (r *Runner) forgetSchedules(schedules []*murphyv1.Schedule) {
+	gone := map[string]bool{}
+	for id := range r.schedules {
+		gone[id] = true
+	}
+	for _, s := range schedules {
+		delete(gone, s.Id)
+	}
+	if len(gone) == 0 {
+		return
+	}
+	for _, run := range r.cfg.FSM.ActiveRuns() {
+		delete(gone, run.ScheduleId)
+	}
+	for id := range gone {
+		delete(r.schedules, id)
 	}
 }
 
@@ -217,8 +239,8 @@ func (r *Runner) scheduledStart(ctx context.Context, run *murphyv1.Run, sp *spec
 	for _, other := range r.cfg.FSM.ActiveRuns() {
 		if other.Id != run.Id && other.ScheduleId == run.ScheduleId && other.ScheduleSlot.AsTime().Before(run.ScheduleSlot.AsTime()) {
 			why := "queued behind " + other.Id + " of the same schedule"
-			if r.waiting[run.Id] != why {
-				r.waiting[run.Id] = why
+			if rs := r.stateOf(run); rs.waiting != why {
+				rs.waiting = why
 				r.log.Info("run waiting", "run", run.Id, "reason", why)
 			}
 			return true, nil

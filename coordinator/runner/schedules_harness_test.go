@@ -121,36 +121,43 @@ func (h *schedHarness) run(until time.Time, leaderless bool) {
 func (h *schedHarness) deliver() {
 	for _, c := range h.conns {
 		held := h.held[c.WorkerID]
-	drain:
-		for {
-			select {
-			case msg := <-c.Out():
-				switch m := msg.Msg.(type) {
-				case *murphyv1.ConnectResponse_Assign:
-					if h.now.Before(m.Assign.Deadline.AsTime()) {
-						held[m.Assign.AssignmentId] = m.Assign.Deadline.AsTime()
-					}
-				case *murphyv1.ConnectResponse_Revert:
-					for id := range held {
-						if (len(m.Revert.AssignmentIds) == 0 && strings.HasPrefix(id, m.Revert.RunId+"/")) || containsStr(m.Revert.AssignmentIds, id) {
-							delete(held, id)
-						}
-					}
-				case *murphyv1.ConnectResponse_Halt:
-					for id := range held {
-						if m.Halt.RunId == "" || strings.HasPrefix(id, m.Halt.RunId+"/") {
-							delete(held, id)
-						}
+		for _, msg := range queued(c) {
+			switch m := msg.Msg.(type) {
+			case *murphyv1.ConnectResponse_Assign:
+				if h.now.Before(m.Assign.Deadline.AsTime()) {
+					held[m.Assign.AssignmentId] = m.Assign.Deadline.AsTime()
+				}
+			case *murphyv1.ConnectResponse_Revert:
+				for id := range held {
+					if (len(m.Revert.AssignmentIds) == 0 && strings.HasPrefix(id, m.Revert.RunId+"/")) || containsStr(m.Revert.AssignmentIds, id) {
+						delete(held, id)
 					}
 				}
-			default:
-				break drain
+			case *murphyv1.ConnectResponse_Halt:
+				for id := range held {
+					if m.Halt.RunId == "" || strings.HasPrefix(id, m.Halt.RunId+"/") {
+						delete(held, id)
+					}
+				}
 			}
 		}
 		for id, deadline := range held {
 			if !h.now.Before(deadline) {
 				delete(held, id)
 			}
+		}
+	}
+}
+
+// queued takes what the leader queued for the worker of c.
+func queued(c *fleet.Conn) []*murphyv1.ConnectResponse {
+	var out []*murphyv1.ConnectResponse
+	for {
+		select {
+		case msg := <-c.Out():
+			out = append(out, msg)
+		default:
+			return out
 		}
 	}
 }

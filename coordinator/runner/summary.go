@@ -51,10 +51,11 @@ func SummaryWidth(sp *spec.Experiment) time.Duration {
 // second per run, and the final batch (with the verdict window's distributions) of runs
 // that ended recently.
 func (r *Runner) summarize(ctx context.Context) {
-	if !r.due("summaries") {
+	now := r.cfg.Now()
+	if now.Sub(r.lastSummaries) < r.cfg.Resend {
 		return
 	}
-	now := r.cfg.Now()
+	r.lastSummaries = now
 	for _, run := range r.cfg.FSM.ActiveRuns() {
 		if run.Groups == nil {
 			continue
@@ -63,7 +64,7 @@ func (r *Runner) summarize(ctx context.Context) {
 			r.log.Warn("record summaries", "run", run.Id, "error", err)
 		}
 	}
-	for _, run := range r.cfg.FSM.EndedSince(now.Add(-haltWindow)) {
+	for _, run := range r.heldEnded(now.Add(-haltWindow)) {
 		if run.Groups == nil {
 			continue
 		}

@@ -32,8 +32,8 @@ func (r *Runner) awaitingMembers(run *murphyv1.Run) bool {
 			continue
 		}
 		if since := r.cfg.Fleet.ConnectedSince(w); since.IsZero() || now.Sub(since) < replayTime {
-			if r.waiting[run.Id] != "replay/"+w {
-				r.waiting[run.Id] = "replay/" + w
+			if rs := r.stateOf(run); rs.waiting != "replay/"+w {
+				rs.waiting = "replay/" + w
 				r.log.Info("verdict waits for a member's samples", "run", run.Id, "worker", w)
 			}
 			return true

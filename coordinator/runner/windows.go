@@ -40,14 +40,19 @@ func (r *Runner) fileWindow(run *murphyv1.Run, worker string, st *murphyv1.StepS
 	default:
 		return
 	}
-	r.windows[run.Id] = append(r.windows[run.Id], w)
+	rs := r.stateOf(run)
+	rs.windows = append(rs.windows, w)
 }
 
 // commitWindows commits every filed window, one command per run.
 func (r *Runner) commitWindows(ctx context.Context) {
-	for _, id := range slices.Sorted(maps.Keys(r.windows)) {
-		ws := r.windows[id]
-		delete(r.windows, id)
+	for _, id := range slices.Sorted(maps.Keys(r.runs)) {
+		rs := r.runs[id]
+		ws := rs.windows
+		if len(ws) == 0 {
+			continue
+		}
+		rs.windows = nil
 		// Ignorable: a follower of an older version, which keeps no windows, skips it.
 		if err := r.apply(ctx, &murphyv1.Command{Ignorable: true, Cmd: &murphyv1.Command_RecordWindows{RecordWindows: &murphyv1.RecordWindows{RunId: id, Windows: ws}}}); err != nil && ctx.Err() == nil {
 			r.log.Error("record fault windows", "run", id, "error", err)
@@ -94,10 +99,17 @@ func (r *Runner) countUnconfirmed(now time.Time) {
 	runs := append(r.cfg.FSM.ActiveRuns(), r.cfg.FSM.EndedSince(now.Add(-unconfirmedHorizon))...)
 	for _, run := range runs {
 		ws := Unconfirmed(run, now, r.unconfirmedFor(), r.cfg.Fleet.Connected)
+		if len(ws) == 0 {
+			continue
+		}
 		r.askForReverts(run, ws)
+		rs := r.stateOf(run)
+		if rs.warned == nil {
+			rs.warned = map[unconfirmedKey]bool{}
+		}
 		for _, w := range ws {
-			if !r.warnedUnconfirmed[unconfirmedKey{run.Id, w.WorkerId, w.Step}] {
-				r.warnedUnconfirmed[unconfirmedKey{run.Id, w.WorkerId, w.Step}] = true
+			if !rs.warned[unconfirmedKey{w.WorkerId, w.Step}] {
+				rs.warned[unconfirmedKey{w.WorkerId, w.Step}] = true
 				r.log.Warn("fault not confirmed reverted", "run", run.Id, "worker", w.WorkerId, "step", w.Step+1,
 					"connected", r.cfg.Fleet.Connected(w.WorkerId))
 			}
@@ -105,11 +117,6 @@ func (r *Runner) countUnconfirmed(now time.Time) {
 		n += len(ws)
 	}
 	r.cfg.Metrics.FaultsUnconfirmed.Set(float64(n))
-}
-
-type unconfirmedKey struct {
-	run, worker string
-	step        int32
 }
 
 func newUnconfirmedGauge() prometheus.Gauge {
@@ -207,29 +214,28 @@ func failedAll(run *murphyv1.Run, w string) bool {
 }
 
 // acked reports whether worker's injection of run's step is filed for the next commit.
-func (r *Runner) acked(run string, step int32, worker string) bool {
-	a := r.acks[run][step]
+func (r *Runner) acked(run *murphyv1.Run, step int32, worker string) bool {
+	a := r.stateOf(run).acks[step]
 	return a != nil && slices.Contains(a.injected, worker)
 }
 
 // fileAck files an injection learnt from a worker's hello (its acknowledgement was lost
 // with a leader), as the acknowledgement and the window's start.
-func (r *Runner) fileAck(run string, step int32, worker string, at *timestamppb.Timestamp) {
-	steps := r.acks[run]
-	if steps == nil {
-		steps = map[int32]*stepAcks{}
-		r.acks[run] = steps
+func (r *Runner) fileAck(run *murphyv1.Run, step int32, worker string, at *timestamppb.Timestamp) {
+	rs := r.stateOf(run)
+	if rs.acks == nil {
+		rs.acks = map[int32]*stepAcks{}
 	}
-	a := steps[step]
+	a := rs.acks[step]
 	if a == nil {
 		a = &stepAcks{step: step}
-		steps[step] = a
+		rs.acks[step] = a
 	}
 	a.injected = append(a.injected, worker)
 	if at != nil {
-		r.windows[run] = append(r.windows[run], &murphyv1.FaultWindow{WorkerId: worker, Step: step, InjectedAt: at})
+		rs.windows = append(rs.windows, &murphyv1.FaultWindow{WorkerId: worker, Step: step, InjectedAt: at})
 	}
-	r.log.Info("injection learnt from the worker's hello", "run", run, "step", step+1, "worker", worker)
+	r.log.Info("injection learnt from the worker's hello", "run", run.Id, "step", step+1, "worker", worker)
 }
 
 // askForReverts asks each connected worker holding an unconfirmed window of run about it:
@@ -245,10 +251,10 @@ func (r *Runner) askForReverts(run *murphyv1.Run, ws []*murphyv1.FaultWindow) {
 		if !r.cfg.Fleet.Connected(w.WorkerId) {
 			continue
 		}
-		id := assignmentID(run, w.Step, w.WorkerId)
-		if !r.due("confirm/" + id) {
+		if !r.due(assignKey(msgConfirm, run, w.Step, w.WorkerId)) {
 			continue
 		}
+		id := assignmentID(run, w.Step, w.WorkerId)
 		r.cfg.Fleet.Send(w.WorkerId, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
 			RunId: run.Id, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
 	}
