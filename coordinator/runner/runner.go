@@ -98,6 +98,9 @@ type Runner struct {
 	wake chan struct{}
 
 	// Leader-local bookkeeping, touched only by the loop goroutine.
+	// leading is when this runner began to lead: a schedule slot before it passed while no
+	// leader could act, and is skipped rather than fired late.
+	leading time.Time
 	// runs holds each run from its adoption until its end-of-run work is done (state.go).
 	runs   map[string]*runState
 	sent   map[msgKey]time.Time // last send, for messages re-sent until answered (due)
@@ -136,6 +139,8 @@ func New(cfg Config) *Runner {
 		sentOn:    map[msgKey]uint64{},
 		status:    guardStatus{by: map[string][]*murphyv1.GuardrailStatus{}},
 		schedules: map[string]compiled{},
+		// A runner is made when its node has won an election and passed the barrier.
+		leading: cfg.Now(),
 	}
 	r.rebuild()
 	return r

@@ -18,10 +18,10 @@ import (
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
-// LateLimit is how late a slot may be decided and still fire. A slot older than this when
-// the leader reaches it was missed (no leader could act in time); it is recorded as
-// skipped rather than fired late, so chaos never lands at a time nobody chose. It covers
-// a leader election with room to spare.
+// LateLimit is how late a leader may decide a slot that came while it led and still fire
+// it: a stall of the leader's loop. A slot that came before this leader took over (during
+// an election, a loss of quorum, a restart) was missed, however recent: it is recorded as
+// skipped rather than fired late, so chaos never lands at a time nobody chose.
 const LateLimit = 5 * time.Second
 
 // maxSkipBatch bounds the slots one SkipSchedule carries, so an entry stays small however
@@ -57,7 +57,7 @@ func (r *Runner) fireSchedules(ctx context.Context) {
 			continue
 		}
 		slot := s.NextAt.AsTime()
-		if now.Sub(slot) > LateLimit {
+		if r.missed(slot, now) {
 			r.skipMissed(ctx, s, c, now)
 			continue
 		}
@@ -125,16 +125,25 @@ func (r *Runner) forgetSchedules(schedules []*murphyv1.Schedule) {
 	}
 }
 
-// skipMissed records the slots that passed more than LateLimit ago, oldest first, as
-// missed: nothing missed is fired late.
+// missed reports whether a slot passed without a leader able to fire it on time: before
+// this runner led, or longer ago than LateLimit.
+func (r *Runner) missed(slot, now time.Time) bool {
+	return slot.Before(r.leading) || now.Sub(slot) > LateLimit
+}
+
+// skipMissed records the missed slots, oldest first, as skipped: nothing missed is fired
+// late.
 func (r *Runner) skipMissed(ctx context.Context, s *murphyv1.Schedule, c compiled, now time.Time) {
 	slot := s.NextAt.AsTime()
 	var slots []time.Time
-	for !slot.IsZero() && now.Sub(slot) > LateLimit && len(slots) < maxSkipBatch {
+	for !slot.IsZero() && r.missed(slot, now) && len(slots) < maxSkipBatch {
 		slots = append(slots, slot)
 		slot = c.plan.Next(slot, drawUnit())
 	}
 	reason := fmt.Sprintf("missed: no leader could decide it within %s (decided %s after the slot)", LateLimit, now.Sub(slots[0]).Round(time.Second))
+	if slots[0].Before(r.leading) && now.Sub(slots[0]) <= LateLimit {
+		reason = fmt.Sprintf("missed: it came while no leader could act (this leader took over %s after it)", r.leading.Sub(slots[0]).Round(time.Millisecond))
+	}
 	r.skip(ctx, s, slots, reason, slot)
 }
 

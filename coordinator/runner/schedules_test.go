@@ -206,6 +206,28 @@ func TestScheduleMissedSlotsCounted(t *testing.T) {
 	}
 }
 
+// TestScheduleSlotDuringElection: a slot that comes while no leader can act is missed,
+// however soon a new leader takes over: it is skipped, not fired late.
+func TestScheduleSlotDuringElection(t *testing.T) {
+	h := newSchedHarness(t, at(9, 59, 58), 4)
+	h.createSchedule("e", `{cron: "*/10 * * * * *", timezone: UTC, optIn: false}`, `[{fault: http.delay, params: {delay: 30ms}, duration: 1s}]`)
+	h.run(at(10, 0, 9), false)
+	h.run(at(10, 0, 11), true) // the leader dies a second before the slot at 10:00:10
+	h.newLeader()              // and the next one leads a second after it
+	h.run(at(10, 0, 21), false)
+	ds := h.decisions("e")
+	if len(ds) != 3 || !strings.Contains(ds[1], "skip: missed: it came while no leader could act (this leader took over 1s after it)") {
+		t.Fatalf("decisions %q, want the 10:00:10 slot skipped as missed", ds)
+	}
+	runs := h.runsOf("e")
+	if _, late := runs["10:00:10"]; late {
+		t.Error("the slot that came during the election fired late")
+	}
+	if _, ok := runs["10:00:20"]; !ok || len(runs) != 2 {
+		t.Errorf("runs %v, want the slots at 10:00:00 and 10:00:20", runs)
+	}
+}
+
 // TestScheduleFleetFailuresKeepCap is defect 5's second half: runs that fail because the
 // fleet cannot form their groups do not use up maxPerDay.
 func TestScheduleFleetFailuresKeepCap(t *testing.T) {
