@@ -174,7 +174,7 @@ func TestPolicyMatchesTheFormerTables(t *testing.T) {
 
 // TestAuditedMethods: the methods whose accepted calls write the audit trail are the
 // writes a person makes; reads and a worker's stream leave no entry. The cluster test
-// TestAuditedCallsMatchPolicy checks the option against the trail itself.
+// TestAuditedCallsMatchPolicy (package coordinator) checks the option against the trail itself.
 func TestAuditedMethods(t *testing.T) {
 	tbl := policy.Murphy()
 	for _, m := range tbl.Methods() {
