@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	"github.com/murphy-chaos/murphy/coordinator/policy"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -150,6 +152,143 @@ func TestAuditHasNoWriteAPI(t *testing.T) {
 	for i := range oneof.Fields().Len() {
 		if strings.Contains(string(oneof.Fields().Get(i).Name()), "audit") {
 			t.Errorf("command %s touches the audit trail", oneof.Fields().Get(i).Name())
+		}
+	}
+}
+
+// TestAuditedCallsMatchPolicy makes one accepted call of every method of the contract,
+// through a follower, and checks the audit trail against each method's policy: an audited
+// method's call adds an entry naming the caller, any other adds none. The trail is written
+// by the FSM from the committed commands, so this is what keeps the option true.
+func TestAuditedCallsMatchPolicy(t *testing.T) {
+	c := startCluster(t, 3)
+	f := c.follower()
+	conn := clientConn(t, c.nodes[f].GRPCAddr())
+	exp := murphyv1.NewExperimentServiceClient(conn)
+	cl := murphyv1.NewClusterServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	spec := fmt.Appendf(nil, testSpec, "1s", "30s")
+	sched := strings.Replace(string(spec), "steps:", "schedule:\n  cron: \"0 3 1 1 *\"\n  optIn: false\nsteps:", 1)
+	sr, err := exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(sched), Filename: "s.yaml", Force: true})
+	if err != nil || sr.Schedule == nil {
+		t.Fatalf("schedule: %v %v", err, sr)
+	}
+	var runID string
+	ghost := &murphyv1.Node{Id: "n9", RaftAddr: freeAddr(t), GrpcAddr: freeAddr(t)}
+	const svc, cls = "/murphy.v1.ExperimentService/", "/murphy.v1.ClusterService/"
+	calls := []struct {
+		method string
+		call   func() error
+	}{
+		{svc + "Validate", func() error {
+			_, err := exp.Validate(ctx, &murphyv1.ValidateRequest{Spec: spec, Filename: "t.yaml"})
+			return err
+		}},
+		{svc + "Submit", func() error {
+			r, err := exp.Submit(ctx, &murphyv1.SubmitRequest{Spec: spec, Filename: "t.yaml"})
+			if err == nil {
+				runID = r.Run.Id
+			}
+			return err
+		}},
+		{svc + "GetRun", func() error { _, err := exp.GetRun(ctx, &murphyv1.GetRunRequest{RunId: runID}); return err }},
+		{svc + "ListRuns", func() error { _, err := exp.ListRuns(ctx, &murphyv1.ListRunsRequest{}); return err }},
+		{svc + "GetVerdict", func() error {
+			_, err := exp.GetVerdict(ctx, &murphyv1.GetVerdictRequest{RunId: runID})
+			return err
+		}},
+		{svc + "Watch", func() error {
+			wctx, wcancel := context.WithCancel(ctx)
+			defer wcancel()
+			st, err := exp.Watch(wctx, &murphyv1.WatchRequest{RunId: runID})
+			if err != nil {
+				return err
+			}
+			_, err = st.Recv()
+			return err
+		}},
+		{svc + "Halt", func() error {
+			_, err := exp.Halt(ctx, &murphyv1.HaltRequest{RunId: runID, Reason: "policy test"})
+			return err
+		}},
+		{svc + "ListSchedules", func() error { _, err := exp.ListSchedules(ctx, &murphyv1.ListSchedulesRequest{}); return err }},
+		{svc + "PauseSchedules", func() error {
+			_, err := exp.PauseSchedules(ctx, &murphyv1.PauseSchedulesRequest{})
+			return err
+		}},
+		{svc + "ResumeSchedules", func() error {
+			_, err := exp.ResumeSchedules(ctx, &murphyv1.ResumeSchedulesRequest{})
+			return err
+		}},
+		{svc + "DeleteSchedule", func() error {
+			_, err := exp.DeleteSchedule(ctx, &murphyv1.DeleteScheduleRequest{ScheduleId: sr.Schedule.Id})
+			return err
+		}},
+		{svc + "HaltAll", func() error { _, err := exp.HaltAll(ctx, &murphyv1.HaltAllRequest{Reason: "drill"}); return err }},
+		{svc + "Resume", func() error { _, err := exp.Resume(ctx, &murphyv1.ResumeRequest{}); return err }},
+		{cls + "Status", func() error { _, err := cl.Status(ctx, &murphyv1.StatusRequest{}); return err }},
+		{cls + "ListWorkers", func() error { _, err := cl.ListWorkers(ctx, &murphyv1.ListWorkersRequest{}); return err }},
+		{cls + "ListAudit", func() error { _, err := cl.ListAudit(ctx, &murphyv1.ListAuditRequest{}); return err }},
+		// A fourth voter that never answers: the three running nodes still make a
+		// majority, and it is removed again at once.
+		{cls + "Join", func() error { _, err := cl.Join(ctx, &murphyv1.JoinRequest{Node: ghost}); return err }},
+		{cls + "Remove", func() error { _, err := cl.Remove(ctx, &murphyv1.RemoveRequest{NodeId: ghost.Id}); return err }},
+		{"/murphy.v1.WorkerService/Connect", func() error {
+			wc, err := grpc.NewClient(c.nodes[c.leader()].GRPCAddr(), workerDial(t, "w1")...)
+			if err != nil {
+				return err
+			}
+			defer wc.Close()
+			wctx, wcancel := context.WithCancel(ctx)
+			defer wcancel()
+			st, err := murphyv1.NewWorkerServiceClient(wc).Connect(wctx)
+			if err != nil {
+				return err
+			}
+			if err := st.Send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: &murphyv1.Hello{WorkerId: "w1", Labels: map[string]string{"region": "r", "datacenter": "d"}}}}); err != nil {
+				return err
+			}
+			m, err := st.Recv()
+			if err == nil && m.GetWelcome() == nil {
+				err = fmt.Errorf("no welcome: %v", m)
+			}
+			return err
+		}},
+	}
+
+	tbl := policy.Murphy()
+	driven := map[string]bool{}
+	// Only the test's own calls count: the runner writes entries of its own (a halt by
+	// the monitor) whenever it likes.
+	mine := func() int {
+		all, _ := c.nodes[c.leader()].FSM().Audit(nil, 0, 0)
+		n := 0
+		for _, e := range all {
+			if e.By == "admin:test-admin" || e.By == "node:"+ghost.Id {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range calls {
+		driven[tc.method] = true
+		rule, ok := tbl.Rule(tc.method)
+		if !ok {
+			t.Fatalf("%s has no policy", tc.method)
+		}
+		before := mine()
+		if err := tc.call(); err != nil {
+			t.Fatalf("%s: %v", tc.method, err)
+		}
+		if added := mine() - before; added > 0 != rule.Audited {
+			t.Errorf("%s added %d audit entries; its policy says audited: %v", tc.method, added, rule.Audited)
+		}
+	}
+	for _, m := range tbl.Methods() {
+		if !driven[m] {
+			t.Errorf("%s is not driven here: add a call so its audited option is checked", m)
 		}
 	}
 }

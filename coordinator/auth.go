@@ -18,55 +18,6 @@ import (
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 )
 
-// Who may call what. Viewers read, operators run and halt, admins also change the cluster
-// and schedules and press the big red button, workers only hold their own stream, and
-// coordinators (peers forwarding for a caller they already checked) may do anything but
-// be a worker.
-var (
-	readers   = []string{tlsutil.RoleViewer, tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
-	operators = []string{tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
-	admins    = []string{tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
-	workers   = []string{tlsutil.RoleWorker}
-)
-
-// access maps a method, or a service prefix ending in "/", to the roles allowed.
-var access = map[string][]string{
-	"/murphy.v1.ExperimentService/Validate":       readers,
-	"/murphy.v1.ExperimentService/GetRun":         readers,
-	"/murphy.v1.ExperimentService/ListRuns":       readers,
-	"/murphy.v1.ExperimentService/Watch":          readers,
-	"/murphy.v1.ExperimentService/GetVerdict":     readers,
-	"/murphy.v1.ExperimentService/ListSchedules":  readers,
-	"/murphy.v1.ExperimentService/Submit":         operators,
-	"/murphy.v1.ExperimentService/Halt":           operators,
-	"/murphy.v1.ExperimentService/HaltAll":        admins,
-	"/murphy.v1.ExperimentService/Resume":         admins,
-	"/murphy.v1.ExperimentService/DeleteSchedule": admins,
-	"/murphy.v1.ExperimentService/PauseSchedules": admins,
-	"/murphy.v1.ClusterService/Status":            readers,
-	"/murphy.v1.ClusterService/ListWorkers":       readers,
-	"/murphy.v1.ClusterService/ListAudit":         readers,
-	"/murphy.v1.ClusterService/Join":              admins,
-	"/murphy.v1.ClusterService/Remove":            admins,
-	"/murphy.v1.WorkerService/Connect":            workers,
-	"/grpc.health.v1.Health/":                     tlsutil.Roles,
-	"/grpc.reflection.v1.ServerReflection/":       readers,
-	"/grpc.reflection.v1alpha.ServerReflection/":  readers,
-
-	// Resuming schedules is apart from lifting a halt (Resume), and as privileged.
-	"/murphy.v1.ExperimentService/ResumeSchedules": admins,
-}
-
-func allowedRoles(method string) []string {
-	if r, ok := access[method]; ok {
-		return r
-	}
-	if i := strings.LastIndex(method, "/"); i > 0 {
-		return access[method[:i+1]]
-	}
-	return nil
-}
-
 type identityKey struct{}
 
 // identityFrom returns the caller's identity established by the auth interceptor.
@@ -122,17 +73,20 @@ func (s *Server) authenticate(ctx context.Context) (tlsutil.Identity, error) {
 	return tlsutil.Identity{}, fail(errUnauthenticated, "no client certificate or token: issue one with `murphy tls issue --role operator --name NAME` and set MURPHY_CA, MURPHY_CERT, MURPHY_KEY")
 }
 
+// authorize checks the caller against the method's policy, which the contract declares
+// on each method (proto/murphy/v1/policy.proto), so the check and the forwarding that
+// follows it read one table.
 func (s *Server) authorize(ctx context.Context, method string) (context.Context, error) {
 	id, err := s.authenticate(ctx)
 	if err != nil {
 		return ctx, err
 	}
-	allowed := allowedRoles(method)
+	rule, _ := s.policy.Rule(method)
 	// Without TLS there is no identity to check: --insecure means no authorization, for
 	// workers as for people.
-	if id.Via != "insecure" && !slices.Contains(allowed, id.Role) {
+	if id.Via != "insecure" && !rule.Allows(id.Role) {
 		name := method[strings.LastIndex(method, "/")+1:]
-		return ctx, fail(errDenied, "%s needs the %s role; you are %s %q (by %s)", name, strings.Join(withoutPeers(allowed), " or "), id.Role, id.Name, id.Via)
+		return ctx, fail(errDenied, "%s needs the %s role; you are %s %q (by %s)", name, strings.Join(withoutPeers(rule.Roles), " or "), id.Role, id.Name, id.Via)
 	}
 	return context.WithValue(ctx, identityKey{}, id), nil
 }

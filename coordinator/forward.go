@@ -26,44 +26,16 @@ const (
 	metadataForwardedFor = "murphy-forwarded-for"
 )
 
-type route int
-
-const (
-	routeRead route = iota + 1
-	routeWrite
-)
-
-// routes lists the calls the leader must answer. Everything else (Validate, cluster
-// status, health, reflection, the worker stream) is answered by whichever node is asked.
-var routes = map[string]route{
-	"/murphy.v1.ExperimentService/Submit":         routeWrite,
-	"/murphy.v1.ExperimentService/Halt":           routeWrite,
-	"/murphy.v1.ExperimentService/HaltAll":        routeWrite,
-	"/murphy.v1.ExperimentService/Resume":         routeWrite,
-	"/murphy.v1.ExperimentService/ListSchedules":  routeRead,
-	"/murphy.v1.ExperimentService/DeleteSchedule": routeWrite,
-	"/murphy.v1.ExperimentService/PauseSchedules": routeWrite,
-	"/murphy.v1.ExperimentService/GetRun":         routeRead,
-	"/murphy.v1.ExperimentService/ListRuns":       routeRead,
-	"/murphy.v1.ExperimentService/GetVerdict":     routeRead,
-	"/murphy.v1.ExperimentService/Watch":          routeRead,
-	"/murphy.v1.ClusterService/Join":              routeWrite,
-	"/murphy.v1.ClusterService/Remove":            routeWrite,
-	"/murphy.v1.ClusterService/ListWorkers":       routeRead,
-	"/murphy.v1.ClusterService/ListAudit":         routeRead,
-
-	"/murphy.v1.ExperimentService/ResumeSchedules": routeWrite,
-}
-
 // forwardTarget decides whether a call must go to the leader, and returns a connection
-// to it if so. A nil connection and nil error mean "serve it here".
+// to it if so. A nil connection and nil error mean "serve it here". The route of each
+// method is part of its policy in the contract; methods without one (health,
+// reflection, unknown names) are served by the node asked.
 func (s *Server) forwardTarget(ctx context.Context, method string) (*grpc.ClientConn, context.Context, error) {
-	r, ok := routes[method]
-	if !ok || s.IsLeader() {
+	if s.IsLeader() {
 		return nil, nil, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if r == routeRead && first(md, MetadataStale) == "true" {
+	if rule, _ := s.policy.Rule(method); !rule.LeaderOnly(first(md, MetadataStale) == "true") {
 		return nil, nil, nil
 	}
 	if by := first(md, metadataForwarded); by != "" {

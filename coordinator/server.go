@@ -28,6 +28,7 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/notify"
+	"github.com/murphy-chaos/murphy/coordinator/policy"
 	"github.com/murphy-chaos/murphy/coordinator/promsrc"
 	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/internal/logging"
@@ -57,6 +58,9 @@ type Server struct {
 	signIn      signInCodes // one-time links to the pages (SignInURL)
 	// TLS configurations; nil in insecure mode.
 	serverTLS, clientTLS *tls.Config
+	// policy says who may call each method and which node answers it; read once from
+	// the contract's method options.
+	policy *policy.Table
 
 	mu           sync.Mutex
 	runner       *runner.Runner
@@ -86,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		conns:    map[string]*grpc.ClientConn{},
 		watchers: newWatchHub(),
 		stop:     make(chan struct{}),
+		policy:   policy.Murphy(),
 	}
 	s.metrics = newMetrics(cfg.Registerer, s)
 	s.fsm.Observe(s.watchers.notify)

@@ -74,11 +74,7 @@ func (s *Server) SignInURL(token string) (string, error) {
 	if s.cfg.TLS == nil {
 		return "http://" + s.HTTPAddr() + "/ui/", nil
 	}
-	known := false
-	for _, t := range s.tokens {
-		known = known || t.Token == token
-	}
-	if !known {
+	if _, known := s.tokenIdentity(token); !known {
 		return "", fmt.Errorf("%w: the token is not in this node's tokens file (--tokens)", ErrNoSignIn)
 	}
 	code, err := s.signIn.issue(token, time.Now())

@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/murphy-chaos/murphy/coordinator/policy"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 )
 
@@ -15,32 +17,52 @@ import (
 // so a refusal reads the same on the page as on the command line.
 type Action string
 
-// Actions and the roles allowed them, as on the API: viewers read, operators also halt a
-// run, admins also halt everything, pause schedules and resume.
+// Actions. Each but ActionRead is the ExperimentService method the page calls, and needs
+// the roles that method's policy in the contract admits.
 const (
-	ActionRead           Action = "Read"
-	ActionHaltRun        Action = "Halt"
-	ActionHaltAll        Action = "HaltAll"
-	ActionResume         Action = "Resume"
-	ActionPauseSchedules Action = "PauseSchedules"
+	ActionRead            Action = "Read"
+	ActionHaltRun         Action = "Halt"
+	ActionHaltAll         Action = "HaltAll"
+	ActionResume          Action = "Resume"
+	ActionPauseSchedules  Action = "PauseSchedules"
+	ActionResumeSchedules Action = "ResumeSchedules"
 )
 
-var (
-	readers   = []string{tlsutil.RoleViewer, tlsutil.RoleOperator, tlsutil.RoleAdmin}
-	operators = []string{tlsutil.RoleOperator, tlsutil.RoleAdmin}
-	admins    = []string{tlsutil.RoleAdmin}
-)
-
-// Roles returns the roles that may perform a.
-func (a Action) Roles() []string {
-	switch a {
-	case ActionHaltRun:
-		return operators
-	case ActionHaltAll, ActionResume, ActionPauseSchedules:
-		return admins
-	}
-	return readers
+// readCalls are the calls whose answers the pages show, read from this node's own state
+// instead of calling them; reading the pages needs the roles that may make every one.
+var readCalls = []string{
+	"/murphy.v1.ExperimentService/GetRun",
+	"/murphy.v1.ExperimentService/ListRuns",
+	"/murphy.v1.ExperimentService/GetVerdict",
+	"/murphy.v1.ExperimentService/Watch",
+	"/murphy.v1.ExperimentService/ListSchedules",
+	"/murphy.v1.ClusterService/Status",
+	"/murphy.v1.ClusterService/ListWorkers",
+	"/murphy.v1.ClusterService/ListAudit",
 }
+
+// actionRoles is built once from the policy. Coordinators are left out: their role lets
+// a peer forward a caller's API call, and no peer signs in to the pages.
+var actionRoles = sync.OnceValue(func() map[Action][]string {
+	tbl := policy.Murphy()
+	people := func(roles []string) []string {
+		return slices.DeleteFunc(slices.Clone(roles), func(r string) bool { return r == tlsutil.RoleCoordinator })
+	}
+	read := tlsutil.Roles
+	for _, m := range readCalls {
+		r, _ := tbl.Rule(m)
+		read = slices.DeleteFunc(slices.Clone(read), func(role string) bool { return !r.Allows(role) })
+	}
+	out := map[Action][]string{ActionRead: people(read)}
+	for _, a := range []Action{ActionHaltRun, ActionHaltAll, ActionResume, ActionPauseSchedules, ActionResumeSchedules} {
+		r, _ := tbl.Rule("/murphy.v1.ExperimentService/" + string(a))
+		out[a] = people(r.Roles)
+	}
+	return out
+})
+
+// Roles returns the roles that may perform a; none for an action the pages do not know.
+func (a Action) Roles() []string { return actionRoles()[a] }
 
 // User is who a browser proved to be: a client certificate, a token login, or anyone at
 // all when the coordinator runs with --insecure.

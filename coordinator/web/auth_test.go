@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -355,5 +356,35 @@ func TestSchedulesPageInZone(t *testing.T) {
 	}
 	if strings.Contains(body, "01:30:00") {
 		t.Error("a paused schedule shows its next slot, now past")
+	}
+}
+
+// TestActionRolesMatchTheFormerTable: the roles each page action needs, now read from the
+// contract's policy, are those the pages' own table granted before, role by role.
+func TestActionRolesMatchTheFormerTable(t *testing.T) {
+	readers := []string{tlsutil.RoleViewer, tlsutil.RoleOperator, tlsutil.RoleAdmin}
+	operators := []string{tlsutil.RoleOperator, tlsutil.RoleAdmin}
+	admins := []string{tlsutil.RoleAdmin}
+	before := map[Action][]string{
+		ActionRead:           readers,
+		ActionHaltRun:        operators,
+		ActionHaltAll:        admins,
+		ActionResume:         admins,
+		ActionPauseSchedules: admins,
+		// The pages resumed schedules under ActionResume; the call they make,
+		// ResumeSchedules, is as privileged.
+		ActionResumeSchedules: admins,
+		Action("Unknown"):     nil,
+	}
+	for a, want := range before {
+		if got := a.Roles(); !slices.Equal(got, want) {
+			t.Errorf("%s: roles %v, before %v", a, got, want)
+		}
+		for _, role := range append(slices.Clone(tlsutil.Roles), "") {
+			u := User{Identity: tlsutil.Identity{Role: role, Name: "x", Via: "certificate"}}
+			if got := u.May(a); got != slices.Contains(want, role) {
+				t.Errorf("%s may %s: %v, before %v", role, a, got, !got)
+			}
+		}
 	}
 }

@@ -110,7 +110,7 @@ func (h *Handler) pauseSchedules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) resumeSchedules(w http.ResponseWriter, r *http.Request) {
-	h.scheduleAction(w, r, ActionResume, "resume", func(ctx context.Context) error {
+	h.scheduleAction(w, r, ActionResumeSchedules, "resume", func(ctx context.Context) error {
 		_, err := h.cfg.Experiments.ResumeSchedules(ctx, &murphyv1.ResumeSchedulesRequest{})
 		return err
 	}, func() bool { _, paused := h.cfg.FSM.Schedules(); return !paused })

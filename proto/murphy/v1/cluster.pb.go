@@ -847,7 +847,7 @@ var File_murphy_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x17murphy/v1/cluster.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\"\x9b\x01\n" +
+	"\x17murphy/v1/cluster.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\"\x9b\x01\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -914,13 +914,15 @@ const file_murphy_v1_cluster_proto_rawDesc = "" +
 	"afterIndex\"X\n" +
 	"\x11ListAuditResponse\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.murphy.v1.AuditEntryR\aentries\x12\x12\n" +
-	"\x04more\x18\x02 \x01(\bR\x04more2\xdd\x02\n" +
-	"\x0eClusterService\x12=\n" +
-	"\x06Status\x12\x18.murphy.v1.StatusRequest\x1a\x19.murphy.v1.StatusResponse\x127\n" +
-	"\x04Join\x12\x16.murphy.v1.JoinRequest\x1a\x17.murphy.v1.JoinResponse\x12=\n" +
-	"\x06Remove\x12\x18.murphy.v1.RemoveRequest\x1a\x19.murphy.v1.RemoveResponse\x12L\n" +
-	"\vListWorkers\x12\x1d.murphy.v1.ListWorkersRequest\x1a\x1e.murphy.v1.ListWorkersResponse\x12F\n" +
-	"\tListAudit\x12\x1b.murphy.v1.ListAuditRequest\x1a\x1c.murphy.v1.ListAuditResponseB9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"\x04more\x18\x02 \x01(\bR\x04more2\x93\x03\n" +
+	"\x0eClusterService\x12G\n" +
+	"\x06Status\x12\x18.murphy.v1.StatusRequest\x1a\x19.murphy.v1.StatusResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x01\x12C\n" +
+	"\x04Join\x12\x16.murphy.v1.JoinRequest\x1a\x17.murphy.v1.JoinResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12I\n" +
+	"\x06Remove\x12\x18.murphy.v1.RemoveRequest\x1a\x19.murphy.v1.RemoveResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12V\n" +
+	"\vListWorkers\x12\x1d.murphy.v1.ListWorkersRequest\x1a\x1e.murphy.v1.ListWorkersResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12P\n" +
+	"\tListAudit\x12\x1b.murphy.v1.ListAuditRequest\x1a\x1c.murphy.v1.ListAuditResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_cluster_proto_rawDescOnce sync.Once
@@ -989,6 +991,7 @@ func file_murphy_v1_cluster_proto_init() {
 		return
 	}
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_policy_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1744,7 +1744,7 @@ var File_murphy_v1_experiment_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\n" +
-	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x14murphy/v1/spec.proto\"\xce\x06\n" +
+	"\x1amurphy/v1/experiment.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17murphy/v1/cluster.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\x1a\x14murphy/v1/spec.proto\"\xce\x06\n" +
 	"\bSchedule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12)\n" +
@@ -1872,22 +1872,29 @@ const file_murphy_v1_experiment_proto_rawDesc = "" +
 	"\x12GetVerdictResponse\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x13.murphy.v1.RunPhaseR\x05phase\x12,\n" +
-	"\averdict\x18\x03 \x01(\v2\x12.murphy.v1.VerdictR\averdict2\xba\a\n" +
-	"\x11ExperimentService\x12C\n" +
-	"\bValidate\x12\x1a.murphy.v1.ValidateRequest\x1a\x1b.murphy.v1.ValidateResponse\x12=\n" +
-	"\x06Submit\x12\x18.murphy.v1.SubmitRequest\x1a\x19.murphy.v1.SubmitResponse\x12=\n" +
-	"\x06GetRun\x12\x18.murphy.v1.GetRunRequest\x1a\x19.murphy.v1.GetRunResponse\x12C\n" +
-	"\bListRuns\x12\x1a.murphy.v1.ListRunsRequest\x1a\x1b.murphy.v1.ListRunsResponse\x12<\n" +
-	"\x05Watch\x12\x17.murphy.v1.WatchRequest\x1a\x18.murphy.v1.WatchResponse0\x01\x127\n" +
-	"\x04Halt\x12\x16.murphy.v1.HaltRequest\x1a\x17.murphy.v1.HaltResponse\x12I\n" +
+	"\averdict\x18\x03 \x01(\v2\x12.murphy.v1.VerdictR\averdict2\xca\b\n" +
+	"\x11ExperimentService\x12M\n" +
+	"\bValidate\x12\x1a.murphy.v1.ValidateRequest\x1a\x1b.murphy.v1.ValidateResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x01\x12I\n" +
+	"\x06Submit\x12\x18.murphy.v1.SubmitRequest\x1a\x19.murphy.v1.SubmitResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x02\x10\x02\x18\x01\x12G\n" +
+	"\x06GetRun\x12\x18.murphy.v1.GetRunRequest\x1a\x19.murphy.v1.GetRunResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12M\n" +
+	"\bListRuns\x12\x1a.murphy.v1.ListRunsRequest\x1a\x1b.murphy.v1.ListRunsResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12F\n" +
+	"\x05Watch\x12\x17.murphy.v1.WatchRequest\x1a\x18.murphy.v1.WatchResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x030\x01\x12C\n" +
+	"\x04Halt\x12\x16.murphy.v1.HaltRequest\x1a\x17.murphy.v1.HaltResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x02\x10\x02\x18\x01\x12S\n" +
 	"\n" +
-	"GetVerdict\x12\x1c.murphy.v1.GetVerdictRequest\x1a\x1d.murphy.v1.GetVerdictResponse\x12@\n" +
-	"\aHaltAll\x12\x19.murphy.v1.HaltAllRequest\x1a\x1a.murphy.v1.HaltAllResponse\x12=\n" +
-	"\x06Resume\x12\x18.murphy.v1.ResumeRequest\x1a\x19.murphy.v1.ResumeResponse\x12R\n" +
-	"\rListSchedules\x12\x1f.murphy.v1.ListSchedulesRequest\x1a .murphy.v1.ListSchedulesResponse\x12U\n" +
-	"\x0eDeleteSchedule\x12 .murphy.v1.DeleteScheduleRequest\x1a!.murphy.v1.DeleteScheduleResponse\x12U\n" +
-	"\x0ePauseSchedules\x12 .murphy.v1.PauseSchedulesRequest\x1a!.murphy.v1.PauseSchedulesResponse\x12X\n" +
-	"\x0fResumeSchedules\x12!.murphy.v1.ResumeSchedulesRequest\x1a\".murphy.v1.ResumeSchedulesResponseB9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"GetVerdict\x12\x1c.murphy.v1.GetVerdictRequest\x1a\x1d.murphy.v1.GetVerdictResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12L\n" +
+	"\aHaltAll\x12\x19.murphy.v1.HaltAllRequest\x1a\x1a.murphy.v1.HaltAllResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12I\n" +
+	"\x06Resume\x12\x18.murphy.v1.ResumeRequest\x1a\x19.murphy.v1.ResumeResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12\\\n" +
+	"\rListSchedules\x12\x1f.murphy.v1.ListSchedulesRequest\x1a .murphy.v1.ListSchedulesResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12a\n" +
+	"\x0eDeleteSchedule\x12 .murphy.v1.DeleteScheduleRequest\x1a!.murphy.v1.DeleteScheduleResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12a\n" +
+	"\x0ePauseSchedules\x12 .murphy.v1.PauseSchedulesRequest\x1a!.murphy.v1.PauseSchedulesResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12d\n" +
+	"\x0fResumeSchedules\x12!.murphy.v1.ResumeSchedulesRequest\x1a\".murphy.v1.ResumeSchedulesResponse\"\n" +
+	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_experiment_proto_rawDescOnce sync.Once
@@ -2009,6 +2016,7 @@ func file_murphy_v1_experiment_proto_init() {
 	}
 	file_murphy_v1_cluster_proto_init()
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_policy_proto_init()
 	file_murphy_v1_spec_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -1303,7 +1303,7 @@ var File_murphy_v1_worker_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x14murphy/v1/spec.proto\"\x92\x02\n" +
+	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\x1a\x14murphy/v1/spec.proto\"\x92\x02\n" +
 	"\x0eConnectRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.murphy.v1.HelloH\x00R\x05hello\x124\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x14.murphy.v1.HeartbeatH\x00R\theartbeat\x128\n" +
@@ -1399,9 +1399,9 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\x17FAULT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14FAULT_STATE_INJECTED\x10\x01\x12\x18\n" +
 	"\x14FAULT_STATE_REVERTED\x10\x02\x12\x16\n" +
-	"\x12FAULT_STATE_FAILED\x10\x032U\n" +
-	"\rWorkerService\x12D\n" +
-	"\aConnect\x12\x19.murphy.v1.ConnectRequest\x1a\x1a.murphy.v1.ConnectResponse(\x010\x01B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"\x12FAULT_STATE_FAILED\x10\x032_\n" +
+	"\rWorkerService\x12N\n" +
+	"\aConnect\x12\x19.murphy.v1.ConnectRequest\x1a\x1a.murphy.v1.ConnectResponse\"\b\xb2\xe1\x18\x04\b\x04\x10\x01(\x010\x01B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_worker_proto_rawDescOnce sync.Once
@@ -1492,6 +1492,7 @@ func file_murphy_v1_worker_proto_init() {
 		return
 	}
 	file_murphy_v1_common_proto_init()
+	file_murphy_v1_policy_proto_init()
 	file_murphy_v1_spec_proto_init()
 	file_murphy_v1_worker_proto_msgTypes[0].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
