@@ -1,7 +1,10 @@
 # Murphy's build. `make help` lists the targets.
 GO        ?= go
 PKGS      := ./...
-TEST_FLAGS ?= -race -count=1 -timeout 15m
+# The race detector needs cgo, which Go turns off on a machine without a C compiler;
+# there the tests run without it and `make unit` says so.
+RACE      := $(shell [ "$$($(GO) env CGO_ENABLED 2>/dev/null)" = 1 ] && echo -race)
+TEST_FLAGS ?= $(RACE) -count=1 -timeout 15m
 # The Go tools are pinned by go.mod's tool directive and run with `go tool`: nothing to
 # install first. buf stays out of go.mod (it would add ~60 modules and move protobuf and
 # x/sys); `go run` builds the pinned version once into the build cache.
@@ -10,9 +13,9 @@ BUF       := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 # `make unit` lists them after the tests.
 SKIPPED   := $(CURDIR)/bin/skipped-tests.txt
 # The system packages some tests need; `make deps` installs them with apt.
-DEPS      := prometheus chromium iproute2 nftables
+DEPS      := prometheus chromium iproute2 nftables gcc
 
-.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e reliability fuzz clean
+.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e reliability fuzz fresh clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +33,7 @@ unit: ## go test -race over every package, then list the tests skipped for want 
 		sort -u $(SKIPPED) | awk -F'\t' '{ n[$$1]++; if (n[$$1] <= 5) tests[$$1] = tests[$$1] (n[$$1] > 1 ? ", " : "") $$4 " (" $$3 ")"; why[$$1] = $$5; how[$$1] = $$2 } \
 			END { for (k in n) printf "  %s, %d test%s: %s%s\n    %s\n    enable with: %s\n", k, n[k], (n[k] > 1 ? "s" : ""), tests[k], (n[k] > 5 ? sprintf(" and %d more", n[k] - 5) : ""), why[k], how[k] }'; \
 	else echo; echo "No test was skipped for want of a system package."; fi; \
+	if [ -z "$(RACE)" ]; then echo "The race detector was off: it needs a C compiler (cgo). Enable with: make deps (gcc)"; fi; \
 	exit $$status
 
 vet: ## go vet
@@ -52,9 +56,12 @@ tools: ## build the pinned Go tools ahead of time (optional: `go tool` and `go r
 	$(GO) build tool
 	$(BUF) --version
 
-deps: ## install the system packages some tests need, with apt: prometheus, chromium, iproute2, nftables
+deps: ## install the system packages some tests need, with apt: prometheus, chromium, iproute2, nftables, gcc
 	@sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
+
+fresh: ## `make test` in a fresh clone on a bare Debian (Go and make only), unprivileged in a container (root)
+	deploy/freshmachine/run
 
 demo: build ## run `murphy dev`: a 3-node cluster, 12 workers, a demo experiment
 	./bin/murphy dev
