@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/moby/moby/client"
+
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 var (
@@ -35,7 +37,11 @@ func TestDial(t *testing.T) {
 
 func TestSignalNames(t *testing.T) {
 	for in, want := range map[string]string{"": "SIGKILL", "kill": "SIGKILL", "SIGTERM": "SIGTERM", "usr1": "SIGUSR1", "9": "9"} {
-		if got := signal(map[string]string{"signal": in}); got != want {
+		params := map[string]string{"name": "x", "signal": in}
+		if in == "" {
+			delete(params, "signal") // the default
+		}
+		if got := catalogue.MustDecode(KindKill, params).(catalogue.Container).Signal; got != want {
 			t.Errorf("signal(%q) = %q, want %q", in, got, want)
 		}
 	}
