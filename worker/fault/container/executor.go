@@ -47,7 +47,7 @@ func New(api API, stateDir string, log *slog.Logger) *Family {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Family{api: api, store: store{dir: stateDir}, log: log}
+	return &Family{api: api, store: newStore(stateDir), log: log}
 }
 
 // Executors returns the executors of container.kill, container.stop, container.pause and
@@ -108,7 +108,7 @@ func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.kind, err)
 	}
-	rec := record{AssignmentID: f.AssignmentID, Kind: e.kind}
+	rec := touched{AssignmentID: f.AssignmentID, Kind: e.kind}
 	for _, c := range chosen {
 		rec.Targets = append(rec.Targets, target{ID: c.ID, Name: name(c), StartedAt: c.State.StartedAt})
 	}
@@ -203,7 +203,7 @@ func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 	return fam.store.del(f.AssignmentID)
 }
 
-func (e *executor) revertAll(ctx context.Context, rec record) error {
+func (e *executor) revertAll(ctx context.Context, rec touched) error {
 	var errs []error
 	for _, t := range rec.Targets {
 		if err := e.revertOne(ctx, rec, t); err != nil {
@@ -223,7 +223,7 @@ func (e *executor) revertAll(ctx context.Context, rec record) error {
 //   - restart: nothing; the engine started it again as part of the restart.
 //
 // A container removed meanwhile has nothing to revert.
-func (e *executor) revertOne(ctx context.Context, rec record, t target) error {
+func (e *executor) revertOne(ctx context.Context, rec touched, t target) error {
 	if rec.Kind == KindRestart {
 		return nil
 	}
