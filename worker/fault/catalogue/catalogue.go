@@ -26,6 +26,21 @@ const (
 	TypeString
 )
 
+// String names the type in listings (murphy faults).
+func (t ParamType) String() string {
+	switch t {
+	case TypeDuration:
+		return "duration"
+	case TypeInt:
+		return "integer"
+	case TypePercent:
+		return "percent"
+	case TypeAddr:
+		return "host:port"
+	}
+	return "text"
+}
+
 // Param describes one parameter of a fault kind: how it is read, its default and the help
 // that listings show.
 type Param struct {

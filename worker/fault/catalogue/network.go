@@ -127,8 +127,10 @@ func decodeNetwork(kind string) func(v values) (Params, error) {
 }
 
 const (
-	networkNeeds   = "nftables with set timeouts and CAP_NET_ADMIN (probed at start); delay and loss use tc netem where the kernel has it, else NFQUEUE or an nftables random drop; rate needs tc HTB"
-	netemNeeds     = "tc netem, nftables with set timeouts and CAP_NET_ADMIN (probed at start)"
+	// Every network kind needs a kernel that can bound it (see worker/DESIGN.md); the
+	// shaping kinds need tc besides. The worker probes each mechanism at start.
+	networkNeeds   = "nftables with set timeouts, CAP_NET_ADMIN"
+	netemNeeds     = networkNeeds + ", tc HTB and netem"
 	networkReverts = "the worker deletes the fault's nftables table and qdisc; the kernel ends it at its deadline whatever happens to the worker (set element timeouts, the NFQUEUE lease)"
 )
 
@@ -141,7 +143,7 @@ func init() {
 	register(
 		Kind{
 			Name:    "network.delay",
-			Needs:   networkNeeds,
+			Needs:   networkNeeds + ", and tc HTB and netem or else NFQUEUE",
 			Reverts: networkReverts,
 			decode:  decodeNetwork("network.delay"),
 			Summary: "delay packets leaving an interface",
@@ -154,7 +156,7 @@ func init() {
 		},
 		Kind{
 			Name:    "network.loss",
-			Needs:   networkNeeds,
+			Needs:   networkNeeds + ", and tc HTB and netem or else nftables numgen",
 			Reverts: networkReverts,
 			decode:  decodeNetwork("network.loss"),
 			Summary: "drop a share of the packets leaving an interface",
@@ -178,7 +180,7 @@ func init() {
 		},
 		Kind{
 			Name:    "network.rate",
-			Needs:   networkNeeds,
+			Needs:   networkNeeds + ", tc HTB",
 			Reverts: networkReverts,
 			decode:  decodeNetwork("network.rate"),
 			Summary: "limit the bandwidth of packets leaving an interface",
