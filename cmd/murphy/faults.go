@@ -58,6 +58,9 @@ func describeFault(w io.Writer, k catalogue.Kind) error {
 	if k.Instant {
 		fmt.Fprintln(w, "  instant: acts once; a step needs no duration")
 	}
+	if k.Consent {
+		fmt.Fprintln(w, "  consent: a worker runs it only where its policy lists it under allow")
+	}
 	fmt.Fprintf(w, "  needs:   %s\n  reverts: %s\n  params:\n", k.Needs, k.Reverts)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, p := range k.Params {

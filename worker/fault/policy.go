@@ -22,11 +22,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Kinds that a policy must name in Allowed before the worker injects them: they can do
-// anything the worker's user can, so a coordinator must never be able to use them on a
-// worker whose operator did not opt in.
-var explicitOnly = []string{"exec"}
-
 // DefaultMaxDuration caps a fault's life when the policy file says nothing else.
 const DefaultMaxDuration = time.Hour
 
@@ -91,7 +86,7 @@ func (p Policy) Allows(kind string) error {
 		return fmt.Errorf("fault kind %q is not allowed by this worker's policy (allowed: %s)",
 			kind, strings.Join(p.Allowed, ", "))
 	}
-	if slices.Contains(explicitOnly, kind) && !slices.Contains(p.Allowed, kind) {
+	if catalogue.NeedsConsent(kind) && !slices.Contains(p.Allowed, kind) {
 		return fmt.Errorf("fault kind %q runs arbitrary commands and is refused unless this worker's policy lists it under allow", kind)
 	}
 	return nil

@@ -77,6 +77,10 @@ type Kind struct {
 	// Needs is what a worker needs from its host to offer the kind; a worker without it
 	// leaves the kind out of its capabilities.
 	Needs string
+	// Consent marks kinds a worker runs only where its policy lists them under allow
+	// (exec: a coordinator must never gain remote command execution on a host that did
+	// not opt in).
+	Consent bool
 	// Reverts says what ends the fault, whatever happens to the worker.
 	Reverts string
 	// decode builds the kind's Params from values that passed their own checks; rules
@@ -166,6 +170,10 @@ func Decode(kind string, params map[string]string) (Params, error) {
 	}
 	return out, nil
 }
+
+// NeedsConsent reports whether kind runs only where a worker's policy allows it by name
+// (see Kind.Consent).
+func NeedsConsent(kind string) bool { return catalogue[kind].Consent }
 
 // IsInstant reports whether kind acts once and needs no duration (see Kind.Instant).
 // Unknown kinds are not instant.

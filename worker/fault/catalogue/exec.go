@@ -98,7 +98,8 @@ func init() {
 	register(Kind{
 		Name:    "exec",
 		Summary: "run a command to inject and another to revert (the escape hatch); only where the worker's policy allows it",
-		Needs:   "the worker's policy must allow exec explicitly",
+		Needs:   "nothing beyond a shell's programs",
+		Consent: true,
 		Reverts: "the revert command, run by the worker, at its start-up after a crash, or by the guardian",
 		Params: []Param{
 			{Name: "inject", Type: TypeString, Required: true,
