@@ -64,9 +64,9 @@ func (s store) del(id string) error {
 	if err := s.recs.Delete(id); err != nil {
 		return fmt.Errorf("remove container fault state: %w", err)
 	}
-	if err := os.Remove(s.legacyPath(id)); err == nil {
-		return s.syncDir()
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	// Not fsynced: a legacy record that outlives a power loss is read only for a journal
+	// entry, and the agent forgets the entry (durably) after this returns.
+	if err := os.Remove(s.legacyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove container fault state: %w", err)
 	}
 	return nil
@@ -89,16 +89,4 @@ func (s store) getLegacy(id string) (touched, bool, error) {
 		return touched{}, false, fmt.Errorf("container fault state %s is corrupt: %w", s.legacyPath(id), err)
 	}
 	return r, true, nil
-}
-
-func (s store) syncDir() error {
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", s.dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", s.dir, err)
-	}
-	return nil
 }
