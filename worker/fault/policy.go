@@ -377,7 +377,7 @@ const (
 )
 
 // FleetLimits are what a coordinator holds every step to at submission, on top of the
-// catalogue's Validate. The catalogue says whether a step is well formed; these say
+// catalogue's Decode. The catalogue says whether a step is well formed; these say
 // whether a well-formed step would wreck the hosts it lands on instead of testing them:
 // select every process, cut a host off from everyone, or take more memory or disk than
 // the fleet's operators allow. Each worker still applies its own Policy; these exist so
@@ -424,18 +424,9 @@ var (
 	libDir     = regexp.MustCompile(`^lib(32|64|x32)?$`)
 )
 
-// Check returns why a step of kind with params (which passed the catalogue) is refused,
-// and the parameter to blame ("" for the step as a whole). The reason does not repeat the
-// kind or the parameter's name: the caller places it on the parameter.
-func (l FleetLimits) Check(kind string, params map[string]string) (param string, err error) {
-	decoded, err := catalogue.Decode(kind, params)
-	if err != nil {
-		return "", nil // the catalogue reports it
-	}
-	return l.Judge(decoded, params)
-}
-
-// Judge is Check for a step the caller already decoded. Decisions read the decoded
+// Judge returns why a step whose params the catalogue decoded is refused, and the
+// parameter to blame ("" for the step as a whole). The reason does not repeat the kind or
+// the parameter's name: the caller places it on the parameter. Decisions read the decoded
 // parameters; messages quote written, the parameters as the spec wrote them.
 func (l FleetLimits) Judge(decoded catalogue.Params, written map[string]string) (param string, err error) {
 	switch p := decoded.(type) {

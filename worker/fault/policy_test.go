@@ -219,10 +219,11 @@ func TestFleetLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Only steps the catalogue accepts reach these limits.
-			if err := catalogue.Validate(tt.kind, tt.params); err != nil {
+			decoded, err := catalogue.Decode(tt.kind, tt.params)
+			if err != nil {
 				t.Fatalf("the catalogue refuses the step: %v", err)
 			}
-			param, err := tt.lim.Check(tt.kind, tt.params)
+			param, err := tt.lim.Judge(decoded, tt.params)
 			got := ""
 			if err != nil {
 				got = err.Error()
