@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murphy-chaos/murphy/coordinator"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/spec/chaostoolkit"
 	"github.com/murphy-chaos/murphy/internal/logging"
@@ -245,5 +246,5 @@ func TestChaosToolkitRollbacksAfterHalt(t *testing.T) {
 }
 
 func specOptions() spec.Options {
-	return spec.Options{ValidateFault: fault.Validate, FaultIsInstant: fault.IsInstant}
+	return coordinator.CatalogueSpecOptions()
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
-	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 // testCluster is a real cluster: n nodes on loopback TCP with bbolt stores in temp dirs.
@@ -44,7 +43,6 @@ func nodeConfig(t *testing.T, id, dir string) coordinator.Config {
 		GRPCAddr:       "127.0.0.1:0",
 		HTTPAddr:       "127.0.0.1:0",
 		Logger:         logging.Discard(),
-		ValidateFault:  fault.Validate,
 		WorkerLease:    3 * time.Second,
 		WaitForWorkers: 20 * time.Second,
 	}

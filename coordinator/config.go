@@ -95,10 +95,6 @@ type Config struct {
 	// specs with such metrics are refused.
 	Prometheus promsrc.Config
 
-	// ValidateFault checks a step's fault kind and parameters at submission.
-	ValidateFault func(kind string, params map[string]string) error
-	// FaultIsInstant names the kinds that act once and need no duration (process.kill).
-	FaultIsInstant func(kind string) bool
 	// MaxFaultDuration refuses, at submission, a step that lasts longer; zero means
 	// DefaultMaxFaultDuration. It should not exceed the workers' policy maxDuration, which
 	// would cut such a fault short in the middle of a run.

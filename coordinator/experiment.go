@@ -22,6 +22,7 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 type experimentService struct {
@@ -57,25 +58,30 @@ func (s *Server) parseSpec(data []byte, filename string) (*spec.Experiment, erro
 	return sp, nil
 }
 
+// CatalogueSpecOptions are the checks a spec passes without a cluster: every step's fault
+// kind and parameters against the fault catalogue, the one declaration of every kind that
+// workers decode assignments with too.
+func CatalogueSpecOptions() spec.Options {
+	return spec.Options{ValidateFault: catalogue.Validate, FaultIsInstant: catalogue.IsInstant}
+}
+
 // specOptions are the submission checks of a cluster configured by cfg: the catalogue,
 // then the fleet limits, which judge only steps the catalogue accepted (their messages
 // assume well-formed params), and the longest fault a step may ask for.
 func specOptions(cfg Config) spec.Options {
-	return spec.Options{
-		ValidateFault: func(kind string, params map[string]string) error {
-			if cfg.ValidateFault != nil {
-				if err := cfg.ValidateFault(kind, params); err != nil {
-					return err
-				}
-			}
-			if param, err := cfg.FleetLimits.Check(kind, params); err != nil {
-				return &spec.ParamError{Param: param, Err: err}
-			}
-			return nil
-		},
-		FaultIsInstant:   cfg.FaultIsInstant,
-		MaxFaultDuration: cfg.MaxFaultDuration,
+	opts := CatalogueSpecOptions()
+	opts.ValidateFault = func(kind string, params map[string]string) error {
+		decoded, err := catalogue.Decode(kind, params)
+		if err != nil {
+			return err
+		}
+		if param, err := cfg.FleetLimits.Judge(decoded, params); err != nil {
+			return &spec.ParamError{Param: param, Err: err}
+		}
+		return nil
 	}
+	opts.MaxFaultDuration = cfg.MaxFaultDuration
+	return opts
 }
 
 func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRequest) (*murphyv1.ValidateResponse, error) {

@@ -16,6 +16,7 @@ import (
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/httpfault"
 	"github.com/murphy-chaos/murphy/worker/journal"
 	"github.com/murphy-chaos/murphy/worker/probe"
@@ -264,14 +265,19 @@ func (a *Agent) recover() {
 		a.log.Error("read journal", "err", err)
 	}
 	for _, af := range left {
-		f := toFault(af)
-		exec, ok := a.reg.Get(f.Kind)
+		exec, ok := a.reg.Get(af.GetFault().GetKind())
 		if !ok {
-			a.log.Error("journal holds a fault this worker cannot revert", "assignment_id", f.AssignmentID, "kind", f.Kind)
+			a.log.Error("journal holds a fault this worker cannot revert", "assignment_id", af.GetAssignmentId(), "kind", af.GetFault().GetKind())
+			continue
+		}
+		f, err := toFault(af)
+		if err != nil {
+			// Only a catalogue that changed since the entry was written refuses it.
+			a.log.Error("journal holds a fault this worker cannot decode, so cannot revert", "assignment_id", af.GetAssignmentId(), "err", err)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		err := exec.Revert(ctx, f)
+		err = exec.Revert(ctx, f)
 		cancel()
 		if err != nil {
 			a.m.revertFailures.WithLabelValues(causeLabel(murphyv1.RevertCause_REVERT_CAUSE_STARTUP)).Inc()
@@ -313,15 +319,11 @@ func (a *Agent) recover() {
 	}
 }
 
-func toFault(af *murphyv1.ActiveFault) fault.Fault {
-	return fault.Fault{
-		AssignmentID: af.GetAssignmentId(),
-		RunID:        af.GetRunId(),
-		Step:         af.GetStep(),
-		Kind:         af.GetFault().GetKind(),
-		Params:       af.GetFault().GetParams(),
-		Deadline:     af.GetDeadline().AsTime(),
-	}
+// toFault decodes a journal entry for its executor: the journal keeps the parameters as
+// the wire carried them, and this is where they enter the worker again.
+func toFault(af *murphyv1.ActiveFault) (fault.Fault, error) {
+	return fault.New(af.GetAssignmentId(), af.GetRunId(), af.GetStep(), af.GetFault().GetKind(),
+		af.GetFault().GetParams(), af.GetDeadline().AsTime())
 }
 
 func (a *Agent) status(id, run string, step int32, state murphyv1.FaultState, cause murphyv1.RevertCause, errText string) *murphyv1.StepStatus {
@@ -450,14 +452,17 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 	if err := a.cfg.Policy.Allows(kind); err != nil {
 		return fail("%v", err)
 	}
+	// The one decode of the assignment's parameters: the executor, the journal's
+	// guardian and the logs all use what it returns.
+	params, err := catalogue.Decode(kind, spec.GetParams())
+	if err != nil {
+		return fail("%v", err)
+	}
 	exec, ok := a.reg.Get(kind)
 	if !ok {
-		if err := fault.Validate(kind, spec.GetParams()); err != nil {
-			return fail("%v", err)
-		}
 		return fail("fault kind %q is not available on this worker (it offers: %v)", kind, a.caps)
 	}
-	if err := exec.Validate(spec.GetParams()); err != nil {
+	if err := exec.Validate(params); err != nil {
 		return fail("%v", err)
 	}
 	now := time.Now()
@@ -467,7 +472,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 		deadline = as.GetDeadline().AsTime()
 	case spec.GetDuration().AsDuration() > 0:
 		deadline = now.Add(spec.GetDuration().AsDuration())
-	case fault.IsInstant(kind):
+	case catalogue.IsInstant(kind):
 		// It acts once at inject; its journal entry and no-op revert go a second later,
 		// well after the INJECTED status, so the coordinator sees the usual order.
 		deadline = now.Add(time.Second)
@@ -482,7 +487,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 		AssignmentId: id, RunId: as.GetRunId(), Step: as.GetStep(), Fault: spec,
 		InjectedAt: timestamppb.New(now), Deadline: timestamppb.New(deadline),
 	}
-	f := toFault(af)
+	f := fault.Fault{AssignmentID: id, RunID: af.RunId, Step: af.Step, Kind: kind, Params: params, Deadline: deadline}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 
@@ -556,7 +561,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 	a.m.assignments.WithLabelValues("injected").Inc()
 	a.m.injects.WithLabelValues(kind).Inc()
 	a.log.Info("fault injected", "assignment_id", id, "run_id", af.RunId, "step", af.Step,
-		"fault", exec.Describe(spec.GetParams()), "deadline", deadline)
+		"fault", params.String(), "mechanism", mechanism(exec), "deadline", deadline)
 	sts := []*murphyv1.StepStatus{a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")}
 	if stop {
 		// The fault was in force from the end of Inject until now: report both, in order.
@@ -1023,4 +1028,13 @@ func (a *Agent) enqueue(m *murphyv1.ConnectRequest) {
 	case a.notify <- struct{}{}:
 	default:
 	}
+}
+
+// mechanism is how exec carries its kind out on this host ("nfqueue", "netem"), for the
+// logs; "" when it does not say.
+func mechanism(exec fault.Executor) string {
+	if m, ok := exec.(interface{ Mechanism() string }); ok {
+		return m.Mechanism()
+	}
+	return ""
 }

@@ -335,14 +335,18 @@ func (g *Guardian) revertAll(ctx context.Context, j *journal.Journal) (int, erro
 	n := 0
 	var errs []error
 	for _, af := range left {
-		f := toFault(af)
-		exec, ok := reg.Get(f.Kind)
+		exec, ok := reg.Get(af.GetFault().GetKind())
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: no executor for %s on this host", f.AssignmentID, f.Kind))
+			errs = append(errs, fmt.Errorf("%s: no executor for %s on this host", af.GetAssignmentId(), af.GetFault().GetKind()))
+			continue
+		}
+		f, err := toFault(af)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", af.GetAssignmentId(), err))
 			continue
 		}
 		octx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := exec.Revert(octx, f)
+		err = exec.Revert(octx, f)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("revert %s (%s): %w", f.AssignmentID, f.Kind, err))

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Issue 14, defect 5: the worker must never make a halt, a revert, a deadline or its
@@ -58,7 +61,20 @@ func newScriptExec() *scriptExec {
 
 func (x *scriptExec) Kind() string { return slowKind }
 
-func (x *scriptExec) Validate(p map[string]string) error {
+// script reads the params a test gave scripted() back from the decoded fault.
+func script(p catalogue.Params) map[string]string {
+	out := map[string]string{}
+	c, _ := p.(catalogue.Container)
+	for kv := range strings.SplitSeq(strings.TrimPrefix(c.Name, "script:"), ",") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (x *scriptExec) Validate(cp catalogue.Params) error {
+	p := script(cp)
 	for _, k := range []string{"block", "validate"} {
 		if p[k] != "" {
 			if _, err := time.ParseDuration(p[k]); err != nil {
@@ -86,9 +102,10 @@ func (x *scriptExec) startedCh(id string) chan struct{} {
 
 func (x *scriptExec) Inject(ctx context.Context, f fault.Fault) error {
 	close(x.startedCh(f.AssignmentID))
-	if f.Params["block"] != "" {
-		d, _ := time.ParseDuration(f.Params["block"])
-		if f.Params["ctx"] == "honour" {
+	p := script(f.Params)
+	if p["block"] != "" {
+		d, _ := time.ParseDuration(p["block"])
+		if p["ctx"] == "honour" {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
@@ -120,8 +137,6 @@ func (x *scriptExec) Revert(ctx context.Context, f fault.Fault) error {
 	x.active[f.AssignmentID] = false
 	return nil
 }
-
-func (x *scriptExec) Describe(p map[string]string) string { return "script " + p["block"] }
 
 func (x *scriptExec) reverted(id string) (time.Time, bool) {
 	x.mu.Lock()
@@ -157,8 +172,15 @@ func startWithExec(t *testing.T, f *fakeCoord, x *scriptExec) *env {
 	return startAgent(t, []string{f.addr}, func(c *Config) { c.DataDir = dir })
 }
 
+// scripted assigns slowKind with a script for scriptExec. The agent decodes every
+// assignment through the catalogue, so the script travels in a parameter slowKind has:
+// the container name, as "script:block=8s,ctx=honour".
 func scripted(id, run string, deadline time.Duration, params map[string]string) *murphyv1.ConnectResponse {
-	return assign(id, run, deadline, slowKind, params)
+	terms := []string{}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		terms = append(terms, k+"="+params[k])
+	}
+	return assign(id, run, deadline, slowKind, map[string]string{"name": "script:" + strings.Join(terms, ",")})
 }
 
 func haltMsg(run string) *murphyv1.ConnectResponse {

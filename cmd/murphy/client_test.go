@@ -13,7 +13,6 @@ import (
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
-	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 // testPKI issues a CA, a coordinator certificate and an operator certificate, as
@@ -47,7 +46,7 @@ func startServer(t *testing.T, tls *tlsutil.Files) *coordinator.Server {
 	t.Helper()
 	srv, err := coordinator.New(coordinator.Config{
 		NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), GRPCAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Bootstrap: true, Insecure: tls == nil, TLS: tls, Logger: logging.Discard(), ValidateFault: fault.Validate, WaitForWorkers: time.Minute,
+		Bootstrap: true, Insecure: tls == nil, TLS: tls, Logger: logging.Discard(), WaitForWorkers: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 func newCoordinatorCmd() *cobra.Command {
@@ -64,12 +65,10 @@ with backoff. Give every coordinator the same flags: only the leader sends.`,
 			cfg.Profile = coordinator.Profile(profile)
 			cfg.Join = splitList(join)
 			cfg.Logger = log
-			cfg.ValidateFault = fault.Validate
-			cfg.FaultIsInstant = fault.IsInstant
-			if cfg.FleetLimits.MaxStressMemory, err = fault.ParseBytes(maxMem); err != nil {
+			if cfg.FleetLimits.MaxStressMemory, err = catalogue.ParseBytes(maxMem); err != nil {
 				return fmt.Errorf("--max-stress-memory: %w", err)
 			}
-			if cfg.FleetLimits.MaxStressDisk, err = fault.ParseBytes(maxDisk); err != nil {
+			if cfg.FleetLimits.MaxStressDisk, err = catalogue.ParseBytes(maxDisk); err != nil {
 				return fmt.Errorf("--max-stress-disk: %w", err)
 			}
 			if err := webhookConfig(&cfg.Webhooks, hookFmt, hookKey, log); err != nil {

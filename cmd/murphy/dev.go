@@ -24,6 +24,7 @@ import (
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker"
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 //go:embed demo.yaml
@@ -111,7 +112,7 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 		// The spec is the developer's own, run on their own machine against loopback
 		// services: its exec steps and command probes (a Chaos Toolkit file's process
 		// activities) may run, which a real worker allows only when its operator says so.
-		policy.Allowed = fault.Kinds()
+		policy.Allowed = catalogue.Kinds()
 		var err error
 		if spec, err = readSpec(o.specFile); err != nil {
 			return err
@@ -169,17 +170,15 @@ func runDev(ctx context.Context, o devOptions, out io.Writer) error {
 			return err
 		}
 		cfg := coordinator.Config{
-			TLS:            &nodeCert,
-			TokensFile:     tokens,
-			NodeID:         fmt.Sprintf("n%d", i+1),
-			DataDir:        filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			GRPCAddr:       addr(0),
-			RaftAddr:       addr(1),
-			HTTPAddr:       addr(2),
-			Bootstrap:      i == 0,
-			Logger:         log,
-			ValidateFault:  fault.Validate,
-			FaultIsInstant: fault.IsInstant,
+			TLS:        &nodeCert,
+			TokensFile: tokens,
+			NodeID:     fmt.Sprintf("n%d", i+1),
+			DataDir:    filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			GRPCAddr:   addr(0),
+			RaftAddr:   addr(1),
+			HTTPAddr:   addr(2),
+			Bootstrap:  i == 0,
+			Logger:     log,
 		}
 		if i > 0 {
 			cfg.Join = addrs[:1]

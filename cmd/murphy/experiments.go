@@ -14,12 +14,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/murphy-chaos/murphy/coordinator"
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/web"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
-	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 func readSpec(path string) ([]byte, error) {
@@ -67,7 +67,7 @@ coordinators support. Exit status 0 means valid, 1 means problems were found.`,
 				printSpecWarnings(cmd.ErrOrStderr(), resp.Warnings)
 				return nil
 			}
-			sp, err := spec.Parse(data, args[0], spec.Options{ValidateFault: fault.Validate, FaultIsInstant: fault.IsInstant})
+			sp, err := spec.Parse(data, args[0], coordinator.CatalogueSpecOptions())
 			if err != nil {
 				var se *spec.Error
 				if errors.As(err, &se) {

@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/murphy-chaos/murphy/coordinator"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/spec/chaostoolkit"
-	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 // importFlags are the conversion options shared by murphy import and murphy run.
@@ -34,7 +34,7 @@ func (f *importFlags) options() (chaostoolkit.Options, error) {
 	opts := chaostoolkit.Options{
 		SkipUnsupported: f.skipUnsupported,
 		LookupEnv:       os.LookupEnv,
-		Spec:            spec.Options{ValidateFault: fault.Validate, FaultIsInstant: fault.IsInstant},
+		Spec:            coordinator.CatalogueSpecOptions(),
 	}
 	for _, kv := range f.selector {
 		k, v, ok := strings.Cut(kv, "=")

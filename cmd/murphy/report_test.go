@@ -17,14 +17,13 @@ import (
 	"github.com/murphy-chaos/murphy/coordinator/web"
 	"github.com/murphy-chaos/murphy/internal/logging"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
-	"github.com/murphy-chaos/murphy/worker/fault"
 )
 
 // TestReport writes the three report formats of a run from a one-node cluster.
 func TestReport(t *testing.T) {
 	srv, err := coordinator.New(coordinator.Config{
 		NodeID: "n1", DataDir: filepath.Join(t.TempDir(), "n1"), GRPCAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Bootstrap: true, Insecure: true, Logger: logging.Discard(), ValidateFault: fault.Validate, WaitForWorkers: time.Minute,
+		Bootstrap: true, Insecure: true, Logger: logging.Discard(), WaitForWorkers: time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)

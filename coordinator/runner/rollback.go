@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
-	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Rollbacks are the spec's explicit undo steps (Chaos Toolkit's rollbacks). They run on
@@ -70,7 +70,7 @@ func (r *Runner) rollbackStatus(worker string, st *murphyv1.StepStatus) bool {
 	rs.rollbacks = append(rs.rollbacks, &murphyv1.RollbackResult{
 		Index: int32(i), WorkerId: worker, Fault: f, Ok: ok, Error: st.Error, At: at,
 	})
-	if ok && !fault.IsInstant(f.GetKind()) {
+	if ok && !catalogue.IsInstant(f.GetKind()) {
 		// The step did its work at inject; its revert only closes the assignment.
 		r.cfg.Fleet.Send(worker, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
 			RunId: st.RunId, AssignmentIds: []string{st.AssignmentId}, Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED,

@@ -3,6 +3,8 @@ package fault
 import (
 	"context"
 	"time"
+
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Fault is one assignment of a fault kind to this worker.
@@ -13,7 +15,10 @@ type Fault struct {
 	RunID        string
 	Step         int32
 	Kind         string
-	Params       map[string]string
+	// Params are the fault's parameters as the catalogue decoded them: the kind's own
+	// type (catalogue.HTTPDelay, catalogue.Network...). The worker decodes once, where an
+	// assignment or a journal entry enters it; executors never read parameter text.
+	Params catalogue.Params
 	// Deadline is the worker's hard local deadline for the revert.
 	Deadline time.Time
 }
@@ -28,11 +33,34 @@ type Fault struct {
 //     Revert for every journal entry it finds at start-up and relies on this.
 //   - Inject that fails leaves nothing behind; the worker still calls Revert afterwards.
 //   - Methods may be called concurrently for different assignments.
-//   - Validate and Describe have no side effects.
+//   - Validate has no side effects. It judges what only this host can (a proxy, an
+//     interface, the policy, free space); the catalogue already judged the parameters.
+//   - Params are always of the kind's own catalogue type.
 type Executor interface {
 	Kind() string
-	Validate(params map[string]string) error
+	Validate(p catalogue.Params) error
 	Inject(ctx context.Context, f Fault) error
 	Revert(ctx context.Context, f Fault) error
-	Describe(params map[string]string) string
+}
+
+// New decodes raw, as it travels on the wire or sits in the journal, into a Fault of kind.
+func New(id, runID string, step int32, kind string, raw map[string]string, deadline time.Time) (Fault, error) {
+	p, err := catalogue.Decode(kind, raw)
+	if err != nil {
+		return Fault{}, err
+	}
+	return Fault{AssignmentID: id, RunID: runID, Step: step, Kind: kind, Params: p, Deadline: deadline}, nil
+}
+
+// Check decodes raw for e's kind and asks e whether this host can carry it out: the two
+// checks an assignment passes before the worker journals it.
+func Check(e Executor, raw map[string]string) (catalogue.Params, error) {
+	p, err := catalogue.Decode(e.Kind(), raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Validate(p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }

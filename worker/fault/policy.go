@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"io"
 	"math/big"
 	"net"
@@ -20,11 +21,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 )
-
-// Kinds that a policy must name in Allowed before the worker injects them: they can do
-// anything the worker's user can, so a coordinator must never be able to use them on a
-// worker whose operator did not opt in.
-var explicitOnly = []string{"exec"}
 
 // DefaultMaxDuration caps a fault's life when the policy file says nothing else.
 const DefaultMaxDuration = time.Hour
@@ -90,7 +86,7 @@ func (p Policy) Allows(kind string) error {
 		return fmt.Errorf("fault kind %q is not allowed by this worker's policy (allowed: %s)",
 			kind, strings.Join(p.Allowed, ", "))
 	}
-	if slices.Contains(explicitOnly, kind) && !slices.Contains(p.Allowed, kind) {
+	if catalogue.NeedsConsent(kind) && !slices.Contains(p.Allowed, kind) {
 		return fmt.Errorf("fault kind %q runs arbitrary commands and is refused unless this worker's policy lists it under allow", kind)
 	}
 	return nil
@@ -298,8 +294,8 @@ func ParsePolicy(data []byte) (Policy, error) {
 	var errs []error
 	kinds := func(field string, ks []string) []string {
 		for i, k := range ks {
-			if _, ok := catalogue[k]; !ok {
-				errs = append(errs, fmt.Errorf("%s[%d]: unknown fault kind %q (known: %s)", field, i, k, strings.Join(Kinds(), ", ")))
+			if _, ok := catalogue.Lookup(k); !ok {
+				errs = append(errs, fmt.Errorf("%s[%d]: unknown fault kind %q (known: %s)", field, i, k, strings.Join(catalogue.Kinds(), ", ")))
 			}
 		}
 		return ks
@@ -381,7 +377,7 @@ const (
 )
 
 // FleetLimits are what a coordinator holds every step to at submission, on top of the
-// catalogue's Validate. The catalogue says whether a step is well formed; these say
+// catalogue's Decode. The catalogue says whether a step is well formed; these say
 // whether a well-formed step would wreck the hosts it lands on instead of testing them:
 // select every process, cut a host off from everyone, or take more memory or disk than
 // the fleet's operators allow. Each worker still applies its own Policy; these exist so
@@ -428,68 +424,74 @@ var (
 	libDir     = regexp.MustCompile(`^lib(32|64|x32)?$`)
 )
 
-// Check returns why a step of kind with params (which passed Validate) is refused, and
-// the parameter to blame ("" for the step as a whole). The reason does not repeat the
-// kind or the parameter's name: the caller places it on the parameter.
-func (l FleetLimits) Check(kind string, params map[string]string) (param string, err error) {
-	switch kind {
-	case "process.kill", "process.stop":
-		// A name, pid or pid file narrows the selection whatever the pattern says.
-		narrowed := params["name"] != "" || params["pid"] != "" || params["pidfile"] != ""
-		if re := params["cmdline"]; re != "" && !narrowed {
-			if rx, err := regexp.Compile(re); err == nil && matchesAll(rx, cmdlineCanaries) {
-				return "cmdline", fmt.Errorf(`/%s/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`, re)
-			}
+// Judge returns why a step whose params the catalogue decoded is refused, and the
+// parameter to blame ("" for the step as a whole). The reason does not repeat the kind or
+// the parameter's name: the caller places it on the parameter. Decisions read the decoded
+// parameters; messages quote written, the parameters as the spec wrote them.
+func (l FleetLimits) Judge(decoded catalogue.Params, written map[string]string) (param string, err error) {
+	switch p := decoded.(type) {
+	case catalogue.ProcessKill:
+		return checkSelection(p.ProcessSelector)
+	case catalogue.ProcessStop:
+		return checkSelection(p.ProcessSelector)
+	case catalogue.Network:
+		switch p.Kind {
+		case "network.partition", "network.blackhole", "network.loss":
+			return l.checkCut(p, written["cidrs"])
 		}
-		if params["name"] == "murphy" {
-			return "name", errors.New(`"murphy" names Murphy's own processes, which are always protected`)
+	case catalogue.StressMemory:
+		if max := l.maxMemory(); p.Bytes > max {
+			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.memory take on one host (%s; coordinator flag --max-stress-memory)", p.Size, FormatBytes(max))
 		}
-	case "network.partition", "network.blackhole", "network.loss":
-		return l.checkCut(kind, params)
-	case "stress.memory":
-		if n, max := Bytes(params, kind, "bytes"), l.maxMemory(); n > max {
-			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.memory take on one host (%s; coordinator flag --max-stress-memory)", params["bytes"], FormatBytes(max))
-		}
-	case "stress.disk":
-		if dir := filepath.Clean(params["path"]); dir == "/" || systemDir(dir) != "" {
+	case catalogue.StressDisk:
+		if dir := p.Path; dir == "/" || systemDir(dir) != "" {
 			what := "the root directory"
 			if d := systemDir(dir); d != "" {
 				what = "a system directory (under " + d + ")"
 			}
 			return "path", fmt.Errorf("%s is %s: stress.disk would fill the file system the host runs from among its own files; use a data directory such as /var/tmp", dir, what)
 		}
-		if n, max := Bytes(params, kind, "bytes"), l.maxDisk(); n > max {
-			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.disk take on one host (%s; coordinator flag --max-stress-disk)", params["bytes"], FormatBytes(max))
+		if max := l.maxDisk(); p.Bytes > max {
+			return "bytes", fmt.Errorf("%s is more than this cluster lets stress.disk take on one host (%s; coordinator flag --max-stress-disk)", p.Size, FormatBytes(max))
 		}
+	}
+	return "", nil
+}
+
+// checkSelection refuses a selection of every process, or of Murphy's own.
+func checkSelection(s catalogue.ProcessSelector) (string, error) {
+	// A name, pid or pid file narrows the selection whatever the pattern says.
+	narrowed := s.Name != "" || s.PID != 0 || s.PIDFile != ""
+	if s.Cmdline != nil && !narrowed && matchesAll(s.Cmdline, cmdlineCanaries) {
+		return "cmdline", fmt.Errorf(`/%s/ matches any command line (even "x" and "/sbin/init"): it would select every process on the host; narrow it to the processes you mean`, s.Cmdline)
+	}
+	if s.Name == "murphy" {
+		return "name", errors.New(`"murphy" names Murphy's own processes, which are always protected`)
 	}
 	return "", nil
 }
 
 // checkCut refuses a fault that drops all traffic of the host's network namespace with
 // every peer. The worker keeps its coordinators reachable, but nothing else on the host
-// would be: not the operators' SSH, not the services, not their health checks.
-func (l FleetLimits) checkCut(kind string, params map[string]string) (string, error) {
-	ns := params["netns"]
-	if !hostNetns.MatchString(ns) {
+// would be: not the operators' SSH, not the services, not their health checks. cidrs is
+// the peers as the spec wrote them.
+func (l FleetLimits) checkCut(p catalogue.Network, cidrs string) (string, error) {
+	if !hostNetns.MatchString(p.Netns) {
 		return "", nil
 	}
-	if kind == "network.loss" && Percent(params, kind, "percent") < 1 {
+	if p.Kind == "network.loss" && p.Percent < 100 {
 		return "", nil
 	}
 	// Only some ports, or protocols most services do not speak, leave the host reachable.
-	if params["ports"] != "" || params["protocol"] == "udp" || params["protocol"] == "icmp" {
+	if len(p.Ports) > 0 || p.Protocol == "udp" || p.Protocol == "icmp" {
 		return "", nil
 	}
-	host := fmt.Sprintf("in the host's network namespace (%s) %s would cut the host off from everything, its operators' SSH included", ns, cutKinds[kind])
-	if params["cidrs"] == "" {
+	host := fmt.Sprintf("in the host's network namespace (%s) %s would cut the host off from everything, its operators' SSH included", p.Netns, cutKinds[p.Kind])
+	if len(p.CIDRs) == 0 {
 		return "netns", fmt.Errorf("no cidrs means every peer: %s; name the peers to cut off in params.cidrs", host)
 	}
-	cidrs, err := ParseCIDRList(params["cidrs"])
-	if err != nil {
-		return "", nil // Validate reports it
-	}
-	if fam := coveredFamily(cidrs); fam != "" {
-		return "cidrs", fmt.Errorf("%s covers every %s peer: %s; name the peers to cut off", params["cidrs"], fam, host)
+	if fam := coveredFamily(p.CIDRs); fam != "" {
+		return "cidrs", fmt.Errorf("%s covers every %s peer: %s; name the peers to cut off", cidrs, fam, host)
 	}
 	return "", nil
 }

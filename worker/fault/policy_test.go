@@ -6,9 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"time"
 )
 
@@ -156,71 +157,6 @@ func TestDiskPaths(t *testing.T) {
 	}
 }
 
-func TestProcessCatalogue(t *testing.T) {
-	tests := []struct {
-		kind   string
-		params map[string]string
-		want   string
-	}{
-		{"process.kill", map[string]string{"name": "api"}, ""},
-		{"process.kill", map[string]string{"cmdline": "java .*Main", "signal": "sigterm", "count": "2"}, ""},
-		{"process.kill", map[string]string{}, "process.kill: empty selector"},
-		{"process.stop", map[string]string{"count": "all"}, "process.stop: empty selector"},
-		{"process.stop", map[string]string{"pid": "1"}, "pid 1 (init) is always protected"},
-		{"process.kill", map[string]string{"pid": "-4"}, "params.pid: -4 is not between"},
-		{"process.kill", map[string]string{"name": "x", "signal": "TSTP"}, "use process.stop"},
-		{"process.stop", map[string]string{"name": "x", "signal": "KILL"}, `unknown param "signal"`},
-		{"stress.cpu", map[string]string{"cores": "0"}, "params.cores"},
-		{"stress.memory", map[string]string{"bytes": "1.5GiB"}, ""},
-		{"stress.disk", map[string]string{"path": "/var/tmp"}, "params.bytes is required"},
-		{"exec", map[string]string{"inject": "true"}, "params.revert is required"},
-		{"exec", map[string]string{"inject": `echo "x"`, "revert": "true", "shell": "true"}, ""},
-	}
-	for _, tt := range tests {
-		err := Validate(tt.kind, tt.params)
-		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("%s %v: %v, want %q", tt.kind, tt.params, err, tt.want)
-		}
-	}
-	if !IsInstant("process.kill") || IsInstant("process.stop") || IsInstant("no.such") {
-		t.Error("IsInstant")
-	}
-}
-
-func TestParseSignalAndBytes(t *testing.T) {
-	for in, want := range map[string]int{"KILL": 9, "sigterm": 15, "Hup": 1, "10": 10, "SIGUSR2": 12} {
-		if _, n, err := ParseSignal(in); err != nil || n != want {
-			t.Errorf("ParseSignal(%q) = %d, %v", in, n, err)
-		}
-	}
-	for _, bad := range []string{"STOP", "19", "BOGUS", "99", ""} {
-		if _, _, err := ParseSignal(bad); err == nil {
-			t.Errorf("ParseSignal(%q) accepted", bad)
-		}
-	}
-	for in, want := range map[string]int64{"1048576": 1 << 20, "512MiB": 512 << 20, "1.5GB": 1_500_000_000, "2 gib": 2 << 30, "4k": 4096, "10B": 10} {
-		if n, err := ParseBytes(in); err != nil || n != want {
-			t.Errorf("ParseBytes(%q) = %d, %v", in, n, err)
-		}
-	}
-	for _, bad := range []string{"", "MiB", "-1", "1.2.3", "5 parsecs", "0", "65TiB", "0.1"} {
-		if _, err := ParseBytes(bad); err == nil {
-			t.Errorf("ParseBytes(%q) accepted", bad)
-		}
-	}
-	if _, err := ParseArgv(strconv.Quote("x")); err == nil {
-		t.Error("quoted argv accepted")
-	}
-	if a, err := ParseArgv(`["a b", "c"]`); err != nil || len(a) != 2 {
-		t.Errorf("JSON argv: %v %v", a, err)
-	}
-	if env, err := ParseEnv(`{"B":"2","A":"x,y"}`); err != nil || !slices.Equal(env, []string{"A=x,y", "B=2"}) {
-		t.Errorf("JSON env: %v %v", env, err)
-	}
-}
-
-// TestFleetLimits lists the hostile steps of issue 14 (defect 4) and the exact reason
-// each is refused with, beside near misses that must stay accepted.
 func TestFleetLimits(t *testing.T) {
 	const hostCut = "in the host's network namespace (/proc/1/ns/net) %s would cut the host off from everything, its operators' SSH included"
 	tests := []struct {
@@ -283,10 +219,11 @@ func TestFleetLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Only steps the catalogue accepts reach these limits.
-			if err := Validate(tt.kind, tt.params); err != nil {
+			decoded, err := catalogue.Decode(tt.kind, tt.params)
+			if err != nil {
 				t.Fatalf("the catalogue refuses the step: %v", err)
 			}
-			param, err := tt.lim.Check(tt.kind, tt.params)
+			param, err := tt.lim.Judge(decoded, tt.params)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -295,5 +232,28 @@ func TestFleetLimits(t *testing.T) {
 				t.Fatalf("got (%q, %q)\nwant (%q, %q)", param, got, tt.param, tt.want)
 			}
 		})
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	p := Policy{Allowed: []string{"http.delay"}, Denied: []string{"http.abort"}, MaxDuration: time.Minute}
+	if err := p.Allows("http.delay"); err != nil {
+		t.Errorf("delay: %v", err)
+	}
+	if err := p.Allows("http.abort"); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("abort: %v", err)
+	}
+	if err := (Policy{Allowed: []string{"x"}}).Allows("http.delay"); err == nil {
+		t.Error("delay allowed by a policy that lists only x")
+	}
+	if err := (Policy{}).Allows("http.abort"); err != nil {
+		t.Errorf("empty policy: %v", err)
+	}
+	now := time.Unix(1000, 0)
+	if got := p.Deadline(now, now.Add(time.Hour)); !got.Equal(now.Add(time.Minute)) {
+		t.Errorf("capped deadline = %v", got)
+	}
+	if got := p.Deadline(now, now.Add(time.Second)); !got.Equal(now.Add(time.Second)) {
+		t.Errorf("uncapped deadline = %v", got)
 	}
 }

@@ -3,6 +3,8 @@ package fault
 import (
 	"fmt"
 	"slices"
+
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Registry maps fault kinds to the executors this worker offers. It is built once and read
@@ -17,7 +19,7 @@ func NewRegistry(execs ...Executor) (*Registry, error) {
 	r := &Registry{execs: make(map[string]Executor, len(execs))}
 	for _, e := range execs {
 		k := e.Kind()
-		if _, ok := catalogue[k]; !ok {
+		if _, ok := catalogue.Lookup(k); !ok {
 			return nil, fmt.Errorf("fault: executor for kind %q missing from the catalogue", k)
 		}
 		if _, dup := r.execs[k]; dup {

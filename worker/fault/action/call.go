@@ -1,7 +1,6 @@
 package action
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Kind is the fault kind of Call.
@@ -29,11 +29,12 @@ var _ fault.Executor = (*Call)(nil)
 func (*Call) Kind() string { return Kind }
 
 // Validate implements fault.Executor.
-func (c *Call) Validate(params map[string]string) error {
-	if err := fault.Validate(Kind, params); err != nil {
-		return err
+func (c *Call) Validate(p catalogue.Params) error {
+	call, ok := p.(catalogue.HTTPCall)
+	if !ok {
+		return fmt.Errorf("%s: params of type %T", Kind, p)
 	}
-	if strings.Contains(params["url"], "{{proxy}}") && c.proxy() == "" {
+	if strings.Contains(call.URL, "{{proxy}}") && c.proxy() == "" {
 		return fmt.Errorf("%s: params.url uses {{proxy}} but this worker runs no proxy", Kind)
 	}
 	return nil
@@ -46,15 +47,6 @@ func (c *Call) proxy() string {
 	return c.Proxy()
 }
 
-// Describe implements fault.Executor.
-func (*Call) Describe(params map[string]string) string {
-	m := params["method"]
-	if m == "" {
-		m = "GET"
-	}
-	return fmt.Sprintf("http.call: %s %s", m, params["url"])
-}
-
 // Inject implements fault.Executor: it sends the request and fails when no answer
 // arrives in time or its status is not accepted. A resent assignment sends again; the
 // worker never passes the same assignment twice.
@@ -62,23 +54,19 @@ func (c *Call) Inject(ctx context.Context, f fault.Fault) error {
 	if err := c.Validate(f.Params); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, fault.Duration(f.Params, Kind, "timeout"))
+	p := f.Params.(catalogue.HTTPCall)
+	ctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	url := strings.ReplaceAll(f.Params["url"], "{{proxy}}", c.proxy())
-	method := f.Params["method"]
-	if method == "" {
-		method = "GET"
-	}
+	url := strings.ReplaceAll(p.URL, "{{proxy}}", c.proxy())
 	var body io.Reader
-	if b := f.Params["body"]; b != "" {
-		body = bytes.NewReader([]byte(b))
+	if p.Body != "" {
+		body = strings.NewReader(p.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := http.NewRequestWithContext(ctx, p.Method, url, body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", Kind, err)
 	}
-	headers, _ := fault.ParseHeaders(f.Params["headers"])
-	for k, v := range headers {
+	for k, v := range p.Headers {
 		req.Header.Set(k, v)
 	}
 	client := c.Client
@@ -87,17 +75,16 @@ func (c *Call) Inject(ctx context.Context, f fault.Fault) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %w", Kind, method, url, err)
+		return fmt.Errorf("%s: %s %s: %w", Kind, p.Method, url, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	if want := f.Params["expectStatus"]; want != "" {
-		accepted, _ := fault.ParseStatuses(want)
-		if !fault.StatusAccepted(accepted, resp.StatusCode) {
-			return fmt.Errorf("%s: %s %s answered %d, expected %s", Kind, method, url, resp.StatusCode, want)
+	if p.Expect != nil {
+		if !catalogue.StatusAccepted(p.Expect, resp.StatusCode) {
+			return fmt.Errorf("%s: %s %s answered %d, expected %s", Kind, p.Method, url, resp.StatusCode, p.ExpectText)
 		}
 	} else if resp.StatusCode >= 400 {
-		return fmt.Errorf("%s: %s %s answered %d", Kind, method, url, resp.StatusCode)
+		return fmt.Errorf("%s: %s %s answered %d", Kind, p.Method, url, resp.StatusCode)
 	}
 	return nil
 }

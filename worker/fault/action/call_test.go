@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 func TestCall(t *testing.T) {
@@ -39,7 +41,11 @@ func TestCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.Inject(context.Background(), fault.Fault{AssignmentID: "a", Kind: Kind, Params: tt.params})
+			// Decoded where the worker decodes an Assign, then injected.
+			f, err := fault.New("a", "", 0, Kind, tt.params, time.Time{})
+			if err == nil {
+				err = c.Inject(context.Background(), f)
+			}
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Inject: %v", err)
@@ -48,11 +54,11 @@ func TestCall(t *testing.T) {
 			}
 		})
 	}
-	if !fault.IsInstant(Kind) {
+	if !catalogue.IsInstant(Kind) {
 		t.Error("http.call must be instantaneous")
 	}
 	noProxy := &Call{}
-	if err := noProxy.Validate(map[string]string{"url": "http://{{proxy}}/"}); err == nil {
+	if err := noProxy.Validate(catalogue.MustDecode(Kind, map[string]string{"url": "http://{{proxy}}/"})); err == nil {
 		t.Error("{{proxy}} accepted on a worker without a proxy")
 	}
 }
@@ -64,8 +70,8 @@ func TestCallSendsMethodBodyAndHeaders(t *testing.T) {
 		method, body, header = r.Method, string(b), r.Header.Get("X-Test")
 	}))
 	defer srv.Close()
-	err := (&Call{}).Inject(context.Background(), fault.Fault{Kind: Kind, Params: map[string]string{
-		"url": srv.URL, "method": "PUT", "body": `{"a":1}`, "headers": `{"X-Test":"yes"}`}})
+	err := (&Call{}).Inject(context.Background(), fault.Fault{Kind: Kind, Params: catalogue.MustDecode(Kind, map[string]string{
+		"url": srv.URL, "method": "PUT", "body": `{"a":1}`, "headers": `{"X-Test":"yes"}`})})
 	if err != nil {
 		t.Fatal(err)
 	}

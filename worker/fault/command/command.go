@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/record"
 )
 
@@ -58,39 +58,22 @@ func New(cfg Config) (*Exec, error) {
 func (*Exec) Kind() string { return "exec" }
 
 // Validate implements fault.Executor: beyond the catalogue, the programs must exist.
-func (e *Exec) Validate(params map[string]string) error {
-	if err := fault.Validate(e.Kind(), params); err != nil {
-		return err
+func (e *Exec) Validate(p catalogue.Params) error {
+	x, ok := p.(catalogue.Exec)
+	if !ok {
+		return fmt.Errorf("exec: params of type %T", p)
 	}
-	for _, which := range []string{"inject", "revert"} {
-		argv, err := argv(params, which)
-		if err != nil {
-			return err
-		}
-		if _, err := exec.LookPath(argv[0]); err != nil && !strings.Contains(argv[0], "/") {
-			return fmt.Errorf("exec: params.%s: %q is not in the system PATH", which, argv[0])
+	for _, c := range []struct {
+		which string
+		argv  []string
+	}{{"inject", x.Inject.Argv}, {"revert", x.Revert.Argv}} {
+		if _, err := exec.LookPath(c.argv[0]); err != nil && !strings.Contains(c.argv[0], "/") {
+			return fmt.Errorf("exec: params.%s: %q is not in the system PATH", c.which, c.argv[0])
 		} else if err != nil {
-			return fmt.Errorf("exec: params.%s: %w", which, err)
+			return fmt.Errorf("exec: params.%s: %w", c.which, err)
 		}
 	}
 	return nil
-}
-
-// argv returns the command of params[which] ("inject" or "revert").
-func argv(params map[string]string, which string) ([]string, error) {
-	if shell, _ := strconv.ParseBool(params["shell"]); shell {
-		return []string{"/bin/sh", "-c", params[which]}, nil
-	}
-	a, err := fault.ParseArgv(params[which])
-	if err != nil {
-		return nil, fmt.Errorf("exec: params.%s: %w", which, err)
-	}
-	return a, nil
-}
-
-// Describe implements fault.Executor.
-func (e *Exec) Describe(params map[string]string) string {
-	return fmt.Sprintf("exec: inject %q, revert %q", params["inject"], params["revert"])
 }
 
 // marker is exec's record: that the inject command of an assignment started.
@@ -113,7 +96,8 @@ func (e *Exec) Inject(ctx context.Context, f fault.Fault) error {
 	if err := e.recs.Put(f.AssignmentID, marker{Started: time.Now()}); err != nil {
 		return fmt.Errorf("exec: %w", err)
 	}
-	out, err := run(ctx, f.Params, "inject", fault.Duration(f.Params, "exec", "timeout"))
+	p := f.Params.(catalogue.Exec)
+	out, err := run(ctx, p, "inject", p.Inject, p.Timeout)
 	if err != nil {
 		return err
 	}
@@ -129,7 +113,11 @@ func (e *Exec) Revert(ctx context.Context, f fault.Fault) error {
 	if ok, err := e.recs.Get(f.AssignmentID, &marker{}); err != nil || !ok {
 		return err
 	}
-	out, err := run(ctx, f.Params, "revert", fault.Duration(f.Params, "exec", "revertTimeout"))
+	p, ok := f.Params.(catalogue.Exec)
+	if !ok {
+		return fmt.Errorf("exec: params of type %T", f.Params)
+	}
+	out, err := run(ctx, p, "revert", p.Revert, p.RevertTimeout)
 	if err != nil {
 		return err
 	}
@@ -137,34 +125,25 @@ func (e *Exec) Revert(ctx context.Context, f fault.Fault) error {
 	return e.recs.Delete(f.AssignmentID)
 }
 
-// run runs params[which] in its own process group, killed whole at the timeout.
-func run(ctx context.Context, params map[string]string, which string, timeout time.Duration) (string, error) {
-	a, err := argv(params, which)
-	if err != nil {
-		return "", err
-	}
-	env := []string{systemPath}
-	if v := params["env"]; v != "" {
-		more, err := fault.ParseEnv(v)
-		if err != nil {
-			return "", fmt.Errorf("exec: params.env: %w", err)
-		}
-		env = append(env, more...) // a later PATH wins
-	}
+// run runs c (p's inject or revert command, named which) in its own process group,
+// killed whole at the timeout.
+func run(ctx context.Context, p catalogue.Exec, which string, c catalogue.Command, timeout time.Duration) (string, error) {
+	a := c.Argv
+	env := append([]string{systemPath}, p.Env...) // a later PATH wins
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, a[0], a[1:]...)
 	cmd.Env = env
 	cmd.Dir = "/"
-	if d := params["dir"]; d != "" {
-		cmd.Dir = d
+	if p.Dir != "" {
+		cmd.Dir = p.Dir
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	err = cmd.Run()
+	err := cmd.Run()
 	text := strings.TrimSpace(out.String())
 	if len(text) > outputLimit {
 		text = text[:outputLimit] + "..."
@@ -173,8 +152,8 @@ func run(ctx context.Context, params map[string]string, which string, timeout ti
 	case err == nil:
 		return text, nil
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return text, fmt.Errorf("exec: %s command %q killed after %s: %q", which, params[which], timeout, text)
+		return text, fmt.Errorf("exec: %s command %q killed after %s: %q", which, c.Text, timeout, text)
 	default:
-		return text, fmt.Errorf("exec: %s command %q: %v: %q", which, params[which], err, text)
+		return text, fmt.Errorf("exec: %s command %q: %v: %q", which, c.Text, err, text)
 	}
 }

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 func flt(id string, params map[string]string) fault.Fault {
-	return fault.Fault{AssignmentID: id, Kind: "exec", Params: params, Deadline: time.Now().Add(time.Minute)}
+	return fault.Fault{AssignmentID: id, Kind: "exec", Params: catalogue.MustDecode("exec", params), Deadline: time.Now().Add(time.Minute)}
 }
 
 func newExec(t *testing.T, dir string) *Exec {
@@ -112,7 +113,12 @@ func TestFailuresAndTimeouts(t *testing.T) {
 		{map[string]string{"inject": "true", "revert": "true", "shell": "maybe"}, "not true or false"},
 	}
 	for _, tt := range tests {
-		if err := e.Validate(tt.params); err == nil || !strings.Contains(err.Error(), tt.want) {
+		// The catalogue's decode, then the host's checks, as the worker runs them.
+		p, err := catalogue.Decode("exec", tt.params)
+		if err == nil {
+			err = e.Validate(p)
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: %v, want %q", tt.params, err, tt.want)
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // The fault kinds this package executes.
@@ -48,7 +47,7 @@ func New(api API, stateDir string, log *slog.Logger) *Family {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Family{api: api, store: store{dir: stateDir}, log: log}
+	return &Family{api: api, store: newStore(stateDir), log: log}
 }
 
 // Executors returns the executors of container.kill, container.stop, container.pause and
@@ -71,36 +70,17 @@ var _ fault.Executor = (*executor)(nil)
 
 func (e *executor) Kind() string { return e.kind }
 
-func (e *executor) Validate(params map[string]string) error {
-	// The catalogue checks each value and that exactly one of name and labels is given.
-	return fault.Validate(e.kind, params)
-}
-
-func selector(params map[string]string) Selector {
-	return Selector{Name: params["name"], Labels: params["labels"]}
-}
-
-func count(params map[string]string) string {
-	if c, ok := params["count"]; ok {
-		return c
+// Validate implements fault.Executor: the catalogue checked each value and that exactly
+// one of name and labels is given; the engine is asked at inject.
+func (e *executor) Validate(p catalogue.Params) error {
+	if _, ok := p.(catalogue.Container); !ok {
+		return fmt.Errorf("%s: params of type %T", e.kind, p)
 	}
-	return "all"
+	return nil
 }
 
-// signal returns params.signal as the engine expects it: "SIGKILL", or a number.
-func signal(params map[string]string) string {
-	s := strings.ToUpper(strings.TrimSpace(params["signal"]))
-	if s == "" {
-		s = "KILL"
-	}
-	if _, err := strconv.Atoi(s); err == nil {
-		return s
-	}
-	return "SIG" + strings.TrimPrefix(s, "SIG")
-}
-
-func timeoutSeconds(params map[string]string, kind string) *int {
-	d := fault.Duration(params, kind, "timeout")
+// timeoutSeconds is the engine's stop timeout: whole seconds, rounded up.
+func timeoutSeconds(d time.Duration) *int {
 	s := int((d + time.Second - 1) / time.Second)
 	return &s
 }
@@ -118,16 +98,17 @@ func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
 	if _, ok, err := fam.store.get(f.AssignmentID); err != nil || ok {
 		return err // ok: already injected; Inject is idempotent
 	}
-	sel := selector(f.Params)
+	p := f.Params.(catalogue.Container)
+	sel := Selector{Name: p.Name, Labels: p.Labels}
 	found, err := running(ctx, fam.api, sel)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.kind, err)
 	}
-	chosen, err := pick(found, count(f.Params), sel)
+	chosen, err := pick(found, p.Count, sel)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.kind, err)
 	}
-	rec := record{AssignmentID: f.AssignmentID, Kind: e.kind}
+	rec := touched{AssignmentID: f.AssignmentID, Kind: e.kind}
 	for _, c := range chosen {
 		rec.Targets = append(rec.Targets, target{ID: c.ID, Name: name(c), StartedAt: c.State.StartedAt})
 	}
@@ -139,7 +120,7 @@ func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
 	errs := make([]error, len(rec.Targets))
 	var wg sync.WaitGroup
 	for i, t := range rec.Targets {
-		wg.Go(func() { errs[i] = e.apply(ctx, f.Params, t) })
+		wg.Go(func() { errs[i] = e.apply(ctx, p, t) })
 	}
 	wg.Wait()
 	var failed []error
@@ -167,20 +148,20 @@ func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
 	return nil
 }
 
-func (e *executor) apply(ctx context.Context, params map[string]string, t target) error {
+func (e *executor) apply(ctx context.Context, p catalogue.Container, t target) error {
 	api := e.fam.api
 	var err error
 	switch e.kind {
 	case KindKill:
-		if _, err = api.ContainerKill(ctx, t.ID, client.ContainerKillOptions{Signal: signal(params)}); err == nil {
+		if _, err = api.ContainerKill(ctx, t.ID, client.ContainerKillOptions{Signal: p.Signal}); err == nil {
 			e.settle(ctx, t)
 		}
 	case KindStop:
-		_, err = api.ContainerStop(ctx, t.ID, client.ContainerStopOptions{Timeout: timeoutSeconds(params, e.kind)})
+		_, err = api.ContainerStop(ctx, t.ID, client.ContainerStopOptions{Timeout: timeoutSeconds(p.Timeout)})
 	case KindPause:
 		_, err = api.ContainerPause(ctx, t.ID, client.ContainerPauseOptions{})
 	case KindRestart:
-		_, err = api.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{Timeout: timeoutSeconds(params, e.kind)})
+		_, err = api.ContainerRestart(ctx, t.ID, client.ContainerRestartOptions{Timeout: timeoutSeconds(p.Timeout)})
 	}
 	return err
 }
@@ -222,7 +203,7 @@ func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 	return fam.store.del(f.AssignmentID)
 }
 
-func (e *executor) revertAll(ctx context.Context, rec record) error {
+func (e *executor) revertAll(ctx context.Context, rec touched) error {
 	var errs []error
 	for _, t := range rec.Targets {
 		if err := e.revertOne(ctx, rec, t); err != nil {
@@ -242,7 +223,7 @@ func (e *executor) revertAll(ctx context.Context, rec record) error {
 //   - restart: nothing; the engine started it again as part of the restart.
 //
 // A container removed meanwhile has nothing to revert.
-func (e *executor) revertOne(ctx context.Context, rec record, t target) error {
+func (e *executor) revertOne(ctx context.Context, rec touched, t target) error {
 	if rec.Kind == KindRestart {
 		return nil
 	}
@@ -286,28 +267,6 @@ func (e *executor) revertOne(ctx context.Context, rec record, t target) error {
 	e.fam.log.Info("container fault reverted", "kind", rec.Kind, "assignment_id", rec.AssignmentID,
 		"container", t.Name, "container_id", short(t.ID))
 	return nil
-}
-
-func (e *executor) Describe(params map[string]string) string {
-	sel := selector(params)
-	what := sel.String()
-	if sel.Name == "" {
-		if c := count(params); c == "all" {
-			what = "all running " + what
-		} else {
-			what = c + " running " + what + ", chosen at random"
-		}
-	}
-	switch e.kind {
-	case KindKill:
-		return fmt.Sprintf("send %s to %s; revert starts any it left stopped", signal(params), what)
-	case KindStop:
-		return fmt.Sprintf("stop %s (timeout %s); revert starts them", what, fault.Duration(params, e.kind, "timeout"))
-	case KindPause:
-		return fmt.Sprintf("pause %s; revert unpauses them", what)
-	default:
-		return fmt.Sprintf("restart %s (timeout %s)", what, fault.Duration(params, e.kind, "timeout"))
-	}
 }
 
 func short(id string) string {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 func newFamily(t *testing.T, tc *testCase) (*Family, string) {
@@ -119,12 +120,13 @@ func TestKinds(t *testing.T) {
 			for k, v := range c.params {
 				params[k] = strings.ReplaceAll(v, "NAME", n)
 			}
-			if err := e.Validate(params); err != nil {
+			p, err := fault.Check(e, params)
+			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
 			before := tc.state(n).StartedAt
 			otherBefore := tc.states()[other]
-			f := fault.Fault{AssignmentID: "a-" + c.name, Kind: c.kind, Params: params}
+			f := fault.Fault{AssignmentID: "a-" + c.name, Kind: c.kind, Params: p}
 			if err := e.Inject(ctx, f); err != nil {
 				t.Fatalf("Inject: %v", err)
 			}
@@ -142,7 +144,7 @@ func TestKinds(t *testing.T) {
 			if stateFiles(t, dir) != 0 {
 				t.Errorf("state file left after revert")
 			}
-			t.Logf("%s", e.Describe(params))
+			t.Logf("%s", p)
 		})
 	}
 }
@@ -158,7 +160,7 @@ func TestSelectByLabelsWithCount(t *testing.T) {
 	db := tc.run("db")
 	fam, _ := newFamily(t, tc)
 	e := executorFor(t, fam, KindPause)
-	f := fault.Fault{AssignmentID: "a1", Kind: KindPause, Params: map[string]string{"labels": tc.labels("web"), "count": "2"}}
+	f := fault.Fault{AssignmentID: "a1", Kind: KindPause, Params: catalogue.MustDecode(KindPause, map[string]string{"labels": tc.labels("web"), "count": "2"})}
 	if err := e.Inject(ctx, f); err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
@@ -177,7 +179,7 @@ func TestSelectByLabelsWithCount(t *testing.T) {
 	// The selector matches only two unpaused web containers now; asking for three more
 	// must fail and change nothing.
 	before := tc.states()
-	g := fault.Fault{AssignmentID: "a2", Kind: KindPause, Params: map[string]string{"labels": tc.labels("web"), "count": "3"}}
+	g := fault.Fault{AssignmentID: "a2", Kind: KindPause, Params: catalogue.MustDecode(KindPause, map[string]string{"labels": tc.labels("web"), "count": "3"})}
 	if err := e.Inject(ctx, g); err == nil || !strings.Contains(err.Error(), "params.count is 3 but only 1 running") {
 		t.Errorf("Inject with too high a count: got %v", err)
 	}
@@ -203,7 +205,7 @@ func TestRevertAfterCrash(t *testing.T) {
 	tc := newCase(t)
 	a, b := tc.run("api"), tc.run("api")
 	dir := filepath.Join(t.TempDir(), "container")
-	f := fault.Fault{AssignmentID: "crash-1", Kind: KindStop, Params: map[string]string{"labels": tc.labels("api"), "timeout": "5s"}}
+	f := fault.Fault{AssignmentID: "crash-1", Kind: KindStop, Params: catalogue.MustDecode(KindStop, map[string]string{"labels": tc.labels("api"), "timeout": "5s"})}
 	if err := executorFor(t, New(tc.cli, dir, nil), KindStop).Inject(ctx, f); err != nil {
 		t.Fatalf("Inject: %v", err)
 	}
@@ -235,7 +237,7 @@ func TestRevertLeavesLaterChangesAlone(t *testing.T) {
 	n := tc.run("x")
 	fam, _ := newFamily(t, tc)
 	e := executorFor(t, fam, KindStop)
-	f := fault.Fault{AssignmentID: "s1", Kind: KindStop, Params: map[string]string{"name": n, "timeout": "5s"}}
+	f := fault.Fault{AssignmentID: "s1", Kind: KindStop, Params: catalogue.MustDecode(KindStop, map[string]string{"name": n, "timeout": "5s"})}
 	if err := e.Inject(ctx, f); err != nil {
 		t.Fatal(err)
 	}
@@ -298,9 +300,9 @@ func TestBadParams(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := executorFor(t, fam, c.kind)
-			err := e.Validate(c.params)
+			p, err := fault.Check(e, c.params)
 			if err == nil {
-				err = e.Inject(ctx, fault.Fault{AssignmentID: "bad-" + c.name, Kind: c.kind, Params: c.params})
+				err = e.Inject(ctx, fault.Fault{AssignmentID: "bad-" + c.name, Kind: c.kind, Params: p})
 			}
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got error %v, want it to contain %q", err, c.want)

@@ -2,13 +2,19 @@ package container
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/moby/moby/client"
+
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 var (
@@ -35,8 +41,40 @@ func TestDial(t *testing.T) {
 
 func TestSignalNames(t *testing.T) {
 	for in, want := range map[string]string{"": "SIGKILL", "kill": "SIGKILL", "SIGTERM": "SIGTERM", "usr1": "SIGUSR1", "9": "9"} {
-		if got := signal(map[string]string{"signal": in}); got != want {
+		params := map[string]string{"name": "x", "signal": in}
+		if in == "" {
+			delete(params, "signal") // the default
+		}
+		if got := catalogue.MustDecode(KindKill, params).(catalogue.Container).Signal; got != want {
 			t.Errorf("signal(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestStateFromEarlierWorkers: a fault injected by a worker that wrote the family's own
+// state format is found, and forgotten, by a worker that writes executor records.
+func TestStateFromEarlierWorkers(t *testing.T) {
+	dir := t.TempDir()
+	old := touched{AssignmentID: "a/1", Kind: KindStop, Targets: []target{{ID: "c1", Name: "web", StartedAt: "t0"}}}
+	b, _ := json.Marshal(old)
+	if err := os.WriteFile(filepath.Join(dir, hex.EncodeToString([]byte("a/1"))+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(dir)
+	got, ok, err := s.get("a/1")
+	if err != nil || !ok || got.Targets[0].ID != "c1" {
+		t.Fatalf("get = %+v, %v, %v", got, ok, err)
+	}
+	if err := s.del("a/1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.get("a/1"); ok || err != nil {
+		t.Fatalf("after del: %v, %v", ok, err)
+	}
+	if err := s.put(touched{AssignmentID: "b", Kind: KindPause}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.get("b"); !ok || err != nil || got.Kind != KindPause {
+		t.Fatalf("get new = %+v, %v, %v", got, ok, err)
 	}
 }

@@ -119,15 +119,10 @@ func inspect(ctx context.Context, api API, id string) (dcontainer.InspectRespons
 	return r.Container, nil
 }
 
-// pick returns count ("all" or a positive integer) of the containers, chosen at random and
-// sorted by name.
-func pick(found []dcontainer.InspectResponse, count string, sel Selector) ([]dcontainer.InspectResponse, error) {
-	if count == "" || count == "all" {
+// pick returns n of the containers (0 for all), chosen at random and sorted by name.
+func pick(found []dcontainer.InspectResponse, n int, sel Selector) ([]dcontainer.InspectResponse, error) {
+	if n == 0 {
 		return found, nil
-	}
-	n, err := strconv.Atoi(count)
-	if err != nil || n < 1 {
-		return nil, fmt.Errorf("params.count: %q is neither a positive integer nor \"all\"", count)
 	}
 	if n > len(found) {
 		return nil, fmt.Errorf("params.count is %d but only %d running container(s) match: %s", n, len(found), sel)

@@ -8,15 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/murphy-chaos/murphy/worker/fault/record"
 )
 
-// record is what an injected fault touched, written before the first container is
+// touched is what an injected fault touched, written before the first container is
 // touched and removed after a complete revert. A worker that crashed in between finds it
 // at start-up (when the agent reverts its journal) and reverts exactly these containers.
-//
-// One JSON file per assignment, <state dir>/<hex(assignment id)>.json, written to a
-// temporary file, fsynced and renamed, then the directory fsynced.
-type record struct {
+// It is kept as every executor record is (worker/fault/record).
+type touched struct {
 	AssignmentID string   `json:"assignment_id"`
 	Kind         string   `json:"kind"`
 	Targets      []target `json:"targets"`
@@ -31,77 +31,62 @@ type target struct {
 	StartedAt string `json:"started_at"`
 }
 
+// store keeps the family's records. Earlier workers wrote their own format,
+// <dir>/<hex(assignment id)>.json holding the bare record; get still reads it, so a fault
+// injected before an upgrade is reverted after it.
 type store struct {
-	dir string
+	recs *record.Dir
+	dir  string
 }
 
-func (s store) path(id string) string {
-	return filepath.Join(s.dir, hex.EncodeToString([]byte(id))+".json")
+func newStore(dir string) store { return store{recs: record.At(dir), dir: dir} }
+
+func (s store) get(id string) (touched, bool, error) {
+	var r touched
+	ok, err := s.recs.Get(id, &r)
+	if err != nil {
+		return touched{}, false, fmt.Errorf("read container fault state: %w", err)
+	}
+	if ok {
+		return r, true, nil
+	}
+	return s.getLegacy(id)
 }
 
-func (s store) get(id string) (record, bool, error) {
-	b, err := os.ReadFile(s.path(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return record{}, false, nil
-	}
-	if err != nil {
-		return record{}, false, fmt.Errorf("read container fault state: %w", err)
-	}
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return record{}, false, fmt.Errorf("container fault state %s is corrupt: %w", s.path(id), err)
-	}
-	return r, true, nil
-}
-
-func (s store) put(r record) error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return fmt.Errorf("create container fault state directory: %w", err)
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	path := s.path(r.AssignmentID)
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
+func (s store) put(r touched) error {
+	if err := s.recs.Put(r.AssignmentID, r); err != nil {
 		return fmt.Errorf("write container fault state: %w", err)
 	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write container fault state %s: %w", path, err)
-	}
-	return syncDir(s.dir)
+	return nil
 }
 
 func (s store) del(id string) error {
-	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.recs.Delete(id); err != nil {
 		return fmt.Errorf("remove container fault state: %w", err)
 	}
-	return syncDir(s.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+	// Not fsynced: a legacy record that outlives a power loss is read only for a journal
+	// entry, and the agent forgets the entry (durably) after this returns.
+	if err := os.Remove(s.legacyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove container fault state: %w", err)
 	}
 	return nil
+}
+
+func (s store) legacyPath(id string) string {
+	return filepath.Join(s.dir, hex.EncodeToString([]byte(id))+".json")
+}
+
+func (s store) getLegacy(id string) (touched, bool, error) {
+	b, err := os.ReadFile(s.legacyPath(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return touched{}, false, nil
+	}
+	if err != nil {
+		return touched{}, false, fmt.Errorf("read container fault state: %w", err)
+	}
+	var r touched
+	if err := json.Unmarshal(b, &r); err != nil {
+		return touched{}, false, fmt.Errorf("container fault state %s is corrupt: %w", s.legacyPath(id), err)
+	}
+	return r, true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // The fault kinds this package executes.
@@ -33,20 +34,26 @@ var _ fault.Executor = (*executor)(nil)
 
 func (e *executor) Kind() string { return e.kind }
 
-func (e *executor) Validate(params map[string]string) error {
-	if err := fault.Validate(e.kind, params); err != nil {
-		return err
-	}
-	_, err := e.targets(params)
+func (e *executor) Validate(p catalogue.Params) error {
+	_, err := e.targets(p)
 	return err
 }
 
-func (e *executor) targets(params map[string]string) ([]*Proxy, error) {
+// targets are the proxies p acts on.
+func (e *executor) targets(p catalogue.Params) ([]*Proxy, error) {
 	if len(e.proxies) == 0 {
 		return nil, fmt.Errorf("%s: this worker runs no HTTP fault proxy (start it with --proxy listen=...,upstream=...)", e.kind)
 	}
-	name, ok := params["proxy"]
-	if !ok {
+	var name string
+	switch p := p.(type) {
+	case catalogue.HTTPDelay:
+		name = p.Proxy
+	case catalogue.HTTPAbort:
+		name = p.Proxy
+	default:
+		return nil, fmt.Errorf("%s: params of type %T", e.kind, p)
+	}
+	if name == "" {
 		return e.proxies, nil
 	}
 	addrs := make([]string, 0, len(e.proxies))
@@ -60,23 +67,21 @@ func (e *executor) targets(params map[string]string) ([]*Proxy, error) {
 		e.kind, name, strings.Join(addrs, ", "))
 }
 
-func (e *executor) rule(params map[string]string) Rule {
-	r := Rule{Kind: e.kind, Percent: fault.Percent(params, e.kind, "percent")}
-	switch e.kind {
-	case KindDelay:
-		r.Delay = fault.Duration(params, e.kind, "delay")
-		r.Jitter = fault.Duration(params, e.kind, "jitter")
-	case KindAbort:
-		r.Status = int(fault.Int(params, e.kind, "status"))
+func (e *executor) rule(p catalogue.Params) Rule {
+	switch p := p.(type) {
+	case catalogue.HTTPDelay:
+		return Rule{Kind: e.kind, Percent: p.Fraction, Delay: p.Delay, Jitter: p.Jitter}
+	case catalogue.HTTPAbort:
+		return Rule{Kind: e.kind, Percent: p.Fraction, Status: p.Status}
 	}
-	return r
+	return Rule{Kind: e.kind}
 }
 
 func (e *executor) Inject(_ context.Context, f fault.Fault) error {
-	if err := e.Validate(f.Params); err != nil {
+	targets, err := e.targets(f.Params)
+	if err != nil {
 		return err
 	}
-	targets, _ := e.targets(f.Params)
 	r := e.rule(f.Params)
 	for _, p := range targets {
 		p.Apply(f.AssignmentID, r)
@@ -91,22 +96,4 @@ func (e *executor) Revert(_ context.Context, f fault.Fault) error {
 		p.Remove(f.AssignmentID)
 	}
 	return nil
-}
-
-func (e *executor) Describe(params map[string]string) string {
-	where := "every proxy"
-	if p, ok := params["proxy"]; ok {
-		where = "proxy " + p
-	}
-	pct := fault.Percent(params, e.kind, "percent") * 100
-	switch e.kind {
-	case KindDelay:
-		s := fmt.Sprintf("delay %s", fault.Duration(params, e.kind, "delay"))
-		if j := fault.Duration(params, e.kind, "jitter"); j > 0 {
-			s += fmt.Sprintf(" ± %s", j)
-		}
-		return fmt.Sprintf("%s on %g%% of HTTP requests through %s", s, pct, where)
-	default:
-		return fmt.Sprintf("answer %d to %g%% of HTTP requests through %s", fault.Int(params, e.kind, "status"), pct, where)
-	}
 }

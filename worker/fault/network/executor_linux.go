@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"net/netip"
-	"sort"
 	"sync"
 	"time"
 
@@ -108,16 +108,17 @@ func (e *executor) Kind() string { return e.kind }
 // Mechanism names how this host carries the kind out; "" means it cannot.
 func (e *executor) Mechanism() string { return e.mech }
 
-func (e *executor) Validate(params map[string]string) error {
-	_, _, err := e.validate(params)
+func (e *executor) Validate(p catalogue.Params) error {
+	_, _, err := e.validate(p)
 	return err
 }
 
-// validate checks params, the host's ability and the target (namespace, interface)
-// without changing anything.
-func (e *executor) validate(params map[string]string) (s spec, protected []netip.Prefix, err error) {
-	if s, err = parseSpec(e.kind, params); err != nil {
-		return s, nil, err
+// validate checks the host's ability and the target (namespace, interface) without
+// changing anything.
+func (e *executor) validate(p catalogue.Params) (s catalogue.Network, protected []netip.Prefix, err error) {
+	s, ok := p.(catalogue.Network)
+	if !ok {
+		return s, nil, fmt.Errorf("%s: params of type %T", e.kind, p)
 	}
 	if e.mech == "" {
 		return s, nil, fmt.Errorf("%s is not available on this worker: %s", e.kind, e.why)
@@ -127,20 +128,20 @@ func (e *executor) validate(params map[string]string) (s spec, protected []netip
 			return s, nil, fmt.Errorf("%s refused: %w", e.kind, err)
 		}
 	}
-	if err := s.checkProtected(protected); err != nil {
+	if err := checkProtected(s, protected); err != nil {
 		return s, nil, err
 	}
-	fd, closeNS, _, err := openNetns(s.netns)
+	fd, closeNS, _, err := openNetns(s.Netns)
 	if err != nil {
 		return s, nil, fmt.Errorf("%s: %w", e.kind, err)
 	}
 	defer closeNS()
-	if s.iface != "" {
+	if s.Interface != "" {
 		where := "the worker's network namespace"
-		if s.netns != "" {
-			where = s.netns
+		if s.Netns != "" {
+			where = s.Netns
 		}
-		if _, err := lookupLink(fd, s.iface, where); err != nil {
+		if _, err := lookupLink(fd, s.Interface, where); err != nil {
 			return s, nil, fmt.Errorf("%s: %w", e.kind, err)
 		}
 	}
@@ -162,7 +163,7 @@ func (e *executor) Inject(_ context.Context, f fault.Fault) error {
 	if _, ok := e.fam.active[f.AssignmentID]; ok {
 		return nil
 	}
-	fd, closeNS, _, err := openNetns(s.netns)
+	fd, closeNS, _, err := openNetns(s.Netns)
 	if err != nil {
 		return fmt.Errorf("%s: %w", e.kind, err)
 	}
@@ -179,12 +180,12 @@ func (e *executor) Inject(_ context.Context, f fault.Fault) error {
 	return nil
 }
 
-func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a *active, g gate) error {
+func (e *executor) inject(fd int, id string, s catalogue.Network, protected []netip.Prefix, a *active, g gate) error {
 	switch e.mech {
 	case "nftables":
-		return installTable(fd, id, s, protected, action{drop: true, lossPct: s.percent}, g)
+		return installTable(fd, id, s, protected, action{drop: true, lossPct: s.Percent}, g)
 	case "nfqueue":
-		d, err := startDelayer(fd, queueNum(id), s.delay, s.jitter)
+		d, err := startDelayer(fd, queueNum(id), s.Delay, s.Jitter)
 		if err != nil {
 			return err
 		}
@@ -203,18 +204,18 @@ func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a
 		return nil
 	case "htb", "netem":
 		major := QdiscMajor(id)
-		sc := shapeConfig{rateBits: s.rateBits}
+		sc := shapeConfig{rateBits: s.RateBits}
 		if e.mech == "netem" {
 			sc.netem = netemAttrs(s)
 		}
-		if err := installQdisc(fd, s.iface, major, sc); err != nil {
+		if err := installQdisc(fd, s.Interface, major, sc); err != nil {
 			return err
 		}
 		// The qdisc has no timeout of its own; the gated rule steering packets into the
 		// fault's class does, so at the deadline traffic falls back to the unshaped
 		// default class and the qdisc is left inert until revert removes it.
 		if err := installTable(fd, id, s, protected, action{priority: netlink.MakeHandle(major, 2)}, g); err != nil {
-			_ = removeQdisc(fd, s.iface, major)
+			_ = removeQdisc(fd, s.Interface, major)
 			return err
 		}
 		return nil
@@ -222,18 +223,18 @@ func (e *executor) inject(fd int, id string, s spec, protected []netip.Prefix, a
 	return fmt.Errorf("no mechanism")
 }
 
-func netemAttrs(s spec) *netlink.NetemQdiscAttrs {
+func netemAttrs(s catalogue.Network) *netlink.NetemQdiscAttrs {
 	a := &netlink.NetemQdiscAttrs{Limit: 100000}
-	switch s.kind {
+	switch s.Kind {
 	case KindDelay:
-		a.Latency = uint32(s.delay.Microseconds())
-		a.Jitter = uint32(s.jitter.Microseconds())
+		a.Latency = uint32(s.Delay.Microseconds())
+		a.Jitter = uint32(s.Jitter.Microseconds())
 	case KindLoss:
-		a.Loss = float32(s.percent)
+		a.Loss = float32(s.Percent)
 	case KindCorrupt:
-		a.CorruptProb = float32(s.percent)
+		a.CorruptProb = float32(s.Percent)
 	case KindDuplicate:
-		a.Duplicate = float32(s.percent)
+		a.Duplicate = float32(s.Percent)
 	}
 	return a
 }
@@ -247,7 +248,10 @@ func (e *executor) Revert(_ context.Context, f fault.Fault) error {
 	e.fam.mu.Lock()
 	defer e.fam.mu.Unlock()
 	a := e.fam.active[f.AssignmentID]
-	fd, closeNS, gone, err := openNetns(f.Params["netns"])
+	// Without params (never the case from the agent) the zero value still removes what
+	// the ID names in the worker's own namespace.
+	p, _ := f.Params.(catalogue.Network)
+	fd, closeNS, gone, err := openNetns(p.Netns)
 	if gone {
 		if a != nil && a.delayer != nil {
 			_ = a.delayer.close()
@@ -269,7 +273,7 @@ func (e *executor) Revert(_ context.Context, f fault.Fault) error {
 			errs = append(errs, err)
 		}
 	}
-	if iface := f.Params["interface"]; iface != "" {
+	if iface := p.Interface; iface != "" {
 		if err := removeQdisc(fd, iface, QdiscMajor(f.AssignmentID)); err != nil {
 			errs = append(errs, err)
 		}
@@ -279,21 +283,4 @@ func (e *executor) Revert(_ context.Context, f fault.Fault) error {
 	}
 	delete(e.fam.active, f.AssignmentID)
 	return nil
-}
-
-func (e *executor) Describe(params map[string]string) string {
-	s, err := parseSpec(e.kind, params)
-	if err != nil {
-		keys := make([]string, 0, len(params))
-		for k, v := range params {
-			keys = append(keys, k+"="+v)
-		}
-		sort.Strings(keys)
-		return fmt.Sprintf("%s %v", e.kind, keys)
-	}
-	mech := e.mech
-	if mech == "" {
-		mech = "unavailable"
-	}
-	return fmt.Sprintf("%s (%s)", s.describe(), mech)
 }

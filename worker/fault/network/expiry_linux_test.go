@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // The tests in this file check issue 14's promise for the network family: a fault ends at
@@ -50,7 +51,7 @@ func TestHelperWorker(t *testing.T) {
 		p.Netem = false
 	}
 	fam := New(Config{Probe: &p})
-	f := fault.Fault{AssignmentID: h.ID, Kind: h.Kind, Params: h.Params, Deadline: h.Deadline}
+	f := fault.Fault{AssignmentID: h.ID, Kind: h.Kind, Params: catalogue.MustDecode(h.Kind, h.Params), Deadline: h.Deadline}
 	if err := exec(t, fam, h.Kind).Inject(context.Background(), f); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
@@ -79,7 +80,7 @@ func startWorker(t *testing.T, sb *sandbox, h helperSpec) *osexec.Cmd {
 		_ = cmd.Process.Signal(syscall.SIGCONT)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		f := fault.Fault{AssignmentID: h.ID, Kind: h.Kind, Params: h.Params, Deadline: h.Deadline}
+		f := fault.Fault{AssignmentID: h.ID, Kind: h.Kind, Params: catalogue.MustDecode(h.Kind, h.Params), Deadline: h.Deadline}
 		p := hostProbe(t)
 		if h.NoNetem {
 			p = *withoutNetem(p)
@@ -368,7 +369,7 @@ func TestRevertAfterExpiry(t *testing.T) {
 			continue
 		}
 		params["netns"] = sb.pathA
-		f := fault.Fault{AssignmentID: "expire-" + kind, Kind: kind, Params: params, Deadline: deadline}
+		f := fault.Fault{AssignmentID: "expire-" + kind, Kind: kind, Params: catalogue.MustDecode(kind, params), Deadline: deadline}
 		if err := exec(t, fam, kind).Inject(context.Background(), f); err != nil {
 			t.Fatalf("inject %s: %v", kind, err)
 		}

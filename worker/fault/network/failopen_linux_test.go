@@ -1,6 +1,7 @@
 package network
 
 import (
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"testing"
 	"time"
 
@@ -24,10 +25,7 @@ func TestStalledQueueFailsOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	s, err := parseSpec(KindDelay, map[string]string{"interface": "va", "delay": "1s"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := catalogue.MustDecode(KindDelay, map[string]string{"interface": "va", "delay": "1s"}).(catalogue.Network)
 	num := uint16(0x8123)
 	act := action{queue: &num, queueXT: !p.QueueNative}
 	if err := installTable(int(sb.a), "stalled", s, nil, act, gate{until: time.Minute, lease: time.Minute}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 var (
@@ -40,7 +41,7 @@ func exec(t *testing.T, fam *Family, kind string) fault.Executor {
 
 func inject(t *testing.T, e fault.Executor, id string, params map[string]string) fault.Fault {
 	t.Helper()
-	f := fault.Fault{AssignmentID: id, Kind: e.Kind(), Params: params, Deadline: time.Now().Add(time.Minute)}
+	f := fault.Fault{AssignmentID: id, Kind: e.Kind(), Params: catalogue.MustDecode(e.Kind(), params), Deadline: time.Now().Add(time.Minute)}
 	if err := e.Inject(context.Background(), f); err != nil {
 		t.Fatalf("inject %s: %v", e.Kind(), err)
 	}
@@ -321,12 +322,15 @@ func TestBadParamsChangeNothing(t *testing.T) {
 				c.params["netns"] = sb.pathA
 			}
 			e := exec(t, fam, c.kind)
-			f := fault.Fault{AssignmentID: "bad", Kind: c.kind, Params: c.params, Deadline: time.Now().Add(time.Minute)}
-			err := e.Inject(context.Background(), f)
+			// Decoded where the agent decodes an Assign, then injected.
+			f, err := fault.New("bad", "", 0, c.kind, c.params, time.Now().Add(time.Minute))
+			if err == nil {
+				err = e.Inject(context.Background(), f)
+			}
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Inject error %v, want one containing %q", err, c.want)
 			}
-			if verr := e.Validate(c.params); verr == nil || verr.Error() != err.Error() {
+			if _, verr := fault.Check(e, c.params); verr == nil || verr.Error() != err.Error() {
 				t.Fatalf("Validate %v, Inject %v: want the same error", verr, err)
 			}
 			t.Logf("%s", err)
@@ -356,7 +360,7 @@ func TestRevertFromJournalAlone(t *testing.T) {
 			continue
 		}
 		params["netns"] = sb.pathA
-		f := fault.Fault{AssignmentID: "crash-" + kind, Kind: kind, Params: params, Deadline: time.Now().Add(time.Minute)}
+		f := fault.Fault{AssignmentID: "crash-" + kind, Kind: kind, Params: catalogue.MustDecode(kind, params), Deadline: time.Now().Add(time.Minute)}
 		if err := exec(t, crashed, kind).Inject(context.Background(), f); err != nil {
 			t.Fatalf("inject %s: %v", kind, err)
 		}
@@ -390,7 +394,7 @@ func TestRevertFromJournalAlone(t *testing.T) {
 		t.Fatalf("root qdisc after revert %q, want %q", q, untouched)
 	}
 	// A fault whose namespace is gone (a container that exited) reverts as a no-op.
-	gone := fault.Fault{AssignmentID: "gone", Kind: KindPartition, Params: map[string]string{"cidrs": "10.0.0.1", "netns": "/var/run/netns/murphy-gone"}}
+	gone := fault.Fault{AssignmentID: "gone", Kind: KindPartition, Params: catalogue.MustDecode(KindPartition, map[string]string{"cidrs": "10.0.0.1", "netns": "/var/run/netns/murphy-gone"})}
 	if err := exec(t, restarted, KindPartition).Revert(context.Background(), gone); err != nil {
 		t.Fatalf("revert in a vanished namespace: %v", err)
 	}
@@ -399,7 +403,9 @@ func TestRevertFromJournalAlone(t *testing.T) {
 func TestDescribe(t *testing.T) {
 	p := Probe{NFTables: true, Numgen: true, QueueXT: true, NFQueue: true, MetaPriority: true, HTB: true}
 	fam := New(Config{Probe: &p})
-	got := exec(t, fam, KindDelay).Describe(map[string]string{"interface": "eth0", "delay": "100ms", "jitter": "10ms", "cidrs": "10.0.0.0/8", "ports": "80,8000-8100", "protocol": "tcp"})
+	// The catalogue describes the fault; the executor names the mechanism beside it.
+	got := catalogue.MustDecode(KindDelay, map[string]string{"interface": "eth0", "delay": "100ms", "jitter": "10ms", "cidrs": "10.0.0.0/8", "ports": "80,8000-8100", "protocol": "tcp"}).String() +
+		" (" + exec(t, fam, KindDelay).(interface{ Mechanism() string }).Mechanism() + ")"
 	want := "delay 100ms ± 10ms on eth0 for peers 10.0.0.0/8 tcp ports 80,8000-8100 (nfqueue)"
 	if got != want {
 		t.Fatalf("Describe = %q, want %q", got, want)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"net/netip"
 	"os"
 	"time"
@@ -150,7 +151,7 @@ func nftConn(nsFd int) (*nftables.Conn, error) {
 // installTable replaces the fault's table with one built from s and act, gated by g, in a
 // single netlink batch: the kernel applies all of it or none, so the rules never exist
 // without their deadline.
-func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act action, g gate) error {
+func installTable(nsFd int, id string, s catalogue.Network, protected []netip.Prefix, act action, g gate) error {
 	if g.until <= 0 {
 		return errors.New("the deadline has passed or is missing; a network fault needs one the kernel can enforce")
 	}
@@ -181,8 +182,8 @@ func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act act
 		outbound bool
 	}
 	for _, d := range []dir{
-		{s.egress, "egress", nftables.ChainHookPostrouting, egressPriority, true},
-		{s.ingress, "ingress", nftables.ChainHookPrerouting, ingressPriority, false},
+		{s.Egress, "egress", nftables.ChainHookPostrouting, egressPriority, true},
+		{s.Ingress, "ingress", nftables.ChainHookPrerouting, ingressPriority, false},
 	} {
 		if !d.on {
 			continue
@@ -215,27 +216,27 @@ func installTable(nsFd int, id string, s spec, protected []netip.Prefix, act act
 
 // selectors returns the match part of every rule for one direction: the product of peers
 // × protocols × port ranges, each rule also matching the interface.
-func selectors(s spec, outbound bool) [][]expr.Any {
+func selectors(s catalogue.Network, outbound bool) [][]expr.Any {
 	var iface []expr.Any
-	if s.iface != "" {
+	if s.Interface != "" {
 		key := expr.MetaKeyIIFNAME
 		if outbound {
 			key = expr.MetaKeyOIFNAME
 		}
 		name := make([]byte, unix.IFNAMSIZ)
-		copy(name, s.iface)
+		copy(name, s.Interface)
 		iface = []expr.Any{&expr.Meta{Key: key, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: name}}
 	}
 	peers := [][]expr.Any{nil}
-	if len(s.cidrs) > 0 {
+	if len(s.CIDRs) > 0 {
 		peers = peers[:0]
-		for _, c := range s.cidrs {
+		for _, c := range s.CIDRs {
 			// the peer is the destination of outbound packets, the source of inbound ones
 			peers = append(peers, matchPrefix(c, !outbound))
 		}
 	}
 	protos := [][]expr.Any{nil}
-	if ps := s.protos(); len(ps) > 0 {
+	if ps := s.Protos(); len(ps) > 0 {
 		protos = protos[:0]
 		for _, p := range ps {
 			protos = append(protos, []expr.Any{
@@ -245,13 +246,13 @@ func selectors(s spec, outbound bool) [][]expr.Any {
 		}
 	}
 	ports := [][]expr.Any{nil}
-	if len(s.ports) > 0 {
+	if len(s.Ports) > 0 {
 		ports = ports[:0]
 		off := uint32(2) // the peer's port: destination port outbound
 		if !outbound {
 			off = 0
 		}
-		for _, r := range s.ports {
+		for _, r := range s.Ports {
 			m := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2}}
 			if r.First == r.Last {
 				m = append(m, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(r.First)})

@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"net/netip"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func tryRule(fd int, exprs ...expr.Any) error {
 // tryGate installs a real fault table (a one-rule partition of a documentation prefix)
 // with its timed gate and lease, and removes it.
 func tryGate(fd int) error {
-	s := spec{kind: KindPartition, egress: true, cidrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	s := catalogue.Network{Kind: KindPartition, Egress: true, CIDRs: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 	const id = "murphy-probe-gate"
 	if err := installTable(fd, id, s, nil, action{drop: true}, gate{until: time.Minute, lease: time.Minute}); err != nil {
 		return err

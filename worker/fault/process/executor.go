@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/record"
 )
 
@@ -40,12 +41,24 @@ func Executors(cfg Config) ([]fault.Executor, error) {
 	}, nil
 }
 
-// validate checks params against the catalogue and the policy, without side effects.
-func validate(kind string, pol fault.Policy, params map[string]string) error {
-	if err := fault.Validate(kind, params); err != nil {
+// selection returns the selector of a process.kill or process.stop fault.
+func selection(kind string, p catalogue.Params) (selector, error) {
+	switch p := p.(type) {
+	case catalogue.ProcessKill:
+		return selector{p.ProcessSelector}, nil
+	case catalogue.ProcessStop:
+		return selector{p.ProcessSelector}, nil
+	}
+	return selector{}, fmt.Errorf("%s: params of type %T", kind, p)
+}
+
+// validate checks p against the policy, without side effects.
+func validate(kind string, pol fault.Policy, p catalogue.Params) error {
+	sel, err := selection(kind, p)
+	if err != nil {
 		return err
 	}
-	if err := parseSelector(params).check(newGuard(pol)); err != nil {
+	if err := sel.check(newGuard(pol)); err != nil {
 		return fmt.Errorf("%s: refused: %w", kind, err)
 	}
 	return nil
@@ -75,16 +88,7 @@ var _ fault.Executor = (*Kill)(nil)
 func (*Kill) Kind() string { return "process.kill" }
 
 // Validate implements fault.Executor.
-func (k *Kill) Validate(params map[string]string) error { return validate(k.Kind(), k.pol, params) }
-
-// Describe implements fault.Executor.
-func (k *Kill) Describe(params map[string]string) string {
-	name, _, _ := fault.ParseSignal(params["signal"])
-	if name == "" {
-		name = "KILL"
-	}
-	return fmt.Sprintf("process.kill: SIG%s to %s", name, parseSelector(params))
-}
+func (k *Kill) Validate(p catalogue.Params) error { return validate(k.Kind(), k.pol, p) }
 
 // Inject implements fault.Executor.
 func (k *Kill) Inject(ctx context.Context, f fault.Fault) error {
@@ -96,11 +100,9 @@ func (k *Kill) Inject(ctx context.Context, f fault.Fault) error {
 	if k.done[f.AssignmentID] {
 		return nil
 	}
-	sigName, sigNum, _ := fault.ParseSignal(f.Params["signal"])
-	if f.Params["signal"] == "" {
-		sigName, sigNum = "KILL", fault.Signals["KILL"]
-	}
-	sel := parseSelector(f.Params)
+	p := f.Params.(catalogue.ProcessKill)
+	sigName, sigNum := p.Signal, p.SignalNum
+	sel := selector{p.ProcessSelector}
 	procs, skipped, err := sel.pick(k.pol, nil)
 	if err != nil {
 		return fmt.Errorf("process.kill: %w", err)
@@ -164,12 +166,7 @@ type ident struct {
 func (*Stop) Kind() string { return "process.stop" }
 
 // Validate implements fault.Executor.
-func (s *Stop) Validate(params map[string]string) error { return validate(s.Kind(), s.pol, params) }
-
-// Describe implements fault.Executor.
-func (s *Stop) Describe(params map[string]string) string {
-	return "process.stop: SIGSTOP, then SIGCONT on revert, to " + parseSelector(params).String()
-}
+func (s *Stop) Validate(p catalogue.Params) error { return validate(s.Kind(), s.pol, p) }
 
 // Inject implements fault.Executor. The record of the processes is written before the
 // first SIGSTOP, so a crash at any point leaves enough to resume them.
@@ -183,7 +180,7 @@ func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
 	if ok, err := s.recs.Get(f.AssignmentID, &rec); err != nil || ok {
 		return err // active already: a resend
 	}
-	procs, skipped, err := parseSelector(f.Params).pick(s.pol, func(p proc) error {
+	procs, skipped, err := selector{f.Params.(catalogue.ProcessStop).ProcessSelector}.pick(s.pol, func(p proc) error {
 		if p.stopped() {
 			return errors.New("already stopped by someone else")
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/record"
 )
 
@@ -107,8 +108,14 @@ func newExecs(t *testing.T, pol fault.Policy) (*Kill, *Stop, string) {
 	return ex[0].(*Kill), ex[1].(*Stop), dir
 }
 
+// flt is a fault of kind; nil params make one only a revert may receive, which works
+// from the records alone.
 func flt(id, kind string, params map[string]string) fault.Fault {
-	return fault.Fault{AssignmentID: id, Kind: kind, Params: params, Deadline: time.Now().Add(time.Minute)}
+	f := fault.Fault{AssignmentID: id, Kind: kind, Deadline: time.Now().Add(time.Minute)}
+	if params != nil {
+		f.Params = catalogue.MustDecode(kind, params)
+	}
+	return f
 }
 
 func TestKillSignals(t *testing.T) {
@@ -300,9 +307,10 @@ func TestBadParamsChangeNothing(t *testing.T) {
 			if tt.kind == "process.stop" {
 				ex = stop
 			}
-			err := ex.Validate(tt.params)
+			p, err := fault.Check(ex, tt.params)
 			if err == nil {
-				err = ex.Inject(context.Background(), flt("bad-"+tt.name, tt.kind, tt.params))
+				f := fault.Fault{AssignmentID: "bad-" + tt.name, Kind: tt.kind, Params: p, Deadline: time.Now().Add(time.Minute)}
+				err = ex.Inject(context.Background(), f)
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want it to contain %q", err, tt.want)

@@ -156,7 +156,7 @@ func TestMurphyProcessesAreProtected(t *testing.T) {
 	t.Run("named by pid", func(t *testing.T) {
 		for _, s := range []*sleeper{otherWorker, sameExe} {
 			params := map[string]string{"pid": strconv.Itoa(s.pid()), "signal": "CONT"}
-			err := kill.Validate(params)
+			_, err := fault.Check(kill, params)
 			if err == nil || !strings.Contains(err.Error(), "params.pid: pid "+strconv.Itoa(s.pid())) ||
 				!strings.Contains(err.Error(), "always protected") {
 				t.Fatalf("pid %d: error %v, want it refused at validation", s.pid(), err)

@@ -7,75 +7,35 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
-// selector picks processes; every field set must match.
+// selector picks processes; every field set must match. The catalogue decoded it; this
+// package adds what needs the host: the guard and /proc.
 type selector struct {
-	name    string
-	cmdline *regexp.Regexp
-	pid     int
-	pidfile string
-	count   int // 0: all
-}
-
-// parseSelector reads params that passed the catalogue's Validate.
-func parseSelector(params map[string]string) selector {
-	s := selector{name: params["name"], pidfile: params["pidfile"], count: fault.ProcessCount(params)}
-	if re := params["cmdline"]; re != "" {
-		s.cmdline = regexp.MustCompile(re)
-	}
-	s.pid, _ = strconv.Atoi(params["pid"])
-	return s
-}
-
-func (s selector) String() string {
-	n := "all processes "
-	if s.count > 0 {
-		n = fmt.Sprintf("%d random process(es) ", s.count)
-	}
-	return n + s.filters()
-}
-
-// filters says what a matching process looks like.
-func (s selector) filters() string {
-	var parts []string
-	if s.name != "" {
-		parts = append(parts, fmt.Sprintf("named %q", s.name))
-	}
-	if s.cmdline != nil {
-		parts = append(parts, fmt.Sprintf("with a command line matching /%s/", s.cmdline))
-	}
-	if s.pid != 0 {
-		parts = append(parts, fmt.Sprintf("with pid %d", s.pid))
-	}
-	if s.pidfile != "" {
-		parts = append(parts, "with the pid in "+s.pidfile)
-	}
-	return strings.Join(parts, " and ")
+	catalogue.ProcessSelector
 }
 
 // check refuses, without touching any process, a selector aimed at a protected process.
 func (s selector) check(g guard) error {
-	if s.pid != 0 {
-		if err := g.protectsPID(s.pid); err != nil {
+	if s.PID != 0 {
+		if err := g.protectsPID(s.PID); err != nil {
 			return fmt.Errorf("params.pid: %w", err)
 		}
 	}
-	if s.pidfile != "" {
-		if pid, err := fault.ReadPIDFile(s.pidfile); err == nil {
+	if s.PIDFile != "" {
+		if pid, err := fault.ReadPIDFile(s.PIDFile); err == nil {
 			if err := g.protectsPID(pid); err != nil {
 				return fmt.Errorf("params.pidfile: %w", err)
 			}
 		}
 	}
-	if s.name != "" {
-		if err := g.pol.ProtectsName(s.name); err != nil {
+	if s.Name != "" {
+		if err := g.pol.ProtectsName(s.Name); err != nil {
 			return fmt.Errorf("params.name: %w", err)
 		}
 	}
@@ -92,14 +52,14 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) (out []proc,
 	if err := s.check(g); err != nil {
 		return nil, nil, err
 	}
-	pid := s.pid
-	if s.pidfile != "" {
-		n, err := fault.ReadPIDFile(s.pidfile)
+	pid := s.PID
+	if s.PIDFile != "" {
+		n, err := fault.ReadPIDFile(s.PIDFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("params.pidfile: %w", err)
 		}
 		if pid != 0 && pid != n {
-			return nil, nil, fmt.Errorf("no process is %s: %s holds pid %d", s.filters(), s.pidfile, n)
+			return nil, nil, fmt.Errorf("no process is %s: %s holds pid %d", s.Filters(), s.PIDFile, n)
 		}
 		pid = n
 	}
@@ -123,7 +83,7 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) (out []proc,
 		if p.kernelThread() || p.gone() {
 			continue
 		}
-		if (s.name != "" && !p.nameIs(s.name)) || (s.cmdline != nil && !s.cmdline.MatchString(strings.Join(p.Cmdline, " "))) {
+		if (s.Name != "" && !p.nameIs(s.Name)) || (s.Cmdline != nil && !s.Cmdline.MatchString(strings.Join(p.Cmdline, " "))) {
 			continue
 		}
 		if err := g.protects(p); err != nil {
@@ -146,17 +106,17 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) (out []proc,
 	if len(out) == 0 {
 		if len(protectedSkips) > 0 && len(protectedSkips) == len(skipped) {
 			return nil, nil, fmt.Errorf("every process %s is protected (%d): %s",
-				s.filters(), len(skipped), strings.Join(skipped, "; "))
+				s.Filters(), len(skipped), strings.Join(skipped, "; "))
 		}
-		msg := "no process is " + s.filters()
+		msg := "no process is " + s.Filters()
 		if len(skipped) > 0 {
 			msg += fmt.Sprintf("; %d matching left alone: %s", len(skipped), strings.Join(skipped, "; "))
 		}
 		return nil, nil, errors.New(msg)
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	if s.count > 0 && s.count < len(out) {
-		out = out[:s.count]
+	if s.Count > 0 && s.Count < len(out) {
+		out = out[:s.Count]
 	}
 	return out, protectedSkips, nil
 }

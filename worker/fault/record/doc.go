@@ -1,6 +1,6 @@
 // Package record keeps what an executor must remember about an active fault to revert it
 // after the worker crashed: the processes process.stop froze (with their start times),
-// that an exec command ran. The agent's journal holds each fault's kind and params; a
+// that an exec command ran, the containers a container fault touched. The agent's journal holds each fault's kind and params; a
 // record holds what only the executor learnt while injecting it.
 //
 // One small JSON file per assignment, written to a temporary name, fsynced, renamed and

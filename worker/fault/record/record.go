@@ -25,6 +25,10 @@ func Open(path string) (*Dir, error) {
 	return &Dir{path: path}, nil
 }
 
+// At returns the records in path without touching the disk; the directory is created by
+// the first Put. For families that are built where no error can be returned.
+func At(path string) *Dir { return &Dir{path: path} }
+
 // Path is the directory holding the records.
 func (d *Dir) Path() string { return d.path }
 
@@ -50,6 +54,9 @@ func (d *Dir) Put(id string, v any) error {
 		return fmt.Errorf("encode record of %s: %w", id, err)
 	}
 	name := d.file(id)
+	if err := os.MkdirAll(d.path, 0o700); err != nil {
+		return fmt.Errorf("write record of %s: %w", id, err)
+	}
 	tmp, err := os.CreateTemp(d.path, ".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write record of %s: %w", id, err)

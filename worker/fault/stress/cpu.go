@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // period is one duty cycle of a CPU burner: busy for load×period, idle for the rest.
@@ -38,28 +39,24 @@ func newCPU(log *slog.Logger) *CPU { return &CPU{log: orDiscard(log), active: ma
 // Kind implements fault.Executor.
 func (*CPU) Kind() string { return "stress.cpu" }
 
-// cores returns how many cores params ask for: all the worker may use by default.
-func cores(params map[string]string) int {
-	if n := fault.Int(params, "stress.cpu", "cores"); n > 0 {
-		return int(n)
+// cores returns how many cores p asks for: all the worker may use by default.
+func cores(p catalogue.StressCPU) int {
+	if p.Cores > 0 {
+		return p.Cores
 	}
 	return runtime.GOMAXPROCS(0)
 }
 
 // Validate implements fault.Executor.
-func (c *CPU) Validate(params map[string]string) error {
-	if err := fault.Validate(c.Kind(), params); err != nil {
-		return err
+func (c *CPU) Validate(p catalogue.Params) error {
+	cp, ok := p.(catalogue.StressCPU)
+	if !ok {
+		return fmt.Errorf("stress.cpu: params of type %T", p)
 	}
-	if n, limit := cores(params), runtime.GOMAXPROCS(0); n > limit {
+	if n, limit := cores(cp), runtime.GOMAXPROCS(0); n > limit {
 		return fmt.Errorf("stress.cpu: params.cores: %d is more than the %d cores this worker may use", n, limit)
 	}
 	return nil
-}
-
-// Describe implements fault.Executor.
-func (c *CPU) Describe(params map[string]string) string {
-	return fmt.Sprintf("stress.cpu: %d core(s) at %.0f%%", cores(params), 100*fault.Percent(params, "stress.cpu", "load"))
 }
 
 // Inject implements fault.Executor.
@@ -72,7 +69,8 @@ func (c *CPU) Inject(_ context.Context, f fault.Fault) error {
 	if _, ok := c.active[f.AssignmentID]; ok {
 		return nil
 	}
-	n, load := cores(f.Params), fault.Percent(f.Params, "stress.cpu", "load")
+	p := f.Params.(catalogue.StressCPU)
+	n, load := cores(p), p.Load
 	b := &burn{stop: make(chan struct{})}
 	busy := time.Duration(load * float64(period))
 	for range n {

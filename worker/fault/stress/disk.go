@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Disk is stress.disk.
@@ -37,11 +38,12 @@ func FillName(assignmentID string) string {
 func (*Disk) Kind() string { return "stress.disk" }
 
 // Validate implements fault.Executor.
-func (d *Disk) Validate(params map[string]string) error {
-	if err := fault.Validate(d.Kind(), params); err != nil {
-		return err
+func (d *Disk) Validate(p catalogue.Params) error {
+	dp, ok := p.(catalogue.StressDisk)
+	if !ok {
+		return fmt.Errorf("stress.disk: params of type %T", p)
 	}
-	dir := filepath.Clean(params["path"])
+	dir := dp.Path
 	st, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("stress.disk: params.path: %w", err)
@@ -55,11 +57,6 @@ func (d *Disk) Validate(params map[string]string) error {
 	return nil
 }
 
-// Describe implements fault.Executor.
-func (d *Disk) Describe(params map[string]string) string {
-	return fmt.Sprintf("stress.disk: fill %s in %s", params["bytes"], params["path"])
-}
-
 // Inject implements fault.Executor. The file is created exclusively, so a file the
 // worker did not create is never truncated; an existing file of this assignment means a
 // resend.
@@ -67,8 +64,8 @@ func (d *Disk) Inject(ctx context.Context, f fault.Fault) error {
 	if err := d.Validate(f.Params); err != nil {
 		return err
 	}
-	dir := filepath.Clean(f.Params["path"])
-	n := fault.Bytes(f.Params, d.Kind(), "bytes")
+	p := f.Params.(catalogue.StressDisk)
+	dir, n := p.Path, p.Bytes
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return fmt.Errorf("stress.disk: %s: %w", dir, err)
@@ -123,11 +120,11 @@ func fill(ctx context.Context, file *os.File, n int64) error {
 
 // Revert implements fault.Executor: remove the assignment's file, if it is there.
 func (d *Disk) Revert(_ context.Context, f fault.Fault) error {
-	dir := f.Params["path"]
-	if dir == "" {
-		return nil
+	p, ok := f.Params.(catalogue.StressDisk)
+	if !ok {
+		return fmt.Errorf("stress.disk: params of type %T", f.Params)
 	}
-	name := filepath.Join(filepath.Clean(dir), FillName(f.AssignmentID))
+	name := filepath.Join(p.Path, FillName(f.AssignmentID))
 	if err := os.Remove(name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Memory is stress.memory. The memory is an anonymous mapping outside the Go heap, so
@@ -36,12 +37,12 @@ func newMemory(log *slog.Logger) *Memory {
 // Kind implements fault.Executor.
 func (*Memory) Kind() string { return "stress.memory" }
 
-// Validate implements fault.Executor.
-func (m *Memory) Validate(params map[string]string) error { return fault.Validate(m.Kind(), params) }
-
-// Describe implements fault.Executor.
-func (m *Memory) Describe(params map[string]string) string {
-	return fmt.Sprintf("stress.memory: hold %s", params["bytes"])
+// Validate implements fault.Executor: what is available is judged at inject.
+func (m *Memory) Validate(p catalogue.Params) error {
+	if _, ok := p.(catalogue.StressMemory); !ok {
+		return fmt.Errorf("stress.memory: params of type %T", p)
+	}
+	return nil
 }
 
 // Inject implements fault.Executor: map, then write one byte per page, checking ctx
@@ -55,7 +56,7 @@ func (m *Memory) Inject(ctx context.Context, f fault.Fault) error {
 	if _, ok := m.active[f.AssignmentID]; ok {
 		return nil
 	}
-	n := fault.Bytes(f.Params, m.Kind(), "bytes")
+	n := f.Params.(catalogue.StressMemory).Bytes
 	avail, err := memAvailable()
 	if err != nil {
 		return fmt.Errorf("stress.memory: %w", err)

@@ -17,12 +17,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func flt(id, kind string, params map[string]string) fault.Fault {
-	return fault.Fault{AssignmentID: id, Kind: kind, Params: params, Deadline: time.Now().Add(time.Minute)}
+	return fault.Fault{AssignmentID: id, Kind: kind, Params: catalogue.MustDecode(kind, params), Deadline: time.Now().Add(time.Minute)}
 }
 
 // cpuTime is the CPU time this process has used, user and system.
@@ -76,11 +77,11 @@ func TestCPU(t *testing.T) {
 			}
 		})
 	}
-	if err := cpu.Validate(map[string]string{"cores": strconv.Itoa(runtime.GOMAXPROCS(0) + 1)}); err == nil ||
+	if _, err := fault.Check(cpu, map[string]string{"cores": strconv.Itoa(runtime.GOMAXPROCS(0) + 1)}); err == nil ||
 		!strings.Contains(err.Error(), "cores this worker may use") {
 		t.Fatalf("too many cores: %v", err)
 	}
-	if err := cpu.Validate(map[string]string{"load": "150"}); err == nil {
+	if _, err := fault.Check(cpu, map[string]string{"load": "150"}); err == nil {
 		t.Fatal("load 150% accepted")
 	}
 }
@@ -132,7 +133,7 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("60TiB: %v", err)
 	}
 	for _, bad := range []string{"", "-1", "12 parsecs", "0"} {
-		if err := mem.Validate(map[string]string{"bytes": bad}); err == nil {
+		if _, err := fault.Check(mem, map[string]string{"bytes": bad}); err == nil {
 			t.Errorf("bytes %q accepted", bad)
 		}
 	}
@@ -186,7 +187,10 @@ func TestDisk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.d.Inject(ctx, flt("bad", "stress.disk", tt.params))
+			f, err := fault.New("bad", "", 0, "stress.disk", tt.params, time.Now().Add(time.Minute))
+			if err == nil {
+				err = tt.d.Inject(ctx, f)
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}

@@ -1,8 +1,9 @@
-package fault
+package catalogue
 
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -41,42 +42,87 @@ func ParseBytes(s string) (int64, error) {
 	return int64(b), nil
 }
 
-// Bytes returns params[name] as a size in bytes, or the catalogue default.
-func Bytes(params map[string]string, kind, name string) int64 {
-	n, _ := ParseBytes(value(params, kind, name))
-	return n
+// StressCPU is stress.cpu's parameters.
+type StressCPU struct {
+	// Cores is how many cores to load; 0 for every core the worker may use.
+	Cores int
+	// Load is each core's target load, in (0,1].
+	Load float64
 }
 
-func checkBytes(v string) error { _, err := ParseBytes(v); return err }
+// StressMemory is stress.memory's parameters.
+type StressMemory struct {
+	Bytes int64
+	// Size is Bytes as written, for messages.
+	Size string
+}
+
+// StressDisk is stress.disk's parameters.
+type StressDisk struct {
+	// Path is the directory to fill, cleaned.
+	Path  string
+	Bytes int64
+	// Size is Bytes as written, for messages.
+	Size string
+}
+
+func (p StressCPU) String() string {
+	cores := "every core"
+	if p.Cores > 0 {
+		cores = fmt.Sprintf("%d core(s)", p.Cores)
+	}
+	return fmt.Sprintf("stress.cpu: %s at %.0f%%", cores, 100*p.Load)
+}
+
+func (p StressMemory) String() string { return "stress.memory: hold " + p.Size }
+
+func (p StressDisk) String() string { return fmt.Sprintf("stress.disk: fill %s in %s", p.Size, p.Path) }
+
+func parseBytes(v string) (any, error) { return ParseBytes(v) }
 
 func init() {
 	register(
 		Kind{
 			Name:    "stress.cpu",
 			Summary: "keep CPU cores busy at a target load, in the worker's own process",
+			Needs:   "nothing beyond the worker's own process",
+			Reverts: "the worker stops its goroutines; they die with the worker",
 			Params: []Param{
 				{Name: "cores", Type: TypeInt, Min: 1, Max: 4096,
 					Help: "how many cores to load; default every core the worker may use"},
 				{Name: "load", Type: TypePercent, Default: "100",
 					Help: "target load of each core, in (0,100]"},
 			},
+			decode: func(v values) (Params, error) {
+				return StressCPU{Cores: int(v.int("cores")), Load: v.percent("load") / 100}, nil
+			},
 		},
 		Kind{
 			Name:    "stress.memory",
 			Summary: "allocate and touch memory in the worker's own process",
+			Needs:   "mmap; refused beyond MemAvailable",
+			Reverts: "the worker unmaps it; it dies with the worker",
 			Params: []Param{
-				{Name: "bytes", Type: TypeString, Required: true, Check: checkBytes,
+				{Name: "bytes", Type: TypeString, Required: true, Parse: parseBytes,
 					Help: "how much memory to hold, e.g. 512MiB; refused beyond MemAvailable"},
+			},
+			decode: func(v values) (Params, error) {
+				return StressMemory{Bytes: value[int64](v, "bytes"), Size: v.raw("bytes")}, nil
 			},
 		},
 		Kind{
 			Name:    "stress.disk",
 			Summary: "fill a file in a directory; the file is removed on revert",
+			Needs:   "a writable directory the worker's policy allows (stress.diskPaths)",
+			Reverts: "the worker removes the fill file, at its start-up after a crash, or the guardian does",
 			Params: []Param{
-				{Name: "path", Type: TypeString, Required: true, Check: checkAbsPath,
+				{Name: "path", Type: TypeString, Required: true, Parse: check(checkAbsPath),
 					Help: "absolute path of an existing directory; the worker creates murphy-stress-disk-<id>.fill in it"},
-				{Name: "bytes", Type: TypeString, Required: true, Check: checkBytes,
+				{Name: "bytes", Type: TypeString, Required: true, Parse: parseBytes,
 					Help: "how much space to take, e.g. 10GiB; refused beyond the free space"},
+			},
+			decode: func(v values) (Params, error) {
+				return StressDisk{Path: filepath.Clean(v.str("path")), Bytes: value[int64](v, "bytes"), Size: v.raw("bytes")}, nil
 			},
 		},
 	)

@@ -1,4 +1,4 @@
-package fault
+package catalogue
 
 import (
 	"encoding/json"
@@ -68,17 +68,26 @@ func ParseEnv(s string) ([]string, error) {
 	return env, nil
 }
 
-func checkExec(params map[string]string) error {
-	shell, _ := strconv.ParseBool(value(params, "exec", "shell"))
-	if shell {
-		return nil
-	}
-	for _, name := range []string{"inject", "revert"} {
-		if _, err := ParseArgv(params[name]); err != nil {
-			return fmt.Errorf("params.%s: %w", name, err)
-		}
-	}
-	return nil
+// Exec is the exec kind's parameters.
+type Exec struct {
+	Inject, Revert Command
+	// Env holds KEY=value pairs sorted by name; the worker adds the system PATH before them.
+	Env []string
+	// Dir is the working directory; "" for /.
+	Dir                    string
+	Timeout, RevertTimeout time.Duration
+}
+
+// Command is one of exec's commands.
+type Command struct {
+	// Text is the command as written, for messages.
+	Text string
+	// Argv is what runs: the parsed words, or /bin/sh -c Text with shell: true.
+	Argv []string
+}
+
+func (p Exec) String() string {
+	return fmt.Sprintf("exec: inject %q, revert %q", p.Inject.Text, p.Revert.Text)
 }
 
 func init() {
@@ -89,24 +98,47 @@ func init() {
 	register(Kind{
 		Name:    "exec",
 		Summary: "run a command to inject and another to revert (the escape hatch); only where the worker's policy allows it",
+		Needs:   "nothing beyond a shell's programs",
+		Consent: true,
+		Reverts: "the revert command, run by the worker, at its start-up after a crash, or by the guardian",
 		Params: []Param{
 			{Name: "inject", Type: TypeString, Required: true,
 				Help: `command run at inject: a JSON array ["tc","qdisc",...], words separated by spaces, or a script with shell: true`},
 			{Name: "revert", Type: TypeString, Required: true,
 				Help: "command run at revert, also after a worker crash; it must be safe to run twice"},
-			{Name: "shell", Type: TypeString, Default: "false", Check: func(v string) error {
-				if _, err := strconv.ParseBool(v); err != nil {
-					return fmt.Errorf("%q is not true or false", v)
+			{Name: "shell", Type: TypeString, Default: "false", Parse: func(v string) (any, error) {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("%q is not true or false", v)
 				}
-				return nil
+				return b, nil
 			}, Help: "run inject and revert with /bin/sh -c"},
-			{Name: "env", Type: TypeString, Check: func(v string) error { _, err := ParseEnv(v); return err },
+			{Name: "env", Type: TypeString, Parse: func(v string) (any, error) { return ParseEnv(v) },
 				Help: "environment: KEY=value,KEY2=value2 or a JSON object; PATH defaults to the system path, nothing else is inherited"},
-			{Name: "dir", Type: TypeString, Check: checkAbsPath,
+			{Name: "dir", Type: TypeString, Parse: check(checkAbsPath),
 				Help: "working directory; default /"},
 			timeout("timeout", "the inject command"),
 			timeout("revertTimeout", "the revert command"),
 		},
-		Check: checkExec,
+		decode: func(v values) (Params, error) {
+			p := Exec{Env: value[[]string](v, "env"), Dir: v.str("dir"), Timeout: v.dur("timeout"), RevertTimeout: v.dur("revertTimeout")}
+			shell := value[bool](v, "shell")
+			for _, c := range []struct {
+				name string
+				cmd  *Command
+			}{{"inject", &p.Inject}, {"revert", &p.Revert}} {
+				c.cmd.Text = v.str(c.name)
+				if shell {
+					c.cmd.Argv = []string{"/bin/sh", "-c", c.cmd.Text}
+					continue
+				}
+				argv, err := ParseArgv(c.cmd.Text)
+				if err != nil {
+					return nil, fmt.Errorf("params.%s: %w", c.name, err)
+				}
+				c.cmd.Argv = argv
+			}
+			return p, nil
+		},
 	})
 }

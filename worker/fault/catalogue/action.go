@@ -1,4 +1,4 @@
-package fault
+package catalogue
 
 import (
 	"encoding/json"
@@ -70,6 +70,22 @@ func StatusAccepted(accepted [][2]int, status int) bool {
 	return false
 }
 
+// HTTPCall is http.call's parameters.
+type HTTPCall struct {
+	// URL may hold {{proxy}}, which the worker replaces with its own proxy's address.
+	URL     string
+	Method  string
+	Headers map[string]string
+	Body    string
+	Timeout time.Duration
+	// Expect are the accepted statuses as [low, high] ranges; nil means any below 400.
+	Expect [][2]int
+	// ExpectText is Expect as written, for messages.
+	ExpectText string
+}
+
+func (p HTTPCall) String() string { return fmt.Sprintf("http.call: %s %s", p.Method, p.URL) }
+
 func checkCallURL(v string) error {
 	u, err := url.Parse(strings.ReplaceAll(v, "{{proxy}}", "proxy.invalid:1"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -84,22 +100,32 @@ func init() {
 		Summary: "send one HTTP request from the worker and check the answer's status " +
 			"(an action, such as a Chaos Toolkit http activity); nothing to revert",
 		Instant: true,
+		Needs:   "nothing: every worker offers it",
+		Reverts: "nothing: a request cannot be taken back",
 		Params: []Param{
-			{Name: "url", Type: TypeString, Required: true, Check: checkCallURL,
+			{Name: "url", Type: TypeString, Required: true, Parse: check(checkCallURL),
 				Help: "http:// or https:// URL; {{proxy}} stands for the worker's own fault proxy"},
-			{Name: "method", Type: TypeString, Default: "GET", Check: func(v string) error {
+			{Name: "method", Type: TypeString, Default: "GET", Parse: check(func(v string) error {
 				if !slices.Contains(callMethods, v) {
 					return fmt.Errorf("%q is not one of %s", v, strings.Join(callMethods, ", "))
 				}
 				return nil
-			}, Help: "request method"},
-			{Name: "headers", Type: TypeString, Check: func(v string) error { _, err := ParseHeaders(v); return err },
+			}), Help: "request method"},
+			{Name: "headers", Type: TypeString, Parse: func(v string) (any, error) { return ParseHeaders(v) },
 				Help: `request headers as a JSON object, e.g. {"Accept":"application/json"}`},
 			{Name: "body", Type: TypeString, Help: "request body, sent as is"},
 			{Name: "timeout", Type: TypeDuration, Default: "5s", Min: int64(time.Millisecond), Max: int64(maxCallTimeout),
 				Help: "the request is abandoned after this long, at most 9s"},
-			{Name: "expectStatus", Type: TypeString, Check: func(v string) error { _, err := ParseStatuses(v); return err },
+			{Name: "expectStatus", Type: TypeString, Parse: func(v string) (any, error) { return ParseStatuses(v) },
 				Help: "accepted status codes and ranges separated by commas, e.g. 200,204 or 100-599; default any status below 400"},
+		},
+		decode: func(v values) (Params, error) {
+			p := HTTPCall{URL: v.str("url"), Method: v.str("method"), Headers: value[map[string]string](v, "headers"),
+				Body: v.str("body"), Timeout: v.dur("timeout"), Expect: value[[][2]int](v, "expectStatus")}
+			if p.Expect != nil {
+				p.ExpectText = v.raw("expectStatus")
+			}
+			return p, nil
 		},
 	})
 }

@@ -1,9 +1,10 @@
-package fault
+package catalogue
 
 import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,27 +23,129 @@ func networkSelector(ifaceRequired bool) []Param {
 		ifaceHelp = "network interface, e.g. eth0; default every interface"
 	}
 	return []Param{
-		{Name: "interface", Type: TypeString, Required: ifaceRequired, Check: CheckInterfaceName, Help: ifaceHelp},
-		{Name: "cidrs", Type: TypeString, Check: checkCIDRList,
+		{Name: "interface", Type: TypeString, Required: ifaceRequired, Parse: check(CheckInterfaceName), Help: ifaceHelp},
+		{Name: "cidrs", Type: TypeString, Parse: parseCIDRList,
 			Help: "comma-separated peer CIDRs or addresses; only traffic with them is affected (default all but the protected ones)"},
-		{Name: "ports", Type: TypeString, Check: checkPortList,
+		{Name: "ports", Type: TypeString, Parse: parsePortList,
 			Help: "comma-separated peer ports or ranges (80,8000-8100); only that tcp/udp traffic is affected"},
-		{Name: "protocol", Type: TypeString, Default: "all", Check: oneOf("all", "tcp", "udp", "icmp"),
+		{Name: "protocol", Type: TypeString, Default: "all", Parse: oneOf("all", "tcp", "udp", "icmp"),
 			Help: "all, tcp, udp or icmp"},
-		{Name: "netns", Type: TypeString, Check: checkNetnsPath,
+		{Name: "netns", Type: TypeString, Parse: check(checkNetnsPath),
 			Help: "network namespace to act in, e.g. /var/run/netns/NAME or /proc/PID/ns/net (a container's); default the worker's"},
 	}
 }
 
+// maxRules bounds the rules one fault may expand to (cidrs × protocols × port ranges per
+// direction), so a careless spec cannot load the kernel with thousands of rules.
+const maxRules = 512
+
+// Network is the parameters of every network kind.
+type Network struct {
+	Kind string
+	// Interface is "" for every interface.
+	Interface string
+	Delay     time.Duration
+	Jitter    time.Duration
+	// Percent is in (0,100].
+	Percent  float64
+	RateBits uint64
+	// CIDRs are the peers; empty for every peer.
+	CIDRs []netip.Prefix
+	Ports []PortRange
+	// Protocol is all, tcp, udp, icmp, or dns (network.dns).
+	Protocol string
+	Egress   bool
+	Ingress  bool
+	// Netns is the namespace to act in; "" for the worker's.
+	Netns string
+}
+
+// Protos is the list of IP protocol numbers a rule set matches; nil means any.
+func (s Network) Protos() []byte {
+	switch s.Protocol {
+	case "tcp":
+		return []byte{6}
+	case "udp":
+		return []byte{17}
+	case "icmp":
+		return []byte{1, 58} // ICMP and ICMPv6: a rule with an IPv6 peer only ever sees 58
+	}
+	if len(s.Ports) > 0 { // all, dns: ports exist only on tcp and udp
+		return []byte{6, 17}
+	}
+	return nil
+}
+
+// RuleCount is how many rules the fault expands to.
+func (s Network) RuleCount() int {
+	n := max(len(s.CIDRs), 1) * max(len(s.Protos()), 1) * max(len(s.Ports), 1)
+	if s.Egress && s.Ingress {
+		n *= 2
+	}
+	return n
+}
+
+func decodeNetwork(kind string) func(v values) (Params, error) {
+	return func(v values) (Params, error) {
+		s := Network{
+			Kind:      kind,
+			Interface: v.str("interface"),
+			Protocol:  v.str("protocol"),
+			Netns:     v.str("netns"),
+			CIDRs:     value[[]netip.Prefix](v, "cidrs"),
+			Ports:     value[[]PortRange](v, "ports"),
+			Delay:     v.dur("delay"),
+			Jitter:    v.dur("jitter"),
+			Percent:   v.percent("percent"),
+			RateBits:  value[uint64](v, "rate"),
+		}
+		switch kind {
+		case "network.partition", "network.blackhole":
+			switch v.str("direction") {
+			case "egress":
+				s.Egress = true
+			case "ingress":
+				s.Ingress = true
+			default:
+				s.Egress, s.Ingress = true, true
+			}
+		case "network.dns":
+			s.Egress = true
+			s.Protocol = "dns"
+			s.Ports = []PortRange{{First: 53, Last: 53}}
+		default:
+			s.Egress = true
+		}
+		if s.Protocol == "icmp" && len(s.Ports) > 0 {
+			return nil, fmt.Errorf("params.ports: icmp has no ports (use protocol tcp, udp or all)")
+		}
+		if n := s.RuleCount(); n > maxRules {
+			return nil, fmt.Errorf("cidrs × protocols × port ranges make %d rules, more than %d; use wider CIDRs or port ranges", n, maxRules)
+		}
+		return s, nil
+	}
+}
+
+const (
+	// Every network kind needs a kernel that can bound it (see worker/DESIGN.md); the
+	// shaping kinds need tc besides. The worker probes each mechanism at start.
+	networkNeeds   = "nftables with set timeouts, CAP_NET_ADMIN"
+	netemNeeds     = networkNeeds + ", tc HTB and netem"
+	networkReverts = "the worker deletes the fault's nftables table and qdisc; the kernel ends it at its deadline whatever happens to the worker (set element timeouts, the NFQUEUE lease)"
+)
+
 func init() {
 	percent := Param{Name: "percent", Type: TypePercent, Required: true, Help: "share of packets affected, in (0,100]"}
 	direction := func(def string) Param {
-		return Param{Name: "direction", Type: TypeString, Default: def, Check: oneOf("egress", "ingress", "both"),
+		return Param{Name: "direction", Type: TypeString, Default: def, Parse: oneOf("egress", "ingress", "both"),
 			Help: "egress, ingress or both"}
 	}
 	register(
 		Kind{
 			Name:    "network.delay",
+			Needs:   networkNeeds + ", and tc HTB and netem or else NFQUEUE",
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.delay"),
 			Summary: "delay packets leaving an interface",
 			Params: append([]Param{
 				{Name: "delay", Type: TypeDuration, Required: true, Min: int64(time.Microsecond), Max: int64(maxNetworkDelay),
@@ -53,43 +156,124 @@ func init() {
 		},
 		Kind{
 			Name:    "network.loss",
+			Needs:   networkNeeds + ", and tc HTB and netem or else nftables numgen",
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.loss"),
 			Summary: "drop a share of the packets leaving an interface",
 			Params:  append([]Param{percent}, networkSelector(true)...),
 		},
 		Kind{
 			Name:    "network.corrupt",
+			Needs:   netemNeeds,
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.corrupt"),
 			Summary: "corrupt a share of the packets leaving an interface (needs tc netem)",
 			Params:  append([]Param{percent}, networkSelector(true)...),
 		},
 		Kind{
 			Name:    "network.duplicate",
+			Needs:   netemNeeds,
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.duplicate"),
 			Summary: "duplicate a share of the packets leaving an interface (needs tc netem)",
 			Params:  append([]Param{percent}, networkSelector(true)...),
 		},
 		Kind{
 			Name:    "network.rate",
+			Needs:   networkNeeds + ", tc HTB",
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.rate"),
 			Summary: "limit the bandwidth of packets leaving an interface",
 			Params: append([]Param{
-				{Name: "rate", Type: TypeString, Required: true, Check: checkRate,
+				{Name: "rate", Type: TypeString, Required: true, Parse: parseRate,
 					Help: "bandwidth in bits per second with a unit: bit, kbit, mbit, gbit (e.g. 1mbit)"},
 			}, networkSelector(true)...),
 		},
 		Kind{
 			Name:    "network.partition",
+			Needs:   networkNeeds,
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.partition"),
 			Summary: "cut this host off from peers: every matching packet is dropped",
 			Params:  append([]Param{direction("both")}, requireCIDRs(networkSelector(false))...),
 		},
 		Kind{
 			Name:    "network.blackhole",
+			Needs:   networkNeeds,
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.blackhole"),
 			Summary: "silently drop matching traffic (default every peer but the protected ones)",
 			Params:  append([]Param{direction("egress")}, networkSelector(false)...),
 		},
 		Kind{
 			Name:    "network.dns",
+			Needs:   networkNeeds,
+			Reverts: networkReverts,
+			decode:  decodeNetwork("network.dns"),
 			Summary: "blackhole DNS: drop queries to port 53 (optionally only to the given resolvers)",
 			Params:  dnsParams(networkSelector(false)),
 		},
 	)
+}
+
+func (s Network) String() string {
+	var b strings.Builder
+	switch s.Kind {
+	case "network.delay":
+		fmt.Fprintf(&b, "delay %s", s.Delay)
+		if s.Jitter > 0 {
+			fmt.Fprintf(&b, " ± %s", s.Jitter)
+		}
+	case "network.loss":
+		fmt.Fprintf(&b, "drop %g%% of packets", s.Percent)
+	case "network.corrupt":
+		fmt.Fprintf(&b, "corrupt %g%% of packets", s.Percent)
+	case "network.duplicate":
+		fmt.Fprintf(&b, "duplicate %g%% of packets", s.Percent)
+	case "network.rate":
+		fmt.Fprintf(&b, "limit bandwidth to %d bit/s", s.RateBits)
+	case "network.partition":
+		b.WriteString("partition")
+	case "network.blackhole":
+		b.WriteString("blackhole")
+	case "network.dns":
+		b.WriteString("blackhole DNS")
+	}
+	switch {
+	case s.Egress && s.Ingress:
+		b.WriteString(", both directions")
+	case s.Ingress:
+		b.WriteString(", ingress")
+	case s.Kind == "network.partition" || s.Kind == "network.blackhole":
+		b.WriteString(", egress")
+	}
+	if s.Interface != "" {
+		fmt.Fprintf(&b, " on %s", s.Interface)
+	}
+	if len(s.CIDRs) > 0 {
+		ps := make([]string, len(s.CIDRs))
+		for i, c := range s.CIDRs {
+			ps[i] = c.String()
+		}
+		fmt.Fprintf(&b, " for peers %s", strings.Join(ps, ","))
+	}
+	if s.Protocol != "all" && s.Protocol != "dns" {
+		fmt.Fprintf(&b, " %s", s.Protocol)
+	}
+	if len(s.Ports) > 0 && s.Kind != "network.dns" {
+		ps := make([]string, len(s.Ports))
+		for i, p := range s.Ports {
+			ps[i] = fmt.Sprint(p.First)
+			if p.Last != p.First {
+				ps[i] += fmt.Sprintf("-%d", p.Last)
+			}
+		}
+		fmt.Fprintf(&b, " ports %s", strings.Join(ps, ","))
+	}
+	if s.Netns != "" {
+		fmt.Fprintf(&b, " in netns %s", s.Netns)
+	}
+	return b.String()
 }
 
 // requireCIDRs makes cidrs required: a partition is always between this host and someone.
@@ -118,15 +302,13 @@ func dnsParams(ps []Param) []Param {
 	return out
 }
 
-func oneOf(vals ...string) func(string) error {
-	return func(v string) error {
-		for _, ok := range vals {
-			if v == ok {
-				return nil
-			}
+func oneOf(vals ...string) func(string) (any, error) {
+	return check(func(v string) error {
+		if slices.Contains(vals, v) {
+			return nil
 		}
 		return fmt.Errorf("%q is not one of %s", v, strings.Join(vals, ", "))
-	}
+	})
 }
 
 // CheckInterfaceName accepts what the kernel accepts as a link name (IFNAMSIZ-1 bytes, no
@@ -167,7 +349,7 @@ func ParseCIDRList(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func checkCIDRList(v string) error { _, err := ParseCIDRList(v); return err }
+func parseCIDRList(v string) (any, error) { return ParseCIDRList(v) }
 
 // PortRange is an inclusive range of ports; a single port has First == Last.
 type PortRange struct{ First, Last uint16 }
@@ -197,7 +379,7 @@ func ParsePortList(v string) ([]PortRange, error) {
 	return out, nil
 }
 
-func checkPortList(v string) error { _, err := ParsePortList(v); return err }
+func parsePortList(v string) (any, error) { return ParsePortList(v) }
 
 // ParseRate reads a bandwidth in tc's notation (bits per second): 500kbit, 1mbit, 1.5gbit.
 func ParseRate(v string) (bitsPerSec uint64, err error) {
@@ -222,7 +404,7 @@ func ParseRate(v string) (bitsPerSec uint64, err error) {
 	return 0, fmt.Errorf("%q is not a rate (a number and bit, kbit, mbit or gbit, e.g. 1mbit)", v)
 }
 
-func checkRate(v string) error { _, err := ParseRate(v); return err }
+func parseRate(v string) (any, error) { return ParseRate(v) }
 
 // checkNetnsPath wants an absolute path: a relative one would depend on the worker's
 // working directory, which the spec's author cannot know.
