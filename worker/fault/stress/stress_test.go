@@ -64,7 +64,13 @@ func TestCPU(t *testing.T) {
 			if err := cpu.Inject(ctx, f); err != nil { // resend: still one burner
 				t.Fatal(err)
 			}
+			// A loaded machine can starve the burner for a second (0.28 CPU was seen with
+			// a whole test suite beside it): measure again before calling it broken. A
+			// burner that does not burn reads near 0 every time.
 			got := cpuOver(t, time.Second)
+			for i := 0; i < 2 && got < tt.min; i++ {
+				got = max(got, cpuOver(t, time.Second))
+			}
 			t.Logf("cores=1 load=%s%%: %.2f CPU", tt.load, got)
 			if err := cpu.Revert(ctx, f); err != nil {
 				t.Fatal(err)
