@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
@@ -16,17 +15,8 @@ func metricOutcomeName(o murphyv1.MetricOutcome) string {
 	return strings.ToLower(strings.TrimPrefix(o.String(), "METRIC_OUTCOME_"))
 }
 
-// num formats a measurement compactly (latencies are in seconds and small).
-func num(v float64) string {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return fmt.Sprint(v)
-	case v != 0 && math.Abs(v) < 0.01:
-		return fmt.Sprintf("%.3g", v)
-	default:
-		return fmt.Sprintf("%.4g", v)
-	}
-}
+// num formats a measurement as the pages do.
+func num(v float64) string { return web.Num(v) }
 
 func pct(v float64) string { return fmt.Sprintf("%+.1f%%", 100*v) }
 

@@ -66,17 +66,10 @@ func TargetSelector(t *spec.Targets) (selector.Selector, error) {
 // (a combination of the stratify labels) contributes to both groups in proportion to its
 // size. It refuses plans that exceed the blast radius.
 func Split(t *spec.Targets, candidates []Candidate, seed uint64) (Plan, error) {
-	sel, err := TargetSelector(t)
+	sel, pool, err := selectPool(t, candidates)
 	if err != nil {
-		return Plan{}, fmt.Errorf("%w: %v", ErrCannotPlan, err)
+		return Plan{}, err
 	}
-	var pool []Candidate
-	for _, c := range candidates {
-		if sel.Matches(c.Labels) {
-			pool = append(pool, c)
-		}
-	}
-	slices.SortFunc(pool, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
 	n := len(pool)
 	nExp, nCtl := size(t.Experiment, n), size(t.Control, n)
 	if nExp < 1 {
@@ -144,6 +137,23 @@ func selOrAll(s selector.Selector) string {
 		return "{}"
 	}
 	return "{" + s.String() + "}"
+}
+
+// selectPool is the candidates the targets' selector matches, in ID order so a seed
+// always yields the same plan.
+func selectPool(t *spec.Targets, candidates []Candidate) (selector.Selector, []Candidate, error) {
+	sel, err := TargetSelector(t)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrCannotPlan, err)
+	}
+	var pool []Candidate
+	for _, c := range candidates {
+		if sel.Matches(c.Labels) {
+			pool = append(pool, c)
+		}
+	}
+	slices.SortFunc(pool, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
+	return sel, pool, nil
 }
 
 func size(g *spec.GroupSize, n int) int {

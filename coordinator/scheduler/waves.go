@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 )
@@ -27,17 +26,10 @@ const minWaveControl = 3
 // the same data centre for a host, the same region for a data centre, other regions for
 // a region. Blast-radius limits apply to every wave.
 func PlanWave(t *spec.Targets, candidates []Candidate, level, anchor string, seed uint64) (Plan, error) {
-	sel, err := TargetSelector(t)
+	sel, pool, err := selectPool(t, candidates)
 	if err != nil {
-		return Plan{}, fmt.Errorf("%w: %v", ErrCannotPlan, err)
+		return Plan{}, err
 	}
-	var pool []Candidate
-	for _, c := range candidates {
-		if sel.Matches(c.Labels) {
-			pool = append(pool, c)
-		}
-	}
-	slices.SortFunc(pool, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
 	if len(pool) < 2 {
 		return Plan{}, tooFew{fmt.Sprintf("%v: selector %s matches %d connected workers; a wave needs at least 2", ErrCannotPlan, selOrAll(sel), len(pool))}
 	}
