@@ -22,10 +22,10 @@ import (
 const shortDeviationBaseline = 2 * time.Minute
 
 // SpecWarnings are what a submitter should know before a run of sp with groups of the
-// given sizes starts: deviation guardrails that cannot test with so few targets (they
+// given sizes starts: Prometheus queries that cannot be judged per target, deviation guardrails that cannot test with so few targets (they
 // then leave halting to the absolute guardrails), or that a short baseline makes slow.
 func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
-	var out []string
+	out := QueryWarnings(sp)
 	short := false
 	for _, a := range sp.Abort {
 		if a.Deviation == nil {
