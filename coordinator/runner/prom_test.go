@@ -282,3 +282,39 @@ func TestQueryWarnings(t *testing.T) {
 		t.Errorf("warnings %q, want one about metric pooled", ws)
 	}
 }
+
+// TestFutilityPrometheus: a Prometheus metric filed per target is planned like a probe
+// metric before any fault; filed per group it has no targets to plan with.
+func TestFutilityPrometheus(t *testing.T) {
+	sp := &spec.Experiment{
+		Baseline: durationpb.New(10 * time.Second),
+		Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{{
+			Name:      "cpu",
+			Source:    &spec.MetricSource{Prometheus: &spec.PrometheusSource{Query: `x{instance=~"{{.Instances}}"}`, Interval: durationpb.New(100 * time.Millisecond)}},
+			Direction: spec.DirectionIncrease, Tolerance: &spec.Tolerance{Relative: f64p(0.02)},
+		}}},
+		Steps: []*spec.Step{{Fault: &murphyv1.FaultSpec{Kind: "http.delay", Duration: durationpb.New(10 * time.Second)}}},
+	}
+	run := simRun(2, 10*time.Second)
+	run.Steps = nil
+	rng := rand.New(rand.NewPCG(1, 2))
+	noisy := func() []fleet.Point {
+		var pts []fleet.Point
+		for j := -100; j < 0; j++ {
+			pts = append(pts, fleet.Point{At: simT0.Add(time.Duration(j) * 100 * time.Millisecond), Value: math.Exp(rng.NormFloat64()), OK: true})
+		}
+		return pts
+	}
+	perWorker, perGroup := fleet.NewSamples(), fleet.NewSamples()
+	for _, id := range append(slices.Clone(run.Groups.Control), run.Groups.Experiment...) {
+		perWorker.AddPoints(run.Id, "cpu", id, noisy())
+	}
+	perGroup.AddPoints(run.Id, "cpu", PseudoSource(murphyv1.Group_GROUP_CONTROL), noisy())
+	perGroup.AddPoints(run.Id, "cpu", PseudoSource(murphyv1.Group_GROUP_EXPERIMENT), noisy())
+	if v := Futility(sp, run, perWorker, simT0); v == nil || !v.BeforeFault {
+		t.Errorf("per target: no verdict before the fault for 2 noisy hosts per group at a 2%% tolerance")
+	}
+	if v := Futility(sp, run, perGroup, simT0); v != nil {
+		t.Errorf("per group: verdict before the fault %v, want none", v.Reason)
+	}
+}
