@@ -139,7 +139,9 @@ func (r *Runner) refreshFromRange(ctx context.Context, run *murphyv1.Run, sp *sp
 		if src == nil {
 			continue
 		}
-		step := max(src.Interval.AsDuration(), time.Second)
+		// Prometheus refuses a range query of more than 11,000 points per series; a long
+		// run is read at a coarser step rather than not at all.
+		step := max(src.Interval.AsDuration(), time.Second, (to.Sub(start)/maxRangePoints).Round(time.Second)+time.Second)
 		feed := &promFeed{query: src.Query, groups: groups}
 		got, err := feed.fetch(func(q string) ([]promsrc.Series, error) { return r.cfg.Prometheus.Range(ctx, q, start, to, step) })
 		if err != nil {
@@ -155,6 +157,9 @@ func (r *Runner) refreshFromRange(ctx context.Context, run *murphyv1.Run, sp *sp
 		}
 	}
 }
+
+// maxRangePoints keeps a range query under Prometheus's limit of 11,000 points per series.
+const maxRangePoints = 10_000
 
 // promFeed turns one Prometheus metric's query results into samples of the run's targets,
 // read from each result series' instance label, so that a Prometheus metric is judged
