@@ -111,12 +111,8 @@ func TestPrometheusGuardrail(t *testing.T) {
 	waitScraped(t, url, len(proxies))
 
 	id := submit(t, c.nodes[0].GRPCAddr(), promSpec)
-	run := waitPhase(t, c, id, 30*time.Second, murphyv1.RunPhase_RUN_PHASE_HALTED, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED)
-	if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
-		t.Fatalf("run ended %v (%s), want halted by the Prometheus guardrail", run.Phase, run.Error)
-	}
+	run := waitHalted(t, c, id, 30*time.Second, "the Prometheus guardrail")
 	h := run.Halt
-	t.Logf("halt: %s", h.Reason)
 	if h.Metric != "up" || h.Guardrail != "below 0.5 for 1s" || len(h.Values) == 0 {
 		t.Errorf("evidence %v", h)
 	}
@@ -132,6 +128,17 @@ func TestPrometheusGuardrail(t *testing.T) {
 			t.Errorf("worker %s answers %d after the halt", w.id, s)
 		}
 	}
+}
+
+// waitHalted waits for the run to end and fails the test unless by (a guardrail) halted it.
+func waitHalted(t *testing.T, c *testCluster, id string, timeout time.Duration, by string) *murphyv1.Run {
+	t.Helper()
+	run := waitPhase(t, c, id, timeout, murphyv1.RunPhase_RUN_PHASE_HALTED, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED)
+	if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
+		t.Fatalf("run ended %v (%s), want halted by %s", run.Phase, run.Error, by)
+	}
+	t.Logf("halt: %s", run.Halt.Reason)
+	return run
 }
 
 // promCluster starts n coordinators that read steady-state metrics from the Prometheus
@@ -189,25 +196,7 @@ steps:
 // fault; the same query averaged over the instances falls back to one series per group,
 // with its warning at submission and in the verdict.
 func TestPrometheusPerTarget(t *testing.T) {
-	proxies := make([]string, 8)
-	for i := range proxies {
-		proxies[i] = freeAddr(t)
-	}
-	url := startPrometheus(t, proxies)
-	c := promCluster(t, url, 1)
-	startWorkersServing(t, c, proxies, func(i int) http.Handler {
-		slow := time.Duration(40+10*i) * time.Millisecond
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/metrics" {
-				time.Sleep(slow)
-				fmt.Fprintln(w, "# TYPE demo_ok gauge\ndemo_ok 1")
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		})
-	})
-	waitScraped(t, url, len(proxies))
-
+	c := slowScrapeHosts(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := murphyv1.NewExperimentServiceClient(clientConn(t, c.nodes[0].GRPCAddr())).Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(promHostsSpec), Filename: "t.yaml"})
@@ -259,6 +248,62 @@ func TestPrometheusPerTarget(t *testing.T) {
 	agg := byName["scrape_avg"]
 	if agg.Unit != "sample" || !pooling(agg) || agg.NControl == 0 || agg.NExperiment == 0 {
 		t.Errorf("scrape_avg judged per %s on %d vs %d samples, warnings %q: want the per-group fallback with its warning", agg.Unit, agg.NExperiment, agg.NControl, agg.Warnings)
+	}
+}
+
+// slowScrapeHosts starts a coordinator and eight workers whose services answer
+// Prometheus's scrapes through their proxies in 40 to 110 ms: hosts that differ in level.
+func slowScrapeHosts(t *testing.T) *testCluster {
+	t.Helper()
+	proxies := make([]string, 8)
+	for i := range proxies {
+		proxies[i] = freeAddr(t)
+	}
+	url := startPrometheus(t, proxies)
+	c := promCluster(t, url, 1)
+	startWorkersServing(t, c, proxies, func(i int) http.Handler {
+		slow := time.Duration(40+10*i) * time.Millisecond
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/metrics" {
+				time.Sleep(slow)
+				fmt.Fprintln(w, "# TYPE demo_ok gauge\ndemo_ok 1")
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		})
+	})
+	waitScraped(t, url, len(proxies))
+	return c
+}
+
+// TestPrometheusDeviationGuardrail: a deviation guardrail on a Prometheus metric compares
+// targets, each against its own baseline, and halts the 200 ms delay on the experimental
+// hosts with every member's change as its evidence.
+func TestPrometheusDeviationGuardrail(t *testing.T) {
+	c := slowScrapeHosts(t)
+	sp := strings.Replace(promHostsSpec, "baseline: 4s", "abort:\n  - metric: scrape\n    deviation: {relative: 0.5}\nbaseline: 4s", 1)
+	sp = strings.Replace(sp, "duration: 8s", "duration: 60s", 1)
+	id := submit(t, c.nodes[0].GRPCAddr(), sp)
+	// Later looks see more of the fault; a loaded machine may need one.
+	run := waitHalted(t, c, id, 90*time.Second, "the deviation guardrail")
+	h := run.Halt
+	if h.Metric != "scrape" || !strings.HasPrefix(h.Guardrail, "deviation") || !strings.Contains(h.Reason, "4 vs 4 targets") {
+		t.Errorf("halt %q by %q, want the deviation guardrail on scrape with 4 vs 4 targets", h.Reason, h.Guardrail)
+	}
+	members := map[string]murphyv1.Group{}
+	for _, id := range run.Groups.Control {
+		members[id] = murphyv1.Group_GROUP_CONTROL
+	}
+	for _, id := range run.Groups.Experiment {
+		members[id] = murphyv1.Group_GROUP_EXPERIMENT
+	}
+	if len(h.Targets) != 8 {
+		t.Errorf("evidence of %d targets, want 8", len(h.Targets))
+	}
+	for _, ts := range h.Targets {
+		if g, ok := members[ts.Id]; !ok || g != ts.Group {
+			t.Errorf("evidence %v: not a member of its group", ts)
+		}
 	}
 }
 
