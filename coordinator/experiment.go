@@ -141,7 +141,7 @@ func specWarnings(sp *spec.Experiment, plan scheduler.Plan, planErr error) []str
 	if c, x := sp.Targets.GetControl().GetCount(), sp.Targets.GetExperiment().GetCount(); c > 0 && x > 0 {
 		return runner.SpecWarnings(sp, int(c), int(x))
 	}
-	return nil
+	return runner.QueryWarnings(sp)
 }
 
 // createSchedule registers a spec with a schedule instead of running it now, or updates

@@ -36,18 +36,26 @@ func startWorkers(t *testing.T, c *testCluster, n int) []*testWorker {
 // startWorkersOn runs one worker per proxy address.
 func startWorkersOn(t *testing.T, c *testCluster, proxies []string) []*testWorker {
 	t.Helper()
-	n := len(proxies)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var out []*testWorker
-	for i := range n {
-		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return startWorkersServing(t, c, proxies, func(int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/metrics" {
 				fmt.Fprintln(w, "# TYPE demo_ok gauge\ndemo_ok 1")
 				return
 			}
 			fmt.Fprintln(w, "ok")
-		}))
+		})
+	})
+}
+
+// startWorkersServing is startWorkersOn with worker i's service answered by upstream(i).
+func startWorkersServing(t *testing.T, c *testCluster, proxies []string, upstream func(i int) http.Handler) []*testWorker {
+	t.Helper()
+	n := len(proxies)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var out []*testWorker
+	for i := range n {
+		up := httptest.NewServer(upstream(i))
 		t.Cleanup(up.Close)
 		id := fmt.Sprintf("w%d", i+1)
 		// A proxy address given beforehand is the worker's Prometheus instance: scraping

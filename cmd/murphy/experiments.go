@@ -80,6 +80,8 @@ coordinators support. Exit status 0 means valid, 1 means problems were found.`,
 			// gives them as counts (--remote sizes them from the connected workers).
 			if c, x := sp.Targets.GetControl().GetCount(), sp.Targets.GetExperiment().GetCount(); c > 0 && x > 0 {
 				printSpecWarnings(cmd.ErrOrStderr(), runner.SpecWarnings(sp, int(c), int(x)))
+			} else {
+				printSpecWarnings(cmd.ErrOrStderr(), runner.QueryWarnings(sp))
 			}
 			return nil
 		},

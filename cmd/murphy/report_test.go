@@ -142,6 +142,36 @@ func TestValidateWarnings(t *testing.T) {
 	}
 }
 
+// TestValidatePrometheusWarning: local validation warns about a Prometheus query that
+// aggregates the instances away, whether or not the spec gives its group counts.
+func TestValidatePrometheusWarning(t *testing.T) {
+	spec := `apiVersion: murphy/v1
+name: prom
+targets:
+  selector: {service: demo}
+  experiment: {percent: 50}
+hypothesis:
+  metrics:
+    - name: errors
+      source: {prometheus: {query: 'sum(rate(errors_total{instance=~"{{.Instances}}"}[30s]))'}}
+      direction: increase
+      tolerance: {relative: 0.1}
+steps:
+  - fault: http.delay
+    params: {delay: 100ms}
+    duration: 30s
+`
+	for _, sp := range []string{spec, strings.Replace(spec, "{percent: 50}", "{count: 6}\n  control: {count: 6}", 1)} {
+		stdout, stderr, err := runCLIStreams(t, "validate", writeFile(t, "spec.yaml", sp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stderr, "warning: metric errors: sum(...) without a by clause") || !strings.Contains(stdout, "valid") {
+			t.Errorf("stdout %q, stderr %q; want the instance warning", stdout, stderr)
+		}
+	}
+}
+
 // TestReportHosts fetches the reports of runs decided host by host from a coordinator's
 // pages: each names the hosts beyond the tolerance, has one dot per host (HTML), a
 // per-host table (Markdown), the hosts that would settle an open question, the pooled

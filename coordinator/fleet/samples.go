@@ -155,7 +155,8 @@ func (s *Samples) Since(run, metric, worker string, from int) ([]Point, int) {
 }
 
 // AddPoints appends points that do not come from a worker's stream (a Prometheus series
-// queried by the leader), under a pseudo-worker name.
+// queried by the leader), under the worker the series belongs to, or under a group's
+// pseudo-worker name when it belongs to no one worker.
 func (s *Samples) AddPoints(run, metric, source string, pts []Point) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -178,7 +179,7 @@ func (s *Samples) AddPoints(run, metric, source string, pts []Point) {
 	ser.points = append(ser.points, pts...)
 }
 
-// Replace sets a pseudo-worker's whole series (a range query that supersedes the live
+// Replace sets a whole series added by AddPoints (a range query that supersedes the live
 // instant queries).
 func (s *Samples) Replace(run, metric, source string, pts []Point) {
 	s.mu.Lock()

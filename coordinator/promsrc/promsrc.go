@@ -1,8 +1,10 @@
 // Package promsrc reads steady-state metrics from Prometheus for the leader: instant
-// queries every interval for the guardrails, and a range query over the fault window for
-// the verdict (so samples lost with a previous leader are not lost for the analysis).
-// A spec's query is a template rendered once per group with that group's instances, so
-// the same PromQL yields a control and an experimental series.
+// queries every interval for the guardrails, and a range query over the baseline and the
+// fault window for the verdict (so samples lost with a previous leader are not lost for
+// the analysis). A spec's query is a template rendered with the instances it selects;
+// its result series carry an instance label, which the runner reads each series' target
+// from. DropsInstance tells, where the text shows it, when a query aggregates that
+// label away.
 package promsrc
 
 import (
@@ -223,8 +225,8 @@ func (s sample) point() (Point, error) {
 	return Point{At: time.Unix(int64(sec), int64(frac*1e9)).UTC(), Value: v}, nil
 }
 
-// Render fills a spec's query template for one group. {{.Instances}} is a regex
-// alternation of the group's instances for use inside a quoted PromQL string with =~
+// Render fills a spec's query template. {{.Instances}} is a regex alternation of the
+// instances to select (every member's, or one group's) for use inside a quoted PromQL string with =~
 // (`instance=~"{{.Instances}}"`): regex metacharacters are escaped, and the escapes are
 // escaped again because PromQL strings read backslashes. {{.Group}} is "control" or
 // "experiment".

@@ -126,3 +126,46 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestDropsInstance(t *testing.T) {
+	tests := []struct {
+		query string
+		want  string // a substring of the reason; "" when it keeps the label
+	}{
+		{`up{job="demo",instance=~"{{.Instances}}"}`, ""},
+		{`sum by (instance) (rate(http_requests_total{instance=~"{{.Instances}}"}[30s]))`, ""},
+		{`sum(rate(x{instance=~"a|b"}[30s])) by (job, instance)`, ""},
+		{`max without (cpu) (node_load1)`, ""},
+		{`topk(3, x)`, ""},
+		{`rate(errors[1m]) / on (instance) rate(requests[1m])`, ""},
+		{`a / on (job) group_left b`, ""},
+		{`sum(rate(x{instance=~"{{.Instances}}"}[30s]))`, "sum(...) without a by clause"},
+		{`AVG(x)`, "avg(...) without a by clause"},
+		{`histogram_quantile(0.99, sum by (le) (rate(h_bucket{instance=~"a"}[1m])))`, "sum by (le)"},
+		{`sum(x) by (job)`, "sum by (job)"},
+		{`avg without (instance) (x)`, "avg without (instance)"},
+		{`a / on (job) b`, "on (job) matches one to one"},
+		{`a / ignoring (instance) b`, "ignoring (instance)"},
+		// Words inside strings, matchers and comments are not keywords.
+		{`x{name="sum(y)", by="z"} # sum(x)`, ""},
+		{`x{instance=~"sum|count"}`, ""},
+	}
+	for _, tc := range tests {
+		got := DropsInstance(tc.query)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("DropsInstance(%q) = %q, want %q", tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestDependsOnGroup(t *testing.T) {
+	for q, want := range map[string]bool{
+		`x{group="{{.Group}}"}`:         true,
+		`x{instance=~"{{.Instances}}"}`: false,
+		`x{{`:                           false,
+	} {
+		if got := DependsOnGroup(q); got != want {
+			t.Errorf("DependsOnGroup(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

@@ -22,10 +22,10 @@ import (
 const shortDeviationBaseline = 2 * time.Minute
 
 // SpecWarnings are what a submitter should know before a run of sp with groups of the
-// given sizes starts: deviation guardrails that cannot test with so few targets (they
+// given sizes starts: Prometheus queries that cannot be judged per target, deviation guardrails that cannot test with so few targets (they
 // then leave halting to the absolute guardrails), or that a short baseline makes slow.
 func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
-	var out []string
+	out := QueryWarnings(sp)
 	short := false
 	for _, a := range sp.Abort {
 		if a.Deviation == nil {
@@ -45,7 +45,7 @@ func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 }
 
 // Futility is the check at the end of the baseline: with the variation the baseline
-// showed, can the groups settle every probe metric at its tolerance? When one cannot, the
+// showed, can the groups settle every metric judged per target at its tolerance? When one cannot, the
 // run would break things without answering its question, so it ends inconclusive before
 // any fault, with the targets it would need, unless the spec allows underpowered runs.
 // It returns nil when the run should go ahead.
@@ -67,7 +67,8 @@ func Futility(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, no
 			Method: "baseline plan", Reason: "not measured: no fault was injected",
 		}
 		all = append(all, mv)
-		if m.Source.Probe == nil {
+		// One series per group has no targets to plan with.
+		if groupSeries(run, m, samples) {
 			continue
 		}
 		am, err := analysisMetric(m)

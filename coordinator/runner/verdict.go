@@ -88,19 +88,21 @@ func faultWindow(run *murphyv1.Run) (time.Time, time.Time) {
 }
 
 // Judge builds the analysis input from the samples of both groups and converts the
-// result to the wire form. Probe metrics are judged target by target: each worker's
-// samples in [from, to) against its own baseline (the samples before from), since the
-// fault is applied per target and targets differ. A metric whose samples come from a
-// leader-side query has one series per group, not per target; it is judged on samples,
-// and its verdict says so.
+// result to the wire form. Metrics are judged target by target: each worker's samples in
+// [from, to) against its own baseline (the samples before from), since the fault is
+// applied per target and targets differ. A Prometheus metric's samples are filed per
+// worker by their instance label; only a query that keeps no instance label leaves one
+// series per group, which is judged on samples, and its verdict says so.
 func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) (*murphyv1.Verdict, error) {
 	var metrics []analysis.Metric
-	for _, m := range sp.Hypothesis.Metrics {
+	perTarget := make([]bool, len(sp.Hypothesis.Metrics))
+	for i, m := range sp.Hypothesis.Metrics {
 		am, err := analysisMetric(m)
 		if err != nil {
 			return nil, err
 		}
-		if m.Source.Probe != nil {
+		perTarget[i] = !groupSeries(run, m, samples)
+		if perTarget[i] {
 			am.Targets = targetData(run, m, samples, from, to, sp.Baseline.AsDuration())
 		} else {
 			am.Control = samples.Values(run.Id, m.Name, sources(run, murphyv1.Group_GROUP_CONTROL), from, to, spec.SuccessesOnly(m))
@@ -160,8 +162,9 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 			pm.BetweenSdControl, pm.BetweenSdExperiment, pm.WithinSd = t.SDControl, t.SDExperiment, t.WithinSD
 			pm.Targets = TargetSummaries(t.Targets)
 		}
-		if mv.Unit == analysis.UnitSample && m.Source.Prometheus != nil {
-			pm.Warnings = append(pm.Warnings, "a Prometheus query yields one series per group, not per target, so every sample was treated as independent; host-to-host differences can look like an effect")
+		if !perTarget[i] {
+			pm.Warnings = append(pm.Warnings, "the Prometheus query's result has no instance label, so it gives one series per group, not per target, and every sample was treated as independent; "+
+				"host-to-host differences can look like an effect. Keep the instance label (e.g. sum by (instance) (...)) to judge targets")
 		}
 		if p := mv.Pooled; p != nil {
 			pm.Pooled = &murphyv1.PooledView{
@@ -175,14 +178,24 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 	}
 	checkTolerances(out, sp, run, samples, from, to)
 	if ws := windowWarnings(run, from, to); len(ws) > 0 {
-		// Metrics are in the spec's order; only probe metrics are judged per host.
+		// Metrics are in the spec's order; only those judged per target hear about hosts.
 		for i, pm := range out.Metrics {
-			if sp.Hypothesis.Metrics[i].Source.Probe != nil {
+			if perTarget[i] {
 				pm.Warnings = append(pm.Warnings, ws...)
 			}
 		}
 	}
 	return out, nil
+}
+
+// groupSeries reports whether a metric's samples are one series per group: those of a
+// Prometheus query whose result keeps no instance label, filed under the groups'
+// pseudo-sources (promFeed).
+func groupSeries(run *murphyv1.Run, m *spec.Metric, samples *fleet.Samples) bool {
+	if m.Source.Prometheus == nil {
+		return false
+	}
+	return samples.Count(run.Id, m.Name, []string{PseudoSource(murphyv1.Group_GROUP_CONTROL), PseudoSource(murphyv1.Group_GROUP_EXPERIMENT)}) > 0
 }
 
 // analysisMetric is a spec metric's direction, tolerance and criticality for analysis.
