@@ -679,7 +679,9 @@ func (x *MetricSource) GetPrometheus() *PrometheusSource {
 }
 
 // PrometheusSource is a PromQL query evaluated every interval. The query is a
-// text/template; {{.Instances}} expands to a regexp of the group's instances.
+// text/template; {{.Instances}} expands to a regexp of the run's members' instances, and
+// each result series is a sample of the member its `instance` label names ({{.Group}},
+// when used, queries each group apart).
 type PrometheusSource struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
