@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netns"
 )
@@ -26,4 +27,27 @@ func InNetns(name string, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+var (
+	netnsOnce sync.Once
+	netnsErr  error
+)
+
+// netnsAllowed reports whether this process may make a network namespace, trying once on
+// a thread that is thrown away afterwards.
+func netnsAllowed() error {
+	netnsOnce.Do(func() {
+		errc := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends in the new namespace
+			h, err := netns.New()
+			if err == nil {
+				h.Close()
+			}
+			errc <- err
+		}()
+		netnsErr = <-errc
+	})
+	return netnsErr
 }
