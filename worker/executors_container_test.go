@@ -2,11 +2,14 @@ package worker
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
 // TestContainerFamilyCapabilities: without a Docker engine the container kinds are left
@@ -28,7 +31,7 @@ func TestContainerFamilyCapabilities(t *testing.T) {
 	}
 
 	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
-		t.Skipf("no Docker engine at /var/run/docker.sock (%v): the offered case is not checked", err)
+		testenv.Skip(t, testenv.Docker, fmt.Sprintf("no Docker engine at /var/run/docker.sock (%v): the offered case is not checked", err))
 	}
 	b, err := New(Config{ID: "w", Coordinators: []string{"127.0.0.1:1"}, DataDir: t.TempDir()})
 	if err != nil {

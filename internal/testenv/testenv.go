@@ -31,6 +31,9 @@ var (
 	Prometheus = Need{Name: "prometheus", Require: "MURPHY_REQUIRE_PROMETHEUS", Enable: "make deps"}
 	Chromium   = Need{Name: "chromium", Require: "MURPHY_REQUIRE_CHROMIUM", Enable: "make deps"}
 	Root       = Need{Name: "root", Require: "MURPHY_REQUIRE_ROOT", Enable: "sudo make test (network namespaces, nftables and qdiscs need CAP_SYS_ADMIN and CAP_NET_ADMIN)"}
+	Docker     = Need{Name: "docker", Require: "MURPHY_REQUIRE_DOCKER", Enable: "a Docker engine at /var/run/docker.sock (apt-get install docker.io), or MURPHY_DOCKER_HOST"}
+	// Kernel features cannot be installed by a command; the summary still names them.
+	Kernel = Need{Name: "kernel", Enable: "a kernel with the feature (modules nfnetlink_queue, sch_netem)"}
 )
 
 // SkipFile names the file a skip is recorded in; the Makefile sets it.

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/build"
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -110,7 +111,7 @@ func docker(t *testing.T) (*client.Client, string) {
 		envImage, envErr = buildImage(ctx, t.TempDir(), cli)
 	})
 	if envSkip != "" {
-		t.Skip(envSkip)
+		testenv.Skip(t, testenv.Docker, envSkip)
 	}
 	if envErr != nil {
 		t.Fatal(envErr)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
@@ -239,7 +240,7 @@ func summarize(as []attempt, deadline time.Time) string {
 func TestDelayFrozenWorkerEndsAtDeadline(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := withoutNetem(p).mechanism(KindDelay); m != "nfqueue" {
-		t.Skipf("skipped: no NFQUEUE path on this kernel: %s", why)
+		testenv.Skip(t, testenv.Kernel, fmt.Sprintf("no NFQUEUE path on this kernel: %s", why))
 	}
 	sb := newSandbox(t)
 	sb.tcpEcho(t, sb.addrB, 8080)
@@ -294,7 +295,7 @@ func TestPartitionDeadWorkerEndsAtDeadline(t *testing.T) {
 func TestLossDeadWorkerEndsAtDeadline(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := withoutNetem(p).mechanism(KindLoss); m != "nftables" {
-		t.Skipf("skipped: %s", why)
+		testenv.Skip(t, testenv.Kernel, why)
 	}
 	sb := newSandbox(t)
 	sb.tcpEcho(t, sb.addrC, 8080)
@@ -311,7 +312,7 @@ func TestLossDeadWorkerEndsAtDeadline(t *testing.T) {
 func TestNetemDeadWorkerEndsAtDeadline(t *testing.T) {
 	p := hostProbe(t)
 	if !p.Netem {
-		t.Skip("skipped: this kernel has no sch_netem (the probe could not attach a netem qdisc)")
+		testenv.Skip(t, testenv.Kernel, "this kernel has no sch_netem (the probe could not attach a netem qdisc)")
 	}
 	sb := newSandbox(t)
 	sb.tcpEcho(t, sb.addrC, 8080)

@@ -1,9 +1,12 @@
 package network
 
 import (
-	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 
 	"github.com/murphy-chaos/murphy/worker/fault/network/nfqueue"
 )
@@ -15,7 +18,7 @@ import (
 func TestStalledQueueFailsOpen(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := withoutNetem(p).mechanism(KindDelay); m != "nfqueue" {
-		t.Skipf("skipped: no NFQUEUE path on this kernel: %s", why)
+		testenv.Skip(t, testenv.Kernel, fmt.Sprintf("no NFQUEUE path on this kernel: %s", why))
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murphy-chaos/murphy/internal/testenv"
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
@@ -75,7 +76,7 @@ func withoutNetem(p Probe) *Probe { p.Netem = false; return &p }
 func TestDelayNFQueue(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := withoutNetem(p).mechanism(KindDelay); m != "nfqueue" {
-		t.Skipf("skipped: no NFQUEUE path on this kernel: %s", why)
+		testenv.Skip(t, testenv.Kernel, fmt.Sprintf("no NFQUEUE path on this kernel: %s", why))
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)
@@ -106,7 +107,7 @@ func TestDelayNFQueue(t *testing.T) {
 func TestDelaySelectorAndJitter(t *testing.T) {
 	p := hostProbe(t)
 	if m, _ := withoutNetem(p).mechanism(KindDelay); m != "nfqueue" {
-		t.Skip("skipped: no NFQUEUE path on this kernel")
+		testenv.Skip(t, testenv.Kernel, "no NFQUEUE path on this kernel")
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)
@@ -130,7 +131,7 @@ func TestDelaySelectorAndJitter(t *testing.T) {
 func TestLossNFTables(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := withoutNetem(p).mechanism(KindLoss); m != "nftables" {
-		t.Skipf("skipped: %s", why)
+		testenv.Skip(t, testenv.Kernel, why)
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)
@@ -156,7 +157,7 @@ func TestLossNFTables(t *testing.T) {
 func TestNetem(t *testing.T) {
 	p := hostProbe(t)
 	if !p.Netem {
-		t.Skip("skipped: this kernel has no sch_netem (the probe could not attach a netem qdisc), so the netem path cannot be tested here")
+		testenv.Skip(t, testenv.Kernel, "this kernel has no sch_netem (the probe could not attach a netem qdisc), so the netem path cannot be tested here")
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)
@@ -176,7 +177,7 @@ func TestNetem(t *testing.T) {
 func TestRateHTB(t *testing.T) {
 	p := hostProbe(t)
 	if m, why := p.mechanism(KindRate); m != "htb" {
-		t.Skipf("skipped: %s", why)
+		testenv.Skip(t, testenv.Kernel, why)
 	}
 	sb := newSandbox(t)
 	sb.udpEcho(t, sb.addrB, 7000)
