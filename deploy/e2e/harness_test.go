@@ -570,6 +570,27 @@ func (s *stack) latency(addr string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// quickest is the fastest of five requests: a fault delays every one, while a loaded
+// machine delays some (a single request took 75 ms with nothing left to delay it).
+func (s *stack) quickest(addr string) (time.Duration, error) {
+	best := time.Duration(-1)
+	var last error
+	for range 5 {
+		d, err := s.latency(addr)
+		if err != nil {
+			last = err
+			continue
+		}
+		if best < 0 || d < best {
+			best = d
+		}
+	}
+	if best < 0 {
+		return 0, last
+	}
+	return best, nil
+}
+
 func (s *stack) proxyAddr(workerID string) string {
 	return s.ip(workerService(workerID), workerRegion(workerID)) + ":9100"
 }
@@ -602,7 +623,7 @@ func (s *stack) noFaultsLeft(via []string, timeout time.Duration) {
 	for _, r := range regions {
 		for i := 1; i <= 2; i++ {
 			id := fmt.Sprintf("%s-%d", r, i)
-			d, err := s.latency(s.proxyAddr(id))
+			d, err := s.quickest(s.proxyAddr(id))
 			if err != nil || d > 50*time.Millisecond {
 				s.t.Errorf("worker %s's proxy: %v, %v (want a fast answer: no delay left)", id, d, err)
 			}
