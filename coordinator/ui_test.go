@@ -217,6 +217,15 @@ func TestWebUI(t *testing.T) {
 		}
 	}
 	waitUntil(t, 10*time.Second, "the follower's live panel updates", func() bool { return liveNow() != first })
+	// Its charts are drawn from committed summaries; before the first batch they say what
+	// the leader holds, never that nothing was recorded.
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const m = document.querySelector("#metrics"); return !m ? "" : m.querySelector("svg.chart") ? "chart" : m.textContent; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charts != "chart" && (!strings.Contains(charts, "No summary of latency committed yet") || !strings.Contains(charts, "control and") || strings.Contains(charts, "No summaries recorded")) {
+		t.Errorf("the follower's charts read %q, want a chart or the samples the leader holds", charts)
+	}
 	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
 		t.Errorf("the follower's page reloaded to update its live panel (%v)", err)
 	}

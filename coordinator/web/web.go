@@ -346,6 +346,8 @@ type MetricView struct {
 	Verdict       *murphyv1.MetricVerdict
 	Time          template.HTML
 	Distributions template.HTML
+	// Summarized: some interval of it is committed, so Time is a chart.
+	Summarized bool
 }
 
 // RunView is everything the run page and the reports show.
@@ -518,7 +520,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		units[m.Name] = unitOf(m.Name, m.GetSource().GetProbe().GetMeasure())
 	}
 	for _, name := range names {
-		mv := MetricView{Name: name}
+		mv := MetricView{Name: name, Summarized: slices.ContainsFunc(sums.GetIntervals(), func(s *murphyv1.IntervalSummary) bool { return s.Metric == name && !s.Window })}
 		for _, m := range run.Verdict.GetMetrics() {
 			if m.Name == name {
 				mv.Verdict = m
@@ -594,6 +596,7 @@ func (h *Handler) find(w http.ResponseWriter, r *http.Request) *murphyv1.Run {
 func (h *Handler) runPage(r *http.Request, run *murphyv1.Run) runPage {
 	v := BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now())
 	p := runPage{Page: h.chrome(r, "Run "+run.Id, "runs"), RunView: v, Live: h.live(r, run)}
+	h.notSummarizedYet(v, p.Live)
 	p.Refresh = v.Active
 	// A finished run's page must not subscribe: its stream would answer "end" at once
 	// and the page would reload itself every second.
@@ -614,7 +617,46 @@ func (h *Handler) runReverts(w http.ResponseWriter, r *http.Request) {
 // runMetrics is the charts part of a run's page, fetched as the run goes on.
 func (h *Handler) runMetrics(w http.ResponseWriter, r *http.Request) {
 	if run := h.find(w, r); run != nil {
-		h.render(w, "metrics", BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now()))
+		v := BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now())
+		if v.Active && slices.ContainsFunc(v.Metrics, func(m MetricView) bool { return !m.Summarized }) {
+			h.notSummarizedYet(v, h.live(r, run))
+		}
+		h.render(w, "metrics", v)
+	}
+}
+
+// notSummarizedYet replaces an active run's empty charts by what is known of the samples:
+// the leader commits summaries in batches every few seconds, so early in a phase it holds
+// samples no node has a summary of, and "none recorded" would read as "no samples". A
+// follower that cannot ask the leader says the count is unknown on this node.
+func (h *Handler) notSummarizedYet(v *RunView, lv *liveView) {
+	if !v.Active {
+		return
+	}
+	for i, m := range v.Metrics {
+		if m.Summarized {
+			continue
+		}
+		var got *murphyv1.MetricProgress
+		for _, p := range lv.Resp.GetProgress() {
+			if p.Metric == m.Name {
+				got = p
+			}
+		}
+		leader := "the leader"
+		if lv.Follower && lv.LeaderID != "" {
+			leader += " " + lv.LeaderID
+		}
+		msg := "No summary of " + m.Name + " committed yet: the leader commits them every few seconds. "
+		switch {
+		case got != nil:
+			msg += fmt.Sprintf("So far %s holds %d control and %d experimental samples (Live, above).", leader, got.Control, got.Experiment)
+		case lv.Follower:
+			msg += "The samples " + leader + " holds are unknown on this node."
+		default:
+			msg += "No samples have arrived yet."
+		}
+		v.Metrics[i].Time = template.HTML(`<p class="empty pending">` + template.HTMLEscapeString(msg) + `</p>`)
 	}
 }
 
