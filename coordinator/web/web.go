@@ -381,6 +381,35 @@ type RunView struct {
 	HaltValues []string
 	// HaltThreshold is the guardrail's threshold in the metric's unit.
 	HaltThreshold string
+	// HaltHeld are the experimental hosts that held a fault when a guardrail breached,
+	// with their fault's times.
+	HaltHeld []HeldRow
+}
+
+// HeldRow is a host that held a fault at a guardrail's breach.
+type HeldRow struct {
+	Worker, Host, Injected, Reverted string
+}
+
+// heldRows lists the experimental hosts holding a fault from the first breach to the
+// halt, with when each fault went on and came off.
+func heldRows(run *murphyv1.Run, hr *murphyv1.HaltRecord, workers map[string]*murphyv1.Worker) []HeldRow {
+	rows := HeldAt(run, hr.GetFirstBreach().AsTime(), hr.GetAt().AsTime())
+	for i := range rows {
+		rows[i].Host = workers[rows[i].Worker].GetLabels()["host"]
+	}
+	return rows
+}
+
+// WarmUp is how long after probes start the time chart marks as their warm-up: a
+// probe's first requests open connections and resolve names, and read slow. Two
+// seconds, or the first interval when intervals are longer.
+func WarmUp(intervals []*murphyv1.IntervalSummary) time.Duration {
+	w := 2 * time.Second
+	if len(intervals) > 0 {
+		w = max(w, intervals[0].GetEnd().AsTime().Sub(intervals[0].GetStart().AsTime()))
+	}
+	return w
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
@@ -503,6 +532,11 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 			bw.To = run.Steps[0].StartedAt.AsTime()
 		}
 		windows = append(windows, bw)
+		ww := Window{From: baselineStart, To: baselineStart.Add(WarmUp(sums.GetIntervals())), Label: "warm-up", Class: "warmup"}
+		if !bw.To.IsZero() && bw.To.Before(ww.To) {
+			ww.To = bw.To
+		}
+		windows = append(windows, ww)
 	}
 	for _, s := range run.Steps {
 		w := Window{From: s.StartedAt.AsTime(), Label: fmt.Sprintf("step %d %s", s.Index+1, s.Fault.GetKind())}
@@ -526,7 +560,7 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 				mv.Verdict = m
 			}
 		}
-		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run.Halt, name), units[name])
+		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run, name, workers), units[name])
 		mv.Distributions = Distributions(name, sums.GetWindows(), units[name], run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED)
 		v.Metrics = append(v.Metrics, mv)
 	}
@@ -543,9 +577,19 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		if rates[hr.Metric] {
 			u = UnitShare
 		}
+		v.HaltHeld = heldRows(run, hr, workers)
 		v.HaltThreshold = formatValue(u, hr.Threshold)
+		value := func(x float64) string { return formatValue(u, x) }
+		if len(hr.Targets) > 0 {
+			// A deviation guardrail's threshold is its test's critical value, and its
+			// values are the experimental hosts' changes, not levels of the metric.
+			v.HaltThreshold = "critical t " + Num(hr.Threshold)
+			if hr.Scale == "log" {
+				value = func(x float64) string { return fmt.Sprintf("%+.0f%%", 100*x) }
+			}
+		}
 		for _, x := range hr.Values {
-			v.HaltValues = append(v.HaltValues, formatValue(u, x))
+			v.HaltValues = append(v.HaltValues, value(x))
 		}
 	}
 	if hr := run.Halt; len(hr.GetTargets()) > 0 {
