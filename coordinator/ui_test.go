@@ -229,6 +229,19 @@ func TestWebUI(t *testing.T) {
 	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
 		t.Errorf("the follower's page reloaded to update its live panel (%v)", err)
 	}
+	// On a 390 px phone too: the panel updates, and the page is no wider than the screen.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), navigate(ui+"runs/"+active), chromedp.WaitVisible(`#live`)); err != nil {
+		t.Fatal(err)
+	}
+	phone := liveNow()
+	waitUntil(t, 10*time.Second, "the follower's live panel updates on a phone", func() bool { return liveNow() != phone })
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`)); err != nil || w[0] != 390 || w[1] != 390 {
+		t.Errorf("the follower's run page at 390 px: scroll and client widths %v (%v)", w, err)
+	}
+	screenshot(t, ctx, "follower-live-390")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1600)); err != nil {
+		t.Fatal(err)
+	}
 	post := fmt.Sprintf(`(() => {
 		const f = document.createElement("form");
 		f.method = "post";
