@@ -337,8 +337,7 @@ func NewBreach(run *murphyv1.Run, metric string, workers map[string]*murphyv1.Wo
 
 // HeldAt is the experimental workers that held a fault at some time in [from, to], in
 // the order of the run's steps, with when each fault went on and came off: as the worker
-// reported its window, or else as the step began and the halt's revert (or the step's
-// end) confirmed it.
+// reported its window, or else as the step began and the halt's revert confirmed it.
 func HeldAt(run *murphyv1.Run, from, to time.Time) []HeldRow {
 	var out []HeldRow
 	clock := func(t *timestamppb.Timestamp) string { return t.AsTime().UTC().Format("15:04:05.000Z") }
@@ -350,7 +349,10 @@ func HeldAt(run *murphyv1.Run, from, to time.Time) []HeldRow {
 			if slices.ContainsFunc(out, func(r HeldRow) bool { return r.Worker == id }) {
 				continue
 			}
-			on, off := st.StartedAt, st.EndedAt
+			// A step's end is when the revert was ordered, not confirmed: without the
+			// worker's word the fault's end stays unconfirmed.
+			on := st.StartedAt
+			var off *timestamppb.Timestamp
 			for _, rv := range run.GetHalt().GetReverts() {
 				if rv.WorkerId == id && rv.At != nil {
 					off = rv.At
