@@ -200,7 +200,12 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			text(&b, x0+3, chartH-padB-4, "start", "label", w.Label)
 			continue
 		}
-		text(&b, x0+3, padT+12, "start", "label", w.Label)
+		lx := x0 + 3
+		if class == "baseline" && warmEnd.After(from) && warmEnd.Before(to) {
+			// Past the warm-up, whose clipped spike sits at the top of the axis.
+			lx = x.at(float64(warmEnd.UnixNano())) + 3
+		}
+		text(&b, lx, padT+12, "start", "label", w.Label)
 	}
 	axes(&b, x, y, t0, t1, ticks, tickLabels(unit, ticks))
 	series := func(list []*murphyv1.IntervalSummary, class string, val func(*murphyv1.IntervalSummary) float64) {
