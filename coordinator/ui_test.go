@@ -130,7 +130,9 @@ func TestWebUI(t *testing.T) {
 	ctx := browser(t)
 	c := startUICluster(t, 3)
 	startWorkers(t, c, 4)
-	done := submit(t, c.nodes[0].GRPCAddr(), fmt.Sprintf(testSpec, "1s", "2s"))
+	// A 2 s baseline, as TestRunEndToEnd's: with two hosts per group, one host's warm-up
+	// in a 1 s baseline has left the verdict inconclusive on a loaded machine.
+	done := submit(t, c.nodes[0].GRPCAddr(), fmt.Sprintf(testSpec, "2s", "2s"))
 	run := waitPhase(t, c, done, 20*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED)
 	if run.Phase != murphyv1.RunPhase_RUN_PHASE_COMPLETED {
 		t.Fatalf("run ended %v: %s", run.Phase, run.Error)
@@ -217,8 +219,30 @@ func TestWebUI(t *testing.T) {
 		}
 	}
 	waitUntil(t, 10*time.Second, "the follower's live panel updates", func() bool { return liveNow() != first })
+	// Its charts are drawn from committed summaries; before the first batch they say what
+	// the leader holds, never that nothing was recorded.
+	charts, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const m = document.querySelector("#metrics"); return !m ? "" : m.querySelector("svg.chart") ? "chart" : m.textContent; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charts != "chart" && (!strings.Contains(charts, "No summary of latency committed yet") || !strings.Contains(charts, "control and") || strings.Contains(charts, "No summaries recorded")) {
+		t.Errorf("the follower's charts read %q, want a chart or the samples the leader holds", charts)
+	}
 	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !kept {
 		t.Errorf("the follower's page reloaded to update its live panel (%v)", err)
+	}
+	// On a 390 px phone too: the panel updates, and the page is no wider than the screen.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), navigate(ui+"runs/"+active), chromedp.WaitVisible(`#live`)); err != nil {
+		t.Fatal(err)
+	}
+	phone := liveNow()
+	waitUntil(t, 10*time.Second, "the follower's live panel updates on a phone", func() bool { return liveNow() != phone })
+	if w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`)); err != nil || w[0] != 390 || w[1] != 390 {
+		t.Errorf("the follower's run page at 390 px: scroll and client widths %v (%v)", w, err)
+	}
+	screenshot(t, ctx, "follower-live-390")
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1600)); err != nil {
+		t.Fatal(err)
 	}
 	post := fmt.Sprintf(`(() => {
 		const f = document.createElement("form");

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -44,7 +45,13 @@ func (x *review) apply(at time.Time, cmd *murphyv1.Command) {
 	}
 }
 
+const deviationSpec = `{"apiVersion":"murphy/v1","name":"payments","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","deviation":{"relative":0.5}}],"steps":[{"fault":{"kind":"http.delay","duration":"30s"}}]}`
+
 const reviewSpec = `{"apiVersion":"murphy/v1","name":"checkout","baseline":"10s","hypothesis":{"metrics":[{"name":"latency","direction":"increase","tolerance":{"relative":0.1}}]},"abort":[{"metric":"latency","above":0.05,"for":"3s"}],"steps":[{"fault":{"kind":"http.delay","duration":"30s"}}]}`
+
+// warmUpSpike is the median latency of every run's first second, as a probe's first
+// requests read while they open connections: far above anything after it.
+const warmUpSpike = 0.25
 
 // inject creates run id at start on two control and two experimental workers and has
 // the fault injected on the experimental ones ten seconds later, with summaries of the
@@ -64,6 +71,9 @@ func (x *review) inject(id string, start time.Time, base, fault float64, createR
 			v := base
 			if g == murphyv1.Group_GROUP_EXPERIMENT && s >= 10 {
 				v = fault
+			}
+			if s == 0 {
+				v = warmUpSpike // the probes' first requests open their connections
 			}
 			sums = append(sums, &murphyv1.IntervalSummary{Metric: "latency", Group: g, Start: timestamppb.New(start.Add(time.Duration(s) * time.Second)), End: timestamppb.New(start.Add(time.Duration(s+1) * time.Second)), Count: 20, Mean: v, P50: v, P90: v * 1.2, P99: v * 1.4, Min: v * 0.8, Max: v * 1.6})
 		}
@@ -137,6 +147,21 @@ func reviewState(t *testing.T) *review {
 		// A control worker answers the halt too, with nothing to revert: it must not count.
 		{WorkerId: "w0", At: timestamppb.New(halt.Add(30 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
 	}}}})
+	// A deviation guardrail halts a run of another experiment: checkout-2 alone went
+	// beyond the tolerance against its own baseline.
+	x.apply(at(4), &murphyv1.Command{By: "alice", Cmd: &murphyv1.Command_CreateRun{CreateRun: &murphyv1.CreateRun{RunId: "payments-deviation", Experiment: "payments", Spec: testSpec(deviationSpec)}}})
+	x.inject("payments-deviation", at(4), 0.0031, 0.009, false)
+	dev := at(4).Add(30 * time.Second)
+	x.apply(dev, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
+		RunId: "payments-deviation", Reason: "latency: the experimental group is 190% worse than control relative to their baselines; beyond it on their own: w2", Metric: "latency",
+		Guardrail: "deviation 50%", Threshold: 4.2, FirstBreach: timestamppb.New(dev.Add(-20 * time.Second)), Values: []float64{3.1, 0.7}, Scale: "log",
+		Targets: []*murphyv1.TargetSummary{
+			{Id: "w0", Group: murphyv1.Group_GROUP_CONTROL, NBaseline: 200, NWindow: 400, Baseline: 0.0031, Window: 0.00313, Change: 0.01},
+			{Id: "w1", Group: murphyv1.Group_GROUP_CONTROL, NBaseline: 200, NWindow: 400, Baseline: 0.0030, Window: 0.00297, Change: -0.01},
+			{Id: "w2", Group: murphyv1.Group_GROUP_EXPERIMENT, NBaseline: 200, NWindow: 400, Baseline: 0.0031, Window: 0.0127, Change: 3.1, Beyond: true},
+			{Id: "w3", Group: murphyv1.Group_GROUP_EXPERIMENT, NBaseline: 200, NWindow: 400, Baseline: 0.0032, Window: 0.0054, Change: 0.7},
+		},
+	}}})
 	// A schedule fires a run that refutes.
 	x.apply(at(5), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_CreateSchedule{CreateSchedule: &murphyv1.CreateSchedule{ScheduleId: "nightly-1", Name: "checkout", Spec: testSpec(reviewSpec), SpecDigest: "sha256:abcdef0123456789", NextAt: timestamppb.New(at(6))}}})
 	// A schedule fires the experiment six times: refuted five times, upheld once; the
@@ -184,7 +209,8 @@ type badgeSeen struct {
 func TestReviewInBrowser(t *testing.T) {
 	x := reviewState(t)
 	h := New(Config{NodeID: "n1", FSM: x.f, Auth: Auth{Insecure: true}, Experiments: x, Done: make(chan struct{})})
-	srv := httptest.NewServer(h)
+	streams := &streamWatch{}
+	srv := httptest.NewServer(streams.wrap(h))
 	t.Cleanup(srv.Close)
 	ctx := reviewBrowser(t)
 	ui := srv.URL + "/ui/"
@@ -260,6 +286,21 @@ func TestReviewInBrowser(t *testing.T) {
 			if n := pageCount(t, ctx, `figure.timechart svg rect.baseline`); n != 1 {
 				t.Errorf("the time chart marks the baseline %d times, want once", n)
 			}
+			// The warm-up is marked, and its spike is left out of the scale: it shows as
+			// chevrons on the axis's edge, each titled with its value.
+			if n := pageCount(t, ctx, `figure.timechart svg rect.warmup`); n != 1 {
+				t.Errorf("the time chart marks the warm-up %d times, want once", n)
+			}
+			if slices.Contains(ticks, "250 ms") || slices.Contains(ticks, "200 ms") || slices.Contains(ticks, "100 ms") {
+				t.Errorf("the warm-up's %v spike sets the scale: ticks %q", warmUpSpike, ticks)
+			}
+			clipped, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("figure.timechart svg path.clipped")).map(p => p.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(clipped) != 4 || !slices.Contains(clipped, "250 ms, beyond the axis") {
+				t.Errorf("the warm-up's clipped points are marked %q, want 4 chevrons (both groups' median and 90th percentile)", clipped)
+			}
 			if got, _ := chromedp.Run(ctx, chromedp.TextContent(`svg text.tolerance-tick`)); got != "+10%" {
 				t.Errorf("the forest plot's tolerance tick reads %q", got)
 			}
@@ -305,11 +346,45 @@ func TestReviewInBrowser(t *testing.T) {
 			if got := pageText(t, ctx, `#reverts-summary`); got != "2 of 2 experimental workers reverted, slowest 25 ms." {
 				t.Errorf("reverts summary %q", got)
 			}
+			// The guardrail pooled the experimental hosts' samples: the chart names them at
+			// the breach, the evidence with their fault's times.
+			hosts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("figure.timechart svg text.breach-host")).map(t => t.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hosts, []string{"checkout-2", "checkout-3"}) {
+				t.Errorf("the breach names the hosts %q, want the two experimental hosts", hosts)
+			}
+			if got := pageText(t, ctx, `#halt-hosts`); !strings.Contains(got, "checkout-2.eu-west-1.example.internal (w2), fault from 12:04:10.000Z") || !strings.Contains(got, "checkout-3.eu-west-1.example.internal (w3)") {
+				t.Errorf("the evidence's hosts read %q", got)
+			}
 			noSideways(t, ctx, width, "checkout-guarded")
 			screenshot(t, ctx, fmt.Sprintf("run-guardrail-halted-%d", width))
 			if width == 1300 {
 				readme(t, ctx, "review-halted.png", true)
 			}
+
+			// A deviation guardrail's halt draws each experimental host's level over the
+			// halting look, the one beyond the tolerance on its own in red; no threshold
+			// line, as its threshold is a test statistic.
+			load(t, ctx, ui+"runs/payments-deviation", `#halt-reason`)
+			type level struct {
+				Host   string  `json:"host"`
+				Y      float64 `json:"y"`
+				Beyond bool    `json:"beyond"`
+			}
+			levels, err := chromedp.Run(ctx, chromedp.Evaluate[[]level](`Array.from(document.querySelectorAll("figure.timechart svg g.breach-host-level")).map(g => { const l = g.querySelector("line"); return {host: g.querySelector("title").textContent, y: +l.getAttribute("y1"), beyond: l.classList.contains("beyond")}; })`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(levels) != 2 || !strings.HasPrefix(levels[0].Host, "checkout-2.eu-west-1.example.internal (w2): 12.7 ms") || !levels[0].Beyond || levels[1].Beyond || levels[0].Y >= levels[1].Y || levels[0].Y <= 0 {
+				t.Errorf("the deviation halt's hosts: %+v, want w2 beyond and above w3", levels)
+			}
+			if n := pageCount(t, ctx, `figure.timechart svg line.threshold`); n != 0 {
+				t.Errorf("the deviation halt's chart draws %d threshold lines", n)
+			}
+			noSideways(t, ctx, width, "payments-deviation")
+			screenshot(t, ctx, fmt.Sprintf("run-deviation-halted-%d", width))
 
 			// Every other page fits too; an unknown one answers inside the layout.
 			for _, p := range []string{"workers", "cluster", "audit", "schedules"} {
@@ -318,6 +393,26 @@ func TestReviewInBrowser(t *testing.T) {
 			}
 			if n := pageCount(t, ctx, `table.schedules ul.decisions .badge.refuted`); n < 2 {
 				t.Errorf("the schedule's recent decisions show %d refuted badges", n)
+			}
+			// The next slot shows only while the schedule can fire.
+			nextSlot := func() string { return pageText(t, ctx, `table.schedules tbody tr td:nth-of-type(2)`) }
+			if got := nextSlot(); got != "2026-03-01 12:12:00 UTC" {
+				t.Errorf("the schedule's next slot reads %q", got)
+			}
+			for _, c := range []struct {
+				pause *murphyv1.PauseSchedules
+				want  string
+			}{
+				{&murphyv1.PauseSchedules{Paused: true, ScheduleId: "nightly-1"}, "paused (this schedule)"},
+				{&murphyv1.PauseSchedules{Paused: false, ScheduleId: "nightly-1"}, "2026-03-01 12:12:00 UTC"},
+				{&murphyv1.PauseSchedules{Paused: true}, "paused"},
+				{&murphyv1.PauseSchedules{Paused: false}, "2026-03-01 12:12:00 UTC"},
+			} {
+				x.apply(time.Now(), &murphyv1.Command{By: "admin:ada", Cmd: &murphyv1.Command_PauseSchedules{PauseSchedules: c.pause}})
+				load(t, ctx, ui+"schedules", `table.schedules`)
+				if got := nextSlot(); got != c.want {
+					t.Errorf("after %v the next slot reads %q, want %q", c.pause, got, c.want)
+				}
 			}
 			badges = badgesOf(t, ctx, "table.schedules tbody tr")
 			if b := badges["checkout-nightly"]; b.Text != "refuted" || b.BG != bg["refuted"] {
@@ -369,6 +464,9 @@ func TestReviewInBrowser(t *testing.T) {
 			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded = true`)); err != nil {
 				t.Fatal(err)
 			}
+			// A change applied before the page's event stream subscribes would go unseen
+			// until the next one: wait for the stream.
+			streams.wait(t, live)
 			started := x.f.Run(live).GetCreatedAt().AsTime()
 			var more []*murphyv1.IntervalSummary
 			for s := 40; s < 45; s++ {
@@ -436,6 +534,54 @@ func TestReviewInBrowser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// streamWatch notes the runs whose event stream has subscribed: a stream's first flush
+// comes after it subscribed to the FSM's changes.
+type streamWatch struct {
+	mu   sync.Mutex
+	runs map[string]bool
+}
+
+func (s *streamWatch) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui/events" {
+			w = &flushWatch{ResponseWriter: w, flushed: func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				if s.runs == nil {
+					s.runs = map[string]bool{}
+				}
+				s.runs[r.URL.Query().Get("run")] = true
+			}}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *streamWatch) wait(t *testing.T, run string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		ok := s.runs[run]
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the page of %s opened no event stream in ten seconds", run)
+		}
+	}
+}
+
+type flushWatch struct {
+	http.ResponseWriter
+	flushed func()
+}
+
+func (f *flushWatch) Flush() {
+	f.ResponseWriter.(http.Flusher).Flush()
+	f.flushed()
 }
 
 // badgesOf maps the run ID first linked from each row matching sel to the row's first
@@ -554,7 +700,9 @@ func reviewBrowser(t *testing.T) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1300, 900))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	// Both widths walk every page; beside other tests on two loaded cores one width alone
+	// has taken three minutes.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start Chromium at %s: %v", path, err)

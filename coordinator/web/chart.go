@@ -5,8 +5,12 @@ import (
 	"html"
 	"html/template"
 	"math"
+	"net"
+	"slices"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -84,6 +88,16 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	var ctl, exp []*murphyv1.IntervalSummary
 	t0, t1 := time.Time{}, time.Time{}
 	lo, hi := math.Inf(1), math.Inf(-1)
+	// The warm-up's intervals (a probe's first requests open connections) stay out of the
+	// y-range when steadier ones exist: one slow first request would squash the rest of
+	// the run into the bottom of the chart. What they hold beyond the axis is marked.
+	var warmEnd time.Time
+	for _, w := range windows {
+		if w.Class == "warmup" {
+			warmEnd = w.To
+		}
+	}
+	wlo, whi := math.Inf(1), math.Inf(-1)
 	for _, s := range intervals {
 		if s.Metric != metric || s.Window {
 			continue
@@ -98,10 +112,14 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		if s.Count == 0 {
 			continue
 		}
+		vlo, vhi := s.P50, math.Max(s.P90, s.P50)
 		if rate {
-			lo, hi = math.Min(lo, s.Mean), math.Max(hi, s.Mean)
+			vlo, vhi = s.Mean, s.Mean
+		}
+		if st.Before(warmEnd) {
+			wlo, whi = math.Min(wlo, vlo), math.Max(whi, vhi)
 		} else {
-			lo, hi = math.Min(lo, s.P50), math.Max(hi, math.Max(s.P90, s.P50))
+			lo, hi = math.Min(lo, vlo), math.Max(hi, vhi)
 		}
 		if s.Group == murphyv1.Group_GROUP_CONTROL {
 			ctl = append(ctl, s)
@@ -109,20 +127,35 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			exp = append(exp, s)
 		}
 	}
+	if math.IsInf(lo, 1) {
+		lo, hi = wlo, whi
+	}
 	var b strings.Builder
 	title := metric + ": control and experiment over time"
 	if t0.IsZero() {
 		return template.HTML(`<p class="empty">No summaries recorded for ` + html.EscapeString(metric) + ` yet.</p>`)
 	}
-	desc := "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are fault windows."
+	desc := "Median (solid) and 90th percentile (dashed) per interval for each group; shaded spans are the baseline, its warm-up and the fault windows."
 	if rate {
-		desc = "Share per interval for each group (the rate of a 0/1 metric); shaded spans are fault windows."
+		desc = "Share per interval for each group (the rate of a 0/1 metric); shaded spans are the baseline, its warm-up and the fault windows."
 	}
 	if breach != nil {
-		desc += fmt.Sprintf(" The guardrail %s's threshold %s is the red line; its recent samples before the halt are red dots.", breach.Guardrail, formatValue(unit, breach.Threshold))
-		lo, hi = math.Min(lo, breach.Threshold), math.Max(hi, breach.Threshold)
+		if breach.HasThreshold {
+			desc += fmt.Sprintf(" The guardrail %s's threshold %s is the red line; its recent samples before the halt are red dots.", breach.Guardrail, formatValue(unit, breach.Threshold))
+			lo, hi = math.Min(lo, breach.Threshold), math.Max(hi, breach.Threshold)
+		}
 		for _, v := range breach.Values {
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
+			if !breach.HasLevels() {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
+		for _, hb := range breach.Hosts {
+			if hb.HasLevel {
+				lo, hi = math.Min(lo, hb.Level), math.Max(hi, hb.Level)
+			}
+		}
+		if len(breach.Hosts) > 0 {
+			desc += " Each experimental host that held the fault is named at the breach."
 		}
 		if !halt.IsZero() && halt.After(t1) {
 			t1 = halt
@@ -133,6 +166,18 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 	lo, hi, ticks := niceTicks(lo, hi, 4)
 	x := scale{float64(t0.UnixNano()), float64(t1.UnixNano()), padL, chartW - padR}
 	y := scale{lo, hi, chartH - padB, padT}
+	// clip keeps a value beyond the axis on its edge; beyond collects those points to
+	// mark them, so a clipped spike reads as "more than this", never as its edge value.
+	type clipped struct{ x, y, v float64 }
+	var beyond []clipped
+	clip := func(px, v float64) float64 {
+		if v > hi || v < lo {
+			e := math.Max(lo, math.Min(hi, v))
+			beyond = append(beyond, clipped{px, y.at(e), v})
+			return y.at(e)
+		}
+		return y.at(v)
+	}
 	for _, w := range windows {
 		from, to := w.From, w.To
 		if to.IsZero() || to.After(t1) {
@@ -150,7 +195,17 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			class = "fault"
 		}
 		fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%d" width="%.1f" height="%d"><title>%s</title></rect>`, class, x0, padT, x1-x0, chartH-padT-padB, html.EscapeString(w.Label))
-		text(&b, x0+3, padT+12, "start", "label", w.Label)
+		if class == "warmup" {
+			// At the foot of the plot: the baseline's own label is at its head, same x.
+			text(&b, x0+3, chartH-padB-4, "start", "label", w.Label)
+			continue
+		}
+		lx := x0 + 3
+		if class == "baseline" && warmEnd.After(from) && warmEnd.Before(to) {
+			// Past the warm-up, whose clipped spike sits at the top of the axis.
+			lx = x.at(float64(warmEnd.UnixNano())) + 3
+		}
+		text(&b, lx, padT+12, "start", "label", w.Label)
 	}
 	axes(&b, x, y, t0, t1, ticks, tickLabels(unit, ticks))
 	series := func(list []*murphyv1.IntervalSummary, class string, val func(*murphyv1.IntervalSummary) float64) {
@@ -160,7 +215,8 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		var pts []string
 		for _, s := range list {
 			mid := s.Start.AsTime().Add(s.End.AsTime().Sub(s.Start.AsTime()) / 2)
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.at(float64(mid.UnixNano())), y.at(val(s))))
+			px := x.at(float64(mid.UnixNano()))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px, clip(px, val(s))))
 		}
 		fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(pts, " "))
 	}
@@ -178,10 +234,20 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		fmt.Fprintf(&b, `<line class="halt" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/>`, hx, hx, padT, chartH-padB)
 		text(&b, hx-3, padT+24, "end", "label halt-label", "halt")
 	}
+	for _, c := range beyond {
+		// A chevron on the edge pointing the way the value lies.
+		d := -6.0
+		if c.v < lo {
+			d = 6
+		}
+		fmt.Fprintf(&b, `<path class="clipped" d="M%.1f,%.1f l-4,%.1f h8 z"><title>%s, beyond the axis</title></path>`, c.x, c.y+d, -d, formatValue(unit, c.v))
+	}
 	if breach != nil {
-		ty := y.at(breach.Threshold)
-		fmt.Fprintf(&b, `<line class="threshold" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>%s</title></line>`, padL, chartW-padR, ty, ty, html.EscapeString("guardrail "+breach.Guardrail+" threshold "+formatValue(unit, breach.Threshold)))
-		text(&b, padL+4, ty-4, "start", "label halt-label", "guardrail "+breach.Guardrail+" ("+formatValue(unit, breach.Threshold)+")")
+		if breach.HasThreshold {
+			ty := y.at(breach.Threshold)
+			fmt.Fprintf(&b, `<line class="threshold" x1="%d" x2="%d" y1="%.1f" y2="%.1f"><title>%s</title></line>`, padL, chartW-padR, ty, ty, html.EscapeString("guardrail "+breach.Guardrail+" threshold "+formatValue(unit, breach.Threshold)))
+			text(&b, padL+4, ty-4, "start", "label halt-label", "guardrail "+breach.Guardrail+" ("+formatValue(unit, breach.Threshold)+")")
+		}
 		from, to := breach.First, halt
 		if from.IsZero() || from.Before(t0) {
 			from = t0
@@ -189,8 +255,12 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		if to.IsZero() || to.Before(from) {
 			to = from
 		}
+		x0, x1 := x.at(float64(from.UnixNano())), x.at(float64(to.UnixNano()))
 		n := len(breach.Values)
 		for i, v := range breach.Values {
+			if breach.HasLevels() {
+				break // a deviation's values are changes, not levels: the hosts show it
+			}
 			at := from
 			if n > 1 {
 				at = from.Add(to.Sub(from) * time.Duration(i) / time.Duration(n-1))
@@ -201,6 +271,7 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 			}
 			fmt.Fprintf(&b, `<circle class="%s" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`, class, x.at(float64(at.UnixNano())), y.at(v), formatValue(unit, v))
 		}
+		breachHosts(&b, breach, x0, x1, y, unit)
 	}
 	legend(&b, chartW-padR-250, chartH-6, !rate)
 	b.WriteString(`</svg>`)
@@ -210,23 +281,166 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 // Breach is the evidence of a guardrail halt drawn on its metric's time chart.
 type Breach struct {
 	Guardrail string
-	Threshold float64
+	// Threshold is in the metric's unit when HasThreshold; a deviation guardrail's is a
+	// test statistic, which no axis of the chart reads.
+	Threshold    float64
+	HasThreshold bool
 	// Values are the guardrail's recent samples, oldest first; First is when the first
 	// of them breached.
 	Values []float64
 	First  time.Time
+	// Hosts are the experimental hosts that held the fault at the breach.
+	Hosts []BreachHost
 }
 
-// NewBreach is the breach a halt record shows on metric's chart, or nil.
-func NewBreach(h *murphyv1.HaltRecord, metric string) *Breach {
-	if h.GetGuardrail() == "" || h.GetMetric() != metric || len(h.GetTargets()) > 0 {
+// BreachHost is one experimental host at a guardrail's breach. A deviation guardrail
+// records each host's level over its halting look (HasLevel); an absolute one pools the
+// group's samples, so its hosts are named without a level of their own.
+type BreachHost struct {
+	ID, Name string // worker ID and host label
+	Level    float64
+	HasLevel bool
+	Beyond   bool // beyond the tolerance on its own
+}
+
+// HasLevels reports whether the hosts carry levels (a deviation guardrail's breach).
+func (b *Breach) HasLevels() bool {
+	return len(b.Hosts) > 0 && b.Hosts[0].HasLevel
+}
+
+// NewBreach is the breach a halt record shows on metric's chart, or nil. The hosts are
+// named by their host label in workers.
+func NewBreach(run *murphyv1.Run, metric string, workers map[string]*murphyv1.Worker) *Breach {
+	h := run.GetHalt()
+	if h.GetGuardrail() == "" || h.GetMetric() != metric || h.GetGuardrail() == "missing data" {
 		return nil
 	}
-	b := &Breach{Guardrail: h.GetGuardrail(), Threshold: h.GetThreshold(), Values: h.GetValues()}
+	b := &Breach{Guardrail: h.GetGuardrail(), Values: h.GetValues()}
 	if h.GetFirstBreach() != nil {
 		b.First = h.GetFirstBreach().AsTime()
 	}
+	name := func(id string) string {
+		if n := workers[id].GetLabels()["host"]; n != "" {
+			return n
+		}
+		return id
+	}
+	if len(h.GetTargets()) > 0 {
+		for _, t := range h.GetTargets() {
+			if t.Group == murphyv1.Group_GROUP_EXPERIMENT {
+				b.Hosts = append(b.Hosts, BreachHost{ID: t.Id, Name: name(t.Id), Level: t.Window, HasLevel: true, Beyond: t.Beyond})
+			}
+		}
+		return b
+	}
+	b.Threshold, b.HasThreshold = h.GetThreshold(), true
+	for _, r := range HeldAt(run, b.First, h.GetAt().AsTime()) {
+		b.Hosts = append(b.Hosts, BreachHost{ID: r.Worker, Name: name(r.Worker)})
+	}
 	return b
+}
+
+// HeldAt is the experimental workers that held a fault at some time in [from, to], in
+// the order of the run's steps, with when each fault went on and came off: as the worker
+// reported its window, or else as the step began and the halt's revert confirmed it.
+func HeldAt(run *murphyv1.Run, from, to time.Time) []HeldRow {
+	var out []HeldRow
+	clock := func(t *timestamppb.Timestamp) string { return t.AsTime().UTC().Format("15:04:05.000Z") }
+	for _, st := range run.GetSteps() {
+		if st.StartedAt == nil || st.StartedAt.AsTime().After(to) || (st.EndedAt != nil && st.EndedAt.AsTime().Before(from)) {
+			continue
+		}
+		for _, id := range st.Injected {
+			if slices.ContainsFunc(out, func(r HeldRow) bool { return r.Worker == id }) {
+				continue
+			}
+			// A step's end is when the revert was ordered, not confirmed: without the
+			// worker's word the fault's end stays unconfirmed.
+			on := st.StartedAt
+			var off *timestamppb.Timestamp
+			for _, rv := range run.GetHalt().GetReverts() {
+				if rv.WorkerId == id && rv.At != nil {
+					off = rv.At
+				}
+			}
+			for _, w := range st.Windows {
+				if w.WorkerId == id && w.InjectedAt != nil && !w.InjectedAt.AsTime().After(to) {
+					on = w.InjectedAt
+					if w.RevertedAt != nil {
+						off = w.RevertedAt
+					}
+				}
+			}
+			r := HeldRow{Worker: id, Injected: clock(on), Reverted: "not confirmed"}
+			if off != nil {
+				r.Reverted = clock(off)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// breachHosts names the hosts at the breach, between x0 and x1: a deviation's hosts as
+// segments at their levels over the look, ringed red when beyond the tolerance alone;
+// an absolute guardrail's hosts as one line above the plot, as its samples are pooled.
+func breachHosts(b *strings.Builder, br *Breach, x0, x1 float64, y scale, unit Unit) {
+	if len(br.Hosts) == 0 {
+		return
+	}
+	// Names go right of the halt when they fit there (about 6 px a character), else
+	// left of the breach; a host's full name is in its title.
+	long := 0
+	for _, h := range br.Hosts {
+		long = max(long, len(shortHost(h.Name)))
+	}
+	lx, anchor := x1+4, "start"
+	if x1+4+6*float64(long) > chartW-padR {
+		lx, anchor = x0-4, "end"
+	}
+	if !br.HasLevels() {
+		names := make([]string, len(br.Hosts))
+		for i, h := range br.Hosts {
+			names[i] = h.Name
+		}
+		fmt.Fprintf(b, `<g class="breach-hosts"><title>%s</title>`, html.EscapeString("the guardrail pooled the samples of the experimental hosts holding the fault: "+strings.Join(names, ", ")))
+		for i, h := range br.Hosts {
+			text(b, lx, float64(padT+36+12*i), anchor, "label halt-label breach-host", shortHost(h.Name))
+		}
+		b.WriteString(`</g>`)
+		return
+	}
+	if x1-x0 < 8 {
+		x0 = x1 - 8
+	}
+	hosts := slices.Clone(br.Hosts)
+	slices.SortStableFunc(hosts, func(a, c BreachHost) int { return cmpFloat(c.Level, a.Level) })
+	labelY := math.Inf(-1)
+	for _, h := range hosts {
+		class := "host-level"
+		if h.Beyond {
+			class += " beyond"
+		}
+		yy := y.at(h.Level)
+		fmt.Fprintf(b, `<g class="breach-host-level"><line class="%s" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/><title>%s</title></g>`, class, x0, x1, yy, yy, html.EscapeString(fmt.Sprintf("%s (%s): %s over the halting look", h.Name, h.ID, formatValue(unit, h.Level))))
+		label := "label breach-host"
+		if h.Beyond {
+			label += " beyond-label"
+		}
+		// Highest level first, each name at least a line below the one before.
+		labelY = math.Max(yy+4, labelY+12)
+		text(b, lx, labelY, anchor, label, shortHost(h.Name))
+	}
+}
+
+// shortHost is a host name up to its first dot: the chart has no room for a fully
+// qualified name. An IP address stays whole.
+func shortHost(name string) string {
+	if net.ParseIP(name) != nil {
+		return name
+	}
+	short, _, _ := strings.Cut(name, ".")
+	return short
 }
 
 // Beyond reports whether v is on the breaching side of the threshold: the side most

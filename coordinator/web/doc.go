@@ -9,8 +9,12 @@
 // guardrails, worker health) comes from the leader's soft state. A follower fetches the
 // run's progress from the leader server-side (Watch through its own ExperimentService,
 // which forwards it), so its page keeps its origin and sign-in; what it cannot learn it
-// calls "unknown on this node", never "none".
-// Charts are inline SVG drawn here. A metric decided host by host (the target is the
+// calls "unknown on this node", never "none". Summaries are committed in batches, so
+// early in a run a chart says what the leader holds rather than "none recorded".
+//
+// Charts are inline SVG drawn here. The probes' warm-up is marked and kept out of a time
+// chart's scale, its spikes drawn as chevrons on the axis's edge; a guardrail's halt is
+// drawn with its threshold, its breaching samples and the hosts that held the fault. A metric decided host by host (the target is the
 // unit: see MetricVerdict.unit) gets a per-host section: a dot plot of each host's change
 // against its own baseline with the tolerance, the hosts beyond it on their own, the
 // hosts that would settle an open question, and the pooled view, labelled as one that

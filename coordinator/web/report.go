@@ -109,7 +109,15 @@ func Markdown(w io.Writer, v *RunView) error {
 	if hr := r.Halt; hr != nil {
 		fmt.Fprintf(&b, "\n## Halt\n\nHalted at %s by %s: %s\n", hr.At.AsTime().UTC().Format("15:04:05.000Z"), HaltActor(hr), hr.Reason)
 		if hr.Guardrail != "" {
-			fmt.Fprintf(&b, "\nGuardrail `%s` on %s, threshold %s, first breach %s before the halt, values %v\n", hr.Guardrail, hr.Metric, Num(hr.Threshold), since(hr.FirstBreach.AsTime(), hr.At.AsTime()), hr.Values)
+			fmt.Fprintf(&b, "\nGuardrail `%s` on %s, threshold %s, first breach at %s (%s before the halt), values %s\n", hr.Guardrail, hr.Metric, v.HaltThreshold,
+				hr.FirstBreach.AsTime().UTC().Format("15:04:05.000Z"), since(hr.FirstBreach.AsTime(), hr.At.AsTime()), strings.Join(v.HaltValues, ", "))
+			for _, h := range v.HaltHeld {
+				name := h.Worker
+				if h.Host != "" {
+					name = h.Host + " (" + h.Worker + ")"
+				}
+				fmt.Fprintf(&b, "- %s held the fault from %s to %s\n", name, h.Injected, h.Reverted)
+			}
 		}
 		HaltHostsMarkdown(&b, v.HaltHosts)
 		fmt.Fprintf(&b, "\n%s\n\n| worker | reverted after | cause |\n|---|---|---|\n", v.Reverts.Summary())

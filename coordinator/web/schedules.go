@@ -19,9 +19,13 @@ import (
 
 // ScheduleRow is one schedule as the page shows it, its times in its own zone.
 type ScheduleRow struct {
-	S      *murphyv1.Schedule
-	Zone   string
-	Paused bool // by itself or with every schedule
+	S    *murphyv1.Schedule
+	Zone string
+	// Paused: it cannot fire now, by itself, with every schedule, or because the cluster
+	// is halted (PausedBy says which when it is not every schedule); Next is then empty,
+	// as a slot shown would pass skipped.
+	Paused   bool
+	PausedBy string
 	// Next is the slot it waits for, LastRunSlot the slot of its last run, Today the
 	// calendar day now in its zone (the daily cap's day).
 	Next, LastRunSlot, LastSkip, Created, Today string
@@ -74,15 +78,24 @@ func inZone(t *timestamppb.Timestamp, loc *time.Location) string {
 func (h *Handler) schedulesPage(r *http.Request) schedulesPage {
 	ss, paused := h.cfg.FSM.Schedules()
 	p := schedulesPage{Page: h.chrome(r, "Schedules", "schedules"), Paused: paused}
+	halted := p.Halt != nil
 	if h.cfg.ScheduleLimits != nil {
 		p.Limits = h.cfg.ScheduleLimits()
 	}
 	now := h.cfg.Now()
 	for _, s := range ss {
 		loc := zoneOf(s)
-		row := ScheduleRow{S: s, Zone: loc.String(), Paused: paused || s.Paused, Next: inZone(s.NextAt, loc),
+		row := ScheduleRow{S: s, Zone: loc.String(), Paused: halted || paused || s.Paused,
 			LastRunSlot: inZone(s.LastRunSlot, loc), LastSkip: inZone(s.LastSkip, loc), Created: inZone(s.CreatedAt, loc),
 			Today: now.In(loc).Format(time.DateOnly)}
+		switch {
+		case halted:
+			row.PausedBy = "the cluster is halted"
+		case s.Paused:
+			row.PausedBy = "this schedule"
+		case !paused:
+			row.Next = inZone(s.NextAt, loc)
+		}
 		if s.FiredDay == row.Today {
 			row.FiredToday = s.FiredOnDay
 		}

@@ -346,6 +346,8 @@ type MetricView struct {
 	Verdict       *murphyv1.MetricVerdict
 	Time          template.HTML
 	Distributions template.HTML
+	// Summarized: some interval of it is committed, so Time is a chart.
+	Summarized bool
 }
 
 // RunView is everything the run page and the reports show.
@@ -379,6 +381,35 @@ type RunView struct {
 	HaltValues []string
 	// HaltThreshold is the guardrail's threshold in the metric's unit.
 	HaltThreshold string
+	// HaltHeld are the experimental hosts that held a fault when a guardrail breached,
+	// with their fault's times.
+	HaltHeld []HeldRow
+}
+
+// HeldRow is a host that held a fault at a guardrail's breach.
+type HeldRow struct {
+	Worker, Host, Injected, Reverted string
+}
+
+// heldRows lists the experimental hosts holding a fault from the first breach to the
+// halt, with when each fault went on and came off.
+func heldRows(run *murphyv1.Run, hr *murphyv1.HaltRecord, workers map[string]*murphyv1.Worker) []HeldRow {
+	rows := HeldAt(run, hr.GetFirstBreach().AsTime(), hr.GetAt().AsTime())
+	for i := range rows {
+		rows[i].Host = workers[rows[i].Worker].GetLabels()["host"]
+	}
+	return rows
+}
+
+// WarmUp is how long after probes start the time chart marks as their warm-up: a
+// probe's first requests open connections and resolve names, and read slow. Two
+// seconds, or the first interval when intervals are longer.
+func WarmUp(intervals []*murphyv1.IntervalSummary) time.Duration {
+	w := 2 * time.Second
+	if len(intervals) > 0 {
+		w = max(w, intervals[0].GetEnd().AsTime().Sub(intervals[0].GetStart().AsTime()))
+	}
+	return w
 }
 
 // BuildRunView gathers what a run's page and report show from committed state only.
@@ -501,6 +532,11 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 			bw.To = run.Steps[0].StartedAt.AsTime()
 		}
 		windows = append(windows, bw)
+		ww := Window{From: baselineStart, To: baselineStart.Add(WarmUp(sums.GetIntervals())), Label: "warm-up", Class: "warmup"}
+		if !bw.To.IsZero() && bw.To.Before(ww.To) {
+			ww.To = bw.To
+		}
+		windows = append(windows, ww)
 	}
 	for _, s := range run.Steps {
 		w := Window{From: s.StartedAt.AsTime(), Label: fmt.Sprintf("step %d %s", s.Index+1, s.Fault.GetKind())}
@@ -518,13 +554,13 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		units[m.Name] = unitOf(m.Name, m.GetSource().GetProbe().GetMeasure())
 	}
 	for _, name := range names {
-		mv := MetricView{Name: name}
+		mv := MetricView{Name: name, Summarized: slices.ContainsFunc(sums.GetIntervals(), func(s *murphyv1.IntervalSummary) bool { return s.Metric == name && !s.Window })}
 		for _, m := range run.Verdict.GetMetrics() {
 			if m.Name == name {
 				mv.Verdict = m
 			}
 		}
-		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run.Halt, name), units[name])
+		mv.Time = TimeChart(name, sums.GetIntervals(), windows, halt, rates[name], NewBreach(run, name, workers), units[name])
 		mv.Distributions = Distributions(name, sums.GetWindows(), units[name], run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED)
 		v.Metrics = append(v.Metrics, mv)
 	}
@@ -541,9 +577,19 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 		if rates[hr.Metric] {
 			u = UnitShare
 		}
+		v.HaltHeld = heldRows(run, hr, workers)
 		v.HaltThreshold = formatValue(u, hr.Threshold)
+		value := func(x float64) string { return formatValue(u, x) }
+		if len(hr.Targets) > 0 {
+			// A deviation guardrail's threshold is its test's critical value, and its
+			// values are the experimental hosts' changes, not levels of the metric.
+			v.HaltThreshold = "critical t " + Num(hr.Threshold)
+			if hr.Scale == "log" {
+				value = func(x float64) string { return fmt.Sprintf("%+.0f%%", 100*x) }
+			}
+		}
 		for _, x := range hr.Values {
-			v.HaltValues = append(v.HaltValues, formatValue(u, x))
+			v.HaltValues = append(v.HaltValues, value(x))
 		}
 	}
 	if hr := run.Halt; len(hr.GetTargets()) > 0 {
@@ -594,6 +640,7 @@ func (h *Handler) find(w http.ResponseWriter, r *http.Request) *murphyv1.Run {
 func (h *Handler) runPage(r *http.Request, run *murphyv1.Run) runPage {
 	v := BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now())
 	p := runPage{Page: h.chrome(r, "Run "+run.Id, "runs"), RunView: v, Live: h.live(r, run)}
+	h.notSummarizedYet(v, p.Live)
 	p.Refresh = v.Active
 	// A finished run's page must not subscribe: its stream would answer "end" at once
 	// and the page would reload itself every second.
@@ -614,7 +661,46 @@ func (h *Handler) runReverts(w http.ResponseWriter, r *http.Request) {
 // runMetrics is the charts part of a run's page, fetched as the run goes on.
 func (h *Handler) runMetrics(w http.ResponseWriter, r *http.Request) {
 	if run := h.find(w, r); run != nil {
-		h.render(w, "metrics", BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now()))
+		v := BuildRunView(run, h.cfg.FSM.Summaries(run.Id), h.workerIndex(), h.cfg.Now())
+		if v.Active && slices.ContainsFunc(v.Metrics, func(m MetricView) bool { return !m.Summarized }) {
+			h.notSummarizedYet(v, h.live(r, run))
+		}
+		h.render(w, "metrics", v)
+	}
+}
+
+// notSummarizedYet replaces an active run's empty charts by what is known of the samples:
+// the leader commits summaries in batches every few seconds, so early in a phase it holds
+// samples no node has a summary of, and "none recorded" would read as "no samples". A
+// follower that cannot ask the leader says the count is unknown on this node.
+func (h *Handler) notSummarizedYet(v *RunView, lv *liveView) {
+	if !v.Active {
+		return
+	}
+	for i, m := range v.Metrics {
+		if m.Summarized {
+			continue
+		}
+		var got *murphyv1.MetricProgress
+		for _, p := range lv.Resp.GetProgress() {
+			if p.Metric == m.Name {
+				got = p
+			}
+		}
+		leader := "the leader"
+		if lv.Follower && lv.LeaderID != "" {
+			leader += " " + lv.LeaderID
+		}
+		msg := "No summary of " + m.Name + " committed yet: the leader commits them every few seconds. "
+		switch {
+		case got != nil:
+			msg += fmt.Sprintf("So far %s holds %d control and %d experimental samples (Live, above).", leader, got.Control, got.Experiment)
+		case lv.Follower:
+			msg += "The samples " + leader + " holds are unknown on this node."
+		default:
+			msg += "No samples have arrived yet."
+		}
+		v.Metrics[i].Time = template.HTML(`<p class="empty pending">` + template.HTMLEscapeString(msg) + `</p>`)
 	}
 }
 

@@ -110,7 +110,7 @@ func TestPages(t *testing.T) {
 		{"/ui/", []string{"<h1>Runs</h1>", "8 runs", `<label for="f-phase">State</label>`, "checkout-000007", "refuted"}},
 		{"/ui/?phase=halted", []string{"2 runs", "checkout-000007", "halted"}},
 		{"/ui/?verdict=refuted&region=r1", []string{"checkout-000000"}},
-		{"/ui/runs/checkout-000000", []string{"Hypothesis refuted: latency rose 628% (95% CI 621–636%), beyond the 10% tolerance.", "<svg", "the baseline shaded grey, fault windows red", "Intervals against tolerances", "distributions over the verdict window", "Data centre", `&#34;baseline&#34;: &#34;10s&#34;`}},
+		{"/ui/runs/checkout-000000", []string{"Hypothesis refuted: latency rose 628% (95% CI 621–636%), beyond the 10% tolerance.", "<svg", "the baseline shaded grey with its warm-up darker", "Intervals against tolerances", "distributions over the verdict window", "Data centre", `&#34;baseline&#34;: &#34;10s&#34;`}},
 		{"/ui/runs/checkout-000003", []string{"Halted at", "pager went off", "1 of 1 experimental worker reverted, slowest 20 ms.", "Reverts: 1 of 1 workers that held a fault confirmed", `<span class="badge halted" data-badge="halted">halted</span>`}},
 		{"/ui/runs/checkout-000000", []string{`<span class="badge refuted" data-badge="refuted">refuted</span> <span class="phase" id="phase">completed</span>`}},
 		{"/ui/runs/checkout-000000/report", []string{`<span class="badge refuted" data-badge="refuted">refuted</span>`}},
