@@ -54,7 +54,7 @@ func eq(x float64) func(float64) bool { return func(v float64) bool { return v =
 func fast(v float64) bool { return v > 0 && v < 1 }
 
 func probeOf(measure string, kind any) *murphyv1.Probe {
-	p := &murphyv1.Probe{Metric: "m", Measure: measure, Interval: durationpb.New(20 * time.Millisecond)}
+	p := &murphyv1.Probe{Metric: "m", Measure: measure, Interval: durationpb.New(20 * time.Millisecond), Timeout: durationpb.New(2 * time.Second)}
 	switch k := kind.(type) {
 	case *murphyv1.TCPProbe:
 		p.Kind = &murphyv1.Probe_Tcp{Tcp: k}
@@ -235,7 +235,9 @@ func TestCommandProbeKillsGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	p := probeOf("exit_code", &murphyv1.CommandProbe{Argv: []string{"sh", "-c", `sleep 30 & echo $! > "$PIDFILE"; wait`},
 		Env: map[string]string{"PIDFILE": pidFile}})
-	p.Timeout = durationpb.New(200 * time.Millisecond)
+	// Long enough for the shell to start its child and write the PID on a loaded machine
+	// (200 ms was not, once).
+	p.Timeout = durationpb.New(time.Second)
 	p.Interval = durationpb.New(time.Hour)
 	checkAll(t, samples(t, p, Options{AllowCommands: true}, 1), false, eq(-1))
 	b, err := os.ReadFile(pidFile)

@@ -48,7 +48,9 @@ func (c *collector) get(metric string) []*murphyv1.Sample {
 
 func httpProbe(metric, measure, url string, expect ...int32) *murphyv1.Probe {
 	return &murphyv1.Probe{
-		Metric: metric, Measure: measure, Interval: durationpb.New(20 * time.Millisecond),
+		// The timeout is the interval unless set: 20 ms is too little for a loaded machine
+		// (a bare-machine run saw a probe of a local server time out).
+		Metric: metric, Measure: measure, Interval: durationpb.New(20 * time.Millisecond), Timeout: durationpb.New(2 * time.Second),
 		Kind: &murphyv1.Probe_Http{Http: &murphyv1.HTTPProbe{Url: url, ExpectStatus: expect}},
 	}
 }
