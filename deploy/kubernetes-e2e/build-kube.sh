@@ -14,7 +14,7 @@ pkgs="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller
 # /version, and the controller manager checks it against the apiserver's.
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 total=$($go list -deps $pkgs | wc -l)
-echo "kube-apiserver and kube-controller-manager $version -> $out ($total packages; the first build takes about 40 minutes on 2 busy cores, later ones seconds)"
+echo "kube-apiserver and kube-controller-manager $version -> $out ($total packages; the first build took 50 minutes on 2 cores shared with other builds; later ones take seconds)"
 start=$(date +%s)
 mkdir -p "$out"
 status=$(mktemp)
