@@ -15,7 +15,7 @@ SKIPPED   := $(CURDIR)/bin/skipped-tests.txt
 # The system packages some tests need; `make deps` installs them with apt.
 DEPS      := prometheus chromium iproute2 nftables gcc
 
-.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e reliability fuzz fresh clean
+.PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e e2e-kubernetes reliability fuzz fresh clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -88,6 +88,14 @@ e2e: build ## end-to-end: `murphy dev --once` on real binaries; deploy/e2e break
 	$(GO) test -count=1 -timeout 10m -tags e2e ./cmd/murphy/...
 	MURPHY_E2E_BIN=$(CURDIR)/bin/murphy $(GO) test -count=1 -timeout 15m -tags e2e -v ./deploy/e2e/
 	$(MAKE) reliability
+
+# A module of its own (deploy/kubernetes-e2e/go.mod), so the main module never depends on
+# k8s.io/kubernetes; its ./... is not part of this module's.
+KUBE_BIN  ?= $(CURDIR)/bin/kube
+
+e2e-kubernetes: ## Kubernetes tier: builds kube-apiserver and kube-controller-manager into bin/kube (first time: long), tests with a real etcd
+	GO=$(GO) deploy/kubernetes-e2e/build-kube.sh $(KUBE_BIN)
+	cd deploy/kubernetes-e2e && MURPHY_KUBE_BIN=$(KUBE_BIN) $(GO) test -count=1 -timeout 15m -v ./...
 
 # FROM scratch images of the static binary; no base image is pulled. The classic builder
 # is used where the buildx plugin is missing.
