@@ -18,7 +18,7 @@ DEPS      := prometheus chromium iproute2 nftables gcc
 .PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e e2e-kubernetes reliability fuzz fresh clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/murphy (static, CGO_ENABLED=0)
 	CGO_ENABLED=0 $(GO) build -o bin/murphy ./cmd/murphy
