@@ -60,7 +60,7 @@ func TestGuardianRevertsForDeadAndFrozenWorkers(t *testing.T) {
 			tg := startTarget(t)
 			dir := t.TempDir() + "/data"
 			f1 := startFake(t, "127.0.0.1:0")
-			w1, w1done := startWorkerProcess(t, dir, f1.addr, freePort(t))
+			w1, w1done := startWorkerProcess(t, dir, f1.addr, "127.0.0.1:0") // the test never goes through the proxy: any port, so no race for a "free" one
 			f1.await(t, "hello", isHello)
 			startGuardian(t, dir, tc.stale)
 			f1.push <- assign("stop-1", "r1", tc.deadline, "process.stop", map[string]string{"pid": strconv.Itoa(tg.cmd.Process.Pid)})
@@ -91,7 +91,7 @@ func TestGuardianRevertsForDeadAndFrozenWorkers(t *testing.T) {
 
 			// The next worker reports the guardian's revert, with its time and cause.
 			f2 := startFake(t, "127.0.0.1:0")
-			startWorkerProcess(t, dir, f2.addr, freePort(t))
+			startWorkerProcess(t, dir, f2.addr, "127.0.0.1:0")
 			m := f2.await(t, "the guardian's revert reported", isStatus("stop-1", murphyv1.FaultState_FAULT_STATE_REVERTED, murphyv1.RevertCause_REVERT_CAUSE_GUARDIAN))
 			if at := m.GetStepStatus().GetAt().AsTime(); at.Before(sent) || at.After(sent.Add(tc.limit)) {
 				t.Errorf("reported revert at %s, want within %s of the signal at %s", at, tc.limit, sent)
