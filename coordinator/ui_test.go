@@ -23,21 +23,10 @@ import (
 // the test is skipped and listed at the end of `make test`, unless MURPHY_REQUIRE_CHROMIUM
 // is set (CI sets it).
 func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.LookPath(t, testenv.Chromium, "chromium", "chromium-browser", "google-chrome", "headless-shell")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		// The coordinators' certificates come from the test's own CA.
-		chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 1600))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
 	// One deadline covers the whole browser session, cluster waits included; under a full
-	// `make test` on two cores Chromium alone has needed most of 90 s, so allow more.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium at %s: %v", path, err)
-	}
-	return ctx
+	// `make test` on two cores Chromium alone has needed most of 90 s, so allow more. The
+	// coordinators' certificates come from the test's own CA.
+	return testenv.Browser(t, 4*time.Minute, chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 1600))
 }
 
 // screenshot keeps a full-page PNG as a test artifact in $MURPHY_ARTIFACTS/ui (or the

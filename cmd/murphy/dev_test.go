@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net/url"
 	"os"
@@ -124,16 +123,5 @@ func TestDevSignInLink(t *testing.T) {
 // devBrowser starts headless Chromium with no client certificate; it accepts the dev
 // CA's certificate as a person would by clicking through the warning.
 func devBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.LookPath(t, testenv.Chromium, "chromium", "chromium-browser", "google-chrome", "headless-shell")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 900))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("start Chromium at %s: %v", path, err)
-	}
-	return ctx
+	return testenv.Browser(t, 4*time.Minute, chromedp.IgnoreCertErrors, chromedp.WindowSize(1280, 900))
 }

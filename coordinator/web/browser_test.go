@@ -695,19 +695,9 @@ func location(t *testing.T, ctx context.Context) string {
 
 // reviewBrowser starts headless Chromium, or skips (fails with MURPHY_REQUIRE_CHROMIUM).
 func reviewBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.LookPath(t, testenv.Chromium, "chromium", "chromium-browser", "google-chrome", "headless-shell")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1300, 900))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
 	// Both widths walk every page; beside other tests on two loaded cores one width alone
 	// has taken three minutes.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 8*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start Chromium at %s: %v", path, err)
-	}
-	return ctx
+	return testenv.Browser(t, 8*time.Minute, chromedp.WindowSize(1300, 900))
 }
 
 // screenshot keeps a full-page PNG in $MURPHY_ARTIFACTS/murphy-ui (or the temp dir).
