@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,15 @@ func TestGuardrailHaltsRun(t *testing.T) {
 	h := run.Halt
 	if h.By != "monitor" || h.Metric != "ok" || h.Guardrail != "below 0.9 for 500ms" || h.Threshold != 0.9 || h.FirstBreach == nil || len(h.Values) == 0 {
 		t.Fatalf("halt evidence %v", h)
+	}
+	// The evidence says which experimental worker each sample came from, and when.
+	if len(h.Samples) != len(h.Values) {
+		t.Fatalf("%d samples with hosts for %d values", len(h.Samples), len(h.Values))
+	}
+	for i, s := range h.Samples {
+		if !slices.Contains(run.Groups.Experiment, s.WorkerId) || s.Value != h.Values[i] || s.At.AsTime().After(h.At.AsTime()) {
+			t.Errorf("sample %d %v: want an experimental worker's, value %v, before the halt", i, s, h.Values[i])
+		}
 	}
 	detect := h.At.AsTime().Sub(h.FirstBreach.AsTime())
 	t.Logf("halt: %s (first breach to commit %s)", h.Reason, detect)

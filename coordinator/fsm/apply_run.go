@@ -171,7 +171,7 @@ func haltRun(r *murphyv1.Run, cmd *murphyv1.Command, c *murphyv1.HaltRun) {
 	r.Halt = &murphyv1.HaltRecord{
 		Reason: c.Reason, By: cmd.By, At: cmd.At, Metric: c.Metric, Values: c.Values,
 		Guardrail: c.Guardrail, Threshold: c.Threshold, FirstBreach: c.FirstBreach,
-		Targets: cloneTargets(c.Targets), Scale: c.Scale,
+		Targets: cloneTargets(c.Targets), Scale: c.Scale, Samples: c.Samples,
 	}
 	for _, s := range r.Steps {
 		if s.EndedAt == nil {

@@ -64,6 +64,16 @@ type Decision struct {
 	// Scale is how those changes were taken: ratios on the log scale, differences on
 	// the linear one.
 	Scale analysis.Scale
+	// Samples are an absolute guardrail's recent experimental samples with the target
+	// each came from, oldest first (the same points as Values): the evidence by host.
+	Samples []Sample
+}
+
+// Sample is one experimental sample behind an absolute guardrail's halt.
+type Sample struct {
+	Source string
+	At     time.Time
+	Value  float64
 }
 
 type guard struct {
@@ -73,6 +83,7 @@ type guard struct {
 	window    time.Duration // absolute guardrails aggregate the experimental points in it
 	missing   time.Duration // silence that counts as missing data
 	recentExp []fleet.Point // experimental points in the window, oldest first
+	recentSrc []string      // the source of each of recentExp's points
 	breach    time.Time     // first breaching sample of the current breach, zero when none
 	aggregate float64
 
@@ -215,6 +226,9 @@ func (m *Monitor) Observe(metric string, g Group, source string, pts []fleet.Poi
 		last := pts[len(pts)-1].At
 		if g == Experiment {
 			gd.recentExp = append(gd.recentExp, pts...)
+			for range pts {
+				gd.recentSrc = append(gd.recentSrc, source)
+			}
 			if last.After(gd.lastExp) {
 				gd.lastExp = last
 			}
@@ -350,7 +364,7 @@ func (m *Monitor) evaluate(gd *guard, now time.Time) (*Decision, []*murphyv1.Gua
 	for i < len(gd.recentExp) && gd.recentExp[i].At.Before(cut) {
 		i++
 	}
-	gd.recentExp = gd.recentExp[i:]
+	gd.recentExp, gd.recentSrc = gd.recentExp[i:], gd.recentSrc[i:]
 	if gd.cond.Above != nil || gd.cond.Below != nil {
 		st := &murphyv1.GuardrailStatus{Metric: gd.cond.Metric, Guardrail: gd.absText()}
 		if len(gd.recentExp) > 0 {
@@ -368,7 +382,7 @@ func (m *Monitor) evaluate(gd *guard, now time.Time) (*Decision, []*murphyv1.Gua
 					halt = &Decision{
 						Reason: fmt.Sprintf("%s: experimental group at %.4g for %s, guardrail %s", gd.cond.Metric, gd.aggregate, held.Round(time.Millisecond), gd.absText()),
 						Metric: gd.cond.Metric, Guardrail: gd.absText(), Values: tail(values(gd.recentExp), 20),
-						Threshold: th, FirstBreach: gd.breach,
+						Threshold: th, FirstBreach: gd.breach, Samples: gd.samples(20),
 					}
 					st.Closeness = 1
 				} else if gd.cond.GetFor().AsDuration() > 0 {
@@ -514,4 +528,15 @@ func tail(xs []float64, n int) []float64 {
 		return xs[len(xs)-n:]
 	}
 	return xs
+}
+
+// samples are the last n experimental points with their sources, oldest first.
+func (gd *guard) samples(n int) []Sample {
+	from := max(0, len(gd.recentExp)-n)
+	out := make([]Sample, 0, len(gd.recentExp)-from)
+	for i := from; i < len(gd.recentExp); i++ {
+		p := gd.recentExp[i]
+		out = append(out, Sample{Source: gd.recentSrc[i], At: p.At, Value: p.Value})
+	}
+	return out
 }

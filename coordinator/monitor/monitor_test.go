@@ -51,7 +51,9 @@ func TestAbsoluteFor(t *testing.T) {
 				first = now
 			}
 		}
-		m.Observe("latency", Experiment, "e", []fleet.Point{pt(now, v)}, true)
+		// Two experimental hosts: the evidence must say which sample came from which.
+		m.Observe("latency", Experiment, "e1", []fleet.Point{pt(now, v)}, true)
+		m.Observe("latency", Experiment, "e2", []fleet.Point{pt(now, v)}, true)
 		m.Observe("latency", Control, "c", []fleet.Point{pt(now, 0.1)}, true)
 		d, st := m.Evaluate(now)
 		if len(st) != 1 {
@@ -61,6 +63,15 @@ func TestAbsoluteFor(t *testing.T) {
 			halted = now
 			if !d.FirstBreach.Equal(first) || d.Threshold != 0.5 || !strings.Contains(d.Reason, "above 0.5 for 1s") {
 				t.Errorf("decision %+v", d)
+			}
+			if len(d.Samples) != len(d.Values) || len(d.Samples) == 0 {
+				t.Fatalf("%d samples for %d values", len(d.Samples), len(d.Values))
+			}
+			for i, smp := range d.Samples {
+				want := []string{"e1", "e2"}[i%2]
+				if smp.Source != want || smp.Value != d.Values[i] || smp.At.After(now) || i > 0 && smp.At.Before(d.Samples[i-1].At) {
+					t.Errorf("sample %d: %+v, want from %s, value %v, oldest first", i, smp, want, d.Values[i])
+				}
 			}
 			break
 		}

@@ -134,7 +134,7 @@ func (r *Runner) monitorRun(ctx context.Context, run *murphyv1.Run, sp *spec.Exp
 	err := r.apply(ctx, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
 		RunId: run.Id, Reason: d.Reason, Metric: d.Metric, Values: d.Values,
 		Guardrail: d.Guardrail, Threshold: d.Threshold, FirstBreach: timestamppb.New(d.FirstBreach),
-		Targets: TargetSummaries(d.Targets), Scale: string(d.Scale),
+		Targets: TargetSummaries(d.Targets), Scale: string(d.Scale), Samples: breachSamples(d.Samples),
 	}}})
 	if err != nil {
 		return err
@@ -169,4 +169,12 @@ func splitAt(pts []fleet.Point, at time.Time) (before, after []fleet.Point) {
 		}
 	}
 	return pts, nil
+}
+
+func breachSamples(ss []monitor.Sample) []*murphyv1.BreachSample {
+	out := make([]*murphyv1.BreachSample, len(ss))
+	for i, s := range ss {
+		out[i] = &murphyv1.BreachSample{WorkerId: s.Source, At: timestamppb.New(s.At), Value: s.Value}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +141,13 @@ func reviewState(t *testing.T) *review {
 	x.apply(halt, &murphyv1.Command{By: "monitor", Cmd: &murphyv1.Command_HaltRun{HaltRun: &murphyv1.HaltRun{
 		RunId: "checkout-guarded", Reason: "guardrail above 0.05 for 3s breached on latency", Metric: "latency",
 		Values: []float64{0.047, 0.052, 0.058, 0.061, 0.062}, Guardrail: "above 0.05 for 3s", Threshold: 0.05, FirstBreach: timestamppb.New(halt.Add(-4 * time.Second)),
+		Samples: []*murphyv1.BreachSample{
+			{WorkerId: "w2", At: timestamppb.New(halt.Add(-5 * time.Second)), Value: 0.047},
+			{WorkerId: "w3", At: timestamppb.New(halt.Add(-4 * time.Second)), Value: 0.052},
+			{WorkerId: "w2", At: timestamppb.New(halt.Add(-3 * time.Second)), Value: 0.058},
+			{WorkerId: "w3", At: timestamppb.New(halt.Add(-2 * time.Second)), Value: 0.061},
+			{WorkerId: "w2", At: timestamppb.New(halt.Add(-1 * time.Second)), Value: 0.062},
+		},
 	}}})
 	x.apply(halt, &murphyv1.Command{Cmd: &murphyv1.Command_RecordRevert{RecordRevert: &murphyv1.RecordRevert{RunId: "checkout-guarded", Reverts: []*murphyv1.WorkerRevert{
 		{WorkerId: "w2", At: timestamppb.New(halt.Add(18 * time.Millisecond)), Cause: murphyv1.RevertCause_REVERT_CAUSE_HALT},
@@ -330,6 +338,25 @@ func TestReviewInBrowser(t *testing.T) {
 			}
 			if !inside {
 				t.Error("the breaching samples are not drawn above the threshold inside the chart")
+			}
+			// Each sample is drawn at its own time and names its host, in order of time.
+			byHost, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("figure.timechart svg circle.breach")).map(c => c.dataset.host + " " + c.getAttribute("cx"))`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var order []string
+			lastX := -1.0
+			for _, hx := range byHost {
+				h, xs, _ := strings.Cut(hx, " ")
+				x, _ := strconv.ParseFloat(xs, 64)
+				if x < lastX {
+					t.Errorf("breach samples out of time order: %q", byHost)
+				}
+				lastX = x
+				order = append(order, strings.Split(h, ".")[0])
+			}
+			if want := []string{"checkout-2", "checkout-3", "checkout-2", "checkout-3", "checkout-2"}; !slices.Equal(order, want) {
+				t.Errorf("the breach's samples name the hosts %q, want %q", order, want)
 			}
 			if got := pageText(t, ctx, `#halt-reason`); !strings.Contains(got, "the guardrail “above 0.05 for 3s” on latency") || strings.Contains(got, "by monitor") {
 				t.Errorf("the halt reads %q, want the guardrail as its actor", got)

@@ -257,8 +257,21 @@ func TimeChart(metric string, intervals []*murphyv1.IntervalSummary, windows []W
 		}
 		x0, x1 := x.at(float64(from.UnixNano())), x.at(float64(to.UnixNano()))
 		n := len(breach.Values)
+		for _, s := range breach.Samples {
+			// Each sample at its own time, named by its host.
+			class := "breach"
+			if !breach.Beyond(s.Value) {
+				class = "breach within"
+			}
+			at := s.At
+			if at.Before(t0) {
+				at = t0
+			}
+			fmt.Fprintf(&b, `<circle class="%s" data-host="%s" cx="%.1f" cy="%.1f" r="3"><title>%s</title></circle>`, class, html.EscapeString(s.Host),
+				x.at(float64(at.UnixNano())), y.at(s.Value), html.EscapeString(fmt.Sprintf("%s: %s at %s", s.Host, formatValue(unit, s.Value), s.At.UTC().Format("15:04:05.000"))))
+		}
 		for i, v := range breach.Values {
-			if breach.HasLevels() {
+			if breach.HasLevels() || len(breach.Samples) > 0 {
 				break // a deviation's values are changes, not levels: the hosts show it
 			}
 			at := from
@@ -291,6 +304,16 @@ type Breach struct {
 	First  time.Time
 	// Hosts are the experimental hosts that held the fault at the breach.
 	Hosts []BreachHost
+	// Samples are Values with the host and time of each, when the halt record kept them
+	// (absolute guardrails since it does).
+	Samples []BreachSample
+}
+
+// BreachSample is one of an absolute guardrail's samples before its halt.
+type BreachSample struct {
+	Host  string // host label, or worker ID
+	At    time.Time
+	Value float64
 }
 
 // BreachHost is one experimental host at a guardrail's breach. A deviation guardrail
@@ -334,6 +357,9 @@ func NewBreach(run *murphyv1.Run, metric string, workers map[string]*murphyv1.Wo
 		return b
 	}
 	b.Threshold, b.HasThreshold = h.GetThreshold(), true
+	for _, s := range h.GetSamples() {
+		b.Samples = append(b.Samples, BreachSample{Host: name(s.WorkerId), At: s.At.AsTime(), Value: s.Value})
+	}
 	for _, r := range HeldAt(run, b.First, h.GetAt().AsTime()) {
 		b.Hosts = append(b.Hosts, BreachHost{ID: r.Worker, Name: name(r.Worker)})
 	}
@@ -402,6 +428,9 @@ func breachHosts(b *strings.Builder, br *Breach, x0, x1 float64, y scale, unit U
 		names := make([]string, len(br.Hosts))
 		for i, h := range br.Hosts {
 			names[i] = h.Name
+			if n, beyond := br.samplesOf(h.Name); n > 0 {
+				names[i] += fmt.Sprintf(" (%d of its %d recent samples beyond)", beyond, n)
+			}
 		}
 		fmt.Fprintf(b, `<g class="breach-hosts"><title>%s</title>`, html.EscapeString("the guardrail pooled the samples of the experimental hosts holding the fault: "+strings.Join(names, ", ")))
 		for i, h := range br.Hosts {
@@ -441,6 +470,19 @@ func shortHost(name string) string {
 	}
 	short, _, _ := strings.Cut(name, ".")
 	return short
+}
+
+// samplesOf counts host's samples among the breach's, and those beyond the threshold.
+func (b *Breach) samplesOf(host string) (n, beyond int) {
+	for _, s := range b.Samples {
+		if s.Host == host {
+			n++
+			if b.Beyond(s.Value) {
+				beyond++
+			}
+		}
+	}
+	return n, beyond
 }
 
 // Beyond reports whether v is on the breaching side of the threshold: the side most

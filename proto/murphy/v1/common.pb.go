@@ -881,7 +881,10 @@ type HaltRecord struct {
 	Targets []*TargetSummary `protobuf:"bytes,10,rep,name=targets,proto3" json:"targets,omitempty"`
 	// "log" (each change a ratio − 1) or "linear" (a difference); empty on records written
 	// before the scale was kept.
-	Scale         string `protobuf:"bytes,11,opt,name=scale,proto3" json:"scale,omitempty"`
+	Scale string `protobuf:"bytes,11,opt,name=scale,proto3" json:"scale,omitempty"`
+	// For an absolute guardrail (above, below): its recent experimental samples, each with
+	// the host it came from and when, oldest first (the same as values).
+	Samples       []*BreachSample `protobuf:"bytes,12,rep,name=samples,proto3" json:"samples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -993,6 +996,74 @@ func (x *HaltRecord) GetScale() string {
 	return ""
 }
 
+func (x *HaltRecord) GetSamples() []*BreachSample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+// BreachSample is one sample behind a guardrail's halt.
+type BreachSample struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Value         float64                `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreachSample) Reset() {
+	*x = BreachSample{}
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreachSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreachSample) ProtoMessage() {}
+
+func (x *BreachSample) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreachSample.ProtoReflect.Descriptor instead.
+func (*BreachSample) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BreachSample) GetWorkerId() string {
+	if x != nil {
+		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *BreachSample) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *BreachSample) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 type MetricVerdict struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1052,7 +1123,7 @@ type MetricVerdict struct {
 
 func (x *MetricVerdict) Reset() {
 	*x = MetricVerdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1135,7 @@ func (x *MetricVerdict) String() string {
 func (*MetricVerdict) ProtoMessage() {}
 
 func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1148,7 @@ func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricVerdict.ProtoReflect.Descriptor instead.
 func (*MetricVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetricVerdict) GetName() string {
@@ -1383,7 +1454,7 @@ type TargetSummary struct {
 
 func (x *TargetSummary) Reset() {
 	*x = TargetSummary{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1466,7 @@ func (x *TargetSummary) String() string {
 func (*TargetSummary) ProtoMessage() {}
 
 func (x *TargetSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1479,7 @@ func (x *TargetSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
 func (*TargetSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TargetSummary) GetId() string {
@@ -1490,7 +1561,7 @@ type PooledView struct {
 
 func (x *PooledView) Reset() {
 	*x = PooledView{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1573,7 @@ func (x *PooledView) String() string {
 func (*PooledView) ProtoMessage() {}
 
 func (x *PooledView) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1586,7 @@ func (x *PooledView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
 func (*PooledView) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PooledView) GetMethod() string {
@@ -1628,7 +1699,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1711,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1724,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1754,7 +1825,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1837,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1850,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Run) GetId() string {
@@ -1957,7 +2028,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2040,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2053,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2027,7 +2098,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2110,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2123,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2116,7 +2187,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2199,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2212,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2222,7 +2293,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2305,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2318,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2305,7 +2376,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2317,7 +2388,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2330,7 +2401,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2413,7 +2484,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\fWorkerRevert\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
-	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\x88\x03\n" +
+	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\xbb\x03\n" +
 	"\n" +
 	"HaltRecord\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x0e\n" +
@@ -2427,7 +2498,12 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\ffirst_breach\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
 	"\atargets\x18\n" +
 	" \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\x12\x14\n" +
-	"\x05scale\x18\v \x01(\tR\x05scale\"\xbf\n" +
+	"\x05scale\x18\v \x01(\tR\x05scale\x121\n" +
+	"\asamples\x18\f \x03(\v2\x17.murphy.v1.BreachSampleR\asamples\"m\n" +
+	"\fBreachSample\x12\x1b\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\"\xbf\n" +
 	"\n" +
 	"\rMetricVerdict\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
@@ -2636,7 +2712,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -2651,78 +2727,81 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(*Groups)(nil),                // 10: murphy.v1.Groups
 	(*WorkerRevert)(nil),          // 11: murphy.v1.WorkerRevert
 	(*HaltRecord)(nil),            // 12: murphy.v1.HaltRecord
-	(*MetricVerdict)(nil),         // 13: murphy.v1.MetricVerdict
-	(*TargetSummary)(nil),         // 14: murphy.v1.TargetSummary
-	(*PooledView)(nil),            // 15: murphy.v1.PooledView
-	(*Verdict)(nil),               // 16: murphy.v1.Verdict
-	(*Run)(nil),                   // 17: murphy.v1.Run
-	(*Sample)(nil),                // 18: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 19: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 20: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 21: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 22: murphy.v1.Wave
-	nil,                           // 23: murphy.v1.Worker.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
-	(*FaultSpec)(nil),             // 26: murphy.v1.FaultSpec
-	(*Experiment)(nil),            // 27: murphy.v1.Experiment
+	(*BreachSample)(nil),          // 13: murphy.v1.BreachSample
+	(*MetricVerdict)(nil),         // 14: murphy.v1.MetricVerdict
+	(*TargetSummary)(nil),         // 15: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 16: murphy.v1.PooledView
+	(*Verdict)(nil),               // 17: murphy.v1.Verdict
+	(*Run)(nil),                   // 18: murphy.v1.Run
+	(*Sample)(nil),                // 19: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 20: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 21: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 22: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 23: murphy.v1.Wave
+	nil,                           // 24: murphy.v1.Worker.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*FaultSpec)(nil),             // 27: murphy.v1.FaultSpec
+	(*Experiment)(nil),            // 28: murphy.v1.Experiment
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	23, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	24, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	24, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	24, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	24, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	25, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	25, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	25, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
 	7,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
-	25, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
-	26, // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	24, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	24, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	26, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
+	27, // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
+	25, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	25, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
 	9,  // 10: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
-	24, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
-	24, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	25, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	25, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
 	5,  // 13: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
-	24, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	25, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
 	5,  // 15: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	24, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	25, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
 	11, // 17: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	24, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	14, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	3,  // 20: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	20, // 21: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	14, // 22: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	15, // 23: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 24: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 25: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	13, // 26: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	24, // 27: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	24, // 28: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	24, // 29: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 30: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	24, // 31: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	24, // 32: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	24, // 33: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	27, // 34: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
-	10, // 35: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	8,  // 36: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	16, // 37: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	12, // 38: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	21, // 39: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	24, // 40: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	24, // 41: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	24, // 42: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	22, // 43: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	24, // 44: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	26, // 45: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	24, // 46: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	10, // 47: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 48: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	16, // 49: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	25, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	15, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	13, // 20: murphy.v1.HaltRecord.samples:type_name -> murphy.v1.BreachSample
+	25, // 21: murphy.v1.BreachSample.at:type_name -> google.protobuf.Timestamp
+	3,  // 22: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	21, // 23: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	15, // 24: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	16, // 25: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 26: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 27: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	14, // 28: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	25, // 29: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	25, // 30: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	25, // 31: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 32: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	25, // 33: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	25, // 34: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	25, // 35: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	28, // 36: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
+	10, // 37: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	8,  // 38: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	17, // 39: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	12, // 40: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	22, // 41: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	25, // 42: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	25, // 43: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	25, // 44: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	23, // 45: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	25, // 46: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	27, // 47: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	25, // 48: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	10, // 49: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	8,  // 50: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	17, // 51: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	52, // [52:52] is the sub-list for method output_type
+	52, // [52:52] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -2737,7 +2816,7 @@ func file_murphy_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -996,7 +996,9 @@ type HaltRun struct {
 	Targets     []*TargetSummary       `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
 	// The scale the targets' changes were taken on ("log": ratios, "linear": differences),
 	// so a reader never has to infer it from the numbers.
-	Scale         string `protobuf:"bytes,9,opt,name=scale,proto3" json:"scale,omitempty"`
+	Scale string `protobuf:"bytes,9,opt,name=scale,proto3" json:"scale,omitempty"`
+	// An absolute guardrail's recent experimental samples with their hosts.
+	Samples       []*BreachSample `protobuf:"bytes,10,rep,name=samples,proto3" json:"samples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1092,6 +1094,13 @@ func (x *HaltRun) GetScale() string {
 		return x.Scale
 	}
 	return ""
+}
+
+func (x *HaltRun) GetSamples() []*BreachSample {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
 }
 
 // HaltAll halts every active run and keeps the cluster halted (no new runs, every worker
@@ -2398,7 +2407,7 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x03end\x18\x05 \x01(\bR\x03end\x12\x1a\n" +
 	"\binjected\x18\x06 \x03(\tR\binjected\x12\x16\n" +
 	"\x06failed\x18\a \x03(\tR\x06failed\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error\"\xad\x02\n" +
+	"\x05error\x18\b \x01(\tR\x05error\"\xe0\x02\n" +
 	"\aHaltRun\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
@@ -2408,7 +2417,9 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12=\n" +
 	"\ffirst_breach\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfirstBreach\x122\n" +
 	"\atargets\x18\b \x03(\v2\x18.murphy.v1.TargetSummaryR\atargets\x12\x14\n" +
-	"\x05scale\x18\t \x01(\tR\x05scale\"!\n" +
+	"\x05scale\x18\t \x01(\tR\x05scale\x121\n" +
+	"\asamples\x18\n" +
+	" \x03(\v2\x17.murphy.v1.BreachSampleR\asamples\"!\n" +
 	"\aHaltAll\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"%\n" +
 	"\x06Resume\x12\x1b\n" +
@@ -2556,16 +2567,17 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	(RunPhase)(0),                 // 33: murphy.v1.RunPhase
 	(*FaultSpec)(nil),             // 34: murphy.v1.FaultSpec
 	(*TargetSummary)(nil),         // 35: murphy.v1.TargetSummary
-	(*FaultWindow)(nil),           // 36: murphy.v1.FaultWindow
-	(*WorkerRevert)(nil),          // 37: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 38: murphy.v1.Verdict
-	(*Worker)(nil),                // 39: murphy.v1.Worker
-	(*Run)(nil),                   // 40: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 41: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 42: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 43: murphy.v1.AuditEntry
-	(Group)(0),                    // 44: murphy.v1.Group
-	(*RollbackResult)(nil),        // 45: murphy.v1.RollbackResult
+	(*BreachSample)(nil),          // 36: murphy.v1.BreachSample
+	(*FaultWindow)(nil),           // 37: murphy.v1.FaultWindow
+	(*WorkerRevert)(nil),          // 38: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 39: murphy.v1.Verdict
+	(*Worker)(nil),                // 40: murphy.v1.Worker
+	(*Run)(nil),                   // 41: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 42: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 43: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 44: murphy.v1.AuditEntry
+	(Group)(0),                    // 45: murphy.v1.Group
+	(*RollbackResult)(nil),        // 46: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
 	28, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
@@ -2603,41 +2615,42 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	34, // 32: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
 	28, // 33: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
 	35, // 34: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
-	36, // 35: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
-	37, // 36: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	38, // 37: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	38, // 38: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	38, // 39: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	32, // 40: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	28, // 41: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	29, // 42: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	39, // 43: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	40, // 44: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	41, // 45: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	25, // 46: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	42, // 47: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	43, // 48: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	31, // 49: murphy.v1.CreateSchedule.spec:type_name -> murphy.v1.Experiment
-	28, // 50: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 51: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	31, // 52: murphy.v1.FireSchedule.spec:type_name -> murphy.v1.Experiment
-	28, // 53: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 54: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
-	28, // 55: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 56: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 57: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
-	24, // 58: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	44, // 59: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	28, // 60: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	28, // 61: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	24, // 62: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	24, // 63: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	45, // 64: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	65, // [65:65] is the sub-list for method output_type
-	65, // [65:65] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	36, // 35: murphy.v1.HaltRun.samples:type_name -> murphy.v1.BreachSample
+	37, // 36: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
+	38, // 37: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	39, // 38: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	39, // 39: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	39, // 40: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	32, // 41: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	28, // 42: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 43: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	40, // 44: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	41, // 45: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	42, // 46: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	25, // 47: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	43, // 48: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	44, // 49: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	31, // 50: murphy.v1.CreateSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 51: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 52: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	31, // 53: murphy.v1.FireSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 54: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 55: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	28, // 56: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 57: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 58: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	24, // 59: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	45, // 60: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	28, // 61: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	28, // 62: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	24, // 63: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	24, // 64: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	46, // 65: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	66, // [66:66] is the sub-list for method output_type
+	66, // [66:66] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }
