@@ -147,6 +147,7 @@ type unit struct {
 	sum    TargetSummary
 	d      float64 // change on the analysis scale
 	within float64 // sampling variance of d
+	base   float64 // baseline level on the analysis scale (0 without a baseline)
 }
 
 // CompareTargets compares the groups target by target: each target's change against
@@ -300,7 +301,7 @@ func reduce(ts []Target, experiment bool, scale Scale, proportion, withBaseline 
 		if withBaseline {
 			bLevel, bVar := summarise(t.Baseline, scale, proportion)
 			u.sum.Baseline = toUnits(bLevel, scale)
-			u.d, u.within = wLevel-bLevel, wVar+bVar
+			u.d, u.within, u.base = wLevel-bLevel, wVar+bVar, bLevel
 		}
 		u.sum.Change = u.d
 		if scale == ScaleLog {

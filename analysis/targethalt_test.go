@@ -339,3 +339,97 @@ func TestTargetHaltFrontLoadedSpending(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetHaltANCOVA checks the ANCOVA look against numpy's least squares on the same
+// levels (window = a + group·g + slope·baseline; one value per window, so each level is
+// the value itself), and its fallbacks.
+func TestTargetHaltANCOVA(t *testing.T) {
+	targets := func(prefix string, base, win []float64) []Target {
+		var ts []Target
+		for i := range base {
+			ts = append(ts, Target{ID: fmt.Sprint(prefix, i), Baseline: []float64{base[i]}, Window: []float64{win[i]}})
+		}
+		return ts
+	}
+	ctlBase, ctlWin := []float64{10, 12.5, 9, 11, 13}, []float64{10.4, 12.1, 9.9, 11.8, 12.6}
+	expBase, expWin := []float64{11.5, 9.5, 12, 10}, []float64{16.2, 14.1, 17.5, 15}
+	for _, tc := range []struct {
+		name            string
+		method          HaltMethod
+		d               TargetData
+		want            HaltMethod
+		effect, t, df   float64
+		tolerance, prec float64
+	}{
+		// numpy.linalg.lstsq: group term 4.6258899676375425, standard error
+		// 0.34545350355292437; t against 3 is 4.706537785593632 on 6 degrees of freedom.
+		{"ANCOVA against numpy", HaltANCOVA, TargetData{Control: targets("c", ctlBase, ctlWin), Experiment: targets("e", expBase, expWin)},
+			HaltANCOVA, 4.6258899676375425, 4.706537785593632, 6, 3, 1e-12},
+		{"change scores on the same data", HaltChangeScores, TargetData{Control: targets("c", ctlBase, ctlWin), Experiment: targets("e", expBase, expWin)},
+			HaltChangeScores, 4.69, math.NaN(), 7, 3, 1e-12},
+		{"baselines that do not vary leave no slope: change scores", HaltANCOVA,
+			TargetData{Control: targets("c", []float64{10, 10, 10, 10}, []float64{10.4, 9.1, 10.9, 9.8}), Experiment: targets("e", []float64{10, 10, 10, 10}, []float64{16.2, 14.1, 17.5, 15})},
+			HaltChangeScores, 15.7 - 10.05, math.NaN(), 6, 3, 1e-12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := NewTargetHalt(HaltConfig{Direction: DirectionIncrease, Tolerance: Tolerance{Absolute: tc.tolerance}, Looks: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lv := h.Levels()
+			lv.Method = tc.method
+			if err := h.SetLevels(lv); err != nil {
+				t.Fatal(err)
+			}
+			l := h.Look(tc.d)
+			if !l.Tested || l.Method != tc.want || l.DF != tc.df || math.Abs(l.Effect-tc.effect) > tc.prec*math.Abs(tc.effect) {
+				t.Fatalf("look %+v; want method %v, effect %v on %v degrees of freedom", l, tc.want, tc.effect, tc.df)
+			}
+			if !math.IsNaN(tc.t) && math.Abs(l.T-tc.t) > tc.prec*tc.t {
+				t.Errorf("t %v, want %v", l.T, tc.t)
+			}
+			if l.Critical != StudentTQuantile(1-lv.EarlyLevel, tc.df) || l.Halt != (l.T > l.Critical) {
+				t.Errorf("critical %v, halt %v", l.Critical, l.Halt)
+			}
+		})
+	}
+}
+
+// TestChooseHaltMethod: the method comes from the baselines alone. Targets that hardly
+// differ next to their baselines' noise take ANCOVA; targets that differ much take
+// change scores; proportions and too few targets always take change scores.
+func TestChooseHaltMethod(t *testing.T) {
+	r := rand.New(rand.NewPCG(181, 1))
+	cfg := HaltConfig{Direction: DirectionIncrease, Tolerance: Tolerance{Relative: 0.5, IsRelative: true}, Looks: 33, EarlyLooks: 12, EarlyShare: 0.5}
+	h, _ := NewTargetHalt(cfg)
+	change := h.Levels()
+	change.EarlyLevel *= 1.3 // as calibrated: change scores' early looks share their baseline
+	ancova := h.Levels()
+	ancova.Method = HaltANCOVA
+	fleet := func(hosts int, hostSD, sigma float64) TargetData {
+		var d TargetData
+		for i := range hosts {
+			for g, ts := range []*[]Target{&d.Control, &d.Experiment} {
+				level := 3 * math.Exp(hostSD*r.NormFloat64())
+				*ts = append(*ts, Target{ID: fmt.Sprint(g, i), Baseline: hostValues(r, 30, level, sigma), Window: hostValues(r, 60, level, sigma)})
+			}
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		d    TargetData
+		want HaltMethod
+	}{
+		{"identical hosts", fleet(6, 0, 0.3), HaltANCOVA},
+		{"hosts 40% apart", fleet(6, 0.4, 0.3), HaltChangeScores},
+		{"too few targets", fleet(MinHaltTargets-1, 0, 0.3), HaltChangeScores},
+		{"proportions", TargetData{Proportion: true, Control: successTargets(r, "c", 6, 100, 0.02, 0.02), Experiment: successTargets(r, "e", 6, 100, 0.02, 0.02)}, HaltChangeScores},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ChooseHaltMethod(tc.d, cfg.Tolerance, 2, change, ancova); got != tc.want {
+				t.Errorf("chose %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
