@@ -14,6 +14,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -103,6 +104,11 @@ type deviation struct {
 	nextLook   time.Time
 	last       analysis.HaltLook
 	looked     bool
+	// cfg and interval calibrate the levels at the first look, when the baseline is
+	// complete and the targets are known; planned is the spec's baseline.
+	cfg      analysis.HaltConfig
+	interval time.Duration
+	planned  time.Duration
 }
 
 // Monitor holds one run's guardrail state. Not safe for concurrent use.
@@ -146,16 +152,18 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
-			test, err := analysis.NewTargetHalt(analysis.HaltConfig{
+			cfg := analysis.HaltConfig{
 				Direction: dir, Tolerance: spec.ForAnalysis(a.Deviation), Proportion: spec.Proportion(mt),
 				Alpha: HaltAlpha / float64(nDev), Looks: looks,
 				EarlyLooks: earlyLooks, EarlyShare: earlyShare,
-			})
+			}
+			test, err := analysis.NewTargetHalt(cfg)
 			if err != nil {
 				return nil, fmt.Errorf("monitor: %s: %w", a.Metric, err)
 			}
 			g.dev = &deviation{
-				test: test, proportion: spec.Proportion(mt), okOnly: spec.SuccessesOnly(mt),
+				test: test, cfg: cfg, interval: interval, planned: sp.GetBaseline().AsDuration(),
+				proportion: spec.Proportion(mt), okOnly: spec.SuccessesOnly(mt),
 				group: map[string]Group{}, baseline: map[string][]float64{}, recent: map[string][]fleet.Point{},
 			}
 		}
@@ -255,7 +263,11 @@ func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailSt
 		for !now.Before(d.nextLook) {
 			d.nextLook = d.nextLook.Add(LookInterval)
 		}
-		d.last, d.looked = d.test.Look(d.targets(now, m.started)), true
+		td := d.targets(now, m.started)
+		if !d.looked {
+			d.plan(td)
+		}
+		d.last, d.looked = d.test.Look(td), true
 		if d.last.Halt {
 			halt = m.deviationHalt(gd, now)
 		}
@@ -272,6 +284,78 @@ func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailSt
 		st.Closeness = max(0, math.Min(1, l.T/l.Critical))
 	}
 	return st, halt
+}
+
+// plan fixes the test before the first look, when the baselines are complete and the
+// targets known: ANCOVA or change scores (analysis.ChooseHaltMethod, from the baselines
+// alone), and the early looks' level calibrated to how those looks share their data
+// (analysis.NewLookLevels). The baseline credited is the longest any target holds and
+// never shorter than the spec's: a longer baseline shares less noise between looks, so
+// erring long errs towards the Bonferroni levels. Proportions keep the Bonferroni
+// split: their calibration would rest on normal samples that shares of rare failures
+// are not.
+func (d *deviation) plan(td analysis.TargetData) {
+	count := func(ts []analysis.Target) (n int, longest int) {
+		for _, t := range ts {
+			if len(t.Baseline) > 0 && len(t.Window) > 0 {
+				n++
+				longest = max(longest, len(t.Baseline))
+			}
+		}
+		return n, longest
+	}
+	nC, bC := count(td.Control)
+	nE, bE := count(td.Experiment)
+	if d.proportion || nC < analysis.MinHaltTargets || nE < analysis.MinHaltTargets || d.interval <= 0 {
+		return
+	}
+	base := max(d.planned, time.Duration(max(bC, bE))*d.interval)
+	// Rounded up to half a look interval, so that runs of one design share a calibration.
+	halves := math.Ceil(2 * float64(base) / float64(LookInterval))
+	design := analysis.LookDesign{Window: int(LookWindow / LookInterval), Baseline: halves / 2}
+	change, err := lookLevels(d.cfg, analysis.HaltChangeScores, design, nC, nE)
+	if err != nil {
+		return
+	}
+	ancova, err := lookLevels(d.cfg, analysis.HaltANCOVA, design, nC, nE)
+	if err != nil {
+		return
+	}
+	lv := change
+	if analysis.ChooseHaltMethod(td, d.cfg.Tolerance, float64(LookWindow)/float64(base), change, ancova) == analysis.HaltANCOVA {
+		lv = ancova
+	}
+	_ = d.test.SetLevels(lv) // a plan for this guardrail's own config: cannot be refused
+}
+
+type levelKey struct {
+	cfg    analysis.HaltConfig
+	method analysis.HaltMethod
+	design analysis.LookDesign
+	nC, nE int
+}
+
+// levelCache holds calibrated levels by design. A calibration simulates 100,000 null
+// paths (a fraction of a second to a second); a fleet runs the same few designs again
+// and again, and the result is a fixed function of its key.
+var levelCache = struct {
+	sync.Mutex
+	m map[levelKey]analysis.LookLevels
+}{m: map[levelKey]analysis.LookLevels{}}
+
+func lookLevels(cfg analysis.HaltConfig, method analysis.HaltMethod, design analysis.LookDesign, nC, nE int) (analysis.LookLevels, error) {
+	k := levelKey{cfg, method, design, nC, nE}
+	levelCache.Lock()
+	defer levelCache.Unlock()
+	if lv, ok := levelCache.m[k]; ok {
+		return lv, nil
+	}
+	lv, err := analysis.NewLookLevels(cfg, method, design, nC, nE)
+	if err != nil {
+		return lv, err
+	}
+	levelCache.m[k] = lv
+	return lv, nil
 }
 
 // targets assembles each target's baseline and its points in the last LookWindow since

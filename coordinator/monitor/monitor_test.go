@@ -2,12 +2,15 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/murphy-chaos/murphy/analysis"
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -273,5 +276,66 @@ func TestMissingDataAfterTakeover(t *testing.T) {
 	}
 	if d, _ := m.Evaluate(takeover.Add(5 * time.Second)); d == nil {
 		t.Fatal("no halt after 5 s of silence on this leader")
+	}
+}
+
+// TestDeviationPlan: at its first look the guardrail fixes its test from the baselines.
+// Hosts that differ much take change scores, with the early looks' level calibrated to
+// the baseline they share (a lower critical value than Bonferroni's); identical hosts
+// take ANCOVA, at one degree of freedom less.
+func TestDeviationPlan(t *testing.T) {
+	rel := 0.5
+	bonferroni := func(df float64) float64 {
+		return analysis.StudentTQuantile(1-HaltAlpha*earlyShare/float64(earlyLooks), df)
+	}
+	for _, tc := range []struct {
+		name     string
+		hostSD   float64
+		critical func(float64) bool
+	}{
+		{"hosts 30% apart: change scores, calibrated", 0.3, func(c float64) bool { return c < bonferroni(10) }},
+		{"identical hosts: ANCOVA", 0, func(c float64) bool { return c > bonferroni(10) && c <= bonferroni(9) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := experiment(&spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
+			sp.Hypothesis.Metrics[0].Source.Probe.Interval = durationpb.New(time.Second)
+			sp.Baseline = durationpb.New(30 * time.Second)
+			sp.Steps[0].Fault.Duration = durationpb.New(5 * time.Minute)
+			m, err := New(sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(191, 1))
+			level := map[string]float64{}
+			for i := range 6 {
+				for _, id := range []string{fmt.Sprint("c", i), fmt.Sprint("e", i)} {
+					level[id] = 0.003 * math.Exp(tc.hostSD*rng.NormFloat64())
+				}
+			}
+			group := func(id string) Group {
+				if id[0] == 'e' {
+					return Experiment
+				}
+				return Control
+			}
+			feed := func(from, to int, active bool) {
+				for s := from; s < to; s++ {
+					for _, id := range slices.Sorted(maps.Keys(level)) {
+						v := level[id] * math.Exp(0.3*rng.NormFloat64())
+						m.Observe("latency", group(id), id, []fleet.Point{pt(t0.Add(time.Duration(s)*time.Second), v)}, active)
+					}
+				}
+			}
+			feed(-30, 0, false)
+			m.Start(t0)
+			feed(0, 11, true)
+			_, status := m.Evaluate(t0.Add(10 * time.Second))
+			if len(status) != 1 || status[0].Threshold == 0 {
+				t.Fatalf("status %v", status)
+			}
+			if c := status[0].Threshold; !tc.critical(c) {
+				t.Errorf("first look's critical value %v (Bonferroni's: %v with 10 degrees of freedom, %v with 9)", c, bonferroni(10), bonferroni(9))
+			}
+		})
 	}
 }
