@@ -399,6 +399,29 @@ func simHaltsOf(c haltCell, aa, power int, seed uint64, errors bool) haltStats {
 	return st
 }
 
+// simBoundary runs n fault windows of 30 minutes with the experimental hosts exactly at
+// the deviation tolerance (1.5x) and returns how many halted.
+func simBoundary(c haltCell, n int, seed uint64) int {
+	var mu sync.Mutex
+	halts := 0
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for i := w; i < n; i += workers {
+				if simHalt(rng, c, 1.5, 30*time.Minute) >= 0 {
+					mu.Lock()
+					halts++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return halts
+}
+
 // TestFleetSimVerdicts checks the verdict's two error rates at the tolerance boundary in
 // a few heterogeneous cells: a true +10% (exactly the tolerance) must be refuted at most
 // 2.5% of the time, a true +15% upheld at most 2.5%, each within binomial noise.
@@ -474,11 +497,11 @@ func TestFleetSimLong(t *testing.T) {
 	if v := os.Getenv("MURPHY_SIM_SEED"); v != "" {
 		fmt.Sscan(v, &seedBase)
 	}
-	// 64 verdict cells with two error rates each and 30 halt cells: a cell is flagged when
-	// its count is evidence of an excess at 1% for the whole grid (Bonferroni over the 156
+	// 64 verdict cells with two error rates each and 34 halt cells: a cell is flagged when
+	// its count is evidence of an excess at 1% for the whole grid (Bonferroni over the 162
 	// rates), so that chance alone flags a cell of a correct procedure at most 1% of the
 	// time.
-	const rates = 64*2 + 24 + 2 + 4
+	const rates = 64*2 + 24 + 2 + 4 + 4
 	excess := func(k, n int, p float64) bool { return binomialTail(k, n, p) < 0.01/rates }
 	var b strings.Builder
 	fmt.Fprintf(&b, "Verdicts, %d runs per cell and true change (tolerance +10%%, 95%%; design: both errors at most 2.5%%; * marks evidence of an excess, binomial P < 1%% over the grid)\n\n", runs)
@@ -551,6 +574,18 @@ func TestFleetSimLong(t *testing.T) {
 			bad++
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %d |\n", hosts, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
+	}
+	fmt.Fprintf(&b, "\nThe deviation guardrail exactly at its tolerance (the experimental hosts 1.5x slower for the whole 30-minute fault window: the least favourable case, where the halt budget of 1%% applies in full; %d runs per cell)\n\n", haltRuns)
+	b.WriteString("| hosts per group | host CV | AR(1) phi | halts at exactly +50% in 30 min |\n|---|---|---|---|\n")
+	for _, c := range []haltCell{{hosts: 4, cv: 0.2}, {hosts: 6, cv: 0}, {hosts: 6, cv: 0.2, phi: 0.5}, {hosts: 12, cv: 0.1}} {
+		seed++
+		k := simBoundary(c, haltRuns, seed)
+		fa := pctOf(k, haltRuns)
+		if excess(k, haltRuns, 0.01) {
+			fa += " *"
+			bad++
+		}
+		fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s |\n", c.hosts, 100*c.cv, c.phi, fa)
 	}
 	fmt.Println(b.String())
 	if out := os.Getenv("MURPHY_SIM_OUT"); out != "" {
