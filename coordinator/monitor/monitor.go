@@ -2,9 +2,9 @@
 // the spec's guardrails on the samples the leader receives: absolute thresholds (above or
 // below, held for a duration) on the experimental group; deviation of the experimental
 // group from the control group, target by target against each target's own baseline, at
-// planned looks whose levels add up to the halt budget (so looking again and again does
-// not inflate false halts, and hosts that differ from each other do not look like a
-// fault); and missing data. It is pure: the runner feeds it points and the time, and
+// planned looks whose chances of a false halt add up to at most the halt budget (so
+// looking again and again does not inflate false halts, and hosts that differ from each
+// other do not look like a fault); and missing data. It is pure: the runner feeds it points and the time, and
 // commits what it decides.
 package monitor
 
@@ -173,7 +173,7 @@ func New(sp *spec.Experiment) (*Monitor, error) {
 }
 
 // PlannedLooks is the number of looks a deviation guardrail plans over the spec's fault
-// window; each is tested at HaltAlpha / (guardrails × looks).
+// window, over which its share of HaltAlpha is spent (analysis.HaltConfig).
 func PlannedLooks(sp *spec.Experiment) int {
 	return int(spec.FaultDuration(sp)/LookInterval) + extraLooks
 }
