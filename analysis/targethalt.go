@@ -317,7 +317,8 @@ func ancova(ctl, exp []unit) (effect, se float64, ok bool) {
 // baseline levels' pooled variance less σ²b) and the full window's noise σ²w =
 // σ²b·baselineOverWindow; the variance per target is then σ²b + σ²w for change scores
 // and σ²w + σ²hσ²b/(σ²h + σ²b) for ANCOVA (the part of a target's offset its baseline
-// cannot tell from noise), each weighed by its early critical value squared. Because
+// cannot tell from noise) times the fitted slope's cost, each weighed by its early
+// critical value squared. Because
 // only baselines decide, the choice cannot favour a method on the looks' evidence:
 // ANCOVA's t is exact given the baselines, and change scores are chosen when the
 // baselines spread widely, which widens their t's standard error, never narrows it.
@@ -356,6 +357,13 @@ func ChooseHaltMethod(d TargetData, tol Tolerance, baselineOverWindow float64, c
 	vANCOVA := window
 	if hosts+noise > 0 {
 		vANCOVA += hosts * noise / (hosts + noise)
+	}
+	// The fitted slope costs ANCOVA's standard error the term (b̄E − b̄C)²/Sbb, whose
+	// expectation over baselines drawn at random is (1/nC + 1/nE)/(nC + nE − 4).
+	if n := nC + nE; n > 4 {
+		vANCOVA *= 1 + 1/float64(n-4)
+	} else {
+		return HaltChangeScores
 	}
 	cChange := StudentTQuantile(1-changeScores.EarlyLevel, float64(nC+nE-2))
 	cANCOVA := StudentTQuantile(1-ancova.EarlyLevel, float64(nC+nE-3))

@@ -427,7 +427,7 @@ func TestChooseHaltMethod(t *testing.T) {
 		{"proportions", TargetData{Proportion: true, Control: successTargets(r, "c", 6, 100, 0.02, 0.02), Experiment: successTargets(r, "e", 6, 100, 0.02, 0.02)}, HaltChangeScores},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ChooseHaltMethod(tc.d, cfg.Tolerance, 2, change, ancova); got != tc.want {
+			if got := ChooseHaltMethod(tc.d, cfg.Tolerance, 0.5, change, ancova); got != tc.want {
 				t.Errorf("chose %v, want %v", got, tc.want)
 			}
 		})

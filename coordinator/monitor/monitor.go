@@ -322,7 +322,7 @@ func (d *deviation) plan(td analysis.TargetData) {
 		return
 	}
 	lv := change
-	if analysis.ChooseHaltMethod(td, d.cfg.Tolerance, float64(LookWindow)/float64(base), change, ancova) == analysis.HaltANCOVA {
+	if analysis.ChooseHaltMethod(td, d.cfg.Tolerance, float64(base)/float64(LookWindow), change, ancova) == analysis.HaltANCOVA {
 		lv = ancova
 	}
 	_ = d.test.SetLevels(lv) // a plan for this guardrail's own config: cannot be refused
