@@ -136,7 +136,7 @@ func TestSetLevels(t *testing.T) {
 // the least favourable case. The early looks may then cross with at most their share.
 // The share is raised to 5% so that a miscalibration shows within a test's runs.
 func TestLookLevelsHoldTheirShare(t *testing.T) {
-	const runs, hosts, perInterval, early = 1500, 6, 4, 12
+	const runs, hosts, perInterval, early = 1000, 6, 4, 12
 	design := LookDesign{Window: 6, Baseline: 3}
 	for _, method := range []HaltMethod{HaltChangeScores, HaltANCOVA} {
 		t.Run(method.String(), func(t *testing.T) {
