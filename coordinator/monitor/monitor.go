@@ -4,8 +4,8 @@
 // group from the control group, target by target against each target's own baseline, at
 // planned looks whose chances of a false halt add up to at most the halt budget (so
 // looking again and again does not inflate false halts, and hosts that differ from each
-// other do not look like a fault); and missing data. It is pure: the runner feeds it points and the time, and
-// commits what it decides.
+// other do not look like a fault); and missing data. It is pure: the runner feeds it
+// points and the time, and commits what it decides.
 package monitor
 
 import (
@@ -336,14 +336,17 @@ type levelKey struct {
 }
 
 // levelCache holds calibrated levels by design. A calibration simulates 100,000 null
-// paths (a fraction of a second to a second); a fleet runs the same few designs again
-// and again, and the result is a fixed function of its key.
+// paths (0.1-1.5 s on one core, once per run's first look; another run's first look
+// waits meanwhile); a fleet runs the same few designs again and again, and the result is
+// a fixed function of its key, which leaves out what the levels do not depend on (the
+// tolerance), so the map stays at a few entries per design a fleet uses.
 var levelCache = struct {
 	sync.Mutex
 	m map[levelKey]analysis.LookLevels
 }{m: map[levelKey]analysis.LookLevels{}}
 
 func lookLevels(cfg analysis.HaltConfig, method analysis.HaltMethod, design analysis.LookDesign, nC, nE int) (analysis.LookLevels, error) {
+	cfg.Tolerance = analysis.Tolerance{}
 	k := levelKey{cfg, method, design, nC, nE}
 	levelCache.Lock()
 	defer levelCache.Unlock()
