@@ -117,7 +117,14 @@ type Monitor struct {
 	started time.Time // when faults became active; zero before
 	first   time.Time // this monitor's first evaluation
 	evals   int64
+	inline  bool // calibrate at the first look, waiting for it (CalibrateInline)
 }
+
+// CalibrateInline makes the first look of each deviation guardrail wait for its
+// calibrated levels instead of falling back to the Bonferroni split when they are not
+// ready. For simulations, whose clock does not wait for the background: a leader never
+// blocks its loop on a calibration.
+func (m *Monitor) CalibrateInline() { m.inline = true }
 
 // New prepares the guardrails of sp. The deviation test learns the groups from the
 // sources it is fed.
@@ -265,7 +272,7 @@ func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailSt
 		}
 		td := d.targets(now, m.started)
 		if !d.looked {
-			d.plan(td)
+			d.plan(td, m.inline)
 		}
 		d.last, d.looked = d.test.Look(td), true
 		if d.last.Halt {
@@ -289,43 +296,106 @@ func (m *Monitor) lookDeviation(gd *guard, now time.Time) (*murphyv1.GuardrailSt
 // plan fixes the test before the first look, when the baselines are complete and the
 // targets known: ANCOVA or change scores (analysis.ChooseHaltMethod, from the baselines
 // alone), and the early looks' level calibrated to how those looks share their data
-// (analysis.NewLookLevels). The baseline credited is the longest any target holds and
-// never shorter than the spec's: a longer baseline shares less noise between looks, so
-// erring long errs towards the Bonferroni levels. Proportions keep the Bonferroni
-// split: their calibration would rest on normal samples that shares of rare failures
-// are not.
-func (d *deviation) plan(td analysis.TargetData) {
+// (analysis.NewLookLevels). Calibrating costs 0.1-1.5 s of one core, too long for the
+// leader's loop, which carries every run's halt path: it starts in the background when
+// the faults begin (Start), and a run whose calibration is not ready at its first look
+// keeps the Bonferroni split for its whole fault window (valid whatever the dependence,
+// only more conservative; switching levels after a look would not be). Proportions keep
+// the Bonferroni split: their calibration would rest on normal samples that shares of
+// rare failures are not.
+func (d *deviation) plan(td analysis.TargetData, inline bool) {
+	lo, ok := d.design(td.Control, td.Experiment, true)
+	if !ok {
+		return
+	}
+	var change, ancova analysis.LookLevels
+	if inline {
+		var err1, err2 error
+		change, err1 = lookLevels(lo.key(analysis.HaltChangeScores))
+		ancova, err2 = lookLevels(lo.key(analysis.HaltANCOVA))
+		if err1 != nil || err2 != nil {
+			return
+		}
+	} else {
+		var ready1, ready2 bool
+		change, ready1 = cachedLevels(lo.key(analysis.HaltChangeScores))
+		ancova, ready2 = cachedLevels(lo.key(analysis.HaltANCOVA))
+		if !ready1 || !ready2 {
+			// The next run of this design finds them ready.
+			calibrateAsync(lo.key(analysis.HaltChangeScores))
+			calibrateAsync(lo.key(analysis.HaltANCOVA))
+			change, ancova = d.test.Levels(), d.test.Levels()
+			change.Method, ancova.Method = analysis.HaltChangeScores, analysis.HaltANCOVA
+		}
+	}
+	lv := change
+	if analysis.ChooseHaltMethod(td, d.cfg.Tolerance, lo.baselineOverWindow, change, ancova) == analysis.HaltANCOVA {
+		lv = ancova
+	}
+	_ = d.test.SetLevels(lv) // a plan for this guardrail's own config: cannot be refused
+}
+
+// prefetch starts calibrating, in the background, the levels the first look will most
+// likely need: the targets that hold a baseline when the faults begin.
+func (d *deviation) prefetch() {
+	var c, e []analysis.Target
+	for src, g := range d.group {
+		t := analysis.Target{ID: src, Baseline: d.baseline[src]}
+		if g == Experiment {
+			e = append(e, t)
+		} else {
+			c = append(c, t)
+		}
+	}
+	if lo, ok := d.design(c, e, false); ok {
+		calibrateAsync(lo.key(analysis.HaltChangeScores))
+		calibrateAsync(lo.key(analysis.HaltANCOVA))
+	}
+}
+
+// layout is what a calibration depends on besides the method.
+type layout struct {
+	cfg                analysis.HaltConfig
+	design             analysis.LookDesign
+	nC, nE             int
+	baselineOverWindow float64
+}
+
+func (lo layout) key(m analysis.HaltMethod) levelKey {
+	cfg := lo.cfg
+	cfg.Tolerance = analysis.Tolerance{} // the levels do not depend on it
+	return levelKey{cfg, m, lo.design, lo.nC, lo.nE}
+}
+
+// design counts the targets that can be tested (a baseline, and a window when
+// windowed) and the look design they imply. The baseline credited is the longest any
+// target holds and never shorter than the spec's: a longer baseline shares less noise
+// between looks, so erring long errs towards the Bonferroni levels.
+func (d *deviation) design(control, experiment []analysis.Target, windowed bool) (layout, bool) {
 	count := func(ts []analysis.Target) (n int, longest int) {
 		for _, t := range ts {
-			if len(t.Baseline) > 0 && len(t.Window) > 0 {
+			if len(t.Baseline) > 0 && (!windowed || len(t.Window) > 0) {
 				n++
 				longest = max(longest, len(t.Baseline))
 			}
 		}
 		return n, longest
 	}
-	nC, bC := count(td.Control)
-	nE, bE := count(td.Experiment)
+	nC, bC := count(control)
+	nE, bE := count(experiment)
 	if d.proportion || nC < analysis.MinHaltTargets || nE < analysis.MinHaltTargets || d.interval <= 0 {
-		return
+		return layout{}, false
 	}
 	base := max(d.planned, time.Duration(max(bC, bE))*d.interval)
 	// Rounded up to half a look interval, so that runs of one design share a calibration.
 	halves := math.Ceil(2 * float64(base) / float64(LookInterval))
-	design := analysis.LookDesign{Window: int(LookWindow / LookInterval), Baseline: halves / 2}
-	change, err := lookLevels(d.cfg, analysis.HaltChangeScores, design, nC, nE)
-	if err != nil {
-		return
-	}
-	ancova, err := lookLevels(d.cfg, analysis.HaltANCOVA, design, nC, nE)
-	if err != nil {
-		return
-	}
-	lv := change
-	if analysis.ChooseHaltMethod(td, d.cfg.Tolerance, float64(base)/float64(LookWindow), change, ancova) == analysis.HaltANCOVA {
-		lv = ancova
-	}
-	_ = d.test.SetLevels(lv) // a plan for this guardrail's own config: cannot be refused
+	return layout{
+		cfg:                d.cfg,
+		design:             analysis.LookDesign{Window: int(LookWindow / LookInterval), Baseline: halves / 2},
+		nC:                 nC,
+		nE:                 nE,
+		baselineOverWindow: float64(base) / float64(LookWindow),
+	}, true
 }
 
 type levelKey struct {
@@ -335,29 +405,69 @@ type levelKey struct {
 	nC, nE int
 }
 
-// levelCache holds calibrated levels by design. A calibration simulates 100,000 null
-// paths (0.1-1.5 s on one core, once per run's first look; another run's first look
-// waits meanwhile); a fleet runs the same few designs again and again, and the result is
-// a fixed function of its key, which leaves out what the levels do not depend on (the
-// tolerance), so the map stays at a few entries per design a fleet uses.
-var levelCache = struct {
+// levels holds calibrated levels by design. A calibration simulates 100,000 null paths
+// (0.1-1.5 s on one core); a fleet runs the same few designs again and again, and the
+// result is a fixed function of its key, which leaves out what the levels do not depend
+// on (the tolerance), so the map stays at a few entries per design a fleet uses. One
+// calibration runs at a time (busy), so that many runs starting together take one core,
+// not every core the leader has.
+var levels = struct {
 	sync.Mutex
-	m map[levelKey]analysis.LookLevels
-}{m: map[levelKey]analysis.LookLevels{}}
+	done     map[levelKey]analysis.LookLevels
+	failed   map[levelKey]error
+	inflight map[levelKey]bool
+	busy     chan struct{}
+}{
+	done: map[levelKey]analysis.LookLevels{}, failed: map[levelKey]error{},
+	inflight: map[levelKey]bool{}, busy: make(chan struct{}, 1),
+}
 
-func lookLevels(cfg analysis.HaltConfig, method analysis.HaltMethod, design analysis.LookDesign, nC, nE int) (analysis.LookLevels, error) {
-	cfg.Tolerance = analysis.Tolerance{}
-	k := levelKey{cfg, method, design, nC, nE}
-	levelCache.Lock()
-	defer levelCache.Unlock()
-	if lv, ok := levelCache.m[k]; ok {
+func cachedLevels(k levelKey) (analysis.LookLevels, bool) {
+	levels.Lock()
+	defer levels.Unlock()
+	lv, ok := levels.done[k]
+	return lv, ok
+}
+
+// calibrateAsync starts calibrating k unless it is done, failed or under way.
+func calibrateAsync(k levelKey) {
+	levels.Lock()
+	_, done := levels.done[k]
+	_, failed := levels.failed[k]
+	if done || failed || levels.inflight[k] {
+		levels.Unlock()
+		return
+	}
+	levels.inflight[k] = true
+	levels.Unlock()
+	go func() {
+		levels.busy <- struct{}{}
+		defer func() { <-levels.busy }()
+		_, _ = lookLevels(k)
+	}()
+}
+
+// lookLevels calibrates k, or returns it from the cache.
+func lookLevels(k levelKey) (analysis.LookLevels, error) {
+	levels.Lock()
+	if lv, ok := levels.done[k]; ok {
+		levels.Unlock()
 		return lv, nil
 	}
-	lv, err := analysis.NewLookLevels(cfg, method, design, nC, nE)
+	if err, ok := levels.failed[k]; ok {
+		levels.Unlock()
+		return analysis.LookLevels{}, err
+	}
+	levels.Unlock()
+	lv, err := analysis.NewLookLevels(k.cfg, k.method, k.design, k.nC, k.nE)
+	levels.Lock()
+	defer levels.Unlock()
+	delete(levels.inflight, k)
 	if err != nil {
+		levels.failed[k] = err
 		return lv, err
 	}
-	levelCache.m[k] = lv
+	levels.done[k] = lv
 	return lv, nil
 }
 
@@ -420,6 +530,11 @@ func (m *Monitor) deviationHalt(gd *guard, now time.Time) *Decision {
 func (m *Monitor) Start(at time.Time) {
 	if m.started.IsZero() {
 		m.started = at
+		for _, gd := range m.guards {
+			if gd.dev != nil && !m.inline {
+				gd.dev.prefetch()
+			}
+		}
 	}
 }
 

@@ -282,7 +282,9 @@ func TestMissingDataAfterTakeover(t *testing.T) {
 // TestDeviationPlan: at its first look the guardrail fixes its test from the baselines.
 // Hosts that differ much take change scores, with the early looks' level calibrated to
 // the baseline they share (a lower critical value than Bonferroni's); identical hosts
-// take ANCOVA, at one degree of freedom less.
+// take ANCOVA, at one degree of freedom less. The calibration runs in the background from
+// the moment the faults begin; a run whose calibration is not ready at its first look
+// keeps Bonferroni's level for every look, and the next run of its design finds it ready.
 func TestDeviationPlan(t *testing.T) {
 	rel := 0.5
 	bonferroni := func(df float64) float64 {
@@ -291,19 +293,29 @@ func TestDeviationPlan(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		hostSD   float64
+		baseline time.Duration
+		mode     string // inline, background (waited for) or blocked (never ready)
 		critical func(float64) bool
 	}{
-		{"hosts 30% apart: change scores, calibrated", 0.3, func(c float64) bool { return c < bonferroni(10) }},
-		{"identical hosts: ANCOVA", 0, func(c float64) bool { return c > bonferroni(10) && c <= bonferroni(9) }},
+		{"hosts 30% apart: change scores, calibrated", 0.3, 30 * time.Second, "inline", func(c float64) bool { return c < bonferroni(10) }},
+		{"identical hosts: ANCOVA", 0, 30 * time.Second, "inline", func(c float64) bool { return c > bonferroni(10) && c <= bonferroni(9) }},
+		{"calibrated in the background", 0.3, 40 * time.Second, "background", func(c float64) bool { return c < bonferroni(10) }},
+		{"calibration not ready: Bonferroni", 0.3, 50 * time.Second, "blocked", func(c float64) bool { return c == bonferroni(10) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := experiment(&spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
 			sp.Hypothesis.Metrics[0].Source.Probe.Interval = durationpb.New(time.Second)
-			sp.Baseline = durationpb.New(30 * time.Second)
+			sp.Baseline = durationpb.New(tc.baseline)
 			sp.Steps[0].Fault.Duration = durationpb.New(5 * time.Minute)
 			m, err := New(sp)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.mode == "inline" {
+				m.CalibrateInline()
+			}
+			if tc.mode == "blocked" {
+				levels.busy <- struct{}{} // another calibration holds the one slot
 			}
 			rng := rand.New(rand.NewPCG(191, 1))
 			level := map[string]float64{}
@@ -326,8 +338,11 @@ func TestDeviationPlan(t *testing.T) {
 					}
 				}
 			}
-			feed(-30, 0, false)
+			feed(-int(tc.baseline/time.Second), 0, false)
 			m.Start(t0)
+			if tc.mode == "background" {
+				awaitCalibrations(t)
+			}
 			feed(0, 11, true)
 			_, status := m.Evaluate(t0.Add(10 * time.Second))
 			if len(status) != 1 || status[0].Threshold == 0 {
@@ -336,6 +351,37 @@ func TestDeviationPlan(t *testing.T) {
 			if c := status[0].Threshold; !tc.critical(c) {
 				t.Errorf("first look's critical value %v (Bonferroni's: %v with 10 degrees of freedom, %v with 9)", c, bonferroni(10), bonferroni(9))
 			}
+			if tc.mode != "blocked" {
+				return
+			}
+			<-levels.busy
+			awaitCalibrations(t)
+			feed(11, 21, true)
+			if _, status := m.Evaluate(t0.Add(20 * time.Second)); status[0].Threshold != bonferroni(10) {
+				t.Errorf("second look's critical value %v after the calibration came in, want Bonferroni's %v for the whole run", status[0].Threshold, bonferroni(10))
+			}
+			lo, ok := m.guards[0].dev.design(m.guards[0].dev.targets(t0.Add(20*time.Second), t0).Control, m.guards[0].dev.targets(t0.Add(20*time.Second), t0).Experiment, true)
+			if _, ready := cachedLevels(lo.key(analysis.HaltChangeScores)); !ok || !ready {
+				t.Error("the design's calibration is not ready for the next run")
+			}
 		})
+	}
+}
+
+// awaitCalibrations waits until no calibration is under way.
+func awaitCalibrations(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		levels.Lock()
+		n := len(levels.inflight)
+		levels.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calibrations still under way after 30 s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -243,6 +243,9 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 	if err != nil {
 		panic(err)
 	}
+	// Simulated time runs ahead of the background calibration a leader starts when the
+	// faults begin and has ready by the first look, 10 s later.
+	m.CalibrateInline()
 	type src struct {
 		id string
 		g  monitor.Group
@@ -293,6 +296,9 @@ func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Durat
 	if err != nil {
 		panic(err)
 	}
+	// Simulated time runs ahead of the background calibration a leader starts when the
+	// faults begin and has ready by the first look, 10 s later.
+	m.CalibrateInline()
 	s := math.Sqrt(math.Log1p(cv * cv))
 	type src struct {
 		id   string
