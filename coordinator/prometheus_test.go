@@ -135,6 +135,10 @@ func waitHalted(t *testing.T, c *testCluster, id string, timeout time.Duration, 
 	t.Helper()
 	run := waitPhase(t, c, id, timeout, murphyv1.RunPhase_RUN_PHASE_HALTED, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED)
 	if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
+		// The verdict's per-target changes say why the guardrail saw no deviation.
+		for _, m := range run.GetVerdict().GetMetrics() {
+			t.Logf("verdict %s: %s, %s", m.Name, m.Outcome, m.Reason)
+		}
 		t.Fatalf("run ended %v (%s), want halted by %s", run.Phase, run.Error, by)
 	}
 	t.Logf("halt: %s", run.Halt.Reason)
@@ -196,7 +200,7 @@ steps:
 // fault; the same query averaged over the instances falls back to one series per group,
 // with its warning at submission and in the verdict.
 func TestPrometheusPerTarget(t *testing.T) {
-	c := slowScrapeHosts(t)
+	c := slowScrapeHosts(t, 10*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := murphyv1.NewExperimentServiceClient(clientConn(t, c.nodes[0].GRPCAddr())).Submit(ctx, &murphyv1.SubmitRequest{Spec: []byte(promHostsSpec), Filename: "t.yaml"})
@@ -252,8 +256,9 @@ func TestPrometheusPerTarget(t *testing.T) {
 }
 
 // slowScrapeHosts starts a coordinator and eight workers whose services answer
-// Prometheus's scrapes through their proxies in 40 to 110 ms: hosts that differ in level.
-func slowScrapeHosts(t *testing.T) *testCluster {
+// Prometheus's scrapes through their proxies in 40 ms plus step per host: hosts that
+// differ in level.
+func slowScrapeHosts(t *testing.T, step time.Duration) *testCluster {
 	t.Helper()
 	proxies := make([]string, 8)
 	for i := range proxies {
@@ -262,7 +267,7 @@ func slowScrapeHosts(t *testing.T) *testCluster {
 	url := startPrometheus(t, proxies)
 	c := promCluster(t, url, 1)
 	startWorkersServing(t, c, proxies, func(i int) http.Handler {
-		slow := time.Duration(40+10*i) * time.Millisecond
+		slow := 40*time.Millisecond + time.Duration(i)*step
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/metrics" {
 				time.Sleep(slow)
@@ -280,7 +285,10 @@ func slowScrapeHosts(t *testing.T) *testCluster {
 // targets, each against its own baseline, and halts the 200 ms delay on the experimental
 // hosts with every member's change as its evidence.
 func TestPrometheusDeviationGuardrail(t *testing.T) {
-	c := slowScrapeHosts(t)
+	// Hosts 2 ms apart: a delay added to every scrape is nearly the same ratio on each,
+	// so the experimental hosts' changes are tight and a loaded machine's noise in the
+	// control hosts does not hide them (10 ms apart, the changes span 2.8x to 6x).
+	c := slowScrapeHosts(t, 2*time.Millisecond)
 	sp := strings.Replace(promHostsSpec, "baseline: 4s", "abort:\n  - metric: scrape\n    deviation: {relative: 0.5}\nbaseline: 4s", 1)
 	sp = strings.Replace(sp, "duration: 8s", "duration: 60s", 1)
 	id := submit(t, c.nodes[0].GRPCAddr(), sp)
