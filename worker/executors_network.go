@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/container"
 	"github.com/murphy-chaos/murphy/worker/fault/network"
 )
 
@@ -16,7 +18,8 @@ func init() {
 		pol := a.cfg.Policy
 		pol.Coordinators = append(slices.Clone(pol.Coordinators), a.cfg.Coordinators...)
 		fam := network.New(network.Config{
-			Protected: func() ([]netip.Prefix, error) { return pol.ProtectedCIDRs() },
+			Protected:  func() ([]netip.Prefix, error) { return pol.ProtectedCIDRs() },
+			Containers: a.containerNetns,
 		})
 		if p := fam.Probe(); p.Err != nil {
 			a.log.Info("network faults not offered", "reason", p.Err.Error())
@@ -25,4 +28,24 @@ func init() {
 		a.log.Info("network fault mechanisms", "mechanisms", fam.Mechanisms(), "probe_notes", fam.Probe().Notes)
 		return fam.Executors(), nil
 	})
+}
+
+// containerNetns finds a container's network namespace through the worker's Docker
+// engine, dialled for each question: a fault in a container is rare next to the engine's
+// restarts, and an idle worker keeps no connection to it.
+func (a *Agent) containerNetns(ctx context.Context, name, labels string, revert bool) ([]string, error) {
+	cli, err := container.Dial(ctx, a.cfg.DockerHost)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	sel := container.Selector{Name: name, Labels: labels}
+	if revert {
+		return container.NetNSToRevert(ctx, cli, sel)
+	}
+	path, err := container.NetNS(ctx, cli, sel)
+	if err != nil {
+		return nil, err
+	}
+	return []string{path}, nil
 }

@@ -31,7 +31,11 @@ func networkSelector(ifaceRequired bool) []Param {
 		{Name: "protocol", Type: TypeString, Default: "all", Parse: oneOf("all", "tcp", "udp", "icmp"),
 			Help: "all, tcp, udp or icmp"},
 		{Name: "netns", Type: TypeString, Parse: check(checkNetnsPath),
-			Help: "network namespace to act in, e.g. /var/run/netns/NAME or /proc/PID/ns/net (a container's); default the worker's"},
+			Help: "network namespace to act in, e.g. /var/run/netns/NAME or /proc/PID/ns/net; default the worker's"},
+		{Name: "container", Type: TypeString,
+			Help: "act in the network namespace of this running container (a name or ID on the worker's Docker engine), found again at every inject and revert, so a restarted container is never left with a rule"},
+		{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
+			Help: "act in the network namespace of the one running container with these labels (key or key=value terms, comma-separated)"},
 	}
 }
 
@@ -56,9 +60,15 @@ type Network struct {
 	Protocol string
 	Egress   bool
 	Ingress  bool
-	// Netns is the namespace to act in; "" for the worker's.
+	// Netns is the namespace to act in; "" for the worker's (or the container's).
 	Netns string
+	// Container and ContainerLabels select the one running container whose namespace to
+	// act in, instead of Netns; at most one of the three is set.
+	Container, ContainerLabels string
 }
+
+// InContainer reports whether the fault acts in a container's namespace.
+func (s Network) InContainer() bool { return s.Container != "" || s.ContainerLabels != "" }
 
 // Protos is the list of IP protocol numbers a rule set matches; nil means any.
 func (s Network) Protos() []byte {
@@ -115,6 +125,10 @@ func decodeNetwork(kind string) func(v values) (Params, error) {
 			s.Ports = []PortRange{{First: 53, Last: 53}}
 		default:
 			s.Egress = true
+		}
+		s.Container, s.ContainerLabels = strings.TrimSpace(v.str("container")), strings.TrimSpace(v.str("containerLabels"))
+		if set := countSet(s.Netns, s.Container, s.ContainerLabels); set > 1 {
+			return nil, fmt.Errorf("params: give at most one of netns, container and containerLabels (%d given)", set)
 		}
 		if s.Protocol == "icmp" && len(s.Ports) > 0 {
 			return nil, fmt.Errorf("params.ports: icmp has no ports (use protocol tcp, udp or all)")
@@ -270,8 +284,13 @@ func (s Network) String() string {
 		}
 		fmt.Fprintf(&b, " ports %s", strings.Join(ps, ","))
 	}
-	if s.Netns != "" {
+	switch {
+	case s.Netns != "":
 		fmt.Fprintf(&b, " in netns %s", s.Netns)
+	case s.Container != "":
+		fmt.Fprintf(&b, " in container %q", s.Container)
+	case s.ContainerLabels != "":
+		fmt.Fprintf(&b, " in the container with labels %q", s.ContainerLabels)
 	}
 	return b.String()
 }
@@ -405,6 +424,16 @@ func ParseRate(v string) (bitsPerSec uint64, err error) {
 }
 
 func parseRate(v string) (any, error) { return ParseRate(v) }
+
+func countSet(vs ...string) int {
+	n := 0
+	for _, v := range vs {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // checkNetnsPath wants an absolute path: a relative one would depend on the worker's
 // working directory, which the spec's author cannot know.

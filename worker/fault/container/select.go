@@ -211,3 +211,45 @@ func NetNS(ctx context.Context, api API, sel Selector) (string, error) {
 	}
 	return path, nil
 }
+
+// NetNSToRevert resolves sel, for a revert, to the network namespace of every container
+// it matches whose process is alive: running, paused (its namespace and any rule in it
+// live on, to come back when it is unpaused) or restarting with a process. None is no
+// error: a container's namespace, and every rule in it, goes with its process, and one
+// started again in its place gets a new, clean namespace.
+func NetNSToRevert(ctx context.Context, api API, sel Selector) ([]string, error) {
+	if err := sel.check(); err != nil {
+		return nil, err
+	}
+	defer Release(api)
+	var ids []string
+	if sel.Name != "" {
+		ids = []string{strings.TrimSpace(sel.Name)}
+	} else {
+		f := client.Filters{}.Add("label", sel.labelFilters()...)
+		list, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", sel, err)
+		}
+		for _, s := range list.Items {
+			ids = append(ids, s.ID)
+		}
+	}
+	var paths []string
+	for _, id := range ids {
+		r, err := api.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inspect container %q: %w", id, err)
+		}
+		if st := r.Container.State; st != nil && st.Pid > 0 && !isAncestor(st.Pid) {
+			path := "/proc/" + strconv.Itoa(st.Pid) + "/ns/net"
+			if _, err := os.Stat(path); err == nil {
+				paths = append(paths, path)
+			}
+		}
+	}
+	return paths, nil
+}

@@ -24,6 +24,37 @@ type Config struct {
 	Protected func() ([]netip.Prefix, error)
 	// Probe, when set, replaces probing the kernel (tests use it to force a mechanism).
 	Probe *Probe
+	// Containers finds the network namespaces of the container a fault names
+	// (catalogue.Network's Container or ContainerLabels), found again at every inject and
+	// revert rather than remembered, so a fault follows the container's life: at inject
+	// exactly one running container must match; at revert every matching container
+	// whose process lives is returned (none means nothing is left: a namespace, and its
+	// rules, goes with its container). Nil refuses such faults.
+	Containers func(ctx context.Context, name, labels string, revert bool) ([]string, error)
+}
+
+// containerTimeout bounds asking the container engine where a container's namespace is.
+const containerTimeout = 10 * time.Second
+
+// netnsPaths is where a fault acts: its netns ("" for the worker's own), or its
+// container's namespaces.
+func (f *Family) netnsPaths(ctx context.Context, s catalogue.Network, revert bool) ([]string, error) {
+	if !s.InContainer() {
+		return []string{s.Netns}, nil
+	}
+	if f.cfg.Containers == nil {
+		return nil, fmt.Errorf("a fault in a container needs the worker's Docker engine (--docker-host), and none answers")
+	}
+	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
+	defer cancel()
+	paths, err := f.cfg.Containers(ctx, s.Container, s.ContainerLabels, revert)
+	if err != nil {
+		return nil, err
+	}
+	if !revert && len(paths) != 1 {
+		return nil, fmt.Errorf("the fault's container has %d network namespaces here, want one", len(paths))
+	}
+	return paths, nil
 }
 
 // Family carries out the network kinds on this host. Faults are serialised: each is a
@@ -109,13 +140,14 @@ func (e *executor) Kind() string { return e.kind }
 func (e *executor) Mechanism() string { return e.mech }
 
 func (e *executor) Validate(p catalogue.Params) error {
-	_, _, err := e.validate(p)
+	_, _, err := e.validate(context.Background(), p)
 	return err
 }
 
 // validate checks the host's ability and the target (namespace, interface) without
-// changing anything.
-func (e *executor) validate(p catalogue.Params) (s catalogue.Network, protected []netip.Prefix, err error) {
+// changing anything. A fault in a container comes back with the container's namespace
+// as its Netns.
+func (e *executor) validate(ctx context.Context, p catalogue.Params) (s catalogue.Network, protected []netip.Prefix, err error) {
 	s, ok := p.(catalogue.Network)
 	if !ok {
 		return s, nil, fmt.Errorf("%s: params of type %T", e.kind, p)
@@ -130,6 +162,13 @@ func (e *executor) validate(p catalogue.Params) (s catalogue.Network, protected 
 	}
 	if err := checkProtected(s, protected); err != nil {
 		return s, nil, err
+	}
+	if s.InContainer() {
+		paths, err := e.fam.netnsPaths(ctx, s, false)
+		if err != nil {
+			return s, nil, fmt.Errorf("%s: %w", e.kind, err)
+		}
+		s.Netns = paths[0]
 	}
 	fd, closeNS, _, err := openNetns(s.Netns)
 	if err != nil {
@@ -148,8 +187,8 @@ func (e *executor) validate(p catalogue.Params) (s catalogue.Network, protected 
 	return s, protected, nil
 }
 
-func (e *executor) Inject(_ context.Context, f fault.Fault) error {
-	s, protected, err := e.validate(f.Params)
+func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
+	s, protected, err := e.validate(ctx, f.Params)
 	if err != nil {
 		return err
 	}
@@ -243,38 +282,45 @@ func netemAttrs(s catalogue.Network) *netlink.NetemQdiscAttrs {
 // gives: the nftables table, the HTB root qdisc, the delay line. It reads nothing but
 // the assignment, so it works the same for a fault this process injected and for one a
 // crashed predecessor left behind. A namespace that no longer exists has nothing left to
-// revert.
-func (e *executor) Revert(_ context.Context, f fault.Fault) error {
+// revert; a fault in a container looks for the container again, in every namespace its
+// selector now finds (removing a table that is not there is no error), never by the
+// process or namespace it was injected into, which a restart replaces.
+func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 	e.fam.mu.Lock()
 	defer e.fam.mu.Unlock()
 	a := e.fam.active[f.AssignmentID]
 	// Without params (never the case from the agent) the zero value still removes what
 	// the ID names in the worker's own namespace.
 	p, _ := f.Params.(catalogue.Network)
-	fd, closeNS, gone, err := openNetns(p.Netns)
-	if gone {
-		if a != nil && a.delayer != nil {
-			_ = a.delayer.close()
-		}
-		delete(e.fam.active, f.AssignmentID)
-		return nil
-	}
+	paths, err := e.fam.netnsPaths(ctx, p, true)
 	if err != nil {
 		return fmt.Errorf("%s revert: %w", e.kind, err)
 	}
-	defer closeNS()
 	var errs []error
-	// The table goes first: no new packets are queued or steered once it is gone.
-	if err := removeTable(fd, f.AssignmentID); err != nil {
-		errs = append(errs, err)
-	}
-	if a != nil && a.delayer != nil {
-		if err := a.delayer.close(); err != nil {
+	present := false
+	for _, path := range paths {
+		fd, closeNS, gone, err := openNetns(path)
+		if gone {
+			continue
+		}
+		present = true
+		if err != nil {
+			return fmt.Errorf("%s revert: %w", e.kind, err)
+		}
+		// The table goes first: no new packets are queued or steered once it is gone.
+		if err := removeTable(fd, f.AssignmentID); err != nil {
 			errs = append(errs, err)
 		}
+		if iface := p.Interface; iface != "" {
+			if err := removeQdisc(fd, iface, QdiscMajor(f.AssignmentID)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		closeNS()
 	}
-	if iface := p.Interface; iface != "" {
-		if err := removeQdisc(fd, iface, QdiscMajor(f.AssignmentID)); err != nil {
+	if a != nil && a.delayer != nil {
+		// With its namespace gone the delay line has nothing left to release.
+		if err := a.delayer.close(); err != nil && present {
 			errs = append(errs, err)
 		}
 	}

@@ -3,6 +3,7 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 
@@ -11,13 +12,15 @@ import (
 
 // Config configures the family.
 type Config struct {
-	Protected func() ([]netip.Prefix, error)
-	Probe     *Probe
+	Protected  func() ([]netip.Prefix, error)
+	Probe      *Probe
+	Containers func(ctx context.Context, name, labels string, revert bool) ([]string, error)
 }
 
 // Probe is empty off Linux: there is no netlink, nftables or tc.
 type Probe struct {
-	Err error
+	Err   error
+	Notes []string
 }
 
 // RunProbe reports that the family needs Linux.

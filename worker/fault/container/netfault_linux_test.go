@@ -1,0 +1,156 @@
+package container
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/moby/moby/client"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
+	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
+	"github.com/murphy-chaos/murphy/worker/fault/network"
+)
+
+// TestNetworkFaultFollowsTheContainer: a network fault aimed at a container by name or
+// labels acts in the container's namespace, found through the engine at inject and
+// again at revert. A container restarted while the fault is active comes back in a new
+// namespace with no rule, and the revert afterwards succeeds with nothing left anywhere;
+// a container paused at revert time still has its rule removed.
+func TestNetworkFaultFollowsTheContainer(t *testing.T) {
+	testenv.RequireRoot(t, "network faults in a container's namespace need CAP_NET_ADMIN")
+	tc := newCase(t)
+	fam := network.New(network.Config{Containers: func(ctx context.Context, name, labels string, revert bool) ([]string, error) {
+		sel := Selector{Name: name, Labels: labels}
+		if revert {
+			return NetNSToRevert(ctx, tc.cli, sel)
+		}
+		p, err := NetNS(ctx, tc.cli, sel)
+		return []string{p}, err
+	}})
+	if p := fam.Probe(); p.Err != nil {
+		testenv.Skip(t, testenv.Kernel, "network faults: "+p.Err.Error())
+	}
+	var partition fault.Executor
+	for _, e := range fam.Executors() {
+		if e.Kind() == network.KindPartition {
+			partition = e
+		}
+	}
+	name := tc.run("netfault")
+	ctx := context.Background()
+	// tables lists the nftables tables of a namespace ("" for the worker's own).
+	tables := func(path string) string {
+		t.Helper()
+		var opts []nftables.ConnOption
+		if path != "" {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+		}
+		c, err := nftables.New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := c.ListTables()
+		if err != nil {
+			t.Fatalf("list the tables of %q: %v", path, err)
+		}
+		var names []string
+		for _, tb := range ts {
+			names = append(names, tb.Name)
+		}
+		return strings.Join(names, " ")
+	}
+	// hasTable looks in a container's current namespace.
+	hasTable := func(container, id string) bool {
+		t.Helper()
+		return strings.Contains(tables("/proc/"+itoa(tc.state(container).Pid)+"/ns/net"), network.TableName(id))
+	}
+	inject := func(t *testing.T, container, id string, params map[string]string) fault.Fault {
+		t.Helper()
+		f := fault.Fault{AssignmentID: id, Kind: network.KindPartition, Params: catalogue.MustDecode(network.KindPartition, params),
+			Deadline: time.Now().Add(time.Minute)}
+		if err := partition.Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		if !hasTable(container, id) {
+			t.Fatalf("%s: no table %s in the container's namespace", f.Params, network.TableName(id))
+		}
+		if strings.Contains(tables(""), network.TableName(id)) {
+			t.Fatalf("%s: the table is in the worker's own namespace", f.Params)
+		}
+		return f
+	}
+
+	t.Run("restarted while active", func(t *testing.T) {
+		f := inject(t, name, "restart", map[string]string{"cidrs": "192.0.2.1", "container": name})
+		before := tc.state(name).Pid
+		grace := 1
+		if _, err := tc.cli.ContainerRestart(ctx, name, client.ContainerRestartOptions{Timeout: &grace}); err != nil {
+			t.Fatal(err)
+		}
+		tc.waitFor("the container back with a new process", func() bool { s := tc.state(name); return s.Running && s.Pid != before })
+		if hasTable(name, "restart") {
+			t.Error("the restarted container's new namespace holds the fault's table")
+		}
+		if _, err := os.Stat("/proc/" + itoa(before) + "/ns/net"); err == nil {
+			t.Errorf("the old namespace's process %d is still there", before)
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert after the restart: %v", err)
+		}
+	})
+
+	t.Run("paused at revert", func(t *testing.T) {
+		f := inject(t, name, "paused", map[string]string{"cidrs": "192.0.2.1", "containerLabels": tc.labels("netfault")})
+		if _, err := tc.cli.ContainerPause(ctx, name, client.ContainerPauseOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert of a paused container: %v", err)
+		}
+		if _, err := tc.cli.ContainerUnpause(ctx, name, client.ContainerUnpauseOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if hasTable(name, "paused") {
+			t.Error("the table outlived the revert of the paused container")
+		}
+	})
+
+	t.Run("removed before revert", func(t *testing.T) {
+		other := tc.run("gone")
+		f := inject(t, other, "removed", map[string]string{"cidrs": "192.0.2.1", "container": other})
+		if _, err := tc.cli.ContainerRemove(ctx, other, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert after the container was removed: %v", err)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		tc.run("twin")
+		tc.run("twin")
+		for _, c := range []struct {
+			params map[string]string
+			want   string
+		}{
+			{map[string]string{"cidrs": "192.0.2.1", "container": "murphy-no-such-container"}, "no container with name or ID"},
+			{map[string]string{"cidrs": "192.0.2.1", "containerLabels": tc.labels("twin")}, "needs exactly one"},
+		} {
+			err := partition.Inject(ctx, fault.Fault{AssignmentID: "refused", Kind: network.KindPartition,
+				Params: catalogue.MustDecode(network.KindPartition, c.params), Deadline: time.Now().Add(time.Minute)})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v: got %v, want an error with %q", c.params, err, c.want)
+			}
+		}
+	})
+}
