@@ -49,3 +49,13 @@ func (a *Agent) containerNetns(ctx context.Context, name, labels string, revert 
 	}
 	return []string{path}, nil
 }
+
+// containerInit finds the init process of a container, for process faults inside it.
+func (a *Agent) containerInit(ctx context.Context, name, labels string) (int, error) {
+	cli, err := container.Dial(ctx, a.cfg.DockerHost)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	return container.InitPID(ctx, cli, container.Selector{Name: name, Labels: labels})
+}

@@ -16,7 +16,7 @@ import (
 func init() {
 	registerFamily("process", func(a *Agent) ([]fault.Executor, error) {
 		return process.Executors(process.Config{Policy: a.cfg.Policy, Logger: a.log,
-			RecordDir: filepath.Join(a.cfg.DataDir, "process")})
+			RecordDir: filepath.Join(a.cfg.DataDir, "process"), Containers: a.containerInit})
 	})
 	registerFamily("stress", func(a *Agent) ([]fault.Executor, error) {
 		return stress.Executors(stress.Config{Policy: a.cfg.Policy, Logger: a.log}), nil

@@ -178,19 +178,14 @@ func parentPid(pid int) int {
 	return 0
 }
 
-// NetNS resolves sel to exactly one running container and returns the path of its network
-// namespace, /proc/<pid>/ns/net of the container's init process (State.Pid), for tools that
-// enter a namespace by path or file descriptor (netlink, nftables WithNetNSFd).
-//
-// It fails when sel matches no running container or more than one (a fault meant for one
-// namespace must not pick one silently), and when the path does not exist here, which
-// happens when the worker does not share the host's PID namespace (run it on the host, or
-// in a container with --pid=host). The path is valid only while that process lives: a
-// container restarted afterwards gets a new namespace.
-func NetNS(ctx context.Context, api API, sel Selector) (string, error) {
+// InitPID resolves sel to exactly one running container and returns its init process's
+// ID (State.Pid) in the host's PID namespace. It fails when sel matches no running
+// container or more than one: a fault meant for one container must not pick one
+// silently.
+func InitPID(ctx context.Context, api API, sel Selector) (int, error) {
 	found, err := running(ctx, api, sel)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	defer Release(api)
 	if len(found) > 1 {
@@ -198,12 +193,27 @@ func NetNS(ctx context.Context, api API, sel Selector) (string, error) {
 		for i, c := range found {
 			names[i] = name(c)
 		}
-		return "", fmt.Errorf("%s match %d running containers (%s); a network namespace needs exactly one",
+		return 0, fmt.Errorf("%s match %d running containers (%s); the fault needs exactly one",
 			sel, len(found), strings.Join(names, ", "))
 	}
 	pid := found[0].State.Pid
 	if pid <= 0 {
-		return "", fmt.Errorf("%s reports no process ID", sel)
+		return 0, fmt.Errorf("%s reports no process ID", sel)
+	}
+	return pid, nil
+}
+
+// NetNS resolves sel to exactly one running container (InitPID) and returns the path of
+// its network namespace, /proc/<pid>/ns/net of the container's init process, for tools
+// that enter a namespace by path or file descriptor (netlink, nftables WithNetNSFd).
+//
+// The path must exist here, which needs the worker to share the host's PID namespace
+// (run it on the host, or in a container with --pid=host). It is valid only while that
+// process lives: a container restarted afterwards gets a new namespace.
+func NetNS(ctx context.Context, api API, sel Selector) (string, error) {
+	pid, err := InitPID(ctx, api, sel)
+	if err != nil {
+		return "", err
 	}
 	path := "/proc/" + strconv.Itoa(pid) + "/ns/net"
 	if _, err := os.Stat(path); err != nil {

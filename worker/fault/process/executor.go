@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,9 @@ type Config struct {
 	// RecordDir keeps process.stop's records across worker restarts.
 	RecordDir string
 	Logger    *slog.Logger
+	// Containers finds the init process of the one running container a selector names
+	// (ProcessSelector's Container or ContainerLabels); nil refuses such selectors.
+	Containers func(ctx context.Context, name, labels string) (pid int, err error)
 }
 
 // Executors returns the process.kill and process.stop executors.
@@ -36,8 +40,8 @@ func Executors(cfg Config) ([]fault.Executor, error) {
 		return nil, err
 	}
 	return []fault.Executor{
-		&Kill{pol: cfg.Policy, log: cfg.Logger, done: map[string]bool{}},
-		&Stop{pol: cfg.Policy, log: cfg.Logger, recs: recs},
+		&Kill{pol: cfg.Policy, log: cfg.Logger, containers: cfg.Containers, done: map[string]bool{}},
+		&Stop{pol: cfg.Policy, log: cfg.Logger, containers: cfg.Containers, recs: recs},
 	}, nil
 }
 
@@ -45,11 +49,39 @@ func Executors(cfg Config) ([]fault.Executor, error) {
 func selection(kind string, p catalogue.Params) (selector, error) {
 	switch p := p.(type) {
 	case catalogue.ProcessKill:
-		return selector{p.ProcessSelector}, nil
+		return selector{ProcessSelector: p.ProcessSelector}, nil
 	case catalogue.ProcessStop:
-		return selector{p.ProcessSelector}, nil
+		return selector{ProcessSelector: p.ProcessSelector}, nil
 	}
 	return selector{}, fmt.Errorf("%s: params of type %T", kind, p)
+}
+
+// containerTimeout bounds asking the container engine for a container's process.
+const containerTimeout = 10 * time.Second
+
+// inContainer narrows sel to the PID namespace of the container it names, if any.
+func inContainer(ctx context.Context, find func(context.Context, string, string) (int, error), sel selector) (selector, error) {
+	if sel.Container == "" && sel.ContainerLabels == "" {
+		return sel, nil
+	}
+	if find == nil {
+		return sel, errors.New("processes in a container need the worker's Docker engine (--docker-host), and none answers")
+	}
+	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
+	defer cancel()
+	pid, err := find(ctx, sel.Container, sel.ContainerLabels)
+	if err != nil {
+		return sel, err
+	}
+	ns, err := pidNamespace(pid)
+	if err != nil {
+		return sel, fmt.Errorf("the container's process %d: %w (does the worker share the host's PID namespace?)", pid, err)
+	}
+	if own, err := pidNamespace(os.Getpid()); err == nil && own == ns {
+		return sel, fmt.Errorf("the container's process %d shares the worker's PID namespace; refusing to treat the host as a container", pid)
+	}
+	sel.pidns = ns
+	return sel, nil
 }
 
 // validate checks p against the policy, without side effects.
@@ -75,8 +107,9 @@ func logSkipped(log *slog.Logger, id string, skipped []string) {
 
 // Kill is process.kill: one signal to each selected process. It has nothing to revert.
 type Kill struct {
-	pol fault.Policy
-	log *slog.Logger
+	pol        fault.Policy
+	log        *slog.Logger
+	containers func(context.Context, string, string) (int, error)
 
 	mu   sync.Mutex
 	done map[string]bool // assignments already injected, so a resend signals nobody twice
@@ -102,7 +135,10 @@ func (k *Kill) Inject(ctx context.Context, f fault.Fault) error {
 	}
 	p := f.Params.(catalogue.ProcessKill)
 	sigName, sigNum := p.Signal, p.SignalNum
-	sel := selector{p.ProcessSelector}
+	sel, err := inContainer(ctx, k.containers, selector{ProcessSelector: p.ProcessSelector})
+	if err != nil {
+		return fmt.Errorf("process.kill: %w", err)
+	}
 	procs, skipped, err := sel.pick(k.pol, nil)
 	if err != nil {
 		return fmt.Errorf("process.kill: %w", err)
@@ -142,10 +178,11 @@ func (k *Kill) Revert(_ context.Context, f fault.Fault) error {
 // Stop is process.stop: SIGSTOP at inject, SIGCONT at revert, to the same processes
 // even across a worker crash.
 type Stop struct {
-	pol  fault.Policy
-	log  *slog.Logger
-	recs *record.Dir
-	mu   sync.Mutex // one inject or revert at a time: records are read, then written
+	pol        fault.Policy
+	log        *slog.Logger
+	containers func(context.Context, string, string) (int, error)
+	recs       *record.Dir
+	mu         sync.Mutex // one inject or revert at a time: records are read, then written
 }
 
 var _ fault.Executor = (*Stop)(nil)
@@ -180,7 +217,11 @@ func (s *Stop) Inject(ctx context.Context, f fault.Fault) error {
 	if ok, err := s.recs.Get(f.AssignmentID, &rec); err != nil || ok {
 		return err // active already: a resend
 	}
-	procs, skipped, err := selector{f.Params.(catalogue.ProcessStop).ProcessSelector}.pick(s.pol, func(p proc) error {
+	sel, err := inContainer(ctx, s.containers, selector{ProcessSelector: f.Params.(catalogue.ProcessStop).ProcessSelector})
+	if err != nil {
+		return fmt.Errorf("process.stop: %w", err)
+	}
+	procs, skipped, err := sel.pick(s.pol, func(p proc) error {
 		if p.stopped() {
 			return errors.New("already stopped by someone else")
 		}

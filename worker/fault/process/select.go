@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,14 @@ import (
 // package adds what needs the host: the guard and /proc.
 type selector struct {
 	catalogue.ProcessSelector
+	// pidns, when set, is the PID namespace (its /proc/PID/ns/pid link) every match
+	// must be in: a container's.
+	pidns string
+}
+
+// pidNamespace identifies the PID namespace of a process.
+func pidNamespace(pid int) (string, error) {
+	return os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
 }
 
 // check refuses, without touching any process, a selector aimed at a protected process.
@@ -85,6 +94,11 @@ func (s selector) pick(pol fault.Policy, eligible func(proc) error) (out []proc,
 		}
 		if (s.Name != "" && !p.nameIs(s.Name)) || (s.Cmdline != nil && !s.Cmdline.MatchString(strings.Join(p.Cmdline, " "))) {
 			continue
+		}
+		if s.pidns != "" {
+			if ns, err := pidNamespace(p.PID); err != nil || ns != s.pidns {
+				continue
+			}
 		}
 		if err := g.protects(p); err != nil {
 			if pid != 0 {

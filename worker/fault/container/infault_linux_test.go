@@ -3,6 +3,8 @@ package container
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/network"
+	"github.com/murphy-chaos/murphy/worker/fault/process"
 )
 
 // TestNetworkFaultFollowsTheContainer: a network fault aimed at a container by name or
@@ -153,4 +156,79 @@ func TestNetworkFaultFollowsTheContainer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestProcessFaultInTheContainer: process.stop with a container keeps to that
+// container's processes: a process of the same name on the host is left running, the
+// container's is stopped and resumed on revert.
+func TestProcessFaultInTheContainer(t *testing.T) {
+	testenv.RequireRoot(t, "stopping a container's processes needs CAP_KILL")
+	tc := newCase(t)
+	name := tc.run("procfault")
+	execs, err := process.Executors(process.Config{RecordDir: t.TempDir(), Containers: func(ctx context.Context, n, labels string) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := execs[1]
+	// A host process with the container's process name ("app").
+	dir := t.TempDir()
+	sleep, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app"), sleep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	host := exec.Command(filepath.Join(dir, "app"), "60")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.Process.Kill(); _ = host.Wait() })
+	state := func(pid int) string {
+		b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		return f[0]
+	}
+	ctx := context.Background()
+	f := fault.Fault{AssignmentID: "stop-in-container", Kind: stop.Kind(),
+		Params: catalogue.MustDecode(stop.Kind(), map[string]string{"name": "app", "container": name}), Deadline: time.Now().Add(time.Minute)}
+	if err := stop.Inject(ctx, f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	inside := tc.state(name).Pid
+	if s := state(inside); s != "T" {
+		t.Errorf("the container's app is in state %s, want stopped (T)", s)
+	}
+	if s := state(host.Process.Pid); s == "T" {
+		t.Error("the host's process of the same name was stopped")
+	}
+	if err := stop.Revert(ctx, f); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if s := state(inside); s == "T" {
+		t.Error("the container's app is still stopped after the revert")
+	}
+
+	// Only the container: without a name, every process of the container is matched.
+	all := fault.Fault{AssignmentID: "stop-container", Kind: stop.Kind(),
+		Params: catalogue.MustDecode(stop.Kind(), map[string]string{"containerLabels": tc.labels("procfault")}), Deadline: time.Now().Add(time.Minute)}
+	if err := stop.Inject(ctx, all); err != nil {
+		t.Fatalf("inject %s: %v", all.Params, err)
+	}
+	if s := state(inside); s != "T" {
+		t.Errorf("the container's app is in state %s, want stopped (T)", s)
+	}
+	if err := stop.Revert(ctx, all); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	bad := fault.Fault{AssignmentID: "stop-missing", Kind: stop.Kind(),
+		Params: catalogue.MustDecode(stop.Kind(), map[string]string{"name": "app", "container": "murphy-no-such-container"}), Deadline: time.Now().Add(time.Minute)}
+	if err := stop.Inject(ctx, bad); err == nil || !strings.Contains(err.Error(), "no container with name or ID") {
+		t.Errorf("a missing container: got %v", err)
+	}
 }
