@@ -315,7 +315,13 @@ func TestDeviationPlan(t *testing.T) {
 				m.CalibrateInline()
 			}
 			if tc.mode == "blocked" {
-				levels.busy <- struct{}{} // another calibration holds the one slot
+				// Never calibrated before in this process (-count reruns the test),
+				// and another calibration holds the one slot.
+				awaitCalibrations(t)
+				levels.Lock()
+				clear(levels.done)
+				levels.Unlock()
+				levels.busy <- struct{}{}
 			}
 			rng := rand.New(rand.NewPCG(191, 1))
 			level := map[string]float64{}
