@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator"
+	"github.com/murphy-chaos/murphy/internal/grpcretry"
 	"github.com/murphy-chaos/murphy/internal/logging"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -197,7 +198,8 @@ func (c *testCluster) stop(i int) {
 
 func clientConn(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, tlsDial(t, tlsutil.RoleAdmin, "test-admin"))
+	// As the CLI does, a call refused before the log during an election is sent again.
+	conn, err := grpc.NewClient(addr, tlsDial(t, tlsutil.RoleAdmin, "test-admin"), grpc.WithChainUnaryInterceptor(grpcretry.UnaryClientInterceptor()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
+	"github.com/murphy-chaos/murphy/internal/grpcretry"
 )
 
 // ErrNotLeader means the node lost or never had leadership when a write reached it.
@@ -26,7 +28,14 @@ var (
 	errUnavailable     = errors.New("unavailable")
 	errTimeout         = errors.New("timed out")
 	errInternal        = errors.New("internal error")
+	// errNotApplied marks a refusal made before the call reached the log (no leader,
+	// not the leader, the leader out of reach): the caller is told to retry
+	// (google.rpc.RetryInfo), which cannot apply a write twice.
+	errNotApplied = errors.New("not applied")
 )
+
+// retryAfter is the wait a refusal before the log asks for.
+const retryAfter = 100 * time.Millisecond
 
 // failure is an error of a kind with a message for people: errors.Is finds the kind,
 // Error is the message alone.
@@ -69,12 +78,15 @@ func toStatus(err error) error {
 		code = codes.Unauthenticated
 	case errors.Is(err, errDenied):
 		code = codes.PermissionDenied
-	case errors.Is(err, ErrNotLeader), errors.Is(err, errUnavailable):
+	case errors.Is(err, ErrNotLeader), errors.Is(err, errUnavailable), errors.Is(err, errNotApplied):
 		code = codes.Unavailable
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errTimeout):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
+	}
+	if errors.Is(err, errNotApplied) {
+		return grpcretry.Refusal(code, err.Error(), retryAfter)
 	}
 	return status.Error(code, err.Error())
 }

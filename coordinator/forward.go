@@ -39,15 +39,15 @@ func (s *Server) forwardTarget(ctx context.Context, method string) (*grpc.Client
 		return nil, nil, nil
 	}
 	if by := first(md, metadataForwarded); by != "" {
-		return nil, nil, fail(errUnavailable, "coordinator %s: forwarded by %s but no longer the leader; retry", s.cfg.NodeID, by)
+		return nil, nil, fail(errNotApplied, "coordinator %s: forwarded by %s but no longer the leader; retry", s.cfg.NodeID, by)
 	}
 	id, addr := s.leaderAddr()
 	if id == "" || addr == "" {
-		return nil, nil, fail(errUnavailable, "coordinator %s: no leader elected yet; retry in a moment (`murphy cluster status` shows the cluster)", s.cfg.NodeID)
+		return nil, nil, fail(errNotApplied, "coordinator %s: no leader elected yet; retry in a moment (`murphy cluster status` shows the cluster)", s.cfg.NodeID)
 	}
 	conn, err := s.dial(addr)
 	if err != nil {
-		return nil, nil, fail(errUnavailable, "coordinator %s: cannot reach leader %s at %s: %v", s.cfg.NodeID, id, addr, err)
+		return nil, nil, fail(errNotApplied, "coordinator %s: cannot reach leader %s at %s: %v", s.cfg.NodeID, id, addr, err)
 	}
 	out := metadata.Pairs(metadataForwarded, s.cfg.NodeID, metadataForwardedFor, caller(ctx))
 	for _, k := range []string{"authorization"} {

@@ -610,7 +610,13 @@ func (s *Server) apply(ctx context.Context, cmd *murphyv1.Command) error {
 	start := time.Now()
 	f := s.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrEnqueueTimeout) {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+			// Never appended: safe to send again.
+			return fmt.Errorf("%w: %w: %v", ErrNotLeader, errNotApplied, err)
+		case errors.Is(err, raft.ErrLeadershipLost):
+			// Appended, and may yet commit under the next leader: a retry could apply
+			// it twice, so the caller is told as it is.
 			return fmt.Errorf("%w: %v", ErrNotLeader, err)
 		}
 		return fmt.Errorf("raft apply: %w", err)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator"
+	"github.com/murphy-chaos/murphy/internal/grpcretry"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -37,10 +38,12 @@ type client struct {
 }
 
 // dialOptions are the credentials a command talks to the cluster with: plaintext only
-// when asked, else TLS with a certificate or a bearer token.
+// when asked, else TLS with a certificate or a bearer token. A call the cluster refused
+// before its log (during an election) is sent again within the command's timeout.
 func (cf *clientFlags) dialOptions() ([]grpc.DialOption, error) {
+	retry := grpc.WithChainUnaryInterceptor(grpcretry.UnaryClientInterceptor())
 	if cf.insecure {
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), retry}, nil
 	}
 	if cf.tls.CA == "" {
 		return nil, errors.New("no credentials for the cluster: set MURPHY_CA with MURPHY_CERT and MURPHY_KEY (murphy tls issue --role operator) or MURPHY_TOKEN, or pass --insecure for a cluster started with --insecure")
@@ -49,7 +52,7 @@ func (cf *clientFlags) dialOptions() ([]grpc.DialOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg)), retry}
 	if cf.token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(cf.token)))
 	}
