@@ -57,6 +57,8 @@ func (c *converter) read(x node) (activity, bool) {
 	}
 	if n := x.get("name"); n.isScalar() {
 		a.name = n.n.Value
+		c.acts[x.path] = a.name
+		c.acts[a.at.path] = a.name
 	} else {
 		c.fail(x.get("name"), "required; every activity has a name")
 	}
@@ -256,6 +258,7 @@ func (c *converter) pauses(x node) (before, after time.Duration) {
 	if !x.present() {
 		return 0, 0
 	}
+	x = c.expand(x)
 	if b := x.get("before"); b.present() {
 		before, _ = c.seconds(b)
 	}
@@ -329,7 +332,7 @@ type httpRequest struct {
 func (c *converter) httpRequest(p node) (httpRequest, bool) {
 	var h httpRequest
 	ok := true
-	u := p.get("url")
+	u := c.expand(p.get("url"))
 	if !u.present() {
 		c.fail(u, "required; the URL to call")
 		ok = false
@@ -352,10 +355,10 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 			}
 		}
 	}
-	if hd := p.get("headers"); hd.present() {
+	if hd := c.expand(p.get("headers")); hd.present() {
 		h.headers = c.headers(hd)
 	}
-	if args := p.get("arguments"); args.present() {
+	if args := c.expand(p.get("arguments")); args.present() {
 		var good bool
 		if h.method == "GET" {
 			h.url, good = c.query(h.url, args)
@@ -364,7 +367,7 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 		}
 		ok = ok && good
 	}
-	if t := p.get("timeout"); t.present() {
+	if t := c.expand(p.get("timeout")); t.present() {
 		h.timeout, _ = c.seconds(t)
 	}
 	return h, ok
@@ -575,6 +578,8 @@ func (c *converter) argValue(x node) (any, bool) {
 		return c.str(x)
 	case "!!int", "!!float", "!!bool":
 		return normalise(x.value()), true
+	case "!!null":
+		return nil, true
 	}
 	return x.n.Value, true
 }
@@ -617,7 +622,7 @@ func (c *converter) command(p node) (command, bool) {
 		return cmd, false
 	}
 	cmd.argv = []string{prog}
-	args := p.get("arguments")
+	args := c.expand(p.get("arguments"))
 	switch {
 	case !args.present():
 	case args.isScalar():

@@ -37,6 +37,12 @@ const toleranceTypes = "probe, regex, jsonpath and range"
 // problem is recorded).
 func (c *converter) tolerance(x node) (tol, bool) {
 	t := tol{at: x, text: compact(x.value())}
+	if x.tag() == "!!str" {
+		// chaoslib substitutes a string tolerance before it reads it, so "${code}" is
+		// read as the variable's value in its declared type.
+		x = c.expand(x)
+		t.at = x
+	}
 	switch {
 	case x.isScalar():
 		switch x.tag() {
@@ -125,7 +131,7 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		if x.has("expect") {
 			// Chaos Toolkit compares the list of matched values with expect, or with
 			// [expect] when expect is not a list; null too is a value to expect.
-			e := x.get("expect")
+			e := c.expand(x.get("expect"))
 			v := normalise(e.value())
 			if list, isList := v.([]any); isList {
 				t.expect = list
