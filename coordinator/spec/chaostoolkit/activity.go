@@ -109,11 +109,18 @@ func (c *converter) supported(a activity) bool {
 		if fn.isScalar() {
 			f = fn.n.Value
 		}
+		why := "workers run no Python drivers; convert it to an http or process activity"
+		switch {
+		case m == "chaosk8s" || strings.HasPrefix(m, "chaosk8s."):
+			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet"
+		case m == promModule:
+			why = "of Chaos Toolkit's Prometheus driver Murphy maps query and query_interval, as steady-state probes"
+		}
 		if c.opts.SkipUnsupported {
-			c.note(a.provider, "dropped: python activity %q (module %s, function %s) cannot run in Murphy", a.name, m, f)
+			c.note(a.provider, "dropped: python activity %q (module %s, function %s) cannot run in Murphy: %s", a.name, m, f, why)
 			return false
 		}
-		c.fail(a.provider, "python activity %q (module %s, function %s) cannot run in Murphy: workers run no Python drivers; convert it to an http or process activity, or import with --skip-unsupported to drop it", a.name, m, f)
+		c.fail(a.provider, "python activity %q (module %s, function %s) cannot run in Murphy: %s; or import with --skip-unsupported to drop it", a.name, m, f, why)
 		return false
 	}
 	c.fail(a.provider.get("type"), "unknown provider type %q; Chaos Toolkit has http, process and python", a.ptype)
@@ -164,7 +171,7 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 		// ref leads to.
 		bg := x.get("background")
 		isBackground := bg.isScalar() && bg.n.Value == "true"
-		if !ok || !c.supported(a) {
+		if !ok || !c.runnable(a, false) {
 			switch {
 			case isBackground:
 				// Its pauses ran in its own thread; nothing waited for them.
@@ -237,7 +244,7 @@ func (c *converter) rollbacks(list node) []step {
 	var out []step
 	for _, x := range list.items() {
 		a, ok := c.read(x)
-		if !ok || !c.supported(a) {
+		if !ok || !c.runnable(a, false) {
 			continue
 		}
 		if p := a.x.get("pauses"); p.present() {

@@ -34,8 +34,9 @@ func (t tol) jsonPath() *jsonPath {
 const toleranceTypes = "probe, regex, jsonpath and range"
 
 // tolerance reads a tolerance. ok is false when it is invalid or unsupported (the
-// problem is recorded).
-func (c *converter) tolerance(x node) (tol, bool) {
+// problem is recorded). A jsonpath is checked as RFC 9535, which Murphy's probes
+// evaluate, unless rfc is false (a Prometheus probe's path is read by promCount).
+func (c *converter) tolerance(x node, rfc bool) (tol, bool) {
 	t := tol{at: x, text: compact(x.value())}
 	if x.tag() == "!!str" {
 		// chaoslib substitutes a string tolerance before it reads it, so "${code}" is
@@ -112,7 +113,7 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		if !ok {
 			return t, false
 		}
-		if msg := spec.CheckJSONPath(s); msg != "" {
+		if msg := spec.CheckJSONPath(s); rfc && msg != "" {
 			if strings.Contains(s, "?") {
 				msg += " (a jsonpath2 filter such as [?(@.up = true)] is written [?@.up == true] in RFC 9535)"
 			}
@@ -171,7 +172,7 @@ func (c *converter) tolerance(x node) (tol, bool) {
 	case "probe":
 		a, ok := c.read(x)
 		if ok && c.supported(a) {
-			c.fail(x, "a tolerance that runs its own %s probe on every result is not supported; express it as a value, a list, regex or range", a.ptype)
+			c.fail(x, "chaoslib runs this %s probe with the probe's result as its argument value and takes a true result as met; Murphy cannot hand one probe's result to another, so express the check as a status or exit code, a list, a range, a regex or a jsonpath", a.ptype)
 		}
 		return t, false
 	default:
@@ -207,7 +208,7 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			c.fail(x.get("type"), "the steady-state hypothesis holds probes only, got an action")
 			ok = false
 		}
-		ok = ok && c.supported(a)
+		ok = ok && c.runnable(a, true)
 		tn := x.get("tolerance")
 		var t tol
 		if !tn.present() {
@@ -215,7 +216,7 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			ok = false
 		} else {
 			var good bool
-			t, good = c.tolerance(tn)
+			t, good = c.tolerance(tn, promFunc(a) == "")
 			ok = ok && good
 		}
 		if p := x.get("pauses"); p.present() {
@@ -238,6 +239,10 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 // metric maps one probe and its tolerance to a Murphy metric.
 func (c *converter) metric(a activity, t tol) (metric, bool) {
 	m := metric{Name: c.metricName(a.name), CTKTolerance: &ctkTolerance{Text: t.text}}
+	if a.ptype == "python" {
+		return m, c.promMetric(a, t, &m)
+	}
+	m.Source.Probe = &probe{}
 	ok := true
 	success := func(why string) {
 		m.Source.Probe.Measure = "success"
@@ -264,28 +269,26 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		}
 		m.Source.Probe.HTTP = hp
 		switch t.kind {
-		case "values", "range":
-			if t.target != "" && t.target != "status" {
-				c.fail(t.at.get("target"), "a range on the %s of an http probe is not supported; Murphy's probes report the status", t.target)
+		case "values":
+			m.Source.Probe.Measure = "status"
+			m.CTKTolerance.Values = t.values
+		case "range":
+			if t.target != "status" {
+				c.refuseRange(t, "http")
 				ok = false
 			}
 			m.Source.Probe.Measure = "status"
-			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
-		case "bool":
-			success(fmt.Sprintf("the tolerance %v is read as: the request succeeds (2xx or 3xx)", t.boolean))
-			if !t.boolean {
-				m.CTKTolerance.Values = []float64{0}
-			}
-		case "string":
-			hp.BodyMatch = "^" + regexp.QuoteMeta(t.str) + "$"
-			success("a string tolerance is checked against the whole body (the first 64 KiB)")
+			m.CTKTolerance.Range = t.rng
+		case "bool", "string":
+			c.never(t, "http", "{status, headers, body}", "a status code or a list of them ([200]), or a regex or jsonpath with target: body")
+			ok = false
 		case "regex":
-			hp.BodyMatch = t.str
-			why := ""
-			if t.target != "" && t.target != "body" {
-				why = fmt.Sprintf("the regex is searched in the body, not in %s", t.target)
+			if t.target != "body" {
+				c.refuseRegex(t, "http", "body")
+				ok = false
 			}
-			success(why)
+			hp.BodyMatch = t.str
+			success("the regex is searched in the body's text; Chaos Toolkit searches a JSON body (Content-Type: application/json) only after decoding it, which fails")
 		case "jsonpath":
 			switch t.target {
 			case "body":
@@ -311,33 +314,38 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		m.Source.Probe.Command = cp
 		c.commandProbes = true
 		switch t.kind {
-		case "values", "range":
-			if t.target != "" && t.target != "status" {
-				c.fail(t.at.get("target"), "a range on the %s of a process probe is not supported; Murphy's probes report the exit code", t.target)
+		case "values":
+			m.Source.Probe.Measure = "exit_code"
+			m.CTKTolerance.Values = t.values
+		case "range":
+			switch t.target {
+			case "status":
+				m.Source.Probe.Measure = "exit_code"
+			case "stdout":
+				m.Source.Probe.Measure = "number"
+				c.note(t.at, "the range is checked on the last number the command prints (0 when it exits non-zero); Chaos Toolkit reads the whole standard output as one number")
+			default:
+				c.refuseRange(t, "process")
 				ok = false
 			}
-			m.Source.Probe.Measure = "exit_code"
-			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
-		case "bool":
-			success(fmt.Sprintf("the tolerance %v is read as: the command exits 0", t.boolean))
-			if !t.boolean {
-				m.CTKTolerance.Values = []float64{0}
+			m.CTKTolerance.Range = t.rng
+		case "bool", "string":
+			c.never(t, "process", "{status, stdout, stderr}", "an exit code or a list of them ([0]), or a regex with target: stdout")
+			ok = false
+		case "regex":
+			if t.target != "stdout" && t.target != "stderr" {
+				c.refuseRegex(t, "process", "stdout or target: stderr")
+				ok = false
+				break
 			}
-		case "string", "regex":
-			stream := "stdout"
-			if t.target == "stderr" {
-				stream = "stderr"
-			}
+			stream := t.target
 			grep := "grep -qE -- " + shellQuote(t.str)
-			if t.kind == "string" {
-				grep = "grep -qxF -- " + shellQuote(t.str)
-			}
 			redirect := ""
 			if stream == "stderr" {
 				redirect = " 2>&1 >/dev/null"
 			}
 			cp.Argv = []string{"/bin/sh", "-c", "(" + cmd.line() + ")" + redirect + " | " + grep}
-			success(fmt.Sprintf("the %s tolerance is checked by piping the command's %s into grep; the probe succeeds when it matches", t.kind, stream))
+			success(fmt.Sprintf("the regex is checked by piping the command's %s into grep -E; the probe succeeds when it matches", stream))
 		case "jsonpath":
 			switch t.target {
 			case "stdout":
@@ -360,6 +368,43 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		m.Direction = "decrease"
 	}
 	return m, ok
+}
+
+// never refuses a tolerance that chaoslib compares with the probe's whole result, a
+// mapping, so that it never holds: the steady state could never be met and the method
+// would never run.
+func (c *converter) never(t tol, provider, result, instead string) {
+	c.fail(t.at, "chaoslib compares the tolerance %s with the %s probe's whole result, a mapping %s, so it never holds and the experiment never gets past its steady state; write %s", t.text, provider, result, instead)
+}
+
+// refuseRange refuses a range tolerance whose target chaoslib cannot read as a number.
+func (c *converter) refuseRange(t tol, provider string) {
+	use := "status"
+	if provider == "process" {
+		use = "status or target: stdout"
+	}
+	if t.target == "" {
+		c.fail(t.at, "without a target chaoslib reads the %s probe's whole result (a mapping) as a number and fails; add target: %s", provider, use)
+		return
+	}
+	c.fail(t.at.get("target"), "a range on the %s of %s probe is not supported; use target: %s", t.target, article(provider), use)
+}
+
+// refuseRegex refuses a regex tolerance whose target chaoslib cannot search.
+func (c *converter) refuseRegex(t tol, provider, targets string) {
+	if t.target == "" {
+		c.fail(t.at, "without a target chaoslib searches the %s probe's whole result (a mapping) and fails; add target: %s", provider, targets)
+		return
+	}
+	c.fail(t.at.get("target"), "a regex on the %s of %s probe is not supported; use target: %s", t.target, article(provider), targets)
+}
+
+// article puts "a" or "an" before a provider type.
+func article(provider string) string {
+	if provider == "http" {
+		return "an " + provider
+	}
+	return "a " + provider
 }
 
 // jsonPathNote says where Murphy's evaluation of a jsonpath tolerance differs from
