@@ -171,6 +171,11 @@ func (c *converter) tolerance(x node, rfc bool) (tol, bool) {
 		t.kind = "range"
 	case "probe":
 		a, ok := c.read(x)
+		if ok && a.ptype == "python" && c.opts.SkipUnsupported {
+			if outer := c.activityOf(strings.TrimSuffix(x.path, ".tolerance")); outer != "" {
+				c.note(x, "the steady-state probe %q is dropped with its tolerance", outer)
+			}
+		}
 		if ok && c.supported(a) {
 			c.fail(x, "chaoslib runs this %s probe with the probe's result as its argument value and takes a true result as met; Murphy cannot hand one probe's result to another, so express the check as a status or exit code, a list, a range, a regex or a jsonpath", a.ptype)
 		}
@@ -181,6 +186,10 @@ func (c *converter) tolerance(x node, rfc bool) (tol, bool) {
 	}
 	return t, true
 }
+
+// noHypothesis says what becomes of an experiment with no steady state to check, which
+// chaoslib accepts and runs (the method and the rollbacks, nothing judged).
+const noHypothesis = "no steady state to check: Murphy runs the method and the rollbacks, as Chaos Toolkit does, and the verdict says there was nothing to judge (hypothesis.metrics: [])"
 
 // hypothesis converts the steady-state probes into metrics measured on every worker of
 // both groups, each with its Chaos Toolkit tolerance.
@@ -196,9 +205,14 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 		c.note(ctl, "hypothesis controls are ignored")
 	}
 	probes := h.get("probes")
-	if !probes.isList() || len(probes.items()) == 0 {
-		c.fail(probes, "required; list at least one probe with a tolerance")
+	switch {
+	case probes.present() && !probes.isList():
+		c.fail(probes, "must be a list of probes with tolerances, got %s", probes.describe())
 		return nil
+	case len(probes.items()) == 0:
+		// chaoslib finds a hypothesis without probes met without checking anything.
+		c.note(probes, "no probes: %s", noHypothesis)
+		return []metric{}
 	}
 	c.note(probes, "the probes run every second on every worker of both groups, instead of once before and once after the method; each tolerance is checked on every sample, and the groups are also compared statistically")
 	var out []metric
