@@ -66,7 +66,8 @@ func (c *converter) promMetric(a activity, t tol, m *metric) bool {
 		return false
 	}
 	c.promServer(a)
-	src := &promSource{}
+	// Every second, as the imported probes run.
+	src := &promSource{Interval: "1s"}
 	if fn == "query_interval" {
 		for _, k := range []string{"start", "end"} {
 			if !args.get(k).present() {
@@ -102,7 +103,7 @@ func (c *converter) promMetric(a activity, t tol, m *metric) bool {
 	} else {
 		m.CTKTolerance.Range = cq.rng
 	}
-	c.note(t.at, "the jsonpath becomes the query %s, whose value the tolerance checks at every interval; %s", src.Query, cq.why)
+	c.note(t.at, "the jsonpath becomes the query %s, which the leader evaluates every %s, the tolerance checking each value; %s", src.Query, src.Interval, cq.why)
 	c.note(q, "the query measures the whole system, not each target: both groups read the same series, so the comparison between them says nothing and the Chaos Toolkit tolerance is what judges this metric")
 	return true
 }

@@ -90,7 +90,10 @@ func TestConvertPrometheus(t *testing.T) {
 			if m.Direction != tt.direction {
 				t.Errorf("direction %s, want %s", m.Direction, tt.direction)
 			}
-			if got := src.Interval.AsDuration().String(); tt.interval != "" && got != tt.interval {
+			if tt.interval == "" {
+				tt.interval = "1s"
+			}
+			if got := src.Interval.AsDuration().String(); got != tt.interval {
 				t.Errorf("interval %s, want %s", got, tt.interval)
 			}
 			notes := notesOf(r)
