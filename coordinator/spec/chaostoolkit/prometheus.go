@@ -91,7 +91,7 @@ func (c *converter) promMetric(a activity, t tol, m *metric) bool {
 	if v := args.get("verify_tls"); v.present() {
 		c.note(v, "ignored: the coordinators' Prometheus client verifies TLS as they are configured")
 	}
-	cq, good := c.promCount(a, fn, t)
+	cq, good := c.promCount(fn, t)
 	if !good || !ok {
 		return false
 	}
@@ -152,7 +152,7 @@ var promOps = map[string]string{"=": "==", "==": "==", "!=": "!=", ">": ">", ">=
 // promCount maps a tolerance on a chaosprometheus result to a count query. Every other
 // tolerance is refused: chaoslib checks it on the response mapping, where a number, a
 // list, a string or a boolean never holds and a range or a regex fails.
-func (c *converter) promCount(a activity, fn string, t tol) (countQuery, bool) {
+func (c *converter) promCount(fn string, t tol) (countQuery, bool) {
 	var cq countQuery
 	if t.kind != "jsonpath" {
 		c.fail(t.at, "chaoslib checks the tolerance %s on the response of %s.%s, a mapping {status, data}, where it never holds; Murphy's Prometheus source reads numbers: write a jsonpath that counts the series, such as {\"type\": \"jsonpath\", \"path\": \"$.data.result[?(@.value[1] != \\\"0\\\")]\", \"count\": 0}", t.text, promModule, fn)
