@@ -97,7 +97,7 @@ func Convert(data []byte, filename string, opts Options) (*Result, error) {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	c := &converter{opts: opts, vars: map[string]variable{}, resolved: map[string]*yaml.Node{},
-		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}, acts: map[string]string{}}
+		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}, acts: map[string]string{}, done: map[*yaml.Node]bool{}}
 	root, p := parse(data)
 	if p != nil {
 		return nil, &spec.Error{File: filename, Problems: []spec.Problem{*p}}
@@ -132,6 +132,8 @@ type converter struct {
 	vars     map[string]variable
 	resolved map[string]*yaml.Node
 	failed   map[string]bool
+	// done holds the scalars expand substituted, which are not substituted again.
+	done map[*yaml.Node]bool
 	// named holds every activity seen so far by name, for refs.
 	named map[string]node
 	// names counts metric names, to keep them unique.
@@ -404,14 +406,27 @@ func (c *converter) variables(root node) {
 	}
 }
 
-var placeholder = regexp.MustCompile(`\$\{([^}]*)\}`)
+// placeholder is Python's string.Template pattern, which chaoslib substitutes with: $$
+// is a $, $name and ${name} a variable; any other $ stays as it is.
+var placeholder = regexp.MustCompile(`\$(?:(\$)|([_a-zA-Z][_a-zA-Z0-9]*)|\{([_a-zA-Z][_a-zA-Z0-9]*)\})`)
 
-// whole matches a string that is one placeholder and nothing else, which chaoslib
-// replaces by the variable's value in its declared type.
-var whole = regexp.MustCompile(`^\$\{([^}]*)\}$`)
+// whole matches a string that is one ${name} and nothing else, which chaoslib replaces
+// by the variable's value in its declared type.
+var whole = regexp.MustCompile(`^\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}$`)
 
-// resolveNode returns the value of one variable in its declared type, used at use: an
-// inline value as written, an env value as a string or converted by its env_var_type.
+// defined reports whether name is a configuration or secret variable. chaoslib keeps a
+// placeholder of no variable as it is written (a shell may expand it), which is noted.
+func (c *converter) defined(name, written string, at node) bool {
+	if _, ok := c.vars[name]; ok {
+		return true
+	}
+	c.note(at, "%s is not defined in configuration or secrets; it is kept as written, as chaoslib does", written)
+	return false
+}
+
+// resolveNode returns the value of one defined variable in its declared type, used at
+// use: an inline value as written, an env value as a string or converted by its
+// env_var_type.
 func (c *converter) resolveNode(name string, use node) (*yaml.Node, bool) {
 	if v, ok := c.resolved[name]; ok {
 		return v, true
@@ -419,12 +434,7 @@ func (c *converter) resolveNode(name string, use node) (*yaml.Node, bool) {
 	if c.failed[name] {
 		return nil, false
 	}
-	v, ok := c.vars[name]
-	if !ok {
-		c.failed[name] = true
-		c.fail(use, "${%s} is not defined in configuration or secrets", name)
-		return nil, false
-	}
+	v := c.vars[name]
 	x := v.n
 	if !x.isMap() || !x.get("type").present() {
 		if !x.present() {
@@ -537,14 +547,15 @@ func (c *converter) expand(x node) node {
 	case !x.present():
 		return x
 	case x.isScalar():
-		if x.tag() != "!!str" || !strings.Contains(x.n.Value, "${") {
+		if x.tag() != "!!str" || !strings.Contains(x.n.Value, "$") {
+			c.done[x.n] = true
 			return x
 		}
-		if m := whole.FindStringSubmatch(x.n.Value); m != nil {
+		// On a failure x is returned as written and not marked done: reading it again
+		// fails quietly (the variable is marked failed), so the problem is reported once.
+		if m := whole.FindStringSubmatch(x.n.Value); m != nil && c.defined(m[1], m[0], x) {
 			v, ok := c.resolveNode(m[1], x)
 			if !ok {
-				// Left as written: reading it again fails quietly (the variable is
-				// marked failed), so the problem is reported once.
 				return x
 			}
 			cp := *v
@@ -552,13 +563,16 @@ func (c *converter) expand(x node) node {
 			if cp.Kind == yaml.ScalarNode && cp.Tag == "!!null" {
 				return node{path: x.path, ln: x.n.Line}
 			}
+			c.markDone(&cp)
 			return node{n: &cp, path: x.path}
 		}
 		s, ok := c.subst(x.n.Value, x)
 		if !ok {
 			return x
 		}
-		return node{n: &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: x.n.Line}, path: x.path}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: x.n.Line}
+		c.done[n] = true
+		return node{n: n, path: x.path}
 	}
 	cp := *x.n
 	cp.Content = make([]*yaml.Node, len(x.n.Content))
@@ -580,11 +594,23 @@ func (c *converter) expand(x node) node {
 	return node{n: &cp, path: x.path}
 }
 
-// str reads a scalar with ${name} substituted.
+// markDone records a variable's value, and everything in it, as substituted: chaoslib
+// does not substitute what a variable holds.
+func (c *converter) markDone(n *yaml.Node) {
+	c.done[n] = true
+	for _, ch := range n.Content {
+		c.markDone(ch)
+	}
+}
+
+// str reads a scalar with ${name} substituted, unless expand already did.
 func (c *converter) str(x node) (string, bool) {
 	if !x.isScalar() {
 		c.fail(x, "must be a string, got %s", x.describe())
 		return "", false
+	}
+	if c.done[x.n] {
+		return x.n.Value, true
 	}
 	return c.subst(x.n.Value, x)
 }
@@ -592,7 +618,15 @@ func (c *converter) str(x node) (string, bool) {
 func (c *converter) subst(s string, at node) (string, bool) {
 	ok := true
 	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		v, found := c.resolve(m[2:len(m)-1], at)
+		sm := placeholder.FindStringSubmatch(m)
+		name := sm[2] + sm[3]
+		switch {
+		case sm[1] != "":
+			return "$"
+		case !c.defined(name, m, at):
+			return m
+		}
+		v, found := c.resolve(name, at)
 		ok = ok && found
 		return v
 	})

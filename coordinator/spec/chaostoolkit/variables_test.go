@@ -1,6 +1,8 @@
 package chaostoolkit
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +150,43 @@ func TestVariableErrors(t *testing.T) {
 			_, err := Convert([]byte(doc), "x.json", Options{LookupEnv: lookup(tt.env), Spec: specOpts()})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %v; want one saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTemplateSyntax checks the rest of Python's string.Template syntax chaoslib
+// substitutes with: $$ is a $, $name is a variable too, and a placeholder of no variable
+// is kept as written (noted), as is any other $. What a variable holds is not
+// substituted again.
+func TestTemplateSyntax(t *testing.T) {
+	tests := []struct {
+		arg, want string
+		note      string
+	}{
+		{`${n} $n`, `5 5`, ""},
+		{`$$n costs $$5`, `$n costs $5`, ""},
+		{`kill ${pid}`, `kill ${pid}`, `method[0].provider.arguments[0]: ${pid} is not defined in configuration or secrets; it is kept as written, as chaoslib does`},
+		{`echo $HOME`, `echo $HOME`, `$HOME is not defined in configuration or secrets`},
+		{`${a-b} $5 $`, `${a-b} $5 $`, ""},
+		{`${raw}`, `$$n`, ""},
+		{`x${raw}`, `x$$n`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arg, func(t *testing.T) {
+			action := `{"type": "action", "name": "a", "provider": {"type": "process", "path": "echo", "arguments": [` + strconv.Quote(tt.arg) + `]}}`
+			doc := `{"title": "t", "configuration": {"n": 5, "raw": "$$n"}, "steady-state-hypothesis": {"title": "h", "probes": [` + aProbe + `]}, "method": [` + action + `]}`
+			r := convertWant(t, doc, Options{Spec: specOpts()}, "")
+			want, _ := json.Marshal([]string{"echo", tt.want})
+			if got := r.Experiment.Steps[0].Fault.GetParams()["inject"]; got != string(want) {
+				t.Errorf("inject %s, want %s", got, want)
+			}
+			notes := notesOf(r)
+			if tt.note != "" && !strings.Contains(notes, tt.note) {
+				t.Errorf("notes lack %q:\n%s", tt.note, notes)
+			}
+			if tt.note == "" && strings.Contains(notes, "not defined") {
+				t.Errorf("notes say a variable is not defined:\n%s", notes)
 			}
 		})
 	}
