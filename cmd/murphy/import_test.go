@@ -160,9 +160,13 @@ func TestJournalWithoutHypothesis(t *testing.T) {
 	if j["status"] != "completed" || j["deviated"] != false || ss["before"] != nil || ss["after"] != nil {
 		t.Errorf("journal status %v deviated %v before %v after %v; want completed, false, null, null", j["status"], j["deviated"], ss["before"], ss["after"])
 	}
-	var text bytes.Buffer
+	var text, md bytes.Buffer
 	printVerdict(&text, run)
 	if !strings.Contains(text.String(), "Verdict: hypothesis INCONCLUSIVE\n  no steady-state hypothesis: nothing to judge; the steps and rollbacks ran\n") {
 		t.Errorf("text verdict:\n%s", text.String())
+	}
+	printVerdictMarkdown(&md, run)
+	if !strings.Contains(md.String(), "**Hypothesis inconclusive.** no steady-state hypothesis: nothing to judge") || strings.Contains(md.String(), "| metric |") {
+		t.Errorf("markdown verdict (the reason, and no empty table):\n%s", md.String())
 	}
 }
