@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/murphy-chaos/murphy/coordinator"
+	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/spec/chaostoolkit"
 	"github.com/murphy-chaos/murphy/internal/logging"
@@ -248,4 +249,105 @@ func TestChaosToolkitRollbacksAfterHalt(t *testing.T) {
 
 func specOptions() spec.Options {
 	return coordinator.CatalogueSpecOptions()
+}
+
+// TestChaosToolkitRunWithoutHypothesis runs a converted experiment that has no
+// steady-state hypothesis, which chaoslib accepts: its method and rollbacks run on the
+// experimental group, the run completes, and its verdict says there was nothing to judge.
+func TestChaosToolkitRunWithoutHypothesis(t *testing.T) {
+	var pokes, undos atomic.Int32
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/poke":
+			pokes.Add(1)
+		case "/undo":
+			undos.Add(1)
+		}
+	}))
+	defer admin.Close()
+	doc := fmt.Sprintf(`{"title": "Poke without a hypothesis", "configuration": {"admin": "%s"},
+  "extensions": [{"name": "murphy", "selector": {"service": "demo"}, "experiment": {"count": 2}, "baseline": "1s", "hold": "1s"}],
+  "method": [{"type": "action", "name": "poke", "provider": {"type": "http", "url": "${admin}/poke", "method": "POST"}}],
+  "rollbacks": [{"type": "action", "name": "undo", "provider": {"type": "http", "url": "${admin}/undo"}}]}`, admin.URL)
+	res, err := chaostoolkit.Convert([]byte(doc), "ctk.json", chaostoolkit.Options{Spec: specOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted, _ := res.Render("yaml")
+	c := startCluster(t, 3)
+	startPolicyWorkers(t, c, 4)
+	id := submit(t, c.nodes[c.leader()].GRPCAddr(), string(converted))
+	run := waitPhase(t, c, id, 40*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
+	if run.Phase != murphyv1.RunPhase_RUN_PHASE_COMPLETED {
+		t.Fatalf("run ended %v: %s", run.Phase, run.Error)
+	}
+	if v := run.Verdict; v.GetOutcome() != murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE || v.GetReason() != runner.NothingToJudge || len(v.GetMetrics()) != 0 {
+		t.Errorf("verdict %v; want inconclusive, nothing to judge", v)
+	}
+	if got := pokes.Load(); got != 2 {
+		t.Errorf("the action reached the admin server %d times, want once per experimental worker (2)", got)
+	}
+	waitUntil(t, 30*time.Second, "rollbacks recorded", func() bool {
+		r := c.run(id)
+		return r != nil && len(r.Rollbacks) == 2
+	})
+	if got := undos.Load(); got != 2 {
+		t.Errorf("the rollback reached the admin server %d times, want 2", got)
+	}
+}
+
+// TestChaosToolkitPrometheus runs a converted experiment whose steady state is a
+// chaosprometheus query, against a real Prometheus scraping a service's error gauge:
+// the count query is evaluated by the leader, and the Chaos Toolkit tolerance (no series
+// above 0) holds over the baseline and breaks once the method makes the service report
+// errors.
+func TestChaosToolkitPrometheus(t *testing.T) {
+	var errorsNow atomic.Int32
+	service := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "# TYPE demo_errors gauge\ndemo_errors %d\n", errorsNow.Load())
+	}))
+	defer service.Close()
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/break":
+			errorsNow.Store(1)
+		case "/mend":
+			errorsNow.Store(0)
+		}
+	}))
+	defer admin.Close()
+	url := startPrometheus(t, []string{strings.TrimPrefix(service.URL, "http://")})
+	waitScraped(t, url, 1)
+
+	doc := fmt.Sprintf(`{"title": "Errors stay at zero", "configuration": {"admin": "%s", "prometheus_base_url": "%s"},
+  "extensions": [{"name": "murphy", "selector": {"service": "demo"}, "experiment": {"count": 2}, "baseline": "4s", "hold": "4s"}],
+  "steady-state-hypothesis": {"title": "no errors", "probes": [
+    {"type": "probe", "name": "no-errors", "tolerance": {"type": "jsonpath", "path": "$.data.result[?(@.value[1] != \"0\")]", "count": 0},
+     "provider": {"type": "python", "module": "chaosprometheus.probes", "func": "query", "arguments": {"query": "demo_errors{job=\"demo\"}"}}}]},
+  "method": [{"type": "action", "name": "break", "provider": {"type": "http", "url": "${admin}/break", "method": "POST"}}],
+  "rollbacks": [{"type": "action", "name": "mend", "provider": {"type": "http", "url": "${admin}/mend"}}]}`, admin.URL, url)
+	res, err := chaostoolkit.Convert([]byte(doc), "ctk.json", chaostoolkit.Options{Spec: specOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted, _ := res.Render("yaml")
+	c := promCluster(t, url, 3)
+	startPolicyWorkers(t, c, 4)
+	id := submit(t, c.nodes[c.leader()].GRPCAddr(), string(converted))
+	run := waitPhase(t, c, id, 60*time.Second, murphyv1.RunPhase_RUN_PHASE_COMPLETED, murphyv1.RunPhase_RUN_PHASE_FAILED, murphyv1.RunPhase_RUN_PHASE_HALTED)
+	if run.Phase != murphyv1.RunPhase_RUN_PHASE_COMPLETED {
+		t.Fatalf("run ended %v: %s", run.Phase, run.Error)
+	}
+	ms := run.GetVerdict().GetMetrics()
+	if len(ms) != 1 || ms[0].CtkTolerance == nil {
+		t.Fatalf("verdict %v", run.Verdict)
+	}
+	tc := ms[0].CtkTolerance
+	t.Logf("tolerance %s: %v", tc.Tolerance, tc)
+	if tc.BaselineTotal == 0 || !tc.MetBefore {
+		t.Errorf("before the method: %d of %d baseline samples met; want all of at least one", tc.BaselineMet, tc.BaselineTotal)
+	}
+	if tc.ExperimentTotal == 0 || tc.MetAfter || tc.ExperimentMet == tc.ExperimentTotal {
+		t.Errorf("after the method broke the service: %d of %d samples met; want some not met", tc.ExperimentMet, tc.ExperimentTotal)
+	}
 }

@@ -147,8 +147,11 @@ func printVerdictMarkdown(w io.Writer, r *murphyv1.Run) {
 	if line := web.BeforeFaultText(v); line != "" {
 		fmt.Fprintf(w, "**%s**\n\n", line)
 	}
-	web.VerdictTableMarkdown(w, web.VerdictRows(v))
-	fmt.Fprintln(w)
+	// A spec with no metrics (metrics: []) has no table: the reason says why.
+	if len(v.Metrics) > 0 {
+		web.VerdictTableMarkdown(w, web.VerdictRows(v))
+		fmt.Fprintln(w)
+	}
 	for _, m := range v.Metrics {
 		fmt.Fprintf(w, "- **%s**: %s\n", m.Name, m.Reason)
 	}

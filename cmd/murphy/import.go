@@ -106,8 +106,13 @@ with its Chaos Toolkit tolerance (judged on every sample) next to a statistical 
 the method becomes steps on the experimental group (process: exec, http: http.call);
 pauses become time; rollbacks become rollback steps, run after Murphy's own reverts,
 also for failed and halted runs. Configuration and secrets (inline or type env) are
-substituted for ${name}. Python activities cannot run on Murphy's workers: they fail the
-import, naming the module and function, unless --skip-unsupported drops them.
+substituted for ${name}; a ${name} that is a whole value keeps its declared type.
+chaosprometheus query and query_interval probes become Prometheus metrics (the
+coordinators' --prometheus-url is queried). An experiment without a steady-state
+hypothesis runs its method and rollbacks and its verdict judges nothing. Other Python
+activities (chaosk8s: Murphy has no Kubernetes kinds yet) cannot run on Murphy's
+workers: they fail the import, naming the activity, module and function, unless
+--skip-unsupported drops them.
 
 An extension named murphy in the file sets what Chaos Toolkit has no word for:
   "extensions": [{"name": "murphy", "selector": {"service": "checkout"},

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	"github.com/murphy-chaos/murphy/coordinator/spec/chaostoolkit"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -80,24 +81,28 @@ func TestRunDetectsChaosToolkit(t *testing.T) {
 	}
 }
 
-func TestJournal(t *testing.T) {
-	res, err := chaostoolkit.Convert([]byte(`{"title": "j",
- "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "http://h/"}}]},
- "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://h/"}}],
- "rollbacks": [{"type": "action", "name": "r", "provider": {"type": "process", "path": "true"}}]}`), "j.json", chaostoolkit.Options{})
+// runAt is a time of the journal tests' runs, s seconds after they were created.
+func runAt(s int64) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: 1_700_000_000 + s} }
+
+// completedRun converts a Chaos Toolkit experiment and returns a completed run of it
+// that injected one http.call step on w1, and verdict v.
+func completedRun(t *testing.T, doc string, v *murphyv1.Verdict) *murphyv1.Run {
+	t.Helper()
+	res, err := chaostoolkit.Convert([]byte(doc), "j.json", chaostoolkit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(s int64) *timestamppb.Timestamp { return &timestamppb.Timestamp{Seconds: 1_700_000_000 + s} }
-	run := &murphyv1.Run{
-		Id: "j-1", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Spec: res.Experiment, CreatedAt: at(0), EndedAt: at(30),
-		Groups: &murphyv1.Groups{Experiment: []string{"w1"}, Control: []string{"w2"}},
-		Steps:  []*murphyv1.StepState{{Fault: &murphyv1.FaultSpec{Kind: "http.call"}, StartedAt: at(10), EndedAt: at(20), Injected: []string{"w1"}}},
-		Verdict: &murphyv1.Verdict{Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD, WindowStart: at(10), WindowEnd: at(20),
-			Metrics: []*murphyv1.MetricVerdict{{Name: "p", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE,
-				CtkTolerance: &murphyv1.ToleranceCheck{Tolerance: "200", BaselineMet: 10, BaselineTotal: 10, ExperimentMet: 9, ExperimentTotal: 10, MetBefore: true}}}},
-		Rollbacks: []*murphyv1.RollbackResult{{Index: 0, WorkerId: "w1", Ok: false, Error: "boom", At: at(31), Fault: &murphyv1.FaultSpec{Kind: "exec"}}},
+	return &murphyv1.Run{
+		Id: "j-1", Phase: murphyv1.RunPhase_RUN_PHASE_COMPLETED, Spec: res.Experiment, CreatedAt: runAt(0), EndedAt: runAt(30),
+		Groups:  &murphyv1.Groups{Experiment: []string{"w1"}, Control: []string{"w2"}},
+		Steps:   []*murphyv1.StepState{{Fault: &murphyv1.FaultSpec{Kind: "http.call"}, StartedAt: runAt(10), EndedAt: runAt(20), Injected: []string{"w1"}}},
+		Verdict: v,
 	}
+}
+
+// journalOf writes the run's journal and decodes it.
+func journalOf(t *testing.T, run *murphyv1.Run) map[string]any {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := writeJournal(&buf, run); err != nil {
 		t.Fatal(err)
@@ -106,6 +111,19 @@ func TestJournal(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &j); err != nil {
 		t.Fatal(err)
 	}
+	return j
+}
+
+func TestJournal(t *testing.T) {
+	run := completedRun(t, `{"title": "j",
+ "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "http://h/"}}]},
+ "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://h/"}}],
+ "rollbacks": [{"type": "action", "name": "r", "provider": {"type": "process", "path": "true"}}]}`,
+		&murphyv1.Verdict{Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_UPHELD, WindowStart: runAt(10), WindowEnd: runAt(20),
+			Metrics: []*murphyv1.MetricVerdict{{Name: "p", Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE,
+				CtkTolerance: &murphyv1.ToleranceCheck{Tolerance: "200", BaselineMet: 10, BaselineTotal: 10, ExperimentMet: 9, ExperimentTotal: 10, MetBefore: true}}}})
+	run.Rollbacks = []*murphyv1.RollbackResult{{Index: 0, WorkerId: "w1", Ok: false, Error: "boom", At: runAt(31), Fault: &murphyv1.FaultSpec{Kind: "exec"}}}
+	j := journalOf(t, run)
 	ss := j["steady_states"].(map[string]any)
 	before, after := ss["before"].(map[string]any), ss["after"].(map[string]any)
 	if j["status"] != "failed" || j["deviated"] != true || before["steady_state_met"] != true || after["steady_state_met"] != false {
@@ -128,4 +146,27 @@ func importSpecOptions() spec.Options {
 	f := &importFlags{}
 	o, _ := f.options()
 	return o.Spec
+}
+
+// TestJournalWithoutHypothesis: a run of an experiment without a steady-state
+// hypothesis is written as chaoslib writes one, its steady states null and not deviated,
+// and its text verdict says there was nothing to judge.
+func TestJournalWithoutHypothesis(t *testing.T) {
+	run := completedRun(t, `{"title": "j", "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://h/"}}]}`,
+		&murphyv1.Verdict{Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE, Reason: runner.NothingToJudge,
+			WindowStart: runAt(10), WindowEnd: runAt(20), Confidence: 0.95})
+	j := journalOf(t, run)
+	ss := j["steady_states"].(map[string]any)
+	if j["status"] != "completed" || j["deviated"] != false || ss["before"] != nil || ss["after"] != nil {
+		t.Errorf("journal status %v deviated %v before %v after %v; want completed, false, null, null", j["status"], j["deviated"], ss["before"], ss["after"])
+	}
+	var text, md bytes.Buffer
+	printVerdict(&text, run)
+	if !strings.Contains(text.String(), "Verdict: hypothesis INCONCLUSIVE\n  no steady-state hypothesis: nothing to judge; the steps and rollbacks ran\n") {
+		t.Errorf("text verdict:\n%s", text.String())
+	}
+	printVerdictMarkdown(&md, run)
+	if !strings.Contains(md.String(), "**Hypothesis inconclusive.** no steady-state hypothesis: nothing to judge") || strings.Contains(md.String(), "| metric |") {
+		t.Errorf("markdown verdict (the reason, and no empty table):\n%s", md.String())
+	}
 }

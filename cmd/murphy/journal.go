@@ -116,7 +116,9 @@ func writeJournal(w io.Writer, r *murphyv1.Run) error {
 	default:
 		j.Status = "running"
 	}
-	if v := r.Verdict; v != nil {
+	// A spec with no metrics (a Chaos Toolkit experiment without a steady-state
+	// hypothesis) has no steady states, which chaoslib writes as null.
+	if v := r.Verdict; v != nil && len(sp.Hypothesis.Metrics) > 0 {
 		before := &journalState{SteadyStateMet: true, Probes: []journalProbe{}}
 		after := &journalState{SteadyStateMet: true, Probes: []journalProbe{}}
 		for i, m := range v.Metrics {

@@ -26,6 +26,9 @@ const shortDeviationBaseline = 2 * time.Minute
 // then leave halting to the absolute guardrails), or that a short baseline makes slow.
 func SpecWarnings(sp *spec.Experiment, nControl, nExperiment int) []string {
 	out := QueryWarnings(sp)
+	if h := sp.GetHypothesis(); h != nil && len(h.Metrics) == 0 {
+		out = append(out, "the hypothesis has no metrics: the steps and rollbacks run, and the verdict will say there was nothing to judge")
+	}
 	short := false
 	for _, a := range sp.Abort {
 		if a.Deviation == nil {

@@ -318,3 +318,38 @@ func TestFutilityPrometheus(t *testing.T) {
 		t.Errorf("per group: verdict before the fault %v, want none", v.Reason)
 	}
 }
+
+// TestCTKToleranceOnGroupSeries: the Chaos Toolkit tolerance of a Prometheus metric whose
+// query keeps no instance label (an imported chaosprometheus count) is checked on the
+// groups' series, not reported as never sampled.
+func TestCTKToleranceOnGroupSeries(t *testing.T) {
+	m := &spec.Metric{
+		Name:         "errors",
+		Source:       &spec.MetricSource{Prometheus: &spec.PrometheusSource{Query: `count(x != 0) or vector(0)`, Interval: durationpb.New(time.Second)}},
+		Direction:    spec.DirectionIncrease,
+		Tolerance:    &spec.Tolerance{Absolute: f64p(0)},
+		CtkTolerance: &spec.CTKTolerance{Text: "count 0", Values: []float64{0}},
+	}
+	sp := &spec.Experiment{Baseline: durationpb.New(10 * time.Second), Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{m}}}
+	run := simRun(2, 10*time.Second)
+	samples := fleet.NewSamples()
+	for _, g := range []murphyv1.Group{murphyv1.Group_GROUP_CONTROL, murphyv1.Group_GROUP_EXPERIMENT} {
+		var pts []fleet.Point
+		for i := -10; i < 10; i++ {
+			v := 0.0
+			if i >= 5 {
+				v = 1 // the same global series in both groups: errors appear late in the window
+			}
+			pts = append(pts, fleet.Point{At: simT0.Add(time.Duration(i) * time.Second), Value: v, OK: true})
+		}
+		samples.AddPoints(run.Id, "errors", PseudoSource(g), pts)
+	}
+	v, err := Judge(sp, run, samples, simT0, simT0.Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := v.Metrics[0].CtkTolerance
+	if c.BaselineMet != 20 || c.BaselineTotal != 20 || c.ExperimentMet != 5 || c.ExperimentTotal != 10 || c.ControlTotal != 10 || !c.MetBefore || c.MetAfter {
+		t.Errorf("tolerance check %+v; want baseline 20 of 20, experiment 5 of 10, met before and not after", c)
+	}
+}

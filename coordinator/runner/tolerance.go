@@ -12,7 +12,8 @@ import (
 // verdict: how many samples of each group met it in the verdict window [from, to), and
 // how many of both groups met it during the baseline before from. Chaos Toolkit checks
 // one result before and one after the method; Murphy checks every sample, so "met" means
-// every sample met it.
+// every sample met it. A Prometheus metric whose query keeps no instance label is
+// counted on its groups' series (their pseudo-sources), like its verdict.
 func checkTolerances(out *murphyv1.Verdict, sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) {
 	baseFrom := from.Add(-sp.Baseline.AsDuration())
 	for i, m := range sp.Hypothesis.Metrics {
@@ -36,7 +37,7 @@ func checkTolerances(out *murphyv1.Verdict, sp *spec.Experiment, run *murphyv1.R
 			}
 			return met, total
 		}
-		ctl, exp := run.Groups.GetControl(), run.Groups.GetExperiment()
+		ctl, exp := sources(run, murphyv1.Group_GROUP_CONTROL), sources(run, murphyv1.Group_GROUP_EXPERIMENT)
 		c.ControlMet, c.ControlTotal = count(ctl, from, to)
 		c.ExperimentMet, c.ExperimentTotal = count(exp, from, to)
 		bm1, bt1 := count(ctl, baseFrom, from)

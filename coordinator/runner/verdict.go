@@ -87,6 +87,10 @@ func faultWindow(run *murphyv1.Run) (time.Time, time.Time) {
 	return from, to
 }
 
+// NothingToJudge is the reason of the verdict of a run whose spec declares no steady
+// state (metrics: []).
+const NothingToJudge = "no steady-state hypothesis: nothing to judge; the steps and rollbacks ran"
+
 // Judge builds the analysis input from the samples of both groups and converts the
 // result to the wire form. Metrics are judged target by target: each worker's samples in
 // [from, to) against its own baseline (the samples before from), since the fault is
@@ -94,6 +98,14 @@ func faultWindow(run *murphyv1.Run) (time.Time, time.Time) {
 // worker by their instance label; only a query that keeps no instance label leaves one
 // series per group, which is judged on samples, and its verdict says so.
 func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from, to time.Time) (*murphyv1.Verdict, error) {
+	if len(sp.Hypothesis.Metrics) == 0 {
+		// metrics: [] declares no steady state: the steps ran, and there is nothing to
+		// judge either way.
+		return &murphyv1.Verdict{
+			Outcome: murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE, Reason: NothingToJudge,
+			WindowStart: timestamppb.New(from), WindowEnd: timestamppb.New(to), Confidence: sp.Hypothesis.Confidence,
+		}, nil
+	}
 	var metrics []analysis.Metric
 	perTarget := make([]bool, len(sp.Hypothesis.Metrics))
 	for i, m := range sp.Hypothesis.Metrics {

@@ -182,3 +182,24 @@ func TestSpecWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeNothing: a spec that declares no steady state (metrics: []) is judged
+// inconclusive with nothing to judge, not failed by the analysis, and says so at
+// submission.
+func TestJudgeNothing(t *testing.T) {
+	sp := &spec.Experiment{Baseline: durationpb.New(10 * time.Second), Hypothesis: &spec.Hypothesis{Confidence: 0.95, Metrics: []*spec.Metric{}}}
+	run := simRun(2, 10*time.Second)
+	v, err := Judge(sp, run, fleet.NewSamples(), simT0, simT0.Add(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Outcome != murphyv1.VerdictOutcome_VERDICT_OUTCOME_INCONCLUSIVE || v.Reason != NothingToJudge || len(v.Metrics) != 0 || !v.WindowEnd.AsTime().Equal(simT0.Add(10*time.Second)) {
+		t.Errorf("verdict %v", v)
+	}
+	if ws := SpecWarnings(sp, 1, 1); len(ws) != 1 || !strings.Contains(ws[0], "the hypothesis has no metrics") {
+		t.Errorf("warnings %q", ws)
+	}
+	if Futility(sp, run, fleet.NewSamples(), simT0) != nil {
+		t.Error("futility stopped a run with nothing to plan")
+	}
+}

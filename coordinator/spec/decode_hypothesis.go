@@ -25,12 +25,14 @@ func (w *walker) hypothesis(n *yaml.Node, at loc) *Hypothesis {
 	if o == nil {
 		return h
 	}
+	// An explicit empty list declares that there is no steady state to judge (a Chaos
+	// Toolkit experiment without a steady-state-hypothesis): the steps and rollbacks
+	// run, and the verdict says there was nothing to judge. Leaving metrics out is a
+	// mistake, not that declaration.
 	v, l := o.get("metrics")
-	items, ok := w.list(v, l)
+	items, _ := w.list(v, l)
 	if v == nil {
-		o.required(l, "required; list at least one metric: the steady state is what the experiment tests")
-	} else if ok && len(items) == 0 {
-		w.addf(l, "at least one metric is required; the steady state is what the experiment tests")
+		o.required(l, "required; list at least one metric: the steady state is what the experiment tests (metrics: [] declares that there is none, and the run judges nothing)")
 	}
 	firstLine := map[string]int{}
 	for i, raw := range items {

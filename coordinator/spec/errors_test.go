@@ -171,12 +171,11 @@ steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
 		{"no metrics, no steps", `apiVersion: murphy/v1
 name: demo
 targets: {selector: {app: web}, experiment: {count: 2}}
-hypothesis:
-  metrics: []
+hypothesis: {}
 steps: []
 `, []string{
-			`exp.yaml:5: hypothesis.metrics: at least one metric is required; the steady state is what the experiment tests`,
-			`exp.yaml:6: steps: at least one step is required; a step is the fault to inject`,
+			`exp.yaml:4: hypothesis.metrics: required; list at least one metric: the steady state is what the experiment tests (metrics: [] declares that there is none, and the run judges nothing)`,
+			`exp.yaml:5: steps: at least one step is required; a step is the fault to inject`,
 		}},
 		{"metric problems", `apiVersion: murphy/v1
 name: demo

@@ -57,6 +57,8 @@ func (c *converter) read(x node) (activity, bool) {
 	}
 	if n := x.get("name"); n.isScalar() {
 		a.name = n.n.Value
+		c.acts[x.path] = a.name
+		c.acts[a.at.path] = a.name
 	} else {
 		c.fail(x.get("name"), "required; every activity has a name")
 	}
@@ -107,11 +109,18 @@ func (c *converter) supported(a activity) bool {
 		if fn.isScalar() {
 			f = fn.n.Value
 		}
+		why := "workers run no Python drivers; convert it to an http or process activity"
+		switch {
+		case m == "chaosk8s" || strings.HasPrefix(m, "chaosk8s."):
+			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet"
+		case m == promModule:
+			why = "of Chaos Toolkit's Prometheus driver Murphy maps query and query_interval, as steady-state probes"
+		}
 		if c.opts.SkipUnsupported {
-			c.note(a.provider, "dropped: python activity %q (module %s, function %s) cannot run in Murphy", a.name, m, f)
+			c.note(a.provider, "dropped: python activity %q (module %s, function %s) cannot run in Murphy: %s", a.name, m, f, why)
 			return false
 		}
-		c.fail(a.provider, "python activity %q (module %s, function %s) cannot run in Murphy: workers run no Python drivers; convert it to an http or process activity, or import with --skip-unsupported to drop it", a.name, m, f)
+		c.fail(a.provider, "python activity %q (module %s, function %s) cannot run in Murphy: %s; or import with --skip-unsupported to drop it", a.name, m, f, why)
 		return false
 	}
 	c.fail(a.provider.get("type"), "unknown provider type %q; Chaos Toolkit has http, process and python", a.ptype)
@@ -162,7 +171,7 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 		// ref leads to.
 		bg := x.get("background")
 		isBackground := bg.isScalar() && bg.n.Value == "true"
-		if !ok || !c.supported(a) {
+		if !ok || !c.runnable(a, false) {
 			switch {
 			case isBackground:
 				// Its pauses ran in its own thread; nothing waited for them.
@@ -235,7 +244,7 @@ func (c *converter) rollbacks(list node) []step {
 	var out []step
 	for _, x := range list.items() {
 		a, ok := c.read(x)
-		if !ok || !c.supported(a) {
+		if !ok || !c.runnable(a, false) {
 			continue
 		}
 		if p := a.x.get("pauses"); p.present() {
@@ -256,6 +265,7 @@ func (c *converter) pauses(x node) (before, after time.Duration) {
 	if !x.present() {
 		return 0, 0
 	}
+	x = c.expand(x)
 	if b := x.get("before"); b.present() {
 		before, _ = c.seconds(b)
 	}
@@ -329,7 +339,7 @@ type httpRequest struct {
 func (c *converter) httpRequest(p node) (httpRequest, bool) {
 	var h httpRequest
 	ok := true
-	u := p.get("url")
+	u := c.expand(p.get("url"))
 	if !u.present() {
 		c.fail(u, "required; the URL to call")
 		ok = false
@@ -352,10 +362,10 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 			}
 		}
 	}
-	if hd := p.get("headers"); hd.present() {
+	if hd := c.expand(p.get("headers")); hd.present() {
 		h.headers = c.headers(hd)
 	}
-	if args := p.get("arguments"); args.present() {
+	if args := c.expand(p.get("arguments")); args.present() {
 		var good bool
 		if h.method == "GET" {
 			h.url, good = c.query(h.url, args)
@@ -364,7 +374,7 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 		}
 		ok = ok && good
 	}
-	if t := p.get("timeout"); t.present() {
+	if t := c.expand(p.get("timeout")); t.present() {
 		h.timeout, _ = c.seconds(t)
 	}
 	return h, ok
@@ -575,6 +585,8 @@ func (c *converter) argValue(x node) (any, bool) {
 		return c.str(x)
 	case "!!int", "!!float", "!!bool":
 		return normalise(x.value()), true
+	case "!!null":
+		return nil, true
 	}
 	return x.n.Value, true
 }
@@ -617,7 +629,7 @@ func (c *converter) command(p node) (command, bool) {
 		return cmd, false
 	}
 	cmd.argv = []string{prog}
-	args := p.get("arguments")
+	args := c.expand(p.get("arguments"))
 	switch {
 	case !args.present():
 	case args.isScalar():

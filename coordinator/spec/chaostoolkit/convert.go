@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 )
 
@@ -94,14 +96,15 @@ func Convert(data []byte, filename string, opts Options) (*Result, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
-	c := &converter{opts: opts, vars: map[string]variable{}, resolved: map[string]string{},
-		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}}
+	c := &converter{opts: opts, vars: map[string]variable{}, resolved: map[string]*yaml.Node{},
+		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}, acts: map[string]string{}, done: map[*yaml.Node]bool{}}
 	root, p := parse(data)
 	if p != nil {
 		return nil, &spec.Error{File: filename, Problems: []spec.Problem{*p}}
 	}
 	d := c.experiment(node{n: root})
 	if len(c.problems) > 0 {
+		c.nameActivities()
 		sort.SliceStable(c.problems, func(i, j int) bool { return c.problems[i].Line < c.problems[j].Line })
 		return nil, &spec.Error{File: filename, Problems: c.problems}
 	}
@@ -127,14 +130,55 @@ type converter struct {
 	problems []spec.Problem
 	notes    []Note
 	vars     map[string]variable
-	resolved map[string]string
+	resolved map[string]*yaml.Node
 	failed   map[string]bool
+	// done holds the scalars expand substituted, which are not substituted again.
+	done map[*yaml.Node]bool
 	// named holds every activity seen so far by name, for refs.
 	named map[string]node
 	// names counts metric names, to keep them unique.
 	names map[string]int
 	// commandProbes is set once a process probe was converted.
 	commandProbes bool
+	// acts maps the path of every activity read (and of every ref to one) to its name,
+	// so that problems inside it name it.
+	acts map[string]string
+}
+
+// activityOf returns the name of the activity that holds path (the innermost: a
+// tolerance probe inside a steady-state probe), or "".
+func (c *converter) activityOf(path string) string {
+	best, name := -1, ""
+	for p, n := range c.acts {
+		if len(p) <= best || !strings.HasPrefix(path, p) {
+			continue
+		}
+		if rest := path[len(p):]; rest != "" && rest[0] != '.' && rest[0] != '[' {
+			continue
+		}
+		best, name = len(p), n
+	}
+	return name
+}
+
+// usedBy names a use of a variable: the activity and the path.
+func (c *converter) usedBy(use node) string {
+	if name := c.activityOf(use.path); name != "" {
+		return fmt.Sprintf("activity %q at %s", name, use.path)
+	}
+	return use.path
+}
+
+// nameActivities ends each problem found inside an activity with the activity's name,
+// unless the message already quotes it.
+func (c *converter) nameActivities() {
+	for i, p := range c.problems {
+		name := c.activityOf(p.Field)
+		if name == "" || strings.Contains(p.Message, strconv.Quote(name)) {
+			continue
+		}
+		c.problems[i].Message = fmt.Sprintf("%s (activity %q)", p.Message, name)
+	}
 }
 
 // fail records a problem once (a ref can lead to the same activity twice).
@@ -234,7 +278,8 @@ func (c *converter) experiment(root node) *document {
 
 	hyp := root.get("steady-state-hypothesis")
 	if !hyp.present() {
-		c.fail(hyp, "required by Murphy: the steady state is what it compares between the control and the experimental group; add probes with tolerances")
+		d.Hypothesis.Metrics = []metric{}
+		c.note(hyp, "%s", noHypothesis)
 	} else {
 		d.Hypothesis.Metrics = c.hypothesis(hyp, d)
 	}
@@ -361,61 +406,211 @@ func (c *converter) variables(root node) {
 	}
 }
 
-var placeholder = regexp.MustCompile(`\$\{([^}]*)\}`)
+// placeholder is Python's string.Template pattern, which chaoslib substitutes with: $$
+// is a $, $name and ${name} a variable; any other $ stays as it is.
+var placeholder = regexp.MustCompile(`\$(?:(\$)|([_a-zA-Z][_a-zA-Z0-9]*)|\{([_a-zA-Z][_a-zA-Z0-9]*)\})`)
 
-// resolve returns the value of one variable, used at use.
-func (c *converter) resolve(name string, use node) (string, bool) {
+// whole matches a string that is one ${name} and nothing else, which chaoslib replaces
+// by the variable's value in its declared type.
+var whole = regexp.MustCompile(`^\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}$`)
+
+// defined reports whether name is a configuration or secret variable. chaoslib keeps a
+// placeholder of no variable as it is written (a shell may expand it), which is noted.
+func (c *converter) defined(name, written string, at node) bool {
+	if _, ok := c.vars[name]; ok {
+		return true
+	}
+	c.note(at, "%s is not defined in configuration or secrets; it is kept as written, as chaoslib does", written)
+	return false
+}
+
+// resolveNode returns the value of one defined variable in its declared type, used at
+// use: an inline value as written, an env value as a string or converted by its
+// env_var_type.
+func (c *converter) resolveNode(name string, use node) (*yaml.Node, bool) {
 	if v, ok := c.resolved[name]; ok {
 		return v, true
 	}
 	if c.failed[name] {
-		return "", false
+		return nil, false
 	}
-	v, ok := c.vars[name]
-	if !ok {
-		c.failed[name] = true
-		c.fail(use, "${%s} is not defined in configuration or secrets", name)
-		return "", false
-	}
+	v := c.vars[name]
 	x := v.n
-	switch {
-	case !x.present():
-		c.resolved[name] = ""
-	case x.isScalar():
-		c.resolved[name] = x.n.Value
-	case x.isMap():
-		typ := x.get("type")
-		if !typ.isScalar() || typ.n.Value != "env" {
-			c.failed[name] = true
-			c.fail(x, "%s entries of type %s are not supported; Murphy reads inline values and type env (needed by %s)", v.kind, typ.describe(), use.path)
-			return "", false
-		}
-		key := x.get("key")
-		if !key.isScalar() {
-			c.failed[name] = true
-			c.fail(key, "required; the environment variable to read")
-			return "", false
-		}
-		if val, ok := c.opts.LookupEnv(key.n.Value); ok {
-			c.resolved[name] = val
-		} else if def := x.get("default"); def.isScalar() {
-			c.resolved[name] = def.n.Value
+	if !x.isMap() || !x.get("type").present() {
+		if !x.present() {
+			c.resolved[name] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 		} else {
-			c.failed[name] = true
-			c.fail(x, "environment variable %s is not set and has no default (needed by %s); set it before importing", key.n.Value, use.path)
-			return "", false
+			c.resolved[name] = x.n
 		}
-	default:
-		c.resolved[name] = fmt.Sprint(x.value())
+		return c.resolved[name], true
+	}
+	typ := x.get("type")
+	if !typ.isScalar() || typ.n.Value != "env" {
+		c.failed[name] = true
+		c.fail(x, "%s entries of type %s are not supported; Murphy reads inline values and type env (needed by %s)", v.kind, typ.describe(), c.usedBy(use))
+		return nil, false
+	}
+	key := x.get("key")
+	if !key.isScalar() {
+		c.failed[name] = true
+		c.fail(key, "required; the environment variable to read")
+		return nil, false
+	}
+	if val, ok := c.opts.LookupEnv(key.n.Value); ok {
+		n, msg := envValue(val, x.get("env_var_type"))
+		if msg != "" {
+			c.failed[name] = true
+			c.fail(x.get("env_var_type"), "environment variable %s: %s (needed by %s)", key.n.Value, msg, c.usedBy(use))
+			return nil, false
+		}
+		c.resolved[name] = n
+	} else if x.has("default") {
+		def := x.get("default")
+		if def.present() {
+			c.resolved[name] = def.n
+		} else {
+			c.resolved[name] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+		}
+	} else {
+		c.failed[name] = true
+		c.fail(x, "environment variable %s is not set and has no default (needed by %s); set it before importing", key.n.Value, c.usedBy(use))
+		return nil, false
 	}
 	return c.resolved[name], true
 }
 
-// str reads a scalar with ${name} substituted.
+// envValue converts an environment variable's text as chaoslib's env_var_type does.
+func envValue(val string, typ node) (*yaml.Node, string) {
+	t := ""
+	if typ.isScalar() {
+		t = typ.n.Value
+	}
+	str := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+	switch t {
+	case "", "str", "string", "bytes":
+		return str, ""
+	case "int", "integer":
+		if _, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64); err != nil {
+			return nil, fmt.Sprintf("%q is not an integer (env_var_type %s)", val, t)
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strings.TrimSpace(val)}, ""
+	case "float", "number":
+		if _, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err != nil {
+			return nil, fmt.Sprintf("%q is not a number (env_var_type %s)", val, t)
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strings.TrimSpace(val)}, ""
+	case "bool":
+		b := !slices.Contains([]string{"false", "0", "no"}, strings.ToLower(val))
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}, ""
+	case "json":
+		if val == "" {
+			return str, ""
+		}
+		n, p := spec.JSONNode([]byte(val))
+		if p != nil {
+			return nil, fmt.Sprintf("not valid JSON (env_var_type json): %s", p.Message)
+		}
+		return n, ""
+	}
+	return nil, fmt.Sprintf("env_var_type %q is not one chaoslib knows (str, int, float, bool, json, bytes)", t)
+}
+
+// resolve returns the text of one variable, as Python's str() renders it when chaoslib
+// substitutes it inside a longer string.
+func (c *converter) resolve(name string, use node) (string, bool) {
+	n, ok := c.resolveNode(name, use)
+	if !ok {
+		return "", false
+	}
+	x := node{n: n}
+	switch {
+	case x.isScalar() && x.tag() == "!!bool":
+		if n.Value == "true" {
+			return "True", true
+		}
+		return "False", true
+	case x.isScalar() && x.tag() == "!!null":
+		return "None", true
+	case x.isScalar():
+		return n.Value, true
+	}
+	return compact(x.value()), true
+}
+
+// expand substitutes configuration and secrets in a value the way chaoslib does before
+// an activity runs: a string that is one ${name} becomes the variable's value in its
+// declared type (a number stays a number, a mapping a mapping); ${name} inside a longer
+// string is replaced by its text; mappings and lists are expanded item by item. The
+// result keeps x's path and line, so problems are reported where the value is used.
+func (c *converter) expand(x node) node {
+	switch {
+	case !x.present():
+		return x
+	case x.isScalar():
+		if x.tag() != "!!str" || !strings.Contains(x.n.Value, "$") {
+			c.done[x.n] = true
+			return x
+		}
+		// On a failure x is returned as written and not marked done: reading it again
+		// fails quietly (the variable is marked failed), so the problem is reported once.
+		if m := whole.FindStringSubmatch(x.n.Value); m != nil && c.defined(m[1], m[0], x) {
+			v, ok := c.resolveNode(m[1], x)
+			if !ok {
+				return x
+			}
+			cp := *v
+			cp.Line = x.n.Line
+			if cp.Kind == yaml.ScalarNode && cp.Tag == "!!null" {
+				return node{path: x.path, ln: x.n.Line}
+			}
+			c.markDone(&cp)
+			return node{n: &cp, path: x.path}
+		}
+		s, ok := c.subst(x.n.Value, x)
+		if !ok {
+			return x
+		}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: x.n.Line}
+		c.done[n] = true
+		return node{n: n, path: x.path}
+	}
+	cp := *x.n
+	cp.Content = make([]*yaml.Node, len(x.n.Content))
+	for i, ch := range x.n.Content {
+		cp.Content[i] = ch
+		if x.isMap() && i%2 == 0 {
+			continue
+		}
+		p := x.path + "[" + strconv.Itoa(i) + "]"
+		if x.isMap() {
+			p = x.path + "." + x.n.Content[i-1].Value
+		}
+		e := c.expand(node{n: ch, path: p})
+		if e.n == nil {
+			e.n = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null", Line: ch.Line}
+		}
+		cp.Content[i] = e.n
+	}
+	return node{n: &cp, path: x.path}
+}
+
+// markDone records a variable's value, and everything in it, as substituted: chaoslib
+// does not substitute what a variable holds.
+func (c *converter) markDone(n *yaml.Node) {
+	c.done[n] = true
+	for _, ch := range n.Content {
+		c.markDone(ch)
+	}
+}
+
+// str reads a scalar with ${name} substituted, unless expand already did.
 func (c *converter) str(x node) (string, bool) {
 	if !x.isScalar() {
 		c.fail(x, "must be a string, got %s", x.describe())
 		return "", false
+	}
+	if c.done[x.n] {
+		return x.n.Value, true
 	}
 	return c.subst(x.n.Value, x)
 }
@@ -423,7 +618,15 @@ func (c *converter) str(x node) (string, bool) {
 func (c *converter) subst(s string, at node) (string, bool) {
 	ok := true
 	out := placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		v, found := c.resolve(m[2:len(m)-1], at)
+		sm := placeholder.FindStringSubmatch(m)
+		name := sm[2] + sm[3]
+		switch {
+		case sm[1] != "":
+			return "$"
+		case !c.defined(name, m, at):
+			return m
+		}
+		v, found := c.resolve(name, at)
 		ok = ok && found
 		return v
 	})

@@ -29,6 +29,7 @@ func lookup(env map[string]string) func(string) (string, bool) {
 func TestExamples(t *testing.T) {
 	type outcome struct {
 		wantErr   []string // empty: converts
+		notErr    []string // what the error must not name: what did convert
 		steps     int
 		metrics   int
 		rollbacks int
@@ -43,7 +44,7 @@ func TestExamples(t *testing.T) {
 		{
 			file: "bpbpublications__Chaos-Engineering-with-Python__Chapter-08__chaos-experiment.json",
 			plain: outcome{wantErr: []string{
-				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy`,
+				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet`,
 				`:22: steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "equal"`,
 				`:35: steady-state-hypothesis.probes[1].tolerance.type: unknown tolerance type "less_than"`,
 				`:45: method[0].provider: python activity "inject-cpu-stress" (module chaosk8s.pod.actions, function exec_in_pod)`,
@@ -54,21 +55,26 @@ func TestExamples(t *testing.T) {
 		{
 			file: "chaostoolkit-incubator__community-playground__from-local-to-automated-chaostoolkit__experiments__rollout-v1-service2.json",
 			plain: outcome{wantErr: []string{
-				`:69: steady-state-hypothesis.probes[0].provider: python activity "no-http-errors-returned-from-service" (module chaosprometheus.probes, function query)`,
-				`:98: method[1].provider: python activity "pretend-users-in-background" (module load, function single)`,
+				`:84: method[0].provider: python activity "initiate-rollout-v1-of-service2" (module chaosk8s.deployment.actions, function set_deployment_image) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver`,
+				`:98: method[1].provider: python activity "pretend-users-in-background" (module load, function single) cannot run in Murphy: workers run no Python drivers`,
 				`:140: rollbacks[0].provider: python activity "rollback-service3-update" (module chaosk8s.deployment.actions, function rollback_deployment)`,
-			}},
-			skip: outcome{wantErr: []string{`:60: steady-state-hypothesis.probes: no probe is left that Murphy can run`}},
+			},
+				// The Prometheus probe of the hypothesis and the one in the method map.
+				notErr: []string{"no-http-errors-returned-from-service", "read-counter-for-the-past-30-seconds"}},
+			skip: outcome{wantErr: []string{`:80: method: no activity is left that Murphy can run`}},
 		},
 		{
-			file:  "chaostoolkit-incubator__community-playground__interactive-controls__samples__simple-interactive-experiment.json",
-			plain: outcome{steps: 1, metrics: 1, rollbacks: 1},
-			skip:  outcome{steps: 1, metrics: 1, rollbacks: 1},
+			file: "chaostoolkit-incubator__community-playground__interactive-controls__samples__simple-interactive-experiment.json",
+			plain: outcome{steps: 1, metrics: 1, rollbacks: 1, notes: []string{
+				"line 8: steady-state-hypothesis.probes: process probes run as command probes, which a worker runs only when its policy allows the exec kind",
+				"line 18: steady-state-hypothesis.probes[0].controls: activity controls are ignored",
+			}},
+			skip: outcome{steps: 1, metrics: 1, rollbacks: 1},
 		},
 		{
 			file: "chaostoolkit-incubator__community-playground__superpower__experiments__kubernetes__lose-half-of-powersources.json",
 			plain: outcome{wantErr: []string{
-				`:9: configuration.service_url: environment variable SUPERPOWER_URL is not set and has no default (needed by method[1].provider.url)`,
+				`:9: configuration.service_url: environment variable SUPERPOWER_URL is not set and has no default (needed by activity "fetch-another-hero" at method[1].provider.url)`,
 				`:31: steady-state-hypothesis.probes[0].provider: python activity "users-must-receive-superpower" (module chaospower.probes, function ask_for_superpower)`,
 				`:56: method[0].provider: python activity "terminate-pods" (module chaosk8s.pod.actions, function terminate_pods)`,
 			}},
@@ -78,8 +84,10 @@ func TestExamples(t *testing.T) {
 			file: "chaostoolkit__chaostoolkit-samples__pod-should-be-restarted-when-service-is-unhealthy__experiment.json",
 			plain: outcome{wantErr: []string{
 				`:11: configuration.webapp_service_url: environment variable WEBAPP_SERVICE_ADDR is not set`,
-				`:27: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (module chaosk8s.probes, function all_microservices_healthy)`,
-			}},
+				`:27: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (module chaosk8s.probes, function all_microservices_healthy) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver`,
+			},
+				// Its query_interval probes in the method are left out, not refused.
+				notErr: []string{"collect-how-many-times", "collect-status-code-from-our-webapp"}},
 			skip: outcome{wantErr: []string{`:22: steady-state-hypothesis.probes: no probe is left`}},
 		},
 		{
@@ -94,7 +102,10 @@ func TestExamples(t *testing.T) {
 			plain: outcome{wantErr: []string{
 				`:25: steady-state-hypothesis.probes[1].provider: python activity "check-file-exists" (module os.path, function exists)`,
 			}},
-			skip: outcome{steps: 1, metrics: 1, rollbacks: 1},
+			skip: outcome{steps: 1, metrics: 1, rollbacks: 1, notes: []string{
+				"line 6: runtime.rollbacks.strategy: ignored: Murphy runs the rollbacks whatever the outcome",
+				`line 25: steady-state-hypothesis.probes[1].provider: dropped: python activity "check-file-exists" (module os.path, function exists)`,
+			}},
 		},
 		{
 			file: "chaostoolkit__walkthrough__lab3__experiment.json",
@@ -115,13 +126,17 @@ func TestExamples(t *testing.T) {
 				`:109: method[2].provider: python activity "fetch-application-logs"`,
 			}},
 			skip: outcome{steps: 2, metrics: 1, parallel: []int{1}, notes: []string{
+				`line 59: steady-state-hypothesis.probes[1].tolerance: the steady-state probe "fetch-number-of-failed-calls-from-front-to-middle" is dropped with its tolerance`,
+				`line 109: method[2].provider: dropped: python activity "fetch-application-logs" (module chaosk8s.pod.probes, function read_pod_logs) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet`,
 				`line 90: method[0].background: "simulate-some-traffic" runs in the background: the next step, "plot-traffic", starts together with it (parallel: true)`,
 			}},
 		},
 		{
-			file:  "chrisp777__chaostoolkit-example__experiment-quote-storage-process-kill.json",
-			plain: outcome{steps: 1, metrics: 2, rollbacks: 2},
-			skip:  outcome{steps: 1, metrics: 2, rollbacks: 2},
+			file: "chrisp777__chaostoolkit-example__experiment-quote-storage-process-kill.json",
+			plain: outcome{steps: 1, metrics: 2, rollbacks: 2, notes: []string{
+				"line 22: steady-state-hypothesis.probes: the probes run every second on every worker of both groups, instead of once before and once after the method",
+			}},
+			skip: outcome{steps: 1, metrics: 2, rollbacks: 2},
 		},
 	}
 	files, _ := filepath.Glob("testdata/*.json")
@@ -153,6 +168,11 @@ func TestExamples(t *testing.T) {
 							t.Errorf("error does not name %q:\n%v", w, err)
 						}
 					}
+					for _, w := range want.notErr {
+						if strings.Contains(err.Error(), w) {
+							t.Errorf("error names %q:\n%v", w, err)
+						}
+					}
 					return
 				}
 				if err != nil {
@@ -181,16 +201,7 @@ func TestExamples(t *testing.T) {
 						t.Errorf("notes lack %q:\n%s", w, notes.String())
 					}
 				}
-				// Both renderings pass murphy validate.
-				for _, format := range []string{"yaml", "json"} {
-					out, err := r.Render(format)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := spec.Parse(out, "converted."+format, specOpts()); err != nil {
-						t.Errorf("%s rendering does not validate: %v\n%s", format, err, out)
-					}
-				}
+				checkRenderings(t, r)
 			})
 		}
 	}
@@ -206,7 +217,7 @@ func TestConvertMapping(t *testing.T) {
   "steady-state-hypothesis": {"title": "ok", "probes": [
     {"type": "probe", "name": "home", "tolerance": [200, 204], "provider": {"type": "http", "url": "${base}/", "method": "get", "timeout": [1, 2]}},
     {"type": "probe", "name": "body", "tolerance": {"type": "regex", "pattern": "ok", "target": "body"}, "provider": {"type": "http", "url": "${base}/"}},
-    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1]}, "provider": {"type": "process", "path": "${prog}", "arguments": ["a", "b"]}},
+    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "${prog}", "arguments": ["a", "b"]}},
     {"type": "probe", "name": "out", "tolerance": {"type": "regex", "pattern": "^up", "target": "stdout"}, "provider": {"type": "process", "path": "echo", "arguments": {"--flag": "v", "up": ""}}}
   ]},
   "method": [
@@ -290,23 +301,22 @@ func TestBadFiles(t *testing.T) {
 		{"missing method", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}}`, []string{"x.json:1: method: required"}},
 		{"empty method", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": []}`, []string{"method: must hold at least one activity"}},
 		{"missing title", `{"steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [` + action + `]}`, []string{"title: required"}},
-		{"no hypothesis", `{"title": "x", "method": [` + action + `]}`, []string{"steady-state-hypothesis: required by Murphy"}},
+		{"probes not a list", `{"title": "x", "steady-state-hypothesis": {"title": "h", "probes": {}}, "method": [` + action + `]}`,
+			[]string{"steady-state-hypothesis.probes: must be a list of probes with tolerances, got a mapping"}},
 		{"probe without tolerance", "{\"title\": \"x\",\n \"steady-state-hypothesis\": {\"probes\": [\n  {\"type\": \"probe\", \"name\": \"p\", \"provider\": {\"type\": \"http\", \"url\": \"http://h/\"}}]},\n \"method\": [" + action + "]}",
 			[]string{"x.json:3: steady-state-hypothesis.probes[0].tolerance: required; a steady-state probe needs a tolerance"}},
 		{"unknown tolerance type", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "lower"}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
 			[]string{`steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "lower"; Chaos Toolkit's tolerance types are probe, regex, jsonpath and range`}},
-		{"undefined var", "{\"title\": \"x\", \"steady-state-hypothesis\": {\"probes\": [" + probe + "]},\n \"method\": [{\"type\": \"action\", \"name\": \"a\", \"provider\": {\"type\": \"process\", \"path\": \"kill\",\n \"arguments\": \"${pid}\"}}]}",
-			[]string{"x.json:3: method[0].provider.arguments: ${pid} is not defined in configuration or secrets"}},
 		{"unset env", `{"title": "x", "configuration": {"u": {"type": "env", "key": "NOPE_X"}}, "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "${u}"}}]}, "method": [` + action + `]}`,
-			[]string{"configuration.u: environment variable NOPE_X is not set and has no default (needed by steady-state-hypothesis.probes[0].provider.url)"}},
+			[]string{"configuration.u: environment variable NOPE_X is not set and has no default (needed by activity \"p\" at steady-state-hypothesis.probes[0].provider.url)"}},
 		{"vault config", `{"title": "x", "configuration": {"u": {"type": "vault", "path": "a"}}, "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "${u}"}}]}, "method": [` + action + `]}`,
 			[]string{`configuration.u: configuration entries of type the string "vault" are not supported`}},
 		{"bad range", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "range", "range": [5, 1]}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
-			[]string{"tolerance.range: low (5) is above high (1)"}},
+			[]string{`tolerance.range: low (5) is above high (1) (activity "p")`}},
 		{"jsonpath without path", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": {"type": "jsonpath"}, "provider": {"type": "http", "url": "http://h/"}}]}, "method": [` + action + `]}`,
 			[]string{"tolerance.path: required; the JSONPath expression"}},
 		{"unknown provider", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "ruby"}}]}`,
-			[]string{`method[0].provider.type: unknown provider type "ruby"`}},
+			[]string{`method[0].provider.type: unknown provider type "ruby"; Chaos Toolkit has http, process and python (activity "a")`}},
 		{"bad ref", `{"title": "x", "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"ref": "nope"}]}`,
 			[]string{`method[0].ref: names no activity defined before it: "nope"`}},
 		{"bad url", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "localhost:80"}}]}, "method": [` + action + `]}`,
@@ -319,6 +329,9 @@ func TestBadFiles(t *testing.T) {
 			_, err := Convert([]byte(tt.doc), "x.json", Options{Spec: specOpts()})
 			if err == nil {
 				t.Fatal("converted")
+			}
+			if strings.Contains(err.Error(), `invalid URL "${`) {
+				t.Errorf("a variable that could not be read is reported again as a URL:\n%v", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -351,5 +364,43 @@ method:
 	}
 	if r.Experiment.Steps[0].Fault.GetKind() != "http.call" {
 		t.Errorf("%+v", r.Experiment.Steps)
+	}
+}
+
+// TestNoHypothesis checks that an experiment chaoslib accepts without a steady state to
+// check (no steady-state-hypothesis, or one without probes) converts to a spec with no
+// metrics, whose steps and rollbacks run and whose verdict judges nothing.
+func TestNoHypothesis(t *testing.T) {
+	for _, tt := range []struct{ name, hyp, where string }{
+		{"no steady-state-hypothesis", "", "line 1: steady-state-hypothesis: no steady state to check: Murphy runs the method and the rollbacks, as Chaos Toolkit does, and the verdict says there was nothing to judge (hypothesis.metrics: [])"},
+		{"no probes", `"steady-state-hypothesis": {"title": "h"},`, "line 1: steady-state-hypothesis.probes: no probes: no steady state to check"},
+		{"an empty list of probes", `"steady-state-hypothesis": {"title": "h", "probes": []},`, "steady-state-hypothesis.probes: no probes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := `{"title": "x", ` + tt.hyp + ` "method": [` + anAction + `], "rollbacks": [` + anAction + `]}`
+			r := convertWant(t, doc, Options{Spec: specOpts()}, "")
+			e := r.Experiment
+			if len(e.Hypothesis.Metrics) != 0 || len(e.Steps) != 1 || len(e.Rollbacks) != 1 {
+				t.Errorf("%d metrics, %d steps, %d rollbacks; want 0, 1, 1", len(e.Hypothesis.Metrics), len(e.Steps), len(e.Rollbacks))
+			}
+			if notes := notesOf(r); !strings.Contains(notes, tt.where) {
+				t.Errorf("notes lack %q:\n%s", tt.where, notes)
+			}
+			checkRenderings(t, r)
+		})
+	}
+}
+
+// checkRenderings checks that both renderings of a conversion pass murphy validate.
+func checkRenderings(t *testing.T, r *Result) {
+	t.Helper()
+	for _, format := range []string{"yaml", "json"} {
+		out, err := r.Render(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := spec.Parse(out, "converted."+format, specOpts()); err != nil {
+			t.Errorf("%s rendering does not validate: %v\n%s", format, err, out)
+		}
 	}
 }

@@ -10,9 +10,18 @@
 // ("method[2].provider") with its line, in the form spec.Error uses, so the CLI prints
 // both alike.
 //
-// Python activities (chaosk8s, chaosaws, ...) cannot run on Murphy's workers: they fail
-// the conversion, naming the module and function, unless Options.SkipUnsupported drops
-// them (each drop is reported).
+// Tolerances follow chaoslib's own reading of them (chaoslib/hypothesis.py): a tolerance
+// chaoslib could never find met on a provider's result (a boolean or a string compared
+// with the whole result mapping, a range or a regex without a target) is refused with
+// that reason rather than given a meaning chaoslib does not give it. A ${name} that is a
+// field's whole value takes the variable's declared type, as chaoslib substitutes it.
+//
+// The Prometheus driver's query and query_interval probes become metrics with a
+// Prometheus source (prometheus.go); in the method or the rollbacks they only record a
+// result, so they are left out. Other Python activities (chaosk8s, chaosaws, ...) cannot
+// run on Murphy's workers: they fail the conversion, naming the module and function (for
+// chaosk8s: that Murphy has no Kubernetes kinds yet), unless Options.SkipUnsupported
+// drops them (each drop is reported).
 //
 // The package is pure: the environment is read only through Options.LookupEnv.
 package chaostoolkit

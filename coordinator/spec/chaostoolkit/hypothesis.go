@@ -34,9 +34,16 @@ func (t tol) jsonPath() *jsonPath {
 const toleranceTypes = "probe, regex, jsonpath and range"
 
 // tolerance reads a tolerance. ok is false when it is invalid or unsupported (the
-// problem is recorded).
-func (c *converter) tolerance(x node) (tol, bool) {
+// problem is recorded). A jsonpath is checked as RFC 9535, which Murphy's probes
+// evaluate, unless rfc is false (a Prometheus probe's path is read by promCount).
+func (c *converter) tolerance(x node, rfc bool) (tol, bool) {
 	t := tol{at: x, text: compact(x.value())}
+	if x.tag() == "!!str" {
+		// chaoslib substitutes a string tolerance before it reads it, so "${code}" is
+		// read as the variable's value in its declared type.
+		x = c.expand(x)
+		t.at = x
+	}
 	switch {
 	case x.isScalar():
 		switch x.tag() {
@@ -106,7 +113,7 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		if !ok {
 			return t, false
 		}
-		if msg := spec.CheckJSONPath(s); msg != "" {
+		if msg := spec.CheckJSONPath(s); rfc && msg != "" {
 			if strings.Contains(s, "?") {
 				msg += " (a jsonpath2 filter such as [?(@.up = true)] is written [?@.up == true] in RFC 9535)"
 			}
@@ -125,7 +132,7 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		if x.has("expect") {
 			// Chaos Toolkit compares the list of matched values with expect, or with
 			// [expect] when expect is not a list; null too is a value to expect.
-			e := x.get("expect")
+			e := c.expand(x.get("expect"))
 			v := normalise(e.value())
 			if list, isList := v.([]any); isList {
 				t.expect = list
@@ -164,8 +171,13 @@ func (c *converter) tolerance(x node) (tol, bool) {
 		t.kind = "range"
 	case "probe":
 		a, ok := c.read(x)
+		if ok && a.ptype == "python" && c.opts.SkipUnsupported {
+			if outer := c.activityOf(strings.TrimSuffix(x.path, ".tolerance")); outer != "" {
+				c.note(x, "the steady-state probe %q is dropped with its tolerance", outer)
+			}
+		}
 		if ok && c.supported(a) {
-			c.fail(x, "a tolerance that runs its own %s probe on every result is not supported; express it as a value, a list, regex or range", a.ptype)
+			c.fail(x, "chaoslib runs this %s probe with the probe's result as its argument value and takes a true result as met; Murphy cannot hand one probe's result to another, so express the check as a status or exit code, a list, a range, a regex or a jsonpath", a.ptype)
 		}
 		return t, false
 	default:
@@ -174,6 +186,10 @@ func (c *converter) tolerance(x node) (tol, bool) {
 	}
 	return t, true
 }
+
+// noHypothesis says what becomes of an experiment with no steady state to check, which
+// chaoslib accepts and runs (the method and the rollbacks, nothing judged).
+const noHypothesis = "no steady state to check: Murphy runs the method and the rollbacks, as Chaos Toolkit does, and the verdict says there was nothing to judge (hypothesis.metrics: [])"
 
 // hypothesis converts the steady-state probes into metrics measured on every worker of
 // both groups, each with its Chaos Toolkit tolerance.
@@ -189,9 +205,14 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 		c.note(ctl, "hypothesis controls are ignored")
 	}
 	probes := h.get("probes")
-	if !probes.isList() || len(probes.items()) == 0 {
-		c.fail(probes, "required; list at least one probe with a tolerance")
+	switch {
+	case probes.present() && !probes.isList():
+		c.fail(probes, "must be a list of probes with tolerances, got %s", probes.describe())
 		return nil
+	case len(probes.items()) == 0:
+		// chaoslib finds a hypothesis without probes met without checking anything.
+		c.note(probes, "no probes: %s", noHypothesis)
+		return []metric{}
 	}
 	c.note(probes, "the probes run every second on every worker of both groups, instead of once before and once after the method; each tolerance is checked on every sample, and the groups are also compared statistically")
 	var out []metric
@@ -201,7 +222,7 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			c.fail(x.get("type"), "the steady-state hypothesis holds probes only, got an action")
 			ok = false
 		}
-		ok = ok && c.supported(a)
+		ok = ok && c.runnable(a, true)
 		tn := x.get("tolerance")
 		var t tol
 		if !tn.present() {
@@ -209,7 +230,7 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			ok = false
 		} else {
 			var good bool
-			t, good = c.tolerance(tn)
+			t, good = c.tolerance(tn, promFunc(a) == "")
 			ok = ok && good
 		}
 		if p := x.get("pauses"); p.present() {
@@ -232,6 +253,10 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 // metric maps one probe and its tolerance to a Murphy metric.
 func (c *converter) metric(a activity, t tol) (metric, bool) {
 	m := metric{Name: c.metricName(a.name), CTKTolerance: &ctkTolerance{Text: t.text}}
+	if a.ptype == "python" {
+		return m, c.promMetric(a, t, &m)
+	}
+	m.Source.Probe = &probe{}
 	ok := true
 	success := func(why string) {
 		m.Source.Probe.Measure = "success"
@@ -258,28 +283,26 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		}
 		m.Source.Probe.HTTP = hp
 		switch t.kind {
-		case "values", "range":
-			if t.target != "" && t.target != "status" {
-				c.fail(t.at.get("target"), "a range on the %s of an http probe is not supported; Murphy's probes report the status", t.target)
+		case "values":
+			m.Source.Probe.Measure = "status"
+			m.CTKTolerance.Values = t.values
+		case "range":
+			if t.target != "status" {
+				c.refuseRange(t, "http")
 				ok = false
 			}
 			m.Source.Probe.Measure = "status"
-			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
-		case "bool":
-			success(fmt.Sprintf("the tolerance %v is read as: the request succeeds (2xx or 3xx)", t.boolean))
-			if !t.boolean {
-				m.CTKTolerance.Values = []float64{0}
-			}
-		case "string":
-			hp.BodyMatch = "^" + regexp.QuoteMeta(t.str) + "$"
-			success("a string tolerance is checked against the whole body (the first 64 KiB)")
+			m.CTKTolerance.Range = t.rng
+		case "bool", "string":
+			c.never(t, "http", "{status, headers, body}", "a status code or a list of them ([200]), or a regex or jsonpath with target: body")
+			ok = false
 		case "regex":
-			hp.BodyMatch = t.str
-			why := ""
-			if t.target != "" && t.target != "body" {
-				why = fmt.Sprintf("the regex is searched in the body, not in %s", t.target)
+			if t.target != "body" {
+				c.refuseRegex(t, "http", "body")
+				ok = false
 			}
-			success(why)
+			hp.BodyMatch = t.str
+			success("the regex is searched in the body's text; Chaos Toolkit searches a JSON body (Content-Type: application/json) only after decoding it, which fails")
 		case "jsonpath":
 			switch t.target {
 			case "body":
@@ -305,33 +328,38 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		m.Source.Probe.Command = cp
 		c.commandProbes = true
 		switch t.kind {
-		case "values", "range":
-			if t.target != "" && t.target != "status" {
-				c.fail(t.at.get("target"), "a range on the %s of a process probe is not supported; Murphy's probes report the exit code", t.target)
+		case "values":
+			m.Source.Probe.Measure = "exit_code"
+			m.CTKTolerance.Values = t.values
+		case "range":
+			switch t.target {
+			case "status":
+				m.Source.Probe.Measure = "exit_code"
+			case "stdout":
+				m.Source.Probe.Measure = "number"
+				c.note(t.at, "the range is checked on the last number the command prints (0 when it exits non-zero); Chaos Toolkit reads the whole standard output as one number")
+			default:
+				c.refuseRange(t, "process")
 				ok = false
 			}
-			m.Source.Probe.Measure = "exit_code"
-			m.CTKTolerance.Values, m.CTKTolerance.Range = t.values, t.rng
-		case "bool":
-			success(fmt.Sprintf("the tolerance %v is read as: the command exits 0", t.boolean))
-			if !t.boolean {
-				m.CTKTolerance.Values = []float64{0}
+			m.CTKTolerance.Range = t.rng
+		case "bool", "string":
+			c.never(t, "process", "{status, stdout, stderr}", "an exit code or a list of them ([0]), or a regex with target: stdout")
+			ok = false
+		case "regex":
+			if t.target != "stdout" && t.target != "stderr" {
+				c.refuseRegex(t, "process", "stdout or target: stderr")
+				ok = false
+				break
 			}
-		case "string", "regex":
-			stream := "stdout"
-			if t.target == "stderr" {
-				stream = "stderr"
-			}
+			stream := t.target
 			grep := "grep -qE -- " + shellQuote(t.str)
-			if t.kind == "string" {
-				grep = "grep -qxF -- " + shellQuote(t.str)
-			}
 			redirect := ""
 			if stream == "stderr" {
 				redirect = " 2>&1 >/dev/null"
 			}
 			cp.Argv = []string{"/bin/sh", "-c", "(" + cmd.line() + ")" + redirect + " | " + grep}
-			success(fmt.Sprintf("the %s tolerance is checked by piping the command's %s into grep; the probe succeeds when it matches", t.kind, stream))
+			success(fmt.Sprintf("the regex is checked by piping the command's %s into grep -E; the probe succeeds when it matches", stream))
 		case "jsonpath":
 			switch t.target {
 			case "stdout":
@@ -354,6 +382,43 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		m.Direction = "decrease"
 	}
 	return m, ok
+}
+
+// never refuses a tolerance that chaoslib compares with the probe's whole result, a
+// mapping, so that it never holds: the steady state could never be met and the method
+// would never run.
+func (c *converter) never(t tol, provider, result, instead string) {
+	c.fail(t.at, "chaoslib compares the tolerance %s with the %s probe's whole result, a mapping %s, so it never holds and the experiment never gets past its steady state; write %s", t.text, provider, result, instead)
+}
+
+// refuseRange refuses a range tolerance whose target chaoslib cannot read as a number.
+func (c *converter) refuseRange(t tol, provider string) {
+	use := "status"
+	if provider == "process" {
+		use = "status or target: stdout"
+	}
+	if t.target == "" {
+		c.fail(t.at, "without a target chaoslib reads the %s probe's whole result (a mapping) as a number and fails; add target: %s", provider, use)
+		return
+	}
+	c.fail(t.at.get("target"), "a range on the %s of %s probe is not supported; use target: %s", t.target, article(provider), use)
+}
+
+// refuseRegex refuses a regex tolerance whose target chaoslib cannot search.
+func (c *converter) refuseRegex(t tol, provider, targets string) {
+	if t.target == "" {
+		c.fail(t.at, "without a target chaoslib searches the %s probe's whole result (a mapping) and fails; add target: %s", provider, targets)
+		return
+	}
+	c.fail(t.at.get("target"), "a regex on the %s of %s probe is not supported; use target: %s", t.target, article(provider), targets)
+}
+
+// article puts "a" or "an" before a provider type.
+func article(provider string) string {
+	if provider == "http" {
+		return "an " + provider
+	}
+	return "a " + provider
 }
 
 // jsonPathNote says where Murphy's evaluation of a jsonpath tolerance differs from

@@ -45,7 +45,13 @@ type metric struct {
 }
 
 type source struct {
-	Probe probe `json:"probe" yaml:"probe"`
+	Probe      *probe      `json:"probe,omitempty" yaml:"probe,omitempty"`
+	Prometheus *promSource `json:"prometheus,omitempty" yaml:"prometheus,omitempty"`
+}
+
+type promSource struct {
+	Query    string `json:"query" yaml:"query"`
+	Interval string `json:"interval,omitempty" yaml:"interval,omitempty"`
 }
 
 type probe struct {

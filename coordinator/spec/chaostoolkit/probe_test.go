@@ -91,15 +91,9 @@ func TestConvertJSONPath(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc := `{"title": "t", "configuration": {"field": "status"}, "steady-state-hypothesis": {"title": "h", "probes": [` + tt.probe + `]}, "method": [` + anAction + `]}`
-			r, err := Convert([]byte(doc), "x.json", Options{Spec: specOpts()})
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v; want one saying %q", err, tt.wantErr)
-				}
+			r := convertWant(t, doc, Options{Spec: specOpts()}, tt.wantErr)
+			if r == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			m := r.Experiment.Hypothesis.Metrics[0]
 			p := m.Source.Probe
