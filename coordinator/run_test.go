@@ -253,8 +253,10 @@ func TestRunSurvivesLeaderStop(t *testing.T) {
 	}
 	m := run.Verdict.Metrics[0]
 	// 2 workers probing every 50ms for the whole step: ~160 per group. Without the
-	// workers' replay the new leader would only have the second half.
-	wantMin := int64(0.7 * float64(2*step/(50*time.Millisecond)))
+	// workers' replay the new leader would have at most what followed the election,
+	// under half; a loaded machine probes late but keeps the first half (the sweep at
+	// load 8 measured 95-108, 59-68%), so half tells the two apart.
+	wantMin := int64(0.5 * float64(2*step/(50*time.Millisecond)))
 	if m.NExperiment < wantMin || m.NControl < wantMin {
 		t.Errorf("samples control %d experiment %d, want at least %d each: samples from before the failover were lost", m.NControl, m.NExperiment, wantMin)
 	}
