@@ -19,7 +19,7 @@ func init() {
 			RecordDir: filepath.Join(a.cfg.DataDir, "process"), Containers: a.containerInit})
 	})
 	registerFamily("stress", func(a *Agent) ([]fault.Executor, error) {
-		return stress.Executors(stress.Config{Policy: a.cfg.Policy, Logger: a.log}), nil
+		return stress.Executors(stress.Config{Policy: a.cfg.Policy, Logger: a.log, Containers: a.containerInit}), nil
 	})
 	registerFamily("exec", func(a *Agent) ([]fault.Executor, error) {
 		e, err := command.New(command.Config{Logger: a.log, RecordDir: filepath.Join(a.cfg.DataDir, "exec")})

@@ -9,9 +9,13 @@ import (
 
 	// Schedules name IANA time zones; hosts without zoneinfo still need them.
 	_ "time/tzdata"
+
+	"github.com/murphy-chaos/murphy/worker/fault/stress"
 )
 
 func main() {
+	// A stress burner the worker started in a container's cgroups runs this binary.
+	stress.RunChild()
 	if err := newRootCmd().Execute(); err != nil {
 		var code exitCode
 		if errors.As(err, &code) {

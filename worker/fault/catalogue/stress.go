@@ -48,6 +48,9 @@ type StressCPU struct {
 	Cores int
 	// Load is each core's target load, in (0,1].
 	Load float64
+	// Container and ContainerLabels name the one running container whose cgroups the
+	// load is charged to, by a burner process the worker starts in them.
+	Container, ContainerLabels string
 }
 
 // StressMemory is stress.memory's parameters.
@@ -71,7 +74,14 @@ func (p StressCPU) String() string {
 	if p.Cores > 0 {
 		cores = fmt.Sprintf("%d core(s)", p.Cores)
 	}
-	return fmt.Sprintf("stress.cpu: %s at %.0f%%", cores, 100*p.Load)
+	in := ""
+	switch {
+	case p.Container != "":
+		in = fmt.Sprintf(" in container %q", p.Container)
+	case p.ContainerLabels != "":
+		in = fmt.Sprintf(" in the container with labels %q", p.ContainerLabels)
+	}
+	return fmt.Sprintf("stress.cpu: %s at %.0f%%%s", cores, 100*p.Load, in)
 }
 
 func (p StressMemory) String() string { return "stress.memory: hold " + p.Size }
@@ -84,17 +94,26 @@ func init() {
 	register(
 		Kind{
 			Name:    "stress.cpu",
-			Summary: "keep CPU cores busy at a target load, in the worker's own process",
-			Needs:   "nothing beyond the worker's own process",
-			Reverts: "the worker stops its goroutines; they die with the worker",
+			Summary: "keep CPU cores busy at a target load, in the worker's own process or charged to a container's cgroups",
+			Needs:   "nothing beyond the worker's own process; in a container, the worker's Docker engine and write access to the cgroup filesystem",
+			Reverts: "the worker stops its goroutines, or kills the burner process it started in the container's cgroups; both die with the worker, and a burner also at the deadline",
 			Params: []Param{
 				{Name: "cores", Type: TypeInt, Min: 1, Max: 4096,
 					Help: "how many cores to load; default every core the worker may use"},
 				{Name: "load", Type: TypePercent, Default: "100",
 					Help: "target load of each core, in (0,100]"},
+				{Name: "container", Type: TypeString,
+					Help: "charge the load to this running container's cgroups (a name or ID on the worker's Docker engine), so its CPU limit and accounting apply"},
+				{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
+					Help: "charge the load to the one running container with these labels (key or key=value terms, comma-separated)"},
 			},
 			decode: func(v values) (Params, error) {
-				return StressCPU{Cores: int(v.int("cores")), Load: v.percent("load") / 100}, nil
+				p := StressCPU{Cores: int(v.int("cores")), Load: v.percent("load") / 100,
+					Container: strings.TrimSpace(v.str("container")), ContainerLabels: strings.TrimSpace(v.str("containerLabels"))}
+				if p.Container != "" && p.ContainerLabels != "" {
+					return nil, fmt.Errorf("params: give container or containerLabels, not both")
+				}
+				return p, nil
 			},
 		},
 		Kind{

@@ -20,6 +20,7 @@ import (
 	dcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/murphy-chaos/murphy/internal/testenv"
+	"github.com/murphy-chaos/murphy/worker/fault/stress"
 	"go.uber.org/goleak"
 )
 
@@ -60,6 +61,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	stress.RunChild() // TestStressInTheContainer's burner is this binary
 	code := m.Run()
 	if envCli != nil {
 		sweep(envCli)

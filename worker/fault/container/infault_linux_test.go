@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/network"
 	"github.com/murphy-chaos/murphy/worker/fault/process"
+	"github.com/murphy-chaos/murphy/worker/fault/stress"
 )
 
 // TestNetworkFaultFollowsTheContainer: a network fault aimed at a container by name or
@@ -231,4 +233,115 @@ func TestProcessFaultInTheContainer(t *testing.T) {
 	if err := stop.Inject(ctx, bad); err == nil || !strings.Contains(err.Error(), "no container with name or ID") {
 		t.Errorf("a missing container: got %v", err)
 	}
+}
+
+// TestStressInTheContainer: stress.cpu with a container runs its burner in the
+// container's cgroups, so the container's own CPU accounting carries the load, and the
+// revert ends it there.
+func TestStressInTheContainer(t *testing.T) {
+	testenv.RequireRoot(t, "placing a burner in a container's cgroups needs write access to the cgroup filesystem")
+	tc := newCase(t)
+	name := tc.run("stress")
+	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, n, labels string) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	}})[0]
+	// usage is the container's CPU time so far, and procs its cgroup's processes.
+	acct := containerCPUAccounting(t, tc.state(name).Pid)
+	usage := func() time.Duration {
+		t.Helper()
+		b, err := os.ReadFile(acct.usage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := strings.TrimSpace(string(b))
+		if acct.v2 {
+			for line := range strings.SplitSeq(v, "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "usage_usec" {
+					us, _ := strconv.ParseInt(f[1], 10, 64)
+					return time.Duration(us) * time.Microsecond
+				}
+			}
+			t.Fatalf("no usage_usec in %s", acct.usage)
+		}
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ns)
+	}
+	procs := func() int {
+		b, err := os.ReadFile(acct.procs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(strings.Fields(string(b)))
+	}
+	over := func(d time.Duration) time.Duration {
+		u0 := usage()
+		time.Sleep(d)
+		return usage() - u0
+	}
+	idle := over(500 * time.Millisecond)
+	f := fault.Fault{AssignmentID: "stress-in-container", Kind: cpu.Kind(),
+		Params: catalogue.MustDecode(cpu.Kind(), map[string]string{"cores": "1", "container": name}), Deadline: time.Now().Add(time.Minute)}
+	if err := cpu.Inject(context.Background(), f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	if n := procs(); n < 2 {
+		t.Errorf("the container's cgroup holds %d process(es), want its own and the burner", n)
+	}
+	// Loose: the machine is shared, so the burner may get less than the core it asks.
+	busy := over(time.Second)
+	t.Logf("the container's CPU time: %v over 0.5 s idle, %v over 1 s with a one-core burner", idle, busy)
+	if busy < 300*time.Millisecond {
+		t.Errorf("the container's CPU time rose by %v over 1 s with the burner (idle: %v over 0.5 s)", busy, idle)
+	}
+	if err := cpu.Revert(context.Background(), f); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if n := procs(); n != 1 {
+		t.Errorf("the container's cgroup holds %d processes after the revert, want its own", n)
+	}
+	if after := over(time.Second); after > 100*time.Millisecond {
+		t.Errorf("the container's CPU time rose by %v over 1 s after the revert", after)
+	}
+}
+
+type cpuAccounting struct {
+	usage, procs string
+	v2           bool
+}
+
+// containerCPUAccounting finds where the kernel accounts process pid's CPU time.
+func containerCPUAccounting(t *testing.T, pid int) cpuAccounting {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			dir := filepath.Join("/sys/fs/cgroup", parts[2])
+			if _, err := os.Stat(filepath.Join(dir, "cpu.stat")); err == nil {
+				return cpuAccounting{usage: filepath.Join(dir, "cpu.stat"), procs: filepath.Join(dir, "cgroup.procs"), v2: true}
+			}
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c != "cpuacct" {
+				continue
+			}
+			for _, root := range []string{parts[1], "cpuacct"} {
+				dir := filepath.Join("/sys/fs/cgroup", root, parts[2])
+				if _, err := os.Stat(filepath.Join(dir, "cpuacct.usage")); err == nil {
+					return cpuAccounting{usage: filepath.Join(dir, "cpuacct.usage"), procs: filepath.Join(dir, "cgroup.procs")}
+				}
+			}
+		}
+	}
+	t.Fatalf("no CPU accounting for process %d in:\n%s", pid, b)
+	return cpuAccounting{}
 }

@@ -21,20 +21,24 @@ const period = 100 * time.Millisecond
 
 // CPU is stress.cpu.
 type CPU struct {
-	log *slog.Logger
+	log        *slog.Logger
+	containers func(context.Context, string, string) (int, error)
 
 	mu     sync.Mutex
 	active map[string]*burn
 }
 
 type burn struct {
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	child *child // a burner process in a container's cgroups instead of goroutines
 }
 
 var _ fault.Executor = (*CPU)(nil)
 
-func newCPU(log *slog.Logger) *CPU { return &CPU{log: orDiscard(log), active: map[string]*burn{}} }
+func newCPU(log *slog.Logger, containers func(context.Context, string, string) (int, error)) *CPU {
+	return &CPU{log: orDiscard(log), containers: containers, active: map[string]*burn{}}
+}
 
 // Kind implements fault.Executor.
 func (*CPU) Kind() string { return "stress.cpu" }
@@ -59,8 +63,11 @@ func (c *CPU) Validate(p catalogue.Params) error {
 	return nil
 }
 
+// containerTimeout bounds asking the container engine for a container's process.
+const containerTimeout = 10 * time.Second
+
 // Inject implements fault.Executor.
-func (c *CPU) Inject(_ context.Context, f fault.Fault) error {
+func (c *CPU) Inject(ctx context.Context, f fault.Fault) error {
 	if err := c.Validate(f.Params); err != nil {
 		return err
 	}
@@ -73,6 +80,16 @@ func (c *CPU) Inject(_ context.Context, f fault.Fault) error {
 	n, load := cores(p), p.Load
 	b := &burn{stop: make(chan struct{})}
 	busy := time.Duration(load * float64(period))
+	if p.Container != "" || p.ContainerLabels != "" {
+		ch, err := c.inContainer(ctx, p, n, busy, f.Deadline)
+		if err != nil {
+			return fmt.Errorf("stress.cpu: %w", err)
+		}
+		b.child = ch
+		c.active[f.AssignmentID] = b
+		c.log.Info("cpu stress started in a container", "assignment_id", f.AssignmentID, "cores", n, "load", load, "pid", ch.cmd.Process.Pid)
+		return nil
+	}
 	for range n {
 		b.wg.Add(1)
 		go func() {
@@ -129,7 +146,27 @@ func (c *CPU) Revert(_ context.Context, f fault.Fault) error {
 	if ok {
 		close(b.stop)
 		b.wg.Wait()
+		if b.child != nil {
+			b.child.kill()
+		}
 		c.log.Info("cpu stress stopped", "assignment_id", f.AssignmentID)
 	}
 	return nil
+}
+
+// inContainer starts a burner process charged to the cgroups of the container p names.
+func (c *CPU) inContainer(ctx context.Context, p catalogue.StressCPU, n int, busy time.Duration, deadline time.Time) (*child, error) {
+	if c.containers == nil {
+		return nil, fmt.Errorf("a load in a container needs the worker's Docker engine (--docker-host), and none answers")
+	}
+	if deadline.IsZero() {
+		return nil, fmt.Errorf("the assignment has no deadline; a burner in a container ends at one")
+	}
+	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
+	defer cancel()
+	pid, err := c.containers(ctx, p.Container, p.ContainerLabels)
+	if err != nil {
+		return nil, err
+	}
+	return startChild(n, busy, deadline, pid)
 }

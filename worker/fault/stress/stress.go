@@ -3,6 +3,7 @@
 package stress
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
@@ -12,12 +13,15 @@ import (
 type Config struct {
 	Policy fault.Policy
 	Logger *slog.Logger
+	// Containers finds the init process of the one running container a stress.cpu
+	// fault names; nil refuses such faults.
+	Containers func(ctx context.Context, name, labels string) (pid int, err error)
 }
 
 // Executors returns the stress.cpu, stress.memory and stress.disk executors.
 func Executors(cfg Config) []fault.Executor {
 	return []fault.Executor{
-		newCPU(cfg.Logger),
+		newCPU(cfg.Logger, cfg.Containers),
 		newMemory(cfg.Logger),
 		newDisk(cfg.Policy, cfg.Logger),
 	}

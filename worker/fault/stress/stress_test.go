@@ -45,7 +45,7 @@ func cpuOver(t *testing.T, d time.Duration) float64 {
 }
 
 func TestCPU(t *testing.T) {
-	cpu := newCPU(nil)
+	cpu := newCPU(nil, nil)
 	ctx := context.Background()
 	// Loose bounds: the build machine is shared, so a burner can get less than it asks.
 	tests := []struct {

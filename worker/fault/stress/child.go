@@ -1,0 +1,175 @@
+//go:build linux
+
+package stress
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// childEnv carries a burner's orders to a child process of the worker's own binary:
+// "cpu <cores> <busy ns> <deadline unix ns>". The child waits for "go" on its standard
+// input, so that it burns nothing before the worker has placed it in the container's
+// cgroups, and exits at the deadline, when its standard input closes (the worker is
+// gone) or when killed.
+const childEnv = "MURPHY_STRESS_CHILD"
+
+// RunChild runs a burner and exits when this process was started as one; otherwise it
+// returns at once. The worker's binary (and any test binary that starts burners) calls it
+// first thing in main.
+func RunChild() {
+	orders := os.Getenv(childEnv)
+	if orders == "" {
+		return
+	}
+	if err := runChild(orders, os.Stdin); err != nil {
+		fmt.Fprintln(os.Stderr, "murphy stress burner:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+func runChild(orders string, in io.Reader) error {
+	f := strings.Fields(orders)
+	if len(f) != 4 || f[0] != "cpu" {
+		return fmt.Errorf("orders %q: want cpu CORES BUSY_NS DEADLINE_NS", orders)
+	}
+	n, err1 := strconv.Atoi(f[1])
+	busy, err2 := strconv.ParseInt(f[2], 10, 64)
+	deadline, err3 := strconv.ParseInt(f[3], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil || n < 1 {
+		return fmt.Errorf("orders %q: %v", orders, err)
+	}
+	r := bufio.NewReader(in)
+	if line, err := r.ReadString('\n'); err != nil || strings.TrimSpace(line) != "go" {
+		return nil // the worker gave up on us before placing us
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	end := func() { once.Do(func() { close(stop) }) }
+	go func() { _, _ = io.Copy(io.Discard, r); end() }() // the worker is gone
+	timer := time.AfterFunc(time.Until(time.Unix(0, deadline)), end)
+	defer timer.Stop()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spin(stop, time.Duration(busy))
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// child is a burner process placed in a container's cgroups.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{}
+}
+
+// startChild starts a burner of n cores at busy per period until deadline, charged to
+// the cgroups of process pid (a container's init), and returns once it burns there.
+func startChild(n int, busy time.Duration, deadline time.Time, pid int) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the worker's binary for the burner: %w", err)
+	}
+	groups, err := cgroupDirs(pid)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=cpu %d %d %d", childEnv, n, busy.Nanoseconds(), deadline.UnixNano()))
+	// Dies with the worker's thread that started it, whatever the worker's fate.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the burner: %w", err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	for _, dir := range groups {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
+			c.kill()
+			return nil, fmt.Errorf("place the burner in the container's cgroup %s: %w", dir, err)
+		}
+	}
+	if _, err := io.WriteString(stdin, "go\n"); err != nil {
+		c.kill()
+		return nil, fmt.Errorf("start the burner: %w", err)
+	}
+	return c, nil
+}
+
+// kill ends the burner and waits for it.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	_ = c.stdin.Close()
+	<-c.done
+}
+
+// cgroupRoot is where the cgroup filesystems are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cgroupDirs returns the cgroup directories of process pid, one per hierarchy: the one
+// unified directory under cgroup v2, or one per mounted controller set under v1 (named
+// "cpu,cpuacct" or mounted apart as "cpu" and "cpuacct", whichever exists here).
+func cgroupDirs(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("the container's cgroups: %w", err)
+	}
+	var dirs []string
+	seen := map[string]bool{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		ctrls, path := parts[1], parts[2]
+		var candidates []string
+		switch {
+		case parts[0] == "0" && ctrls == "":
+			candidates = []string{cgroupRoot}
+		case strings.HasPrefix(ctrls, "name="):
+			continue // named hierarchies (systemd) account nothing
+		default:
+			candidates = append([]string{filepath.Join(cgroupRoot, ctrls)}, func() []string {
+				var out []string
+				for c := range strings.SplitSeq(ctrls, ",") {
+					out = append(out, filepath.Join(cgroupRoot, c))
+				}
+				return out
+			}()...)
+		}
+		for _, root := range candidates {
+			dir := filepath.Join(root, path)
+			if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
+				if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
+					seen[real] = true
+					dirs = append(dirs, dir)
+				}
+				break
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no cgroup directory of process %d under %s", pid, cgroupRoot)
+	}
+	return dirs, nil
+}
