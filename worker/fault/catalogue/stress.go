@@ -58,6 +58,9 @@ type StressMemory struct {
 	Bytes int64
 	// Size is Bytes as written, for messages.
 	Size string
+	// Container and ContainerLabels name the one running container whose cgroups the
+	// memory is charged to, by a process the worker starts in them.
+	Container, ContainerLabels string
 }
 
 // StressDisk is stress.disk's parameters.
@@ -84,7 +87,15 @@ func (p StressCPU) String() string {
 	return fmt.Sprintf("stress.cpu: %s at %.0f%%%s", cores, 100*p.Load, in)
 }
 
-func (p StressMemory) String() string { return "stress.memory: hold " + p.Size }
+func (p StressMemory) String() string {
+	switch {
+	case p.Container != "":
+		return fmt.Sprintf("stress.memory: hold %s in container %q", p.Size, p.Container)
+	case p.ContainerLabels != "":
+		return fmt.Sprintf("stress.memory: hold %s in the container with labels %q", p.Size, p.ContainerLabels)
+	}
+	return "stress.memory: hold " + p.Size
+}
 
 func (p StressDisk) String() string { return fmt.Sprintf("stress.disk: fill %s in %s", p.Size, p.Path) }
 
@@ -118,15 +129,24 @@ func init() {
 		},
 		Kind{
 			Name:    "stress.memory",
-			Summary: "allocate and touch memory in the worker's own process",
-			Needs:   "mmap; refused beyond MemAvailable",
-			Reverts: "the worker unmaps it; it dies with the worker",
+			Summary: "allocate and touch memory in the worker's own process, or charged to a container's cgroups",
+			Needs:   "mmap; refused beyond MemAvailable; in a container, the worker's Docker engine and write access to the cgroup filesystem",
+			Reverts: "the worker unmaps it, or kills the process holding it in the container's cgroups; both die with the worker, and that process also at the deadline",
 			Params: []Param{
 				{Name: "bytes", Type: TypeString, Required: true, Parse: parseBytes,
 					Help: "how much memory to hold, e.g. 512MiB; refused beyond MemAvailable"},
+				{Name: "container", Type: TypeString,
+					Help: "charge the memory to this running container's cgroups (a name or ID on the worker's Docker engine), so its memory limit applies: beyond it the inject fails, reporting the kill"},
+				{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
+					Help: "charge the memory to the one running container with these labels (key or key=value terms, comma-separated)"},
 			},
 			decode: func(v values) (Params, error) {
-				return StressMemory{Bytes: value[int64](v, "bytes"), Size: v.raw("bytes")}, nil
+				p := StressMemory{Bytes: value[int64](v, "bytes"), Size: v.raw("bytes"),
+					Container: strings.TrimSpace(v.str("container")), ContainerLabels: strings.TrimSpace(v.str("containerLabels"))}
+				if p.Container != "" && p.ContainerLabels != "" {
+					return nil, fmt.Errorf("params: give container or containerLabels, not both")
+				}
+				return p, nil
 			},
 		},
 		Kind{

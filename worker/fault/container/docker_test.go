@@ -230,6 +230,20 @@ func (tc *testCase) labels(role string) string {
 // run starts a container of the test image with a role label and returns its name.
 func (tc *testCase) run(role string) string {
 	tc.t.Helper()
+	return tc.runLimited(role, 0)
+}
+
+// swapFor keeps a limited container from swapping: its limit is then a limit.
+func swapFor(memory int64) int64 {
+	if memory == 0 {
+		return 0
+	}
+	return memory
+}
+
+// runLimited is run with a memory limit in bytes (0 for none).
+func (tc *testCase) runLimited(role string, memory int64) string {
+	tc.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	name := fmt.Sprintf("murphy-%s-%s-%d", testRun, tc.key, len(tc.names))
@@ -237,7 +251,7 @@ func (tc *testCase) run(role string) string {
 		Name: name,
 		Config: &dcontainer.Config{Image: tc.image, Labels: map[string]string{
 			testLabel: testRun, "murphy.case": tc.key, "role": role}},
-		HostConfig: &dcontainer.HostConfig{NetworkMode: "none"},
+		HostConfig: &dcontainer.HostConfig{NetworkMode: "none", Resources: dcontainer.Resources{Memory: memory, MemorySwap: swapFor(memory)}},
 	})
 	if err != nil {
 		tc.t.Fatalf("create container: %v", err)

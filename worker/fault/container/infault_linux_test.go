@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -344,4 +345,89 @@ func containerCPUAccounting(t *testing.T, pid int) cpuAccounting {
 	}
 	t.Fatalf("no CPU accounting for process %d in:\n%s", pid, b)
 	return cpuAccounting{}
+}
+
+// TestStressMemoryInTheContainer: stress.memory with a container holds its memory in
+// the container's cgroups: the container's memory use rises by it and falls back at
+// revert, and a request beyond the container's limit fails at inject, saying so.
+func TestStressMemoryInTheContainer(t *testing.T) {
+	testenv.RequireRoot(t, "placing a process in a container's cgroups needs write access to the cgroup filesystem")
+	tc := newCase(t)
+	name := tc.runLimited("memstress", 64<<20)
+	mem := stress.Executors(stress.Config{Containers: func(ctx context.Context, n, labels string) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	}})[1]
+	current := containerMemory(t, tc.state(name).Pid)
+	used := func() int64 {
+		t.Helper()
+		b, err := os.ReadFile(current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ctx := context.Background()
+	before := used()
+	f := fault.Fault{AssignmentID: "mem-in-container", Kind: mem.Kind(),
+		Params: catalogue.MustDecode(mem.Kind(), map[string]string{"bytes": "32MiB", "container": name}), Deadline: time.Now().Add(time.Minute)}
+	if err := mem.Inject(ctx, f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	during := used()
+	if err := mem.Revert(ctx, f); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	after := used()
+	t.Logf("the container's memory: %d KiB before, %d KiB holding 32 MiB, %d KiB after the revert", before>>10, during>>10, after>>10)
+	if during-before < 30<<20 {
+		t.Errorf("the container's memory rose by %d KiB holding 32 MiB", (during-before)>>10)
+	}
+	if during-after < 30<<20 {
+		t.Errorf("the container's memory fell by only %d KiB at the revert", (during-after)>>10)
+	}
+
+	over := fault.Fault{AssignmentID: "mem-over-limit", Kind: mem.Kind(),
+		Params: catalogue.MustDecode(mem.Kind(), map[string]string{"bytes": "128MiB", "container": name}), Deadline: time.Now().Add(time.Minute)}
+	if err := mem.Inject(ctx, over); err == nil || !strings.Contains(err.Error(), "memory limit") {
+		t.Errorf("128 MiB in a container limited to 64 MiB: got %v, want the inject to fail naming the limit", err)
+	}
+	if !tc.state(name).Running {
+		t.Error("the container's own process did not survive its limit being reached by the fault")
+	}
+}
+
+// containerMemory finds the file holding process pid's cgroup memory use.
+func containerMemory(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			if p := filepath.Join("/sys/fs/cgroup", parts[2], "memory.current"); exists(p) {
+				return p
+			}
+		}
+		if slices.Contains(strings.Split(parts[1], ","), "memory") {
+			if p := filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.usage_in_bytes"); exists(p) {
+				return p
+			}
+		}
+	}
+	t.Fatalf("no memory accounting for process %d in:\n%s", pid, b)
+	return ""
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

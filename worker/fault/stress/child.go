@@ -4,6 +4,7 @@ package stress
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +19,11 @@ import (
 )
 
 // childEnv carries a burner's orders to a child process of the worker's own binary:
-// "cpu <cores> <busy ns> <deadline unix ns>". The child waits for "go" on its standard
-// input, so that it burns nothing before the worker has placed it in the container's
-// cgroups, and exits at the deadline, when its standard input closes (the worker is
-// gone) or when killed.
+// "cpu <cores> <busy ns> <deadline unix ns>" or "memory <bytes> <deadline unix ns>".
+// The child waits for "go" on its standard input, so that it burns or holds nothing
+// before the worker has placed it in the container's cgroups, answers "ready" on its
+// standard output once the load is in place, and exits at the deadline, when its
+// standard input closes (the worker is gone) or when killed.
 const childEnv = "MURPHY_STRESS_CHILD"
 
 // RunChild runs a burner and exits when this process was started as one; otherwise it
@@ -32,22 +34,38 @@ func RunChild() {
 	if orders == "" {
 		return
 	}
-	if err := runChild(orders, os.Stdin); err != nil {
+	if err := runChild(orders, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "murphy stress burner:", err)
 		os.Exit(2)
 	}
 	os.Exit(0)
 }
 
-func runChild(orders string, in io.Reader) error {
+func runChild(orders string, in io.Reader, out io.Writer) error {
 	f := strings.Fields(orders)
-	if len(f) != 4 || f[0] != "cpu" {
-		return fmt.Errorf("orders %q: want cpu CORES BUSY_NS DEADLINE_NS", orders)
+	var n int
+	var busy, bytes, deadline int64
+	var err error
+	switch {
+	case len(f) == 4 && f[0] == "cpu":
+		var e1, e2, e3 error
+		n, e1 = strconv.Atoi(f[1])
+		busy, e2 = strconv.ParseInt(f[2], 10, 64)
+		deadline, e3 = strconv.ParseInt(f[3], 10, 64)
+		if err = errors.Join(e1, e2, e3); err == nil && n < 1 {
+			err = errors.New("no cores")
+		}
+	case len(f) == 3 && f[0] == "memory":
+		var e1, e2 error
+		bytes, e1 = strconv.ParseInt(f[1], 10, 64)
+		deadline, e2 = strconv.ParseInt(f[2], 10, 64)
+		if err = errors.Join(e1, e2); err == nil && bytes < 1 {
+			err = errors.New("no bytes")
+		}
+	default:
+		err = errors.New("want cpu CORES BUSY_NS DEADLINE_NS or memory BYTES DEADLINE_NS")
 	}
-	n, err1 := strconv.Atoi(f[1])
-	busy, err2 := strconv.ParseInt(f[2], 10, 64)
-	deadline, err3 := strconv.ParseInt(f[3], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil || n < 1 {
+	if err != nil {
 		return fmt.Errorf("orders %q: %v", orders, err)
 	}
 	r := bufio.NewReader(in)
@@ -60,6 +78,19 @@ func runChild(orders string, in io.Reader) error {
 	go func() { _, _ = io.Copy(io.Discard, r); end() }() // the worker is gone
 	timer := time.AfterFunc(time.Until(time.Unix(0, deadline)), end)
 	defer timer.Stop()
+	if f[0] == "memory" {
+		b, err := syscall.Mmap(-1, 0, int(bytes), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+		if err != nil {
+			return fmt.Errorf("map %d bytes: %w", bytes, err)
+		}
+		page := os.Getpagesize()
+		for i := 0; i < len(b); i += page {
+			b[i] = 1
+		}
+		fmt.Fprintln(out, "ready")
+		<-stop
+		return syscall.Munmap(b)
+	}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
@@ -68,6 +99,7 @@ func runChild(orders string, in io.Reader) error {
 			spin(stop, time.Duration(busy))
 		}()
 	}
+	fmt.Fprintln(out, "ready")
 	wg.Wait()
 	return nil
 }
@@ -79,9 +111,10 @@ type child struct {
 	done  chan struct{}
 }
 
-// startChild starts a burner of n cores at busy per period until deadline, charged to
-// the cgroups of process pid (a container's init), and returns once it burns there.
-func startChild(n int, busy time.Duration, deadline time.Time, pid int) (*child, error) {
+// startChild starts a burner with orders (see childEnv, without the deadline, which it
+// appends) charged to the cgroups of process pid (a container's init), and returns
+// once its load is in place there, or ctx ends.
+func startChild(ctx context.Context, orders string, deadline time.Time, pid int) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the worker's binary for the burner: %w", err)
@@ -91,10 +124,16 @@ func startChild(n int, busy time.Duration, deadline time.Time, pid int) (*child,
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=cpu %d %d %d", childEnv, n, busy.Nanoseconds(), deadline.UnixNano()))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", childEnv, orders, deadline.UnixNano()))
 	// Dies with the worker's thread that started it, whatever the worker's fate.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +141,14 @@ func startChild(n int, busy time.Duration, deadline time.Time, pid int) (*child,
 		return nil, fmt.Errorf("start the burner: %w", err)
 	}
 	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(c.done) }()
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- strings.TrimSpace(line) == "ready"
+		_, _ = io.Copy(io.Discard, stdout)
+		_ = cmd.Wait()
+		close(c.done)
+	}()
 	for _, dir := range groups {
 		if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0); err != nil {
 			c.kill()
@@ -113,7 +159,17 @@ func startChild(n int, busy time.Duration, deadline time.Time, pid int) (*child,
 		c.kill()
 		return nil, fmt.Errorf("start the burner: %w", err)
 	}
-	return c, nil
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-c.done
+			return nil, fmt.Errorf("the burner ended before its load was in place (%v%s); a memory limit of the container's may be below it", cmd.ProcessState, strings.TrimSpace(" "+stderr.String()))
+		}
+		return c, nil
+	case <-ctx.Done():
+		c.kill()
+		return nil, fmt.Errorf("the burner's load was not in place in time: %w", ctx.Err())
+	}
 }
 
 // kill ends the burner and waits for it.

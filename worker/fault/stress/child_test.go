@@ -13,22 +13,24 @@ import (
 )
 
 func TestRunChild(t *testing.T) {
-	deadline := func(d time.Duration) int64 { return time.Now().Add(d).UnixNano() }
+	// The deadlines are read when each case starts: D is replaced by one 300 ms away,
+	// M by one a minute away.
 	for _, tc := range []struct {
 		name, orders, stdin string
 		err                 string
 		max                 time.Duration
 	}{
-		{"bad orders", "memory 1 2 3", "go\n", "want cpu CORES", time.Second},
-		{"no cores", fmt.Sprintf("cpu 0 1000 %d", deadline(time.Minute)), "go\n", "orders", time.Second},
-		{"never told to go", fmt.Sprintf("cpu 1 1000 %d", deadline(time.Minute)), "", "", time.Second},
+		{"bad orders", "disk 1 2 3", "go\n", "want cpu CORES", time.Second},
+		{"memory held to the deadline", "memory 1048576 D", "go\n", "", 2 * time.Second},
+		{"no cores", "cpu 0 1000 M", "go\n", "orders", time.Second},
+		{"never told to go", "cpu 1 1000 M", "", "", time.Second},
 		// Told to go, then the worker's end of the pipe closes: it stops at once.
-		{"worker gone", fmt.Sprintf("cpu 1 1000000 %d", deadline(time.Minute)), "go\n", "", 2 * time.Second},
-		{"deadline", fmt.Sprintf("cpu 1 1000000 %d", deadline(300*time.Millisecond)), "go\n", "", 2 * time.Second},
+		{"worker gone", "cpu 1 1000000 M", "go\n", "", 2 * time.Second},
+		{"deadline", "cpu 1 1000000 D", "go\n", "", 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var in io.Reader = strings.NewReader(tc.stdin)
-			if tc.name == "deadline" {
+			if strings.Contains(tc.name, "deadline") {
 				// The worker's end stays open: only the deadline ends it.
 				pr, pw := io.Pipe()
 				defer pw.Close()
@@ -36,11 +38,17 @@ func TestRunChild(t *testing.T) {
 				in = pr
 			}
 			start := time.Now()
-			err := runChild(tc.orders, in)
+			orders := strings.NewReplacer("D", fmt.Sprint(start.Add(300*time.Millisecond).UnixNano()),
+				"M", fmt.Sprint(start.Add(time.Minute).UnixNano())).Replace(tc.orders)
+			var out strings.Builder
+			err := runChild(orders, in, &out)
+			if err == nil && tc.stdin != "" && out.String() != "ready\n" {
+				t.Errorf("the burner said %q, want ready", out.String())
+			}
 			if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
 				t.Errorf("got %v, want an error with %q", err, tc.err)
 			}
-			if d := time.Since(start); d > tc.max || (tc.name == "deadline" && d < 250*time.Millisecond) {
+			if d := time.Since(start); d > tc.max || (strings.Contains(tc.name, "deadline") && d < 250*time.Millisecond) {
 				t.Errorf("ran %v, want at most %v (and to the deadline when that is what ends it)", d, tc.max)
 			}
 		})

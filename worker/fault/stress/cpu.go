@@ -156,17 +156,22 @@ func (c *CPU) Revert(_ context.Context, f fault.Fault) error {
 
 // inContainer starts a burner process charged to the cgroups of the container p names.
 func (c *CPU) inContainer(ctx context.Context, p catalogue.StressCPU, n int, busy time.Duration, deadline time.Time) (*child, error) {
-	if c.containers == nil {
-		return nil, fmt.Errorf("a load in a container needs the worker's Docker engine (--docker-host), and none answers")
-	}
-	if deadline.IsZero() {
-		return nil, fmt.Errorf("the assignment has no deadline; a burner in a container ends at one")
-	}
-	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
-	defer cancel()
-	pid, err := c.containers(ctx, p.Container, p.ContainerLabels)
+	pid, err := findContainer(ctx, c.containers, p.Container, p.ContainerLabels, deadline)
 	if err != nil {
 		return nil, err
 	}
-	return startChild(n, busy, deadline, pid)
+	return startChild(ctx, fmt.Sprintf("cpu %d %d", n, busy.Nanoseconds()), deadline, pid)
+}
+
+// findContainer asks the engine for the init process of the container a fault names.
+func findContainer(ctx context.Context, find func(context.Context, string, string) (int, error), name, labels string, deadline time.Time) (int, error) {
+	if find == nil {
+		return 0, fmt.Errorf("a load in a container needs the worker's Docker engine (--docker-host), and none answers")
+	}
+	if deadline.IsZero() {
+		return 0, fmt.Errorf("the assignment has no deadline; a load in a container ends at one")
+	}
+	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
+	defer cancel()
+	return find(ctx, name, labels)
 }

@@ -22,16 +22,18 @@ import (
 // the garbage collector neither scans it nor delays its return: munmap gives it back to
 // the kernel at once.
 type Memory struct {
-	log *slog.Logger
+	log        *slog.Logger
+	containers func(context.Context, string, string) (int, error)
 
-	mu     sync.Mutex
-	active map[string][]byte
+	mu       sync.Mutex
+	active   map[string][]byte
+	children map[string]*child // held in a container's cgroups instead
 }
 
 var _ fault.Executor = (*Memory)(nil)
 
-func newMemory(log *slog.Logger) *Memory {
-	return &Memory{log: orDiscard(log), active: map[string][]byte{}}
+func newMemory(log *slog.Logger, containers func(context.Context, string, string) (int, error)) *Memory {
+	return &Memory{log: orDiscard(log), containers: containers, active: map[string][]byte{}, children: map[string]*child{}}
 }
 
 // Kind implements fault.Executor.
@@ -56,13 +58,30 @@ func (m *Memory) Inject(ctx context.Context, f fault.Fault) error {
 	if _, ok := m.active[f.AssignmentID]; ok {
 		return nil
 	}
-	n := f.Params.(catalogue.StressMemory).Bytes
+	if _, ok := m.children[f.AssignmentID]; ok {
+		return nil
+	}
+	p := f.Params.(catalogue.StressMemory)
+	n := p.Bytes
 	avail, err := memAvailable()
 	if err != nil {
 		return fmt.Errorf("stress.memory: %w", err)
 	}
 	if n > avail {
 		return fmt.Errorf("stress.memory: params.bytes: %d bytes is more than the %d this host has available; refused so the OOM killer does not pick a victim", n, avail)
+	}
+	if p.Container != "" || p.ContainerLabels != "" {
+		pid, err := findContainer(ctx, m.containers, p.Container, p.ContainerLabels, f.Deadline)
+		if err != nil {
+			return fmt.Errorf("stress.memory: %w", err)
+		}
+		ch, err := startChild(ctx, fmt.Sprintf("memory %d", n), f.Deadline, pid)
+		if err != nil {
+			return fmt.Errorf("stress.memory: %w", err)
+		}
+		m.children[f.AssignmentID] = ch
+		m.log.Info("memory stress started in a container", "assignment_id", f.AssignmentID, "bytes", n, "pid", ch.cmd.Process.Pid)
+		return nil
 	}
 	b, err := syscall.Mmap(-1, 0, int(n), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
@@ -85,6 +104,12 @@ func (m *Memory) Inject(ctx context.Context, f fault.Fault) error {
 func (m *Memory) Revert(_ context.Context, f fault.Fault) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if ch, ok := m.children[f.AssignmentID]; ok {
+		ch.kill()
+		delete(m.children, f.AssignmentID)
+		m.log.Info("memory stress stopped", "assignment_id", f.AssignmentID)
+		return nil
+	}
 	b, ok := m.active[f.AssignmentID]
 	if !ok {
 		return nil

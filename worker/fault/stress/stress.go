@@ -13,8 +13,8 @@ import (
 type Config struct {
 	Policy fault.Policy
 	Logger *slog.Logger
-	// Containers finds the init process of the one running container a stress.cpu
-	// fault names; nil refuses such faults.
+	// Containers finds the init process of the one running container a stress.cpu or
+	// stress.memory fault names; nil refuses such faults.
 	Containers func(ctx context.Context, name, labels string) (pid int, err error)
 }
 
@@ -22,7 +22,7 @@ type Config struct {
 func Executors(cfg Config) []fault.Executor {
 	return []fault.Executor{
 		newCPU(cfg.Logger, cfg.Containers),
-		newMemory(cfg.Logger),
+		newMemory(cfg.Logger, cfg.Containers),
 		newDisk(cfg.Policy, cfg.Logger),
 	}
 }

@@ -112,7 +112,7 @@ func rss(t *testing.T) int64 {
 }
 
 func TestMemory(t *testing.T) {
-	mem := newMemory(nil)
+	mem := newMemory(nil, nil)
 	ctx := context.Background()
 	before := rss(t)
 	f := flt("m1", "stress.memory", map[string]string{"bytes": "64MiB"})
