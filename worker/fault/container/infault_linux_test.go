@@ -316,6 +316,17 @@ type cpuAccounting struct {
 // containerCPUAccounting finds where the kernel accounts process pid's CPU time.
 func containerCPUAccounting(t *testing.T, pid int) cpuAccounting {
 	t.Helper()
+	dir, v2 := cgroupDir(t, pid, "cpuacct", "cpu.stat", "cpuacct.usage")
+	if v2 {
+		return cpuAccounting{usage: filepath.Join(dir, "cpu.stat"), procs: filepath.Join(dir, "cgroup.procs"), v2: true}
+	}
+	return cpuAccounting{usage: filepath.Join(dir, "cpuacct.usage"), procs: filepath.Join(dir, "cgroup.procs")}
+}
+
+// cgroupDir finds the directory of process pid's cgroup that holds v2file (cgroup v2)
+// or, under v1, v1file in the hierarchy of controller; v2 says which it found.
+func cgroupDir(t *testing.T, pid int, controller, v2file, v1file string) (dir string, v2 bool) {
+	t.Helper()
 	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cgroup")
 	if err != nil {
 		t.Fatal(err)
@@ -325,26 +336,19 @@ func containerCPUAccounting(t *testing.T, pid int) cpuAccounting {
 		if len(parts) != 3 {
 			continue
 		}
-		if parts[0] == "0" && parts[1] == "" {
-			dir := filepath.Join("/sys/fs/cgroup", parts[2])
-			if _, err := os.Stat(filepath.Join(dir, "cpu.stat")); err == nil {
-				return cpuAccounting{usage: filepath.Join(dir, "cpu.stat"), procs: filepath.Join(dir, "cgroup.procs"), v2: true}
-			}
+		if d := filepath.Join("/sys/fs/cgroup", parts[2]); parts[0] == "0" && parts[1] == "" && exists(filepath.Join(d, v2file)) {
+			return d, true
 		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c != "cpuacct" {
-				continue
-			}
-			for _, root := range []string{parts[1], "cpuacct"} {
-				dir := filepath.Join("/sys/fs/cgroup", root, parts[2])
-				if _, err := os.Stat(filepath.Join(dir, "cpuacct.usage")); err == nil {
-					return cpuAccounting{usage: filepath.Join(dir, "cpuacct.usage"), procs: filepath.Join(dir, "cgroup.procs")}
+		if slices.Contains(strings.Split(parts[1], ","), controller) {
+			for _, root := range []string{parts[1], controller} {
+				if d := filepath.Join("/sys/fs/cgroup", root, parts[2]); exists(filepath.Join(d, v1file)) {
+					return d, false
 				}
 			}
 		}
 	}
-	t.Fatalf("no CPU accounting for process %d in:\n%s", pid, b)
-	return cpuAccounting{}
+	t.Fatalf("no %s or %s for process %d in:\n%s", v2file, v1file, pid, b)
+	return "", false
 }
 
 // TestStressMemoryInTheContainer: stress.memory with a container holds its memory in
@@ -403,28 +407,11 @@ func TestStressMemoryInTheContainer(t *testing.T) {
 // containerMemory finds the file holding process pid's cgroup memory use.
 func containerMemory(t *testing.T, pid int) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + itoa(pid) + "/cgroup")
-	if err != nil {
-		t.Fatal(err)
+	dir, v2 := cgroupDir(t, pid, "memory", "memory.current", "memory.usage_in_bytes")
+	if v2 {
+		return filepath.Join(dir, "memory.current")
 	}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			if p := filepath.Join("/sys/fs/cgroup", parts[2], "memory.current"); exists(p) {
-				return p
-			}
-		}
-		if slices.Contains(strings.Split(parts[1], ","), "memory") {
-			if p := filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.usage_in_bytes"); exists(p) {
-				return p
-			}
-		}
-	}
-	t.Fatalf("no memory accounting for process %d in:\n%s", pid, b)
-	return ""
+	return filepath.Join(dir, "memory.usage_in_bytes")
 }
 
 func exists(path string) bool {
