@@ -117,7 +117,7 @@ func startBenchCluster(ctx context.Context, dir string, nodes int, pki *benchPKI
 	if err != nil {
 		return nil, err
 	}
-	c := &benchCluster{pki: pki, http: &http.Client{Timeout: 10 * time.Second}, scheme: "http"}
+	c := &benchCluster{pki: pki, http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}, scheme: "http"}
 	if pki != nil {
 		// The nodes serve /metrics over HTTPS with their certificates.
 		b, err := os.ReadFile(filepath.Join(pki.dir, "ca.crt"))
@@ -126,7 +126,7 @@ func startBenchCluster(ctx context.Context, dir string, nodes int, pki *benchPKI
 		}
 		roots := x509.NewCertPool()
 		roots.AppendCertsFromPEM(b)
-		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}}
+		c.http.Transport = &http.Transport{MaxIdleConnsPerHost: 8, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS13}}
 		c.scheme = "https"
 	}
 	for i := range nodes {
@@ -258,30 +258,26 @@ func (c *benchCluster) gauge(n *benchNode, name string) (float64, error) {
 // that began once the caller's state was in place (the first may have started before).
 // Heap in use would count garbage not yet collected, up to as much again as the live
 // heap, which is noise larger than a worker's cost. An idle node collects rarely, so
-// requests to /healthz make the garbage that brings the collections on: they allocate
+// requests to /healthz make the garbage that brings the collections on. They allocate
 // little each, and the same whatever the node holds, because whatever is allocated while
-// a collection marks counts as live.
+// a collection marks counts as live (scraping /metrics instead, which allocates in
+// proportion to the workers, added kilobytes per worker).
 func (c *benchCluster) liveHeap(ctx context.Context, n *benchNode) (float64, error) {
 	m, err := c.scrape(n)
 	if err != nil {
 		return 0, err
 	}
 	start := m["go_gc_duration_seconds_count"]
-	deadline := time.Now().Add(120 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for m["go_gc_duration_seconds_count"] < start+2 {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s: no garbage collection within 120s", n.id)
+			return 0, fmt.Errorf("%s: no garbage collection within 5 minutes", n.id)
 		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		for range 200 {
-			resp, err := c.http.Get(c.scheme + "://" + n.http + "/healthz")
-			if err != nil {
-				return 0, err
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+		if err := c.churn(n, 4, 100); err != nil {
+			return 0, err
 		}
 		if m, err = c.scrape(n); err != nil {
 			return 0, err
@@ -292,6 +288,33 @@ func (c *benchCluster) liveHeap(ctx context.Context, n *benchNode) (float64, err
 		return 0, errors.New("the coordinator does not report go_gc_heap_live_bytes")
 	}
 	return v, nil
+}
+
+// churn makes a node allocate: clients clients make requests calls to /healthz each,
+// side by side.
+func (c *benchCluster) churn(n *benchNode, clients, requests int) error {
+	errs := make(chan error, clients)
+	for range clients {
+		go func() {
+			for range requests {
+				resp, err := c.http.Get(c.scheme + "://" + n.http + "/healthz")
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range clients {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // cpuTime is the CPU a node's process has used (user and system, all threads), from
