@@ -11,7 +11,7 @@ import (
 )
 
 // The server's connections have small buffers and fixed 64 KiB windows (server.go,
-// connBuffers); messages many windows long, up to near the 4 MiB limit, still pass.
+// ConnOptions); messages many windows long, up to near the 4 MiB limit, still pass.
 func TestLargeMessagesPass(t *testing.T) {
 	c := startCluster(t, 1)
 	exp := murphyv1.NewExperimentServiceClient(clientConn(t, c.nodes[0].GRPCAddr()))

@@ -239,7 +239,7 @@ func (s *Server) setupGRPC() {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
-	opts = append(opts, connBuffers(s.serverTLS != nil)...)
+	opts = append(opts, ConnOptions(s.serverTLS != nil)...)
 	if s.serverTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.serverTLS)))
 	}
@@ -272,7 +272,10 @@ const (
 	connWindow      = 64 << 10
 )
 
-func connBuffers(tls bool) []grpc.ServerOption {
+// ConnOptions are the per-connection options of a server whose connections are worker
+// streams, with or without TLS. murphy bench halt gives them to its floor too, so that
+// the floor differs from a coordinator only in what Murphy does.
+func ConnOptions(tls bool) []grpc.ServerOption {
 	read := connReadBuffer
 	if tls {
 		read = 0

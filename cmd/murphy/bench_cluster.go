@@ -140,10 +140,11 @@ func startBenchCluster(ctx context.Context, dir string, nodes int, pki *benchPKI
 		args := []string{"coordinator", "--node-id", n.id, "--data-dir", filepath.Join(dir, n.id),
 			"--grpc-addr", n.grpc, "--raft-addr", n.raft, "--http-addr", n.http, "--log-level", "error",
 			"--worker-lease", "30s", "--worker-lost-after", "5m",
-			// The bench measures halts, not failover: with the LAN profile's 150 ms, a
-			// node starved of CPU by thousands of connecting workers on a small machine
-			// can start an election, and a leader change mid-run moves every stream.
-			"--raft-heartbeat-timeout", "1s", "--raft-election-timeout", "1s", "--raft-leader-lease-timeout", "500ms"}
+			// The bench measures halts, not failover: with the LAN profile's 150 ms (and
+			// even with 1 s), a node starved of CPU by thousands of workers' TLS
+			// handshakes on a busy 2-core machine starts elections, and a leader change
+			// mid-run moves every stream.
+			"--raft-heartbeat-timeout", "5s", "--raft-election-timeout", "5s", "--raft-leader-lease-timeout", "2500ms"}
 		if i == 0 {
 			args = append(args, "--bootstrap")
 		} else {
