@@ -38,15 +38,18 @@ func newBenchCmd() *cobra.Command {
 TLS with a throwaway CA with --tls, as real clusters run), connects N lightweight workers
 that speak the real worker protocol over real gRPC (one TCP connection each, in this
 process; they attach where a real worker would: the leader), presses halt --all, and
-measures for every worker the time from the committed halt to its acknowledgement.
+measures for every worker the time from the committed halt to its receipt (the worker
+acknowledges at once).
 
 Beside it runs the floor: a minimal gRPC server, as a process of its own, that holds the
-same number of open worker streams with the same TLS setting and sends the same halt
-message on all of them. ratio_to_floor is Murphy's p99 over the floor's.
+same number of open worker streams with the same TLS setting and the coordinator's
+connection options, and sends the same halt message, marshalled once, on all of them.
+ratio_to_floor is Murphy's p99 over the floor's.
 
 heap/worker is the live heap (after a garbage collection) the nodes holding the streams
-gained per connected idle worker; cpu/worker is the coordinators' CPU (every node's
-process, user and system) from the halt call to the last acknowledgement, per worker.`,
+gained per idle worker between half the workers and all of them; cpu/worker is the
+coordinators' CPU (every node's process, user and system) from the halt call to the last
+receipt, per worker.`,
 		Example: `  murphy bench halt --workers 1000,10000 --nodes 3 --tls
   murphy bench halt --workers 1000 -o json`,
 		Args: cobra.NoArgs,
