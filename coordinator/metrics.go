@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +34,12 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	})
 	m.runner = runner.NewMetrics(reg)
 	reg.MustRegister(m.leader, m.applyDuration, m.samplesIngested, &stateCollector{s: s},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// go_gc_heap_live_bytes (the heap the last collection found live) on top of
+		// the defaults: heap in use also counts garbage not yet collected, so only the
+		// live heap says what each connected worker costs (murphy bench halt reads it).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "murphy_workers_connected", Help: "Workers with a stream attached to this coordinator.",
 		}, func() float64 { return float64(len(s.fleet.ConnectedIDs())) }),

@@ -239,6 +239,7 @@ func (s *Server) setupGRPC() {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
+	opts = append(opts, ConnOptions(s.serverTLS != nil)...)
 	if s.serverTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.serverTLS)))
 	}
@@ -249,6 +250,45 @@ func (s *Server) setupGRPC() {
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+}
+
+// Per-connection buffers. Nearly every connection is a worker's stream of small messages
+// (heartbeats, halts, acknowledgements of a few dozen bytes), and there are as many as
+// there are hosts, so what a connection holds while idle is what the fleet costs. gRPC's
+// defaults are sized for throughput: 32 KiB read and write buffers and windows that grow
+// with the measured bandwidth.
+//
+//   - Write: gRPC takes the write buffer from a pool for each flush; 4 KiB bounds what a
+//     halt sent to every stream at once borrows (10,000 streams: 40 MB, not 320 MB).
+//   - Read: without TLS gRPC reads into pooled buffers and a connection holds none while
+//     idle; through TLS it keeps a buffer of its own for the connection's lifetime, which
+//     is redundant (tls.Conn buffers whole records), so it gets none.
+//   - Windows: fixed at HTTP/2's 64 KiB instead of growing with bandwidth, which bounds
+//     what a worker can make the node buffer. A larger message still passes: gRPC widens a
+//     stream's window for the message it is reading (up to MaxRecvMsgSize).
+const (
+	connWriteBuffer = 4 << 10
+	connReadBuffer  = 4 << 10
+	connWindow      = 64 << 10
+)
+
+// ConnOptions are the per-connection options of a server whose connections are worker
+// streams, with or without TLS. murphy bench halt gives them to its floor too, so that
+// the floor differs from a coordinator only in what Murphy does.
+func ConnOptions(tls bool) []grpc.ServerOption {
+	read := connReadBuffer
+	if tls {
+		read = 0
+	}
+	return []grpc.ServerOption{
+		grpc.WriteBufferSize(connWriteBuffer),
+		grpc.ReadBufferSize(read),
+		grpc.InitialWindowSize(connWindow),
+		grpc.InitialConnWindowSize(connWindow),
+		// No HPACK dynamic table: a worker's connection carries one stream, so its
+		// headers are sent once and an indexed copy would only sit in memory.
+		grpc.HeaderTableSize(0),
+	}
 }
 
 // Start serves gRPC and HTTP and, for a joining node, asks the cluster for admission.

@@ -60,12 +60,14 @@ func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) err
 	go func() { recvErr <- s.receive(stream, conn) }()
 	for {
 		select {
-		case msg := <-conn.Out():
-			if err := stream.Send(msg); err != nil {
-				return err
+		case <-conn.Ready():
+			for _, o := range conn.Take() {
+				if err := fleet.SendTo(stream, o); err != nil {
+					return err
+				}
 			}
 		case err := <-recvErr:
-			s.log.Info("worker disconnected", "worker", hello.WorkerId, "reason", err)
+			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
 			return nil
 		case <-conn.Done():
 			// Replaced by a newer stream, or this node stepped down: tell the worker
@@ -89,10 +91,14 @@ func recvHello(stream murphyv1.WorkerService_ConnectServer) (*murphyv1.Hello, er
 		m, err := stream.Recv()
 		ch <- result{m, err}
 	}()
+	// Stopped on return: time.After would keep a timer per connecting worker alive for
+	// the whole timeout.
+	timeout := time.NewTimer(helloTimeout)
+	defer timeout.Stop()
 	var r result
 	select {
 	case r = <-ch:
-	case <-time.After(helloTimeout):
+	case <-timeout.C:
 		return nil, fail(errTimeout, "worker stream: no hello within 10s")
 	}
 	if r.err != nil {

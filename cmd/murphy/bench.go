@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -29,17 +26,40 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmarks that need real processes (halt fan-out, coordinator memory)",
 	}
-	var sizes string
+	var (
+		sizes  string
+		o      benchOpts
+		output string
+	)
 	halt := &cobra.Command{
 		Use:   "halt",
-		Short: "Measure halt fan-out and coordinator memory per connected worker",
-		Long: `Halt starts a coordinator as a separate process, connects N lightweight workers that
-speak the real worker protocol over real gRPC on loopback (one TCP connection each),
-presses halt --all, and measures for every worker the time from the committed halt to
-its acknowledgement. It also reads the coordinator's heap before and after the workers
-connect, for the memory each idle worker costs.`,
+		Short: "Measure halt fan-out, and coordinator memory and CPU per connected worker",
+		Long: `Halt starts a cluster of --nodes coordinators as separate processes on loopback (mutual
+TLS with a throwaway CA with --tls, as real clusters run), connects N lightweight workers
+that speak the real worker protocol over real gRPC (one TCP connection each, in this
+process; they attach where a real worker would: the leader), presses halt --all, and
+measures for every worker the time from the committed halt to its receipt (the worker
+acknowledges at once).
+
+Beside it runs the floor: a minimal gRPC server, as a process of its own, that holds the
+same number of open worker streams with the same TLS setting and the coordinator's
+connection options, and sends the same halt message, marshalled once, on all of them.
+ratio_to_floor is Murphy's p99 over the floor's.
+
+heap/worker is the live heap (after a garbage collection) the nodes holding the streams
+gained per idle worker between half the workers and all of them; cpu/worker is the
+coordinators' CPU (every node's process, user and system) from the halt call to the last
+receipt, per worker.`,
+		Example: `  murphy bench halt --workers 1000,10000 --nodes 3 --tls
+  murphy bench halt --workers 1000 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "text", outputJSON); err != nil {
+				return err
+			}
+			if o.nodes < 1 {
+				return fmt.Errorf("--nodes: %d; a cluster needs at least 1", o.nodes)
+			}
 			var ns []int
 			for _, s := range splitList(sizes) {
 				n, err := strconv.Atoi(s)
@@ -48,144 +68,293 @@ connect, for the memory each idle worker costs.`,
 				}
 				ns = append(ns, n)
 			}
+			dir, err := os.MkdirTemp("", "murphy-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			if o.tls {
+				if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%8s %10s %10s %10s %10s %14s\n", "workers", "p50", "p99", "max", "connect", "heap/worker")
-			for _, n := range ns {
-				r, err := benchHalt(cmd.Context(), n)
+			if output == "text" {
+				printBenchHeader(out)
+			}
+			var results []haltResult
+			for i, n := range ns {
+				r, err := benchHalt(cmd.Context(), fmt.Sprintf("%s/run%d", dir, i), n, o)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "%8d %10s %10s %10s %10s %11.1f KiB\n", n, r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond),
-					r.max.Round(100*time.Microsecond), r.connect.Round(100*time.Millisecond), r.heapPerWorker/1024)
+				results = append(results, r)
+				if output == "text" {
+					printBenchRow(out, r)
+				}
+			}
+			if output == outputJSON {
+				b, err := json.MarshalIndent(results, "", "  ")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(out, string(b))
 			}
 			return nil
 		},
 	}
 	halt.Flags().StringVar(&sizes, "workers", "100,1000,10000", "comma-separated worker counts")
-	cmd.AddCommand(halt)
+	halt.Flags().IntVar(&o.nodes, "nodes", 1, "coordinators in the cluster (a Raft cluster on loopback)")
+	halt.Flags().BoolVar(&o.tls, "tls", false, "mutual TLS everywhere, with a throwaway CA (default: --insecure)")
+	halt.Flags().StringVarP(&output, "output", "o", "text", "text or json (json: an array, one object per size)")
+	cmd.AddCommand(halt, newBenchFloorCmd())
 	return cmd
 }
 
+type benchOpts struct {
+	nodes int
+	tls   bool
+	pki   *benchPKI // with tls
+}
+
+// haltResult is one size's figures; the JSON names are what -o json prints.
 type haltResult struct {
-	p50, p99, max, connect time.Duration
-	heapPerWorker          float64
+	Workers int  `json:"workers"`
+	Nodes   int  `json:"nodes"`
+	TLS     bool `json:"tls"`
+	// From the committed halt to each worker's receipt of it.
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+	// The floor: from the send to each worker's receipt.
+	FloorP50MS   float64 `json:"floor_p50_ms"`
+	FloorP99MS   float64 `json:"floor_p99_ms"`
+	FloorMaxMS   float64 `json:"floor_max_ms"`
+	RatioToFloor float64 `json:"ratio_to_floor"`
+	// Live heap gained per idle worker on the nodes that hold the streams.
+	HeapPerWorker float64 `json:"heap_per_worker_bytes"`
+	// Every coordinator's CPU during the fan-out, per worker.
+	CPUPerWorker float64 `json:"cpu_us_per_worker"`
+	ConnectS     float64 `json:"connect_s"`
+	Leader       string  `json:"leader"`
+	// Streams per node, by node ID.
+	Streams map[string]int `json:"streams"`
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+func printBenchHeader(out io.Writer) {
+	fmt.Fprintf(out, "%8s %5s %5s %10s %10s %10s %10s %7s %12s %10s %8s  %s\n",
+		"workers", "nodes", "tls", "p50", "p99", "max", "floor p99", "ratio", "heap/worker", "cpu/worker", "connect", "streams")
 }
 
-func benchHalt(ctx context.Context, n int) (haltResult, error) {
-	var res haltResult
-	self, err := os.Executable()
+func printBenchRow(out io.Writer, r haltResult) {
+	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "ms" }
+	var streams []string
+	for _, id := range slices.Sorted(maps.Keys(r.Streams)) {
+		s := fmt.Sprintf("%s=%d", id, r.Streams[id])
+		if id == r.Leader {
+			s += "*"
+		}
+		streams = append(streams, s)
+	}
+	fmt.Fprintf(out, "%8d %5d %5t %10s %10s %10s %10s %6.2fx %8.1f KiB %8.1fµs %7.1fs  %s\n",
+		r.Workers, r.Nodes, r.TLS, ms(r.P50MS), ms(r.P99MS), ms(r.MaxMS), ms(r.FloorP99MS), r.RatioToFloor,
+		r.HeapPerWorker/1024, r.CPUPerWorker, r.ConnectS, strings.Join(streams, " "))
+}
+
+func benchHalt(ctx context.Context, dir string, n int, o benchOpts) (haltResult, error) {
+	res := haltResult{Workers: n, Nodes: o.nodes, TLS: o.tls, Streams: map[string]int{}}
+	workerCreds := func(int) credentials.TransportCredentials { return insecure.NewCredentials() }
+	if o.pki != nil {
+		if err := o.pki.issueWorkers(n); err != nil {
+			return res, fmt.Errorf("issue worker certificates: %w", err)
+		}
+		workerCreds = func(i int) credentials.TransportCredentials { return o.pki.workers[i] }
+	}
+	if err := benchCoordinators(ctx, dir, n, o, workerCreds, &res); err != nil {
+		return res, err
+	}
+	floor, err := benchFloor(ctx, n, o, workerCreds)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("floor: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "murphy-bench-")
+	res.FloorP50MS, res.FloorP99MS, res.FloorMaxMS = floor[0], floor[1], floor[2]
+	if res.FloorP99MS > 0 {
+		res.RatioToFloor = res.P99MS / res.FloorP99MS
+	}
+	return res, nil
+}
+
+// benchCoordinators measures Murphy: the cluster, the workers on it, the halt.
+func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, creds func(int) credentials.TransportCredentials, res *haltResult) error {
+	c, err := startBenchCluster(ctx, dir, o.nodes, o.pki)
 	if err != nil {
-		return res, err
+		return err
 	}
-	defer os.RemoveAll(dir)
-	grpcAddr, _ := freePort()
-	raftAddr, _ := freePort()
-	httpAddr, _ := freePort()
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	coord := exec.CommandContext(cctx, self, "coordinator", "--node-id", "bench", "--data-dir", filepath.Join(dir, "n"), "--bootstrap",
-		"--grpc-addr", grpcAddr, "--raft-addr", raftAddr, "--http-addr", httpAddr, "--log-level", "error",
-		"--worker-lease", "30s", "--worker-lost-after", "5m", "--insecure")
-	coord.Stderr = os.Stderr
-	if err := coord.Start(); err != nil {
-		return res, err
-	}
-	defer func() { cancel(); _ = coord.Wait() }()
-	if err := waitFor(ctx, 20*time.Second, func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
+	defer c.stop()
+	res.Leader = c.leader.id
+	// The heap a worker costs is the slope between half the workers and all of them:
+	// measured from an empty node it would also count what the first connection
+	// initialises once (descriptors, pools, caches), which no further worker costs.
+	half := n / 2
+	var workers []*benchWorker
+	defer func() { closeBenchWorkers(workers) }()
+	connect := func(from, to int) (map[string]float64, error) {
+		start := time.Now()
+		ws, err := connectBenchWorkers(ctx, from, to, c.nodes[0].grpc, creds)
+		workers = append(workers, ws...)
 		if err != nil {
-			return false
+			return nil, err
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}); err != nil {
-		return res, fmt.Errorf("bench coordinator not ready: %w", err)
-	}
-	heapBefore, err := scrapeGauge(httpAddr, "go_memstats_heap_inuse_bytes")
-	if err != nil {
-		return res, err
-	}
-
-	// Connect the workers, a bounded number at a time (each hello commits a
-	// registration).
-	workers := make([]*benchWorker, n)
-	start := time.Now()
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	var firstErr error
-	var mu sync.Mutex
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			w, err := connectBenchWorker(cctx, grpcAddr, fmt.Sprintf("bw-%05d", i))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = err
+		res.ConnectS += time.Since(start).Seconds()
+		// Idle means registered: let the registrations' log entries settle first.
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		heaps := map[string]float64{}
+		for _, node := range c.nodes {
+			if heaps[node.id], err = c.liveHeap(ctx, node); err != nil {
+				return nil, err
 			}
-			workers[i] = w
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return res, fmt.Errorf("connect workers: %w", firstErr)
-	}
-	res.connect = time.Since(start)
-	defer func() {
-		for _, w := range workers {
-			w.close()
 		}
-	}()
-	time.Sleep(2 * time.Second) // let registrations settle before reading the heap
-	heapAfter, err := scrapeGauge(httpAddr, "go_memstats_heap_inuse_bytes")
-	if err != nil {
-		return res, err
+		return heaps, nil
 	}
-	res.heapPerWorker = (heapAfter - heapBefore) / float64(n)
-
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	mid, err := connect(0, half)
 	if err != nil {
-		return res, err
+		return err
+	}
+	after, err := connect(half, n)
+	if err != nil {
+		return err
+	}
+	var heap float64
+	held := 0
+	for _, node := range c.nodes {
+		streams, err := c.gauge(node, "murphy_workers_connected")
+		if err != nil {
+			return err
+		}
+		res.Streams[node.id] = int(streams)
+		if streams > 0 {
+			heap += after[node.id] - mid[node.id]
+			held += int(streams)
+		}
+	}
+	if held != n {
+		leads := map[string]float64{}
+		for _, node := range c.nodes {
+			leads[node.id], _ = c.gauge(node, "murphy_cluster_leader")
+		}
+		return fmt.Errorf("%d of %d workers hold a stream to a coordinator (streams %v, leading %v; was %s)", held, n, res.Streams, leads, c.leader.id)
+	}
+	res.HeapPerWorker = heap / float64(n-half)
+
+	admin, err := c.adminCreds()
+	if err != nil {
+		return err
+	}
+	conn, err := benchDial(c.leader.grpc, admin)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
-	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer hcancel()
-	resp, err := murphyv1.NewExperimentServiceClient(conn).HaltAll(hctx, &murphyv1.HaltAllRequest{Reason: "bench"})
+	cpu := func() (d time.Duration) {
+		for _, node := range c.nodes {
+			d += node.cpuTime()
+		}
+		return d
+	}
+	cpuBefore := cpu()
+	lat, err := pressHalt(ctx, conn, workers)
 	if err != nil {
-		return res, fmt.Errorf("halt all: %w", err)
+		return err
+	}
+	res.CPUPerWorker = float64((cpu() - cpuBefore).Microseconds()) / float64(n)
+	res.P50MS, res.P99MS, res.MaxMS = lat[0], lat[1], lat[2]
+	return nil
+}
+
+// benchFloor measures the floor with the same workers and halt; it returns p50, p99, max.
+func benchFloor(ctx context.Context, n int, o benchOpts, creds func(int) credentials.TransportCredentials) ([3]float64, error) {
+	addr, stop, err := startFloor(o.pki)
+	if err != nil {
+		return [3]float64{}, err
+	}
+	defer stop()
+	workers, err := connectBenchWorkers(ctx, 0, n, addr, creds)
+	defer closeBenchWorkers(workers)
+	if err != nil {
+		return [3]float64{}, err
+	}
+	conn, err := benchDial(addr, creds(0))
+	if err != nil {
+		return [3]float64{}, err
+	}
+	defer conn.Close()
+	return pressHalt(ctx, conn, workers)
+}
+
+// pressHalt calls HaltAll and returns p50, p99 and max, in milliseconds, of the time from
+// the halt's stamp to each worker's receipt.
+func pressHalt(ctx context.Context, conn *grpc.ClientConn, workers []*benchWorker) ([3]float64, error) {
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := murphyv1.NewExperimentServiceClient(conn).HaltAll(hctx, &murphyv1.HaltAllRequest{Reason: benchReason})
+	if err != nil {
+		return [3]float64{}, fmt.Errorf("halt all: %w", err)
 	}
 	committed := resp.Halt.At.AsTime()
-	var lat []time.Duration
-	deadline := time.After(30 * time.Second)
+	lat := make([]time.Duration, 0, len(workers))
+	deadline := time.After(60 * time.Second)
 	for _, w := range workers {
 		select {
 		case at := <-w.acked:
 			lat = append(lat, at.Sub(committed))
 		case <-deadline:
-			return res, fmt.Errorf("only %d of %d workers acknowledged the halt within 30s", len(lat), n)
+			return [3]float64{}, fmt.Errorf("only %d of %d workers received the halt within 60s", len(lat), len(workers))
 		}
 	}
 	slices.Sort(lat)
-	res.p50 = lat[len(lat)/2]
-	res.p99 = lat[min(len(lat)-1, len(lat)*99/100)]
-	res.max = lat[len(lat)-1]
-	return res, nil
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return [3]float64{ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(lat[len(lat)-1])}, nil
+}
+
+// connectBenchWorkers connects workers from to to-1 to addr, a bounded number at a time
+// (each hello to a coordinator commits a registration). The workers are returned even on
+// error, for closing.
+func connectBenchWorkers(ctx context.Context, from, to int, addr string, creds func(int) credentials.TransportCredentials) ([]*benchWorker, error) {
+	workers := make([]*benchWorker, to-from)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	for i := from; i < to; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			w, err := connectBenchWorker(ctx, addr, benchWorkerID(i), creds(i))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			workers[i-from] = w
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return workers, fmt.Errorf("connect workers: %w", firstErr)
+	}
+	return workers, nil
+}
+
+func closeBenchWorkers(workers []*benchWorker) {
+	for _, w := range workers {
+		w.close()
+	}
 }
 
 // benchWorker is a minimal worker: hello, heartbeats, and an acknowledgement for halts.
@@ -195,29 +364,46 @@ type benchWorker struct {
 	acked  chan time.Time
 }
 
-func connectBenchWorker(ctx context.Context, addr, id string) (*benchWorker, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// connectBenchWorker connects like a worker: to addr, and to the leader a follower
+// redirects it to.
+func connectBenchWorker(ctx context.Context, addr, id string, creds credentials.TransportCredentials) (*benchWorker, error) {
+	for range 3 {
+		w, redirect, err := dialBenchWorker(ctx, addr, id, creds)
+		if err != nil || redirect == "" {
+			return w, err
+		}
+		addr = redirect
+	}
+	return nil, fmt.Errorf("worker %s: redirected more than twice", id)
+}
+
+func dialBenchWorker(ctx context.Context, addr, id string, creds credentials.TransportCredentials) (w *benchWorker, redirect string, err error) {
+	conn, err := benchDial(addr, creds)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	stream, err := murphyv1.NewWorkerServiceClient(conn).Connect(sctx)
 	if err != nil {
 		cancel()
 		conn.Close()
-		return nil, err
+		return nil, "", err
 	}
-	w := &benchWorker{conn: conn, cancel: cancel, acked: make(chan time.Time, 1)}
+	w = &benchWorker{conn: conn, cancel: cancel, acked: make(chan time.Time, 1)}
 	if err := stream.Send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: &murphyv1.Hello{
 		WorkerId: id, Labels: map[string]string{"region": "bench", "datacenter": "bench-1", "host": id},
 	}}}); err != nil {
 		w.close()
-		return nil, err
+		return nil, "", err
 	}
 	first, err := stream.Recv()
+	if r := first.GetRedirect(); err == nil && r != nil {
+		w.close()
+		return nil, r.LeaderAddr, nil
+	}
 	if err != nil || first.GetWelcome() == nil {
 		w.close()
-		return nil, fmt.Errorf("worker %s: no welcome (%v, %v)", id, first, err)
+		return nil, "", fmt.Errorf("worker %s: no welcome (%v, %v)", id, first, err)
 	}
 	var sendMu sync.Mutex
 	send := func(m *murphyv1.ConnectRequest) {
@@ -241,9 +427,6 @@ func connectBenchWorker(ctx context.Context, addr, id string) (*benchWorker, err
 		for {
 			m, err := stream.Recv()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					return
-				}
 				return
 			}
 			if h := m.GetHalt(); h != nil {
@@ -256,7 +439,7 @@ func connectBenchWorker(ctx context.Context, addr, id string) (*benchWorker, err
 			}
 		}
 	}()
-	return w, nil
+	return w, "", nil
 }
 
 func (w *benchWorker) close() {
@@ -265,20 +448,4 @@ func (w *benchWorker) close() {
 	}
 	w.cancel()
 	w.conn.Close()
-}
-
-// scrapeGauge reads one unlabelled gauge from a Prometheus text endpoint.
-func scrapeGauge(addr, name string) (float64, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("metric %s not found at %s", name, addr)
 }

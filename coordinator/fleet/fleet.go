@@ -22,22 +22,61 @@ import (
 const sendBuffer = 256
 
 // Conn is one worker's attached stream.
+//
+// Its queue is a slice grown on demand, not a buffered channel: a channel of sendBuffer
+// slots costs 2 KiB per worker even while the worker is idle, which is most of the time
+// for most workers.
 type Conn struct {
 	// ID identifies this stream among all streams the fleet has attached, so a sender can
 	// tell "queued on this stream" (delivered unless the stream breaks) from "the worker
 	// reconnected since".
-	ID        uint64
-	WorkerID  string
-	Labels    map[string]string
-	Caps      []string
+	ID       uint64
+	WorkerID string
+	// The worker's labels and capabilities are not kept here: the replicated state
+	// holds them (registerWorker commits any change before the stream attaches), and a
+	// copy per stream would cost every idle worker the size of its labels again.
 	Connected time.Time
-	out       chan *murphyv1.ConnectResponse
+	ready     chan struct{} // signalled when queue becomes non-empty
 	done      chan struct{}
 	closeOnce sync.Once
+	qmu       sync.Mutex
+	queue     []Outbound
 }
 
-// Out is the queue the stream's sender drains.
-func (c *Conn) Out() <-chan *murphyv1.ConnectResponse { return c.out }
+// Outbound is one message queued for a worker. Shared is set when the same message goes
+// unchanged to many workers; Msg is always set.
+type Outbound struct {
+	Msg    *murphyv1.ConnectResponse
+	Shared *Shared
+}
+
+// Ready is signalled when messages are queued; the stream's sender then calls Take.
+func (c *Conn) Ready() <-chan struct{} { return c.ready }
+
+// Take returns the queued messages in order and empties the queue.
+func (c *Conn) Take() []Outbound {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	q := c.queue
+	c.queue = nil // an idle worker holds no queue
+	return q
+}
+
+// push queues o, reporting false when the queue is full.
+func (c *Conn) push(o Outbound) bool {
+	c.qmu.Lock()
+	if len(c.queue) >= sendBuffer {
+		c.qmu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, o)
+	c.qmu.Unlock()
+	select {
+	case c.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
 
 // Done is closed when the fleet drops the connection (leadership lost, replaced, stalled).
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -107,10 +146,8 @@ func (f *Fleet) Samples() *Samples {
 func (f *Fleet) Attach(h *murphyv1.Hello) *Conn {
 	c := &Conn{
 		WorkerID:  h.WorkerId,
-		Labels:    maps.Clone(h.Labels),
-		Caps:      slices.Clone(h.Capabilities),
 		Connected: f.now(),
-		out:       make(chan *murphyv1.ConnectResponse, sendBuffer),
+		ready:     make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
 	f.mu.Lock()
@@ -121,16 +158,24 @@ func (f *Fleet) Attach(h *murphyv1.Hello) *Conn {
 	}
 	f.conns[h.WorkerId] = c
 	f.contact[h.WorkerId] = c.Connected
-	faults := map[string]*murphyv1.ActiveFault{}
-	for _, af := range h.ActiveFaults {
-		faults[af.AssignmentId] = af
+	// An idle worker reports no faults and probes for no run: keep no empty maps for it
+	// (trackFault and SetProbing make them when needed).
+	delete(f.faults, h.WorkerId)
+	if len(h.ActiveFaults) > 0 {
+		faults := make(map[string]*murphyv1.ActiveFault, len(h.ActiveFaults))
+		for _, af := range h.ActiveFaults {
+			faults[af.AssignmentId] = af
+		}
+		f.faults[h.WorkerId] = faults
 	}
-	f.faults[h.WorkerId] = faults
-	probing := map[string]bool{}
-	for _, r := range h.ProbingRuns {
-		probing[r] = true
+	delete(f.probing, h.WorkerId)
+	if len(h.ProbingRuns) > 0 {
+		probing := make(map[string]bool, len(h.ProbingRuns))
+		for _, r := range h.ProbingRuns {
+			probing[r] = true
+		}
+		f.probing[h.WorkerId] = probing
 	}
-	f.probing[h.WorkerId] = probing
 	f.mu.Unlock()
 	f.poke()
 	return c
@@ -236,19 +281,22 @@ func (f *Fleet) emit(ev Event) {
 // Send queues msg for the worker. It reports false when the worker is not attached here or
 // its queue is full (the stream is then dropped so the worker reconnects and resyncs).
 func (f *Fleet) Send(worker string, msg *murphyv1.ConnectResponse) bool {
+	return f.Queue(worker, Outbound{Msg: msg})
+}
+
+// Queue is Send for a message that may be shared (see Shared.Outbound).
+func (f *Fleet) Queue(worker string, o Outbound) bool {
 	f.mu.Lock()
 	c, ok := f.conns[worker]
 	f.mu.Unlock()
 	if !ok {
 		return false
 	}
-	select {
-	case c.out <- msg:
+	if c.push(o) {
 		return true
-	default:
-		f.Detach(c)
-		return false
 	}
+	f.Detach(c)
+	return false
 }
 
 // ConnID returns the ID of the worker's current stream, or 0 when it has none.

@@ -462,7 +462,7 @@ func (r *Runner) deliverHalt(run *murphyv1.Run) {
 		rs.fanoutRecorded = true
 		return
 	}
-	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: run.Id, Reason: run.Halt.GetReason()}}}
+	msg := fleet.NewShared(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: run.Id, Reason: run.Halt.GetReason()}}}).Outbound()
 	for _, w := range all {
 		if !acked[w] {
 			r.sendOnce(msgKey{kind: msgHalt, run: run.Id, worker: w}, w, msg)

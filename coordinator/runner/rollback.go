@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
@@ -120,11 +121,11 @@ func (r *Runner) finishRollbacks(ctx context.Context) {
 				if hold == 0 {
 					hold = time.Second
 				}
-				r.sendOnce(msgKey{kind: msgRollback, run: run.Id, rollback: i, worker: w}, w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
+				r.sendOnce(msgKey{kind: msgRollback, run: run.Id, rollback: i, worker: w}, w, fleet.Outbound{Msg: &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
 					AssignmentId: rollbackID(run.Id, i, w), RunId: run.Id, Step: int32(-1 - i),
 					Fault:    proto.Clone(s.Fault).(*murphyv1.FaultSpec),
 					Deadline: timestamppb.New(now.Add(hold + r.cfg.Grace)),
-				}}})
+				}}}})
 			}
 		}
 	}

@@ -317,12 +317,12 @@ func (r *Runner) apply(ctx context.Context, cmd *murphyv1.Command) error {
 // stream. A stream delivers in order or breaks, and a worker whose stream broke
 // reconnects with a new one, so this resends exactly when needed: never into a stream
 // that already carries the message, always after a reconnect. It reports whether it sent.
-func (r *Runner) sendOnce(key msgKey, worker string, msg *murphyv1.ConnectResponse) bool {
+func (r *Runner) sendOnce(key msgKey, worker string, msg fleet.Outbound) bool {
 	id := r.cfg.Fleet.ConnID(worker)
 	if id == 0 || r.sentOn[key] == id {
 		return false
 	}
-	if r.cfg.Fleet.Send(worker, msg) {
+	if r.cfg.Fleet.Queue(worker, msg) {
 		r.sentOn[key] = id
 		return true
 	}
@@ -384,8 +384,8 @@ func (r *Runner) deliverHaltAll() {
 	if at := h.At.AsTime(); r.haltAll == nil || !at.Equal(r.haltAll.at) {
 		r.setHaltAll(&haltAllState{at: at, acked: map[string]bool{}, want: len(r.cfg.Fleet.ConnectedIDs())})
 	}
-	// One message for every worker: it is never modified after this.
-	msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{Reason: h.Reason}}}
+	// One message for every worker, marshalled once: it is never modified after this.
+	msg := fleet.NewShared(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{Reason: h.Reason}}}).Outbound()
 	for _, w := range r.cfg.Fleet.ConnectedIDs() {
 		if r.haltAll.acked[w] {
 			continue

@@ -152,14 +152,10 @@ func (h *schedHarness) deliver() {
 // queued takes what the leader queued for the worker of c.
 func queued(c *fleet.Conn) []*murphyv1.ConnectResponse {
 	var out []*murphyv1.ConnectResponse
-	for {
-		select {
-		case msg := <-c.Out():
-			out = append(out, msg)
-		default:
-			return out
-		}
+	for _, o := range c.Take() {
+		out = append(out, o.Msg)
 	}
+	return out
 }
 
 func containsStr(xs []string, x string) bool {

@@ -201,7 +201,8 @@ func TestNewLeaderAdoptsUnfinishedRuns(t *testing.T) {
 	}
 	for i, c := range h.conns {
 		h.fl.Detach(c)
-		h.conns[i] = h.fl.Attach(&murphyv1.Hello{WorkerId: c.WorkerID, Labels: c.Labels, Capabilities: c.Caps})
+		w := h.f.Worker(c.WorkerID)
+		h.conns[i] = h.fl.Attach(&murphyv1.Hello{WorkerId: c.WorkerID, Labels: w.Labels, Capabilities: w.Capabilities})
 	}
 	a.mute = false
 	a.run(h.now.Add(30*time.Second), nil)
