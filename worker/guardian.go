@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -161,7 +160,7 @@ func NewGuardian(cfg GuardianConfig) (*Guardian, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Kill == nil {
-		cfg.Kill = func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
+		cfg.Kill = killProcess
 	}
 	return &Guardian{cfg: cfg, log: cfg.Worker.Logger.With("component", "guardian")}, nil
 }
@@ -176,11 +175,8 @@ func (g *Guardian) Lock() (ok bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if ok, err := lockFile(f); !ok || err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return false, nil
-		}
 		return false, err
 	}
 	return true, nil // f stays open: closing it would drop the lock
@@ -260,7 +256,7 @@ func (g *Guardian) Check(ctx context.Context) (int, error) {
 	case frozen:
 		g.log.Error("worker frozen with faults in force: killing it to revert them", "pid", w.PID,
 			"silent", g.cfg.Now().Sub(fi.ModTime()).Round(time.Millisecond), "faults", w.Faults)
-		if err := g.cfg.Kill(w.PID); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := g.cfg.Kill(w.PID); err != nil && !errors.Is(err, errNoProcess) {
 			return 0, fmt.Errorf("kill frozen worker %d: %w", w.PID, err)
 		}
 	case dead:

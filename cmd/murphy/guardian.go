@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,7 +80,7 @@ func spawnGuardian(dataDir, dockerHost, logLevel string) error {
 		return err
 	}
 	c := exec.Command(self, "guardian", "--data-dir", dataDir, "--docker-host", dockerHost, "--log-level", logLevel)
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	c.SysProcAttr = ownSession()
 	c.Stdout, c.Stderr = os.Stderr, os.Stderr
 	if err := c.Start(); err != nil {
 		return err
