@@ -36,8 +36,10 @@ unit: ## go test -race over every package, then list the tests skipped for want 
 	if [ -z "$(RACE)" ]; then echo "The race detector was off: it needs a C compiler (cgo). Enable with: make deps (gcc)"; fi; \
 	exit $$status
 
-vet: ## go vet
+vet: ## go vet, and a build for macOS and Windows (the CLI is a client there)
 	$(GO) vet $(PKGS)
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 
 staticcheck: ## staticcheck, the version go.mod pins
 	$(GO) tool staticcheck $(PKGS)
