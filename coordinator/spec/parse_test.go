@@ -188,6 +188,25 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestDefaultDeviationBaseline: a spec with a deviation guardrail and no baseline gets
+// the longer baseline such a guardrail needs; an absolute guardrail does not change it.
+func TestDefaultDeviationBaseline(t *testing.T) {
+	minimal := string(mustRead(t, "testdata/minimal.yaml"))
+	for _, tc := range []struct {
+		abort string
+		want  time.Duration
+	}{
+		{"abort:\n  - {metric: probe_latency, deviation: {relative: 0.5}}\n", DefaultDeviationBaseline},
+		{"abort:\n  - {metric: probe_latency, above: 0.5}\n", DefaultBaseline},
+		{"abort:\n  - {metric: probe_latency, deviation: {relative: 0.5}}\nbaseline: 30s\n", 30 * time.Second},
+	} {
+		e := mustParse(t, []byte(strings.Replace(minimal, "steps:", tc.abort+"steps:", 1)), Options{})
+		if got := e.Baseline.AsDuration(); got != tc.want {
+			t.Errorf("%q: baseline %v, want %v", tc.abort, got, tc.want)
+		}
+	}
+}
+
 // TestDefaultsDoNotOverride checks the values that look like defaults'
 // "unset" markers are kept when written out.
 func TestDefaultsDoNotOverride(t *testing.T) {

@@ -39,7 +39,8 @@ type Experiment struct {
 	// Guardrails checked while faults are active; breaching one halts the run and reverts
 	// every fault.
 	Abort []*AbortCondition `protobuf:"bytes,7,rep,name=abort,proto3" json:"abort,omitempty"`
-	// How long both groups are observed before any fault.
+	// How long both groups are observed before any fault; by default 10 s, or 2 minutes
+	// with a deviation guardrail (which measures each target against its own baseline).
 	Baseline *durationpb.Duration `protobuf:"bytes,8,opt,name=baseline,proto3" json:"baseline,omitempty"`
 	// An optional observation after every fault is reverted; zero means none.
 	Cooldown *durationpb.Duration `protobuf:"bytes,9,opt,name=cooldown,proto3" json:"cooldown,omitempty"`
