@@ -190,9 +190,18 @@ func cgroupDirs(pid int) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the container's cgroups: %w", err)
 	}
+	dirs := cgroupDirsIn(b, cgroupRoot)
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("no cgroup directory of process %d under %s (a worker in a container needs the host's cgroup namespace and filesystem)", pid, cgroupRoot)
+	}
+	return dirs, nil
+}
+
+// cgroupDirsIn reads a /proc/PID/cgroup file against the cgroup filesystems at root.
+func cgroupDirsIn(procCgroup []byte, root string) []string {
 	var dirs []string
 	seen := map[string]bool{}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(procCgroup)), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -201,20 +210,17 @@ func cgroupDirs(pid int) ([]string, error) {
 		var candidates []string
 		switch {
 		case parts[0] == "0" && ctrls == "":
-			candidates = []string{cgroupRoot}
+			candidates = []string{root}
 		case strings.HasPrefix(ctrls, "name="):
 			continue // named hierarchies (systemd) account nothing
 		default:
-			candidates = append([]string{filepath.Join(cgroupRoot, ctrls)}, func() []string {
-				var out []string
-				for c := range strings.SplitSeq(ctrls, ",") {
-					out = append(out, filepath.Join(cgroupRoot, c))
-				}
-				return out
-			}()...)
+			candidates = []string{filepath.Join(root, ctrls)}
+			for c := range strings.SplitSeq(ctrls, ",") {
+				candidates = append(candidates, filepath.Join(root, c))
+			}
 		}
-		for _, root := range candidates {
-			dir := filepath.Join(root, path)
+		for _, r := range candidates {
+			dir := filepath.Join(r, path)
 			if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err == nil {
 				if real, err := filepath.EvalSymlinks(dir); err == nil && !seen[real] {
 					seen[real] = true
@@ -224,8 +230,5 @@ func cgroupDirs(pid int) ([]string, error) {
 			}
 		}
 	}
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("no cgroup directory of process %d under %s", pid, cgroupRoot)
-	}
-	return dirs, nil
+	return dirs
 }

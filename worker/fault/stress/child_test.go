@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,14 +57,42 @@ func TestRunChild(t *testing.T) {
 }
 
 func TestCgroupDirs(t *testing.T) {
-	dirs, err := cgroupDirs(os.Getpid())
-	if err != nil {
+	// Fake cgroup filesystems: v1 with cpu and cpuacct mounted together (and linked
+	// apart, as systemd does), memory on its own; and v2's one tree.
+	root := t.TempDir()
+	mk := func(dirs ...string) {
+		for _, d := range dirs {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, d, "cgroup.procs"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk("v1/cpu,cpuacct/docker/abc", "v1/memory/docker/abc", "v1/pids/docker/abc", "v2/system.slice/docker-abc.scope")
+	if err := os.Symlink("cpu,cpuacct", filepath.Join(root, "v1/cpu")); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "cgroup.procs")); err != nil {
-			t.Errorf("%s: %v", d, err)
-		}
+	for _, tc := range []struct {
+		name, file, root string
+		want             []string
+	}{
+		{"v1", "12:pids:/docker/abc\n4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n1:name=systemd:/docker/abc\n", "v1",
+			[]string{"v1/pids/docker/abc", "v1/cpu,cpuacct/docker/abc", "v1/memory/docker/abc"}},
+		{"v2", "0::/system.slice/docker-abc.scope\n", "v2", []string{"v2/system.slice/docker-abc.scope"}},
+		// A container's own view: its paths do not exist under the filesystems it sees.
+		{"not visible", "4:cpu,cpuacct:/docker/other\n", "v1", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []string
+			for _, w := range tc.want {
+				want = append(want, filepath.Join(root, w))
+			}
+			if got := cgroupDirsIn([]byte(tc.file), filepath.Join(root, tc.root)); !slices.Equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
 	}
 	if _, err := cgroupDirs(1 << 30); err == nil {
 		t.Error("a process that does not exist has cgroups")
