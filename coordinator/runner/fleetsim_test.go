@@ -226,17 +226,17 @@ type haltCell struct {
 	hosts    int
 	cv       float64
 	phi      float64
-	baseline time.Duration // default 30 s
+	baseline time.Duration // default: what a spec without one gets (spec.DefaultDeviationBaseline)
 }
 
-// simHalt runs one 30-minute fault window (30 s baseline, one sample per host per
-// second, an evaluation every second) and returns the seconds into the fault at which
-// the monitor halted, or -1.
+// simHalt runs one fault window (one sample per host per second, an evaluation every
+// second) after the cell's baseline and returns the seconds into the fault at which the
+// monitor halted, or -1.
 func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) int {
 	rel := 0.5
 	baseline := c.baseline
 	if baseline == 0 {
-		baseline = 30 * time.Second
+		baseline = spec.DefaultDeviationBaseline
 	}
 	sp := simLatencySpec(baseline, fault, &spec.AbortCondition{Metric: "latency", Deviation: &spec.Tolerance{Relative: &rel}, OnMissing: spec.MissingHold})
 	m, err := monitor.New(sp)
@@ -288,7 +288,8 @@ func simHalt(rng *rand.Rand, c haltCell, effect float64, fault time.Duration) in
 // monitor halted, or -1.
 func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Duration) int {
 	abs := 0.02
-	sp := simLatencySpec(30*time.Second, fault, &spec.AbortCondition{Metric: "success", Deviation: &spec.Tolerance{Absolute: &abs}, OnMissing: spec.MissingHold})
+	baseline := spec.DefaultDeviationBaseline
+	sp := simLatencySpec(baseline, fault, &spec.AbortCondition{Metric: "success", Deviation: &spec.Tolerance{Absolute: &abs}, OnMissing: spec.MissingHold})
 	sp.Hypothesis.Metrics[0].Name = "success"
 	sp.Hypothesis.Metrics[0].Source.Probe.Measure = spec.MeasureSuccess
 	sp.Hypothesis.Metrics[0].Direction = spec.DirectionDecrease
@@ -318,7 +319,7 @@ func simErrorHalt(rng *rand.Rand, hosts int, cv, extra float64, fault time.Durat
 		return fleet.Point{Value: 1, OK: true}
 	}
 	pt := make([]fleet.Point, 1)
-	for i := -30; i < 0; i++ {
+	for i := -int(baseline / time.Second); i < 0; i++ {
 		for _, h := range all {
 			pt[0] = draw(h.rate)
 			pt[0].At = simT0.Add(time.Duration(i) * time.Second)
@@ -487,28 +488,46 @@ func TestFleetSimHalts(t *testing.T) {
 	}
 }
 
-// TestFleetSimLong runs the whole grid and prints the README's tables. It is the long
-// study behind `make bench`: MURPHY_SIM_LONG=1 (runs per cell: MURPHY_SIM_RUNS, default
-// 2000 for verdicts and 500 for halts).
-func TestFleetSimLong(t *testing.T) {
+// simRates counts the rates the long study checks: 64 verdict cells with two error rates
+// each, and 44 halt cells. A cell is flagged when its count is evidence of an excess at 1%
+// for the whole study (Bonferroni over every rate), so that chance alone flags a cell of a
+// correct procedure at most 1% of the time.
+const simRates = 64*2 + 24 + 12 + 4 + 4
+
+func simExcess(k, n int, p float64) bool { return binomialTail(k, n, p) < 0.01/simRates }
+
+// simLongParams reads the long study's switches: MURPHY_SIM_LONG=1 runs it, MURPHY_SIM_RUNS
+// sets the runs per verdict cell (a quarter of them per halt cell), MURPHY_SIM_SEED shifts
+// every cell's seed for an independent replicate.
+func simLongParams(t *testing.T) (runs int, seedBase uint64) {
 	if os.Getenv("MURPHY_SIM_LONG") == "" {
 		t.Skip("the long fleet simulation runs with MURPHY_SIM_LONG=1 (make bench)")
 	}
-	runs := 2000
+	runs = 2000
 	if v := os.Getenv("MURPHY_SIM_RUNS"); v != "" {
 		fmt.Sscan(v, &runs)
 	}
-	// MURPHY_SIM_SEED shifts every cell's seed, for an independent replicate of the grid.
-	var seedBase uint64
 	if v := os.Getenv("MURPHY_SIM_SEED"); v != "" {
 		fmt.Sscan(v, &seedBase)
 	}
-	// 64 verdict cells with two error rates each and 34 halt cells: a cell is flagged when
-	// its count is evidence of an excess at 1% for the whole grid (Bonferroni over the 162
-	// rates), so that chance alone flags a cell of a correct procedure at most 1% of the
-	// time.
-	const rates = 64*2 + 24 + 2 + 4 + 4
-	excess := func(k, n int, p float64) bool { return binomialTail(k, n, p) < 0.01/rates }
+	return runs, seedBase
+}
+
+// simPrint prints a study's tables and writes them to MURPHY_SIM_OUT (with suffix) when set.
+func simPrint(t *testing.T, suffix, text string) {
+	fmt.Println(text)
+	if out := os.Getenv("MURPHY_SIM_OUT"); out != "" {
+		if err := os.WriteFile(out+suffix, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFleetSimLong runs the verdicts' whole grid and prints the README's table. It is the
+// long study behind `make bench` (simLongParams), with TestFleetSimLongHalts.
+func TestFleetSimLong(t *testing.T) {
+	runs, seedBase := simLongParams(t)
+	excess := simExcess
 	var b strings.Builder
 	fmt.Fprintf(&b, "Verdicts, %d runs per cell and true change (tolerance +10%%, 95%%; design: both errors at most 2.5%%; * marks evidence of an excess, binomial P < 1%% over the grid)\n\n", runs)
 	b.WriteString("| hosts per group | samples per host | host CV | AR(1) phi, shock | false refuted at +10% | false upheld at +15% | refuted at +15% | refuted at 2x | median hosts needed |\n|---|---|---|---|---|---|---|---|---|\n")
@@ -541,65 +560,78 @@ func TestFleetSimLong(t *testing.T) {
 			}
 		}
 	}
+	simPrint(t, "", b.String())
+	if bad > 0 {
+		t.Errorf("%d cells show evidence of an error rate above its design rate", bad)
+	}
+}
+
+// TestFleetSimLongHalts runs the guardrails' grid and prints the README's tables: the
+// deviation guardrail at the baseline a spec without one gets, the same with an explicit
+// shorter baseline, the error-rate guardrail, and the deviation guardrail exactly at its
+// tolerance.
+func TestFleetSimLongHalts(t *testing.T) {
+	runs, seedBase := simLongParams(t)
+	excess := simExcess
+	var b strings.Builder
+	bad := 0
+	seed := 5000 + 1_000_000*seedBase
 	haltRuns := runs / 4
-	fmt.Fprintf(&b, "\nDeviation guardrail (relative 0.5; 30 s baseline, one sample per host per second, evaluated every second; %d A/A runs of a 30-minute fault window and %d runs of a 2x slowdown per cell; design: false halts at most 1%%, a 2x slowdown halted within 120 s in at least 90%% with 6 or more hosts)\n\n", haltRuns, haltRuns)
+	flag := func(k int) string {
+		s := pctOf(k, haltRuns)
+		if excess(k, haltRuns, 0.01) {
+			bad++
+			s += " *"
+		}
+		return s
+	}
+	fmt.Fprintf(&b, "Deviation guardrail (relative 0.5; the %s baseline a spec with a deviation guardrail and no baseline of its own gets; one sample per host per second, evaluated every second; %d A/A runs of a 30-minute fault window and %d runs of a 2x slowdown per cell; design: false halts at most 1%%, a 2x slowdown halted within 120 s in at least 90%% with 6 or more hosts)\n\n", spec.DefaultDeviationBaseline, haltRuns, haltRuns)
 	b.WriteString("| hosts per group | host CV | AR(1) phi | A/A false halts in 30 min | 2x halted within 120 s | median seconds to halt at 2x |\n|---|---|---|---|---|---|\n")
+	short := 0
 	for _, hosts := range []int{4, 6, 12, 30} {
 		for _, cv := range []float64{0, 0.10, 0.20} {
 			for _, phi := range []float64{0, 0.5} {
 				seed++
 				st := simHalts(haltCell{hosts: hosts, cv: cv, phi: phi}, haltRuns, haltRuns, seed)
-				fa := pctOf(st.falseHalts, haltRuns)
-				if excess(st.falseHalts, haltRuns, 0.01) {
-					fa += " *"
-					bad++
+				if hosts >= 6 && st.within120 < haltRuns*9/10 {
+					short++
 				}
-				fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s | %s | %d |\n", hosts, 100*cv, phi, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
+				fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s | %s | %d |\n", hosts, 100*cv, phi, flag(st.falseHalts), pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 			}
 		}
 	}
-	b.WriteString("\nThe same guardrail with autocorrelated probes (phi 0.5) and a longer baseline, 6 hosts per group, host CV 20%:\n\n| baseline | A/A false halts in 30 min | 2x halted within 120 s | median seconds to halt at 2x |\n|---|---|---|---|\n")
-	for _, base := range []time.Duration{time.Minute, 2 * time.Minute} {
-		seed++
-		st := simHalts(haltCell{hosts: 6, cv: 0.2, phi: 0.5, baseline: base}, haltRuns, haltRuns, seed)
-		fa := pctOf(st.falseHalts, haltRuns)
-		if excess(st.falseHalts, haltRuns, 0.01) {
-			fa += " *"
-			bad++
+	b.WriteString("\nThe same guardrail with autocorrelated probes (phi 0.5) and a baseline set shorter in the spec (`murphy validate` warns about it):\n\n| baseline | hosts per group | host CV | A/A false halts in 30 min | 2x halted within 120 s | median seconds to halt at 2x |\n|---|---|---|---|---|---|\n")
+	for _, base := range []time.Duration{30 * time.Second, time.Minute} {
+		for _, hosts := range []int{6, 12} {
+			for _, cv := range []float64{0, 0.10, 0.20} {
+				seed++
+				st := simHalts(haltCell{hosts: hosts, cv: cv, phi: 0.5, baseline: base}, haltRuns, haltRuns, seed)
+				fmt.Fprintf(&b, "| %s | %d | %.0f%% | %s | %s | %d |\n", base, hosts, 100*cv, flag(st.falseHalts), pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
+			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d |\n", base, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 	}
-	fmt.Fprintf(&b, "\nError-rate guardrail (deviation of 2 points on a probe's success; hosts' error rates around 2%% with host-to-host CV 50%%; %d A/A runs of 30 minutes and %d runs with 20 more points of errors per cell)\n\n", haltRuns, haltRuns)
+	fmt.Fprintf(&b, "\nError-rate guardrail (deviation of 2 points on a probe's success; %s baseline; hosts' error rates around 2%% with host-to-host CV 50%%; %d A/A runs of 30 minutes and %d runs with 20 more points of errors per cell)\n\n", spec.DefaultDeviationBaseline, haltRuns, haltRuns)
 	b.WriteString("| hosts per group | A/A false halts in 30 min | +20 points halted within 120 s | median seconds to halt |\n|---|---|---|---|\n")
 	for _, hosts := range []int{4, 6, 12, 30} {
 		seed++
 		st := simHaltsOf(haltCell{hosts: hosts, cv: 0.5}, haltRuns, haltRuns, seed, true)
-		fa := pctOf(st.falseHalts, haltRuns)
-		if excess(st.falseHalts, haltRuns, 0.01) {
-			fa += " *"
-			bad++
+		if hosts >= 6 && st.within120 < haltRuns*9/10 {
+			short++
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d |\n", hosts, fa, pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
+		fmt.Fprintf(&b, "| %d | %s | %s | %d |\n", hosts, flag(st.falseHalts), pctOf(st.within120, haltRuns), medianInt(st.haltSeconds))
 	}
-	fmt.Fprintf(&b, "\nThe deviation guardrail exactly at its tolerance (the experimental hosts 1.5x slower for the whole 30-minute fault window: the least favourable case, where the halt budget of 1%% applies in full; %d runs per cell)\n\n", haltRuns)
+	fmt.Fprintf(&b, "\nThe deviation guardrail exactly at its tolerance (the experimental hosts 1.5x slower for the whole 30-minute fault window: the least favourable case, where the halt budget of 1%% applies in full; %s baseline; %d runs per cell)\n\n", spec.DefaultDeviationBaseline, haltRuns)
 	b.WriteString("| hosts per group | host CV | AR(1) phi | halts at exactly +50% in 30 min |\n|---|---|---|---|\n")
 	for _, c := range []haltCell{{hosts: 4, cv: 0.2}, {hosts: 6, cv: 0}, {hosts: 6, cv: 0.2, phi: 0.5}, {hosts: 12, cv: 0.1}} {
 		seed++
 		k := simBoundary(c, haltRuns, seed)
-		fa := pctOf(k, haltRuns)
-		if excess(k, haltRuns, 0.01) {
-			fa += " *"
-			bad++
-		}
-		fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s |\n", c.hosts, 100*c.cv, c.phi, fa)
+		fmt.Fprintf(&b, "| %d | %.0f%% | %.1f | %s |\n", c.hosts, 100*c.cv, c.phi, flag(k))
 	}
-	fmt.Println(b.String())
-	if out := os.Getenv("MURPHY_SIM_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	simPrint(t, ".halts", b.String())
 	if bad > 0 {
-		t.Errorf("%d cells show evidence of an error rate above its design rate", bad)
+		t.Errorf("%d cells show evidence of a false-halt rate above 1%%", bad)
+	}
+	if short > 0 {
+		t.Errorf("%d cells of 6 or more hosts halted fewer than 90%% of runs within 120 s at the default baseline", short)
 	}
 }
