@@ -13,7 +13,7 @@ BUF       := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 # `make unit` lists them after the tests.
 SKIPPED   := $(CURDIR)/bin/skipped-tests.txt
 # The system packages some tests need; `make deps` installs them with apt.
-DEPS      := prometheus chromium iproute2 nftables gcc
+DEPS      := prometheus chromium iproute2 nftables gcc containernetworking-plugins
 
 .PHONY: help build test unit lint fmt vet staticcheck proto tools deps demo bench e2e e2e-kubernetes reliability fuzz fresh clean
 
@@ -58,7 +58,7 @@ tools: ## build the pinned Go tools ahead of time (optional: `go tool` and `go r
 	$(GO) build tool
 	$(BUF) --version
 
-deps: ## install the system packages some tests need, with apt: prometheus, chromium, iproute2, nftables, gcc
+deps: ## install the system packages some tests need, with apt: prometheus, chromium, iproute2, nftables, gcc, the CNI plugins
 	@sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEPS)
 

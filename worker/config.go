@@ -80,6 +80,10 @@ type Config struct {
 	// unix:///var/run/docker.sock. Without an engine there the container kinds are not
 	// offered (and the log says why).
 	DockerHost string
+	// CRISocket is the node's CRI runtime (containerd, CRI-O) through which network,
+	// process and stress faults find a pod named by params.pod; empty means
+	// unix:///run/containerd/containerd.sock. It is dialled only for such a fault.
+	CRISocket string
 	// Logger defaults to discarding; Registerer to a private registry.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

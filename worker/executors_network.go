@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/container"
 	"github.com/murphy-chaos/murphy/worker/fault/network"
 )
@@ -30,16 +31,20 @@ func init() {
 	})
 }
 
-// containerNetns finds a container's network namespace through the worker's Docker
-// engine, dialled for each question: a fault in a container is rare next to the engine's
-// restarts, and an idle worker keeps no connection to it.
-func (a *Agent) containerNetns(ctx context.Context, name, labels string, revert bool) ([]string, error) {
+// containerNetns finds the network namespaces of a container, through the worker's
+// Docker engine, or of a pod, through the node's CRI runtime; each is dialled for each
+// question: a fault in a container is rare next to the engine's restarts, and an idle
+// worker keeps no connection to it.
+func (a *Agent) containerNetns(ctx context.Context, place catalogue.Place, revert bool) ([]string, error) {
+	if place.Pod != "" {
+		return container.PodNamespaces(ctx, a.cfg.CRISocket, place.Pod, revert)
+	}
 	cli, err := container.Dial(ctx, a.cfg.DockerHost)
 	if err != nil {
 		return nil, err
 	}
 	defer cli.Close()
-	sel := container.Selector{Name: name, Labels: labels}
+	sel := container.Selector{Name: place.Container, Labels: place.ContainerLabels}
 	if revert {
 		return container.NetNSToRevert(ctx, cli, sel)
 	}
@@ -50,12 +55,16 @@ func (a *Agent) containerNetns(ctx context.Context, name, labels string, revert 
 	return []string{path}, nil
 }
 
-// containerInit finds the init process of a container, for process faults inside it.
-func (a *Agent) containerInit(ctx context.Context, name, labels string) (int, error) {
+// containerInit finds the init process of a container, or of the named container of a
+// pod, for process and stress faults inside it.
+func (a *Agent) containerInit(ctx context.Context, place catalogue.Place) (int, error) {
+	if place.Pod != "" {
+		return container.PodProcess(ctx, a.cfg.CRISocket, place.Pod, place.Container)
+	}
 	cli, err := container.Dial(ctx, a.cfg.DockerHost)
 	if err != nil {
 		return 0, err
 	}
 	defer cli.Close()
-	return container.InitPID(ctx, cli, container.Selector{Name: name, Labels: labels})
+	return container.InitPID(ctx, cli, container.Selector{Name: place.Container, Labels: place.ContainerLabels})
 }

@@ -107,6 +107,7 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the fault journal (required)")
 	f.StringArrayVar(&proxies, "proxy", nil, "fault-injecting proxy: listen=HOST:PORT,upstream=URL (repeatable)")
 	f.StringVar(&cfg.DockerHost, "docker-host", "unix:///var/run/docker.sock", "Docker engine the container faults act through (unix://PATH or tcp://HOST:PORT); without one they are not offered")
+	f.StringVar(&cfg.CRISocket, "cri-socket", "unix:///run/containerd/containerd.sock", "the node's CRI runtime (containerd; CRI-O: unix:///var/run/crio/crio.sock) through which faults with params.pod find the pod, at every inject and revert")
 	f.StringVar(&tlsFiles.CA, "tls-ca", "", "the cluster's CA certificate")
 	f.StringVar(&tlsFiles.Cert, "tls-cert", "", "this worker's certificate (murphy tls issue --role worker --name ID)")
 	f.StringVar(&tlsFiles.Key, "tls-key", "", "the certificate's key")

@@ -32,6 +32,7 @@ var (
 	Chromium   = Need{Name: "chromium", Require: "MURPHY_REQUIRE_CHROMIUM", Enable: "make deps"}
 	Root       = Need{Name: "root", Require: "MURPHY_REQUIRE_ROOT", Enable: "sudo make test (network namespaces, nftables and qdiscs need CAP_SYS_ADMIN and CAP_NET_ADMIN)"}
 	Docker     = Need{Name: "docker", Require: "MURPHY_REQUIRE_DOCKER", Enable: "a Docker engine at /var/run/docker.sock (apt-get install docker.io), or MURPHY_DOCKER_HOST"}
+	Containerd = Need{Name: "containerd", Require: "MURPHY_REQUIRE_CONTAINERD", Enable: "make deps (containerd, runc and the CNI plugins), as root"}
 	// Kernel features cannot be installed by a command; the summary still names them.
 	Kernel = Need{Name: "kernel", Enable: "a kernel with the feature (modules nfnetlink_queue, sch_netem)"}
 )

@@ -146,3 +146,54 @@ func TestParseSignalAndBytes(t *testing.T) {
 
 // TestFleetLimits lists the hostile steps of issue 14 (defect 4) and the exact reason
 // each is refused with, beside near misses that must stay accepted.
+
+// TestPlace: network, process and stress kinds take a container or a pod the same way,
+// and refuse the combinations that could pick the wrong target.
+func TestPlace(t *testing.T) {
+	uid := "0f6c2b1e-9a7d-4c3b-8e2f-1a2b3c4d5e6f"
+	for _, c := range []struct {
+		kind   string
+		params map[string]string
+		want   Place
+		err    string
+	}{
+		{"network.partition", map[string]string{"cidrs": "10.0.0.1", "pod": "shop/checkout-7f9c"}, Place{Pod: "shop/checkout-7f9c"}, ""},
+		{"network.partition", map[string]string{"cidrs": "10.0.0.1", "pod": uid}, Place{Pod: uid}, ""},
+		{"process.stop", map[string]string{"name": "java", "pod": "shop/checkout-7f9c", "container": "app"}, Place{Pod: "shop/checkout-7f9c", Container: "app"}, ""},
+		{"stress.cpu", map[string]string{"pod": "shop/checkout-7f9c"}, Place{Pod: "shop/checkout-7f9c"}, ""},
+		{"stress.memory", map[string]string{"bytes": "1MiB", "container": "web"}, Place{Container: "web"}, ""},
+		{"network.partition", map[string]string{"cidrs": "10.0.0.1", "pod": "checkout"}, Place{}, "neither namespace/name nor a pod UID"},
+		{"network.partition", map[string]string{"cidrs": "10.0.0.1", "pod": "Shop/checkout"}, Place{}, "is not namespace/name"},
+		{"network.partition", map[string]string{"cidrs": "10.0.0.1", "pod": "shop/a", "netns": "/var/run/netns/x"}, Place{}, "not both"},
+		{"process.kill", map[string]string{"pod": "shop/a", "containerLabels": "app=web"}, Place{}, "name the container with params.container"},
+		{"stress.cpu", map[string]string{"container": "a", "containerLabels": "app=web"}, Place{}, "not both"},
+	} {
+		p, err := Decode(c.kind, c.params)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s %v: got %v, want an error with %q", c.kind, c.params, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s %v: %v", c.kind, c.params, err)
+			continue
+		}
+		var got Place
+		switch v := p.(type) {
+		case Network:
+			got = v.Place
+		case ProcessStop:
+			got = v.Place
+		case StressCPU:
+			got = v.Place
+		case StressMemory:
+			got = v.Place
+		default:
+			t.Fatalf("%s: params of type %T", c.kind, p)
+		}
+		if got != c.want {
+			t.Errorf("%s %v: place %+v, want %+v", c.kind, c.params, got, c.want)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func networkSelector(ifaceRequired bool) []Param {
 	if !ifaceRequired {
 		ifaceHelp = "network interface, e.g. eth0; default every interface"
 	}
-	return []Param{
+	return append([]Param{
 		{Name: "interface", Type: TypeString, Required: ifaceRequired, Parse: check(CheckInterfaceName), Help: ifaceHelp},
 		{Name: "cidrs", Type: TypeString, Parse: parseCIDRList,
 			Help: "comma-separated peer CIDRs or addresses; only traffic with them is affected (default all but the protected ones)"},
@@ -32,11 +32,7 @@ func networkSelector(ifaceRequired bool) []Param {
 			Help: "all, tcp, udp or icmp"},
 		{Name: "netns", Type: TypeString, Parse: check(checkNetnsPath),
 			Help: "network namespace to act in, e.g. /var/run/netns/NAME or /proc/PID/ns/net; default the worker's"},
-		{Name: "container", Type: TypeString,
-			Help: "act in the network namespace of this running container (a name or ID on the worker's Docker engine), found again at every inject and revert, so a restarted container is never left with a rule"},
-		{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
-			Help: "act in the network namespace of the one running container with these labels (key or key=value terms, comma-separated)"},
-	}
+	}, placeParams("act in the network namespace of", ", so a restarted container is never left with a rule")...)
 }
 
 // maxRules bounds the rules one fault may expand to (cidrs × protocols × port ranges per
@@ -62,13 +58,12 @@ type Network struct {
 	Ingress  bool
 	// Netns is the namespace to act in; "" for the worker's (or the container's).
 	Netns string
-	// Container and ContainerLabels select the one running container whose namespace to
-	// act in, instead of Netns; at most one of the three is set.
-	Container, ContainerLabels string
+	// Place selects the container or pod whose namespace to act in, instead of Netns.
+	Place
 }
 
-// InContainer reports whether the fault acts in a container's namespace.
-func (s Network) InContainer() bool { return s.Container != "" || s.ContainerLabels != "" }
+// InContainer reports whether the fault acts in a container's or a pod's namespace.
+func (s Network) InContainer() bool { return s.Place.Set() }
 
 // Protos is the list of IP protocol numbers a rule set matches; nil means any.
 func (s Network) Protos() []byte {
@@ -126,9 +121,13 @@ func decodeNetwork(kind string) func(v values) (Params, error) {
 		default:
 			s.Egress = true
 		}
-		s.Container, s.ContainerLabels = strings.TrimSpace(v.str("container")), strings.TrimSpace(v.str("containerLabels"))
-		if set := countSet(s.Netns, s.Container, s.ContainerLabels); set > 1 {
-			return nil, fmt.Errorf("params: give at most one of netns, container and containerLabels (%d given)", set)
+		place, err := decodePlace(v)
+		if err != nil {
+			return nil, err
+		}
+		s.Place = place
+		if s.Netns != "" && place.Set() {
+			return nil, fmt.Errorf("params: give netns, or a container or pod, not both")
 		}
 		if s.Protocol == "icmp" && len(s.Ports) > 0 {
 			return nil, fmt.Errorf("params.ports: icmp has no ports (use protocol tcp, udp or all)")
@@ -284,14 +283,10 @@ func (s Network) String() string {
 		}
 		fmt.Fprintf(&b, " ports %s", strings.Join(ps, ","))
 	}
-	switch {
-	case s.Netns != "":
+	if s.Netns != "" {
 		fmt.Fprintf(&b, " in netns %s", s.Netns)
-	case s.Container != "":
-		fmt.Fprintf(&b, " in container %q", s.Container)
-	case s.ContainerLabels != "":
-		fmt.Fprintf(&b, " in the container with labels %q", s.ContainerLabels)
 	}
+	b.WriteString(s.Place.String())
 	return b.String()
 }
 
@@ -424,16 +419,6 @@ func ParseRate(v string) (bitsPerSec uint64, err error) {
 }
 
 func parseRate(v string) (any, error) { return ParseRate(v) }
-
-func countSet(vs ...string) int {
-	n := 0
-	for _, v := range vs {
-		if v != "" {
-			n++
-		}
-	}
-	return n
-}
 
 // checkNetnsPath wants an absolute path: a relative one would depend on the worker's
 // working directory, which the spec's author cannot know.

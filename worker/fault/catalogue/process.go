@@ -49,9 +49,10 @@ type ProcessSelector struct {
 	Cmdline *regexp.Regexp
 	PID     int
 	PIDFile string
-	// Container and ContainerLabels restrict the match to the processes of one running
-	// container (its PID namespace), found on the worker's Docker engine at inject.
-	Container, ContainerLabels string
+	// Place restricts the match to the processes of one running container (its PID
+	// namespace), found at inject on the worker's Docker engine or, in a pod, through the
+	// CRI runtime.
+	Place
 	// Count is how many matching processes to pick at random; 0 for all.
 	Count int
 }
@@ -100,18 +101,15 @@ func (s ProcessSelector) Filters() string {
 	if s.PIDFile != "" {
 		parts = append(parts, "with the pid in "+s.PIDFile)
 	}
-	switch {
-	case s.Container != "":
-		parts = append(parts, fmt.Sprintf("in container %q", s.Container))
-	case s.ContainerLabels != "":
-		parts = append(parts, fmt.Sprintf("in the container with labels %q", s.ContainerLabels))
+	if s.Place.Set() {
+		parts = append(parts, strings.TrimSpace(s.Place.String()))
 	}
 	return strings.Join(parts, " and ")
 }
 
 // processSelection are the params that pick processes, shared by process.kill and
 // process.stop. Selectors combine: a process must match every one given.
-var processSelection = []Param{
+var processSelection = append([]Param{
 	{Name: "name", Type: TypeString,
 		Help: "process name: /proc/PID/comm or the base name of argv[0], e.g. checkout-api"},
 	{Name: "cmdline", Type: TypeString, Parse: parseRegexp,
@@ -120,13 +118,9 @@ var processSelection = []Param{
 		Help: "process id"},
 	{Name: "pidfile", Type: TypeString, Parse: check(checkAbsPath),
 		Help: "absolute path of a file holding the process id"},
-	{Name: "container", Type: TypeString,
-		Help: "only processes of this running container (a name or ID on the worker's Docker engine); pids and start times are recorded, never the container's ID"},
-	{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
-		Help: "only processes of the one running container with these labels (key or key=value terms, comma-separated)"},
 	{Name: "count", Type: TypeString, Default: "all", Parse: parseCount("count"),
 		Help: `how many matching processes to pick at random, or "all"`},
-}
+}, placeParams("only processes of", "; pids and start times are recorded, never the container's ID")...)
 
 func parseRegexp(v string) (any, error) {
 	re, err := regexp.Compile(v)
@@ -162,13 +156,14 @@ func parseCount(noun string) func(string) (any, error) {
 // spec aimed at PID 1 is rejected when it is submitted.
 func decodeSelection(v values) (ProcessSelector, error) {
 	s := ProcessSelector{Name: v.str("name"), Cmdline: value[*regexp.Regexp](v, "cmdline"), PID: int(v.int("pid")),
-		PIDFile: v.str("pidfile"), Count: value[int](v, "count"),
-		Container: strings.TrimSpace(v.str("container")), ContainerLabels: strings.TrimSpace(v.str("containerLabels"))}
-	if s.Name == "" && s.Cmdline == nil && s.PID == 0 && s.PIDFile == "" && s.Container == "" && s.ContainerLabels == "" {
-		return s, errors.New("empty selector: give at least one of params.name, params.cmdline, params.pid, params.pidfile, params.container, params.containerLabels")
+		PIDFile: v.str("pidfile"), Count: value[int](v, "count")}
+	place, err := decodePlace(v)
+	if err != nil {
+		return s, err
 	}
-	if s.Container != "" && s.ContainerLabels != "" {
-		return s, errors.New("params: give container or containerLabels, not both")
+	s.Place = place
+	if s.Name == "" && s.Cmdline == nil && s.PID == 0 && s.PIDFile == "" && !s.Place.Set() {
+		return s, errors.New("empty selector: give at least one of params.name, params.cmdline, params.pid, params.pidfile, params.container, params.containerLabels, params.pod")
 	}
 	if s.PID == 1 {
 		return s, errors.New("params.pid: pid 1 (init) is always protected")

@@ -48,9 +48,9 @@ type StressCPU struct {
 	Cores int
 	// Load is each core's target load, in (0,1].
 	Load float64
-	// Container and ContainerLabels name the one running container whose cgroups the
-	// load is charged to, by a burner process the worker starts in them.
-	Container, ContainerLabels string
+	// Place names the one running container whose cgroups the load is charged to, by a
+	// burner process the worker starts in them.
+	Place
 }
 
 // StressMemory is stress.memory's parameters.
@@ -58,9 +58,9 @@ type StressMemory struct {
 	Bytes int64
 	// Size is Bytes as written, for messages.
 	Size string
-	// Container and ContainerLabels name the one running container whose cgroups the
-	// memory is charged to, by a process the worker starts in them.
-	Container, ContainerLabels string
+	// Place names the one running container whose cgroups the memory is charged to, by a
+	// process the worker starts in them.
+	Place
 }
 
 // StressDisk is stress.disk's parameters.
@@ -77,24 +77,11 @@ func (p StressCPU) String() string {
 	if p.Cores > 0 {
 		cores = fmt.Sprintf("%d core(s)", p.Cores)
 	}
-	in := ""
-	switch {
-	case p.Container != "":
-		in = fmt.Sprintf(" in container %q", p.Container)
-	case p.ContainerLabels != "":
-		in = fmt.Sprintf(" in the container with labels %q", p.ContainerLabels)
-	}
-	return fmt.Sprintf("stress.cpu: %s at %.0f%%%s", cores, 100*p.Load, in)
+	return fmt.Sprintf("stress.cpu: %s at %.0f%%%s", cores, 100*p.Load, p.Place)
 }
 
 func (p StressMemory) String() string {
-	switch {
-	case p.Container != "":
-		return fmt.Sprintf("stress.memory: hold %s in container %q", p.Size, p.Container)
-	case p.ContainerLabels != "":
-		return fmt.Sprintf("stress.memory: hold %s in the container with labels %q", p.Size, p.ContainerLabels)
-	}
-	return "stress.memory: hold " + p.Size
+	return "stress.memory: hold " + p.Size + p.Place.String()
 }
 
 func (p StressDisk) String() string { return fmt.Sprintf("stress.disk: fill %s in %s", p.Size, p.Path) }
@@ -108,23 +95,18 @@ func init() {
 			Summary: "keep CPU cores busy at a target load, in the worker's own process or charged to a container's cgroups",
 			Needs:   "nothing beyond the worker's own process; in a container, the worker's Docker engine and write access to the cgroup filesystem",
 			Reverts: "the worker stops its goroutines, or kills the burner process it started in the container's cgroups; both die with the worker, and a burner also at the deadline",
-			Params: []Param{
+			Params: append([]Param{
 				{Name: "cores", Type: TypeInt, Min: 1, Max: 4096,
 					Help: "how many cores to load; default every core the worker may use"},
 				{Name: "load", Type: TypePercent, Default: "100",
 					Help: "target load of each core, in (0,100]"},
-				{Name: "container", Type: TypeString,
-					Help: "charge the load to this running container's cgroups (a name or ID on the worker's Docker engine), so its CPU limit and accounting apply"},
-				{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
-					Help: "charge the load to the one running container with these labels (key or key=value terms, comma-separated)"},
-			},
+			}, placeParams("charge the load to the cgroups of", ", so its CPU limit and accounting apply")...),
 			decode: func(v values) (Params, error) {
-				p := StressCPU{Cores: int(v.int("cores")), Load: v.percent("load") / 100,
-					Container: strings.TrimSpace(v.str("container")), ContainerLabels: strings.TrimSpace(v.str("containerLabels"))}
-				if p.Container != "" && p.ContainerLabels != "" {
-					return nil, fmt.Errorf("params: give container or containerLabels, not both")
+				place, err := decodePlace(v)
+				if err != nil {
+					return nil, err
 				}
-				return p, nil
+				return StressCPU{Cores: int(v.int("cores")), Load: v.percent("load") / 100, Place: place}, nil
 			},
 		},
 		Kind{
@@ -132,21 +114,16 @@ func init() {
 			Summary: "allocate and touch memory in the worker's own process, or charged to a container's cgroups",
 			Needs:   "mmap; refused beyond MemAvailable; in a container, the worker's Docker engine and write access to the cgroup filesystem",
 			Reverts: "the worker unmaps it, or kills the process holding it in the container's cgroups; both die with the worker, and that process also at the deadline",
-			Params: []Param{
+			Params: append([]Param{
 				{Name: "bytes", Type: TypeString, Required: true, Parse: parseBytes,
 					Help: "how much memory to hold, e.g. 512MiB; refused beyond MemAvailable"},
-				{Name: "container", Type: TypeString,
-					Help: "charge the memory to this running container's cgroups (a name or ID on the worker's Docker engine), so its memory limit applies: beyond it the inject fails, reporting the kill"},
-				{Name: "containerLabels", Type: TypeString, Parse: check(checkContainerLabels),
-					Help: "charge the memory to the one running container with these labels (key or key=value terms, comma-separated)"},
-			},
+			}, placeParams("charge the memory to the cgroups of", ", so its memory limit applies: beyond it the inject fails, reporting the kill")...),
 			decode: func(v values) (Params, error) {
-				p := StressMemory{Bytes: value[int64](v, "bytes"), Size: v.raw("bytes"),
-					Container: strings.TrimSpace(v.str("container")), ContainerLabels: strings.TrimSpace(v.str("containerLabels"))}
-				if p.Container != "" && p.ContainerLabels != "" {
-					return nil, fmt.Errorf("params: give container or containerLabels, not both")
+				place, err := decodePlace(v)
+				if err != nil {
+					return nil, err
 				}
-				return p, nil
+				return StressMemory{Bytes: value[int64](v, "bytes"), Size: v.raw("bytes"), Place: place}, nil
 			},
 		},
 		Kind{

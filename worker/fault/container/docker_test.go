@@ -63,6 +63,7 @@ var (
 func TestMain(m *testing.M) {
 	stress.RunChild() // TestStressInTheContainer's burner is this binary
 	code := m.Run()
+	stopCRI()
 	if envCli != nil {
 		sweep(envCli)
 		Release(envCli)

@@ -30,8 +30,8 @@ import (
 func TestNetworkFaultFollowsTheContainer(t *testing.T) {
 	testenv.RequireRoot(t, "network faults in a container's namespace need CAP_NET_ADMIN")
 	tc := newCase(t)
-	fam := network.New(network.Config{Containers: func(ctx context.Context, name, labels string, revert bool) ([]string, error) {
-		sel := Selector{Name: name, Labels: labels}
+	fam := network.New(network.Config{Containers: func(ctx context.Context, place catalogue.Place, revert bool) ([]string, error) {
+		sel := Selector{Name: place.Container, Labels: place.ContainerLabels}
 		if revert {
 			return NetNSToRevert(ctx, tc.cli, sel)
 		}
@@ -49,36 +49,10 @@ func TestNetworkFaultFollowsTheContainer(t *testing.T) {
 	}
 	name := tc.run("netfault")
 	ctx := context.Background()
-	// tables lists the nftables tables of a namespace ("" for the worker's own).
-	tables := func(path string) string {
-		t.Helper()
-		var opts []nftables.ConnOption
-		if path != "" {
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
-		}
-		c, err := nftables.New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts, err := c.ListTables()
-		if err != nil {
-			t.Fatalf("list the tables of %q: %v", path, err)
-		}
-		var names []string
-		for _, tb := range ts {
-			names = append(names, tb.Name)
-		}
-		return strings.Join(names, " ")
-	}
 	// hasTable looks in a container's current namespace.
 	hasTable := func(container, id string) bool {
 		t.Helper()
-		return strings.Contains(tables("/proc/"+itoa(tc.state(container).Pid)+"/ns/net"), network.TableName(id))
+		return strings.Contains(nftTables(t, "/proc/"+itoa(tc.state(container).Pid)+"/ns/net"), network.TableName(id))
 	}
 	inject := func(t *testing.T, container, id string, params map[string]string) fault.Fault {
 		t.Helper()
@@ -90,7 +64,7 @@ func TestNetworkFaultFollowsTheContainer(t *testing.T) {
 		if !hasTable(container, id) {
 			t.Fatalf("%s: no table %s in the container's namespace", f.Params, network.TableName(id))
 		}
-		if strings.Contains(tables(""), network.TableName(id)) {
+		if strings.Contains(nftTables(t, ""), network.TableName(id)) {
 			t.Fatalf("%s: the table is in the worker's own namespace", f.Params)
 		}
 		return f
@@ -168,8 +142,8 @@ func TestProcessFaultInTheContainer(t *testing.T) {
 	testenv.RequireRoot(t, "stopping a container's processes needs CAP_KILL")
 	tc := newCase(t)
 	name := tc.run("procfault")
-	execs, err := process.Executors(process.Config{RecordDir: t.TempDir(), Containers: func(ctx context.Context, n, labels string) (int, error) {
-		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	execs, err := process.Executors(process.Config{RecordDir: t.TempDir(), Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: place.Container, Labels: place.ContainerLabels})
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -243,8 +217,8 @@ func TestStressInTheContainer(t *testing.T) {
 	testenv.RequireRoot(t, "placing a burner in a container's cgroups needs write access to the cgroup filesystem")
 	tc := newCase(t)
 	name := tc.run("stress")
-	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, n, labels string) (int, error) {
-		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: place.Container, Labels: place.ContainerLabels})
 	}})[0]
 	// usage is the container's CPU time so far, and procs its cgroup's processes.
 	acct := containerCPUAccounting(t, tc.state(name).Pid)
@@ -291,11 +265,24 @@ func TestStressInTheContainer(t *testing.T) {
 	if n := procs(); n < 2 {
 		t.Errorf("the container's cgroup holds %d process(es), want its own and the burner", n)
 	}
-	// Loose: the machine is shared, so the burner may get less than the core it asks.
-	busy := over(time.Second)
-	t.Logf("the container's CPU time: %v over 0.5 s idle, %v over 1 s with a one-core burner", idle, busy)
-	if busy < 300*time.Millisecond {
-		t.Errorf("the container's CPU time rose by %v over 1 s with the burner (idle: %v over 0.5 s)", busy, idle)
+	// On a shared machine the burner may get far less than the core it asks, so the
+	// check is that what it gets is charged to the container: the container's CPU time
+	// rises by at least the burner's own.
+	burner := 0
+	for _, f := range strings.Fields(readFile(t, acct.procs)) {
+		if pid, _ := strconv.Atoi(f); pid != tc.state(name).Pid {
+			burner = pid
+		}
+	}
+	b0, u0 := processCPU(t, burner), usage()
+	time.Sleep(time.Second)
+	own, busy := processCPU(t, burner)-b0, usage()-u0
+	t.Logf("the container's CPU time: %v over 0.5 s idle, %v over 1 s with a one-core burner that ran %v", idle, busy, own)
+	if own < 50*time.Millisecond {
+		t.Errorf("the burner ran only %v in 1 s", own)
+	}
+	if busy < own*9/10 {
+		t.Errorf("the container's CPU time rose by %v over 1 s, less than the burner's own %v: the burner is not charged to it", busy, own)
 	}
 	if err := cpu.Revert(context.Background(), f); err != nil {
 		t.Fatalf("revert: %v", err)
@@ -358,8 +345,8 @@ func TestStressMemoryInTheContainer(t *testing.T) {
 	testenv.RequireRoot(t, "placing a process in a container's cgroups needs write access to the cgroup filesystem")
 	tc := newCase(t)
 	name := tc.runLimited("memstress", 64<<20)
-	mem := stress.Executors(stress.Config{Containers: func(ctx context.Context, n, labels string) (int, error) {
-		return InitPID(ctx, tc.cli, Selector{Name: n, Labels: labels})
+	mem := stress.Executors(stress.Config{Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return InitPID(ctx, tc.cli, Selector{Name: place.Container, Labels: place.ContainerLabels})
 	}})[1]
 	current := containerMemory(t, tc.state(name).Pid)
 	used := func() int64 {
@@ -417,4 +404,63 @@ func containerMemory(t *testing.T, pid int) string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// nftTables lists the nftables tables of a namespace ("" for the worker's own).
+func nftTables(t *testing.T, path string) string {
+	t.Helper()
+	var opts []nftables.ConnOption
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		opts = append(opts, nftables.WithNetNSFd(int(f.Fd())))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.ListTables()
+	if err != nil {
+		t.Fatalf("list the tables of %q: %v", path, err)
+	}
+	var names []string
+	for _, tb := range ts {
+		names = append(names, tb.Name)
+	}
+	return strings.Join(names, " ")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// processCPU is the time process pid's threads have spent on a CPU (the sum of
+// /proc/PID/task/*/schedstat, in ns: a Go burner spins on whichever thread it is given).
+func processCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	var sum time.Duration
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // a thread that ended since the glob
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum
 }

@@ -30,7 +30,7 @@ type Config struct {
 	// exactly one running container must match; at revert every matching container
 	// whose process lives is returned (none means nothing is left: a namespace, and its
 	// rules, goes with its container). Nil refuses such faults.
-	Containers func(ctx context.Context, name, labels string, revert bool) ([]string, error)
+	Containers func(ctx context.Context, place catalogue.Place, revert bool) ([]string, error)
 }
 
 // containerTimeout bounds asking the container engine where a container's namespace is.
@@ -43,11 +43,11 @@ func (f *Family) netnsPaths(ctx context.Context, s catalogue.Network, revert boo
 		return []string{s.Netns}, nil
 	}
 	if f.cfg.Containers == nil {
-		return nil, fmt.Errorf("a fault in a container needs the worker's Docker engine (--docker-host), and none answers")
+		return nil, fmt.Errorf("a fault in a container needs the worker's Docker engine (--docker-host) or, in a pod, its CRI runtime (--cri-socket), and none answers")
 	}
 	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
 	defer cancel()
-	paths, err := f.cfg.Containers(ctx, s.Container, s.ContainerLabels, revert)
+	paths, err := f.cfg.Containers(ctx, s.Place, revert)
 	if err != nil {
 		return nil, err
 	}

@@ -8,13 +8,14 @@ import (
 	"net/netip"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Config configures the family.
 type Config struct {
 	Protected  func() ([]netip.Prefix, error)
 	Probe      *Probe
-	Containers func(ctx context.Context, name, labels string, revert bool) ([]string, error)
+	Containers func(ctx context.Context, place catalogue.Place, revert bool) ([]string, error)
 }
 
 // Probe is empty off Linux: there is no netlink, nftables or tc.

@@ -27,7 +27,7 @@ type Config struct {
 	Logger    *slog.Logger
 	// Containers finds the init process of the one running container a selector names
 	// (ProcessSelector's Container or ContainerLabels); nil refuses such selectors.
-	Containers func(ctx context.Context, name, labels string) (pid int, err error)
+	Containers func(ctx context.Context, place catalogue.Place) (pid int, err error)
 }
 
 // Executors returns the process.kill and process.stop executors.
@@ -60,16 +60,16 @@ func selection(kind string, p catalogue.Params) (selector, error) {
 const containerTimeout = 10 * time.Second
 
 // inContainer narrows sel to the PID namespace of the container it names, if any.
-func inContainer(ctx context.Context, find func(context.Context, string, string) (int, error), sel selector) (selector, error) {
-	if sel.Container == "" && sel.ContainerLabels == "" {
+func inContainer(ctx context.Context, find func(context.Context, catalogue.Place) (int, error), sel selector) (selector, error) {
+	if !sel.Place.Set() {
 		return sel, nil
 	}
 	if find == nil {
-		return sel, errors.New("processes in a container need the worker's Docker engine (--docker-host), and none answers")
+		return sel, errors.New("processes in a container need the worker's Docker engine (--docker-host) or, in a pod, its CRI runtime (--cri-socket), and none answers")
 	}
 	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
 	defer cancel()
-	pid, err := find(ctx, sel.Container, sel.ContainerLabels)
+	pid, err := find(ctx, sel.Place)
 	if err != nil {
 		return sel, err
 	}
@@ -109,7 +109,7 @@ func logSkipped(log *slog.Logger, id string, skipped []string) {
 type Kill struct {
 	pol        fault.Policy
 	log        *slog.Logger
-	containers func(context.Context, string, string) (int, error)
+	containers func(context.Context, catalogue.Place) (int, error)
 
 	mu   sync.Mutex
 	done map[string]bool // assignments already injected, so a resend signals nobody twice
@@ -180,7 +180,7 @@ func (k *Kill) Revert(_ context.Context, f fault.Fault) error {
 type Stop struct {
 	pol        fault.Policy
 	log        *slog.Logger
-	containers func(context.Context, string, string) (int, error)
+	containers func(context.Context, catalogue.Place) (int, error)
 	recs       *record.Dir
 	mu         sync.Mutex // one inject or revert at a time: records are read, then written
 }

@@ -22,7 +22,7 @@ const period = 100 * time.Millisecond
 // CPU is stress.cpu.
 type CPU struct {
 	log        *slog.Logger
-	containers func(context.Context, string, string) (int, error)
+	containers func(context.Context, catalogue.Place) (int, error)
 
 	mu     sync.Mutex
 	active map[string]*burn
@@ -36,7 +36,7 @@ type burn struct {
 
 var _ fault.Executor = (*CPU)(nil)
 
-func newCPU(log *slog.Logger, containers func(context.Context, string, string) (int, error)) *CPU {
+func newCPU(log *slog.Logger, containers func(context.Context, catalogue.Place) (int, error)) *CPU {
 	return &CPU{log: orDiscard(log), containers: containers, active: map[string]*burn{}}
 }
 
@@ -80,7 +80,7 @@ func (c *CPU) Inject(ctx context.Context, f fault.Fault) error {
 	n, load := cores(p), p.Load
 	b := &burn{stop: make(chan struct{})}
 	busy := time.Duration(load * float64(period))
-	if p.Container != "" || p.ContainerLabels != "" {
+	if p.Place.Set() {
 		ch, err := c.inContainer(ctx, p, n, busy, f.Deadline)
 		if err != nil {
 			return fmt.Errorf("stress.cpu: %w", err)
@@ -156,7 +156,7 @@ func (c *CPU) Revert(_ context.Context, f fault.Fault) error {
 
 // inContainer starts a burner process charged to the cgroups of the container p names.
 func (c *CPU) inContainer(ctx context.Context, p catalogue.StressCPU, n int, busy time.Duration, deadline time.Time) (*child, error) {
-	pid, err := findContainer(ctx, c.containers, p.Container, p.ContainerLabels, deadline)
+	pid, err := findContainer(ctx, c.containers, p.Place, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -164,14 +164,14 @@ func (c *CPU) inContainer(ctx context.Context, p catalogue.StressCPU, n int, bus
 }
 
 // findContainer asks the engine for the init process of the container a fault names.
-func findContainer(ctx context.Context, find func(context.Context, string, string) (int, error), name, labels string, deadline time.Time) (int, error) {
+func findContainer(ctx context.Context, find func(context.Context, catalogue.Place) (int, error), place catalogue.Place, deadline time.Time) (int, error) {
 	if find == nil {
-		return 0, fmt.Errorf("a load in a container needs the worker's Docker engine (--docker-host), and none answers")
+		return 0, fmt.Errorf("a load in a container needs the worker's Docker engine (--docker-host) or, in a pod, its CRI runtime (--cri-socket), and none answers")
 	}
 	if deadline.IsZero() {
 		return 0, fmt.Errorf("the assignment has no deadline; a load in a container ends at one")
 	}
 	ctx, cancel := context.WithTimeout(ctx, containerTimeout)
 	defer cancel()
-	return find(ctx, name, labels)
+	return find(ctx, place)
 }

@@ -23,7 +23,7 @@ import (
 // the kernel at once.
 type Memory struct {
 	log        *slog.Logger
-	containers func(context.Context, string, string) (int, error)
+	containers func(context.Context, catalogue.Place) (int, error)
 
 	mu       sync.Mutex
 	active   map[string][]byte
@@ -32,7 +32,7 @@ type Memory struct {
 
 var _ fault.Executor = (*Memory)(nil)
 
-func newMemory(log *slog.Logger, containers func(context.Context, string, string) (int, error)) *Memory {
+func newMemory(log *slog.Logger, containers func(context.Context, catalogue.Place) (int, error)) *Memory {
 	return &Memory{log: orDiscard(log), containers: containers, active: map[string][]byte{}, children: map[string]*child{}}
 }
 
@@ -70,8 +70,8 @@ func (m *Memory) Inject(ctx context.Context, f fault.Fault) error {
 	if n > avail {
 		return fmt.Errorf("stress.memory: params.bytes: %d bytes is more than the %d this host has available; refused so the OOM killer does not pick a victim", n, avail)
 	}
-	if p.Container != "" || p.ContainerLabels != "" {
-		pid, err := findContainer(ctx, m.containers, p.Container, p.ContainerLabels, f.Deadline)
+	if p.Place.Set() {
+		pid, err := findContainer(ctx, m.containers, p.Place, f.Deadline)
 		if err != nil {
 			return fmt.Errorf("stress.memory: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // Config configures the stress family.
@@ -15,7 +16,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Containers finds the init process of the one running container a stress.cpu or
 	// stress.memory fault names; nil refuses such faults.
-	Containers func(ctx context.Context, name, labels string) (pid int, err error)
+	Containers func(ctx context.Context, place catalogue.Place) (pid int, err error)
 }
 
 // Executors returns the stress.cpu, stress.memory and stress.disk executors.

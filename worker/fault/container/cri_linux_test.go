@@ -1,0 +1,452 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/murphy-chaos/murphy/internal/testenv"
+	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
+	"github.com/murphy-chaos/murphy/worker/fault/network"
+	"github.com/murphy-chaos/murphy/worker/fault/process"
+	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// The pod tests run a containerd of their own with its CRI plugin on, beside (never
+// instead of) the Docker engine the other tests share: its own socket, root and state in a
+// temporary directory, a bridge CNI network of its own, and the test image (built through
+// Docker, exported and imported) as both the pause image and the pods' container. They
+// create pods through CRI exactly as a kubelet does, so what Murphy resolves is what it
+// would find on a Kubernetes node whose runtime is containerd.
+
+// criEnv is the test binary's containerd.
+type criEnv struct {
+	dir    string // short: a unix socket path has at most 107 bytes
+	sock   string
+	cmd    *exec.Cmd
+	rt     criv1.RuntimeServiceClient
+	image  string
+	cri    *CRI
+	bridge string // the CNI bridge, which the bridge plugin never deletes
+}
+
+var (
+	criOnce   sync.Once
+	criShared *criEnv
+	criErr    error
+	criSkip   string
+)
+
+// criPlugins are the CNI plugins the test network needs (Debian's
+// containernetworking-plugins).
+var criPlugins = []string{"bridge", "host-local", "loopback"}
+
+const cniBin = "/usr/lib/cni"
+
+// criFor returns the shared containerd, starting it on first use. It skips, visibly, when
+// containerd, runc or the CNI plugins are missing.
+func criFor(t *testing.T) *criEnv {
+	t.Helper()
+	testenv.RequireRoot(t, "a containerd with CRI runs as root")
+	cli, image := docker(t)
+	criOnce.Do(func() {
+		for _, bin := range []string{"containerd", "ctr", "runc"} {
+			if _, err := exec.LookPath(bin); err != nil {
+				criSkip = bin + " is not installed"
+				return
+			}
+		}
+		for _, p := range criPlugins {
+			if _, err := os.Stat(filepath.Join(cniBin, p)); err != nil {
+				criSkip = "the CNI plugin " + filepath.Join(cniBin, p) + " is not installed"
+				return
+			}
+		}
+		criShared, criErr = startCRI(cli, image)
+	})
+	if criSkip != "" {
+		testenv.Skip(t, testenv.Containerd, criSkip)
+	}
+	if criErr != nil {
+		t.Fatal(criErr)
+	}
+	return criShared
+}
+
+func startCRI(cli *client.Client, image string) (*criEnv, error) {
+	dir, err := os.MkdirTemp("", "murphy-cri-")
+	if err != nil {
+		return nil, err
+	}
+	e := &criEnv{dir: dir, sock: filepath.Join(dir, "c.sock"), image: image}
+	// restrict_oom_score_adj: a sandbox asks for -998, which a root without
+	// CAP_SYS_RESOURCE (a microVM's, a container's) may not set.
+	config := fmt.Sprintf(`version = 2
+root = %[1]q
+state = %[2]q
+[grpc]
+  address = %[3]q
+[ttrpc]
+  address = %[4]q
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = %[5]q
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "native"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = %[6]q
+      conf_dir = %[7]q
+  [plugins."io.containerd.internal.v1.opt"]
+    path = %[8]q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), e.sock, e.sock+".ttrpc", image, cniBin,
+		filepath.Join(dir, "cni"), filepath.Join(dir, "opt"))
+	// A subnet and bridge of this binary's own, so a leftover from a killed run or another
+	// checkout's tests never collides with it.
+	net := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"murphy-test","plugins":[
+{"type":"bridge","bridge":"murphycri%[1]d","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.231.%[1]d.0/24"}]],"dataDir":%[2]q}},
+{"type":"loopback"}]}`, os.Getpid()%200+20, filepath.Join(dir, "ipam"))
+	e.bridge = fmt.Sprintf("murphycri%d", os.Getpid()%200+20)
+	for name, body := range map[string]string{"config.toml": config, "cni/10-murphy.conflist": net} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	log, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		return nil, err
+	}
+	e.cmd = exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
+	e.cmd.Stdout, e.cmd.Stderr = log, log
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := e.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start containerd: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		e.cri, err = DialCRI(ctx, e.sock)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return e, fmt.Errorf("containerd's CRI did not answer (log %s): %w", log.Name(), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.rt = e.cri.rt
+	// The image goes from Docker to containerd as an archive.
+	archive := filepath.Join(dir, "image.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		return e, err
+	}
+	rc, err := cli.ImageSave(ctx, []string{image})
+	if err != nil {
+		f.Close()
+		return e, fmt.Errorf("save the test image: %w", err)
+	}
+	_, err = f.ReadFrom(rc)
+	rc.Close()
+	f.Close()
+	if err != nil {
+		return e, err
+	}
+	if out, err := exec.CommandContext(ctx, "ctr", "-a", e.sock, "-n", "k8s.io", "images", "import", archive).CombinedOutput(); err != nil {
+		return e, fmt.Errorf("import the test image into containerd: %v\n%s", err, out)
+	}
+	return e, nil
+}
+
+// stopCRI removes every pod (their shims outlive containerd otherwise), then containerd
+// and its directory.
+func stopCRI() {
+	e := criShared
+	if e == nil || e.cmd == nil {
+		return
+	}
+	if e.rt != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if list, err := e.rt.ListPodSandbox(ctx, &criv1.ListPodSandboxRequest{}); err == nil {
+			for _, sb := range list.Items {
+				_, _ = e.rt.StopPodSandbox(ctx, &criv1.StopPodSandboxRequest{PodSandboxId: sb.Id})
+				_, _ = e.rt.RemovePodSandbox(ctx, &criv1.RemovePodSandboxRequest{PodSandboxId: sb.Id})
+			}
+		}
+		cancel()
+		e.cri.Close()
+	}
+	_ = e.cmd.Process.Kill()
+	_ = e.cmd.Wait()
+	_ = exec.Command("ip", "link", "delete", e.bridge).Run()
+	_ = os.RemoveAll(e.dir)
+}
+
+// pod is a pod the test runs through CRI, as a kubelet would.
+type pod struct {
+	ns, name, uid string
+	sandbox       string
+	cfg           *criv1.PodSandboxConfig
+}
+
+func (p pod) ref() string { return p.ns + "/" + p.name }
+
+// runPod starts a sandbox and one container "app" for ns/name with uid (attempt counts
+// the sandboxes of the same pod, as the kubelet's restarts do).
+func (e *criEnv) runPod(t *testing.T, ns, name, uid string, attempt uint32, hostNetwork bool) pod {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := &criv1.PodSandboxConfig{
+		Metadata:     &criv1.PodSandboxMetadata{Name: name, Namespace: ns, Uid: uid, Attempt: attempt},
+		Hostname:     name,
+		LogDirectory: filepath.Join(e.dir, "logs", uid),
+		Labels:       map[string]string{"io.kubernetes.pod.uid": uid, "io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": ns},
+	}
+	if hostNetwork {
+		// As the kubelet does, a pod on the node's network keeps the node's host name.
+		cfg.Hostname = ""
+		cfg.Linux = &criv1.LinuxPodSandboxConfig{SecurityContext: &criv1.LinuxSandboxSecurityContext{
+			NamespaceOptions: &criv1.NamespaceOption{Network: criv1.NamespaceMode_NODE}}}
+	}
+	sb, err := e.rt.RunPodSandbox(ctx, &criv1.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatalf("run pod %s/%s: %v", ns, name, err)
+	}
+	t.Cleanup(func() { e.removePod(sb.PodSandboxId) })
+	c, err := e.rt.CreateContainer(ctx, &criv1.CreateContainerRequest{PodSandboxId: sb.PodSandboxId, SandboxConfig: cfg,
+		Config: &criv1.ContainerConfig{Metadata: &criv1.ContainerMetadata{Name: "app", Attempt: attempt}, Image: &criv1.ImageSpec{Image: e.image}, LogPath: "app.log"}})
+	if err != nil {
+		t.Fatalf("create the container of %s/%s: %v", ns, name, err)
+	}
+	if _, err := e.rt.StartContainer(ctx, &criv1.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+		t.Fatalf("start the container of %s/%s: %v", ns, name, err)
+	}
+	return pod{ns: ns, name: name, uid: uid, sandbox: sb.PodSandboxId, cfg: cfg}
+}
+
+func (e *criEnv) removePod(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _ = e.rt.StopPodSandbox(ctx, &criv1.StopPodSandboxRequest{PodSandboxId: id})
+	_, _ = e.rt.RemovePodSandbox(ctx, &criv1.RemovePodSandboxRequest{PodSandboxId: id})
+}
+
+// sandboxInfo is what the runtime reports of a sandbox, read here independently of the
+// code under test: its process and the network namespace its spec names.
+func (e *criEnv) sandboxInfo(t *testing.T, id string) (state criv1.PodSandboxState, pid int, netns string) {
+	t.Helper()
+	st, err := e.rt.PodSandboxStatus(context.Background(), &criv1.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil {
+		t.Fatalf("sandbox %s: %v", id, err)
+	}
+	v, err := parseVerbose(st.Info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range v.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == "network" {
+			netns = ns.Path
+		}
+	}
+	return st.Status.State, v.PID, netns
+}
+
+// TestNetworkFaultFollowsThePod: a network fault aimed at a pod by namespace/name or UID
+// acts in its sandbox's network namespace, found through CRI at inject and again at
+// revert. A pod replaced (new UID) or restarted (new sandbox, same UID) while the fault is
+// active comes back in a new namespace with no rule; a sandbox whose process died, and
+// whose namespace the runtime still holds, has its rule removed at revert; a pod on the
+// node's network is refused.
+func TestNetworkFaultFollowsThePod(t *testing.T) {
+	e := criFor(t)
+	fam := network.New(network.Config{Containers: func(ctx context.Context, place catalogue.Place, revert bool) ([]string, error) {
+		if place.Pod == "" {
+			return nil, fmt.Errorf("the test resolves pods only")
+		}
+		return PodNamespaces(ctx, e.sock, place.Pod, revert)
+	}})
+	if p := fam.Probe(); p.Err != nil {
+		testenv.Skip(t, testenv.Kernel, "network faults: "+p.Err.Error())
+	}
+	var partition fault.Executor
+	for _, x := range fam.Executors() {
+		if x.Kind() == network.KindPartition {
+			partition = x
+		}
+	}
+	ctx := context.Background()
+	hasTable := func(netns, id string) bool {
+		t.Helper()
+		return strings.Contains(nftTables(t, netns), network.TableName(id))
+	}
+	inject := func(t *testing.T, p pod, ref, id string) fault.Fault {
+		t.Helper()
+		f := fault.Fault{AssignmentID: id, Kind: network.KindPartition,
+			Params:   catalogue.MustDecode(network.KindPartition, map[string]string{"cidrs": "192.0.2.1", "pod": ref}),
+			Deadline: time.Now().Add(time.Minute)}
+		if err := partition.Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		_, _, netns := e.sandboxInfo(t, p.sandbox)
+		if !hasTable(netns, id) {
+			t.Fatalf("%s: no table %s in the pod's namespace %s", f.Params, network.TableName(id), netns)
+		}
+		if hasTable("", id) {
+			t.Fatalf("%s: the table is in the worker's own namespace", f.Params)
+		}
+		return f
+	}
+
+	t.Run("replaced while active", func(t *testing.T) {
+		old := e.runPod(t, "shop", "checkout-1", "11111111-1111-4111-8111-111111111111", 0, false)
+		f := inject(t, old, old.ref(), "replaced")
+		_, _, oldNetns := e.sandboxInfo(t, old.sandbox)
+		e.removePod(old.sandbox)
+		// The workload's controller makes a new pod of the same name: a new UID, sandbox
+		// and namespace.
+		p := e.runPod(t, "shop", "checkout-1", "22222222-2222-4222-8222-222222222222", 0, false)
+		_, _, netns := e.sandboxInfo(t, p.sandbox)
+		if netns == oldNetns || hasTable(netns, "replaced") {
+			t.Errorf("the replacement pod's namespace %s holds the fault's table (old %s)", netns, oldNetns)
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert after the pod was replaced: %v", err)
+		}
+	})
+
+	t.Run("sandbox died at revert", func(t *testing.T) {
+		p := e.runPod(t, "shop", "cart-1", "33333333-3333-4333-8333-333333333333", 0, false)
+		f := inject(t, p, p.uid, "died")
+		_, pid, netns := e.sandboxInfo(t, p.sandbox)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if st, _, _ := e.sandboxInfo(t, p.sandbox); st == criv1.PodSandboxState_SANDBOX_NOTREADY {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sandbox is still ready 30 s after its process was killed")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !hasTable(netns, "died") {
+			t.Fatalf("the runtime's pinned namespace %s lost the table before the revert; the case tests nothing", netns)
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert with the sandbox dead: %v", err)
+		}
+		if hasTable(netns, "died") {
+			t.Errorf("the table outlived the revert in the dead sandbox's namespace %s, which a restart could reuse", netns)
+		}
+	})
+
+	t.Run("restarted while active", func(t *testing.T) {
+		uid := "44444444-4444-4444-8444-444444444444"
+		p := e.runPod(t, "shop", "search-1", uid, 0, false)
+		f := inject(t, p, p.uid, "restarted")
+		// The kubelet replaces a dead sandbox with a new one of the same pod: same UID,
+		// the next attempt.
+		if _, err := e.rt.StopPodSandbox(ctx, &criv1.StopPodSandboxRequest{PodSandboxId: p.sandbox}); err != nil {
+			t.Fatal(err)
+		}
+		next := e.runPod(t, "shop", "search-1", uid, 1, false)
+		_, _, netns := e.sandboxInfo(t, next.sandbox)
+		if hasTable(netns, "restarted") {
+			t.Error("the restarted pod's new namespace holds the fault's table")
+		}
+		if err := partition.Revert(ctx, f); err != nil {
+			t.Errorf("revert after the restart: %v", err)
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		e.runPod(t, "shop", "node-agent", "55555555-5555-4555-8555-555555555555", 0, true)
+		for _, c := range []struct{ pod, want string }{
+			{"shop/node-agent", "node's network"},
+			{"shop/no-such-pod", `no running pod "shop/no-such-pod"`},
+		} {
+			err := partition.Inject(ctx, fault.Fault{AssignmentID: "refused", Kind: network.KindPartition,
+				Params:   catalogue.MustDecode(network.KindPartition, map[string]string{"cidrs": "192.0.2.1", "pod": c.pod}),
+				Deadline: time.Now().Add(time.Minute)})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("pod %s: got %v, want an error with %q", c.pod, err, c.want)
+			}
+		}
+		if hasTable("", "refused") {
+			t.Error("a refused fault left a table in the worker's namespace")
+		}
+	})
+}
+
+// TestProcessFaultInThePod: process.stop with a pod and its container's name stops that
+// container's process, found through CRI, and the revert resumes it.
+func TestProcessFaultInThePod(t *testing.T) {
+	e := criFor(t)
+	p := e.runPod(t, "shop", "payments-1", "66666666-6666-4666-8666-666666666666", 0, false)
+	execs, err := process.Executors(process.Config{RecordDir: t.TempDir(), Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return PodProcess(ctx, e.sock, place.Pod, place.Container)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop fault.Executor
+	for _, x := range execs {
+		if x.Kind() == "process.stop" {
+			stop = x
+		}
+	}
+	pid, err := PodProcess(context.Background(), e.sock, p.ref(), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name in parentheses.
+		s := string(b)
+		return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+	}
+	f := fault.Fault{AssignmentID: "pod-stop", Kind: "process.stop",
+		Params:   catalogue.MustDecode("process.stop", map[string]string{"name": "app", "pod": p.ref(), "container": "app"}),
+		Deadline: time.Now().Add(time.Minute)}
+	ctx := context.Background()
+	if err := stop.Inject(ctx, f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	if s := state(); s != "T" {
+		t.Errorf("the pod's process %d is in state %s after process.stop, want T (stopped)", pid, s)
+	}
+	if err := stop.Revert(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(); s == "T" {
+		t.Errorf("the pod's process %d is still stopped after the revert", pid)
+	}
+	_, err = PodProcess(ctx, e.sock, p.ref(), "sidecar")
+	if err == nil || !strings.Contains(err.Error(), `runs no container "sidecar" (running: app)`) {
+		t.Errorf("a missing container: got %v", err)
+	}
+}
