@@ -166,6 +166,7 @@ func TestSpecWarnings(t *testing.T) {
 		{"deviation, enough hosts and baseline", []*spec.AbortCondition{dev}, 2 * time.Minute, 6, nil},
 		{"deviation, short baseline", []*spec.AbortCondition{dev}, 30 * time.Second, 6, []string{"a baseline of 30s makes them slow to halt"}},
 		{"deviation, too few hosts", []*spec.AbortCondition{dev}, 5 * time.Minute, 3, []string{"needs at least 4 targets per group"}},
+		{"deviation, few hosts", []*spec.AbortCondition{dev}, 2 * time.Minute, 5, []string{"but slowly"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ const (
 	// DefaultDeviationBaseline is the baseline of a spec with a deviation guardrail
 	// that sets none: each target's change is measured against its own baseline, and
 	// in the fleet simulation (6 hosts per group, host CV 20%, autocorrelated probes) a
-	// 2x slowdown was halted within 120 s in 99.6% of runs with 2 minutes, 75% with 30 s.
+	// 2x slowdown was halted within 120 s in 100% of runs with 2 minutes, 69% with 30 s.
 	DefaultDeviationBaseline = 2 * time.Minute
 	DefaultTimezone          = "UTC"
 )
