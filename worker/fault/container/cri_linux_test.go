@@ -19,6 +19,7 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 	"github.com/murphy-chaos/murphy/worker/fault/network"
 	"github.com/murphy-chaos/murphy/worker/fault/process"
+	"github.com/murphy-chaos/murphy/worker/fault/stress"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -448,5 +449,37 @@ func TestProcessFaultInThePod(t *testing.T) {
 	_, err = PodProcess(ctx, e.sock, p.ref(), "sidecar")
 	if err == nil || !strings.Contains(err.Error(), `runs no container "sidecar" (running: app)`) {
 		t.Errorf("a missing container: got %v", err)
+	}
+}
+
+// TestStressInThePod: stress.cpu with a pod runs its burner in the cgroups of the pod's
+// container, found through CRI, so the pod's accounting and limits carry the load, and the
+// revert ends it there.
+func TestStressInThePod(t *testing.T) {
+	e := criFor(t)
+	p := e.runPod(t, "shop", "reports-1", "77777777-7777-4777-8777-777777777777", 0, false)
+	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return PodProcess(ctx, e.sock, place.Pod, place.Container)
+	}})[0]
+	ctx := context.Background()
+	app, err := PodProcess(ctx, e.sock, p.ref(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := containerCPUAccounting(t, app)
+	f := fault.Fault{AssignmentID: "stress-in-pod", Kind: cpu.Kind(),
+		Params: catalogue.MustDecode(cpu.Kind(), map[string]string{"cores": "1", "pod": p.ref()}), Deadline: time.Now().Add(time.Minute)}
+	if err := cpu.Inject(ctx, f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	if n := len(acct.processes(t)); n != 2 {
+		t.Errorf("the pod container's cgroup holds %d process(es), want its own and the burner", n)
+	}
+	acct.checkCharged(t, app)
+	if err := cpu.Revert(ctx, f); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if n := len(acct.processes(t)); n != 1 {
+		t.Errorf("the pod container's cgroup holds %d processes after the revert, want its own", n)
 	}
 }

@@ -220,37 +220,9 @@ func TestStressInTheContainer(t *testing.T) {
 	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
 		return InitPID(ctx, tc.cli, Selector{Name: place.Container, Labels: place.ContainerLabels})
 	}})[0]
-	// usage is the container's CPU time so far, and procs its cgroup's processes.
 	acct := containerCPUAccounting(t, tc.state(name).Pid)
-	usage := func() time.Duration {
-		t.Helper()
-		b, err := os.ReadFile(acct.usage)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := strings.TrimSpace(string(b))
-		if acct.v2 {
-			for line := range strings.SplitSeq(v, "\n") {
-				if f := strings.Fields(line); len(f) == 2 && f[0] == "usage_usec" {
-					us, _ := strconv.ParseInt(f[1], 10, 64)
-					return time.Duration(us) * time.Microsecond
-				}
-			}
-			t.Fatalf("no usage_usec in %s", acct.usage)
-		}
-		ns, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return time.Duration(ns)
-	}
-	procs := func() int {
-		b, err := os.ReadFile(acct.procs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(strings.Fields(string(b)))
-	}
+	usage := func() time.Duration { return acct.cpuTime(t) }
+	procs := func() int { return len(acct.processes(t)) }
 	over := func(d time.Duration) time.Duration {
 		u0 := usage()
 		time.Sleep(d)
@@ -265,25 +237,8 @@ func TestStressInTheContainer(t *testing.T) {
 	if n := procs(); n < 2 {
 		t.Errorf("the container's cgroup holds %d process(es), want its own and the burner", n)
 	}
-	// On a shared machine the burner may get far less than the core it asks, so the
-	// check is that what it gets is charged to the container: the container's CPU time
-	// rises by at least the burner's own.
-	burner := 0
-	for _, f := range strings.Fields(readFile(t, acct.procs)) {
-		if pid, _ := strconv.Atoi(f); pid != tc.state(name).Pid {
-			burner = pid
-		}
-	}
-	b0, u0 := processCPU(t, burner), usage()
-	time.Sleep(time.Second)
-	own, busy := processCPU(t, burner)-b0, usage()-u0
-	t.Logf("the container's CPU time: %v over 0.5 s idle, %v over 1 s with a one-core burner that ran %v", idle, busy, own)
-	if own < 50*time.Millisecond {
-		t.Errorf("the burner ran only %v in 1 s", own)
-	}
-	if busy < own*9/10 {
-		t.Errorf("the container's CPU time rose by %v over 1 s, less than the burner's own %v: the burner is not charged to it", busy, own)
-	}
+	acct.checkCharged(t, tc.state(name).Pid)
+	t.Logf("the container's CPU time over 0.5 s idle: %v", idle)
 	if err := cpu.Revert(context.Background(), f); err != nil {
 		t.Fatalf("revert: %v", err)
 	}
@@ -298,6 +253,67 @@ func TestStressInTheContainer(t *testing.T) {
 type cpuAccounting struct {
 	usage, procs string
 	v2           bool
+}
+
+// cpuTime is the cgroup's CPU time so far.
+func (a cpuAccounting) cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	v := strings.TrimSpace(readFile(t, a.usage))
+	if a.v2 {
+		for line := range strings.SplitSeq(v, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "usage_usec" {
+				us, _ := strconv.ParseInt(f[1], 10, 64)
+				return time.Duration(us) * time.Microsecond
+			}
+		}
+		t.Fatalf("no usage_usec in %s", a.usage)
+	}
+	ns, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ns)
+}
+
+// processes are the cgroup's processes.
+func (a cpuAccounting) processes(t *testing.T) []int {
+	t.Helper()
+	var pids []int
+	for _, f := range strings.Fields(readFile(t, a.procs)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// checkCharged finds the burner among the cgroup's processes (all but init) and checks
+// over a second that what it runs is charged to the cgroup. On a shared machine the burner
+// may get far less than the core it asks, so the check is that the cgroup's CPU time rises
+// by at least the burner's own, and that the burner ran.
+func (a cpuAccounting) checkCharged(t *testing.T, init int) {
+	t.Helper()
+	burner := 0
+	for _, pid := range a.processes(t) {
+		if pid != init {
+			burner = pid
+		}
+	}
+	if burner == 0 {
+		t.Fatal("no burner in the cgroup")
+	}
+	b0, u0 := processCPU(t, burner), a.cpuTime(t)
+	time.Sleep(time.Second)
+	own, busy := processCPU(t, burner)-b0, a.cpuTime(t)-u0
+	t.Logf("the cgroup's CPU time rose by %v over 1 s with a one-core burner that ran %v", busy, own)
+	if own < 50*time.Millisecond {
+		t.Errorf("the burner ran only %v in 1 s", own)
+	}
+	if busy < own*9/10 {
+		t.Errorf("the cgroup's CPU time rose by %v over 1 s, less than the burner's own %v: the burner is not charged to it", busy, own)
+	}
 }
 
 // containerCPUAccounting finds where the kernel accounts process pid's CPU time.
