@@ -480,9 +480,19 @@ func latest(a, b time.Time) time.Time {
 // reconcile reverts any fault a worker reports that no injecting step accounts for: left
 // over from a finished run, an ended step, or a previous leader's decisions.
 func (r *Runner) reconcile() {
+	// One copy of each run per pass: FSM.Run copies the whole run, members and fault
+	// windows included, and a pass asks once per active fault, so a copy per question made
+	// a tick quadratic in the fleet (2,000 targets: a thousand copies of a run of 2,000
+	// members every tick, which left the guardrail evaluated a third as often as planned
+	// and the fault step ending seconds late).
+	runs := map[string]*murphyv1.Run{}
 	for _, w := range r.cfg.Fleet.ConnectedIDs() {
 		for id, af := range r.cfg.Fleet.ActiveFaults(w) {
-			run := r.cfg.FSM.Run(af.RunId)
+			run, seen := runs[af.RunId]
+			if !seen {
+				run = r.cfg.FSM.Run(af.RunId)
+				runs[af.RunId] = run
+			}
 			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_INJECTING && int(af.Step) < len(run.Steps) &&
 				run.Steps[af.Step].EndedAt == nil && id == assignmentID(run, af.Step, w) {
 				continue
