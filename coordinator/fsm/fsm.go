@@ -207,6 +207,32 @@ func (f *FSM) Run(id string) *murphyv1.Run {
 	return nil
 }
 
+// RunHead is a run's identity and where it stands: what a worker's report is checked
+// against. A step in a large fleet brings thousands of reports, and Run copies every
+// member and fault window of the run for each.
+type RunHead struct {
+	ID        string
+	Phase     murphyv1.RunPhase
+	WaveLevel string
+	// Waves is how many waves the run has started.
+	Waves int
+}
+
+// HeadOf is run's head.
+func HeadOf(run *murphyv1.Run) RunHead {
+	return RunHead{ID: run.Id, Phase: run.Phase, WaveLevel: run.WaveLevel, Waves: len(run.Waves)}
+}
+
+// Head returns the head of run id without copying the run.
+func (f *FSM) Head(id string) (RunHead, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if r, ok := f.runs[id]; ok {
+		return HeadOf(r), true
+	}
+	return RunHead{}, false
+}
+
 // Runs returns copies of all runs, newest first.
 func (f *FSM) Runs() []*murphyv1.Run {
 	f.mu.RLock()

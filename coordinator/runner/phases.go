@@ -290,10 +290,14 @@ func stepDeadline(st *murphyv1.StepState) time.Time {
 // in every wave, and a worker never re-injects an ID it has finished, so the wave is part
 // of the name.
 func assignmentID(run *murphyv1.Run, step int32, worker string) string {
-	if run.WaveLevel != "" {
-		return fmt.Sprintf("%s/w%d/%d/%s", run.Id, len(run.Waves), step, worker)
+	return headAssignmentID(fsm.HeadOf(run), step, worker)
+}
+
+func headAssignmentID(h fsm.RunHead, step int32, worker string) string {
+	if h.WaveLevel != "" {
+		return fmt.Sprintf("%s/w%d/%d/%s", h.ID, h.Waves, step, worker)
 	}
-	return fmt.Sprintf("%s/%d/%s", run.Id, step, worker)
+	return fmt.Sprintf("%s/%d/%s", h.ID, step, worker)
 }
 
 // ensureAssigned sends the current step to every experimental worker that does not

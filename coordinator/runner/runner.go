@@ -232,14 +232,14 @@ func (r *Runner) handle(ev fleet.Event) {
 		if r.rollbackStatus(ev.WorkerID, st) {
 			return
 		}
-		run := r.cfg.FSM.Run(st.RunId)
-		if run == nil {
+		run, ok := r.cfg.FSM.Head(st.RunId)
+		if !ok {
 			return
 		}
 		r.fileWindow(run, ev.WorkerID, st, now)
 		switch st.State {
 		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
-			rs := r.stateOf(run)
+			rs := r.headState(run)
 			if rs.acks == nil {
 				rs.acks = map[int32]*stepAcks{}
 			}
@@ -261,7 +261,7 @@ func (r *Runner) handle(ev fleet.Event) {
 				if at == nil {
 					at = timestamppb.New(now)
 				}
-				rs := r.stateOf(run)
+				rs := r.headState(run)
 				rs.reverts = append(rs.reverts, &murphyv1.WorkerRevert{WorkerId: ev.WorkerID, At: at, Cause: st.Cause})
 			}
 		}

@@ -88,13 +88,15 @@ func assignKey(kind msgKind, run *murphyv1.Run, step int32, worker string) msgKe
 // only once its end-of-run work is done or past its time. So an ended run adopted any
 // other way (a late report, an unconfirmed fault) had its probes stopped and its halt's
 // fan-out recorded while it was held, or is past the halt window, or never formed groups.
-func (r *Runner) stateOf(run *murphyv1.Run) *runState {
-	if rs := r.runs[run.Id]; rs != nil {
+func (r *Runner) stateOf(run *murphyv1.Run) *runState { return r.headState(fsm.HeadOf(run)) }
+
+func (r *Runner) headState(h fsm.RunHead) *runState {
+	if rs := r.runs[h.ID]; rs != nil {
 		return rs
 	}
-	ended := fsm.Terminal(run.Phase)
+	ended := fsm.Terminal(h.Phase)
 	rs := &runState{probesStopped: ended, fanoutRecorded: ended}
-	r.runs[run.Id] = rs
+	r.runs[h.ID] = rs
 	return rs
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -20,8 +21,8 @@ import (
 // fileWindow keeps a worker's injection or revert of a run's step for the next commit.
 // A status that names another assignment than the step's current one (a late report of
 // an earlier escalation wave, whose step numbers repeat) is not this step's.
-func (r *Runner) fileWindow(run *murphyv1.Run, worker string, st *murphyv1.StepStatus, now time.Time) {
-	if st.AssignmentId != assignmentID(run, st.Step, worker) {
+func (r *Runner) fileWindow(run fsm.RunHead, worker string, st *murphyv1.StepStatus, now time.Time) {
+	if st.AssignmentId != headAssignmentID(run, st.Step, worker) {
 		return
 	}
 	at := st.At
@@ -40,7 +41,7 @@ func (r *Runner) fileWindow(run *murphyv1.Run, worker string, st *murphyv1.StepS
 	default:
 		return
 	}
-	rs := r.stateOf(run)
+	rs := r.headState(run)
 	rs.windows = append(rs.windows, w)
 }
 
