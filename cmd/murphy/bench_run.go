@@ -160,8 +160,13 @@ type runResult struct {
 	Phase   string `json:"phase"`
 	Verdict string `json:"verdict"`
 	Reason  string `json:"verdict_reason"`
-	// From the end of the fault (the step's committed end) to the verdict's decision.
+	// From the end of the fault (the step's committed end) to the verdict's decision, and
+	// the part of it spent analysing (from the committed start of that phase). The fault's
+	// overrun is how much longer than planned the step lasted, start to end as committed:
+	// the leader's loop ends it at the first tick past its deadline.
 	VerdictAfterFaultS float64 `json:"verdict_after_fault_s"`
+	AnalysingS         float64 `json:"analysing_s"`
+	FaultOverrunS      float64 `json:"fault_overrun_s"`
 	// Samples: the leader's rate while every target probed, its total over the run, what
 	// the workers sent, and what the probes should have taken (targets × probing time).
 	SamplesPerS     float64 `json:"samples_per_s"`
@@ -205,7 +210,8 @@ func printRunResult(out io.Writer, r runResult) {
 	fmt.Fprintf(out, "run %s: %d targets, %d node(s), %s; probes every %s, baseline %s, fault %s (%s); workers connected in %s\n",
 		r.RunID, r.Targets, r.Nodes, tls, sec(r.IntervalS), sec(r.BaselineS), sec(r.FaultS), fault, sec(r.ConnectS))
 	if r.Verdict != "" {
-		fmt.Fprintf(out, "  verdict    %s (%s), %s after the fault ended: %s\n", r.Verdict, r.Phase, sec(r.VerdictAfterFaultS), r.Reason)
+		fmt.Fprintf(out, "  verdict    %s (%s), %s after the fault ended (%s analysing; the fault ended %s late): %s\n",
+			r.Verdict, r.Phase, sec(r.VerdictAfterFaultS), sec(r.AnalysingS), sec(r.FaultOverrunS), r.Reason)
 	} else {
 		fmt.Fprintf(out, "  verdict    none (%s): %s\n", r.Phase, r.Reason)
 	}
@@ -397,6 +403,10 @@ func benchRun(ctx context.Context, dir string, o runOpts) (runResult, error) {
 	faultStart, faultEnd := run.Steps[0].GetStartedAt().AsTime(), step.GetEndedAt().AsTime()
 	if v := run.GetVerdict(); v != nil && step.GetEndedAt() != nil {
 		res.VerdictAfterFaultS = v.GetDecidedAt().AsTime().Sub(faultEnd).Seconds()
+		if !g.analysingSince.IsZero() {
+			res.AnalysingS = v.GetDecidedAt().AsTime().Sub(g.analysingSince).Seconds()
+		}
+		res.FaultOverrunS = faultEnd.Sub(faultStart).Seconds() - o.fault.Seconds()
 	}
 	probingEnd := faultEnd
 	if h := run.GetHalt(); h != nil {
@@ -474,6 +484,9 @@ type guardWatch struct {
 	closeness     float64
 	last          string
 	baselineSince time.Time
+	// analysingSince stays zero when the watch missed the phase (it sends the latest
+	// state, and a short phase may pass between two updates).
+	analysingSince time.Time
 }
 
 // watchBenchRun follows the run to its end and returns it as it ended.
@@ -499,8 +512,11 @@ func watchBenchRun(ctx context.Context, exp murphyv1.ExperimentServiceClient, id
 		last = resp.Run
 		if last.Phase != phase {
 			phase = last.Phase
-			if phase == murphyv1.RunPhase_RUN_PHASE_BASELINE {
+			switch phase {
+			case murphyv1.RunPhase_RUN_PHASE_BASELINE:
 				g.baselineSince = last.GetPhaseSince().AsTime()
+			case murphyv1.RunPhase_RUN_PHASE_ANALYSING:
+				g.analysingSince = last.GetPhaseSince().AsTime()
 			}
 			say("%s", progressLine(resp))
 		}
