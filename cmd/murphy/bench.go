@@ -82,25 +82,9 @@ receipt, per worker.`,
 			if output == "text" {
 				printBenchHeader(out)
 			}
-			var results []haltResult
-			for i, n := range ns {
-				r, err := benchHalt(cmd.Context(), fmt.Sprintf("%s/run%d", dir, i), n, o)
-				if err != nil {
-					return err
-				}
-				results = append(results, r)
-				if output == "text" {
-					printBenchRow(out, r)
-				}
-			}
-			if output == outputJSON {
-				b, err := json.MarshalIndent(results, "", "  ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, string(b))
-			}
-			return nil
+			return benchSeries(out, output, len(ns), func(i int) (haltResult, error) {
+				return benchHalt(cmd.Context(), fmt.Sprintf("%s/run%d", dir, i), ns[i], o)
+			}, printBenchRow)
 		},
 	}
 	halt.Flags().StringVar(&sizes, "workers", "100,1000,10000", "comma-separated worker counts")
@@ -109,6 +93,30 @@ receipt, per worker.`,
 	halt.Flags().StringVarP(&output, "output", "o", "text", "text or json (json: an array, one object per size)")
 	cmd.AddCommand(halt, newBenchRunCmd(), newBenchFloorCmd())
 	return cmd
+}
+
+// benchSeries makes n measurements and prints each as a text row as it comes, or all of
+// them as one JSON array at the end.
+func benchSeries[R any](out io.Writer, output string, n int, measure func(i int) (R, error), printText func(io.Writer, R)) error {
+	var results []R
+	for i := range n {
+		r, err := measure(i)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		if output != outputJSON {
+			printText(out, r)
+		}
+	}
+	if output == outputJSON {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, string(b))
+	}
+	return nil
 }
 
 type benchOpts struct {

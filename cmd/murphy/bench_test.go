@@ -69,20 +69,7 @@ func TestBenchHaltJSON(t *testing.T) {
 // samples must add up: the leader ingested exactly what the workers sent, about one per
 // target per second of probing.
 func TestBenchRunJSON(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a coordinator process")
-	}
-	t.Setenv(envActAsMurphy, "1")
-	out, err := runCLI(t, "bench", "run", "--targets", "50", "--baseline", "5s", "--fault", "5s", "-o", "json")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var results []map[string]any
-	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 1 {
-		t.Fatalf("want a JSON array of one run (%v):\n%s", err, out)
-	}
-	r := results[0]
-	t.Logf("%s", out)
+	r := benchRunJSON(t, "--targets", "50", "--baseline", "5s", "--fault", "5s")
 	num := func(k string) float64 {
 		v, ok := r[k].(float64)
 		if !ok {
@@ -121,20 +108,7 @@ func TestBenchRunJSON(t *testing.T) {
 // slows the experimental half's probes by 50 ms, so the deviation guardrail must halt the
 // run at its first look (10 s into the fault), and every worker must acknowledge.
 func TestBenchRunDegradeHalts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a coordinator process")
-	}
-	t.Setenv(envActAsMurphy, "1")
-	out, err := runCLI(t, "bench", "run", "--targets", "20", "--baseline", "5s", "--fault", "30s", "--degrade", "-o", "json")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var results []map[string]any
-	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 1 {
-		t.Fatalf("want a JSON array of one run (%v):\n%s", err, out)
-	}
-	r := results[0]
-	t.Logf("%s", out)
+	r := benchRunJSON(t, "--targets", "20", "--baseline", "5s", "--fault", "30s", "--degrade")
 	if r["phase"] != "halted" {
 		t.Fatalf("phase %v, want halted by the guardrail", r["phase"])
 	}
@@ -150,4 +124,23 @@ func TestBenchRunDegradeHalts(t *testing.T) {
 	if looks := r["guardrail_looks"].(float64); looks < 1 {
 		t.Errorf("%v guardrail looks, want at least the one that halted", looks)
 	}
+}
+
+// benchRunJSON runs murphy bench run with args and -o json, and returns its one result.
+func benchRunJSON(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a coordinator process")
+	}
+	t.Setenv(envActAsMurphy, "1")
+	out, err := runCLI(t, append([]string{"bench", "run", "-o", "json"}, args...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var results []map[string]any
+	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 1 {
+		t.Fatalf("want a JSON array of one run (%v):\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	return results[0]
 }
