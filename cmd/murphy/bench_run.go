@@ -58,10 +58,14 @@ with a throwaway CA with --tls), connects --targets lightweight workers in this 
 (one real gRPC stream each, the real worker protocol), submits a real experiment and
 waits for its verdict.
 
-Each worker has its own HTTP fault proxy (the worker's own, worker/fault/httpfault) in
-front of one tiny HTTP server shared by all, and probes it through that proxy every
---interval with the worker's own probe code; its samples are buffered and batched as a
-worker's are, and judged by the leader's runner like any run's. The experiment splits
+Each worker probes its target every --interval with the worker's own probe code; its
+samples are buffered and batched as a worker's are, and judged by the leader's runner
+like any run's. The target answers from memory after 2 ms, and the worker's http.delay
+and http.abort act on it, so a fault really changes what the probes measure. With
+--proxy each worker instead has its own HTTP fault proxy (the worker's own,
+worker/fault/httpfault) in front of one tiny HTTP server on loopback shared by all, and
+probes through it: the path users run, but at eight socket calls a probe it costs the
+bench more CPU than a small machine has for 2,000 targets a second. The experiment splits
 the targets in two halves, observes both for --baseline, then injects http.delay on the
 experimental half for --fault under a deviation guardrail (relative 0.5). The fault is
 1 ms on 1% of requests: real, but too small to move the steady state, so the guardrail
