@@ -48,6 +48,9 @@ type runWorker struct {
 	faults map[string]*runFault
 	done   map[string]*murphyv1.StepStatus // final statuses, by assignment
 
+	// flushMu keeps a flush's batches together: batches sent out of order would make the
+	// leader drop the earlier ones as already seen (it deduplicates by sequence number).
+	flushMu  sync.Mutex
 	sent     atomic.Int64 // samples sent on the stream
 	injected atomic.Int64
 	haltAt   atomic.Int64 // unix nanoseconds of the first halt acknowledged; 0 before
@@ -349,6 +352,8 @@ func (w *runWorker) stopProbes(run string, forget bool) {
 // flush sends the buffered samples, in batches of at most worker.SampleBatch, as the
 // agent does every worker.SampleFlushInterval.
 func (w *runWorker) flush() {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	var batches []*murphyv1.Samples
 	for _, r := range w.runs {
