@@ -68,16 +68,11 @@ receipt, per worker.`,
 				}
 				ns = append(ns, n)
 			}
-			dir, err := os.MkdirTemp("", "murphy-bench-")
+			dir, err := o.workdir("murphy-bench-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			if o.tls {
-				if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
-					return err
-				}
-			}
 			out := cmd.OutOrStdout()
 			if output == "text" {
 				printBenchHeader(out)
@@ -93,6 +88,21 @@ receipt, per worker.`,
 	halt.Flags().StringVarP(&output, "output", "o", "text", "text or json (json: an array, one object per size)")
 	cmd.AddCommand(halt, newBenchRunCmd(), newBenchFloorCmd())
 	return cmd
+}
+
+// workdir makes a temporary directory for a bench's clusters and, with TLS, its CA.
+func (o *benchOpts) workdir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if o.tls {
+		if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // benchSeries makes n measurements and prints each as a text row as it comes, or all of

@@ -98,16 +98,11 @@ stream), how close it came to a halt, and the monitor's evaluations.`,
 			case repeat < 1:
 				return fmt.Errorf("--repeat: %d; at least 1", repeat)
 			}
-			dir, err := os.MkdirTemp("", "murphy-bench-run-")
+			dir, err := o.workdir("murphy-bench-run-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			if o.tls {
-				if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
-					return err
-				}
-			}
 			out := cmd.OutOrStdout()
 			if output == "text" {
 				o.progress = cmd.ErrOrStderr()
