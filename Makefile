@@ -72,9 +72,10 @@ demo: build ## run `murphy dev`: a 3-node cluster, 12 workers, a demo experiment
 # (MURPHY_SIM_SEED=0 and 1).
 SIM_RUNS ?= 500
 
-bench: ## benchmarks: proxy overhead, analysis, FSM apply, the heterogeneous-fleet simulation
+bench: ## benchmarks: proxy overhead, analysis, FSM apply, a 2,000-target run end to end, the heterogeneous-fleet simulation
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./worker/... ./analysis/... ./coordinator/...
 	MURPHY_PROXY_BENCH=1 $(GO) test -count=1 -run TestProxyThroughputRatio -v ./worker/fault/httpfault/
+	$(MAKE) build && ./bin/murphy bench run --targets 2000
 	MURPHY_SIM_LONG=1 MURPHY_SIM_RUNS=$(SIM_RUNS) $(GO) test -count=1 -timeout 60m -run TestFleetSimLong -v ./coordinator/runner/
 	$(MAKE) reliability RELIABILITY_TRIALS=$(BENCH_RELIABILITY_TRIALS)
 

@@ -24,7 +24,7 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks that need real processes (halt fan-out, coordinator memory)",
+		Short: "Benchmarks that need real processes (halt fan-out, a whole run on many targets)",
 	}
 	var (
 		sizes  string
@@ -68,47 +68,65 @@ receipt, per worker.`,
 				}
 				ns = append(ns, n)
 			}
-			dir, err := os.MkdirTemp("", "murphy-bench-")
+			dir, err := o.workdir("murphy-bench-")
 			if err != nil {
 				return err
 			}
 			defer os.RemoveAll(dir)
-			if o.tls {
-				if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
-					return err
-				}
-			}
 			out := cmd.OutOrStdout()
 			if output == "text" {
 				printBenchHeader(out)
 			}
-			var results []haltResult
-			for i, n := range ns {
-				r, err := benchHalt(cmd.Context(), fmt.Sprintf("%s/run%d", dir, i), n, o)
-				if err != nil {
-					return err
-				}
-				results = append(results, r)
-				if output == "text" {
-					printBenchRow(out, r)
-				}
-			}
-			if output == outputJSON {
-				b, err := json.MarshalIndent(results, "", "  ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(out, string(b))
-			}
-			return nil
+			return benchSeries(out, output, len(ns), func(i int) (haltResult, error) {
+				return benchHalt(cmd.Context(), fmt.Sprintf("%s/run%d", dir, i), ns[i], o)
+			}, printBenchRow)
 		},
 	}
 	halt.Flags().StringVar(&sizes, "workers", "100,1000,10000", "comma-separated worker counts")
 	halt.Flags().IntVar(&o.nodes, "nodes", 1, "coordinators in the cluster (a Raft cluster on loopback)")
 	halt.Flags().BoolVar(&o.tls, "tls", false, "mutual TLS everywhere, with a throwaway CA (default: --insecure)")
 	halt.Flags().StringVarP(&output, "output", "o", "text", "text or json (json: an array, one object per size)")
-	cmd.AddCommand(halt, newBenchFloorCmd())
+	cmd.AddCommand(halt, newBenchRunCmd(), newBenchFloorCmd())
 	return cmd
+}
+
+// workdir makes a temporary directory for a bench's clusters and, with TLS, its CA.
+func (o *benchOpts) workdir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if o.tls {
+		if o.pki, err = newBenchPKI(dir + "/pki"); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// benchSeries makes n measurements and prints each as a text row as it comes, or all of
+// them as one JSON array at the end.
+func benchSeries[R any](out io.Writer, output string, n int, measure func(i int) (R, error), printText func(io.Writer, R)) error {
+	var results []R
+	for i := range n {
+		r, err := measure(i)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		if output != outputJSON {
+			printText(out, r)
+		}
+	}
+	if output == outputJSON {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out, string(b))
+	}
+	return nil
 }
 
 type benchOpts struct {
@@ -320,11 +338,19 @@ func pressHalt(ctx context.Context, conn *grpc.ClientConn, workers []*benchWorke
 	return [3]float64{ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(lat[len(lat)-1])}, nil
 }
 
-// connectBenchWorkers connects workers from to to-1 to addr, a bounded number at a time
-// (each hello to a coordinator commits a registration). The workers are returned even on
-// error, for closing.
+// connectBenchWorkers connects workers from to to-1 to addr; the workers are returned
+// even on error, for closing.
 func connectBenchWorkers(ctx context.Context, from, to int, addr string, creds func(int) credentials.TransportCredentials) ([]*benchWorker, error) {
-	workers := make([]*benchWorker, to-from)
+	return connectEach(from, to, func(i int) (*benchWorker, error) {
+		return connectBenchWorker(ctx, addr, benchWorkerID(i), creds(i))
+	})
+}
+
+// connectEach calls connect for from to to-1, a bounded number at a time (each hello to a
+// coordinator commits a registration), and returns what it made in order, even on error,
+// for closing.
+func connectEach[W any](from, to int, connect func(i int) (W, error)) ([]W, error) {
+	workers := make([]W, to-from)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
 	var firstErr error
@@ -335,7 +361,7 @@ func connectBenchWorkers(ctx context.Context, from, to int, addr string, creds f
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			w, err := connectBenchWorker(ctx, addr, benchWorkerID(i), creds(i))
+			w, err := connect(i)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -359,25 +385,80 @@ func closeBenchWorkers(workers []*benchWorker) {
 
 // benchWorker is a minimal worker: hello, heartbeats, and an acknowledgement for halts.
 type benchWorker struct {
-	conn   *grpc.ClientConn
-	cancel context.CancelFunc
-	acked  chan time.Time
+	*workerStream
+	acked chan time.Time
 }
 
-// connectBenchWorker connects like a worker: to addr, and to the leader a follower
-// redirects it to.
 func connectBenchWorker(ctx context.Context, addr, id string, creds credentials.TransportCredentials) (*benchWorker, error) {
+	s, err := openWorkerStream(ctx, addr, &murphyv1.Hello{
+		WorkerId: id, Labels: map[string]string{"region": "bench", "datacenter": "bench-1", "host": id},
+	}, creds)
+	if err != nil {
+		return nil, err
+	}
+	w := &benchWorker{workerStream: s, acked: make(chan time.Time, 1)}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+				_ = s.send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Heartbeat{Heartbeat: &murphyv1.Heartbeat{Seq: seq}}})
+			}
+		}
+	}()
+	go func() {
+		for {
+			m, err := s.stream.Recv()
+			if err != nil {
+				return
+			}
+			if h := m.GetHalt(); h != nil {
+				now := time.Now()
+				_ = s.send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: &murphyv1.HaltAck{RunId: h.RunId}}})
+				select {
+				case w.acked <- now:
+				default:
+				}
+			}
+		}
+	}()
+	return w, nil
+}
+
+func (w *benchWorker) close() {
+	if w != nil {
+		w.workerStream.close()
+	}
+}
+
+// workerStream is one lightweight worker's stream to the coordinator that welcomed it.
+// send may be called from any goroutine; one goroutine receives.
+type workerStream struct {
+	conn    *grpc.ClientConn
+	ctx     context.Context // done when the stream is closed
+	cancel  context.CancelFunc
+	stream  murphyv1.WorkerService_ConnectClient
+	welcome *murphyv1.Welcome
+	mu      sync.Mutex // serialises sends
+}
+
+// openWorkerStream connects like a worker: it says hello at addr, and at the leader a
+// follower redirects it to, until a coordinator welcomes it.
+func openWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, creds credentials.TransportCredentials) (*workerStream, error) {
 	for range 3 {
-		w, redirect, err := dialBenchWorker(ctx, addr, id, creds)
+		s, redirect, err := dialWorkerStream(ctx, addr, hello, creds)
 		if err != nil || redirect == "" {
-			return w, err
+			return s, err
 		}
 		addr = redirect
 	}
-	return nil, fmt.Errorf("worker %s: redirected more than twice", id)
+	return nil, fmt.Errorf("worker %s: redirected more than twice", hello.WorkerId)
 }
 
-func dialBenchWorker(ctx context.Context, addr, id string, creds credentials.TransportCredentials) (w *benchWorker, redirect string, err error) {
+func dialWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, creds credentials.TransportCredentials) (s *workerStream, redirect string, err error) {
 	conn, err := benchDial(addr, creds)
 	if err != nil {
 		return nil, "", err
@@ -389,63 +470,31 @@ func dialBenchWorker(ctx context.Context, addr, id string, creds credentials.Tra
 		conn.Close()
 		return nil, "", err
 	}
-	w = &benchWorker{conn: conn, cancel: cancel, acked: make(chan time.Time, 1)}
-	if err := stream.Send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: &murphyv1.Hello{
-		WorkerId: id, Labels: map[string]string{"region": "bench", "datacenter": "bench-1", "host": id},
-	}}}); err != nil {
-		w.close()
+	s = &workerStream{conn: conn, ctx: sctx, cancel: cancel, stream: stream}
+	if err := s.send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: hello}}); err != nil {
+		s.close()
 		return nil, "", err
 	}
 	first, err := stream.Recv()
 	if r := first.GetRedirect(); err == nil && r != nil {
-		w.close()
+		s.close()
 		return nil, r.LeaderAddr, nil
 	}
 	if err != nil || first.GetWelcome() == nil {
-		w.close()
-		return nil, "", fmt.Errorf("worker %s: no welcome (%v, %v)", id, first, err)
+		s.close()
+		return nil, "", fmt.Errorf("worker %s: no welcome (%v, %v)", hello.WorkerId, first, err)
 	}
-	var sendMu sync.Mutex
-	send := func(m *murphyv1.ConnectRequest) {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		_ = stream.Send(m)
-	}
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for seq := uint64(1); ; seq++ {
-			select {
-			case <-sctx.Done():
-				return
-			case <-t.C:
-				send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Heartbeat{Heartbeat: &murphyv1.Heartbeat{Seq: seq}}})
-			}
-		}
-	}()
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			if h := m.GetHalt(); h != nil {
-				now := time.Now()
-				send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_HaltAck{HaltAck: &murphyv1.HaltAck{RunId: h.RunId}}})
-				select {
-				case w.acked <- now:
-				default:
-				}
-			}
-		}
-	}()
-	return w, "", nil
+	s.welcome = first.GetWelcome()
+	return s, "", nil
 }
 
-func (w *benchWorker) close() {
-	if w == nil {
-		return
-	}
-	w.cancel()
-	w.conn.Close()
+func (s *workerStream) send(m *murphyv1.ConnectRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream.Send(m)
+}
+
+func (s *workerStream) close() {
+	s.cancel()
+	s.conn.Close()
 }
