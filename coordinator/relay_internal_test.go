@@ -1,6 +1,20 @@
 package coordinator
 
-import "github.com/hashicorp/raft"
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
+	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"github.com/murphy-chaos/murphy/worker"
+)
 
 // HoldsWorker reports whether the worker's own stream is attached to this node, and the
 // stream's ID there (a reconnection gets a new one), for the cluster tests in package
@@ -19,4 +33,49 @@ func (s *Server) RelaysWorker(id string) bool { return s.fleet.Relayed(id) }
 // TransferLeadership hands this node's leadership to to.
 func (s *Server) TransferLeadership(to *Server) error {
 	return s.raft.LeadershipTransferToServer(raft.ServerID(to.NodeID()), raft.ServerAddress(to.RaftAddr())).Error()
+}
+
+// TestBalance checks a node's share on a real FSM and fleet: with 30 live workers on 3
+// nodes a node keeps up to ceil(31/3)+4+1 = 16 of its own, sends the next to another
+// node, counts no relayed stream, and keeps a worker that was already redirected.
+func TestBalance(t *testing.T) {
+	s := &Server{cfg: Config{NodeID: "n1"}, fsm: fsm.New(), fleet: fleet.New(time.Now)}
+	index := uint64(0)
+	apply := func(cmd *murphyv1.Command) {
+		t.Helper()
+		index++
+		cmd.At = timestamppb.Now()
+		if err := s.fsm.ApplyCommand(index, cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		apply(&murphyv1.Command{Cmd: &murphyv1.Command_RegisterNode{RegisterNode: &murphyv1.RegisterNode{Node: &murphyv1.Node{
+			Id: fmt.Sprintf("n%d", i), RaftAddr: fmt.Sprintf("127.0.0.1:%d", 7000+i), GrpcAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i),
+		}}}})
+	}
+	for i := range 30 {
+		apply(&murphyv1.Command{Cmd: &murphyv1.Command_RegisterWorker{RegisterWorker: &murphyv1.RegisterWorker{WorkerId: fmt.Sprintf("w%d", i)}}})
+	}
+	for i := range 10 {
+		s.fleet.AttachVia(&murphyv1.Hello{WorkerId: fmt.Sprintf("r%d", i)}, "n2")
+	}
+	ctx := context.Background()
+	for i := range 16 {
+		if to := s.balance(ctx, "new"); to != nil {
+			t.Fatalf("with %d workers of its own, the node sends a new one to %s", i, to.Id)
+		}
+		s.fleet.Attach(&murphyv1.Hello{WorkerId: fmt.Sprintf("w%d", i)})
+	}
+	to := s.balance(ctx, "new")
+	if to == nil || to.Id == "n1" {
+		t.Fatalf("with 16 workers of its own, the node sends a new one to %v, want another node", to)
+	}
+	redirected := metadata.NewIncomingContext(ctx, metadata.Pairs(metadataRedirected, "true"))
+	if to := s.balance(redirected, "new"); to != nil {
+		t.Errorf("a redirected worker is sent on to %s", to.Id)
+	}
+	if metadataRedirected != worker.MetadataRedirected {
+		t.Errorf("the coordinator reads %q, the worker sends %q", metadataRedirected, worker.MetadataRedirected)
+	}
 }

@@ -94,8 +94,9 @@ func TestFollowerHeldWorkers(t *testing.T) {
 		if got := c.holder(w.id); got != want {
 			t.Fatalf("worker %s is held by node %d, want %d", w.id, got, want)
 		}
-		if i < 2 && !c.nodes[l].RelaysWorker(w.id) {
-			t.Errorf("the leader does not see %s through %s's relay", w.id, c.nodes[f].NodeID())
+		if i < 2 {
+			// Registered first, then attached: the relay follows the commit.
+			waitUntil(t, 5*time.Second, "the leader hears "+w.id+" through the follower's relay", func() bool { return c.nodes[l].RelaysWorker(w.id) })
 		}
 	}
 	id := submit(t, c.nodes[l].GRPCAddr(), fmt.Sprintf(testSpec, "500ms", "60s"))

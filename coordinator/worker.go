@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"maps"
 	"slices"
 	"time"
@@ -101,6 +102,12 @@ func (s *Server) serveRelayed(stream murphyv1.WorkerService_ConnectServer, hello
 		case <-recvErr:
 			return nil
 		case <-conn.Done():
+			if !s.leads() {
+				// Dropped as this node stepped down: the relay goes to the next leader.
+				return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
+			}
+			// Replaced by a newer stream of the worker, or the worker was declared lost:
+			// a clean end tells the node that holds the stream to end it too.
 			return nil
 		case <-term:
 			return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
@@ -132,6 +139,35 @@ type workerStream struct {
 	// mode later tells the worker again (a welcome), which makes it replay its samples
 	// to the leader that now hears them.
 	served bool
+	// held keeps the statuses and acknowledgements the worker sent while no leader
+	// heard it, for the next one; replay says samples were dropped meanwhile.
+	held   []*murphyv1.ConnectRequest
+	replay bool
+}
+
+// maxHeld bounds the reports kept for a worker while no leader hears it; past it the
+// oldest go, and the re-sent assignments and halts ask for them again.
+const maxHeld = 256
+
+// hold keeps m for the next leader: reports are kept, samples are replayed instead, and
+// heartbeats matter to no later leader.
+func (ws *workerStream) hold(m *murphyv1.ConnectRequest) {
+	switch m.Msg.(type) {
+	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck:
+		if len(ws.held) == maxHeld {
+			ws.held = ws.held[1:]
+		}
+		ws.held = append(ws.held, m)
+	case *murphyv1.ConnectRequest_Samples:
+		ws.replay = true
+	}
+}
+
+// takeHeld returns the held reports and forgets them.
+func (ws *workerStream) takeHeld() []*murphyv1.ConnectRequest {
+	h := ws.held
+	ws.held = nil
+	return h
 }
 
 // serveWorker holds a worker's own stream until the worker goes, the fleet drops it, or
@@ -195,17 +231,27 @@ func (s *Server) serveWorker(stream murphyv1.WorkerService_ConnectServer, hello 
 // lead serves the stream on the leader, as the runner's own worker.
 func (ws *workerStream) lead(term <-chan struct{}) error {
 	s, conn := ws.s, ws.conn
-	if ws.served {
-		if err := s.registerWorker(ws.stream, ws.hello); err != nil {
-			return err
-		}
+	// A no-op when the worker is registered as it is (serveWorker registered it when
+	// this node led from the start); a worker that arrived while no leader heard it is
+	// registered now.
+	if err := s.registerWorker(ws.stream, ws.hello); err != nil {
+		return err
+	}
+	if ws.served || ws.replay {
+		// This node now hears a worker some of whose samples no leader has: a welcome
+		// makes it replay them, and the runner waits for the replay from now.
 		s.fleet.Reannounced(conn)
 		if err := ws.stream.Send(s.welcomeMsg()); err != nil {
 			return err
 		}
+	}
+	if ws.served {
 		s.halts.pending(conn)
 	}
-	ws.served = true
+	ws.served, ws.replay = true, false
+	for _, m := range ws.takeHeld() {
+		s.fleet.Handle(conn, m)
+	}
 	s.pokeRunner()
 	for {
 		select {
@@ -307,10 +353,16 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 				return err
 			}
 		case m := <-ws.in:
-			if s.fleet.Observe(conn, m) && welcomed {
-				if err := up.Send(m); err != nil {
-					return errModeChanged
-				}
+			if !s.fleet.Observe(conn, m) {
+				continue
+			}
+			if !welcomed {
+				ws.hold(m)
+				continue
+			}
+			if err := up.Send(m); err != nil {
+				ws.hold(m)
+				return errModeChanged
 			}
 		case err := <-ws.inErr:
 			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
@@ -322,13 +374,19 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 					continue
 				}
 				welcomed = true
-				if ws.served {
-					// A new leader hears the worker: it replays its samples to it.
+				if ws.served || ws.replay {
+					// A leader hears the worker that has not had its samples: the
+					// welcome makes the worker replay them.
 					if err := ws.stream.Send(m); err != nil {
 						return err
 					}
 				}
-				ws.served = true
+				ws.served, ws.replay = true, false
+				for _, h := range ws.takeHeld() {
+					if err := up.Send(h); err != nil {
+						return errModeChanged
+					}
+				}
 				s.halts.pending(conn)
 				continue
 			case *murphyv1.ConnectResponse_Redirect:
@@ -341,7 +399,12 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 			if err := ws.stream.Send(m); err != nil {
 				return err
 			}
-		case <-upErr:
+		case err := <-upErr:
+			if errors.Is(err, io.EOF) {
+				// The leader ended this relay on purpose: the worker connected again
+				// elsewhere, or was declared lost. Its stream here ends too.
+				return nil
+			}
 			return errModeChanged
 		case <-conn.Done():
 			return nil
