@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -25,6 +26,7 @@ type haltSender struct {
 	mu      sync.Mutex
 	runs    map[string]bool // runs changed since the loop last looked
 	cluster bool            // the cluster halt changed
+	restore bool            // a snapshot replaced the state: any halt in it may be news
 	wake    chan struct{}
 
 	// Owned by the loop.
@@ -48,6 +50,35 @@ func (h *haltSender) observe(ch fsm.Change) {
 		h.runs[ch.RunID] = true
 	}
 	h.mu.Unlock()
+	h.poke()
+}
+
+// raftFSM is the FSM as raft drives it. A snapshot a lagging follower installs replaces
+// the state without applying entries, so the observers hear nothing of the halts in it;
+// restored tells the halt sender.
+type raftFSM struct {
+	*fsm.FSM
+	restored func()
+}
+
+func (r raftFSM) Restore(rc io.ReadCloser) error {
+	if err := r.FSM.Restore(rc); err != nil {
+		return err
+	}
+	r.restored()
+	return nil
+}
+
+// restored sends, after a snapshot was installed, the cluster halt and the halts of runs
+// halted within the halt window that this node has not sent yet.
+func (h *haltSender) restored() {
+	h.mu.Lock()
+	h.cluster, h.restore = true, true
+	h.mu.Unlock()
+	h.poke()
+}
+
+func (h *haltSender) poke() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -71,9 +102,14 @@ func (h *haltSender) run() {
 			}
 		case <-h.wake:
 			h.mu.Lock()
-			runs, cluster := h.runs, h.cluster
-			h.runs, h.cluster = map[string]bool{}, false
+			runs, cluster, restore := h.runs, h.cluster, h.restore
+			h.runs, h.cluster, h.restore = map[string]bool{}, false, false
 			h.mu.Unlock()
+			if restore {
+				for _, r := range h.s.fsm.EndedSince(h.s.cfg.Now().Add(-runner.HaltWindow)) {
+					runs[r.Id] = true
+				}
+			}
 			if cluster {
 				h.sendAll()
 			}

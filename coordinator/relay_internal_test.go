@@ -1,8 +1,10 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -77,5 +79,50 @@ func TestBalance(t *testing.T) {
 	}
 	if metadataRedirected != worker.MetadataRedirected {
 		t.Errorf("the coordinator reads %q, the worker sends %q", metadataRedirected, worker.MetadataRedirected)
+	}
+}
+
+// snapshotSink keeps a persisted snapshot in memory.
+type snapshotSink struct{ bytes.Buffer }
+
+func (*snapshotSink) ID() string    { return "test" }
+func (*snapshotSink) Cancel() error { return nil }
+func (*snapshotSink) Close() error  { return nil }
+
+// TestHaltInRestoredSnapshot: a follower that catches up by installing a snapshot applies
+// no entry, yet a cluster halt in the snapshot reaches the workers it holds.
+func TestHaltInRestoredSnapshot(t *testing.T) {
+	leader := fsm.New()
+	if err := leader.ApplyCommand(1, &murphyv1.Command{At: timestamppb.Now(), Cmd: &murphyv1.Command_HaltAll{HaltAll: &murphyv1.HaltAll{Reason: "drill"}}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := leader.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &snapshotSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+
+	s := &Server{cfg: Config{NodeID: "n2", Now: time.Now}, fsm: fsm.New(), fleet: fleet.New(time.Now), stop: make(chan struct{})}
+	s.halts = newHaltSender(s)
+	s.fsm.Observe(s.halts.observe)
+	s.wg.Add(1)
+	go s.halts.run()
+	defer func() { close(s.stop); s.wg.Wait() }()
+	conn := s.fleet.Attach(&murphyv1.Hello{WorkerId: "w1"})
+
+	if err := (raftFSM{FSM: s.fsm, restored: s.halts.restored}).Restore(io.NopCloser(&sink.Buffer)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no halt queued for the worker after the snapshot")
+	}
+	q := conn.Take()
+	if len(q) != 1 || q[0].Msg.GetHalt().GetReason() != "drill" {
+		t.Fatalf("queued %v, want the cluster halt", q)
 	}
 }

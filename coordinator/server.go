@@ -218,7 +218,7 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, store, snaps, trans)
+	r, err := raft.NewRaft(rc, raftFSM{FSM: s.fsm, restored: s.halts.restored}, logs, store, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("coordinator: start raft: %w", err)
 	}
