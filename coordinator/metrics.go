@@ -41,8 +41,8 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "murphy_workers_connected", Help: "Workers with a stream attached to this coordinator.",
-		}, func() float64 { return float64(len(s.fleet.ConnectedIDs())) }),
+			Name: "murphy_workers_connected", Help: "Workers whose own stream this coordinator holds (streams other nodes relay to the leader are not counted).",
+		}, func() float64 { return float64(s.fleet.DirectCount()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "murphy_fsm_applied_index", Help: "Index of the last log entry applied to this node's state.",
 		}, func() float64 { return float64(s.fsm.AppliedIndex()) }),

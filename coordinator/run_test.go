@@ -50,6 +50,12 @@ func startWorkersOn(t *testing.T, c *testCluster, proxies []string) []*testWorke
 // startWorkersServing is startWorkersOn with worker i's service answered by upstream(i).
 func startWorkersServing(t *testing.T, c *testCluster, proxies []string, upstream func(i int) http.Handler) []*testWorker {
 	t.Helper()
+	return startWorkersAt(t, c, proxies, upstream, func(int) []string { return c.addrs() })
+}
+
+// startWorkersAt is startWorkersServing with worker i given the coordinators coords(i).
+func startWorkersAt(t *testing.T, c *testCluster, proxies []string, upstream func(i int) http.Handler, coords func(i int) []string) []*testWorker {
+	t.Helper()
 	n := len(proxies)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -68,7 +74,7 @@ func startWorkersServing(t *testing.T, c *testCluster, proxies []string, upstrea
 		a, err := worker.New(worker.Config{
 			ID:           id,
 			Labels:       labels,
-			Coordinators: c.addrs(), DialOptions: workerDial(t, id),
+			Coordinators: coords(i), DialOptions: workerDial(t, id),
 			DataDir: t.TempDir(),
 			Proxies: []worker.ProxyConfig{{Listen: proxy, Upstream: up.URL}},
 			Logger:  logging.Discard(),

@@ -66,7 +66,12 @@ type Server struct {
 	runner       *runner.Runner
 	cancelRunner context.CancelFunc
 	leading      bool
-	conns        map[string]*grpc.ClientConn // gRPC address -> connection, for forwarding
+	// term is closed and replaced whenever this node starts or stops leading, so the
+	// worker streams it holds switch between serving and relaying.
+	term  chan struct{}
+	conns map[string]*grpc.ClientConn // gRPC address -> connection, for forwarding and relays
+
+	halts *haltSender // halts.go
 
 	watchers *watchHub
 	webhooks *notify.Notifier // nil without webhooks (webhook.go)
@@ -88,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		fsm:      fsm.New(),
 		fleet:    fleet.New(cfg.Now),
 		conns:    map[string]*grpc.ClientConn{},
+		term:     make(chan struct{}),
 		watchers: newWatchHub(),
 		stop:     make(chan struct{}),
 		policy:   policy.Murphy(),
@@ -95,6 +101,8 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registerer, s)
 	s.fsm.Observe(s.watchers.notify)
 	s.fsm.Observe(func(fsm.Change) { s.pokeRunner() })
+	s.halts = newHaltSender(s)
+	s.fsm.Observe(s.halts.observe)
 	s.fleet.SetMembership(s.fsm, func(w string, err error) { s.log.Warn("worker message dropped", "worker", w, "reason", err) })
 
 	var err error
@@ -210,12 +218,14 @@ func (s *Server) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("coordinator: inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, store, snaps, trans)
+	r, err := raft.NewRaft(rc, raftFSM{FSM: s.fsm, restored: s.halts.restored}, logs, store, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("coordinator: start raft: %w", err)
 	}
 	ok = true // raft owns the store and the transport now; Close shuts them down
 	s.raft = r
+	s.wg.Add(1)
+	go s.halts.run()
 	if s.cfg.Bootstrap && !existing {
 		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}})
 		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -572,6 +582,8 @@ func (s *Server) startLeading() {
 		Metrics:        s.metrics.runner,
 		Prometheus:     s.prom,
 		ScheduleLimits: s.cfg.ScheduleLimits,
+		// Every node sends halts to the workers it holds (halts.go).
+		NodesDeliverHalts: true,
 	})
 	s.mu.Lock()
 	if s.leading {
@@ -582,6 +594,7 @@ func (s *Server) startLeading() {
 	s.leading = true
 	s.runner = r
 	s.cancelRunner = cancel
+	s.newTermLocked()
 	s.mu.Unlock()
 	s.metrics.leader.Set(1)
 	s.log.Info("became leader")
@@ -607,14 +620,40 @@ func (s *Server) stopLeading() {
 		s.cancelRunner()
 		s.cancelRunner = nil
 	}
+	if was {
+		s.newTermLocked()
+	}
 	s.mu.Unlock()
 	if was {
 		s.webhooks.Follow()
 		s.metrics.leader.Set(0)
 		s.log.Info("lost leadership")
-		// Workers must follow the new leader; dropping their streams sends them looking.
-		s.fleet.DropAll()
+		// The workers connected here stay and are relayed to the new leader; streams
+		// other nodes relayed here go back to them, to be relayed to the new leader.
+		s.fleet.DropRelayed()
 	}
+}
+
+// newTermLocked tells the worker streams this node holds that it started or stopped
+// leading. s.mu must be held.
+func (s *Server) newTermLocked() {
+	close(s.term)
+	s.term = make(chan struct{})
+}
+
+// termChanged is closed when this node next starts or stops leading.
+func (s *Server) termChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term
+}
+
+// leads reports whether this node leads with a runner: worker streams are served here
+// rather than relayed from the moment the runner exists.
+func (s *Server) leads() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leading
 }
 
 // currentRunner is the runner of this leadership term, or nil on a follower.

@@ -1,16 +1,22 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"maps"
 	"slices"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -28,57 +34,422 @@ type workerService struct {
 
 var _ murphyv1.WorkerServiceServer = (*workerService)(nil)
 
+// Connect serves a worker's stream on any node. The node that holds a worker's stream
+// keeps it whatever happens to leadership: while it leads it serves the worker itself,
+// and while it follows it relays the stream to the leader over its one connection to it,
+// re-announcing the worker to each new leader. A stream another node relays here is
+// served only while this node leads, and never relayed again (DESIGN.md: "Any node holds
+// worker streams").
 func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) error {
 	s := w.s
-	if !s.IsLeader() {
-		id, addr := s.leaderAddr()
-		return stream.Send(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Redirect{Redirect: &murphyv1.Redirect{LeaderId: id, LeaderAddr: addr}}})
-	}
 	hello, err := recvHello(stream)
 	if err != nil {
 		return err
+	}
+	if via := s.relayedBy(stream.Context()); via != "" {
+		return s.serveRelayed(stream, hello, via)
 	}
 	// A worker certificate is bound to one worker: it cannot speak for another.
 	if id, ok := identityFrom(stream.Context()); ok && id.Via == "certificate" && id.Name != hello.WorkerId {
 		s.log.Warn("worker impersonation refused", "certificate", id.Name, "claimed", hello.WorkerId)
 		return fail(errDenied, "the worker certificate for %q cannot connect as worker %q", id.Name, hello.WorkerId)
 	}
+	if to := s.balance(stream.Context(), hello.WorkerId); to != nil {
+		return stream.Send(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Redirect{Redirect: &murphyv1.Redirect{LeaderId: to.Id, LeaderAddr: to.GrpcAddr}}})
+	}
+	return s.serveWorker(stream, hello)
+}
+
+// relayedBy returns the node that relays this stream, or "" for a worker's own stream.
+// Only a coordinator's certificate may relay (without TLS nothing is authenticated).
+func (s *Server) relayedBy(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	by := first(md, metadataForwarded)
+	if by == "" {
+		return ""
+	}
+	if id, ok := identityFrom(ctx); ok && id.Via != "insecure" && id.Role != tlsutil.RoleCoordinator {
+		return ""
+	}
+	return by
+}
+
+// serveRelayed serves, on the leader, a worker stream another node holds. It ends when
+// this node stops leading; the node that holds the stream then re-attaches it to the
+// new leader.
+func (s *Server) serveRelayed(stream murphyv1.WorkerService_ConnectServer, hello *murphyv1.Hello, via string) error {
+	term := s.termChanged()
+	if !s.leads() {
+		return fail(errNotApplied, "coordinator %s does not lead; relay to the leader", s.cfg.NodeID)
+	}
 	if err := s.registerWorker(stream, hello); err != nil {
 		return err
 	}
-	conn := s.fleet.Attach(hello)
+	conn := s.fleet.AttachVia(hello, via)
 	defer s.fleet.Detach(conn)
-	s.log.Info("worker connected", "worker", hello.WorkerId, "active_faults", len(hello.ActiveFaults))
-	if err := stream.Send(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Welcome{Welcome: &murphyv1.Welcome{
-		NodeId: s.cfg.NodeID, Lease: durationpb.New(s.cfg.WorkerLease), HeartbeatInterval: durationpb.New(s.cfg.HeartbeatInterval),
-	}}}); err != nil {
+	if err := stream.Send(s.welcomeMsg()); err != nil {
 		return err
 	}
 	s.pokeRunner()
-
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- s.receive(stream, conn) }()
 	for {
 		select {
 		case <-conn.Ready():
-			for _, o := range conn.Take() {
-				if err := fleet.SendTo(stream, o); err != nil {
-					return err
-				}
+			if err := sendQueued(stream, conn); err != nil {
+				return err
 			}
-		case err := <-recvErr:
-			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
+		case <-recvErr:
 			return nil
 		case <-conn.Done():
-			// Replaced by a newer stream, or this node stepped down: tell the worker
-			// where to go.
-			id, addr := s.leaderAddr()
-			_ = stream.Send(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Redirect{Redirect: &murphyv1.Redirect{LeaderId: id, LeaderAddr: addr}}})
+			if !s.leads() {
+				// Dropped as this node stepped down: the relay goes to the next leader.
+				return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
+			}
+			// Replaced by a newer stream of the worker, or the worker was declared lost:
+			// a clean end tells the node that holds the stream to end it too.
 			return nil
+		case <-term:
+			return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
 		case <-s.stop:
 			return fail(errUnavailable, "coordinator shutting down")
 		}
 	}
+}
+
+func (s *Server) welcomeMsg() *murphyv1.ConnectResponse {
+	return &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Welcome{Welcome: &murphyv1.Welcome{
+		NodeId: s.cfg.NodeID, Lease: durationpb.New(s.cfg.WorkerLease), HeartbeatInterval: durationpb.New(s.cfg.HeartbeatInterval),
+	}}}
+}
+
+// errModeChanged ends one way of serving a worker's stream (leading or relaying) so the
+// stream goes on in the other, or relays again to another leader.
+var errModeChanged = errors.New("serve the worker stream anew")
+
+// workerStream is one worker's own stream on this node, across changes of leader.
+type workerStream struct {
+	s      *Server
+	stream murphyv1.WorkerService_ConnectServer
+	hello  *murphyv1.Hello
+	conn   *fleet.Conn
+	in     chan *murphyv1.ConnectRequest
+	inErr  chan error
+	// served is set once the stream has been served in either mode: entering another
+	// mode later tells the worker again (a welcome), which makes it replay its samples
+	// to the leader that now hears them.
+	served bool
+	// held keeps the statuses and acknowledgements the worker sent while no leader
+	// heard it, for the next one; replay says samples were dropped meanwhile.
+	held   []*murphyv1.ConnectRequest
+	replay bool
+}
+
+// maxHeld bounds the reports kept for a worker while no leader hears it; past it the
+// oldest go, and the re-sent assignments and halts ask for them again.
+const maxHeld = 256
+
+// hold keeps m for the next leader: reports are kept, samples are replayed instead, and
+// heartbeats matter to no later leader.
+func (ws *workerStream) hold(m *murphyv1.ConnectRequest) {
+	switch m.Msg.(type) {
+	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck:
+		if len(ws.held) == maxHeld {
+			ws.held = ws.held[1:]
+		}
+		ws.held = append(ws.held, m)
+	case *murphyv1.ConnectRequest_Samples:
+		ws.replay = true
+	}
+}
+
+// takeHeld returns the held reports and forgets them.
+func (ws *workerStream) takeHeld() []*murphyv1.ConnectRequest {
+	h := ws.held
+	ws.held = nil
+	return h
+}
+
+// serveWorker holds a worker's own stream until the worker goes, the fleet drops it, or
+// the node stops.
+func (s *Server) serveWorker(stream murphyv1.WorkerService_ConnectServer, hello *murphyv1.Hello) error {
+	if s.leads() {
+		// Committed before the stream attaches, as the runner expects.
+		if err := s.registerWorker(stream, hello); err != nil {
+			return err
+		}
+	}
+	ws := &workerStream{s: s, stream: stream, hello: hello, in: make(chan *murphyv1.ConnectRequest), inErr: make(chan error, 1)}
+	ws.conn = s.fleet.Attach(hello)
+	defer s.fleet.Detach(ws.conn)
+	s.log.Info("worker connected", "worker", hello.WorkerId, "active_faults", len(hello.ActiveFaults))
+	// This node's welcome, whatever it is: the worker gets halts from the node that
+	// holds its stream, and a welcome must come first.
+	if err := stream.Send(s.welcomeMsg()); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				ws.inErr <- err
+				return
+			}
+			select {
+			case ws.in <- m:
+			case <-done:
+				return
+			}
+		}
+	}()
+	s.halts.pending(ws.conn)
+	wait := time.Duration(0)
+	for {
+		term := s.termChanged()
+		var err error
+		if s.leads() {
+			err = ws.lead(term)
+		} else {
+			err = ws.relay(term, wait)
+		}
+		if !errors.Is(err, errModeChanged) {
+			return err
+		}
+		// A relay that failed is tried again after a pause, which grows while no leader
+		// answers; a change of term is acted on at once.
+		select {
+		case <-term:
+			wait = 0
+		default:
+			wait = min(max(2*wait, 50*time.Millisecond), time.Second)
+		}
+	}
+}
+
+// lead serves the stream on the leader, as the runner's own worker.
+func (ws *workerStream) lead(term <-chan struct{}) error {
+	s, conn := ws.s, ws.conn
+	// A no-op when the worker is registered as it is (serveWorker registered it when
+	// this node led from the start); a worker that arrived while no leader heard it is
+	// registered now.
+	if err := s.registerWorker(ws.stream, ws.hello); err != nil {
+		return err
+	}
+	if ws.served || ws.replay {
+		// This node now hears a worker some of whose samples no leader has: a welcome
+		// makes it replay them, and the runner waits for the replay from now.
+		s.fleet.Reannounced(conn)
+		if err := ws.stream.Send(s.welcomeMsg()); err != nil {
+			return err
+		}
+	}
+	if ws.served {
+		s.halts.pending(conn)
+	}
+	ws.served, ws.replay = true, false
+	for _, m := range ws.takeHeld() {
+		s.fleet.Handle(conn, m)
+	}
+	s.pokeRunner()
+	for {
+		select {
+		case <-conn.Ready():
+			if err := ws.flush(); err != nil {
+				return err
+			}
+		case m := <-ws.in:
+			if m.GetSamples() != nil {
+				s.metrics.samplesIngested.Add(float64(len(m.GetSamples().Samples)))
+			}
+			if reply := s.fleet.Handle(conn, m); reply != nil {
+				if err := ws.stream.Send(reply); err != nil {
+					return err
+				}
+			}
+		case err := <-ws.inErr:
+			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
+			return nil
+		case <-conn.Done():
+			return nil
+		case <-term:
+			return errModeChanged
+		case <-s.stop:
+			return fail(errUnavailable, "coordinator shutting down")
+		}
+	}
+}
+
+func (ws *workerStream) flush() error { return sendQueued(ws.stream, ws.conn) }
+
+// sendQueued sends what is queued for conn's worker on its stream.
+func sendQueued(stream murphyv1.WorkerService_ConnectServer, conn *fleet.Conn) error {
+	for _, o := range conn.Take() {
+		if err := fleet.SendTo(stream, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relay serves the stream on a follower: the worker's messages go to the leader over the
+// node's connection to it, the leader's come back, and halts leave from here. It attaches
+// to the leader after wait, serving the stream meanwhile; what the worker sends while no
+// leader hears it is not relayed, since what matters is sent again (statuses answer
+// re-sent assignments, acknowledgements answer re-delivered halts, samples replay).
+func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
+	s, conn := ws.s, ws.conn
+	ctx, cancel := context.WithCancel(ws.stream.Context())
+	defer cancel()
+	var (
+		up       murphyv1.WorkerService_ConnectClient
+		upIn     = make(chan *murphyv1.ConnectResponse)
+		upErr    = make(chan error, 1)
+		welcomed bool
+	)
+	attach := func() error {
+		id, addr := s.leaderAddr()
+		if id == "" || addr == "" || id == s.cfg.NodeID {
+			return errModeChanged // no leader yet, or this node is about to lead
+		}
+		cc, err := s.dial(addr)
+		if err != nil {
+			return errModeChanged
+		}
+		octx := metadata.NewOutgoingContext(ctx, metadata.Pairs(metadataForwarded, s.cfg.NodeID))
+		if up, err = murphyv1.NewWorkerServiceClient(cc).Connect(octx); err != nil {
+			return errModeChanged
+		}
+		if err := up.Send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: s.fleet.Announce(ws.hello)}}); err != nil {
+			return errModeChanged
+		}
+		go func() {
+			for {
+				m, err := up.Recv()
+				if err != nil {
+					upErr <- err
+					return
+				}
+				select {
+				case upIn <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := attach(); err != nil {
+				return err
+			}
+		case <-conn.Ready():
+			if err := ws.flush(); err != nil {
+				return err
+			}
+		case m := <-ws.in:
+			if !s.fleet.Observe(conn, m) {
+				continue
+			}
+			if !welcomed {
+				ws.hold(m)
+				continue
+			}
+			if err := up.Send(m); err != nil {
+				ws.hold(m)
+				return errModeChanged
+			}
+		case err := <-ws.inErr:
+			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
+			return nil
+		case m := <-upIn:
+			switch msg := m.Msg.(type) {
+			case *murphyv1.ConnectResponse_Welcome:
+				if welcomed {
+					continue
+				}
+				welcomed = true
+				if ws.served || ws.replay {
+					// A leader hears the worker that has not had its samples: the
+					// welcome makes the worker replay them.
+					if err := ws.stream.Send(m); err != nil {
+						return err
+					}
+				}
+				ws.served, ws.replay = true, false
+				for _, h := range ws.takeHeld() {
+					if err := up.Send(h); err != nil {
+						return errModeChanged
+					}
+				}
+				s.halts.pending(conn)
+				continue
+			case *murphyv1.ConnectResponse_Redirect:
+				return errModeChanged
+			case *murphyv1.ConnectResponse_StartProbes:
+				s.fleet.SetProbing(conn.WorkerID, msg.StartProbes.GetRunId(), true)
+			case *murphyv1.ConnectResponse_StopProbes:
+				s.fleet.SetProbing(conn.WorkerID, msg.StopProbes.GetRunId(), false)
+			}
+			if err := ws.stream.Send(m); err != nil {
+				return err
+			}
+		case err := <-upErr:
+			if errors.Is(err, io.EOF) {
+				// The leader ended this relay on purpose: the worker connected again
+				// elsewhere, or was declared lost. Its stream here ends too.
+				return nil
+			}
+			return errModeChanged
+		case <-conn.Done():
+			return nil
+		case <-term:
+			return errModeChanged
+		case <-s.stop:
+			return fail(errUnavailable, "coordinator shutting down")
+		}
+	}
+}
+
+// metadataRedirected marks a worker's stream opened on a node's redirect
+// (worker.MetadataRedirected): it is admitted whatever the node's share, so a worker is
+// turned away at most once and two full nodes cannot bounce it between them.
+const metadataRedirected = "murphy-redirected"
+
+// balance returns the node a new worker should go to instead of this one, or nil to
+// keep it. A node holds at most its share of the live workers, ceil(workers/nodes),
+// plus a slack (4 and a tenth of the share) so that a few workers more or less move
+// none; the rest go to another node picked by a hash of the worker's ID, so those a full
+// node turns away spread over the others. Workers usually spread by themselves (each
+// starts at a hash of its ID over its list of coordinators); this catches a list of one
+// address or the workers of a node that was down.
+func (s *Server) balance(ctx context.Context, worker string) *murphyv1.Node {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if first(md, metadataRedirected) != "" {
+		return nil
+	}
+	var others []*murphyv1.Node
+	nodes := s.fsm.Nodes()
+	for _, n := range nodes {
+		if n.Id != s.cfg.NodeID && n.GrpcAddr != "" {
+			others = append(others, n)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	share := (s.fsm.LiveWorkers() + len(nodes)) / len(nodes) // ceil((workers+1)/nodes)
+	if s.fleet.DirectCount() < share+4+share/10 {
+		return nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(worker))
+	return others[int(h.Sum32()%uint32(len(others)))]
 }
 
 func recvHello(stream murphyv1.WorkerService_ConnectServer) (*murphyv1.Hello, error) {

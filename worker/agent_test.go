@@ -454,6 +454,30 @@ func TestAgentReconnectReplaysSamples(t *testing.T) {
 	})
 }
 
+// TestAgentReplaysOnWelcome: a welcome on an open stream (the node that holds the stream
+// now relays it to a new leader) makes the worker send its samples again, on the same
+// stream.
+func TestAgentReplaysOnWelcome(t *testing.T) {
+	f := startFake(t, "127.0.0.1:0")
+	startAgent(t, []string{f.addr}, nil)
+	f.push <- &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StartProbes{StartProbes: &murphyv1.StartProbes{
+		RunId: "r1", Until: timestamppb.New(time.Now().Add(time.Minute)),
+		Probes: []*murphyv1.Probe{{Metric: "lat", Interval: durationpb.New(20 * time.Millisecond),
+			Kind: &murphyv1.Probe_Http{Http: &murphyv1.HTTPProbe{Url: "http://{{proxy}}/"}}}}}}}
+	first := func(m *murphyv1.ConnectRequest) bool {
+		return slices.ContainsFunc(m.GetSamples().GetSamples(), func(s *murphyv1.Sample) bool { return s.Seq == 1 })
+	}
+	f.await(t, "sample 1", first)
+	if n := f.count(first); n != 1 {
+		t.Fatalf("sample 1 sent %d times before the welcome", n)
+	}
+	f.push <- &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Welcome{Welcome: &murphyv1.Welcome{NodeId: "relay"}}}
+	eventually(t, "sample 1 sent again after the welcome", func() bool { return f.count(first) >= 2 })
+	if n := f.count(isHello); n != 1 {
+		t.Errorf("%d hellos: the worker reconnected instead of replaying on its stream", n)
+	}
+}
+
 func TestAgentRevertsJournalAtStartup(t *testing.T) {
 	dir := t.TempDir()
 	j, err := journal.Open(dir)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -26,19 +28,29 @@ var (
 	errNoLeader = errors.New("coordinator has no leader")
 )
 
-// connectLoop keeps one stream to the leader until ctx ends: it rotates through the
-// configured coordinators, follows redirects, and backs off with full jitter.
+// MetadataRedirected marks a stream opened on a coordinator's redirect: the node it
+// names admits the worker even past its share of the fleet, so a worker is turned away
+// at most once in a row.
+const MetadataRedirected = "murphy-redirected"
+
+// connectLoop keeps one stream to a coordinator until ctx ends: it rotates through the
+// configured coordinators, follows redirects, and backs off with full jitter. Any node
+// holds the stream (followers relay it to the leader), so workers start at a hash of
+// their ID over the list and spread over the nodes they are given.
 func (a *Agent) connectLoop(ctx context.Context) {
 	next, hops, attempt := "", 0, 0
-	i := 0
+	h := fnv.New32a()
+	h.Write([]byte(a.cfg.ID))
+	i := int(h.Sum32() % uint32(len(a.cfg.Coordinators)))
 	for ctx.Err() == nil {
 		addr := next
 		if addr == "" {
 			addr = a.cfg.Coordinators[i%len(a.cfg.Coordinators)]
 			i++
 		}
+		redirected := next != ""
 		next = ""
-		redirect, welcomed, err := a.session(ctx, addr)
+		redirect, welcomed, err := a.session(ctx, addr, redirected)
 		if ctx.Err() != nil {
 			return
 		}
@@ -46,7 +58,7 @@ func (a *Agent) connectLoop(ctx context.Context) {
 			attempt, hops = 0, 0
 		}
 		if redirect != "" {
-			a.log.Info("redirected to the leader", "from", addr, "leader", redirect)
+			a.log.Info("redirected", "from", addr, "to", redirect)
 			next = redirect
 			a.cfg.Policy.NoteCoordinator(redirect) // the leader's address is protected too
 			if hops++; hops <= maxRedirectHops {
@@ -82,9 +94,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// session runs one stream. It returns the leader's address when redirected, and whether
-// the coordinator welcomed the worker.
-func (a *Agent) session(ctx context.Context, addr string) (redirect string, welcomed bool, err error) {
+// session runs one stream. It returns the address it is redirected to, if it is, and
+// whether the coordinator welcomed the worker. redirected marks a stream opened on a
+// redirect.
+func (a *Agent) session(ctx context.Context, addr string, redirected bool) (redirect string, welcomed bool, err error) {
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, a.cfg.DialOptions...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
@@ -98,7 +111,11 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := murphyv1.NewWorkerServiceClient(conn).Connect(sctx)
+	octx := sctx
+	if redirected {
+		octx = metadata.AppendToOutgoingContext(sctx, MetadataRedirected, "true")
+	}
+	stream, err := murphyv1.NewWorkerServiceClient(conn).Connect(octx)
 	if err != nil {
 		return "", false, fmt.Errorf("connect %s: %w", addr, err)
 	}
@@ -157,11 +174,8 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 	defer a.m.connected.Set(0)
 	a.log.Info("connected", "coordinator", addr)
 
-	// Replay: everything buffered goes again; the coordinator dedups by seq.
+	a.replay()
 	a.mu.Lock()
-	for _, r := range a.runs {
-		r.buf.Rewind()
-	}
 	hbInterval, lease := a.hbInterval, a.lease
 	a.mu.Unlock()
 
@@ -184,11 +198,21 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 		case err := <-recvErr:
 			return "", true, fmt.Errorf("receive from %s: %w", addr, err)
 		case m := <-recv:
-			if r := m.GetRedirect(); r != nil { // leadership moved under the stream
+			if r := m.GetRedirect(); r != nil { // the node sends the worker elsewhere
 				if r.GetLeaderAddr() == "" {
 					return "", true, errNoLeader
 				}
 				return r.GetLeaderAddr(), true, nil
+			}
+			if w := m.GetWelcome(); w != nil {
+				// The node that holds this stream relays it to a new leader, which
+				// has none of this worker's samples yet.
+				a.welcome(w)
+				a.replay()
+				if err := a.flushSamples(send); err != nil {
+					return "", true, err
+				}
+				continue
 			}
 			a.handle(m)
 		case <-hb.C:
@@ -212,6 +236,16 @@ func (a *Agent) session(ctx context.Context, addr string) (redirect string, welc
 		if err := a.flushOutbox(send); err != nil {
 			return "", true, err
 		}
+	}
+}
+
+// replay sends every sample kept for a run again, from the next flush on; the
+// coordinator drops what it has by sequence number.
+func (a *Agent) replay() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.runs {
+		r.buf.Rewind()
 	}
 }
 

@@ -32,6 +32,10 @@ type Conn struct {
 	// reconnected since".
 	ID       uint64
 	WorkerID string
+	// Via is the node that holds the worker's own stream and relays it here, or empty
+	// when the worker is connected to this node. A relayed worker's halts leave from the
+	// node that holds its stream (see the coordinator's DESIGN.md).
+	Via string
 	// The worker's labels and capabilities are not kept here: the replicated state
 	// holds them (registerWorker commits any change before the stream attaches), and a
 	// copy per stream would cost every idle worker the size of its labels again.
@@ -143,9 +147,14 @@ func (f *Fleet) Samples() *Samples {
 
 // Attach registers a worker's stream after its hello. A previous stream of the same worker
 // is closed: the newest connection wins.
-func (f *Fleet) Attach(h *murphyv1.Hello) *Conn {
+func (f *Fleet) Attach(h *murphyv1.Hello) *Conn { return f.AttachVia(h, "") }
+
+// AttachVia is Attach for a stream that node via holds and relays here ("" for the
+// worker's own stream).
+func (f *Fleet) AttachVia(h *murphyv1.Hello, via string) *Conn {
 	c := &Conn{
 		WorkerID:  h.WorkerId,
+		Via:       via,
 		Connected: f.now(),
 		ready:     make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -213,6 +222,60 @@ func (f *Fleet) DropAll() {
 	}
 }
 
+// DropRelayed closes the streams other nodes relay here and keeps the workers' own: a
+// leader that steps down stops serving relays (their nodes re-attach them to the new
+// leader), while the workers connected to it stay, relayed in turn.
+func (f *Fleet) DropRelayed() {
+	f.mu.Lock()
+	var conns []*Conn
+	for w, c := range f.conns {
+		if c.Via != "" {
+			conns = append(conns, c)
+			delete(f.conns, w)
+		}
+	}
+	f.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// Relayed reports whether the worker's current stream is relayed by another node.
+func (f *Fleet) Relayed(worker string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.conns[worker]
+	return ok && c.Via != ""
+}
+
+// Direct lists the workers whose own streams this node holds (relayed ones excluded),
+// sorted: the workers whose halts leave from this node.
+func (f *Fleet) Direct() []string {
+	f.mu.Lock()
+	out := make([]string, 0, len(f.conns))
+	for w, c := range f.conns {
+		if c.Via == "" {
+			out = append(out, w)
+		}
+	}
+	f.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// DirectCount is len(Direct()) without the list.
+func (f *Fleet) DirectCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.conns {
+		if c.Via == "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Reset starts every known worker's contact clock at now; the runner calls it on becoming
 // leader so workers get a full lease to reconnect. It keeps the samples: workers may have
 // reconnected and replayed theirs before the runner started, and replays are deduplicated
@@ -230,10 +293,7 @@ func (f *Fleet) Reset(workers []string) {
 // Handle processes one message from a worker's stream. It returns the reply to send at
 // once, if any.
 func (f *Fleet) Handle(c *Conn, msg *murphyv1.ConnectRequest) *murphyv1.ConnectResponse {
-	f.mu.Lock()
-	f.contact[c.WorkerID] = f.now()
-	f.mu.Unlock()
-	if !f.admitted(c.WorkerID, msg) {
+	if !f.note(c, msg, true) {
 		return nil
 	}
 	switch m := msg.Msg.(type) {
@@ -242,18 +302,56 @@ func (f *Fleet) Handle(c *Conn, msg *murphyv1.ConnectRequest) *murphyv1.ConnectR
 	case *murphyv1.ConnectRequest_Samples:
 		// Reset replaces the store when this node becomes leader; read it under the lock.
 		f.Samples().Add(c.WorkerID, m.Samples)
+	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck:
+		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
+	}
+	return nil
+}
+
+// Observe is Handle on a node that relays the worker's stream to the leader: it keeps
+// what the node must know to re-announce the worker to another leader (its contact and
+// the faults it reports active) and leaves the rest (samples, events) to the leader. It
+// reports whether the message passed the limits; one that did not is not relayed. Run
+// membership is left to the leader: this node may not have applied the run's groups yet
+// when a worker answers an assignment the leader sent just after committing them.
+func (f *Fleet) Observe(c *Conn, msg *murphyv1.ConnectRequest) bool { return f.note(c, msg, false) }
+
+// note records contact and the faults a message reports, after the limits (and the run
+// membership when member is set).
+func (f *Fleet) note(c *Conn, msg *murphyv1.ConnectRequest, member bool) bool {
+	f.mu.Lock()
+	f.contact[c.WorkerID] = f.now()
+	f.mu.Unlock()
+	if !f.admitted(c.WorkerID, msg, member) {
+		return false
+	}
+	switch m := msg.Msg.(type) {
 	case *murphyv1.ConnectRequest_StepStatus:
 		f.trackFault(c.WorkerID, m.StepStatus)
-		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
 	case *murphyv1.ConnectRequest_HaltAck:
 		f.mu.Lock()
 		for _, id := range m.HaltAck.Reverted {
 			delete(f.faults[c.WorkerID], id)
 		}
 		f.mu.Unlock()
-		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
 	}
-	return nil
+	return true
+}
+
+// Announce is the worker's hello as this node knows the worker now: the one it sent,
+// with the faults and the probes it has reported since. A node that relays the worker
+// sends it to each new leader, so the leader learns what a reconnecting worker would
+// have told it, without the worker reconnecting.
+func (f *Fleet) Announce(h *murphyv1.Hello) *murphyv1.Hello {
+	out := proto.CloneOf(h)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out.ActiveFaults = out.ActiveFaults[:0]
+	for _, id := range slices.Sorted(maps.Keys(f.faults[h.WorkerId])) {
+		out.ActiveFaults = append(out.ActiveFaults, proto.CloneOf(f.faults[h.WorkerId][id]))
+	}
+	out.ProbingRuns = slices.Sorted(maps.Keys(f.probing[h.WorkerId]))
+	return out
 }
 
 func (f *Fleet) trackFault(worker string, st *murphyv1.StepStatus) {
@@ -297,6 +395,31 @@ func (f *Fleet) Queue(worker string, o Outbound) bool {
 	}
 	f.Detach(c)
 	return false
+}
+
+// QueueDirect is Queue for a worker whose own stream this node holds; it sends nothing
+// to a worker another node relays here (that node sends it its halts).
+func (f *Fleet) QueueDirect(worker string, o Outbound) bool {
+	f.mu.Lock()
+	c, ok := f.conns[worker]
+	f.mu.Unlock()
+	if !ok || c.Via != "" {
+		return false
+	}
+	if c.push(o) {
+		return true
+	}
+	f.Detach(c)
+	return false
+}
+
+// Reannounced restarts the worker's clocks when its stream, held all along, is heard by a
+// new leader: the leader waits a full replay from it (ConnectedSince) and a full lease.
+func (f *Fleet) Reannounced(c *Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.Connected = f.now()
+	f.contact[c.WorkerID] = c.Connected
 }
 
 // ConnID returns the ID of the worker's current stream, or 0 when it has none.

@@ -42,8 +42,8 @@ func (f *Fleet) SetMembership(m Membership, onReject func(worker string, err err
 }
 
 // admitted runs admit and counts and reports a rejection.
-func (f *Fleet) admitted(worker string, msg *murphyv1.ConnectRequest) bool {
-	err := f.admit(worker, msg)
+func (f *Fleet) admitted(worker string, msg *murphyv1.ConnectRequest, member bool) bool {
+	err := f.admit(worker, msg, member)
 	if err == nil {
 		return true
 	}
@@ -63,11 +63,14 @@ func (f *Fleet) Rejected() uint64 { return f.rejected.Load() }
 
 // admit checks one message from worker c against the limits and the membership. It
 // returns why the message is dropped, or nil. A step status's error text is cut to
-// MaxErrorBytes in place.
-func (f *Fleet) admit(worker string, msg *murphyv1.ConnectRequest) error {
+// MaxErrorBytes in place. Without checkMember the membership is not asked.
+func (f *Fleet) admit(worker string, msg *murphyv1.ConnectRequest, checkMember bool) error {
 	f.mu.Lock()
 	member := f.member
 	f.mu.Unlock()
+	if !checkMember {
+		member = nil
+	}
 	isMember := func(run string) bool { return member == nil || member.Member(run, worker) }
 	switch m := msg.Msg.(type) {
 	case *murphyv1.ConnectRequest_Heartbeat:

@@ -323,6 +323,20 @@ func (f *FSM) Workers() []*murphyv1.Worker {
 	return out
 }
 
+// LiveWorkers counts the registered workers not declared lost, without copying them: every
+// node asks it when a worker connects, to know its share of the fleet.
+func (f *FSM) LiveWorkers() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := 0
+	for _, w := range f.workers {
+		if w.State != murphyv1.WorkerState_WORKER_STATE_LOST {
+			n++
+		}
+	}
+	return n
+}
+
 // Nodes returns copies of the coordinator nodes sorted by ID.
 func (f *FSM) Nodes() []*murphyv1.Node {
 	f.mu.RLock()

@@ -29,3 +29,35 @@ func (f *FSM) Member(run, worker string) bool {
 	}
 	return false
 }
+
+// HaltPending reports, for a halted run, the halt's reason and which of its members have
+// not had their reverts recorded. ok is false for a run that is unknown or not halted.
+// Every node asks it when it applies a halt, to deliver it to its own workers, so it
+// reads in place instead of copying the run.
+func (f *FSM) HaltPending(run string) (reason string, pending []string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, found := f.runs[run]
+	if !found || r.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED || r.Halt == nil {
+		return "", nil, false
+	}
+	seen := make(map[string]bool, len(r.Halt.Reverts))
+	for _, rv := range r.Halt.Reverts {
+		seen[rv.WorkerId] = true
+	}
+	add := func(g *murphyv1.Groups) {
+		for _, ws := range [][]string{g.GetExperiment(), g.GetControl()} {
+			for _, w := range ws {
+				if !seen[w] {
+					seen[w] = true
+					pending = append(pending, w)
+				}
+			}
+		}
+	}
+	add(r.Groups)
+	for _, wv := range r.Waves {
+		add(wv.Groups)
+	}
+	return r.Halt.Reason, pending, true
+}

@@ -24,7 +24,8 @@ var holders = map[murphyv1.Role][]string{
 	murphyv1.Role_ROLE_VIEWER:   {tlsutil.RoleViewer, tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator},
 	murphyv1.Role_ROLE_OPERATOR: {tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator},
 	murphyv1.Role_ROLE_ADMIN:    {tlsutil.RoleAdmin, tlsutil.RoleCoordinator},
-	murphyv1.Role_ROLE_WORKER:   {tlsutil.RoleWorker},
+	// A coordinator relays the streams of the workers connected to it to the leader.
+	murphyv1.Role_ROLE_WORKER: {tlsutil.RoleWorker, tlsutil.RoleCoordinator},
 }
 
 // Holders returns the roles that hold level r, nil for a level the contract does not know.

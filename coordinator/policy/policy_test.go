@@ -80,7 +80,8 @@ var (
 	readers   = []string{tlsutil.RoleViewer, tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
 	operators = []string{tlsutil.RoleOperator, tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
 	admins    = []string{tlsutil.RoleAdmin, tlsutil.RoleCoordinator}
-	workers   = []string{tlsutil.RoleWorker}
+	// Changed since: a coordinator connects too, to relay its workers' streams.
+	workers = []string{tlsutil.RoleWorker, tlsutil.RoleCoordinator}
 
 	access = map[string][]string{
 		"/murphy.v1.ExperimentService/Validate":        readers,

@@ -418,17 +418,17 @@ func (r *Runner) stopProbes(run *murphyv1.Run) {
 	}
 }
 
-// haltWindow is how long after a halt the leader keeps delivering it to workers that have
+// HaltWindow is how long after a halt the leader keeps delivering it to workers that have
 // not acknowledged. Past it, workers that never answered have reverted by their own
 // dead-man's switch or deadline.
-const haltWindow = 10 * time.Minute
+const HaltWindow = 10 * time.Minute
 
 // finishHalts delivers committed halts to every member that has not acknowledged and
 // commits the acknowledgements. A new leader does the same for halts committed under the
 // old one.
 func (r *Runner) finishHalts(ctx context.Context) {
 	r.finishRollbacks(ctx)
-	for _, run := range r.heldEnded(r.cfg.Now().Add(-haltWindow)) {
+	for _, run := range r.heldEnded(r.cfg.Now().Add(-HaltWindow)) {
 		if run.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED {
 			continue
 		}
@@ -464,6 +464,9 @@ func (r *Runner) deliverHalt(run *murphyv1.Run) {
 			r.cfg.Metrics.HaltFanout.Observe(last.Sub(run.Halt.At.AsTime()).Seconds())
 		}
 		rs.fanoutRecorded = true
+		return
+	}
+	if r.cfg.NodesDeliverHalts {
 		return
 	}
 	msg := fleet.NewShared(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: run.Id, Reason: run.Halt.GetReason()}}}).Outbound()
@@ -510,7 +513,7 @@ func (r *Runner) reconcile() {
 			r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: af.RunId, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
 		}
 	}
-	for _, run := range r.heldEnded(r.cfg.Now().Add(-haltWindow)) {
+	for _, run := range r.heldEnded(r.cfg.Now().Add(-HaltWindow)) {
 		if (run.Phase == murphyv1.RunPhase_RUN_PHASE_COMPLETED || run.Phase == murphyv1.RunPhase_RUN_PHASE_FAILED) && !r.stateOf(run).probesStopped {
 			r.stopProbes(run)
 		}

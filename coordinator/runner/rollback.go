@@ -26,7 +26,7 @@ import (
 // leader resends any step no result was committed for, for rollbackWindow after the end.
 
 // rollbackWindow bounds how long after a run's end its rollbacks are still delivered.
-const rollbackWindow = haltWindow
+const rollbackWindow = HaltWindow
 
 // rollbackID names one worker's part in one rollback step. Its assignment carries the
 // step as -1-i, so the runs' steps (0 and up) and the rollbacks never share a number.

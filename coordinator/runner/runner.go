@@ -58,6 +58,11 @@ type Config struct {
 	Prometheus *promsrc.Client
 	// ScheduleLimits bound continuous chaos across schedules (limits.go).
 	ScheduleLimits Limits
+	// NodesDeliverHalts says every node of the cluster sends committed halts to the
+	// workers whose streams it holds, as it applies them, and again on each new stream:
+	// the runner then only files the acknowledgements. Without it (a fleet driven by the
+	// runner alone) the runner sends the halts itself.
+	NodesDeliverHalts bool
 }
 
 func (c *Config) defaults() {
@@ -294,7 +299,7 @@ func (r *Runner) handle(ev fleet.Event) {
 
 func (r *Runner) haltedRunsOf(worker string) []*murphyv1.Run {
 	var out []*murphyv1.Run
-	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-HaltWindow)) {
 		if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED && member(run, worker) {
 			out = append(out, run)
 		}
@@ -384,6 +389,9 @@ func (r *Runner) deliverHaltAll() {
 	if at := h.At.AsTime(); r.haltAll == nil || !at.Equal(r.haltAll.at) {
 		r.setHaltAll(&haltAllState{at: at, acked: map[string]bool{}, want: len(r.cfg.Fleet.ConnectedIDs())})
 	}
+	if r.cfg.NodesDeliverHalts {
+		return
+	}
 	// One message for every worker, marshalled once: it is never modified after this.
 	msg := fleet.NewShared(&murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{Reason: h.Reason}}}).Outbound()
 	for _, w := range r.cfg.Fleet.ConnectedIDs() {
@@ -469,7 +477,7 @@ func (r *Runner) dropOldSamples(now time.Time) {
 	samples := r.cfg.Fleet.Samples()
 	for _, id := range samples.Runs() {
 		run := r.cfg.FSM.Run(id)
-		if run == nil || (fsm.Terminal(run.Phase) && now.Sub(run.GetEndedAt().AsTime()) > haltWindow) {
+		if run == nil || (fsm.Terminal(run.Phase) && now.Sub(run.GetEndedAt().AsTime()) > HaltWindow) {
 			samples.Drop(id)
 		}
 	}

@@ -107,7 +107,7 @@ func (r *Runner) rebuild() {
 	for _, run := range r.cfg.FSM.ActiveRuns() {
 		r.stateOf(run)
 	}
-	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-haltWindow)) {
+	for _, run := range r.cfg.FSM.EndedSince(r.cfg.Now().Add(-HaltWindow)) {
 		rs := r.stateOf(run)
 		rs.probesStopped, rs.fanoutRecorded = false, false
 	}
@@ -169,7 +169,7 @@ func (r *Runner) finished(run *murphyv1.Run, rs *runState, now time.Time) bool {
 		return true
 	case unconfirmed:
 		return false
-	case since > haltWindow:
+	case since > HaltWindow:
 		return true
 	}
 	if !rs.probesStopped || len(rs.reverts) > 0 || len(rs.rollbacks) > 0 {

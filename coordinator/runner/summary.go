@@ -64,7 +64,7 @@ func (r *Runner) summarize(ctx context.Context) {
 			r.log.Warn("record summaries", "run", run.Id, "error", err)
 		}
 	}
-	for _, run := range r.heldEnded(now.Add(-haltWindow)) {
+	for _, run := range r.heldEnded(now.Add(-HaltWindow)) {
 		if run.Groups == nil {
 			continue
 		}

@@ -29,7 +29,8 @@ const (
 // WorkerService is the agents' side of the cluster: one long-lived stream per worker.
 type WorkerServiceClient interface {
 	// Connect carries everything between a worker and the leader. The worker sends Hello
-	// first; a follower answers with Redirect and closes the stream.
+	// first. Any node keeps the stream (a follower relays it to the leader); a node past
+	// its share of the fleet answers with Redirect to another node and closes it.
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ConnectRequest, ConnectResponse], error)
 }
 
@@ -61,7 +62,8 @@ type WorkerService_ConnectClient = grpc.BidiStreamingClient[ConnectRequest, Conn
 // WorkerService is the agents' side of the cluster: one long-lived stream per worker.
 type WorkerServiceServer interface {
 	// Connect carries everything between a worker and the leader. The worker sends Hello
-	// first; a follower answers with Redirect and closes the stream.
+	// first. Any node keeps the stream (a follower relays it to the leader); a node past
+	// its share of the fleet answers with Redirect to another node and closes it.
 	Connect(grpc.BidiStreamingServer[ConnectRequest, ConnectResponse]) error
 	mustEmbedUnimplementedWorkerServiceServer()
 }
