@@ -17,8 +17,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"github.com/murphy-chaos/murphy/worker"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -37,7 +39,8 @@ func newBenchCmd() *cobra.Command {
 		Long: `Halt starts a cluster of --nodes coordinators as separate processes on loopback (mutual
 TLS with a throwaway CA with --tls, as real clusters run), connects N lightweight workers
 that speak the real worker protocol over real gRPC (one TCP connection each, in this
-process; they attach where a real worker would: the leader), presses halt --all, and
+process; worker i starts at node i mod --nodes, as workers given every node's address do,
+and any node holds it, relaying to the leader), presses halt --all, and
 measures for every worker the time from the committed halt to its receipt (the worker
 acknowledges at once).
 
@@ -46,8 +49,10 @@ same number of open worker streams with the same TLS setting and the coordinator
 connection options, and sends the same halt message, marshalled once, on all of them.
 ratio_to_floor is Murphy's p99 over the floor's.
 
-heap/worker is the live heap (after a garbage collection) the nodes holding the streams
-gained per idle worker between half the workers and all of them; cpu/worker is the
+heap/worker is the live heap (after a garbage collection) a node gained per stream it took
+on between half the workers and all of them, on the node where that is largest (the
+leader's includes the relays of the followers' workers); cluster is every node's gain per
+worker added. cpu/worker is the
 coordinators' CPU (every node's process, user and system) from the halt call to the last
 receipt, per worker.`,
 		Example: `  murphy bench halt --workers 1000,10000 --nodes 3 --tls
@@ -149,8 +154,13 @@ type haltResult struct {
 	FloorP99MS   float64 `json:"floor_p99_ms"`
 	FloorMaxMS   float64 `json:"floor_max_ms"`
 	RatioToFloor float64 `json:"ratio_to_floor"`
-	// Live heap gained per idle worker on the nodes that hold the streams.
-	HeapPerWorker float64 `json:"heap_per_worker_bytes"`
+	// Live heap gained per idle worker: on the node that gained most per stream it took
+	// on (the worker's own stream there, and on the leader the relays of followers'
+	// workers too), and over the whole cluster per worker added.
+	HeapPerWorker        float64 `json:"heap_per_worker_bytes"`
+	ClusterHeapPerWorker float64 `json:"cluster_heap_per_worker_bytes"`
+	// Live heap gained per stream a node took on, by node ID.
+	NodeHeapPerWorker map[string]float64 `json:"node_heap_per_worker_bytes"`
 	// Every coordinator's CPU during the fan-out, per worker.
 	CPUPerWorker float64 `json:"cpu_us_per_worker"`
 	ConnectS     float64 `json:"connect_s"`
@@ -160,8 +170,8 @@ type haltResult struct {
 }
 
 func printBenchHeader(out io.Writer) {
-	fmt.Fprintf(out, "%8s %5s %5s %10s %10s %10s %10s %7s %12s %10s %8s  %s\n",
-		"workers", "nodes", "tls", "p50", "p99", "max", "floor p99", "ratio", "heap/worker", "cpu/worker", "connect", "streams")
+	fmt.Fprintf(out, "%8s %5s %5s %10s %10s %10s %10s %7s %12s %12s %10s %8s  %s\n",
+		"workers", "nodes", "tls", "p50", "p99", "max", "floor p99", "ratio", "heap/worker", "cluster", "cpu/worker", "connect", "streams")
 }
 
 func printBenchRow(out io.Writer, r haltResult) {
@@ -174,9 +184,9 @@ func printBenchRow(out io.Writer, r haltResult) {
 		}
 		streams = append(streams, s)
 	}
-	fmt.Fprintf(out, "%8d %5d %5t %10s %10s %10s %10s %6.2fx %8.1f KiB %8.1fµs %7.1fs  %s\n",
+	fmt.Fprintf(out, "%8d %5d %5t %10s %10s %10s %10s %6.2fx %8.1f KiB %8.1f KiB %8.1fµs %7.1fs  %s\n",
 		r.Workers, r.Nodes, r.TLS, ms(r.P50MS), ms(r.P99MS), ms(r.MaxMS), ms(r.FloorP99MS), r.RatioToFloor,
-		r.HeapPerWorker/1024, r.CPUPerWorker, r.ConnectS, strings.Join(streams, " "))
+		r.HeapPerWorker/1024, r.ClusterHeapPerWorker/1024, r.CPUPerWorker, r.ConnectS, strings.Join(streams, " "))
 }
 
 func benchHalt(ctx context.Context, dir string, n int, o benchOpts) (haltResult, error) {
@@ -216,9 +226,20 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 	half := n / 2
 	var workers []*benchWorker
 	defer func() { closeBenchWorkers(workers) }()
+	streamsOf := func() (map[string]int, error) {
+		out := map[string]int{}
+		for _, node := range c.nodes {
+			v, err := c.gauge(node, "murphy_workers_connected")
+			if err != nil {
+				return nil, err
+			}
+			out[node.id] = int(v)
+		}
+		return out, nil
+	}
 	connect := func(from, to int) (map[string]float64, error) {
 		start := time.Now()
-		ws, err := connectBenchWorkers(ctx, from, to, c.nodes[0].grpc, creds)
+		ws, err := connectBenchWorkers(ctx, from, to, c.addrs(), creds)
 		workers = append(workers, ws...)
 		if err != nil {
 			return nil, err
@@ -242,21 +263,26 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 	if err != nil {
 		return err
 	}
+	midStreams, err := streamsOf()
+	if err != nil {
+		return err
+	}
 	after, err := connect(half, n)
 	if err != nil {
 		return err
 	}
-	var heap float64
-	held := 0
+	if res.Streams, err = streamsOf(); err != nil {
+		return err
+	}
+	held, cluster := 0, 0.0
+	res.NodeHeapPerWorker = map[string]float64{}
 	for _, node := range c.nodes {
-		streams, err := c.gauge(node, "murphy_workers_connected")
-		if err != nil {
-			return err
-		}
-		res.Streams[node.id] = int(streams)
-		if streams > 0 {
-			heap += after[node.id] - mid[node.id]
-			held += int(streams)
+		held += res.Streams[node.id]
+		gained := after[node.id] - mid[node.id]
+		cluster += gained
+		if added := res.Streams[node.id] - midStreams[node.id]; added > 0 {
+			res.NodeHeapPerWorker[node.id] = gained / float64(added)
+			res.HeapPerWorker = max(res.HeapPerWorker, res.NodeHeapPerWorker[node.id])
 		}
 	}
 	if held != n {
@@ -266,7 +292,7 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 		}
 		return fmt.Errorf("%d of %d workers hold a stream to a coordinator (streams %v, leading %v; was %s)", held, n, res.Streams, leads, c.leader.id)
 	}
-	res.HeapPerWorker = heap / float64(n-half)
+	res.ClusterHeapPerWorker = cluster / float64(n-half)
 
 	admin, err := c.adminCreds()
 	if err != nil {
@@ -300,7 +326,7 @@ func benchFloor(ctx context.Context, n int, o benchOpts, creds func(int) credent
 		return [3]float64{}, err
 	}
 	defer stop()
-	workers, err := connectBenchWorkers(ctx, 0, n, addr, creds)
+	workers, err := connectBenchWorkers(ctx, 0, n, []string{addr}, creds)
 	defer closeBenchWorkers(workers)
 	if err != nil {
 		return [3]float64{}, err
@@ -340,9 +366,11 @@ func pressHalt(ctx context.Context, conn *grpc.ClientConn, workers []*benchWorke
 
 // connectBenchWorkers connects workers from to to-1 to addr; the workers are returned
 // even on error, for closing.
-func connectBenchWorkers(ctx context.Context, from, to int, addr string, creds func(int) credentials.TransportCredentials) ([]*benchWorker, error) {
+// connectBenchWorkers connects workers from to to-1, worker i to addrs[i % len(addrs)]:
+// spread over the nodes as workers given every node's address start at different ones.
+func connectBenchWorkers(ctx context.Context, from, to int, addrs []string, creds func(int) credentials.TransportCredentials) ([]*benchWorker, error) {
 	return connectEach(from, to, func(i int) (*benchWorker, error) {
-		return connectBenchWorker(ctx, addr, benchWorkerID(i), creds(i))
+		return connectBenchWorker(ctx, addrs[i%len(addrs)], benchWorkerID(i), creds(i))
 	})
 }
 
@@ -448,8 +476,8 @@ type workerStream struct {
 // openWorkerStream connects like a worker: it says hello at addr, and at the leader a
 // follower redirects it to, until a coordinator welcomes it.
 func openWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, creds credentials.TransportCredentials) (*workerStream, error) {
-	for range 3 {
-		s, redirect, err := dialWorkerStream(ctx, addr, hello, creds)
+	for i := range 3 {
+		s, redirect, err := dialWorkerStream(ctx, addr, hello, creds, i > 0)
 		if err != nil || redirect == "" {
 			return s, err
 		}
@@ -458,13 +486,19 @@ func openWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, c
 	return nil, fmt.Errorf("worker %s: redirected more than twice", hello.WorkerId)
 }
 
-func dialWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, creds credentials.TransportCredentials) (s *workerStream, redirect string, err error) {
+// dialWorkerStream opens one stream; redirected marks it as a worker's does when it
+// follows a redirect, so the node admits it whatever its share of the fleet.
+func dialWorkerStream(ctx context.Context, addr string, hello *murphyv1.Hello, creds credentials.TransportCredentials, redirected bool) (s *workerStream, redirect string, err error) {
 	conn, err := benchDial(addr, creds)
 	if err != nil {
 		return nil, "", err
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := murphyv1.NewWorkerServiceClient(conn).Connect(sctx)
+	octx := sctx
+	if redirected {
+		octx = metadata.AppendToOutgoingContext(sctx, worker.MetadataRedirected, "true")
+	}
+	stream, err := murphyv1.NewWorkerServiceClient(conn).Connect(octx)
 	if err != nil {
 		cancel()
 		conn.Close()

@@ -349,6 +349,15 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// addrs are the nodes' gRPC addresses.
+func (c *benchCluster) addrs() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.grpc
+	}
+	return out
+}
+
 // benchDial connects to addr with creds.
 func benchDial(addr string, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds))

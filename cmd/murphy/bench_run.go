@@ -293,7 +293,7 @@ func benchRun(ctx context.Context, dir string, o runOpts) (runResult, error) {
 	say("connecting %d workers", o.targets)
 	start := time.Now()
 	workers, err := connectEach(0, o.targets, func(i int) (*runWorker, error) {
-		return connectRunWorker(ctx, c.nodes[0].grpc, i, o.interval*time.Duration(i)/time.Duration(o.targets), creds(i), upstream, tr)
+		return connectRunWorker(ctx, c.nodes[i%len(c.nodes)].grpc, i, o.interval*time.Duration(i)/time.Duration(o.targets), creds(i), upstream, tr)
 	})
 	defer func() {
 		for _, w := range workers {
