@@ -80,6 +80,12 @@ type Config struct {
 	// unix:///var/run/docker.sock. Without an engine there the container kinds are not
 	// offered (and the log says why).
 	DockerHost string
+	// KubernetesInCluster or Kubeconfig make this worker the one that runs the Kubernetes
+	// kinds (pod.delete, node.*, workload.*) through the API server: with the pod's
+	// ServiceAccount, or with the credentials of a kubeconfig file. Without either the
+	// kinds are not offered.
+	KubernetesInCluster bool
+	Kubeconfig          string
 	// Logger defaults to discarding; Registerer to a private registry.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
