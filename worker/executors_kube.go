@@ -23,6 +23,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		a.kube = cli
 		// Beside the journal, like the container family's state: a restarted worker or
 		// the guardian restores exactly the nodes and Deployments a fault changed.
 		fam := kube.New(cli, filepath.Join(a.cfg.DataDir, "kubernetes"), a.cfg.Policy.Kubernetes, a.log.With("family", "kubernetes"))

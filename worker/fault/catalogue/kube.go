@@ -63,7 +63,8 @@ func ParseWorkload(s string) (Workload, error) {
 
 func parseWorkload(v string) (any, error) { return ParseWorkload(v) }
 
-func checkNamespace(v string) error {
+// CheckNamespace accepts a namespace name (a DNS-1123 label).
+func CheckNamespace(v string) error {
 	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
 		return fmt.Errorf("%q is not a namespace name: %s", v, strings.Join(errs, "; "))
 	}
@@ -189,7 +190,7 @@ func grace(v values) *time.Duration {
 }
 
 func namespaceParam() Param {
-	return Param{Name: "namespace", Type: TypeString, Required: true, Parse: check(checkNamespace),
+	return Param{Name: "namespace", Type: TypeString, Required: true, Parse: check(CheckNamespace),
 		Help: "the namespace; the worker's policy may refuse it, and by default it or the objects must carry murphy.io/chaos=enabled"}
 }
 
