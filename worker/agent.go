@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
@@ -45,6 +47,9 @@ type Agent struct {
 	reg     *fault.Registry
 	caps    []string
 	http    *httpServer // nil without Config.HTTPAddr
+	// kube is the Kubernetes API client of a worker started with --kubernetes or
+	// --kubeconfig (nil otherwise), shared by its fault family and kubernetes probes.
+	kube kubernetes.Interface
 	// startTicks is this process's start time, written to the AliveFile so the
 	// guardian cannot mistake a recycled PID for the worker.
 	startTicks int64
@@ -879,7 +884,7 @@ func (a *Agent) startProbes(sp *murphyv1.StartProbes) error {
 		}
 		buf := probe.NewBuffer(run, probe.DefaultLimit)
 		// Command probes run programs: they need the same local consent as the exec fault.
-		opts := probe.Options{Proxy: proxy, AllowCommands: a.cfg.Policy.Allows("exec") == nil}
+		opts := probe.Options{Proxy: proxy, AllowCommands: a.cfg.Policy.Allows("exec") == nil, Kubernetes: a.kube}
 		kinds := probeKinds(sp.GetProbes())
 		set, err := probe.Start(sp.GetProbes(), opts, func(metric string, s *murphyv1.Sample) {
 			a.m.probeSample(kinds[metric], s)

@@ -84,6 +84,12 @@ type Config struct {
 	// process and stress faults find a pod named by params.pod; empty means
 	// unix:///run/containerd/containerd.sock. It is dialled only for such a fault.
 	CRISocket string
+	// KubernetesInCluster or Kubeconfig make this worker the one that runs the Kubernetes
+	// kinds (pod.delete, node.*, workload.*) through the API server: with the pod's
+	// ServiceAccount, or with the credentials of a kubeconfig file. Without either the
+	// kinds are not offered.
+	KubernetesInCluster bool
+	Kubeconfig          string
 	// Logger defaults to discarding; Registerer to a private registry.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

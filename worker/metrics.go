@@ -94,7 +94,7 @@ func newMetrics(reg prometheus.Registerer, a *Agent) (*metrics, error) {
 }
 
 // probeKindNames are the probe kinds' label values.
-var probeKindNames = []string{"http", "tcp", "grpc", "command"}
+var probeKindNames = []string{"http", "tcp", "grpc", "command", "kubernetes"}
 
 // probeKinds maps each probe's metric to its kind's label value.
 func probeKinds(probes []*murphyv1.Probe) map[string]string {
@@ -110,6 +110,8 @@ func probeKinds(probes []*murphyv1.Probe) map[string]string {
 			k = "grpc"
 		case *murphyv1.Probe_Command:
 			k = "command"
+		case *murphyv1.Probe_Kubernetes:
+			k = "kubernetes"
 		}
 		out[p.GetMetric()] = k
 	}

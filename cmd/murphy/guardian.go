@@ -64,6 +64,9 @@ dead for good is tabled in worker/DESIGN.md.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Worker.DataDir, "data-dir", "", "the worker's data directory (required)")
 	f.StringVar(&cfg.Worker.DockerHost, "docker-host", "unix:///var/run/docker.sock", "Docker engine paused containers are resumed through")
+	f.StringVar(&cfg.Worker.CRISocket, "cri-socket", "unix:///run/containerd/containerd.sock", "the node's CRI runtime, through which faults in a pod are reverted")
+	f.BoolVar(&cfg.Worker.KubernetesInCluster, "kubernetes", false, "revert Kubernetes faults with the pod's in-cluster credentials")
+	f.StringVar(&cfg.Worker.Kubeconfig, "kubeconfig", "", "revert Kubernetes faults with this kubeconfig's credentials")
 	f.DurationVar(&cfg.Stale, "stale", 0, "how long a worker holding faults may be silent before it counts as frozen (default: its lease + 2s)")
 	f.DurationVar(&cfg.Linger, "linger", 10*time.Minute, "how long to stay once the worker is gone and nothing is left to revert")
 	f.Bool("once", false, "look once and exit (for a supervisor's stop hook)")
@@ -74,12 +77,20 @@ dead for good is tabled in worker/DESIGN.md.`,
 // spawnGuardian starts `murphy guardian` for dataDir as a process of its own session, so
 // it outlives the worker: a kill -9 of the worker, or of its process group, must leave the
 // guardian running. A guardian already watching the directory makes the new one exit.
-func spawnGuardian(dataDir, dockerHost, logLevel string) error {
+func spawnGuardian(w worker.Config, logLevel string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	c := exec.Command(self, "guardian", "--data-dir", dataDir, "--docker-host", dockerHost, "--log-level", logLevel)
+	args := []string{"guardian", "--data-dir", w.DataDir, "--docker-host", w.DockerHost, "--cri-socket", w.CRISocket, "--log-level", logLevel}
+	// The guardian restores cordoned nodes and scaled Deployments with the worker's own
+	// Kubernetes credentials.
+	if w.KubernetesInCluster {
+		args = append(args, "--kubernetes")
+	} else if w.Kubeconfig != "" {
+		args = append(args, "--kubeconfig", w.Kubeconfig)
+	}
+	c := exec.Command(self, args...)
 	c.SysProcAttr = ownSession()
 	c.Stdout, c.Stderr = os.Stderr, os.Stderr
 	if err := c.Start(); err != nil {

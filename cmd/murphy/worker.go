@@ -34,6 +34,11 @@ fault is journalled before it is applied, has a hard local deadline, and is reve
 the worker loses the leader for longer than its lease or finds it in the journal at
 start-up.
 
+--kubernetes (in a pod) or --kubeconfig FILE makes this worker the one that runs the
+Kubernetes kinds through the API server: pod.delete, node.cordon, node.drain,
+workload.scale and workload.restart, under its policy's kubernetes section (namespace
+allow and deny lists, opt-in by the label murphy.io/chaos=enabled).
+
 --proxy puts a fault-injecting HTTP proxy in front of a local service; the http.delay
 and http.abort faults act on the requests that pass through it.
 
@@ -91,7 +96,7 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 				return err
 			}
 			if guardian {
-				if err := spawnGuardian(cfg.DataDir, cfg.DockerHost, logLevel); err != nil {
+				if err := spawnGuardian(cfg, logLevel); err != nil {
 					log.Warn("could not start the guardian: a frozen or dead worker's process and container faults wait for a restart", "err", err)
 				}
 			}
@@ -108,6 +113,8 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 	f.StringArrayVar(&proxies, "proxy", nil, "fault-injecting proxy: listen=HOST:PORT,upstream=URL (repeatable)")
 	f.StringVar(&cfg.DockerHost, "docker-host", "unix:///var/run/docker.sock", "Docker engine the container faults act through (unix://PATH or tcp://HOST:PORT); without one they are not offered")
 	f.StringVar(&cfg.CRISocket, "cri-socket", "unix:///run/containerd/containerd.sock", "the node's CRI runtime (containerd; CRI-O: unix:///var/run/crio/crio.sock) through which faults with params.pod find the pod, at every inject and revert")
+	f.BoolVar(&cfg.KubernetesInCluster, "kubernetes", false, "run the Kubernetes fault kinds (pod.delete, node.cordon, node.drain, workload.scale, workload.restart) with this pod's ServiceAccount (in-cluster config); see deploy/kubernetes for its RBAC")
+	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run the Kubernetes fault kinds with this kubeconfig's credentials instead of in-cluster ones")
 	f.StringVar(&tlsFiles.CA, "tls-ca", "", "the cluster's CA certificate")
 	f.StringVar(&tlsFiles.Cert, "tls-cert", "", "this worker's certificate (murphy tls issue --role worker --name ID)")
 	f.StringVar(&tlsFiles.Key, "tls-key", "", "the certificate's key")
@@ -115,6 +122,7 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.BoolVar(&guardian, "guardian", true, "start murphy guardian for the data directory, which reverts this worker's faults if it dies or freezes")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", worker.DefaultHTTPAddr, "address for /metrics, /healthz and /readyz (plain HTTP; empty disables)")
+	cmd.MarkFlagsMutuallyExclusive("kubernetes", "kubeconfig")
 	cfg.Policy = fault.DefaultPolicy() // until --policy replaces it
 	f.Func("policy", "safety policy file (YAML: allow, deny, maxDuration, protect, stress); default: every kind but exec, at most 1h, sshd protected", func(path string) error {
 		p, err := fault.LoadPolicy(path)

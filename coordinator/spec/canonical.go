@@ -92,6 +92,8 @@ func SourceText(s *MetricSource) string {
 		return fmt.Sprintf("probe grpc %s %s", p.GetGrpc().Address, p.Measure)
 	case p.GetCommand() != nil:
 		return fmt.Sprintf("probe command %q %s", p.GetCommand().Argv, p.Measure)
+	case p.GetKubernetes() != nil:
+		return fmt.Sprintf("probe kubernetes %s/%s %s", p.GetKubernetes().Namespace, p.GetKubernetes().Workload, p.Measure)
 	case s.GetPrometheus() != nil:
 		return "prometheus " + s.GetPrometheus().Query
 	}

@@ -154,7 +154,7 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 	case len(set) > 1:
 		w.addf(at, "set one probe kind, got %s; use one metric per probe", joinAnd(set))
 	case len(set) == 0 && !slices.ContainsFunc(kinds, func(k string) bool { return o.suggested[k] }):
-		w.addf(at, "set one probe kind: http, tcp, grpc or command")
+		w.addf(at, "set one probe kind: http, tcp, grpc, command or kubernetes")
 	}
 	for _, k := range set {
 		v, l := o.get(k)
@@ -167,6 +167,8 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 			p.Kind = &murphyv1.Probe_Grpc{Grpc: w.grpcProbe(v, l, p)}
 		case ProbeCommand:
 			p.Kind = &murphyv1.Probe_Command{Command: w.commandProbe(v, l, p)}
+		case ProbeKubernetes:
+			p.Kind = &murphyv1.Probe_Kubernetes{Kubernetes: w.kubernetesProbe(v, l, p)}
 		}
 	}
 
@@ -198,7 +200,8 @@ func (w *walker) probe(n *yaml.Node, at loc) *ProbeSource {
 
 // allMeasures lists every measure, for messages about a probe whose kind
 // is not known.
-var allMeasures = []string{MeasureLatency, MeasureSuccess, MeasureStatus, MeasureStatusClass, MeasureExitCode, MeasureNumber}
+var allMeasures = []string{MeasureLatency, MeasureSuccess, MeasureStatus, MeasureStatusClass, MeasureExitCode, MeasureNumber,
+	MeasureReadyReplicas, MeasureReadyFraction, MeasureRestarts, MeasureTimeToRecover}
 
 // article puts "a" or "an" before a probe kind.
 func article(kind string) string {
@@ -289,6 +292,33 @@ func (w *walker) tcpProbe(n *yaml.Node, at loc, p *ProbeSource) *TCPProbe {
 	t.Address = w.address(o)
 	w.probeTiming(o, p)
 	return t
+}
+
+// kubernetesProbe reads {namespace, workload: deployment/NAME}.
+func (w *walker) kubernetesProbe(n *yaml.Node, at loc, p *ProbeSource) *KubernetesProbe {
+	k := &KubernetesProbe{}
+	o := w.object(n, at, "namespace", "workload", "interval", "timeout")
+	if o == nil {
+		return k
+	}
+	for _, f := range []struct {
+		name, example string
+		to            *string
+	}{{"namespace", "shop", &k.Namespace}, {"workload", "deployment/checkout", &k.Workload}} {
+		v, l := o.get(f.name)
+		if v == nil {
+			o.required(l, "required, e.g. %s", f.example)
+			continue
+		}
+		*f.to, _ = w.text(v, l)
+	}
+	// The worker checks the names fully (as the Kubernetes fault kinds do); the kind is
+	// caught here, where the author sees it.
+	if kind, name, _ := strings.Cut(k.Workload, "/"); k.Workload != "" && (name == "" || !slices.Contains([]string{"deployment", "deployments", "deploy"}, kind)) {
+		w.addf(at, "workload %q: want deployment/NAME (only Deployments for now)", k.Workload)
+	}
+	w.probeTiming(o, p)
+	return k
 }
 
 func (w *walker) grpcProbe(n *yaml.Node, at loc, p *ProbeSource) *GRPCProbe {

@@ -367,7 +367,7 @@ hypothesis:
       tolerance: {relative: 0.1}
 steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
 `, []string{
-			`exp.yaml:7: hypothesis.metrics[0].source.probe: set one probe kind: http, tcp, grpc or command`,
+			`exp.yaml:7: hypothesis.metrics[0].source.probe: set one probe kind: http, tcp, grpc, command or kubernetes`,
 			`exp.yaml:11: hypothesis.metrics[1].source.probe: set one probe kind, got http and tcp; use one metric per probe`,
 			`exp.yaml:15: hypothesis.metrics[2].source.probe.tcpp: unknown field; did you mean "tcp"?`,
 			`exp.yaml:19: hypothesis.metrics[3].source.probe.measure: "status" does not apply to a tcp probe; use one of latency, success`,

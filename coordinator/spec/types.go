@@ -23,6 +23,7 @@ type (
 	TCPProbe         = murphyv1.TCPProbe
 	GRPCProbe        = murphyv1.GRPCHealthProbe
 	CommandProbe     = murphyv1.CommandProbe
+	KubernetesProbe  = murphyv1.KubernetesProbe
 	JSONPathCheck    = murphyv1.JSONPathCheck
 	PrometheusSource = murphyv1.PrometheusSource
 	Tolerance        = murphyv1.Tolerance
@@ -54,20 +55,25 @@ func ProbeKind(p *ProbeSource) string {
 		return ProbeGRPC
 	case p.GetCommand() != nil:
 		return ProbeCommand
+	case p.GetKubernetes() != nil:
+		return ProbeKubernetes
 	}
 	return ""
 }
 
 // Probe kinds, as the field names a spec uses for them.
 const (
-	ProbeHTTP    = "http"
-	ProbeTCP     = "tcp"
-	ProbeGRPC    = "grpc"
-	ProbeCommand = "command"
+	ProbeHTTP       = "http"
+	ProbeTCP        = "tcp"
+	ProbeGRPC       = "grpc"
+	ProbeCommand    = "command"
+	ProbeKubernetes = "kubernetes"
 )
 
 // ProbeKinds lists the probe kinds in the order messages name them.
-func ProbeKinds() []string { return []string{ProbeHTTP, ProbeTCP, ProbeGRPC, ProbeCommand} }
+func ProbeKinds() []string {
+	return []string{ProbeHTTP, ProbeTCP, ProbeGRPC, ProbeCommand, ProbeKubernetes}
+}
 
 // Measures returns the measures a probe kind reports, or nil for an unknown
 // kind.
@@ -79,6 +85,8 @@ func Measures(kind string) []Measure {
 		return []Measure{MeasureLatency, MeasureSuccess}
 	case ProbeCommand:
 		return []Measure{MeasureLatency, MeasureSuccess, MeasureExitCode, MeasureNumber}
+	case ProbeKubernetes:
+		return []Measure{MeasureReadyReplicas, MeasureReadyFraction, MeasureRestarts, MeasureTimeToRecover, MeasureSuccess, MeasureLatency}
 	}
 	return nil
 }
@@ -105,6 +113,16 @@ const (
 	// MeasureNumber is the last number a command printed on its standard
 	// output; 0 when it exited non-zero, timed out or printed none.
 	MeasureNumber Measure = "number"
+	// MeasureReadyReplicas is a Deployment's ready, live pods (kubernetes probe).
+	MeasureReadyReplicas Measure = "ready_replicas"
+	// MeasureReadyFraction is ready_replicas over the desired replica count.
+	MeasureReadyFraction Measure = "ready_fraction"
+	// MeasureRestarts is the container restarts summed over a Deployment's live pods.
+	MeasureRestarts Measure = "restarts"
+	// MeasureTimeToRecover is the seconds a Deployment has been short of its desired
+	// ready replicas (0 while whole); the first sample after it is whole again carries
+	// the whole outage's length, so its largest sample is the time to recover.
+	MeasureTimeToRecover Measure = "time_to_recover"
 )
 
 // Direction is the change of a metric that is bad.

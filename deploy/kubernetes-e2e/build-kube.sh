@@ -5,7 +5,7 @@
 # progress instead of staying silent for many minutes.
 set -eu
 out=$1
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/kubebuild"
 go=${GO:-go}
 version=$($go list -m -f '{{.Version}}' k8s.io/kubernetes)
 minor=$(echo "$version" | cut -d. -f2)

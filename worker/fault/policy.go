@@ -61,6 +61,9 @@ type Policy struct {
 	Coordinators []string
 	// DiskPaths, when set, are the only directory trees stress.disk may fill.
 	DiskPaths []string
+	// Kubernetes limits what the Kubernetes kinds (pod.delete, node.*, workload.*) may
+	// touch through the API server.
+	Kubernetes KubernetesPolicy
 
 	learnt *addrSet
 }
@@ -72,9 +75,48 @@ type addrSet struct {
 
 // DefaultPolicy is the policy of a worker started without a policy file: every kind but
 // exec, faults capped at an hour, sshd protected (so an operator can always log in),
-// plus what is always protected.
+// kube-system out of reach, plus what is always protected.
 func DefaultPolicy() Policy {
-	return Policy{MaxDuration: DefaultMaxDuration, ProtectedNames: []string{"sshd"}}
+	return Policy{MaxDuration: DefaultMaxDuration, ProtectedNames: []string{"sshd"},
+		Kubernetes: KubernetesPolicy{DeniedNamespaces: []string{"kube-system"}}}
+}
+
+// OptInLabel and OptInValue mark the pods, namespaces, Deployments and nodes the
+// Kubernetes kinds may act on, as kube-monkey's kube-monkey/enabled does.
+const (
+	OptInLabel = "murphy.io/chaos"
+	OptInValue = "enabled"
+)
+
+// KubernetesPolicy is the part of a worker's policy that bounds its Kubernetes kinds. The
+// zero value requires opt-in and allows every namespace.
+type KubernetesPolicy struct {
+	// AllowedNamespaces, when set, are the only namespaces whose objects may be touched.
+	AllowedNamespaces []string
+	// DeniedNamespaces are never touched, even if allowed (default: kube-system).
+	DeniedNamespaces []string
+	// NoOptIn lets the kinds act on objects that did not opt in: by default a pod or
+	// Deployment is touched only if it or its namespace carries OptInLabel=OptInValue,
+	// and a node only if it carries it.
+	NoOptIn bool
+}
+
+// AllowsNamespace returns why objects in ns must not be touched, or nil.
+func (k KubernetesPolicy) AllowsNamespace(ns string) error {
+	if slices.Contains(k.DeniedNamespaces, ns) {
+		return fmt.Errorf("namespace %q is denied by this worker's policy", ns)
+	}
+	if len(k.AllowedNamespaces) > 0 && !slices.Contains(k.AllowedNamespaces, ns) {
+		return fmt.Errorf("namespace %q is not allowed by this worker's policy (allowed: %s)",
+			ns, strings.Join(k.AllowedNamespaces, ", "))
+	}
+	return nil
+}
+
+// OptedIn reports whether an object with objLabels, in a namespace with nsLabels (nil
+// for cluster-scoped objects), may be touched as far as opt-in goes.
+func (k KubernetesPolicy) OptedIn(objLabels, nsLabels map[string]string) bool {
+	return k.NoOptIn || objLabels[OptInLabel] == OptInValue || nsLabels[OptInLabel] == OptInValue
 }
 
 // Allows reports whether the policy lets kind be injected; the error is the reason.
@@ -253,6 +295,13 @@ type policyFile struct {
 	Stress struct {
 		DiskPaths []string `yaml:"diskPaths"`
 	} `yaml:"stress"`
+	Kubernetes struct {
+		Namespaces struct {
+			Allow []string  `yaml:"allow"`
+			Deny  *[]string `yaml:"deny"`
+		} `yaml:"namespaces"`
+		OptIn *bool `yaml:"optIn"`
+	} `yaml:"kubernetes"`
 }
 
 // LoadPolicy reads a worker's policy file. The format:
@@ -267,6 +316,11 @@ type policyFile struct {
 //	  cidrs: [10.0.0.0/8]    # the coordinators' addresses always
 //	stress:
 //	  diskPaths: [/var/tmp]  # default: anywhere
+//	kubernetes:
+//	  namespaces:
+//	    allow: [shop]        # default: every namespace
+//	    deny: [kube-system]  # default [kube-system]; wins over allow
+//	  optIn: true            # default true: only objects (or namespaces) labelled murphy.io/chaos=enabled
 //
 // A key that is present replaces its default; an unknown key, an unknown fault kind or a
 // malformed value is an error naming it.
@@ -343,6 +397,13 @@ func ParsePolicy(data []byte) (Policy, error) {
 		}
 		p.ProtectedNets = append(p.ProtectedNets, pfx.Masked())
 	}
+	p.Kubernetes.AllowedNamespaces = pf.Kubernetes.Namespaces.Allow
+	if pf.Kubernetes.Namespaces.Deny != nil {
+		p.Kubernetes.DeniedNamespaces = *pf.Kubernetes.Namespaces.Deny
+	}
+	if pf.Kubernetes.OptIn != nil {
+		p.Kubernetes.NoOptIn = !*pf.Kubernetes.OptIn
+	}
 	for i, d := range pf.Stress.DiskPaths {
 		if !filepath.IsAbs(d) {
 			errs = append(errs, fmt.Errorf("stress.diskPaths[%d]: %q is not an absolute path", i, d))
@@ -363,7 +424,7 @@ func yamlError(err error) error {
 	msgs := make([]string, len(te.Errors))
 	for i, m := range te.Errors {
 		msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1" (known: allow, deny, maxDuration, `+
-			`protect: {names, pids, pidfiles, cidrs}, stress: {diskPaths})`)
+			`protect: {names, pids, pidfiles, cidrs}, stress: {diskPaths}, kubernetes: {namespaces: {allow, deny}, optIn})`)
 		msgs[i] = strings.ReplaceAll(msgs[i], "!!", "")
 	}
 	return errors.New(strings.Join(msgs, "; "))

@@ -257,3 +257,46 @@ func TestPolicy(t *testing.T) {
 		t.Errorf("uncapped deadline = %v", got)
 	}
 }
+
+// TestKubernetesPolicy: the namespace lists and opt-in a worker holds its Kubernetes
+// kinds to, from the file and by default.
+func TestKubernetesPolicy(t *testing.T) {
+	def, err := ParsePolicy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := def.Kubernetes
+	if k.AllowsNamespace("kube-system") == nil || k.AllowsNamespace("shop") != nil || k.NoOptIn {
+		t.Errorf("default: %+v", k)
+	}
+	p, err := ParsePolicy([]byte("kubernetes:\n  namespaces: {allow: [shop, web], deny: [web]}\n  optIn: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k = p.Kubernetes
+	for ns, want := range map[string]string{
+		"shop":        "",
+		"web":         `namespace "web" is denied`,
+		"kube-system": `namespace "kube-system" is not allowed by this worker's policy (allowed: shop, web)`,
+	} {
+		err := k.AllowsNamespace(ns)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", ns, err, want)
+		}
+	}
+	if !k.OptedIn(nil, nil) {
+		t.Error("optIn: false still requires opt-in")
+	}
+	p, err = ParsePolicy([]byte("kubernetes: {namespaces: {deny: []}}\n"))
+	if err != nil || p.Kubernetes.AllowsNamespace("kube-system") != nil {
+		t.Errorf("an empty deny list keeps kube-system denied: %v %+v", err, p.Kubernetes)
+	}
+	opt := KubernetesPolicy{}
+	on := map[string]string{OptInLabel: OptInValue}
+	if opt.OptedIn(nil, nil) || !opt.OptedIn(on, nil) || !opt.OptedIn(nil, on) || opt.OptedIn(map[string]string{OptInLabel: "yes"}, nil) {
+		t.Error("OptedIn")
+	}
+	if _, err := ParsePolicy([]byte("kubernetes: {namespace: [x]}\n")); err == nil || !strings.Contains(err.Error(), "kubernetes: {namespaces: {allow, deny}, optIn}") {
+		t.Errorf("unknown key: %v", err)
+	}
+}

@@ -8,7 +8,9 @@
 // check on the response body), tcp (a connect; latency, success), grpc (grpc.health.v1
 // Check over plaintext; latency, success) and command (a program run without a shell;
 // latency, success, exit_code, number, with an optional JSONPath check on its standard
-// output). JSONPath checks are RFC 9535 queries with Chaos Toolkit's jsonpath tolerance
+// output) and kubernetes (a Deployment followed through the API server's watch;
+// ready_replicas, ready_fraction, restarts, time_to_recover, success, latency; see
+// Recovery). JSONPath checks are RFC 9535 queries with Chaos Toolkit's jsonpath tolerance
 // semantics (see jsonCheck). A failed check still yields a sample: Ok false
 // and the value its measure defines for failure (see the Measure constants), so a
 // service that stops answering shows up in the data instead of as a gap. Command probes

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/client-go/kubernetes"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -47,6 +48,8 @@ var measures = map[string][]string{
 	KindTCP:     {MeasureLatency, MeasureSuccess},
 	KindGRPC:    {MeasureLatency, MeasureSuccess},
 	KindCommand: {MeasureLatency, MeasureSuccess, MeasureExitCode, MeasureNumber},
+	KindKubernetes: {MeasureReadyReplicas, MeasureReadyFraction, MeasureRestarts, MeasureTimeToRecover,
+		MeasureSuccess, MeasureLatency},
 }
 
 // ProxyPlaceholder in a probe URL, address or command argument is replaced by the
@@ -79,6 +82,8 @@ type Options struct {
 	// AllowCommands lets command probes run. A command probe runs any program the
 	// worker's user can, so it is refused unless the worker's own policy says so.
 	AllowCommands bool
+	// Kubernetes is the worker's API client; nil makes kubernetes probes invalid.
+	Kubernetes kubernetes.Interface
 }
 
 // spec is one validated probe.
@@ -106,6 +111,8 @@ type spec struct {
 	path string   // argv[0] resolved in PATH
 	argv []string // as sent, placeholder replaced
 	env  []string
+	// kubernetes
+	kubeNamespace, kubeWorkload string
 }
 
 // Validate checks probes the way Start would, without starting anything. It looks up
@@ -158,8 +165,11 @@ func compile(probes []*murphyv1.Probe, opts Options) ([]spec, error) {
 		case *murphyv1.Probe_Command:
 			s.kind = KindCommand
 			err = s.compileCommand(k.Command, opts)
+		case *murphyv1.Probe_Kubernetes:
+			s.kind = KindKubernetes
+			err = s.compileKubernetes(k.Kubernetes, opts)
 		default:
-			return nil, fmt.Errorf("%s: no probe kind; set http, tcp, grpc or command", where)
+			return nil, fmt.Errorf("%s: no probe kind; set http, tcp, grpc, command or kubernetes", where)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -385,6 +395,8 @@ func Start(probes []*murphyv1.Probe, opts Options, sink Sink) (*Set, error) {
 			c, err = newGRPCCheck(sp)
 		case KindCommand:
 			c = &commandCheck{sp: sp}
+		case KindKubernetes:
+			c, err = newKubeCheck(sp, opts.Kubernetes)
 		}
 		if err != nil {
 			s.closeCheckers()

@@ -143,7 +143,7 @@ func TestValidate(t *testing.T) {
 		{"bad measure", []*murphyv1.Probe{httpProbe("a", "p99", "http://x/")}, "", `measure "p99" does not apply to a http probe (known: latency, status, status_class, success)`},
 		{"placeholder without proxy", []*murphyv1.Probe{httpProbe("a", "", "http://{{proxy}}/")}, "", "runs no proxy"},
 		{"bad url", []*murphyv1.Probe{httpProbe("a", "", "ftp://x/")}, "", "not an http(s) URL"},
-		{"no kind", []*murphyv1.Probe{{Metric: "a"}}, "", "no probe kind; set http, tcp, grpc or command"},
+		{"no kind", []*murphyv1.Probe{{Metric: "a"}}, "", "no probe kind; set http, tcp, grpc, command or kubernetes"},
 		{"fast interval", []*murphyv1.Probe{{Metric: "a", Interval: durationpb.New(time.Millisecond), Kind: &murphyv1.Probe_Http{Http: &murphyv1.HTTPProbe{Url: "http://x/"}}}}, "", "below"},
 	}
 	for _, tt := range tests {

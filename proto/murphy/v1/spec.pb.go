@@ -1279,6 +1279,7 @@ type Probe struct {
 	//	*Probe_Tcp
 	//	*Probe_Grpc
 	//	*Probe_Command
+	//	*Probe_Kubernetes
 	Kind          isProbe_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1385,6 +1386,15 @@ func (x *Probe) GetCommand() *CommandProbe {
 	return nil
 }
 
+func (x *Probe) GetKubernetes() *KubernetesProbe {
+	if x != nil {
+		if x, ok := x.Kind.(*Probe_Kubernetes); ok {
+			return x.Kubernetes
+		}
+	}
+	return nil
+}
+
 type isProbe_Kind interface {
 	isProbe_Kind()
 }
@@ -1405,6 +1415,10 @@ type Probe_Command struct {
 	Command *CommandProbe `protobuf:"bytes,8,opt,name=command,proto3,oneof"`
 }
 
+type Probe_Kubernetes struct {
+	Kubernetes *KubernetesProbe `protobuf:"bytes,9,opt,name=kubernetes,proto3,oneof"`
+}
+
 func (*Probe_Http) isProbe_Kind() {}
 
 func (*Probe_Tcp) isProbe_Kind() {}
@@ -1412,6 +1426,67 @@ func (*Probe_Tcp) isProbe_Kind() {}
 func (*Probe_Grpc) isProbe_Kind() {}
 
 func (*Probe_Command) isProbe_Kind() {}
+
+func (*Probe_Kubernetes) isProbe_Kind() {}
+
+// KubernetesProbe follows a Deployment through the API server, on a worker started with
+// --kubernetes or --kubeconfig; it succeeds while the Deployment is whole (every desired
+// replica ready). Measures: ready_replicas, ready_fraction (of the desired count),
+// restarts (container restarts summed over its live pods) and time_to_recover (seconds
+// the Deployment has been short of its desired ready replicas, 0 while whole; the first
+// sample after it is whole again carries the whole outage's length).
+type KubernetesProbe struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// deployment/NAME
+	Workload      string `protobuf:"bytes,2,opt,name=workload,proto3" json:"workload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesProbe) Reset() {
+	*x = KubernetesProbe{}
+	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesProbe) ProtoMessage() {}
+
+func (x *KubernetesProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesProbe.ProtoReflect.Descriptor instead.
+func (*KubernetesProbe) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *KubernetesProbe) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *KubernetesProbe) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
 
 // HTTPProbe is one request. Measures: status (the code, 0 when no response arrived) and
 // status_class (status/100, 0 when no response arrived).
@@ -1438,7 +1513,7 @@ type HTTPProbe struct {
 
 func (x *HTTPProbe) Reset() {
 	*x = HTTPProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	mi := &file_murphy_v1_spec_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1525,7 @@ func (x *HTTPProbe) String() string {
 func (*HTTPProbe) ProtoMessage() {}
 
 func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	mi := &file_murphy_v1_spec_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1538,7 @@ func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
 func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HTTPProbe) GetUrl() string {
@@ -1527,7 +1602,7 @@ type TCPProbe struct {
 
 func (x *TCPProbe) Reset() {
 	*x = TCPProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[18]
+	mi := &file_murphy_v1_spec_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1614,7 @@ func (x *TCPProbe) String() string {
 func (*TCPProbe) ProtoMessage() {}
 
 func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[18]
+	mi := &file_murphy_v1_spec_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1627,7 @@ func (x *TCPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
 func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TCPProbe) GetAddress() string {
@@ -1576,7 +1651,7 @@ type GRPCHealthProbe struct {
 
 func (x *GRPCHealthProbe) Reset() {
 	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[19]
+	mi := &file_murphy_v1_spec_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1663,7 @@ func (x *GRPCHealthProbe) String() string {
 func (*GRPCHealthProbe) ProtoMessage() {}
 
 func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[19]
+	mi := &file_murphy_v1_spec_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1676,7 @@ func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
 func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GRPCHealthProbe) GetAddress() string {
@@ -1638,7 +1713,7 @@ type CommandProbe struct {
 
 func (x *CommandProbe) Reset() {
 	*x = CommandProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[20]
+	mi := &file_murphy_v1_spec_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1725,7 @@ func (x *CommandProbe) String() string {
 func (*CommandProbe) ProtoMessage() {}
 
 func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[20]
+	mi := &file_murphy_v1_spec_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1738,7 @@ func (x *CommandProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
 func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandProbe) GetArgv() []string {
@@ -1703,7 +1778,7 @@ type JSONPathCheck struct {
 
 func (x *JSONPathCheck) Reset() {
 	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[21]
+	mi := &file_murphy_v1_spec_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1790,7 @@ func (x *JSONPathCheck) String() string {
 func (*JSONPathCheck) ProtoMessage() {}
 
 func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[21]
+	mi := &file_murphy_v1_spec_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1803,7 @@ func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
 func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JSONPathCheck) GetPath() string {
@@ -1882,7 +1957,7 @@ const file_murphy_v1_spec_proto_rawDesc = "" +
 	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa7\x03\n" +
 	"\x05Probe\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
@@ -1891,8 +1966,14 @@ const file_murphy_v1_spec_proto_rawDesc = "" +
 	"\x04http\x18\x05 \x01(\v2\x14.murphy.v1.HTTPProbeH\x00R\x04http\x12'\n" +
 	"\x03tcp\x18\x06 \x01(\v2\x13.murphy.v1.TCPProbeH\x00R\x03tcp\x120\n" +
 	"\x04grpc\x18\a \x01(\v2\x1a.murphy.v1.GRPCHealthProbeH\x00R\x04grpc\x123\n" +
-	"\acommand\x18\b \x01(\v2\x17.murphy.v1.CommandProbeH\x00R\acommandB\x06\n" +
-	"\x04kind\"\xbd\x02\n" +
+	"\acommand\x18\b \x01(\v2\x17.murphy.v1.CommandProbeH\x00R\acommand\x12<\n" +
+	"\n" +
+	"kubernetes\x18\t \x01(\v2\x1a.murphy.v1.KubernetesProbeH\x00R\n" +
+	"kubernetesB\x06\n" +
+	"\x04kind\"K\n" +
+	"\x0fKubernetesProbe\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1a\n" +
+	"\bworkload\x18\x02 \x01(\tR\bworkload\"\xbd\x02\n" +
 	"\tHTTPProbe\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12#\n" +
@@ -1935,7 +2016,7 @@ func file_murphy_v1_spec_proto_rawDescGZIP() []byte {
 	return file_murphy_v1_spec_proto_rawDescData
 }
 
-var file_murphy_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_murphy_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_murphy_v1_spec_proto_goTypes = []any{
 	(*Experiment)(nil),          // 0: murphy.v1.Experiment
 	(*SpecOrigin)(nil),          // 1: murphy.v1.SpecOrigin
@@ -1954,32 +2035,33 @@ var file_murphy_v1_spec_proto_goTypes = []any{
 	(*Window)(nil),              // 14: murphy.v1.Window
 	(*FaultSpec)(nil),           // 15: murphy.v1.FaultSpec
 	(*Probe)(nil),               // 16: murphy.v1.Probe
-	(*HTTPProbe)(nil),           // 17: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),            // 18: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),     // 19: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),        // 20: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),       // 21: murphy.v1.JSONPathCheck
-	nil,                         // 22: murphy.v1.Experiment.LabelsEntry
-	nil,                         // 23: murphy.v1.Targets.SelectorEntry
-	nil,                         // 24: murphy.v1.Step.WhereEntry
-	nil,                         // 25: murphy.v1.FaultSpec.ParamsEntry
-	nil,                         // 26: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                         // 27: murphy.v1.CommandProbe.EnvEntry
-	(*durationpb.Duration)(nil), // 28: google.protobuf.Duration
-	(*structpb.Value)(nil),      // 29: google.protobuf.Value
+	(*KubernetesProbe)(nil),     // 17: murphy.v1.KubernetesProbe
+	(*HTTPProbe)(nil),           // 18: murphy.v1.HTTPProbe
+	(*TCPProbe)(nil),            // 19: murphy.v1.TCPProbe
+	(*GRPCHealthProbe)(nil),     // 20: murphy.v1.GRPCHealthProbe
+	(*CommandProbe)(nil),        // 21: murphy.v1.CommandProbe
+	(*JSONPathCheck)(nil),       // 22: murphy.v1.JSONPathCheck
+	nil,                         // 23: murphy.v1.Experiment.LabelsEntry
+	nil,                         // 24: murphy.v1.Targets.SelectorEntry
+	nil,                         // 25: murphy.v1.Step.WhereEntry
+	nil,                         // 26: murphy.v1.FaultSpec.ParamsEntry
+	nil,                         // 27: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                         // 28: murphy.v1.CommandProbe.EnvEntry
+	(*durationpb.Duration)(nil), // 29: google.protobuf.Duration
+	(*structpb.Value)(nil),      // 30: google.protobuf.Value
 }
 var file_murphy_v1_spec_proto_depIdxs = []int32{
-	22, // 0: murphy.v1.Experiment.labels:type_name -> murphy.v1.Experiment.LabelsEntry
+	23, // 0: murphy.v1.Experiment.labels:type_name -> murphy.v1.Experiment.LabelsEntry
 	2,  // 1: murphy.v1.Experiment.targets:type_name -> murphy.v1.Targets
 	5,  // 2: murphy.v1.Experiment.hypothesis:type_name -> murphy.v1.Hypothesis
 	11, // 3: murphy.v1.Experiment.abort:type_name -> murphy.v1.AbortCondition
-	28, // 4: murphy.v1.Experiment.baseline:type_name -> google.protobuf.Duration
-	28, // 5: murphy.v1.Experiment.cooldown:type_name -> google.protobuf.Duration
+	29, // 4: murphy.v1.Experiment.baseline:type_name -> google.protobuf.Duration
+	29, // 5: murphy.v1.Experiment.cooldown:type_name -> google.protobuf.Duration
 	12, // 6: murphy.v1.Experiment.steps:type_name -> murphy.v1.Step
 	13, // 7: murphy.v1.Experiment.schedule:type_name -> murphy.v1.ScheduleSpec
 	12, // 8: murphy.v1.Experiment.rollbacks:type_name -> murphy.v1.Step
 	1,  // 9: murphy.v1.Experiment.origin:type_name -> murphy.v1.SpecOrigin
-	23, // 10: murphy.v1.Targets.selector:type_name -> murphy.v1.Targets.SelectorEntry
+	24, // 10: murphy.v1.Targets.selector:type_name -> murphy.v1.Targets.SelectorEntry
 	3,  // 11: murphy.v1.Targets.experiment:type_name -> murphy.v1.GroupSize
 	3,  // 12: murphy.v1.Targets.control:type_name -> murphy.v1.GroupSize
 	4,  // 13: murphy.v1.Targets.blast_radius:type_name -> murphy.v1.BlastRadius
@@ -1989,32 +2071,33 @@ var file_murphy_v1_spec_proto_depIdxs = []int32{
 	10, // 17: murphy.v1.Metric.ctk_tolerance:type_name -> murphy.v1.CTKTolerance
 	16, // 18: murphy.v1.MetricSource.probe:type_name -> murphy.v1.Probe
 	8,  // 19: murphy.v1.MetricSource.prometheus:type_name -> murphy.v1.PrometheusSource
-	28, // 20: murphy.v1.PrometheusSource.interval:type_name -> google.protobuf.Duration
-	28, // 21: murphy.v1.AbortCondition.for:type_name -> google.protobuf.Duration
+	29, // 20: murphy.v1.PrometheusSource.interval:type_name -> google.protobuf.Duration
+	29, // 21: murphy.v1.AbortCondition.for:type_name -> google.protobuf.Duration
 	9,  // 22: murphy.v1.AbortCondition.deviation:type_name -> murphy.v1.Tolerance
 	15, // 23: murphy.v1.Step.fault:type_name -> murphy.v1.FaultSpec
-	24, // 24: murphy.v1.Step.where:type_name -> murphy.v1.Step.WhereEntry
-	28, // 25: murphy.v1.ScheduleSpec.mtbf:type_name -> google.protobuf.Duration
+	25, // 24: murphy.v1.Step.where:type_name -> murphy.v1.Step.WhereEntry
+	29, // 25: murphy.v1.ScheduleSpec.mtbf:type_name -> google.protobuf.Duration
 	14, // 26: murphy.v1.ScheduleSpec.windows:type_name -> murphy.v1.Window
-	28, // 27: murphy.v1.ScheduleSpec.max_wait:type_name -> google.protobuf.Duration
-	25, // 28: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	28, // 29: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
-	28, // 30: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	28, // 31: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	17, // 32: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	18, // 33: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	19, // 34: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	20, // 35: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	26, // 36: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	21, // 37: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	27, // 38: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	21, // 39: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	29, // 40: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	41, // [41:41] is the sub-list for method output_type
-	41, // [41:41] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	29, // 27: murphy.v1.ScheduleSpec.max_wait:type_name -> google.protobuf.Duration
+	26, // 28: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	29, // 29: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	29, // 30: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	29, // 31: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	18, // 32: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	19, // 33: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	20, // 34: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	21, // 35: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	17, // 36: murphy.v1.Probe.kubernetes:type_name -> murphy.v1.KubernetesProbe
+	27, // 37: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	22, // 38: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	28, // 39: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	22, // 40: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	30, // 41: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_spec_proto_init() }
@@ -2031,15 +2114,16 @@ func file_murphy_v1_spec_proto_init() {
 		(*Probe_Tcp)(nil),
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
+		(*Probe_Kubernetes)(nil),
 	}
-	file_murphy_v1_spec_proto_msgTypes[21].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_spec_proto_rawDesc), len(file_murphy_v1_spec_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

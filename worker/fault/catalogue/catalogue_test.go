@@ -197,3 +197,47 @@ func TestPlace(t *testing.T) {
 		}
 	}
 }
+
+func TestKubeCatalogue(t *testing.T) {
+	tests := []struct {
+		kind   string
+		params map[string]string
+		want   string
+	}{
+		{"pod.delete", map[string]string{"namespace": "shop", "selector": "app=checkout"}, ""},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "deployment/checkout", "mode": "fixed", "count": "2", "grace": "0s"}, ""},
+		{"pod.delete", map[string]string{"namespace": "shop", "mode": "random-max-percent", "percent": "50"}, ""},
+		{"pod.delete", map[string]string{"namespace": "shop", "mode": "all"}, ""},
+		{"pod.delete", map[string]string{"selector": "app=x"}, "params.namespace is required"},
+		{"pod.delete", map[string]string{"namespace": "Shop_1"}, "is not a namespace name"},
+		{"pod.delete", map[string]string{"namespace": "shop", "selector": "app==="}, "is not a label selector"},
+		{"pod.delete", map[string]string{"namespace": "shop", "mode": "fixed"}, "mode fixed needs params.count"},
+		{"pod.delete", map[string]string{"namespace": "shop", "count": "2"}, "params.count applies to mode fixed, not one"},
+		{"pod.delete", map[string]string{"namespace": "shop", "mode": "random-max-percent"}, "needs params.percent"},
+		{"pod.delete", map[string]string{"namespace": "shop", "mode": "some"}, "is not a kill mode"},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "statefulset/db"}, "only deployment/NAME"},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "checkout"}, "is not KIND/NAME"},
+		{"node.cordon", map[string]string{"node": "node-1"}, ""},
+		{"node.cordon", map[string]string{}, "params.node is required"},
+		{"node.drain", map[string]string{"node": "node-1", "timeout": "9s"}, "out of range"},
+		{"workload.scale", map[string]string{"namespace": "shop", "workload": "deploy/checkout", "replicas": "0"}, ""},
+		{"workload.scale", map[string]string{"namespace": "shop", "workload": "deploy/checkout"}, "params.replicas is required"},
+		{"workload.restart", map[string]string{"namespace": "shop", "workload": "deployments/checkout"}, ""},
+	}
+	for _, tt := range tests {
+		err := Validate(tt.kind, tt.params)
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s %v: %v, want %q", tt.kind, tt.params, err, tt.want)
+		}
+	}
+	p := MustDecode("pod.delete", map[string]string{"namespace": "shop", "workload": "deploy/checkout", "grace": "1500ms"}).(PodDelete)
+	if p.Mode != KillOne || p.Workload == nil || p.Workload.String() != "deployment/checkout" || p.Grace == nil || *p.Grace != 1500*time.Millisecond {
+		t.Errorf("pod.delete decoded as %+v", p)
+	}
+	if p := MustDecode("pod.delete", map[string]string{"namespace": "shop"}).(PodDelete); p.Grace != nil {
+		t.Errorf("no grace given, yet %v", *p.Grace)
+	}
+	if !IsInstant("pod.delete") || !IsInstant("workload.restart") || IsInstant("workload.scale") || IsInstant("node.drain") {
+		t.Error("IsInstant of the Kubernetes kinds")
+	}
+}

@@ -1,0 +1,32 @@
+package worker
+
+import (
+	"path/filepath"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/murphy-chaos/murphy/worker/fault"
+	"github.com/murphy-chaos/murphy/worker/fault/kube"
+)
+
+func init() {
+	registerFamily("kubernetes", func(a *Agent) ([]fault.Executor, error) {
+		if !a.cfg.KubernetesInCluster && a.cfg.Kubeconfig == "" {
+			return nil, nil
+		}
+		rc, err := kube.Config(a.cfg.KubernetesInCluster, a.cfg.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		rc.UserAgent = "murphy-worker"
+		cli, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return nil, err
+		}
+		a.kube = cli
+		// Beside the journal, like the container family's state: a restarted worker or
+		// the guardian restores exactly the nodes and Deployments a fault changed.
+		fam := kube.New(cli, filepath.Join(a.cfg.DataDir, "kubernetes"), a.cfg.Policy.Kubernetes, a.log.With("family", "kubernetes"))
+		return fam.Executors(), nil
+	})
+}
