@@ -110,7 +110,7 @@ substituted for ${name}; a ${name} that is a whole value keeps its declared type
 chaosprometheus query and query_interval probes become Prometheus metrics (the
 coordinators' --prometheus-url is queried). An experiment without a steady-state
 hypothesis runs its method and rollbacks and its verdict judges nothing. Other Python
-activities (chaosk8s: Murphy has no Kubernetes kinds yet) cannot run on Murphy's
+activities (chaosk8s: Murphy does not translate its Kubernetes driver yet) cannot run on Murphy's
 workers: they fail the import, naming the activity, module and function, unless
 --skip-unsupported drops them.
 

@@ -8,20 +8,24 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
-// TestKubernetesExample: the README's Kubernetes example (deploy/kubernetes/
-// README-section.md) parses, its probes are kubernetes probes with their measures, and
-// its pod.delete step passes the catalogue.
+// TestKubernetesExample: the README's Kubernetes example (the first yaml block of its
+// section "Kubernetes: kube-monkey's use case") parses, its probes are kubernetes probes
+// with their measures, and its pod.delete step passes the catalogue.
 func TestKubernetesExample(t *testing.T) {
-	doc, err := os.ReadFile("../../deploy/kubernetes/README-section.md")
+	doc, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, _ := strings.Cut(string(doc), "```yaml\n")
+	_, section, ok := strings.Cut(string(doc), "### Kubernetes: kube-monkey's use case")
+	if !ok {
+		t.Fatal("no Kubernetes section in README.md")
+	}
+	_, rest, _ := strings.Cut(section, "```yaml\n")
 	y, _, ok := strings.Cut(rest, "```")
 	if !ok {
-		t.Fatal("no yaml block in README-section.md")
+		t.Fatal("no yaml block in the README's Kubernetes section")
 	}
-	e, err := Parse([]byte(y), "README-section.md", Options{ValidateFault: catalogue.Validate, FaultIsInstant: catalogue.IsInstant})
+	e, err := Parse([]byte(y), "README.md", Options{ValidateFault: catalogue.Validate, FaultIsInstant: catalogue.IsInstant})
 	if err != nil {
 		t.Fatal(err)
 	}

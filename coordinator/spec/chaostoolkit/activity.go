@@ -112,7 +112,7 @@ func (c *converter) supported(a activity) bool {
 		why := "workers run no Python drivers; convert it to an http or process activity"
 		switch {
 		case m == "chaosk8s" || strings.HasPrefix(m, "chaosk8s."):
-			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet"
+			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)"
 		case m == promModule:
 			why = "of Chaos Toolkit's Prometheus driver Murphy maps query and query_interval, as steady-state probes"
 		}

@@ -44,7 +44,7 @@ func TestExamples(t *testing.T) {
 		{
 			file: "bpbpublications__Chaos-Engineering-with-Python__Chapter-08__chaos-experiment.json",
 			plain: outcome{wantErr: []string{
-				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet`,
+				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)`,
 				`:22: steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "equal"`,
 				`:35: steady-state-hypothesis.probes[1].tolerance.type: unknown tolerance type "less_than"`,
 				`:45: method[0].provider: python activity "inject-cpu-stress" (module chaosk8s.pod.actions, function exec_in_pod)`,
@@ -127,7 +127,7 @@ func TestExamples(t *testing.T) {
 			}},
 			skip: outcome{steps: 2, metrics: 1, parallel: []int{1}, notes: []string{
 				`line 59: steady-state-hypothesis.probes[1].tolerance: the steady-state probe "fetch-number-of-failed-calls-from-front-to-middle" is dropped with its tolerance`,
-				`line 109: method[2].provider: dropped: python activity "fetch-application-logs" (module chaosk8s.pod.probes, function read_pod_logs) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), and Murphy has no Kubernetes fault kinds or metric sources yet`,
+				`line 109: method[2].provider: dropped: python activity "fetch-application-logs" (module chaosk8s.pod.probes, function read_pod_logs) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)`,
 				`line 90: method[0].background: "simulate-some-traffic" runs in the background: the next step, "plot-traffic", starts together with it (parallel: true)`,
 			}},
 		},

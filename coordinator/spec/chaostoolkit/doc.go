@@ -20,7 +20,7 @@
 // Prometheus source (prometheus.go); in the method or the rollbacks they only record a
 // result, so they are left out. Other Python activities (chaosk8s, chaosaws, ...) cannot
 // run on Murphy's workers: they fail the conversion, naming the module and function (for
-// chaosk8s: that Murphy has no Kubernetes kinds yet), unless Options.SkipUnsupported
+// chaosk8s: Murphy does not translate its Kubernetes driver yet), unless Options.SkipUnsupported
 // drops them (each drop is reported).
 //
 // The package is pure: the environment is read only through Options.LookupEnv.
