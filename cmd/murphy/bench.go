@@ -49,10 +49,10 @@ same number of open worker streams with the same TLS setting and the coordinator
 connection options, and sends the same halt message, marshalled once, on all of them.
 ratio_to_floor is Murphy's p99 over the floor's.
 
-heap/worker is the live heap (after a garbage collection) a node gained per stream it took
-on between half the workers and all of them, on the node where that is largest (the
-leader's includes the relays of the followers' workers); cluster is every node's gain per
-worker added. cpu/worker is the
+heap/worker is the live heap (after a garbage collection) every node gained per idle worker
+added between half the workers and all of them: a worker's stream on the node holding it
+and, on the leader, the relay of a follower's worker; each node's share is beside its
+stream count. cpu/worker is the
 coordinators' CPU (every node's process, user and system) from the halt call to the last
 receipt, per worker.`,
 		Example: `  murphy bench halt --workers 1000,10000 --nodes 3 --tls
@@ -154,12 +154,10 @@ type haltResult struct {
 	FloorP99MS   float64 `json:"floor_p99_ms"`
 	FloorMaxMS   float64 `json:"floor_max_ms"`
 	RatioToFloor float64 `json:"ratio_to_floor"`
-	// Live heap gained per idle worker: on the node that gained most per stream it took
-	// on (the worker's own stream there, and on the leader the relays of followers'
-	// workers too), and over the whole cluster per worker added.
-	HeapPerWorker        float64 `json:"heap_per_worker_bytes"`
-	ClusterHeapPerWorker float64 `json:"cluster_heap_per_worker_bytes"`
-	// Live heap gained per stream a node took on, by node ID.
+	// Live heap every node gained per idle worker added: what a worker costs the cluster
+	// (its stream on the node holding it, and on the leader the relay of a follower's).
+	HeapPerWorker float64 `json:"heap_per_worker_bytes"`
+	// Each node's share of it, by node ID.
 	NodeHeapPerWorker map[string]float64 `json:"node_heap_per_worker_bytes"`
 	// Every coordinator's CPU during the fan-out, per worker.
 	CPUPerWorker float64 `json:"cpu_us_per_worker"`
@@ -170,23 +168,23 @@ type haltResult struct {
 }
 
 func printBenchHeader(out io.Writer) {
-	fmt.Fprintf(out, "%8s %5s %5s %10s %10s %10s %10s %7s %12s %12s %10s %8s  %s\n",
-		"workers", "nodes", "tls", "p50", "p99", "max", "floor p99", "ratio", "heap/worker", "cluster", "cpu/worker", "connect", "streams")
+	fmt.Fprintf(out, "%8s %5s %5s %10s %10s %10s %10s %7s %12s %10s %8s  %s\n",
+		"workers", "nodes", "tls", "p50", "p99", "max", "floor p99", "ratio", "heap/worker", "cpu/worker", "connect", "streams (heap share)")
 }
 
 func printBenchRow(out io.Writer, r haltResult) {
 	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + "ms" }
 	var streams []string
 	for _, id := range slices.Sorted(maps.Keys(r.Streams)) {
-		s := fmt.Sprintf("%s=%d", id, r.Streams[id])
+		s := fmt.Sprintf("%s=%d (%.1f KiB)", id, r.Streams[id], r.NodeHeapPerWorker[id]/1024)
 		if id == r.Leader {
 			s += "*"
 		}
 		streams = append(streams, s)
 	}
-	fmt.Fprintf(out, "%8d %5d %5t %10s %10s %10s %10s %6.2fx %8.1f KiB %8.1f KiB %8.1fµs %7.1fs  %s\n",
+	fmt.Fprintf(out, "%8d %5d %5t %10s %10s %10s %10s %6.2fx %8.1f KiB %8.1fµs %7.1fs  %s\n",
 		r.Workers, r.Nodes, r.TLS, ms(r.P50MS), ms(r.P99MS), ms(r.MaxMS), ms(r.FloorP99MS), r.RatioToFloor,
-		r.HeapPerWorker/1024, r.ClusterHeapPerWorker/1024, r.CPUPerWorker, r.ConnectS, strings.Join(streams, " "))
+		r.HeapPerWorker/1024, r.CPUPerWorker, r.ConnectS, strings.Join(streams, " "))
 }
 
 func benchHalt(ctx context.Context, dir string, n int, o benchOpts) (haltResult, error) {
@@ -263,10 +261,6 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 	if err != nil {
 		return err
 	}
-	midStreams, err := streamsOf()
-	if err != nil {
-		return err
-	}
 	after, err := connect(half, n)
 	if err != nil {
 		return err
@@ -274,16 +268,12 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 	if res.Streams, err = streamsOf(); err != nil {
 		return err
 	}
-	held, cluster := 0, 0.0
+	held := 0
 	res.NodeHeapPerWorker = map[string]float64{}
 	for _, node := range c.nodes {
 		held += res.Streams[node.id]
-		gained := after[node.id] - mid[node.id]
-		cluster += gained
-		if added := res.Streams[node.id] - midStreams[node.id]; added > 0 {
-			res.NodeHeapPerWorker[node.id] = gained / float64(added)
-			res.HeapPerWorker = max(res.HeapPerWorker, res.NodeHeapPerWorker[node.id])
-		}
+		res.NodeHeapPerWorker[node.id] = (after[node.id] - mid[node.id]) / float64(n-half)
+		res.HeapPerWorker += res.NodeHeapPerWorker[node.id]
 	}
 	if held != n {
 		leads := map[string]float64{}
@@ -292,7 +282,6 @@ func benchCoordinators(ctx context.Context, dir string, n int, o benchOpts, cred
 		}
 		return fmt.Errorf("%d of %d workers hold a stream to a coordinator (streams %v, leading %v; was %s)", held, n, res.Streams, leads, c.leader.id)
 	}
-	res.ClusterHeapPerWorker = cluster / float64(n-half)
 
 	admin, err := c.adminCreds()
 	if err != nil {
