@@ -142,7 +142,11 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s: document %d lacks apiVersion, kind or metadata.name", path, i+1)
 				continue
 			}
-			if kind != "Namespace" && meta["namespace"] != "murphy" {
+			clusterScoped := kind == "Namespace" || kind == "ClusterRole" || kind == "ClusterRoleBinding"
+			if clusterScoped && meta["namespace"] != nil {
+				t.Errorf("%s: %s %v is cluster-scoped but names a namespace", path, kind, meta["name"])
+			}
+			if !clusterScoped && meta["namespace"] != "murphy" {
 				t.Errorf("%s: %s %v is not in namespace murphy", path, kind, meta["name"])
 			}
 			kinds[kind]++
