@@ -173,7 +173,16 @@ func fastestLatency(t *testing.T, w *testWorker) time.Duration {
 
 func TestRunEndToEnd(t *testing.T) {
 	c := startCluster(t, 3)
-	ws := startWorkers(t, c, 4)
+	// The service takes 5 ms, so the fault's 30 ms makes every host about 7x slower. With
+	// an instant service the hosts' changes were 40x to 70x, depending on each host's
+	// sub-millisecond baseline on a loaded machine, and two hosts per group (a Welch
+	// interval on about one degree of freedom) could not settle a spread like that.
+	ws := startWorkersServing(t, c, slices.Repeat([]string{"127.0.0.1:0"}, 4), func(int) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(5 * time.Millisecond)
+			fmt.Fprintln(w, "ok")
+		})
+	})
 	// A 2 s baseline: with two hosts per group, one host's warm-up in a 1 s baseline can
 	// leave the hosts' changes too far apart to decide.
 	id := submit(t, c.nodes[c.follower()].GRPCAddr(), fmt.Sprintf(testSpec, "2s", "3s"))
