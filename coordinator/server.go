@@ -688,8 +688,11 @@ func (s *Server) apply(ctx context.Context, cmd *murphyv1.Command) error {
 	}
 	start := time.Now()
 	f := s.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	if err := s.await(ctx, f); err != nil {
 		switch {
+		case errors.Is(err, errGaveUp):
+			// Enqueued, so it may still commit: told as it is, never retried.
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
 			// Never appended: safe to send again.
 			return fmt.Errorf("%w: %w: %v", ErrNotLeader, errNotApplied, err)
@@ -705,6 +708,26 @@ func (s *Server) apply(ctx context.Context, cmd *murphyv1.Command) error {
 		return res
 	}
 	return nil
+}
+
+// errGaveUp means the caller stopped waiting for an entry raft had taken.
+var errGaveUp = errors.New("stopped waiting for the commit")
+
+// await waits for f, or until ctx ends or the node stops. Raft answers an entry it has
+// taken only when it commits or leadership is lost, and one taken as the node stops
+// leading can go unanswered: the leader's runner waits here, Stop waits for the runner,
+// and a stop once hung there for good (TestHaltAllAndResume, 13 minutes).
+func (s *Server) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", errGaveUp, ctx.Err())
+	case <-s.stop:
+		return fmt.Errorf("%w: the node is stopping", errGaveUp)
+	}
 }
 
 // dial returns a shared client connection to another node.
