@@ -288,12 +288,7 @@ func TestNetworkFaultFollowsThePod(t *testing.T) {
 	if p := fam.Probe(); p.Err != nil {
 		testenv.Skip(t, testenv.Kernel, "network faults: "+p.Err.Error())
 	}
-	var partition fault.Executor
-	for _, x := range fam.Executors() {
-		if x.Kind() == network.KindPartition {
-			partition = x
-		}
-	}
+	partition := executorOf(t, fam.Executors(), network.KindPartition)
 	ctx := context.Background()
 	hasTable := func(netns, id string) bool {
 		t.Helper()
@@ -411,12 +406,7 @@ func TestProcessFaultInThePod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stop fault.Executor
-	for _, x := range execs {
-		if x.Kind() == "process.stop" {
-			stop = x
-		}
-	}
+	stop := executorOf(t, execs, "process.stop")
 	pid, err := PodProcess(context.Background(), e.sock, p.ref(), "app")
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,13 @@ func newFamily(t *testing.T, tc *testCase) (*Family, string) {
 
 func executorFor(t *testing.T, fam *Family, kind string) fault.Executor {
 	t.Helper()
-	for _, e := range fam.Executors() {
+	return executorOf(t, fam.Executors(), kind)
+}
+
+// executorOf is the executor of kind among execs.
+func executorOf(t *testing.T, execs []fault.Executor, kind string) fault.Executor {
+	t.Helper()
+	for _, e := range execs {
 		if e.Kind() == kind {
 			return e
 		}

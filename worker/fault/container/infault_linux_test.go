@@ -41,12 +41,7 @@ func TestNetworkFaultFollowsTheContainer(t *testing.T) {
 	if p := fam.Probe(); p.Err != nil {
 		testenv.Skip(t, testenv.Kernel, "network faults: "+p.Err.Error())
 	}
-	var partition fault.Executor
-	for _, e := range fam.Executors() {
-		if e.Kind() == network.KindPartition {
-			partition = e
-		}
-	}
+	partition := executorOf(t, fam.Executors(), network.KindPartition)
 	name := tc.run("netfault")
 	ctx := context.Background()
 	// hasTable looks in a container's current namespace.
