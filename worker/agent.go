@@ -106,6 +106,9 @@ type activeFault struct {
 	// with cause as soon as Inject returns, and nobody waits for that.
 	stop  bool
 	cause murphyv1.RevertCause
+	// inForce is when Inject returned: the start of the fault window every report of
+	// this assignment carries, so a re-sent report matches the one the run recorded.
+	inForce *timestamppb.Timestamp
 }
 
 type probeRun struct {
@@ -423,7 +426,9 @@ func (a *Agent) settled(id string) *murphyv1.StepStatus {
 	a.faultMu.Lock()
 	defer a.faultMu.Unlock()
 	if act, ok := a.faults[id]; ok && !act.injecting {
-		return a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
+		st := a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
+		st.At = act.inForce
+		return st
 	}
 	return a.finished[id]
 }
@@ -530,8 +535,9 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 	} else {
 		ierr = exec.Inject(ctx, f)
 	}
+	injected := a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")
 	a.faultMu.Lock()
-	act.injecting, act.cancel = false, nil
+	act.injecting, act.cancel, act.inForce = false, nil, injected.At
 	stop, cause := act.stop, act.cause
 	a.faultMu.Unlock()
 	if ierr != nil {
@@ -567,7 +573,7 @@ func (a *Agent) assign(act *activeFault, as *murphyv1.Assign) []*murphyv1.StepSt
 	a.m.injects.WithLabelValues(kind).Inc()
 	a.log.Info("fault injected", "assignment_id", id, "run_id", af.RunId, "step", af.Step,
 		"fault", params.String(), "mechanism", mechanism(exec), "deadline", deadline)
-	sts := []*murphyv1.StepStatus{a.status(id, af.RunId, af.Step, murphyv1.FaultState_FAULT_STATE_INJECTED, 0, "")}
+	sts := []*murphyv1.StepStatus{injected}
 	if stop {
 		// The fault was in force from the end of Inject until now: report both, in order.
 		if st := a.revertHeld(act, cause); st != nil {
@@ -663,7 +669,7 @@ func (a *Agent) revertHeld(act *activeFault, cause murphyv1.RevertCause) *murphy
 		a.log.Error("forget reverted fault", "assignment_id", id, "err", err)
 	}
 	st := a.status(id, act.af.RunId, act.af.Step, murphyv1.FaultState_FAULT_STATE_REVERTED, cause, "")
-	st.InjectedAt = act.af.InjectedAt
+	st.InjectedAt = act.inForce
 	a.faultMu.Lock()
 	delete(a.faults, id)
 	a.nActive.Add(-1)

@@ -495,7 +495,16 @@ func TestRepeatedHaltAcksFirstRevertTime(t *testing.T) {
 			sts = append(sts, st)
 		}
 	}
+	var injected *murphyv1.StepStatus
+	for _, m := range f.received() {
+		if st := m.GetStepStatus(); st != nil && st.AssignmentId == "h1" && st.State == murphyv1.FaultState_FAULT_STATE_INJECTED {
+			injected = st
+		}
+	}
 	if len(sts) != 2 || !sts[1].At.AsTime().Equal(sts[0].At.AsTime()) || sts[1].InjectedAt == nil {
 		t.Errorf("revert statuses after a repeated halt: %v; want the first one sent again, with its injection time", sts)
+	} else if injected == nil || !sts[1].InjectedAt.AsTime().Equal(injected.At.AsTime()) {
+		// The run record matches a re-sent revert to its window by these times.
+		t.Errorf("revert names injection at %v, but the injection report said %v", sts[1].InjectedAt.AsTime(), injected.GetAt().AsTime())
 	}
 }

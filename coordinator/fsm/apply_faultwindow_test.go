@@ -45,6 +45,9 @@ func TestRecordWindows(t *testing.T) {
 		{At: at(31), Cmd: &murphyv1.Command_FailRun{FailRun: &murphyv1.FailRun{RunId: "r", Error: "x"}}},
 		rec(32, rev("a", 30, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED), rev("b", 30, murphyv1.RevertCause_REVERT_CAUSE_COMPLETED)),
 		rec(33, &murphyv1.FaultWindow{WorkerId: "a", Step: 7, InjectedAt: at(33)}), // no such step: ignored
+		// A revert re-sent after a coordinator restart, naming the start of its inject
+		// rather than the end its injection report gave: the same revert, not a window.
+		rec(34, &murphyv1.FaultWindow{WorkerId: "a", InjectedAt: at(2), RevertedAt: at(30), Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED}),
 	})
 	want := []*murphyv1.FaultWindow{
 		{WorkerId: "a", InjectedAt: at(3), RevertedAt: at(30), Cause: murphyv1.RevertCause_REVERT_CAUSE_COMPLETED},

@@ -325,8 +325,12 @@ func (f *FSM) applyRecordWindows(c *murphyv1.RecordWindows) (Change, error) {
 			// that is its acknowledgement), or without a start when the step's record
 			// already names the worker; otherwise the worker is only saying it holds
 			// nothing.
+			// A retry carries the revert time it was first recorded with, whatever start
+			// it names (a worker of an older version names the start of its inject, not
+			// the end its injection report gave).
 			if slices.ContainsFunc(st.Windows, func(x *murphyv1.FaultWindow) bool {
-				return x.WorkerId == w.WorkerId && (w.InjectedAt == nil || x.InjectedAt == nil || x.InjectedAt.AsTime().Equal(w.InjectedAt.AsTime()))
+				return x.WorkerId == w.WorkerId && (w.InjectedAt == nil || x.InjectedAt == nil || x.InjectedAt.AsTime().Equal(w.InjectedAt.AsTime()) ||
+					x.RevertedAt != nil && x.RevertedAt.AsTime().Equal(w.RevertedAt.AsTime()))
 			}) {
 				continue
 			}
