@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/runner"
 	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -508,11 +509,11 @@ func (s *Server) registerWorker(stream murphyv1.WorkerService_ConnectServer, h *
 	known := s.fsm.Worker(h.WorkerId)
 	if known != nil && known.State != murphyv1.WorkerState_WORKER_STATE_LOST &&
 		maps.Equal(known.Labels, h.Labels) && slices.Equal(known.Capabilities, h.Capabilities) &&
-		proto.Equal(known.Limits, h.Limits) {
+		proto.Equal(known.Limits, h.Limits) && runner.SameTargets(known.Targets, h.Targets) {
 		return nil
 	}
 	cmd := &murphyv1.Command{By: "worker:" + h.WorkerId, Cmd: &murphyv1.Command_RegisterWorker{RegisterWorker: &murphyv1.RegisterWorker{
-		WorkerId: h.WorkerId, Labels: h.Labels, Capabilities: h.Capabilities, Limits: h.Limits,
+		WorkerId: h.WorkerId, Labels: h.Labels, Capabilities: h.Capabilities, Limits: h.Limits, Targets: h.Targets,
 	}}}
 	if err := s.propose(stream.Context(), cmd); err != nil {
 		return toStatus(fmt.Errorf("register worker %s: %w", h.WorkerId, err))

@@ -22,6 +22,7 @@ import (
 	"github.com/murphy-chaos/murphy/worker/fault/httpfault"
 	"github.com/murphy-chaos/murphy/worker/journal"
 	"github.com/murphy-chaos/murphy/worker/probe"
+	"github.com/murphy-chaos/murphy/worker/targets"
 )
 
 const (
@@ -50,6 +51,9 @@ type Agent struct {
 	// kube is the Kubernetes API client of a worker started with --kubernetes or
 	// --kubeconfig (nil otherwise), shared by its fault family and kubernetes probes.
 	kube kubernetes.Interface
+	// pods offers the node's pods as targets on a node's worker (Config.NodeName); nil
+	// elsewhere.
+	pods *targets.Pods
 	// startTicks is this process's start time, written to the AliveFile so the
 	// guardian cannot mistake a recycled PID for the worker.
 	startTicks int64
@@ -252,6 +256,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(watching)
 		a.watchdog(wctx)
 	}()
+
+	if a.pods != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.reportTargets(wctx)
+		}()
+	}
 
 	a.connectLoop(ctx)
 
@@ -1048,4 +1060,35 @@ func mechanism(exec fault.Executor) string {
 		return m.Mechanism()
 	}
 	return ""
+}
+
+// reportTargets watches the node's pods and tells the coordinator the whole list each
+// time it changes; a hello carries the list as it is at each connection. A watch that
+// cannot start is logged and retried: the host's own faults go on meanwhile.
+func (a *Agent) reportTargets(ctx context.Context) {
+	watched := make(chan struct{})
+	defer func() { <-watched }()
+	go func() {
+		defer close(watched)
+		for ctx.Err() == nil {
+			if err := a.pods.Run(ctx); err != nil {
+				a.log.Error("pods of this node not watched; retrying in 10s", "node", a.cfg.NodeName, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(10 * time.Second):
+				}
+			}
+		}
+	}()
+	for {
+		ts, changed := a.pods.Current()
+		if ts != nil {
+			a.enqueue(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Targets{Targets: &murphyv1.TargetList{Targets: ts}}})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }

@@ -90,6 +90,10 @@ type Config struct {
 	// kinds are not offered.
 	KubernetesInCluster bool
 	Kubeconfig          string
+	// NodeName, with Kubernetes credentials, makes this worker its node's: it offers the
+	// pods bound to the node as targets (opted in, under the policy's kubernetes section)
+	// instead of running the Kubernetes kinds, which one designated worker runs.
+	NodeName string
 	// Logger defaults to discarding; Registerer to a private registry.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -291,6 +291,9 @@ func (a *Agent) hello() *murphyv1.Hello {
 	}
 	a.mu.Unlock()
 	slices.Sort(h.ProbingRuns)
+	if a.pods != nil {
+		h.Targets, _ = a.pods.Current()
+	}
 	return h
 }
 

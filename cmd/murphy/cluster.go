@@ -19,7 +19,7 @@ import (
 
 func newWorkersCmd(cf *clientFlags) *cobra.Command {
 	var expr string
-	var flat bool
+	var flat, targets bool
 	var output string
 	cmd := &cobra.Command{
 		Use:   "workers",
@@ -27,7 +27,11 @@ func newWorkersCmd(cf *clientFlags) *cobra.Command {
 		Long: `Workers lists the workers the cluster knows, grouped by region and data centre with counts
 and health. -l filters with a label selector: equality (region=eu-west, tier!=db) and
 set-based expressions (region in (eu-west,us-east), region notin (ap-south), canary,
-!canary), comma-separated, all required.`,
+!canary), comma-separated, all required.
+
+--targets lists instead what the workers can act on beyond their hosts: the pods that
+node workers (murphy worker --node-name) found opted in on their nodes, with the worker
+that acts on each, its workload, node and region.`,
 		Example: "  murphy workers -l 'region in (eu-west,us-east), murphy.io/chaos=enabled'",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,6 +50,9 @@ set-based expressions (region in (eu-west,us-east), region notin (ap-south), can
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				out := cmd.OutOrStdout()
+				if targets {
+					return printTargets(out, resp.Workers)
+				}
 				if !flat {
 					printTopology(out, resp.Workers)
 					fmt.Fprintln(out)
@@ -69,8 +76,40 @@ set-based expressions (region in (eu-west,us-east), region notin (ap-south), can
 	}
 	cmd.Flags().StringVarP(&expr, "selector", "l", "", "label selector, e.g. 'region in (eu-west,us-east), tier=web'")
 	cmd.Flags().BoolVar(&flat, "flat", false, "only the worker table, without the topology summary")
+	cmd.Flags().BoolVar(&targets, "targets", false, "list the workers' targets (their nodes' opted-in pods) instead of the workers")
 	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
+}
+
+// printTargets lists every worker's targets, one line each, sorted by target.
+func printTargets(out io.Writer, workers []*murphyv1.Worker) error {
+	type row struct {
+		t      *murphyv1.Target
+		worker string
+	}
+	var rows []row
+	for _, w := range workers {
+		for _, t := range w.Targets {
+			rows = append(rows, row{t, w.Id})
+		}
+	}
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(out, "no targets: no worker runs with --node-name and Kubernetes credentials, or no pod on their nodes opted in (label murphy.io/chaos=enabled on the pod or its namespace)")
+		return err
+	}
+	slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.t.Id, b.t.Id) })
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tWORKER\tWORKLOAD\tNODE\tREGION\tDATACENTER\tLABELS")
+	for _, r := range rows {
+		l := r.t.Labels
+		own := maps.Clone(l)
+		for _, k := range []string{"namespace", "pod", "workload", "node", "region", "datacenter"} {
+			delete(own, k)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.t.Id, r.worker, orDash(l["workload"]), orDash(l["node"]),
+			orDash(l["region"]), orDash(l["datacenter"]), orDash(formatLabels(own)))
+	}
+	return tw.Flush()
 }
 
 func workerState(w *murphyv1.Worker) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,6 +40,12 @@ Kubernetes kinds through the API server: pod.delete, node.cordon, node.drain,
 workload.scale and workload.restart, under its policy's kubernetes section (namespace
 allow and deny lists, opt-in by the label murphy.io/chaos=enabled).
 
+With --node-name NODE as well (the DaemonSet passes spec.nodeName), the worker is its
+node's instead: it runs no Kubernetes kinds and offers the node's running, opted-in pods
+as targets, each named pod/NAMESPACE/NAME and labelled with the pod's labels plus
+namespace, pod, workload (deployment/checkout), node, region and datacenter (the node's
+topology.kubernetes.io labels). 'murphy workers' lists them.
+
 --proxy puts a fault-injecting HTTP proxy in front of a local service; the http.delay
 and http.abort faults act on the requests that pass through it.
 
@@ -55,6 +62,9 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 				return err
 			}
 			cfg.Coordinators = splitList(coordinators)
+			if cmd.Flags().Changed("node-name") && !cfg.KubernetesInCluster && cfg.Kubeconfig == "" {
+				return fmt.Errorf("--node-name needs --kubernetes or --kubeconfig: the node's pods are read through the API server")
+			}
 			if len(cfg.Coordinators) == 0 {
 				return fmt.Errorf("--coordinators is required: the gRPC address of at least one coordinator")
 			}
@@ -115,6 +125,7 @@ default; give a reachable address for a scraper on another host, or '' to disabl
 	f.StringVar(&cfg.CRISocket, "cri-socket", "unix:///run/containerd/containerd.sock", "the node's CRI runtime (containerd; CRI-O: unix:///var/run/crio/crio.sock) through which faults with params.pod find the pod, at every inject and revert")
 	f.BoolVar(&cfg.KubernetesInCluster, "kubernetes", false, "run the Kubernetes fault kinds (pod.delete, node.cordon, node.drain, workload.scale, workload.restart) with this pod's ServiceAccount (in-cluster config); see deploy/kubernetes for its RBAC")
 	f.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run the Kubernetes fault kinds with this kubeconfig's credentials instead of in-cluster ones")
+	f.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "with --kubernetes or --kubeconfig: this worker is node NODE's, and offers the node's opted-in pods as targets instead of running the Kubernetes kinds (default $NODE_NAME)")
 	f.StringVar(&tlsFiles.CA, "tls-ca", "", "the cluster's CA certificate")
 	f.StringVar(&tlsFiles.Cert, "tls-cert", "", "this worker's certificate (murphy tls issue --role worker --name ID)")
 	f.StringVar(&tlsFiles.Key, "tls-key", "", "the certificate's key")

@@ -101,6 +101,8 @@ type Fleet struct {
 	contact map[string]time.Time
 	faults  map[string]map[string]*murphyv1.ActiveFault // worker -> assignment -> fault
 	probing map[string]map[string]bool                  // worker -> runs it probes for
+	// targets holds a worker's targets when it reported them after its hello.
+	targets map[string][]*murphyv1.Target
 	samples *Samples
 	events  chan Event
 	wake    chan struct{}
@@ -119,6 +121,7 @@ func New(now func() time.Time) *Fleet {
 		contact: map[string]time.Time{},
 		faults:  map[string]map[string]*murphyv1.ActiveFault{},
 		probing: map[string]map[string]bool{},
+		targets: map[string][]*murphyv1.Target{},
 		samples: NewSamples(),
 		events:  make(chan Event, 4096),
 		wake:    make(chan struct{}, 1),
@@ -177,6 +180,7 @@ func (f *Fleet) AttachVia(h *murphyv1.Hello, via string) *Conn {
 		}
 		f.faults[h.WorkerId] = faults
 	}
+	delete(f.targets, h.WorkerId)
 	delete(f.probing, h.WorkerId)
 	if len(h.ProbingRuns) > 0 {
 		probing := make(map[string]bool, len(h.ProbingRuns))
@@ -302,7 +306,7 @@ func (f *Fleet) Handle(c *Conn, msg *murphyv1.ConnectRequest) *murphyv1.ConnectR
 	case *murphyv1.ConnectRequest_Samples:
 		// Reset replaces the store when this node becomes leader; read it under the lock.
 		f.Samples().Add(c.WorkerID, m.Samples)
-	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck:
+	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck, *murphyv1.ConnectRequest_Targets:
 		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
 	}
 	return nil
@@ -334,6 +338,10 @@ func (f *Fleet) note(c *Conn, msg *murphyv1.ConnectRequest, member bool) bool {
 			delete(f.faults[c.WorkerID], id)
 		}
 		f.mu.Unlock()
+	case *murphyv1.ConnectRequest_Targets:
+		f.mu.Lock()
+		f.targets[c.WorkerID] = m.Targets.GetTargets()
+		f.mu.Unlock()
 	}
 	return true
 }
@@ -351,6 +359,9 @@ func (f *Fleet) Announce(h *murphyv1.Hello) *murphyv1.Hello {
 		out.ActiveFaults = append(out.ActiveFaults, proto.CloneOf(f.faults[h.WorkerId][id]))
 	}
 	out.ProbingRuns = slices.Sorted(maps.Keys(f.probing[h.WorkerId]))
+	if ts, ok := f.targets[h.WorkerId]; ok {
+		out.Targets = ts
+	}
 	return out
 }
 

@@ -138,6 +138,8 @@ func (f *Fleet) admit(worker string, msg *murphyv1.ConnectRequest, checkMember b
 		if a.RunId != "" && !isMember(a.RunId) {
 			return fmt.Errorf("halt ack for run %q, which the worker is not in", a.RunId)
 		}
+	case *murphyv1.ConnectRequest_Targets:
+		return checkTargets(m.Targets.GetTargets())
 	case *murphyv1.ConnectRequest_Hello:
 		return errors.New("a second hello on the same stream")
 	default:
@@ -167,6 +169,43 @@ func CheckHello(h *murphyv1.Hello) error {
 	for _, af := range h.ActiveFaults {
 		if err := checkID("active fault assignment_id", af.AssignmentId); err != nil {
 			return fmt.Errorf("worker hello: %w", err)
+		}
+	}
+	if err := checkTargets(h.Targets); err != nil {
+		return fmt.Errorf("worker hello: %w", err)
+	}
+	return nil
+}
+
+// MaxTargets bounds the targets one worker reports: a node runs at most a few hundred
+// pods (110 by default). MaxTargetLabels bounds each target's labels, whose keys may be
+// as long as Kubernetes allows (a 253-byte prefix, a slash and 63 bytes).
+const (
+	MaxTargets         = 1024
+	MaxTargetLabels    = 64
+	maxTargetLabelKey  = 317
+	maxTargetLabelText = 256
+)
+
+// checkTargets bounds a worker's list of targets and every ID and label in it.
+func checkTargets(ts []*murphyv1.Target) error {
+	if len(ts) > MaxTargets {
+		return fmt.Errorf("%d targets, at most %d", len(ts), MaxTargets)
+	}
+	for _, t := range ts {
+		if err := checkID("target id", t.Id); err != nil {
+			return err
+		}
+		if len(t.Uid) > MaxIDBytes {
+			return fmt.Errorf("target %s: uid is %d bytes, at most %d", t.Id, len(t.Uid), MaxIDBytes)
+		}
+		if len(t.Labels) > MaxTargetLabels {
+			return fmt.Errorf("target %s: %d labels, at most %d", t.Id, len(t.Labels), MaxTargetLabels)
+		}
+		for k, v := range t.Labels {
+			if k == "" || len(k) > maxTargetLabelKey || len(v) > maxTargetLabelText {
+				return fmt.Errorf("target %s: label %q: keys must be 1 to %d bytes and values at most %d", t.Id, k, maxTargetLabelKey, maxTargetLabelText)
+			}
 		}
 	}
 	return nil

@@ -23,6 +23,10 @@ func (f *FSM) applyRegisterWorker(cmd *murphyv1.Command, c *murphyv1.RegisterWor
 	w.Labels = maps.Clone(c.Labels)
 	w.Capabilities = append([]string(nil), c.Capabilities...)
 	w.Limits = proto.CloneOf(c.Limits)
+	w.Targets = nil
+	for _, t := range c.Targets {
+		w.Targets = append(w.Targets, proto.CloneOf(t))
+	}
 	w.State = murphyv1.WorkerState_WORKER_STATE_CONNECTED
 	w.LostAt = nil
 	return Change{WorkerID: c.WorkerId}, nil

@@ -119,6 +119,8 @@ type Runner struct {
 
 	lastSweep     time.Time
 	lastSummaries time.Time
+	// targets holds workers' reported targets until the next commit (targets.go).
+	targets map[string][]*murphyv1.Target
 }
 
 // haltAllState is who acknowledged the cluster's halt committed at at.
@@ -232,6 +234,8 @@ func (r *Runner) drainEvents() {
 func (r *Runner) handle(ev fleet.Event) {
 	now := r.cfg.Now()
 	switch m := ev.Msg.Msg.(type) {
+	case *murphyv1.ConnectRequest_Targets:
+		r.fileTargets(ev.WorkerID, m.Targets.GetTargets())
 	case *murphyv1.ConnectRequest_StepStatus:
 		st := m.StepStatus
 		if r.rollbackStatus(ev.WorkerID, st) {
@@ -352,6 +356,7 @@ func (r *Runner) tick(ctx context.Context) {
 	// the acknowledgement, and a revert before the halt it answers; a leader that dies in
 	// between leaves nothing the next one cannot learn again.
 	r.commitWindows(ctx)
+	r.commitTargets(ctx)
 	active := r.cfg.FSM.ActiveRuns()
 	for _, run := range active {
 		r.stateOf(run)

@@ -440,7 +440,8 @@ func TestWorkloadRestart(t *testing.T) {
 }
 
 // TestWorkerRBAC: the manifests' ClusterRole grants the designated worker what its kinds
-// need and nothing beyond; the per-node workers' ServiceAccount gets no Kubernetes rights.
+// need and nothing beyond; the per-node workers' ServiceAccount may only read the pods,
+// namespaces and nodes it offers targets from.
 func TestWorkerRBAC(t *testing.T) {
 	admin := adminClient(t)
 	ns := namespace(t, admin, optIn)
@@ -479,7 +480,14 @@ func TestWorkerRBAC(t *testing.T) {
 		{"node worker lists pods", func(ctx context.Context) error {
 			_, err := node.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 			return err
-		}, `cannot list resource "pods"`},
+		}, ""},
+		{"node worker reads secrets", func(ctx context.Context) error {
+			_, err := node.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+			return err
+		}, `cannot list resource "secrets"`},
+		{"node worker evicts a pod", func(ctx context.Context) error {
+			return node.CoreV1().Pods(ns).EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "target", Namespace: ns}})
+		}, `cannot create resource "pods/eviction"`},
 		{"node worker deletes a pod", func(ctx context.Context) error {
 			return node.CoreV1().Pods(ns).Delete(ctx, "target", metav1.DeleteOptions{})
 		}, `cannot delete resource "pods"`},

@@ -392,7 +392,9 @@ type Worker struct {
 	RunId  string                 `protobuf:"bytes,9,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	LostAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=lost_at,json=lostAt,proto3" json:"lost_at,omitempty"`
 	// The worker's advertised policy limits (from its hello).
-	Limits        *WorkerLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	Limits *WorkerLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
+	// What the worker can act on beyond its own host, as it last reported.
+	Targets       []*Target `protobuf:"bytes,12,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,6 +506,80 @@ func (x *Worker) GetLimits() *WorkerLimits {
 	return nil
 }
 
+func (x *Worker) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// Target is something a worker can fault and probe beyond its own host: today a pod bound
+// to the worker's node, found through the API server. Its identity survives restarts of
+// its containers; a replaced pod is a new target.
+type Target struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "pod/<namespace>/<name>": unique in a cluster, and what a selector or a report names.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The pod's UID: the fault kinds find the pod by it, never by a container's ID.
+	Uid string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The pod's labels, plus namespace, workload (deployment/checkout), node, region and
+	// datacenter (from the node's topology labels).
+	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Target) Reset() {
+	*x = Target{}
+	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Target) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Target) ProtoMessage() {}
+
+func (x *Target) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Target.ProtoReflect.Descriptor instead.
+func (*Target) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Target) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Target) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *Target) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 // WorkerLimits are the limits a worker's safety policy puts on any fault, whatever the
 // coordinators ask.
 type WorkerLimits struct {
@@ -518,7 +594,7 @@ type WorkerLimits struct {
 
 func (x *WorkerLimits) Reset() {
 	*x = WorkerLimits{}
-	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +606,7 @@ func (x *WorkerLimits) String() string {
 func (*WorkerLimits) ProtoMessage() {}
 
 func (x *WorkerLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[1]
+	mi := &file_murphy_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +619,7 @@ func (x *WorkerLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerLimits.ProtoReflect.Descriptor instead.
 func (*WorkerLimits) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WorkerLimits) GetMaxDuration() *durationpb.Duration {
@@ -580,7 +656,7 @@ type StepState struct {
 
 func (x *StepState) Reset() {
 	*x = StepState{}
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +668,7 @@ func (x *StepState) String() string {
 func (*StepState) ProtoMessage() {}
 
 func (x *StepState) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[2]
+	mi := &file_murphy_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +681,7 @@ func (x *StepState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepState.ProtoReflect.Descriptor instead.
 func (*StepState) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *StepState) GetIndex() int32 {
@@ -680,7 +756,7 @@ type FaultWindow struct {
 
 func (x *FaultWindow) Reset() {
 	*x = FaultWindow{}
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +768,7 @@ func (x *FaultWindow) String() string {
 func (*FaultWindow) ProtoMessage() {}
 
 func (x *FaultWindow) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[3]
+	mi := &file_murphy_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +781,7 @@ func (x *FaultWindow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultWindow.ProtoReflect.Descriptor instead.
 func (*FaultWindow) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FaultWindow) GetWorkerId() string {
@@ -755,7 +831,7 @@ type Groups struct {
 
 func (x *Groups) Reset() {
 	*x = Groups{}
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +843,7 @@ func (x *Groups) String() string {
 func (*Groups) ProtoMessage() {}
 
 func (x *Groups) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[4]
+	mi := &file_murphy_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +856,7 @@ func (x *Groups) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Groups.ProtoReflect.Descriptor instead.
 func (*Groups) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Groups) GetControl() []string {
@@ -816,7 +892,7 @@ type WorkerRevert struct {
 
 func (x *WorkerRevert) Reset() {
 	*x = WorkerRevert{}
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +904,7 @@ func (x *WorkerRevert) String() string {
 func (*WorkerRevert) ProtoMessage() {}
 
 func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[5]
+	mi := &file_murphy_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +917,7 @@ func (x *WorkerRevert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerRevert.ProtoReflect.Descriptor instead.
 func (*WorkerRevert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WorkerRevert) GetWorkerId() string {
@@ -891,7 +967,7 @@ type HaltRecord struct {
 
 func (x *HaltRecord) Reset() {
 	*x = HaltRecord{}
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +979,7 @@ func (x *HaltRecord) String() string {
 func (*HaltRecord) ProtoMessage() {}
 
 func (x *HaltRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[6]
+	mi := &file_murphy_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +992,7 @@ func (x *HaltRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltRecord.ProtoReflect.Descriptor instead.
 func (*HaltRecord) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HaltRecord) GetReason() string {
@@ -1015,7 +1091,7 @@ type BreachSample struct {
 
 func (x *BreachSample) Reset() {
 	*x = BreachSample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1103,7 @@ func (x *BreachSample) String() string {
 func (*BreachSample) ProtoMessage() {}
 
 func (x *BreachSample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[7]
+	mi := &file_murphy_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1116,7 @@ func (x *BreachSample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreachSample.ProtoReflect.Descriptor instead.
 func (*BreachSample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BreachSample) GetWorkerId() string {
@@ -1123,7 +1199,7 @@ type MetricVerdict struct {
 
 func (x *MetricVerdict) Reset() {
 	*x = MetricVerdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1211,7 @@ func (x *MetricVerdict) String() string {
 func (*MetricVerdict) ProtoMessage() {}
 
 func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[8]
+	mi := &file_murphy_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1224,7 @@ func (x *MetricVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricVerdict.ProtoReflect.Descriptor instead.
 func (*MetricVerdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MetricVerdict) GetName() string {
@@ -1454,7 +1530,7 @@ type TargetSummary struct {
 
 func (x *TargetSummary) Reset() {
 	*x = TargetSummary{}
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1542,7 @@ func (x *TargetSummary) String() string {
 func (*TargetSummary) ProtoMessage() {}
 
 func (x *TargetSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[9]
+	mi := &file_murphy_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1555,7 @@ func (x *TargetSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetSummary.ProtoReflect.Descriptor instead.
 func (*TargetSummary) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TargetSummary) GetId() string {
@@ -1561,7 +1637,7 @@ type PooledView struct {
 
 func (x *PooledView) Reset() {
 	*x = PooledView{}
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1573,7 +1649,7 @@ func (x *PooledView) String() string {
 func (*PooledView) ProtoMessage() {}
 
 func (x *PooledView) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[10]
+	mi := &file_murphy_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1586,7 +1662,7 @@ func (x *PooledView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PooledView.ProtoReflect.Descriptor instead.
 func (*PooledView) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PooledView) GetMethod() string {
@@ -1699,7 +1775,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1787,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[11]
+	mi := &file_murphy_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1800,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Verdict) GetOutcome() VerdictOutcome {
@@ -1825,7 +1901,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1913,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[12]
+	mi := &file_murphy_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1926,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Run) GetId() string {
@@ -2028,7 +2104,7 @@ type Sample struct {
 
 func (x *Sample) Reset() {
 	*x = Sample{}
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2116,7 @@ func (x *Sample) String() string {
 func (*Sample) ProtoMessage() {}
 
 func (x *Sample) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[13]
+	mi := &file_murphy_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2129,7 @@ func (x *Sample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sample.ProtoReflect.Descriptor instead.
 func (*Sample) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Sample) GetSeq() uint64 {
@@ -2098,7 +2174,7 @@ type MetricProgress struct {
 
 func (x *MetricProgress) Reset() {
 	*x = MetricProgress{}
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2186,7 @@ func (x *MetricProgress) String() string {
 func (*MetricProgress) ProtoMessage() {}
 
 func (x *MetricProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[14]
+	mi := &file_murphy_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2199,7 @@ func (x *MetricProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricProgress.ProtoReflect.Descriptor instead.
 func (*MetricProgress) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MetricProgress) GetMetric() string {
@@ -2187,7 +2263,7 @@ type ToleranceCheck struct {
 
 func (x *ToleranceCheck) Reset() {
 	*x = ToleranceCheck{}
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2275,7 @@ func (x *ToleranceCheck) String() string {
 func (*ToleranceCheck) ProtoMessage() {}
 
 func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[15]
+	mi := &file_murphy_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2288,7 @@ func (x *ToleranceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToleranceCheck.ProtoReflect.Descriptor instead.
 func (*ToleranceCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ToleranceCheck) GetTolerance() string {
@@ -2293,7 +2369,7 @@ type RollbackResult struct {
 
 func (x *RollbackResult) Reset() {
 	*x = RollbackResult{}
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2381,7 @@ func (x *RollbackResult) String() string {
 func (*RollbackResult) ProtoMessage() {}
 
 func (x *RollbackResult) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[16]
+	mi := &file_murphy_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2394,7 @@ func (x *RollbackResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResult.ProtoReflect.Descriptor instead.
 func (*RollbackResult) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RollbackResult) GetIndex() int32 {
@@ -2376,7 +2452,7 @@ type Wave struct {
 
 func (x *Wave) Reset() {
 	*x = Wave{}
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2464,7 @@ func (x *Wave) String() string {
 func (*Wave) ProtoMessage() {}
 
 func (x *Wave) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_common_proto_msgTypes[17]
+	mi := &file_murphy_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2477,7 @@ func (x *Wave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wave.ProtoReflect.Descriptor instead.
 func (*Wave) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_common_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Wave) GetLevel() string {
@@ -2436,7 +2512,7 @@ var File_murphy_v1_common_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14murphy/v1/spec.proto\"\xa1\x04\n" +
+	"\x16murphy/v1/common.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14murphy/v1/spec.proto\"\xce\x04\n" +
 	"\x06Worker\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1d.murphy.v1.Worker.LabelsEntryR\x06labels\x12\"\n" +
@@ -2449,7 +2525,15 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x06run_id\x18\t \x01(\tR\x05runId\x123\n" +
 	"\alost_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x06lostAt\x12/\n" +
-	"\x06limits\x18\v \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
+	"\x06limits\x18\v \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x12+\n" +
+	"\atargets\x18\f \x03(\v2\x11.murphy.v1.TargetR\atargets\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
+	"\x06Target\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\x125\n" +
+	"\x06labels\x18\x03 \x03(\v2\x1d.murphy.v1.Target.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"k\n" +
@@ -2712,7 +2796,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -2721,87 +2805,91 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(WorkerState)(0),              // 4: murphy.v1.WorkerState
 	(RevertCause)(0),              // 5: murphy.v1.RevertCause
 	(*Worker)(nil),                // 6: murphy.v1.Worker
-	(*WorkerLimits)(nil),          // 7: murphy.v1.WorkerLimits
-	(*StepState)(nil),             // 8: murphy.v1.StepState
-	(*FaultWindow)(nil),           // 9: murphy.v1.FaultWindow
-	(*Groups)(nil),                // 10: murphy.v1.Groups
-	(*WorkerRevert)(nil),          // 11: murphy.v1.WorkerRevert
-	(*HaltRecord)(nil),            // 12: murphy.v1.HaltRecord
-	(*BreachSample)(nil),          // 13: murphy.v1.BreachSample
-	(*MetricVerdict)(nil),         // 14: murphy.v1.MetricVerdict
-	(*TargetSummary)(nil),         // 15: murphy.v1.TargetSummary
-	(*PooledView)(nil),            // 16: murphy.v1.PooledView
-	(*Verdict)(nil),               // 17: murphy.v1.Verdict
-	(*Run)(nil),                   // 18: murphy.v1.Run
-	(*Sample)(nil),                // 19: murphy.v1.Sample
-	(*MetricProgress)(nil),        // 20: murphy.v1.MetricProgress
-	(*ToleranceCheck)(nil),        // 21: murphy.v1.ToleranceCheck
-	(*RollbackResult)(nil),        // 22: murphy.v1.RollbackResult
-	(*Wave)(nil),                  // 23: murphy.v1.Wave
-	nil,                           // 24: murphy.v1.Worker.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*FaultSpec)(nil),             // 27: murphy.v1.FaultSpec
-	(*Experiment)(nil),            // 28: murphy.v1.Experiment
+	(*Target)(nil),                // 7: murphy.v1.Target
+	(*WorkerLimits)(nil),          // 8: murphy.v1.WorkerLimits
+	(*StepState)(nil),             // 9: murphy.v1.StepState
+	(*FaultWindow)(nil),           // 10: murphy.v1.FaultWindow
+	(*Groups)(nil),                // 11: murphy.v1.Groups
+	(*WorkerRevert)(nil),          // 12: murphy.v1.WorkerRevert
+	(*HaltRecord)(nil),            // 13: murphy.v1.HaltRecord
+	(*BreachSample)(nil),          // 14: murphy.v1.BreachSample
+	(*MetricVerdict)(nil),         // 15: murphy.v1.MetricVerdict
+	(*TargetSummary)(nil),         // 16: murphy.v1.TargetSummary
+	(*PooledView)(nil),            // 17: murphy.v1.PooledView
+	(*Verdict)(nil),               // 18: murphy.v1.Verdict
+	(*Run)(nil),                   // 19: murphy.v1.Run
+	(*Sample)(nil),                // 20: murphy.v1.Sample
+	(*MetricProgress)(nil),        // 21: murphy.v1.MetricProgress
+	(*ToleranceCheck)(nil),        // 22: murphy.v1.ToleranceCheck
+	(*RollbackResult)(nil),        // 23: murphy.v1.RollbackResult
+	(*Wave)(nil),                  // 24: murphy.v1.Wave
+	nil,                           // 25: murphy.v1.Worker.LabelsEntry
+	nil,                           // 26: murphy.v1.Target.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(*FaultSpec)(nil),             // 29: murphy.v1.FaultSpec
+	(*Experiment)(nil),            // 30: murphy.v1.Experiment
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
-	24, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
+	25, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	25, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	25, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	25, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
-	7,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
-	26, // 6: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
-	27, // 7: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	25, // 8: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	25, // 9: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
-	25, // 11: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
-	25, // 12: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
-	5,  // 13: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
-	25, // 14: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
-	5,  // 15: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	25, // 16: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
-	11, // 17: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	25, // 18: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	15, // 19: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	13, // 20: murphy.v1.HaltRecord.samples:type_name -> murphy.v1.BreachSample
-	25, // 21: murphy.v1.BreachSample.at:type_name -> google.protobuf.Timestamp
-	3,  // 22: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	21, // 23: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	15, // 24: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	16, // 25: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 26: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 27: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	14, // 28: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	25, // 29: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	25, // 30: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	25, // 31: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 32: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	25, // 33: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	25, // 34: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	25, // 35: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	28, // 36: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
-	10, // 37: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	8,  // 38: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	17, // 39: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	12, // 40: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	22, // 41: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	25, // 42: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	25, // 43: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	25, // 44: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	23, // 45: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	25, // 46: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	27, // 47: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	25, // 48: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	10, // 49: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	8,  // 50: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	17, // 51: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	52, // [52:52] is the sub-list for method output_type
-	52, // [52:52] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	27, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	27, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	27, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
+	7,  // 6: murphy.v1.Worker.targets:type_name -> murphy.v1.Target
+	26, // 7: murphy.v1.Target.labels:type_name -> murphy.v1.Target.LabelsEntry
+	28, // 8: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
+	29, // 9: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
+	27, // 10: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	27, // 11: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	10, // 12: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
+	27, // 13: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	27, // 14: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	5,  // 15: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
+	27, // 16: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	5,  // 17: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
+	27, // 18: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	12, // 19: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
+	27, // 20: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	16, // 21: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	14, // 22: murphy.v1.HaltRecord.samples:type_name -> murphy.v1.BreachSample
+	27, // 23: murphy.v1.BreachSample.at:type_name -> google.protobuf.Timestamp
+	3,  // 24: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	22, // 25: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	16, // 26: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	17, // 27: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 28: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 29: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	15, // 30: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	27, // 31: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	27, // 32: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	27, // 33: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 34: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	27, // 35: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	27, // 36: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	27, // 37: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	30, // 38: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
+	11, // 39: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	9,  // 40: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	18, // 41: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	13, // 42: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	23, // 43: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	27, // 44: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	27, // 45: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	27, // 46: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	24, // 47: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	27, // 48: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	29, // 49: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	27, // 50: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	11, // 51: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	9,  // 52: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	18, // 53: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -2816,7 +2904,7 @@ func file_murphy_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -568,6 +568,7 @@ type RegisterWorker struct {
 	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Capabilities  []string               `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	Limits        *WorkerLimits          `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	Targets       []*Target              `protobuf:"bytes,5,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +627,13 @@ func (x *RegisterWorker) GetCapabilities() []string {
 func (x *RegisterWorker) GetLimits() *WorkerLimits {
 	if x != nil {
 		return x.Limits
+	}
+	return nil
+}
+
+func (x *RegisterWorker) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
 	}
 	return nil
 }
@@ -2367,12 +2375,13 @@ const file_murphy_v1_raft_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\v2\x0f.murphy.v1.NodeR\x04node\"%\n" +
 	"\n" +
 	"RemoveNode\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xfc\x01\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xa9\x02\n" +
 	"\x0eRegisterWorker\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12=\n" +
 	"\x06labels\x18\x02 \x03(\v2%.murphy.v1.RegisterWorker.LabelsEntryR\x06labels\x12\"\n" +
 	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12/\n" +
-	"\x06limits\x18\x04 \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
+	"\x06limits\x18\x04 \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x12+\n" +
+	"\atargets\x18\x05 \x03(\v2\x11.murphy.v1.TargetR\atargets\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"-\n" +
@@ -2562,22 +2571,23 @@ var file_murphy_v1_raft_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 	(*Node)(nil),                  // 29: murphy.v1.Node
 	(*WorkerLimits)(nil),          // 30: murphy.v1.WorkerLimits
-	(*Experiment)(nil),            // 31: murphy.v1.Experiment
-	(*Groups)(nil),                // 32: murphy.v1.Groups
-	(RunPhase)(0),                 // 33: murphy.v1.RunPhase
-	(*FaultSpec)(nil),             // 34: murphy.v1.FaultSpec
-	(*TargetSummary)(nil),         // 35: murphy.v1.TargetSummary
-	(*BreachSample)(nil),          // 36: murphy.v1.BreachSample
-	(*FaultWindow)(nil),           // 37: murphy.v1.FaultWindow
-	(*WorkerRevert)(nil),          // 38: murphy.v1.WorkerRevert
-	(*Verdict)(nil),               // 39: murphy.v1.Verdict
-	(*Worker)(nil),                // 40: murphy.v1.Worker
-	(*Run)(nil),                   // 41: murphy.v1.Run
-	(*ClusterHalt)(nil),           // 42: murphy.v1.ClusterHalt
-	(*Schedule)(nil),              // 43: murphy.v1.Schedule
-	(*AuditEntry)(nil),            // 44: murphy.v1.AuditEntry
-	(Group)(0),                    // 45: murphy.v1.Group
-	(*RollbackResult)(nil),        // 46: murphy.v1.RollbackResult
+	(*Target)(nil),                // 31: murphy.v1.Target
+	(*Experiment)(nil),            // 32: murphy.v1.Experiment
+	(*Groups)(nil),                // 33: murphy.v1.Groups
+	(RunPhase)(0),                 // 34: murphy.v1.RunPhase
+	(*FaultSpec)(nil),             // 35: murphy.v1.FaultSpec
+	(*TargetSummary)(nil),         // 36: murphy.v1.TargetSummary
+	(*BreachSample)(nil),          // 37: murphy.v1.BreachSample
+	(*FaultWindow)(nil),           // 38: murphy.v1.FaultWindow
+	(*WorkerRevert)(nil),          // 39: murphy.v1.WorkerRevert
+	(*Verdict)(nil),               // 40: murphy.v1.Verdict
+	(*Worker)(nil),                // 41: murphy.v1.Worker
+	(*Run)(nil),                   // 42: murphy.v1.Run
+	(*ClusterHalt)(nil),           // 43: murphy.v1.ClusterHalt
+	(*Schedule)(nil),              // 44: murphy.v1.Schedule
+	(*AuditEntry)(nil),            // 45: murphy.v1.AuditEntry
+	(Group)(0),                    // 46: murphy.v1.Group
+	(*RollbackResult)(nil),        // 47: murphy.v1.RollbackResult
 }
 var file_murphy_v1_raft_proto_depIdxs = []int32{
 	28, // 0: murphy.v1.Command.at:type_name -> google.protobuf.Timestamp
@@ -2607,50 +2617,51 @@ var file_murphy_v1_raft_proto_depIdxs = []int32{
 	29, // 24: murphy.v1.RegisterNode.node:type_name -> murphy.v1.Node
 	27, // 25: murphy.v1.RegisterWorker.labels:type_name -> murphy.v1.RegisterWorker.LabelsEntry
 	30, // 26: murphy.v1.RegisterWorker.limits:type_name -> murphy.v1.WorkerLimits
-	31, // 27: murphy.v1.CreateRun.spec:type_name -> murphy.v1.Experiment
-	32, // 28: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
-	28, // 29: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	33, // 30: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
-	28, // 31: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
-	34, // 32: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
-	28, // 33: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
-	35, // 34: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
-	36, // 35: murphy.v1.HaltRun.samples:type_name -> murphy.v1.BreachSample
-	37, // 36: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
-	38, // 37: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
-	39, // 38: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
-	39, // 39: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
-	39, // 40: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
-	32, // 41: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
-	28, // 42: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
-	29, // 43: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
-	40, // 44: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
-	41, // 45: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
-	42, // 46: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
-	25, // 47: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
-	43, // 48: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
-	44, // 49: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
-	31, // 50: murphy.v1.CreateSchedule.spec:type_name -> murphy.v1.Experiment
-	28, // 51: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 52: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
-	31, // 53: murphy.v1.FireSchedule.spec:type_name -> murphy.v1.Experiment
-	28, // 54: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 55: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
-	28, // 56: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
-	28, // 57: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
-	28, // 58: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
-	24, // 59: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
-	45, // 60: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
-	28, // 61: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
-	28, // 62: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
-	24, // 63: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
-	24, // 64: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
-	46, // 65: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
-	66, // [66:66] is the sub-list for method output_type
-	66, // [66:66] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	31, // 27: murphy.v1.RegisterWorker.targets:type_name -> murphy.v1.Target
+	32, // 28: murphy.v1.CreateRun.spec:type_name -> murphy.v1.Experiment
+	33, // 29: murphy.v1.StartRun.groups:type_name -> murphy.v1.Groups
+	28, // 30: murphy.v1.StartRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	34, // 31: murphy.v1.AdvanceRun.phase:type_name -> murphy.v1.RunPhase
+	28, // 32: murphy.v1.AdvanceRun.phase_deadline:type_name -> google.protobuf.Timestamp
+	35, // 33: murphy.v1.RecordStep.fault:type_name -> murphy.v1.FaultSpec
+	28, // 34: murphy.v1.HaltRun.first_breach:type_name -> google.protobuf.Timestamp
+	36, // 35: murphy.v1.HaltRun.targets:type_name -> murphy.v1.TargetSummary
+	37, // 36: murphy.v1.HaltRun.samples:type_name -> murphy.v1.BreachSample
+	38, // 37: murphy.v1.RecordWindows.windows:type_name -> murphy.v1.FaultWindow
+	39, // 38: murphy.v1.RecordRevert.reverts:type_name -> murphy.v1.WorkerRevert
+	40, // 39: murphy.v1.RecordVerdict.verdict:type_name -> murphy.v1.Verdict
+	40, // 40: murphy.v1.RecordVerdict.last_wave:type_name -> murphy.v1.Verdict
+	40, // 41: murphy.v1.NextWave.verdict:type_name -> murphy.v1.Verdict
+	33, // 42: murphy.v1.NextWave.groups:type_name -> murphy.v1.Groups
+	28, // 43: murphy.v1.NextWave.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 44: murphy.v1.Snapshot.nodes:type_name -> murphy.v1.Node
+	41, // 45: murphy.v1.Snapshot.workers:type_name -> murphy.v1.Worker
+	42, // 46: murphy.v1.Snapshot.runs:type_name -> murphy.v1.Run
+	43, // 47: murphy.v1.Snapshot.halt:type_name -> murphy.v1.ClusterHalt
+	25, // 48: murphy.v1.Snapshot.summaries:type_name -> murphy.v1.RunSummaries
+	44, // 49: murphy.v1.Snapshot.schedules:type_name -> murphy.v1.Schedule
+	45, // 50: murphy.v1.Snapshot.audit:type_name -> murphy.v1.AuditEntry
+	32, // 51: murphy.v1.CreateSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 52: murphy.v1.CreateSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 53: murphy.v1.FireSchedule.slot:type_name -> google.protobuf.Timestamp
+	32, // 54: murphy.v1.FireSchedule.spec:type_name -> murphy.v1.Experiment
+	28, // 55: murphy.v1.FireSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 56: murphy.v1.FireSchedule.until:type_name -> google.protobuf.Timestamp
+	28, // 57: murphy.v1.SkipSchedule.slot:type_name -> google.protobuf.Timestamp
+	28, // 58: murphy.v1.SkipSchedule.next_at:type_name -> google.protobuf.Timestamp
+	28, // 59: murphy.v1.SkipSchedule.more_slots:type_name -> google.protobuf.Timestamp
+	24, // 60: murphy.v1.RecordSummaries.summaries:type_name -> murphy.v1.IntervalSummary
+	46, // 61: murphy.v1.IntervalSummary.group:type_name -> murphy.v1.Group
+	28, // 62: murphy.v1.IntervalSummary.start:type_name -> google.protobuf.Timestamp
+	28, // 63: murphy.v1.IntervalSummary.end:type_name -> google.protobuf.Timestamp
+	24, // 64: murphy.v1.RunSummaries.intervals:type_name -> murphy.v1.IntervalSummary
+	24, // 65: murphy.v1.RunSummaries.windows:type_name -> murphy.v1.IntervalSummary
+	47, // 66: murphy.v1.RecordRollback.results:type_name -> murphy.v1.RollbackResult
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_raft_proto_init() }

@@ -85,6 +85,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_StepStatus
 	//	*ConnectRequest_Samples
 	//	*ConnectRequest_HaltAck
+	//	*ConnectRequest_Targets
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -172,6 +173,15 @@ func (x *ConnectRequest) GetHaltAck() *HaltAck {
 	return nil
 }
 
+func (x *ConnectRequest) GetTargets() *TargetList {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Targets); ok {
+			return x.Targets
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -196,6 +206,10 @@ type ConnectRequest_HaltAck struct {
 	HaltAck *HaltAck `protobuf:"bytes,5,opt,name=halt_ack,json=haltAck,proto3,oneof"`
 }
 
+type ConnectRequest_Targets struct {
+	Targets *TargetList `protobuf:"bytes,6,opt,name=targets,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Heartbeat) isConnectRequest_Msg() {}
@@ -205,6 +219,8 @@ func (*ConnectRequest_StepStatus) isConnectRequest_Msg() {}
 func (*ConnectRequest_Samples) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_HaltAck) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_Targets) isConnectRequest_Msg() {}
 
 // ConnectResponse is a message from the coordinator.
 type ConnectResponse struct {
@@ -399,7 +415,10 @@ type Hello struct {
 	ProbingRuns []string `protobuf:"bytes,6,rep,name=probing_runs,json=probingRuns,proto3" json:"probing_runs,omitempty"`
 	// The worker's own safety policy limits, so the leader refuses at submission what
 	// this worker would refuse or cut short.
-	Limits        *WorkerLimits `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
+	Limits *WorkerLimits `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
+	// What the worker can act on beyond its host when it connects; TargetList messages
+	// replace the list as it changes.
+	Targets       []*Target `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -483,6 +502,58 @@ func (x *Hello) GetLimits() *WorkerLimits {
 	return nil
 }
 
+func (x *Hello) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// TargetList is the whole current list of a worker's targets, sent when it changes.
+type TargetList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []*Target              `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetList) Reset() {
+	*x = TargetList{}
+	mi := &file_murphy_v1_worker_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetList) ProtoMessage() {}
+
+func (x *TargetList) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_worker_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetList.ProtoReflect.Descriptor instead.
+func (*TargetList) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TargetList) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 type ActiveFault struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	AssignmentId string                 `protobuf:"bytes,1,opt,name=assignment_id,json=assignmentId,proto3" json:"assignment_id,omitempty"`
@@ -498,7 +569,7 @@ type ActiveFault struct {
 
 func (x *ActiveFault) Reset() {
 	*x = ActiveFault{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[3]
+	mi := &file_murphy_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +581,7 @@ func (x *ActiveFault) String() string {
 func (*ActiveFault) ProtoMessage() {}
 
 func (x *ActiveFault) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[3]
+	mi := &file_murphy_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +594,7 @@ func (x *ActiveFault) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActiveFault.ProtoReflect.Descriptor instead.
 func (*ActiveFault) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ActiveFault) GetAssignmentId() string {
@@ -578,7 +649,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[4]
+	mi := &file_murphy_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +661,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[4]
+	mi := &file_murphy_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +674,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetSeq() uint64 {
@@ -638,7 +709,7 @@ type StepStatus struct {
 
 func (x *StepStatus) Reset() {
 	*x = StepStatus{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[5]
+	mi := &file_murphy_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +721,7 @@ func (x *StepStatus) String() string {
 func (*StepStatus) ProtoMessage() {}
 
 func (x *StepStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[5]
+	mi := &file_murphy_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +734,7 @@ func (x *StepStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepStatus.ProtoReflect.Descriptor instead.
 func (*StepStatus) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StepStatus) GetAssignmentId() string {
@@ -733,7 +804,7 @@ type Samples struct {
 
 func (x *Samples) Reset() {
 	*x = Samples{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[6]
+	mi := &file_murphy_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +816,7 @@ func (x *Samples) String() string {
 func (*Samples) ProtoMessage() {}
 
 func (x *Samples) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[6]
+	mi := &file_murphy_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +829,7 @@ func (x *Samples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Samples.ProtoReflect.Descriptor instead.
 func (*Samples) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Samples) GetRunId() string {
@@ -794,7 +865,7 @@ type HaltAck struct {
 
 func (x *HaltAck) Reset() {
 	*x = HaltAck{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[7]
+	mi := &file_murphy_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +877,7 @@ func (x *HaltAck) String() string {
 func (*HaltAck) ProtoMessage() {}
 
 func (x *HaltAck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[7]
+	mi := &file_murphy_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +890,7 @@ func (x *HaltAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltAck.ProtoReflect.Descriptor instead.
 func (*HaltAck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HaltAck) GetRunId() string {
@@ -854,7 +925,7 @@ type HeartbeatAck struct {
 
 func (x *HeartbeatAck) Reset() {
 	*x = HeartbeatAck{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[8]
+	mi := &file_murphy_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +937,7 @@ func (x *HeartbeatAck) String() string {
 func (*HeartbeatAck) ProtoMessage() {}
 
 func (x *HeartbeatAck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[8]
+	mi := &file_murphy_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +950,7 @@ func (x *HeartbeatAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatAck.ProtoReflect.Descriptor instead.
 func (*HeartbeatAck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeartbeatAck) GetSeq() uint64 {
@@ -901,7 +972,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[9]
+	mi := &file_murphy_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +984,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[9]
+	mi := &file_murphy_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +997,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Welcome) GetNodeId() string {
@@ -961,7 +1032,7 @@ type Redirect struct {
 
 func (x *Redirect) Reset() {
 	*x = Redirect{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[10]
+	mi := &file_murphy_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1044,7 @@ func (x *Redirect) String() string {
 func (*Redirect) ProtoMessage() {}
 
 func (x *Redirect) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[10]
+	mi := &file_murphy_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1057,7 @@ func (x *Redirect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Redirect.ProtoReflect.Descriptor instead.
 func (*Redirect) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Redirect) GetLeaderId() string {
@@ -1017,7 +1088,7 @@ type Assign struct {
 
 func (x *Assign) Reset() {
 	*x = Assign{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[11]
+	mi := &file_murphy_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1100,7 @@ func (x *Assign) String() string {
 func (*Assign) ProtoMessage() {}
 
 func (x *Assign) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[11]
+	mi := &file_murphy_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1113,7 @@ func (x *Assign) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assign.ProtoReflect.Descriptor instead.
 func (*Assign) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Assign) GetAssignmentId() string {
@@ -1092,7 +1163,7 @@ type Revert struct {
 
 func (x *Revert) Reset() {
 	*x = Revert{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[12]
+	mi := &file_murphy_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1175,7 @@ func (x *Revert) String() string {
 func (*Revert) ProtoMessage() {}
 
 func (x *Revert) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[12]
+	mi := &file_murphy_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1188,7 @@ func (x *Revert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revert.ProtoReflect.Descriptor instead.
 func (*Revert) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Revert) GetRunId() string {
@@ -1152,7 +1223,7 @@ type HaltOrder struct {
 
 func (x *HaltOrder) Reset() {
 	*x = HaltOrder{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[13]
+	mi := &file_murphy_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1235,7 @@ func (x *HaltOrder) String() string {
 func (*HaltOrder) ProtoMessage() {}
 
 func (x *HaltOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[13]
+	mi := &file_murphy_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1248,7 @@ func (x *HaltOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HaltOrder.ProtoReflect.Descriptor instead.
 func (*HaltOrder) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HaltOrder) GetRunId() string {
@@ -1206,7 +1277,7 @@ type StartProbes struct {
 
 func (x *StartProbes) Reset() {
 	*x = StartProbes{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[14]
+	mi := &file_murphy_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1289,7 @@ func (x *StartProbes) String() string {
 func (*StartProbes) ProtoMessage() {}
 
 func (x *StartProbes) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[14]
+	mi := &file_murphy_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1302,7 @@ func (x *StartProbes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartProbes.ProtoReflect.Descriptor instead.
 func (*StartProbes) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartProbes) GetRunId() string {
@@ -1264,7 +1335,7 @@ type StopProbes struct {
 
 func (x *StopProbes) Reset() {
 	*x = StopProbes{}
-	mi := &file_murphy_v1_worker_proto_msgTypes[15]
+	mi := &file_murphy_v1_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1276,7 +1347,7 @@ func (x *StopProbes) String() string {
 func (*StopProbes) ProtoMessage() {}
 
 func (x *StopProbes) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_worker_proto_msgTypes[15]
+	mi := &file_murphy_v1_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1289,7 +1360,7 @@ func (x *StopProbes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopProbes.ProtoReflect.Descriptor instead.
 func (*StopProbes) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_worker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StopProbes) GetRunId() string {
@@ -1303,14 +1374,15 @@ var File_murphy_v1_worker_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\x1a\x14murphy/v1/spec.proto\"\x92\x02\n" +
+	"\x16murphy/v1/worker.proto\x12\tmurphy.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\x1a\x14murphy/v1/spec.proto\"\xc5\x02\n" +
 	"\x0eConnectRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.murphy.v1.HelloH\x00R\x05hello\x124\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x14.murphy.v1.HeartbeatH\x00R\theartbeat\x128\n" +
 	"\vstep_status\x18\x03 \x01(\v2\x15.murphy.v1.StepStatusH\x00R\n" +
 	"stepStatus\x12.\n" +
 	"\asamples\x18\x04 \x01(\v2\x12.murphy.v1.SamplesH\x00R\asamples\x12/\n" +
-	"\bhalt_ack\x18\x05 \x01(\v2\x12.murphy.v1.HaltAckH\x00R\ahaltAckB\x05\n" +
+	"\bhalt_ack\x18\x05 \x01(\v2\x12.murphy.v1.HaltAckH\x00R\ahaltAck\x121\n" +
+	"\atargets\x18\x06 \x01(\v2\x15.murphy.v1.TargetListH\x00R\atargetsB\x05\n" +
 	"\x03msg\"\xb8\x03\n" +
 	"\x0fConnectResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.murphy.v1.WelcomeH\x00R\awelcome\x121\n" +
@@ -1322,7 +1394,7 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\vstop_probes\x18\a \x01(\v2\x15.murphy.v1.StopProbesH\x00R\n" +
 	"stopProbes\x12>\n" +
 	"\rheartbeat_ack\x18\b \x01(\v2\x17.murphy.v1.HeartbeatAckH\x00R\fheartbeatAckB\x05\n" +
-	"\x03msg\"\xe4\x02\n" +
+	"\x03msg\"\x91\x03\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x124\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1c.murphy.v1.Hello.LabelsEntryR\x06labels\x12\"\n" +
@@ -1330,10 +1402,14 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\ractive_faults\x18\x04 \x03(\v2\x16.murphy.v1.ActiveFaultR\factiveFaults\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12!\n" +
 	"\fprobing_runs\x18\x06 \x03(\tR\vprobingRuns\x12/\n" +
-	"\x06limits\x18\a \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x1a9\n" +
+	"\x06limits\x18\a \x01(\v2\x17.murphy.v1.WorkerLimitsR\x06limits\x12+\n" +
+	"\atargets\x18\b \x03(\v2\x11.murphy.v1.TargetR\atargets\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfe\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\n" +
+	"TargetList\x12+\n" +
+	"\atargets\x18\x01 \x03(\v2\x11.murphy.v1.TargetR\atargets\"\xfe\x01\n" +
 	"\vActiveFault\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x12\n" +
@@ -1416,74 +1492,79 @@ func file_murphy_v1_worker_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_worker_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_murphy_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_murphy_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_murphy_v1_worker_proto_goTypes = []any{
 	(FaultState)(0),               // 0: murphy.v1.FaultState
 	(*ConnectRequest)(nil),        // 1: murphy.v1.ConnectRequest
 	(*ConnectResponse)(nil),       // 2: murphy.v1.ConnectResponse
 	(*Hello)(nil),                 // 3: murphy.v1.Hello
-	(*ActiveFault)(nil),           // 4: murphy.v1.ActiveFault
-	(*Heartbeat)(nil),             // 5: murphy.v1.Heartbeat
-	(*StepStatus)(nil),            // 6: murphy.v1.StepStatus
-	(*Samples)(nil),               // 7: murphy.v1.Samples
-	(*HaltAck)(nil),               // 8: murphy.v1.HaltAck
-	(*HeartbeatAck)(nil),          // 9: murphy.v1.HeartbeatAck
-	(*Welcome)(nil),               // 10: murphy.v1.Welcome
-	(*Redirect)(nil),              // 11: murphy.v1.Redirect
-	(*Assign)(nil),                // 12: murphy.v1.Assign
-	(*Revert)(nil),                // 13: murphy.v1.Revert
-	(*HaltOrder)(nil),             // 14: murphy.v1.HaltOrder
-	(*StartProbes)(nil),           // 15: murphy.v1.StartProbes
-	(*StopProbes)(nil),            // 16: murphy.v1.StopProbes
-	nil,                           // 17: murphy.v1.Hello.LabelsEntry
-	(*WorkerLimits)(nil),          // 18: murphy.v1.WorkerLimits
-	(*FaultSpec)(nil),             // 19: murphy.v1.FaultSpec
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(RevertCause)(0),              // 21: murphy.v1.RevertCause
-	(*Sample)(nil),                // 22: murphy.v1.Sample
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
-	(*Probe)(nil),                 // 24: murphy.v1.Probe
+	(*TargetList)(nil),            // 4: murphy.v1.TargetList
+	(*ActiveFault)(nil),           // 5: murphy.v1.ActiveFault
+	(*Heartbeat)(nil),             // 6: murphy.v1.Heartbeat
+	(*StepStatus)(nil),            // 7: murphy.v1.StepStatus
+	(*Samples)(nil),               // 8: murphy.v1.Samples
+	(*HaltAck)(nil),               // 9: murphy.v1.HaltAck
+	(*HeartbeatAck)(nil),          // 10: murphy.v1.HeartbeatAck
+	(*Welcome)(nil),               // 11: murphy.v1.Welcome
+	(*Redirect)(nil),              // 12: murphy.v1.Redirect
+	(*Assign)(nil),                // 13: murphy.v1.Assign
+	(*Revert)(nil),                // 14: murphy.v1.Revert
+	(*HaltOrder)(nil),             // 15: murphy.v1.HaltOrder
+	(*StartProbes)(nil),           // 16: murphy.v1.StartProbes
+	(*StopProbes)(nil),            // 17: murphy.v1.StopProbes
+	nil,                           // 18: murphy.v1.Hello.LabelsEntry
+	(*WorkerLimits)(nil),          // 19: murphy.v1.WorkerLimits
+	(*Target)(nil),                // 20: murphy.v1.Target
+	(*FaultSpec)(nil),             // 21: murphy.v1.FaultSpec
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(RevertCause)(0),              // 23: murphy.v1.RevertCause
+	(*Sample)(nil),                // 24: murphy.v1.Sample
+	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
+	(*Probe)(nil),                 // 26: murphy.v1.Probe
 }
 var file_murphy_v1_worker_proto_depIdxs = []int32{
 	3,  // 0: murphy.v1.ConnectRequest.hello:type_name -> murphy.v1.Hello
-	5,  // 1: murphy.v1.ConnectRequest.heartbeat:type_name -> murphy.v1.Heartbeat
-	6,  // 2: murphy.v1.ConnectRequest.step_status:type_name -> murphy.v1.StepStatus
-	7,  // 3: murphy.v1.ConnectRequest.samples:type_name -> murphy.v1.Samples
-	8,  // 4: murphy.v1.ConnectRequest.halt_ack:type_name -> murphy.v1.HaltAck
-	10, // 5: murphy.v1.ConnectResponse.welcome:type_name -> murphy.v1.Welcome
-	11, // 6: murphy.v1.ConnectResponse.redirect:type_name -> murphy.v1.Redirect
-	12, // 7: murphy.v1.ConnectResponse.assign:type_name -> murphy.v1.Assign
-	13, // 8: murphy.v1.ConnectResponse.revert:type_name -> murphy.v1.Revert
-	14, // 9: murphy.v1.ConnectResponse.halt:type_name -> murphy.v1.HaltOrder
-	15, // 10: murphy.v1.ConnectResponse.start_probes:type_name -> murphy.v1.StartProbes
-	16, // 11: murphy.v1.ConnectResponse.stop_probes:type_name -> murphy.v1.StopProbes
-	9,  // 12: murphy.v1.ConnectResponse.heartbeat_ack:type_name -> murphy.v1.HeartbeatAck
-	17, // 13: murphy.v1.Hello.labels:type_name -> murphy.v1.Hello.LabelsEntry
-	4,  // 14: murphy.v1.Hello.active_faults:type_name -> murphy.v1.ActiveFault
-	18, // 15: murphy.v1.Hello.limits:type_name -> murphy.v1.WorkerLimits
-	19, // 16: murphy.v1.ActiveFault.fault:type_name -> murphy.v1.FaultSpec
-	20, // 17: murphy.v1.ActiveFault.injected_at:type_name -> google.protobuf.Timestamp
-	20, // 18: murphy.v1.ActiveFault.deadline:type_name -> google.protobuf.Timestamp
-	0,  // 19: murphy.v1.StepStatus.state:type_name -> murphy.v1.FaultState
-	20, // 20: murphy.v1.StepStatus.at:type_name -> google.protobuf.Timestamp
-	21, // 21: murphy.v1.StepStatus.cause:type_name -> murphy.v1.RevertCause
-	20, // 22: murphy.v1.StepStatus.injected_at:type_name -> google.protobuf.Timestamp
-	22, // 23: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
-	20, // 24: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
-	23, // 25: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
-	23, // 26: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	19, // 27: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
-	20, // 28: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
-	21, // 29: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
-	24, // 30: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
-	20, // 31: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
-	1,  // 32: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
-	2,  // 33: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
-	33, // [33:34] is the sub-list for method output_type
-	32, // [32:33] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	6,  // 1: murphy.v1.ConnectRequest.heartbeat:type_name -> murphy.v1.Heartbeat
+	7,  // 2: murphy.v1.ConnectRequest.step_status:type_name -> murphy.v1.StepStatus
+	8,  // 3: murphy.v1.ConnectRequest.samples:type_name -> murphy.v1.Samples
+	9,  // 4: murphy.v1.ConnectRequest.halt_ack:type_name -> murphy.v1.HaltAck
+	4,  // 5: murphy.v1.ConnectRequest.targets:type_name -> murphy.v1.TargetList
+	11, // 6: murphy.v1.ConnectResponse.welcome:type_name -> murphy.v1.Welcome
+	12, // 7: murphy.v1.ConnectResponse.redirect:type_name -> murphy.v1.Redirect
+	13, // 8: murphy.v1.ConnectResponse.assign:type_name -> murphy.v1.Assign
+	14, // 9: murphy.v1.ConnectResponse.revert:type_name -> murphy.v1.Revert
+	15, // 10: murphy.v1.ConnectResponse.halt:type_name -> murphy.v1.HaltOrder
+	16, // 11: murphy.v1.ConnectResponse.start_probes:type_name -> murphy.v1.StartProbes
+	17, // 12: murphy.v1.ConnectResponse.stop_probes:type_name -> murphy.v1.StopProbes
+	10, // 13: murphy.v1.ConnectResponse.heartbeat_ack:type_name -> murphy.v1.HeartbeatAck
+	18, // 14: murphy.v1.Hello.labels:type_name -> murphy.v1.Hello.LabelsEntry
+	5,  // 15: murphy.v1.Hello.active_faults:type_name -> murphy.v1.ActiveFault
+	19, // 16: murphy.v1.Hello.limits:type_name -> murphy.v1.WorkerLimits
+	20, // 17: murphy.v1.Hello.targets:type_name -> murphy.v1.Target
+	20, // 18: murphy.v1.TargetList.targets:type_name -> murphy.v1.Target
+	21, // 19: murphy.v1.ActiveFault.fault:type_name -> murphy.v1.FaultSpec
+	22, // 20: murphy.v1.ActiveFault.injected_at:type_name -> google.protobuf.Timestamp
+	22, // 21: murphy.v1.ActiveFault.deadline:type_name -> google.protobuf.Timestamp
+	0,  // 22: murphy.v1.StepStatus.state:type_name -> murphy.v1.FaultState
+	22, // 23: murphy.v1.StepStatus.at:type_name -> google.protobuf.Timestamp
+	23, // 24: murphy.v1.StepStatus.cause:type_name -> murphy.v1.RevertCause
+	22, // 25: murphy.v1.StepStatus.injected_at:type_name -> google.protobuf.Timestamp
+	24, // 26: murphy.v1.Samples.samples:type_name -> murphy.v1.Sample
+	22, // 27: murphy.v1.HaltAck.at:type_name -> google.protobuf.Timestamp
+	25, // 28: murphy.v1.Welcome.lease:type_name -> google.protobuf.Duration
+	25, // 29: murphy.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	21, // 30: murphy.v1.Assign.fault:type_name -> murphy.v1.FaultSpec
+	22, // 31: murphy.v1.Assign.deadline:type_name -> google.protobuf.Timestamp
+	23, // 32: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
+	26, // 33: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
+	22, // 34: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
+	1,  // 35: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
+	2,  // 36: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
+	36, // [36:37] is the sub-list for method output_type
+	35, // [35:36] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_worker_proto_init() }
@@ -1500,6 +1581,7 @@ func file_murphy_v1_worker_proto_init() {
 		(*ConnectRequest_StepStatus)(nil),
 		(*ConnectRequest_Samples)(nil),
 		(*ConnectRequest_HaltAck)(nil),
+		(*ConnectRequest_Targets)(nil),
 	}
 	file_murphy_v1_worker_proto_msgTypes[1].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
@@ -1517,7 +1599,7 @@ func file_murphy_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_worker_proto_rawDesc), len(file_murphy_v1_worker_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
