@@ -173,6 +173,9 @@ func Judge(sp *spec.Experiment, run *murphyv1.Run, samples *fleet.Samples, from,
 			pm.TargetsControl, pm.TargetsExperiment = int64(t.NControl), int64(t.NExperiment)
 			pm.BetweenSdControl, pm.BetweenSdExperiment, pm.WithinSd = t.SDControl, t.SDExperiment, t.WithinSD
 			pm.Targets = TargetSummaries(t.Targets)
+			if m.GetSource().GetProbe().GetMeasure() == spec.MeasureTimeToRecover {
+				addRecoveries(pm.Targets, metrics[i].Targets)
+			}
 		}
 		if !perTarget[i] {
 			pm.Warnings = append(pm.Warnings, "the Prometheus query's result has no instance label, so it gives one series per group, not per target, and every sample was treated as independent; "+
@@ -293,6 +296,44 @@ func causeWords(c murphyv1.RevertCause) string {
 		return "the host's guardian: the worker was dead or frozen"
 	}
 	return "unknown cause"
+}
+
+// addRecoveries gives each target of a time_to_recover metric its outages in the window,
+// read from its samples: the probe reports an outage's length so far while it lasts and
+// its whole length once, in the first sample after it ended, then 0.
+func addRecoveries(ts []*murphyv1.TargetSummary, td *analysis.TargetData) {
+	if td == nil {
+		return
+	}
+	window := map[string][]float64{}
+	for _, t := range append(append([]analysis.Target(nil), td.Control...), td.Experiment...) {
+		window[t.ID] = t.Window
+	}
+	for _, t := range ts {
+		t.Recoveries, t.Unrecovered = Recoveries(window[t.Id])
+	}
+}
+
+// Recoveries splits a time_to_recover series into the lengths of the outages that ended
+// (each the last positive sample of a run of them, followed by a 0, or by a smaller
+// value: a new outage that began before a sample could report the end of the last) and
+// the length by the last sample of one still open at the end.
+func Recoveries(values []float64) (ended []float64, open float64) {
+	last := 0.0
+	for _, v := range values {
+		if v > 0 {
+			if v < last {
+				ended = append(ended, last)
+			}
+			last = v
+			continue
+		}
+		if last > 0 {
+			ended = append(ended, last)
+		}
+		last = 0
+	}
+	return ended, last
 }
 
 // TargetSummaries converts analysis target summaries to the wire form.

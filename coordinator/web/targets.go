@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/murphy-chaos/murphy/coordinator/spec"
@@ -35,6 +36,9 @@ type HostRow struct {
 	Baseline, Window     string
 	Change               string
 	Beyond, Experimental bool
+	// Recoveries lists a time_to_recover metric's outages in the window ("0.06 s, 0.13 s;
+	// still short after 2.5 s"); "none" when there was none.
+	Recoveries string
 }
 
 // Hosts is the per-host view of one target-level metric of a verdict, or of a deviation
@@ -62,6 +66,8 @@ type Hosts struct {
 	Pooled string
 	// Proportion: levels are shares of successes, changes percentage points.
 	Proportion bool
+	// Recoveries: the rows list each host's recovery times (a time_to_recover metric).
+	Recoveries bool
 }
 
 // BeyondText is "beyond the tolerance on their own: w3, w5", or empty.
@@ -512,6 +518,7 @@ func NewHosts(m *murphyv1.MetricVerdict, confidence float64) *Hosts {
 		h.Needed = hostsNeeded(m.TargetsNeeded, m.TargetsControl, m.TargetsExperiment)
 	}
 	h.Rows, h.Beyond = hostRows(m.Targets, g)
+	h.Recoveries = hasRecoveries(m.Targets)
 	h.Plot = HostPlot(m.Name, "each host's change against its own baseline", m.Targets, g)
 	if levels {
 		h.Plot = HostPlot(m.Name, "each host's level over the window", m.Targets, g)
@@ -548,6 +555,7 @@ func hostRows(ts []*murphyv1.TargetSummary, g hostGeometry) ([]HostRow, []string
 			if g.Levels {
 				r.Change = "–"
 			}
+			r.Recoveries = recoveriesText(t)
 			rows = append(rows, r)
 			if t.Beyond {
 				beyond = append(beyond, t.Id)
@@ -555,6 +563,43 @@ func hostRows(ts []*murphyv1.TargetSummary, g hostGeometry) ([]HostRow, []string
 		}
 	}
 	return rows, beyond
+}
+
+// hasRecoveries reports whether any target's outages were measured: a time_to_recover
+// metric whose targets saw at least one.
+func hasRecoveries(ts []*murphyv1.TargetSummary) bool {
+	for _, t := range ts {
+		if len(t.Recoveries) > 0 || t.Unrecovered > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// recoveriesText lists a target's outages, in seconds, the one still open last.
+func recoveriesText(t *murphyv1.TargetSummary) string {
+	var parts []string
+	for _, r := range t.Recoveries {
+		parts = append(parts, seconds(r))
+	}
+	s := strings.Join(parts, ", ")
+	if t.Unrecovered > 0 {
+		if s != "" {
+			s += "; "
+		}
+		s += "still short after " + seconds(t.Unrecovered)
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func seconds(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 2, 64) + " s"
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " s"
 }
 
 func groupName(g murphyv1.Group) string {
@@ -689,11 +734,18 @@ func hostTableText(w io.Writer, h *Hosts, indent string) {
 	for _, r := range h.Rows {
 		width = max(width, len(r.ID))
 	}
-	fmt.Fprintf(w, "%s%-*s  %-10s  %12s  %12s  %10s\n", indent, width, "host", "group", "baseline", "window", "change")
+	head := ""
+	if h.Recoveries {
+		head = "  recoveries"
+	}
+	fmt.Fprintf(w, "%s%-*s  %-10s  %12s  %12s  %10s%s\n", indent, width, "host", "group", "baseline", "window", "change", head)
 	for _, r := range h.Rows {
 		mark := ""
+		if h.Recoveries {
+			mark = "  " + r.Recoveries
+		}
 		if r.Beyond {
-			mark = "  beyond the tolerance"
+			mark += "  beyond the tolerance"
 		}
 		fmt.Fprintf(w, "%s%-*s  %-10s  %12s  %12s  %10s%s\n", indent, width, r.ID, r.Group, r.Baseline, r.Window, r.Change, mark)
 	}
@@ -754,11 +806,18 @@ func hostTableMarkdown(w io.Writer, h *Hosts) {
 	if len(h.Rows) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\n| host | group | baseline (n) | window (n) | change | |\n|---|---|---|---|---|---|")
+	if h.Recoveries {
+		fmt.Fprintln(w, "\n| host | group | baseline (n) | window (n) | change | recoveries | |\n|---|---|---|---|---|---|---|")
+	} else {
+		fmt.Fprintln(w, "\n| host | group | baseline (n) | window (n) | change | |\n|---|---|---|---|---|---|")
+	}
 	for _, r := range h.Rows {
 		mark := ""
 		if r.Beyond {
 			mark = "beyond the tolerance"
+		}
+		if h.Recoveries {
+			mark = r.Recoveries + " | " + mark
 		}
 		fmt.Fprintf(w, "| %s | %s | %s (%d) | %s (%d) | %s | %s |\n", r.ID, r.Group, r.Baseline, r.NBaseline, r.Window, r.NWindow, r.Change, mark)
 	}

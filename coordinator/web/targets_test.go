@@ -466,3 +466,45 @@ func TestTimeChartRate(t *testing.T) {
 		})
 	}
 }
+
+// TestHostRecoveries: a time_to_recover metric's per-host table lists each host's
+// outages, the one still open last, in the text, Markdown and HTML forms; other metrics
+// get no such column.
+func TestHostRecoveries(t *testing.T) {
+	m := &murphyv1.MetricVerdict{Name: "checkout_recovery", Unit: "target", Method: "target-levels-welch", Scale: "linear", Tolerance: "absolute 30", Direction: "increase",
+		NControl: 40, NExperiment: 40, TargetsControl: 2, TargetsExperiment: 2, Outcome: murphyv1.MetricOutcome_METRIC_OUTCOME_WITHIN_TOLERANCE,
+		Targets: []*murphyv1.TargetSummary{
+			{Id: "a", Group: ctl, NWindow: 20},
+			{Id: "b", Group: exp, NWindow: 20, Window: 0.1, Recoveries: []float64{0.063, 0.129}},
+			{Id: "c", Group: exp, NWindow: 20, Window: 1.2, Recoveries: []float64{12.5}, Unrecovered: 2.5},
+		}}
+	h := NewHosts(m, 0.95)
+	if h == nil || !h.Recoveries {
+		t.Fatalf("view %+v: want a recoveries column", h)
+	}
+	want := map[string]string{"a": "none", "b": "0.06 s, 0.13 s", "c": "12.5 s; still short after 2.50 s"}
+	for _, r := range h.Rows {
+		if r.Recoveries != want[r.ID] {
+			t.Errorf("host %s: recoveries %q, want %q", r.ID, r.Recoveries, want[r.ID])
+		}
+	}
+	var text, md strings.Builder
+	HostsText(&text, h, "")
+	HostsMarkdown(&md, h, "###")
+	if !strings.Contains(text.String(), "recoveries") || !strings.Contains(text.String(), "0.06 s, 0.13 s") {
+		t.Errorf("text view:\n%s", text.String())
+	}
+	if !strings.Contains(md.String(), "| change | recoveries |") || !strings.Contains(md.String(), "| 12.5 s; still short after 2.50 s |") {
+		t.Errorf("Markdown view:\n%s", md.String())
+	}
+	for _, r := range strings.Split(md.String(), "\n") {
+		if strings.HasPrefix(r, "|") && strings.Count(r, "|") != 8 {
+			t.Errorf("Markdown row with a wrong number of cells: %q", r)
+		}
+	}
+
+	m.Targets = []*murphyv1.TargetSummary{{Id: "a", Group: ctl, NWindow: 20}, {Id: "b", Group: exp, NWindow: 20}}
+	if h := NewHosts(m, 0.95); h.Recoveries {
+		t.Error("a recoveries column for a metric with no outages")
+	}
+}

@@ -1523,7 +1523,12 @@ type TargetSummary struct {
 	Change float64 `protobuf:"fixed64,7,opt,name=change,proto3" json:"change,omitempty"`
 	// An experimental target whose change, net of the control group's mean change, lies
 	// beyond the tolerance in the harmful direction.
-	Beyond        bool `protobuf:"varint,8,opt,name=beyond,proto3" json:"beyond,omitempty"`
+	Beyond bool `protobuf:"varint,8,opt,name=beyond,proto3" json:"beyond,omitempty"`
+	// For a time_to_recover metric: the seconds each outage that ended in the window
+	// lasted, oldest first, and the seconds an outage still open at the window's end had
+	// lasted by its last sample (0 when none was open).
+	Recoveries    []float64 `protobuf:"fixed64,9,rep,packed,name=recoveries,proto3" json:"recoveries,omitempty"`
+	Unrecovered   float64   `protobuf:"fixed64,10,opt,name=unrecovered,proto3" json:"unrecovered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1612,6 +1617,20 @@ func (x *TargetSummary) GetBeyond() bool {
 		return x.Beyond
 	}
 	return false
+}
+
+func (x *TargetSummary) GetRecoveries() []float64 {
+	if x != nil {
+		return x.Recoveries
+	}
+	return nil
+}
+
+func (x *TargetSummary) GetUnrecovered() float64 {
+	if x != nil {
+		return x.Unrecovered
+	}
+	return 0
 }
 
 // PooledView treats every sample of a group as independent (Mann-Whitney, the
@@ -2632,7 +2651,7 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\x15between_sd_experiment\x18% \x01(\x01R\x13betweenSdExperiment\x12\x1b\n" +
 	"\twithin_sd\x18& \x01(\x01R\bwithinSd\x12#\n" +
 	"\rcontrol_level\x18' \x01(\x01R\fcontrolLevel\x12)\n" +
-	"\x10experiment_level\x18( \x01(\x01R\x0fexperimentLevel\"\xe5\x01\n" +
+	"\x10experiment_level\x18( \x01(\x01R\x0fexperimentLevel\"\xa7\x02\n" +
 	"\rTargetSummary\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x05group\x18\x02 \x01(\x0e2\x10.murphy.v1.GroupR\x05group\x12\x1d\n" +
@@ -2642,7 +2661,12 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\bbaseline\x18\x05 \x01(\x01R\bbaseline\x12\x16\n" +
 	"\x06window\x18\x06 \x01(\x01R\x06window\x12\x16\n" +
 	"\x06change\x18\a \x01(\x01R\x06change\x12\x16\n" +
-	"\x06beyond\x18\b \x01(\bR\x06beyond\"\xf9\x02\n" +
+	"\x06beyond\x18\b \x01(\bR\x06beyond\x12\x1e\n" +
+	"\n" +
+	"recoveries\x18\t \x03(\x01R\n" +
+	"recoveries\x12 \n" +
+	"\vunrecovered\x18\n" +
+	" \x01(\x01R\vunrecovered\"\xf9\x02\n" +
 	"\n" +
 	"PooledView\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x1b\n" +
