@@ -111,8 +111,8 @@ func (c *converter) supported(a activity) bool {
 		}
 		why := "workers run no Python drivers; convert it to an http or process activity"
 		switch {
-		case m == "chaosk8s" || strings.HasPrefix(m, "chaosk8s."):
-			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)"
+		case isK8s(a):
+			why = "it has no Murphy equivalent; " + k8sMapped
 		case m == promModule:
 			why = "of Chaos Toolkit's Prometheus driver Murphy maps query and query_interval, as steady-state probes"
 		}
@@ -241,6 +241,8 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 }
 
 func (c *converter) rollbacks(list node) []step {
+	c.inRollbacks = true
+	defer func() { c.inRollbacks = false }()
 	var out []step
 	for _, x := range list.items() {
 		a, ok := c.read(x)
@@ -275,9 +277,13 @@ func (c *converter) pauses(x node) (before, after time.Duration) {
 	return before, after
 }
 
-// step converts an http or process activity into an http.call or exec step.
+// step converts an http or process activity into an http.call or exec step, and a
+// chaosk8s action into a Kubernetes step.
 func (c *converter) step(a activity, rollback bool) (step, bool) {
 	p := a.provider
+	if a.ptype == "python" {
+		return c.k8sStep(a, rollback)
+	}
 	if a.ptype == "http" {
 		h, ok := c.httpRequest(p)
 		if !ok {

@@ -244,8 +244,15 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			out = append(out, m)
 		}
 	}
-	if len(out) == 0 && len(c.problems) == 0 {
-		c.fail(probes, "no probe is left that Murphy can run; a Murphy experiment needs at least one metric")
+	switch {
+	case len(out) > 0 || len(c.problems) > 0:
+	case c.opts.SkipUnsupported:
+		// The author asked for what can run: chaoslib runs a hypothesis without probes
+		// too, and the verdict says so.
+		c.note(probes, "every steady-state probe was dropped: %s", noHypothesis)
+		return []metric{}
+	default:
+		c.fail(probes, "no probe is left that Murphy can run")
 	}
 	return out
 }
@@ -253,6 +260,9 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 // metric maps one probe and its tolerance to a Murphy metric.
 func (c *converter) metric(a activity, t tol) (metric, bool) {
 	m := metric{Name: c.metricName(a.name), CTKTolerance: &ctkTolerance{Text: t.text}}
+	if _, _, ok := k8sLookup(a); ok {
+		return m, c.k8sMetric(a, t, &m)
+	}
 	if a.ptype == "python" {
 		return m, c.promMetric(a, t, &m)
 	}

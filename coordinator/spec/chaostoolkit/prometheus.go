@@ -35,6 +35,9 @@ func promFunc(a activity) string {
 // query is a steady-state metric; in the method or the rollbacks it only records a
 // result in Chaos Toolkit's journal, so it is left out, with a note.
 func (c *converter) runnable(a activity, hypothesis bool) bool {
+	if f, name, ok := k8sLookup(a); ok {
+		return c.k8sRunnable(a, f, name, hypothesis)
+	}
 	if promFunc(a) == "" {
 		return c.supported(a)
 	}
