@@ -360,7 +360,7 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 	}
 	h.method = "GET"
 	if m := p.get("method"); m.present() {
-		if s, good := c.str(m); good {
+		if s, good := c.literal(m, "an http provider's method"); good {
 			h.method = strings.ToUpper(s)
 			if !slices.Contains(httpMethods, h.method) {
 				c.fail(m, "%q is not a method Murphy sends; use one of %s", s, strings.Join(httpMethods, ", "))
@@ -626,7 +626,7 @@ func (c *converter) command(p node) (command, bool) {
 		c.fail(path, "required; the program to run")
 		return cmd, false
 	}
-	prog, ok := c.str(path)
+	prog, ok := c.literal(path, "a process provider's path")
 	if !ok {
 		return cmd, false
 	}
@@ -667,6 +667,25 @@ func (c *converter) command(p node) (command, bool) {
 		cmd.timeout, _ = c.seconds(t)
 	}
 	return cmd, ok
+}
+
+// literal reads a string chaoslib uses as written, without substituting configuration
+// or secrets: a placeholder of a defined variable in it is refused, since chaoslib would
+// run it as written and fail, where Murphy would otherwise run something else.
+func (c *converter) literal(x node, what string) (string, bool) {
+	if !x.isScalar() {
+		c.fail(x, "must be a string, got %s", x.describe())
+		return "", false
+	}
+	for _, m := range placeholder.FindAllStringSubmatch(x.n.Value, -1) {
+		if name := m[2] + m[3]; name != "" {
+			if _, ok := c.vars[name]; ok {
+				c.fail(x, "chaoslib does not substitute configuration or secrets in %s, so it uses %s as written and the activity fails; write the value itself", what, m[0])
+				return "", false
+			}
+		}
+	}
+	return x.n.Value, true
 }
 
 // shellQuote quotes a word for /bin/sh when it needs it.

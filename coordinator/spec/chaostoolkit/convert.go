@@ -229,14 +229,16 @@ func (c *converter) experiment(root node) *document {
 	case !title.isScalar():
 		c.fail(title, "must be a string, got %s", title.describe())
 	default:
-		d.Name = slug(title.n.Value)
+		// chaoslib substitutes configuration and secrets in the title when the run starts.
+		text, _ := c.str(title)
+		d.Name = slug(text)
 		c.note(title, "the title becomes the name %q", d.Name)
-		d.Annotations["title"] = title.n.Value
+		d.Annotations["title"] = text
 	}
 	if desc := root.get("description"); desc.isScalar() {
 		d.Description = desc.n.Value
 	} else if title.isScalar() {
-		d.Description = title.n.Value
+		d.Description, _ = c.str(title)
 	}
 	if tags := root.get("tags"); tags.present() {
 		if !tags.isList() {

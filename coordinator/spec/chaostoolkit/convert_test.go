@@ -252,7 +252,7 @@ func TestConvertMapping(t *testing.T) {
   "steady-state-hypothesis": {"title": "ok", "probes": [
     {"type": "probe", "name": "home", "tolerance": [200, 204], "provider": {"type": "http", "url": "${base}/", "method": "get", "timeout": [1, 2]}},
     {"type": "probe", "name": "body", "tolerance": {"type": "regex", "pattern": "ok", "target": "body"}, "provider": {"type": "http", "url": "${base}/"}},
-    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "${prog}", "arguments": ["a", "b"]}},
+    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "true", "arguments": ["${prog}", "b"]}},
     {"type": "probe", "name": "out", "tolerance": {"type": "regex", "pattern": "^up", "target": "stdout"}, "provider": {"type": "process", "path": "echo", "arguments": {"--flag": "v", "up": ""}}}
   ]},
   "method": [
@@ -281,7 +281,7 @@ func TestConvertMapping(t *testing.T) {
 	if p := m[1].Source.Probe; p.GetHttp().BodyMatch != "ok" || p.Measure != "success" {
 		t.Errorf("regex probe %+v", p.GetHttp())
 	}
-	if p := m[2].Source.Probe; strings.Join(p.GetCommand().Argv, " ") != "true a b" || p.Measure != "exit_code" || m[2].CtkTolerance.Range[1] != 1 {
+	if p := m[2].Source.Probe; strings.Join(p.GetCommand().Argv, " ") != "true true b" || p.Measure != "exit_code" || m[2].CtkTolerance.Range[1] != 1 {
 		t.Errorf("range probe %+v %+v", p.GetCommand(), m[2].CtkTolerance)
 	}
 	if p := m[3].Source.Probe; strings.Join(p.GetCommand().Argv, "|") != "/bin/sh|-c|(echo --flag v up) | grep -qE -- '^up'" {
@@ -356,6 +356,10 @@ func TestBadFiles(t *testing.T) {
 			[]string{`method[0].ref: names no activity defined before it: "nope"`}},
 		{"bad url", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "localhost:80"}}]}, "method": [` + action + `]}`,
 			[]string{`steady-state-hypothesis.probes[0].provider.url: invalid URL "localhost:80"`}},
+		{"a variable in a process path", `{"title": "x", "configuration": {"bin": "true"}, "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "process", "path": "${bin}"}}]}`,
+			[]string{`method[0].provider.path: chaoslib does not substitute configuration or secrets in a process provider's path, so it uses ${bin} as written and the activity fails; write the value itself (activity "a")`}},
+		{"a variable in an http method", `{"title": "x", "configuration": {"m": "POST"}, "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://h/", "method": "${m}"}}]}`,
+			[]string{`method[0].provider.method: chaoslib does not substitute configuration or secrets in an http provider's method`}},
 		{"action in hypothesis", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "action", "name": "p", "tolerance": 0, "provider": {"type": "process", "path": "true"}}]}, "method": [` + action + `]}`,
 			[]string{"steady-state-hypothesis.probes[0].type: the steady-state hypothesis holds probes only"}},
 	}
