@@ -64,7 +64,7 @@ func TestExamples(t *testing.T) {
 				`:140: rollbacks[0].provider: python activity "rollback-service3-update" (module chaosk8s.deployment.actions, function rollback_deployment)`,
 			},
 				// The Prometheus probe of the hypothesis and the one in the method map.
-				notErr: []string{"no-http-errors-returned-from-service", "read-counter-for-the-past-30-seconds"}},
+				notErr: []string{"no-http-errors-returned-from-service", "read-counter-for-the-past-30-seconds", "read-deployment-status"}},
 			skip: outcome{wantErr: []string{`:80: method: no activity is left that Murphy can run`}},
 		},
 		{
