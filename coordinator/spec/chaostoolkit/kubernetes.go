@@ -425,7 +425,7 @@ func (c *converter) k8sMetric(a activity, t tol, m *metric) bool {
 		if !want {
 			m.Direction = "increase"
 		}
-		c.note(t.at, "the kubernetes probe's success is 1 while every desired replica of %s is a ready, live pod (chaosk8s compares available replicas with the desired count), sampled every second instead of once before and once after the method", w)
+		c.note(t.at, "the kubernetes probe's success is 1 while every desired replica of %s is a ready, live pod (chaosk8s compares available replicas with the desired count), sampled every second instead of once before and once after the method: a pod the method deletes fails the tolerance until its replacement is ready, which chaoslib would not see if it was ready when it checked", w)
 		if f.deprecated != "" {
 			c.note(a.provider.get("func"), "chaosk8s's alias returns nothing (None), which chaoslib never finds equal to %s; Murphy checks what it names, the Deployment being available", t.text)
 		}
