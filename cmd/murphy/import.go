@@ -108,11 +108,13 @@ pauses become time; rollbacks become rollback steps, run after Murphy's own reve
 also for failed and halted runs. Configuration and secrets (inline or type env) are
 substituted for ${name}; a ${name} that is a whole value keeps its declared type.
 chaosprometheus query and query_interval probes become Prometheus metrics (the
-coordinators' --prometheus-url is queried). An experiment without a steady-state
-hypothesis runs its method and rollbacks and its verdict judges nothing. Other Python
-activities (chaosk8s: Murphy does not translate its Kubernetes driver yet) cannot run on Murphy's
-workers: they fail the import, naming the activity, module and function, unless
---skip-unsupported drops them.
+coordinators' --prometheus-url is queried). chaosk8s's pod termination, Deployment
+scaling and restart, node cordon and drain become pod.delete, workload.*, node.* steps,
+and its Deployment probes kubernetes probe metrics, on the worker labelled
+role=kubernetes. An experiment without a steady-state hypothesis runs its method and
+rollbacks and its verdict judges nothing. Other Python activities cannot run on
+Murphy's workers: they fail the import, naming the activity, module and function,
+unless --skip-unsupported drops them.
 
 An extension named murphy in the file sets what Chaos Toolkit has no word for:
   "extensions": [{"name": "murphy", "selector": {"service": "checkout"},

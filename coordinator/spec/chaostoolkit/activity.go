@@ -111,8 +111,8 @@ func (c *converter) supported(a activity) bool {
 		}
 		why := "workers run no Python drivers; convert it to an http or process activity"
 		switch {
-		case m == "chaosk8s" || strings.HasPrefix(m, "chaosk8s."):
-			why = "it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)"
+		case isK8s(a):
+			why = "it has no Murphy equivalent; " + k8sMapped
 		case m == promModule:
 			why = "of Chaos Toolkit's Prometheus driver Murphy maps query and query_interval, as steady-state probes"
 		}
@@ -241,6 +241,8 @@ func (c *converter) method(list node) (steps []step, extra time.Duration) {
 }
 
 func (c *converter) rollbacks(list node) []step {
+	c.inRollbacks = true
+	defer func() { c.inRollbacks = false }()
 	var out []step
 	for _, x := range list.items() {
 		a, ok := c.read(x)
@@ -275,9 +277,13 @@ func (c *converter) pauses(x node) (before, after time.Duration) {
 	return before, after
 }
 
-// step converts an http or process activity into an http.call or exec step.
+// step converts an http or process activity into an http.call or exec step, and a
+// chaosk8s action into a Kubernetes step.
 func (c *converter) step(a activity, rollback bool) (step, bool) {
 	p := a.provider
+	if a.ptype == "python" {
+		return c.k8sStep(a, rollback)
+	}
 	if a.ptype == "http" {
 		h, ok := c.httpRequest(p)
 		if !ok {
@@ -354,7 +360,7 @@ func (c *converter) httpRequest(p node) (httpRequest, bool) {
 	}
 	h.method = "GET"
 	if m := p.get("method"); m.present() {
-		if s, good := c.str(m); good {
+		if s, good := c.literal(m, "an http provider's method"); good {
 			h.method = strings.ToUpper(s)
 			if !slices.Contains(httpMethods, h.method) {
 				c.fail(m, "%q is not a method Murphy sends; use one of %s", s, strings.Join(httpMethods, ", "))
@@ -620,7 +626,7 @@ func (c *converter) command(p node) (command, bool) {
 		c.fail(path, "required; the program to run")
 		return cmd, false
 	}
-	prog, ok := c.str(path)
+	prog, ok := c.literal(path, "a process provider's path")
 	if !ok {
 		return cmd, false
 	}
@@ -661,6 +667,25 @@ func (c *converter) command(p node) (command, bool) {
 		cmd.timeout, _ = c.seconds(t)
 	}
 	return cmd, ok
+}
+
+// literal reads a string chaoslib uses as written, without substituting configuration
+// or secrets: a placeholder of a defined variable in it is refused, since chaoslib would
+// run it as written and fail, where Murphy would otherwise run something else.
+func (c *converter) literal(x node, what string) (string, bool) {
+	if !x.isScalar() {
+		c.fail(x, "must be a string, got %s", x.describe())
+		return "", false
+	}
+	for _, m := range placeholder.FindAllStringSubmatch(x.n.Value, -1) {
+		if name := m[2] + m[3]; name != "" {
+			if _, ok := c.vars[name]; ok {
+				c.fail(x, "chaoslib does not substitute configuration or secrets in %s, so it uses %s as written and the activity fails; write the value itself", what, m[0])
+				return "", false
+			}
+		}
+	}
+	return x.n.Value, true
 }
 
 // shellQuote quotes a word for /bin/sh when it needs it.

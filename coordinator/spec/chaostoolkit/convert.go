@@ -97,7 +97,8 @@ func Convert(data []byte, filename string, opts Options) (*Result, error) {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	c := &converter{opts: opts, vars: map[string]variable{}, resolved: map[string]*yaml.Node{},
-		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}, acts: map[string]string{}, done: map[*yaml.Node]bool{}}
+		failed: map[string]bool{}, named: map[string]node{}, names: map[string]int{}, acts: map[string]string{}, done: map[*yaml.Node]bool{},
+		cordoned: map[string]string{}, scaled: map[string]string{}}
 	root, p := parse(data)
 	if p != nil {
 		return nil, &spec.Error{File: filename, Problems: []spec.Problem{*p}}
@@ -143,6 +144,14 @@ type converter struct {
 	// acts maps the path of every activity read (and of every ref to one) to its name,
 	// so that problems inside it name it.
 	acts map[string]string
+	// kube is set once a Kubernetes step or probe was converted.
+	kube bool
+	// cordoned and scaled hold the nodes and namespace/deployment/NAME the method's
+	// steps cordon, drain or scale, with the path of the activity: their reverts do
+	// what an uncordon_node or scale_deployment rollback would.
+	cordoned, scaled map[string]string
+	// inRollbacks is set while the rollbacks are read.
+	inRollbacks bool
 }
 
 // activityOf returns the name of the activity that holds path (the innermost: a
@@ -220,14 +229,16 @@ func (c *converter) experiment(root node) *document {
 	case !title.isScalar():
 		c.fail(title, "must be a string, got %s", title.describe())
 	default:
-		d.Name = slug(title.n.Value)
+		// chaoslib substitutes configuration and secrets in the title when the run starts.
+		text, _ := c.str(title)
+		d.Name = slug(text)
 		c.note(title, "the title becomes the name %q", d.Name)
-		d.Annotations["title"] = title.n.Value
+		d.Annotations["title"] = text
 	}
 	if desc := root.get("description"); desc.isScalar() {
 		d.Description = desc.n.Value
 	} else if title.isScalar() {
-		d.Description = title.n.Value
+		d.Description, _ = c.str(title)
 	}
 	if tags := root.get("tags"); tags.present() {
 		if !tags.isList() {
@@ -259,22 +270,6 @@ func (c *converter) experiment(root node) *document {
 	}
 
 	ext := c.extensions(root.get("extensions"), d)
-	d.Targets = targets{Experiment: map[string]any{"percent": 50}}
-	switch {
-	case c.opts.Selector != nil:
-		d.Targets.Selector = c.opts.Selector
-	case ext.selector != nil:
-		d.Targets.Selector = ext.selector
-	default:
-		d.Targets.Selector = map[string]string{"service": d.Name}
-		c.note(node{}, "targets: every worker labelled service=%s, half of them in the experimental group (change with --selector or a murphy extension)", d.Name)
-	}
-	if ext.experiment != nil {
-		d.Targets.Experiment = ext.experiment
-	}
-	if ext.control != nil {
-		d.Targets.Control = ext.control
-	}
 
 	hyp := root.get("steady-state-hypothesis")
 	if !hyp.present() {
@@ -313,6 +308,7 @@ func (c *converter) experiment(root node) *document {
 			d.Rollbacks = c.rollbacks(rb)
 		}
 	}
+	c.targets(d, ext)
 	if c.commandProbes {
 		c.note(hyp.get("probes"), "process probes run as command probes, which a worker runs only when its policy allows the exec kind")
 	}
@@ -320,6 +316,33 @@ func (c *converter) experiment(root node) *document {
 		d.Annotations = nil
 	}
 	return d
+}
+
+// targets sets the workers: the selector given, or by default every worker labelled
+// service=<name>, half of them in the experimental group; with Kubernetes steps or
+// probes, the worker deploy/kubernetes designates for them, one per group, so that
+// each Kubernetes step runs once.
+func (c *converter) targets(d *document, ext murphyExtension) {
+	d.Targets = targets{Experiment: map[string]any{"percent": 50}}
+	switch {
+	case c.opts.Selector != nil:
+		d.Targets.Selector = c.opts.Selector
+	case ext.selector != nil:
+		d.Targets.Selector = ext.selector
+	case c.kube:
+		d.Targets.Selector = k8sTargets
+		d.Targets.Experiment = map[string]any{"count": 1}
+		c.note(node{}, "targets: the worker labelled role=kubernetes that deploy/kubernetes runs with --kubernetes, one in each group, so that each Kubernetes step runs once (change with --selector or a murphy extension)")
+	default:
+		d.Targets.Selector = map[string]string{"service": d.Name}
+		c.note(node{}, "targets: every worker labelled service=%s, half of them in the experimental group (change with --selector or a murphy extension)", d.Name)
+	}
+	if ext.experiment != nil {
+		d.Targets.Experiment = ext.experiment
+	}
+	if ext.control != nil {
+		d.Targets.Control = ext.control
+	}
 }
 
 type murphyExtension struct {

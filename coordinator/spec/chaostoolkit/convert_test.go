@@ -14,8 +14,10 @@ import (
 // exampleEnv is the environment the examples are converted with: the variables a
 // user of each example would have set.
 var exampleEnv = map[string]string{
-	"STORAGE_URL":   "http://127.0.0.1:8081/",
-	"RETRIEVAL_URL": "http://127.0.0.1:8082/",
+	"STORAGE_URL":         "http://127.0.0.1:8081/",
+	"RETRIEVAL_URL":       "http://127.0.0.1:8082/",
+	"SUPERPOWER_URL":      "http://127.0.0.1:8083/",
+	"WEBAPP_SERVICE_ADDR": "http://127.0.0.1:8084",
 }
 
 func lookup(env map[string]string) func(string) (string, bool) {
@@ -24,15 +26,17 @@ func lookup(env map[string]string) func(string) (string, bool) {
 
 // TestExamples records the outcome of every example in testdata (copied unchanged from
 // the public repositories listed in testdata/SOURCES.md), without and with
-// --skip-unsupported. A conversion that succeeds must also pass spec validation with the
-// fault catalogue, which Convert does; wantErr lists what the error must name.
+// --skip-unsupported: what is refused, and what converts, as the kinds produced (each
+// step's and rollback's fault kind, each metric's source and measure). A conversion
+// that succeeds must also pass spec validation with the fault catalogue, which Convert
+// does; wantErr lists what the error must name.
 func TestExamples(t *testing.T) {
 	type outcome struct {
 		wantErr   []string // empty: converts
 		notErr    []string // what the error must not name: what did convert
-		steps     int
-		metrics   int
-		rollbacks int
+		steps     []string // fault kinds
+		metrics   []string // "kubernetes success", "http status", "prometheus"
+		rollbacks []string
 		parallel  []int    // the steps that start with the one before
 		notes     []string // among the notes
 	}
@@ -44,7 +48,7 @@ func TestExamples(t *testing.T) {
 		{
 			file: "bpbpublications__Chaos-Engineering-with-Python__Chapter-08__chaos-experiment.json",
 			plain: outcome{wantErr: []string{
-				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)`,
+				`:12: steady-state-hypothesis.probes[0].provider: python activity "pod-is-running" (module chaosk8s.pod.probes, function read_pod_status) cannot run in Murphy: it has no Murphy equivalent; Murphy maps chaosk8s's terminate_pods`,
 				`:22: steady-state-hypothesis.probes[0].tolerance.type: unknown tolerance type "equal"`,
 				`:35: steady-state-hypothesis.probes[1].tolerance.type: unknown tolerance type "less_than"`,
 				`:45: method[0].provider: python activity "inject-cpu-stress" (module chaosk8s.pod.actions, function exec_in_pod)`,
@@ -55,54 +59,67 @@ func TestExamples(t *testing.T) {
 		{
 			file: "chaostoolkit-incubator__community-playground__from-local-to-automated-chaostoolkit__experiments__rollout-v1-service2.json",
 			plain: outcome{wantErr: []string{
-				`:84: method[0].provider: python activity "initiate-rollout-v1-of-service2" (module chaosk8s.deployment.actions, function set_deployment_image) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver`,
+				`:84: method[0].provider: python activity "initiate-rollout-v1-of-service2" (module chaosk8s.deployment.actions, function set_deployment_image) cannot run in Murphy: it has no Murphy equivalent`,
 				`:98: method[1].provider: python activity "pretend-users-in-background" (module load, function single) cannot run in Murphy: workers run no Python drivers`,
 				`:140: rollbacks[0].provider: python activity "rollback-service3-update" (module chaosk8s.deployment.actions, function rollback_deployment)`,
 			},
 				// The Prometheus probe of the hypothesis and the one in the method map.
-				notErr: []string{"no-http-errors-returned-from-service", "read-counter-for-the-past-30-seconds"}},
+				notErr: []string{"no-http-errors-returned-from-service", "read-counter-for-the-past-30-seconds", "read-deployment-status"}},
 			skip: outcome{wantErr: []string{`:80: method: no activity is left that Murphy can run`}},
 		},
 		{
 			file: "chaostoolkit-incubator__community-playground__interactive-controls__samples__simple-interactive-experiment.json",
-			plain: outcome{steps: 1, metrics: 1, rollbacks: 1, notes: []string{
+			plain: outcome{steps: []string{"exec"}, metrics: []string{"command exit_code"}, rollbacks: []string{"exec"}, notes: []string{
 				"line 8: steady-state-hypothesis.probes: process probes run as command probes, which a worker runs only when its policy allows the exec kind",
 				"line 18: steady-state-hypothesis.probes[0].controls: activity controls are ignored",
 			}},
-			skip: outcome{steps: 1, metrics: 1, rollbacks: 1},
+			skip: outcome{steps: []string{"exec"}, metrics: []string{"command exit_code"}, rollbacks: []string{"exec"}},
 		},
 		{
 			file: "chaostoolkit-incubator__community-playground__superpower__experiments__kubernetes__lose-half-of-powersources.json",
 			plain: outcome{wantErr: []string{
-				`:9: configuration.service_url: environment variable SUPERPOWER_URL is not set and has no default (needed by activity "fetch-another-hero" at method[1].provider.url)`,
 				`:31: steady-state-hypothesis.probes[0].provider: python activity "users-must-receive-superpower" (module chaospower.probes, function ask_for_superpower)`,
-				`:56: method[0].provider: python activity "terminate-pods" (module chaosk8s.pod.actions, function terminate_pods)`,
+				`:44: steady-state-hypothesis.probes[1].provider: python activity "users-must-have-kept-their-superpower"`,
+			},
+				// terminate_pods maps.
+				notErr: []string{"terminate-pods", "chaosk8s"}},
+			// Both steady-state probes are chaospower's: nothing is left to judge.
+			skip: outcome{steps: []string{"pod.delete", "http.call"}, metrics: []string{}, notes: []string{
+				"targets: the worker labelled role=kubernetes",
+				"line 26: steady-state-hypothesis.probes: every steady-state probe was dropped: no steady state to check",
+				"line 53: method[0]: chaosk8s deletes the first matching pods in alphabetic order (rand is false); Murphy chooses them at random",
+				`line 79: method[2]: left out: "fetch-superpower-logs" (chaosk8s.pod.probes.read_pod_logs) only records its result`,
 			}},
-			skip: outcome{wantErr: []string{`:26: steady-state-hypothesis.probes: no probe is left`}},
 		},
 		{
 			file: "chaostoolkit__chaostoolkit-samples__pod-should-be-restarted-when-service-is-unhealthy__experiment.json",
 			plain: outcome{wantErr: []string{
-				`:11: configuration.webapp_service_url: environment variable WEBAPP_SERVICE_ADDR is not set`,
-				`:27: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (module chaosk8s.probes, function all_microservices_healthy) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver`,
+				`:27: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (chaosk8s.probes.all_microservices_healthy) cannot run in Murphy: it checks every pod of a namespace`,
 			},
-				// Its query_interval probes in the method are left out, not refused.
-				notErr: []string{"collect-how-many-times", "collect-status-code-from-our-webapp"}},
-			skip: outcome{wantErr: []string{`:22: steady-state-hypothesis.probes: no probe is left`}},
+				// The Deployment probe maps; the query_interval and log probes of the method are left out.
+				notErr: []string{"webapp-is-available", "collect-how-many-times", "collect-status-code-from-our-webapp", "read-webapp-logs"}},
+			skip: outcome{steps: []string{"exec", "http.call", "exec"}, metrics: []string{"kubernetes success"}, parallel: []int{1}, notes: []string{
+				`line 36: steady-state-hypothesis.probes[1].tolerance: the kubernetes probe's success is 1 while every desired replica of deployment/webapp-app is a ready, live pod`,
+				"line 40: steady-state-hypothesis.probes[1].provider.func: chaosk8s's alias returns nothing (None), which chaoslib never finds equal to true",
+				`line 95: method[3]: left out: "read-webapp-logs-for-the-pod-that-was-killed" (chaosk8s.probes.read_microservices_logs)`,
+			}},
 		},
 		{
 			file: "chaostoolkit__chaostoolkit-samples__service-killed-not-visible-to-users__experiment.json",
 			plain: outcome{wantErr: []string{
+				`:33: steady-state-hypothesis.probes[0].provider: python activity "all-services-are-healthy" (chaosk8s.probes.all_microservices_healthy)`,
 				`:58: method[0].provider: python activity "kill-provider-microservice" (module chaosgremlin.actions, function attack)`,
+			}, notErr: []string{"provider-is-available", "provider-should-be-in-a-broken-state"}},
+			skip: outcome{steps: []string{"http.call"}, metrics: []string{"kubernetes success"}, notes: []string{
+				`line 77: method[1]: left out: "provider-should-be-in-a-broken-state" (chaosk8s.probes.deployment_is_not_fully_available)`,
 			}},
-			skip: outcome{wantErr: []string{`:28: steady-state-hypothesis.probes: no probe is left`}},
 		},
 		{
 			file: "chaostoolkit__chaostoolkit__tests__fixtures__override-rollbacks-runtime-strategy.json",
 			plain: outcome{wantErr: []string{
 				`:25: steady-state-hypothesis.probes[1].provider: python activity "check-file-exists" (module os.path, function exists)`,
 			}},
-			skip: outcome{steps: 1, metrics: 1, rollbacks: 1, notes: []string{
+			skip: outcome{steps: []string{"exec"}, metrics: []string{"command exit_code"}, rollbacks: []string{"exec"}, notes: []string{
 				"line 6: runtime.rollbacks.strategy: ignored: Murphy runs the rollbacks whatever the outcome",
 				`line 25: steady-state-hypothesis.probes[1].provider: dropped: python activity "check-file-exists" (module os.path, function exists)`,
 			}},
@@ -113,30 +130,30 @@ func TestExamples(t *testing.T) {
 				`:57: method[1].provider: python activity "deny-all-ingress-traffic" (module chaosk8s.networking.actions, function deny_all_ingress)`,
 				`:96: rollbacks[0].provider: python activity "remove-deny-all-ingress-traffic"`,
 			}},
-			skip: outcome{steps: 2, metrics: 2, parallel: []int{1}, notes: []string{
+			skip: outcome{steps: []string{"exec", "exec"}, metrics: []string{"http status", "http success"}, parallel: []int{1}, notes: []string{
 				`line 26: steady-state-hypothesis.probes[1].tolerance: the jsonpath is evaluated on the body`,
 				`line 43: method[0].background: "simulate-some-traffic" runs in the background: the next step, "plot-traffic", starts together with it (parallel: true)`,
 				`line 68: method[2]: Chaos Toolkit starts "plot-traffic" after the dropped "deny-all-ingress-traffic"`,
+				`line 77: method[3]: left out: "fetch-application-logs" (chaosk8s.pod.probes.read_pod_logs)`,
 			}},
 		},
 		{
 			file: "chaostoolkit__walkthrough__lab5__experiment.json",
 			plain: outcome{wantErr: []string{
 				`:62: steady-state-hypothesis.probes[1].tolerance.provider: python activity "error-count" (module tolerances, function error_count_should_not_grow)`,
-				`:109: method[2].provider: python activity "fetch-application-logs"`,
-			}},
-			skip: outcome{steps: 2, metrics: 1, parallel: []int{1}, notes: []string{
+			}, notErr: []string{"fetch-application-logs"}},
+			skip: outcome{steps: []string{"exec", "exec"}, metrics: []string{"http status"}, parallel: []int{1}, notes: []string{
 				`line 59: steady-state-hypothesis.probes[1].tolerance: the steady-state probe "fetch-number-of-failed-calls-from-front-to-middle" is dropped with its tolerance`,
-				`line 109: method[2].provider: dropped: python activity "fetch-application-logs" (module chaosk8s.pod.probes, function read_pod_logs) cannot run in Murphy: it belongs to Chaos Toolkit's Kubernetes driver (chaosk8s), which Murphy does not translate yet (write Murphy's own pod.delete, node.*, workload.* steps and kubernetes probe instead)`,
+				`line 106: method[2]: left out: "fetch-application-logs" (chaosk8s.pod.probes.read_pod_logs) only records its result in Chaos Toolkit's journal`,
 				`line 90: method[0].background: "simulate-some-traffic" runs in the background: the next step, "plot-traffic", starts together with it (parallel: true)`,
 			}},
 		},
 		{
 			file: "chrisp777__chaostoolkit-example__experiment-quote-storage-process-kill.json",
-			plain: outcome{steps: 1, metrics: 2, rollbacks: 2, notes: []string{
+			plain: outcome{steps: []string{"exec"}, metrics: []string{"http status", "http status"}, rollbacks: []string{"exec", "exec"}, notes: []string{
 				"line 22: steady-state-hypothesis.probes: the probes run every second on every worker of both groups, instead of once before and once after the method",
 			}},
-			skip: outcome{steps: 1, metrics: 2, rollbacks: 2},
+			skip: outcome{steps: []string{"exec"}, metrics: []string{"http status", "http status"}, rollbacks: []string{"exec", "exec"}},
 		},
 	}
 	files, _ := filepath.Glob("testdata/*.json")
@@ -179,9 +196,9 @@ func TestExamples(t *testing.T) {
 					t.Fatalf("Convert: %v", err)
 				}
 				e := r.Experiment
-				if len(e.Steps) != want.steps || len(e.Hypothesis.Metrics) != want.metrics || len(e.Rollbacks) != want.rollbacks {
-					t.Errorf("got %d steps, %d metrics, %d rollbacks; want %d, %d, %d",
-						len(e.Steps), len(e.Hypothesis.Metrics), len(e.Rollbacks), want.steps, want.metrics, want.rollbacks)
+				steps, metrics, rollbacks := kindsOf(e)
+				if !slices.Equal(steps, want.steps) || !slices.Equal(metrics, want.metrics) || !slices.Equal(rollbacks, want.rollbacks) {
+					t.Errorf("got steps %q, metrics %q, rollbacks %q; want %q, %q, %q", steps, metrics, rollbacks, want.steps, want.metrics, want.rollbacks)
 				}
 				var parallel []int
 				for i, s := range e.Steps {
@@ -192,19 +209,37 @@ func TestExamples(t *testing.T) {
 				if !slices.Equal(parallel, want.parallel) {
 					t.Errorf("parallel steps %v, want %v", parallel, want.parallel)
 				}
-				var notes strings.Builder
-				for _, n := range r.Notes {
-					notes.WriteString(n.String() + "\n")
-				}
+				notes := notesOf(r)
 				for _, w := range want.notes {
-					if !strings.Contains(notes.String(), w) {
-						t.Errorf("notes lack %q:\n%s", w, notes.String())
+					if !strings.Contains(notes, w) {
+						t.Errorf("notes lack %q:\n%s", w, notes)
 					}
 				}
 				checkRenderings(t, r)
 			})
 		}
 	}
+}
+
+// kindsOf lists what a conversion produced: each step's and rollback's fault kind and
+// each metric's source ("kubernetes success", "prometheus").
+func kindsOf(e *spec.Experiment) (steps, metrics, rollbacks []string) {
+	for _, s := range e.Steps {
+		steps = append(steps, s.Fault.GetKind())
+	}
+	for _, r := range e.Rollbacks {
+		rollbacks = append(rollbacks, r.Fault.GetKind())
+	}
+	metrics = []string{}
+	for _, m := range e.Hypothesis.Metrics {
+		if m.Source.GetPrometheus() != nil {
+			metrics = append(metrics, "prometheus")
+			continue
+		}
+		p := m.Source.GetProbe()
+		metrics = append(metrics, spec.ProbeKind(p)+" "+p.Measure)
+	}
+	return steps, metrics, rollbacks
 }
 
 func TestConvertMapping(t *testing.T) {
@@ -217,7 +252,7 @@ func TestConvertMapping(t *testing.T) {
   "steady-state-hypothesis": {"title": "ok", "probes": [
     {"type": "probe", "name": "home", "tolerance": [200, 204], "provider": {"type": "http", "url": "${base}/", "method": "get", "timeout": [1, 2]}},
     {"type": "probe", "name": "body", "tolerance": {"type": "regex", "pattern": "ok", "target": "body"}, "provider": {"type": "http", "url": "${base}/"}},
-    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "${prog}", "arguments": ["a", "b"]}},
+    {"type": "probe", "name": "range", "tolerance": {"type": "range", "range": [0, 1], "target": "status"}, "provider": {"type": "process", "path": "true", "arguments": ["${prog}", "b"]}},
     {"type": "probe", "name": "out", "tolerance": {"type": "regex", "pattern": "^up", "target": "stdout"}, "provider": {"type": "process", "path": "echo", "arguments": {"--flag": "v", "up": ""}}}
   ]},
   "method": [
@@ -246,7 +281,7 @@ func TestConvertMapping(t *testing.T) {
 	if p := m[1].Source.Probe; p.GetHttp().BodyMatch != "ok" || p.Measure != "success" {
 		t.Errorf("regex probe %+v", p.GetHttp())
 	}
-	if p := m[2].Source.Probe; strings.Join(p.GetCommand().Argv, " ") != "true a b" || p.Measure != "exit_code" || m[2].CtkTolerance.Range[1] != 1 {
+	if p := m[2].Source.Probe; strings.Join(p.GetCommand().Argv, " ") != "true true b" || p.Measure != "exit_code" || m[2].CtkTolerance.Range[1] != 1 {
 		t.Errorf("range probe %+v %+v", p.GetCommand(), m[2].CtkTolerance)
 	}
 	if p := m[3].Source.Probe; strings.Join(p.GetCommand().Argv, "|") != "/bin/sh|-c|(echo --flag v up) | grep -qE -- '^up'" {
@@ -321,6 +356,10 @@ func TestBadFiles(t *testing.T) {
 			[]string{`method[0].ref: names no activity defined before it: "nope"`}},
 		{"bad url", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "probe", "name": "p", "tolerance": 200, "provider": {"type": "http", "url": "localhost:80"}}]}, "method": [` + action + `]}`,
 			[]string{`steady-state-hypothesis.probes[0].provider.url: invalid URL "localhost:80"`}},
+		{"a variable in a process path", `{"title": "x", "configuration": {"bin": "true"}, "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "process", "path": "${bin}"}}]}`,
+			[]string{`method[0].provider.path: chaoslib does not substitute configuration or secrets in a process provider's path, so it uses ${bin} as written and the activity fails; write the value itself (activity "a")`}},
+		{"a variable in an http method", `{"title": "x", "configuration": {"m": "POST"}, "steady-state-hypothesis": {"probes": [` + probe + `]}, "method": [{"type": "action", "name": "a", "provider": {"type": "http", "url": "http://h/", "method": "${m}"}}]}`,
+			[]string{`method[0].provider.method: chaoslib does not substitute configuration or secrets in an http provider's method`}},
 		{"action in hypothesis", `{"title": "x", "steady-state-hypothesis": {"probes": [{"type": "action", "name": "p", "tolerance": 0, "provider": {"type": "process", "path": "true"}}]}, "method": [` + action + `]}`,
 			[]string{"steady-state-hypothesis.probes[0].type: the steady-state hypothesis holds probes only"}},
 	}

@@ -18,10 +18,13 @@
 //
 // The Prometheus driver's query and query_interval probes become metrics with a
 // Prometheus source (prometheus.go); in the method or the rollbacks they only record a
-// result, so they are left out. Other Python activities (chaosk8s, chaosaws, ...) cannot
-// run on Murphy's workers: they fail the conversion, naming the module and function (for
-// chaosk8s: Murphy does not translate its Kubernetes driver yet), unless Options.SkipUnsupported
-// drops them (each drop is reported).
+// result, so they are left out. The Kubernetes driver's (chaosk8s) common actions become
+// Murphy's Kubernetes kinds (pod.delete, workload.scale, workload.restart, node.cordon,
+// node.drain; an uncordon_node or scale-back rollback is the revert of those) and its
+// Deployment probes metrics of the kubernetes probe (kubernetes.go), each difference in
+// meaning noted. Other Python activities (chaosaws, chaosk8s's other functions...)
+// cannot run on Murphy's workers: they fail the conversion, naming the activity, module
+// and function, unless Options.SkipUnsupported drops them (each drop is reported).
 //
 // The package is pure: the environment is read only through Options.LookupEnv.
 package chaostoolkit

@@ -244,8 +244,15 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 			out = append(out, m)
 		}
 	}
-	if len(out) == 0 && len(c.problems) == 0 {
-		c.fail(probes, "no probe is left that Murphy can run; a Murphy experiment needs at least one metric")
+	switch {
+	case len(out) > 0 || len(c.problems) > 0:
+	case c.opts.SkipUnsupported:
+		// The author asked for what can run: chaoslib runs a hypothesis without probes
+		// too, and the verdict says so.
+		c.note(probes, "every steady-state probe was dropped: %s", noHypothesis)
+		return []metric{}
+	default:
+		c.fail(probes, "no probe is left that Murphy can run")
 	}
 	return out
 }
@@ -253,6 +260,9 @@ func (c *converter) hypothesis(h node, d *document) []metric {
 // metric maps one probe and its tolerance to a Murphy metric.
 func (c *converter) metric(a activity, t tol) (metric, bool) {
 	m := metric{Name: c.metricName(a.name), CTKTolerance: &ctkTolerance{Text: t.text}}
+	if _, _, ok := k8sLookup(a); ok {
+		return m, c.k8sMetric(a, t, &m)
+	}
 	if a.ptype == "python" {
 		return m, c.promMetric(a, t, &m)
 	}
@@ -335,9 +345,12 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 			switch t.target {
 			case "status":
 				m.Source.Probe.Measure = "exit_code"
-			case "stdout":
+			case "stdout", "stderr":
 				m.Source.Probe.Measure = "number"
-				c.note(t.at, "the range is checked on the last number the command prints (0 when it exits non-zero); Chaos Toolkit reads the whole standard output as one number")
+				if t.target == "stderr" {
+					cp.Argv = stderrOnly(cmd)
+				}
+				c.note(t.at, "the range is checked on the last number the command prints on its %s (0 when it exits non-zero); Chaos Toolkit reads the whole %s as one number", stream(t.target), stream(t.target))
 			default:
 				c.refuseRange(t, "process")
 				ok = false
@@ -363,14 +376,16 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 		case "jsonpath":
 			switch t.target {
 			case "stdout":
+			case "stderr":
+				cp.Argv = stderrOnly(cmd)
 			case "":
 				c.note(t.at, "without a target Chaos Toolkit matches the path against the whole result ({status, stdout, stderr}); Murphy matches it against the standard output, as with target: stdout")
 			default:
-				c.fail(t.at.get("target"), "a jsonpath on the %s of a process probe is not supported; Murphy checks the standard output (target: stdout)", t.target)
+				c.fail(t.at.get("target"), "a jsonpath on the %s of a process probe is not supported; Murphy checks the standard output or error (target: stdout or stderr)", t.target)
 				ok = false
 			}
 			cp.JSONPath = t.jsonPath()
-			success(jsonPathNote("standard output", "the command to exit 0", t))
+			success(jsonPathNote(stream(t.target), "the command to exit 0", t))
 		}
 	}
 	switch m.Source.Probe.Measure {
@@ -384,6 +399,20 @@ func (c *converter) metric(a activity, t tol) (metric, bool) {
 	return m, ok
 }
 
+// stderrOnly runs a command with its standard error in place of its standard output,
+// which a command probe reads; the exit status stays the command's.
+func stderrOnly(cmd command) []string {
+	return []string{"/bin/sh", "-c", "(" + cmd.line() + ") 2>&1 >/dev/null"}
+}
+
+// stream names a process result's stream.
+func stream(target string) string {
+	if target == "stderr" {
+		return "standard error"
+	}
+	return "standard output"
+}
+
 // never refuses a tolerance that chaoslib compares with the probe's whole result, a
 // mapping, so that it never holds: the steady state could never be met and the method
 // would never run.
@@ -395,7 +424,7 @@ func (c *converter) never(t tol, provider, result, instead string) {
 func (c *converter) refuseRange(t tol, provider string) {
 	use := "status"
 	if provider == "process" {
-		use = "status or target: stdout"
+		use = "status, target: stdout or target: stderr"
 	}
 	if t.target == "" {
 		c.fail(t.at, "without a target chaoslib reads the %s probe's whole result (a mapping) as a number and fails; add target: %s", provider, use)

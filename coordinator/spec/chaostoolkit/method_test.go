@@ -17,7 +17,7 @@ func act(name string, opts ...string) string {
 		case o == "bg":
 			extra += `, "background": true`
 		case o == "python":
-			provider = `{"type": "python", "module": "chaosk8s.pod.actions", "func": "terminate_pods"}`
+			provider = `{"type": "python", "module": "chaosaws.ec2.actions", "func": "stop_instances"}`
 		case strings.HasPrefix(o, "{"):
 			extra += `, "pauses": ` + o
 		}

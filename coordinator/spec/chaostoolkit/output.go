@@ -55,9 +55,15 @@ type promSource struct {
 }
 
 type probe struct {
-	HTTP    *httpProbe    `json:"http,omitempty" yaml:"http,omitempty"`
-	Command *commandProbe `json:"command,omitempty" yaml:"command,omitempty"`
-	Measure string        `json:"measure" yaml:"measure"`
+	HTTP       *httpProbe    `json:"http,omitempty" yaml:"http,omitempty"`
+	Command    *commandProbe `json:"command,omitempty" yaml:"command,omitempty"`
+	Kubernetes *kubeProbe    `json:"kubernetes,omitempty" yaml:"kubernetes,omitempty"`
+	Measure    string        `json:"measure" yaml:"measure"`
+}
+
+type kubeProbe struct {
+	Namespace string `json:"namespace" yaml:"namespace"`
+	Workload  string `json:"workload" yaml:"workload"`
 }
 
 type httpProbe struct {

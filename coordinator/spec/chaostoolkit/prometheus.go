@@ -35,6 +35,13 @@ func promFunc(a activity) string {
 // query is a steady-state metric; in the method or the rollbacks it only records a
 // result in Chaos Toolkit's journal, so it is left out, with a note.
 func (c *converter) runnable(a activity, hypothesis bool) bool {
+	if f, name, ok := k8sLookup(a); ok {
+		return c.k8sRunnable(a, f, name, hypothesis)
+	}
+	if fn := a.provider.get("func"); isK8s(a) && a.typ == "probe" && !hypothesis && fn.isScalar() {
+		c.note(a.at, "left out: %q (%s.%s) is a chaosk8s probe, which only records its result in Chaos Toolkit's journal; Murphy measures a Deployment throughout the run with a kubernetes probe in the hypothesis instead", a.name, a.provider.get("module").n.Value, fn.n.Value)
+		return false
+	}
 	if promFunc(a) == "" {
 		return c.supported(a)
 	}

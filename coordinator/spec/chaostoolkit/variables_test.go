@@ -191,3 +191,13 @@ func TestTemplateSyntax(t *testing.T) {
 		})
 	}
 }
+
+// TestTitleSubstitution checks that the title is substituted, as chaoslib does when the
+// run starts, before it becomes the name.
+func TestTitleSubstitution(t *testing.T) {
+	doc := `{"title": "Checkout in ${region}", "configuration": {"region": "eu-west"}, "steady-state-hypothesis": {"probes": [` + aProbe + `]}, "method": [` + anAction + `]}`
+	r := convertWant(t, doc, Options{Spec: specOpts()}, "")
+	if r.Experiment.Name != "checkout-in-eu-west" || r.Experiment.Description != "Checkout in eu-west" {
+		t.Errorf("name %q, description %q", r.Experiment.Name, r.Experiment.Description)
+	}
+}
