@@ -131,7 +131,7 @@ func decodeContainer(kind string) func(v values) (Params, error) {
 		if p.Pod != "" {
 			switch {
 			case p.Name != "" || p.Labels != "":
-				return nil, fmt.Errorf("give params.pod (with params.container) or params.name or params.labels, not both")
+				return nil, fmt.Errorf("give params.pod (with params.container), or params.name or params.labels, not both")
 			case p.Count > 1:
 				return nil, fmt.Errorf("params.count picks among Docker containers; with params.pod the fault acts on one container of the pod")
 			}
