@@ -601,10 +601,8 @@ func TestPauseInThePod(t *testing.T) {
 		if fr.frozen(t) {
 			t.Errorf("the container's cgroup %s is still frozen after the revert", fr.dir)
 		}
-		thawedRan := ran(burner, 500*time.Millisecond)
-		t.Logf("thawed: the burner ran %v over 0.5 s", thawedRan)
-		if thawedRan < 20*time.Millisecond {
-			t.Errorf("the burner ran only %v over 0.5 s after the revert", thawedRan)
+		if d := runsAgain(t, burner, 20*time.Millisecond); d > 0 {
+			t.Errorf("the burner ran less than 20ms in the %v after the revert", d)
 		}
 		// The record the inject kept goes with the first family's revert too.
 		if err := inj.Revert(ctx, f); err != nil {
