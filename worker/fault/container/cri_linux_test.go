@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -665,6 +666,35 @@ func TestPauseInThePod(t *testing.T) {
 		}
 		if s := procState(next); s == "" || s == "D" {
 			t.Errorf("the new container's process %d is in state %q after the revert", next, s)
+		}
+	})
+
+	t.Run("runtime unreachable at revert", func(t *testing.T) {
+		p := e.runPod(t, "shop", "ledger-4", "88888888-8888-4888-8888-888888888884", 0, false)
+		init, err := PodProcess(ctx, e.sock, p.ref(), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := freezerFor(t, init)
+		dir := t.TempDir()
+		f := pause("pod-pause-unreachable", p)
+		if err := executorOf(t, New(nil, dir, nil).WithCRI(e.sock).Executors(), KindPause).Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		// The same records, a runtime that does not answer: the cgroup the inject
+		// recorded is thawed at once, and the revert fails so that it is retried.
+		blind := executorOf(t, New(nil, dir, nil).WithCRI("unix:///nonexistent/murphy/containerd.sock").Executors(), KindPause)
+		if err := blind.Revert(ctx, f); err == nil || !errors.Is(err, ErrNoCRI) {
+			t.Errorf("revert with the runtime unreachable: %v, want an error to retry on", err)
+		}
+		if fr.frozen(t) {
+			t.Errorf("the recorded cgroup %s is still frozen", fr.dir)
+		}
+		if err := executorOf(t, New(nil, dir, nil).WithCRI(e.sock).Executors(), KindPause).Revert(ctx, f); err != nil {
+			t.Errorf("the retried revert: %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("the fault's record outlived its revert: %d file(s)", len(ents))
 		}
 	})
 

@@ -107,17 +107,25 @@ func (e *executor) revertPod(ctx context.Context, id, pod, container string) err
 func (e *executor) thawPod(ctx context.Context, id, pod, container string) error {
 	fam := e.fam
 	var dirs []freezer
+	var errs []error
 	if rec, ok, err := fam.store.get(id); err == nil && ok && rec.Cgroup != "" {
-		dirs = append(dirs, freezer{dir: rec.Cgroup, v2: !isV1Freezer(rec.Cgroup)})
+		// Thawed first, so a runtime that does not answer delays only the rest.
+		fr := freezer{dir: rec.Cgroup, v2: !isV1Freezer(rec.Cgroup)}
+		if thawed, err := fr.thaw(); err != nil {
+			errs = append(errs, err)
+		} else if thawed {
+			fam.log.Info("pod container thawed", "kind", e.kind, "assignment_id", id, "pod", pod,
+				"container", container, "cgroup", fr.String())
+		}
 	}
 	c, err := e.podCRI(ctx)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	defer c.Close()
 	pids, err := c.ContainerPIDsToRevert(ctx, pod, container)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	for _, pid := range pids {
 		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil || isAncestor(pid) {
@@ -133,7 +141,6 @@ func (e *executor) thawPod(ctx context.Context, id, pod, container string) error
 		}
 		dirs = append(dirs, fr)
 	}
-	var errs []error
 	for _, fr := range dirs {
 		thawed, err := fr.thaw()
 		if err != nil {
