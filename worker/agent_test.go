@@ -198,9 +198,11 @@ func startAgent(t *testing.T, coords []string, mod func(*Config)) *env {
 		Coordinators: coords, DataDir: t.TempDir(),
 		Proxies:    []ProxyConfig{{Listen: "127.0.0.1:0", Upstream: startUpstream(t)}},
 		BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
-		// No Docker engine: these tests see only the HTTP kinds (the container family
-		// is tested in executors_container_test.go and worker/fault/container).
+		// No Docker engine nor CRI runtime: these tests see only the HTTP kinds (the
+		// container family is tested in executors_container_test.go and
+		// worker/fault/container).
 		DockerHost: "unix:///nonexistent/murphy-test/docker.sock",
+		CRISocket:  "unix:///nonexistent/murphy-test/containerd.sock",
 	}
 	if mod != nil {
 		mod(&cfg)

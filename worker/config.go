@@ -81,8 +81,10 @@ type Config struct {
 	// offered (and the log says why).
 	DockerHost string
 	// CRISocket is the node's CRI runtime (containerd, CRI-O) through which network,
-	// process and stress faults find a pod named by params.pod; empty means
-	// unix:///run/containerd/containerd.sock. It is dialled only for such a fault.
+	// process, stress, container.kill and container.pause faults find a pod named by
+	// params.pod; empty means unix:///run/containerd/containerd.sock. It is dialled for
+	// each such fault, and once at start when no Docker engine answers, to offer
+	// container.kill and container.pause on pods.
 	CRISocket string
 	// KubernetesInCluster or Kubeconfig make this worker the one that runs the Kubernetes
 	// kinds (pod.delete, node.*, workload.*) through the API server: with the pod's

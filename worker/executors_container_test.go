@@ -12,13 +12,14 @@ import (
 	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
-// TestContainerFamilyCapabilities: without a Docker engine the container kinds are left
-// out of the capabilities and the log says why; with one they are offered.
+// TestContainerFamilyCapabilities: without a Docker engine or a CRI runtime the container
+// kinds are left out of the capabilities and the log says why; with an engine they are
+// offered.
 func TestContainerFamilyCapabilities(t *testing.T) {
 	var logs bytes.Buffer
 	a, err := New(Config{ID: "w", Coordinators: []string{"127.0.0.1:1"}, DataDir: t.TempDir(),
-		DockerHost: "unix:///nonexistent/murphy/docker.sock",
-		Logger:     slog.New(slog.NewTextHandler(&logs, nil))})
+		DockerHost: "unix:///nonexistent/murphy/docker.sock", CRISocket: "unix:///nonexistent/murphy/containerd.sock",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,8 @@ func TestContainerFamilyCapabilities(t *testing.T) {
 	if slices.ContainsFunc(a.Capabilities(), func(k string) bool { return strings.HasPrefix(k, "container.") }) {
 		t.Errorf("container kinds offered without an engine: %v", a.Capabilities())
 	}
-	if !strings.Contains(logs.String(), "container faults not offered") || !strings.Contains(logs.String(), "/nonexistent/murphy/docker.sock") {
+	if !strings.Contains(logs.String(), "container faults not offered") || !strings.Contains(logs.String(), "/nonexistent/murphy/docker.sock") ||
+		!strings.Contains(logs.String(), "/nonexistent/murphy/containerd.sock") {
 		t.Errorf("the log does not say why the container kinds are missing:\n%s", logs.String())
 	}
 

@@ -33,7 +33,7 @@ func init() {
 }
 
 // slowKind is a catalogue kind no other family offers in these tests (they name a Docker
-// engine that does not exist).
+// engine and a CRI runtime that do not exist).
 const slowKind = "container.pause"
 
 // scriptExec injects and reverts nothing real; params script it:

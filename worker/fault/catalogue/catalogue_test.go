@@ -198,6 +198,55 @@ func TestPlace(t *testing.T) {
 	}
 }
 
+// TestContainerInAPod: container.kill and container.pause take a pod and its container's
+// name instead of a Docker container; the other container kinds do not, and a pod is never
+// mixed with Docker's selectors.
+func TestContainerInAPod(t *testing.T) {
+	for _, c := range []struct {
+		kind   string
+		params map[string]string
+		want   Container
+		err    string
+	}{
+		{"container.kill", map[string]string{"pod": "shop/checkout-1", "container": "app"},
+			Container{Kind: "container.kill", Pod: "shop/checkout-1", PodContainer: "app", Signal: "SIGKILL", Count: 0}, ""},
+		{"container.pause", map[string]string{"pod": "0f6c2b1e-9a7d-4c3b-8e2f-1a2b3c4d5e6f"},
+			Container{Kind: "container.pause", Pod: "0f6c2b1e-9a7d-4c3b-8e2f-1a2b3c4d5e6f"}, ""},
+		{"container.kill", map[string]string{"pod": "shop/a", "signal": "term"}, Container{Kind: "container.kill", Pod: "shop/a", Signal: "SIGTERM"}, ""},
+		{"container.stop", map[string]string{"pod": "shop/a"}, Container{}, `unknown param "pod"`},
+		{"container.restart", map[string]string{"pod": "shop/a"}, Container{}, `unknown param "pod"`},
+		{"container.kill", map[string]string{"pod": "shop/a", "name": "web"}, Container{}, "not both"},
+		{"container.pause", map[string]string{"pod": "shop/a", "labels": "app=web"}, Container{}, "not both"},
+		{"container.pause", map[string]string{"pod": "shop/a", "count": "2"}, Container{}, "acts on one container of the pod"},
+		{"container.kill", map[string]string{"name": "web", "container": "app"}, Container{}, "names a container of params.pod"},
+		{"container.kill", map[string]string{"pod": "checkout"}, Container{}, "neither namespace/name nor a pod UID"},
+	} {
+		p, err := Decode(c.kind, c.params)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s %v: got %v, want an error with %q", c.kind, c.params, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s %v: %v", c.kind, c.params, err)
+			continue
+		}
+		got := p.(Container)
+		got.Timeout = 0
+		if got != c.want {
+			t.Errorf("%s %v: %+v, want %+v", c.kind, c.params, got, c.want)
+		}
+		s := got.String()
+		if c.kind == "container.kill" && !strings.Contains(s, "orchestrator") {
+			t.Errorf("%s: %q does not say that the orchestrator brings the container back", c.kind, s)
+		}
+		if !strings.Contains(s, c.want.Pod) {
+			t.Errorf("%s: %q does not name the pod", c.kind, s)
+		}
+	}
+}
+
 func TestKubeCatalogue(t *testing.T) {
 	tests := []struct {
 		kind   string

@@ -10,7 +10,9 @@ import (
 
 // The container kinds act on Docker containers through the Docker Engine API. A step
 // selects containers by name (or ID) or by a label selector, never both; the worker checks
-// that pairing, the catalogue checks each value.
+// that pairing, the catalogue checks each value. container.kill and container.pause also
+// take a pod (and the name of one of its containers) instead, found through the node's
+// CRI runtime at every inject and revert.
 
 // containerSignals are the signal names container.kill accepts (with or without "SIG").
 var containerSignals = []string{
@@ -68,9 +70,17 @@ type Container struct {
 	Signal string
 	// Timeout is the grace of a stop or restart before SIGKILL.
 	Timeout time.Duration
+	// Pod ("namespace/name" or a UID) puts container.kill or container.pause on one
+	// container of a pod, found through the CRI runtime instead of the Docker engine;
+	// PodContainer names it ("" when the pod runs one container). Name and Labels are
+	// then empty.
+	Pod, PodContainer string
 }
 
 func (p Container) String() string {
+	if p.Pod != "" {
+		return p.podString()
+	}
 	what := fmt.Sprintf("container %q", p.Name)
 	if p.Name == "" {
 		what = fmt.Sprintf("containers with labels %q", p.Labels)
@@ -92,6 +102,19 @@ func (p Container) String() string {
 	}
 }
 
+// podString says, for a pod's container, who brings it back: for a kill the kubelet
+// (the revert starts nothing, unlike the Docker form's), for a pause the revert.
+func (p Container) podString() string {
+	what := fmt.Sprintf("the container of pod %q", p.Pod)
+	if p.PodContainer != "" {
+		what = fmt.Sprintf("container %q of pod %q", p.PodContainer, p.Pod)
+	}
+	if p.Kind == "container.kill" {
+		return fmt.Sprintf("send %s to the main process of %s; revert does nothing: recovery is the orchestrator's job (the kubelet restarts it per the pod's restartPolicy)", p.Signal, what)
+	}
+	return fmt.Sprintf("pause %s (freeze its cgroup); revert thaws it, found again by pod and container name", what)
+}
+
 // maxContainerStopTimeout keeps a stop or restart inside the worker's 10 s bound on one
 // executor call, so the engine never finishes a stop after the worker gave up on it.
 const maxContainerStopTimeout = 8 * time.Second
@@ -100,15 +123,28 @@ const maxContainerStopTimeout = 8 * time.Second
 func decodeContainer(kind string) func(v values) (Params, error) {
 	return func(v values) (Params, error) {
 		p := Container{Kind: kind, Name: strings.TrimSpace(v.str("name")), Labels: strings.TrimSpace(v.str("labels")),
-			Count: value[int](v, "count"), Timeout: v.dur("timeout")}
+			Count: value[int](v, "count"), Timeout: v.dur("timeout"),
+			Pod: strings.TrimSpace(v.str("pod")), PodContainer: strings.TrimSpace(v.str("container"))}
+		if s := v.str("signal"); s != "" {
+			p.Signal = engineSignal(s)
+		}
+		if p.Pod != "" {
+			switch {
+			case p.Name != "" || p.Labels != "":
+				return nil, fmt.Errorf("give params.pod (with params.container), or params.name or params.labels, not both")
+			case p.Count > 1:
+				return nil, fmt.Errorf("params.count picks among Docker containers; with params.pod the fault acts on one container of the pod")
+			}
+			return p, nil
+		}
+		if p.PodContainer != "" {
+			return nil, fmt.Errorf("params.container names a container of params.pod; for a Docker container use params.name")
+		}
 		switch {
 		case p.Name == "" && p.Labels == "":
 			return nil, fmt.Errorf("no container selected: give params.name (a container name or ID) or params.labels (e.g. app=web)")
 		case p.Name != "" && p.Labels != "":
 			return nil, fmt.Errorf("give params.name or params.labels, not both")
-		}
-		if s := v.str("signal"); s != "" {
-			p.Signal = engineSignal(s)
 		}
 		return p, nil
 	}
@@ -125,6 +161,16 @@ func containerParams(extra ...Param) []Param {
 	}, extra...)
 }
 
+// podParams put container.kill and container.pause on a pod's container.
+func podParams(act string) []Param {
+	return []Param{
+		{Name: "pod", Type: TypeString, Parse: check(checkPod),
+			Help: act + " a container of this pod (namespace/name, or its UID) on the worker's node instead, found through the CRI runtime (--cri-socket) at every inject and revert; give pod, or name or labels"},
+		{Name: "container", Type: TypeString,
+			Help: "with pod, the name of the pod's container (as in the pod's spec); default: the pod's only running container"},
+	}
+}
+
 func stopTimeout(what string) Param {
 	return Param{Name: "timeout", Type: TypeDuration, Default: "5s", Min: 0, Max: int64(maxContainerStopTimeout),
 		Help: "grace after SIGTERM before the engine sends SIGKILL when it " + what + " (whole seconds, at most 8s)"}
@@ -132,6 +178,7 @@ func stopTimeout(what string) Param {
 
 const (
 	containerNeeds   = "a Docker engine the worker can reach (--docker-host)"
+	podNeeds         = containerNeeds + "; with pod, the node's CRI runtime (--cri-socket), the host's PID namespace"
 	containerReverts = "the worker, through the engine, from the container IDs it recorded; at its start-up after a crash, or the guardian"
 	containerInstant = "nothing: the engine started it again"
 )
@@ -140,12 +187,12 @@ func init() {
 	register(
 		Kind{
 			Name:    "container.kill",
-			Needs:   containerNeeds,
-			Reverts: containerReverts,
+			Needs:   podNeeds,
+			Reverts: containerReverts + "; with pod nothing: the kubelet restarts the container per the pod's restartPolicy",
 			decode:  decodeContainer("container.kill"),
-			Summary: "send a signal to containers; revert starts the ones it left stopped",
-			Params: containerParams(Param{Name: "signal", Type: TypeString, Default: "KILL", Parse: check(checkContainerSignal),
-				Help: "signal name or number, e.g. KILL, TERM, HUP"}),
+			Summary: "send a signal to containers, or to a pod container's main process; revert starts the Docker containers it left stopped",
+			Params: containerParams(append([]Param{{Name: "signal", Type: TypeString, Default: "KILL", Parse: check(checkContainerSignal),
+				Help: "signal name or number, e.g. KILL, TERM, HUP"}}, podParams("signal")...)...),
 		},
 		Kind{
 			Name:    "container.stop",
@@ -157,11 +204,11 @@ func init() {
 		},
 		Kind{
 			Name:    "container.pause",
-			Needs:   containerNeeds,
-			Reverts: containerReverts,
+			Needs:   podNeeds + " and write access to the cgroup filesystem",
+			Reverts: containerReverts + "; with pod, the worker or the guardian thaws the cgroup of the pod's container, found again from the params alone",
 			decode:  decodeContainer("container.pause"),
-			Summary: "freeze every process of containers (cgroup freezer); revert unpauses them",
-			Params:  containerParams(),
+			Summary: "freeze every process of containers, or of a pod's container (cgroup freezer); revert unpauses them",
+			Params:  containerParams(podParams("pause")...),
 		},
 		Kind{
 			Name:    "container.restart",

@@ -301,3 +301,61 @@ func PodProcess(ctx context.Context, endpoint, pod, container string) (int, erro
 	defer c.Close()
 	return c.ContainerPID(ctx, pod, container)
 }
+
+// SandboxPID returns the process of pod's ready sandbox (its pause process), in the
+// host's PID namespace.
+func (c *CRI) SandboxPID(ctx context.Context, pod string) (int, error) {
+	sb, err := c.readySandbox(ctx, pod)
+	if err != nil {
+		return 0, err
+	}
+	st, err := c.rt.PodSandboxStatus(ctx, &criv1.PodSandboxStatusRequest{PodSandboxId: sb.Id, Verbose: true})
+	if err != nil {
+		return 0, fmt.Errorf("pod %q: status: %w", pod, err)
+	}
+	v, err := parseVerbose(st.Info)
+	if err != nil {
+		return 0, fmt.Errorf("pod %q: %w", pod, err)
+	}
+	return v.PID, nil
+}
+
+// ContainerPIDsToRevert returns, for a revert, the process of every container named
+// container ("" for any) in every sandbox of pod, ready or not, that the runtime still
+// counts as running (a frozen container does not exit, whatever was signalled to it).
+// None is no error: a pod that is gone, or whose container exited, holds nothing to undo.
+// A container started in the old one's place is found here as well: it is asked the
+// same question as any other, so the answer never depends on a container ID.
+func (c *CRI) ContainerPIDsToRevert(ctx context.Context, pod, container string) ([]int, error) {
+	sbs, err := c.sandboxes(ctx, pod, false)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, sb := range sbs {
+		list, err := c.rt.ListContainers(ctx, &criv1.ListContainersRequest{Filter: &criv1.ContainerFilter{PodSandboxId: sb.Id}})
+		if err != nil {
+			return nil, fmt.Errorf("pod %q: list its containers: %w", pod, err)
+		}
+		for _, ct := range list.Containers {
+			if container != "" && ct.GetMetadata().GetName() != container {
+				continue
+			}
+			if s := ct.GetState(); s != criv1.ContainerState_CONTAINER_RUNNING && s != criv1.ContainerState_CONTAINER_UNKNOWN {
+				continue
+			}
+			st, err := c.rt.ContainerStatus(ctx, &criv1.ContainerStatusRequest{ContainerId: ct.Id, Verbose: true})
+			if err != nil {
+				continue // removed since the list: its processes went with it
+			}
+			v, err := parseVerbose(st.Info)
+			if err != nil {
+				return nil, fmt.Errorf("pod %q: container %q: %w", pod, ct.GetMetadata().GetName(), err)
+			}
+			if v.PID > 0 {
+				pids = append(pids, v.PID)
+			}
+		}
+	}
+	return pids, nil
+}

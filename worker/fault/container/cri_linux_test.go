@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -471,5 +472,304 @@ func TestStressInThePod(t *testing.T) {
 	}
 	if n := len(acct.processes(t)); n != 1 {
 		t.Errorf("the pod container's cgroup holds %d processes after the revert, want its own", n)
+	}
+}
+
+// podFreezer is where the kernel freezes process pid, read here independently of the code
+// under test: the unified hierarchy's cgroup.events or the v1 freezer's state.
+type podFreezer struct {
+	dir string
+	v2  bool
+}
+
+func freezerFor(t *testing.T, pid int) podFreezer {
+	t.Helper()
+	dir, v2 := cgroupDir(t, pid, "freezer", "cgroup.freeze", "freezer.state")
+	return podFreezer{dir: dir, v2: v2}
+}
+
+// frozen reports the cgroup's state; a cgroup that is gone is not frozen.
+func (f podFreezer) frozen(t *testing.T) bool {
+	t.Helper()
+	file := "freezer.state"
+	if f.v2 {
+		file = "cgroup.events"
+	}
+	b, err := os.ReadFile(filepath.Join(f.dir, file))
+	if os.IsNotExist(err) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.v2 {
+		return strings.Contains(string(b), "frozen 1")
+	}
+	return strings.TrimSpace(string(b)) != "THAWED"
+}
+
+// burnerIn starts a one-core stress.cpu burner charged to p's container, so the test has
+// a process of the container that advances whenever it is not frozen, and returns its
+// PID; the cleanup ends it.
+func (e *criEnv) burnerIn(t *testing.T, p pod, init int) int {
+	t.Helper()
+	cpu := stress.Executors(stress.Config{Containers: func(ctx context.Context, place catalogue.Place) (int, error) {
+		return PodProcess(ctx, e.sock, place.Pod, place.Container)
+	}})[0]
+	f := fault.Fault{AssignmentID: "burner-" + p.name, Kind: cpu.Kind(),
+		Params: catalogue.MustDecode(cpu.Kind(), map[string]string{"cores": "1", "pod": p.ref()}), Deadline: time.Now().Add(time.Minute)}
+	if err := cpu.Inject(context.Background(), f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	t.Cleanup(func() {
+		if err := cpu.Revert(context.Background(), f); err != nil {
+			t.Errorf("revert the burner: %v", err)
+		}
+	})
+	for _, pid := range containerCPUAccounting(t, init).processes(t) {
+		if pid != init {
+			return pid
+		}
+	}
+	t.Fatal("no burner in the container's cgroup")
+	return 0
+}
+
+// procState is the state letter of /proc/PID/stat, "" once the process is gone.
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
+}
+
+// TestPauseInThePod: container.pause with a pod freezes its container's cgroup, so its
+// processes stop running, and the revert thaws it. The revert is run by a family with no
+// record of the inject, as the guardian or a restarted worker would from the journal
+// alone. A container replaced while paused, or a pod gone, leaves nothing frozen and the
+// revert succeeds.
+func TestPauseInThePod(t *testing.T) {
+	e := criFor(t)
+	ctx := context.Background()
+	pauser := func() fault.Executor {
+		return executorOf(t, New(nil, t.TempDir(), nil).WithCRI(e.sock).Executors(), KindPause)
+	}
+	pause := func(id string, p pod) fault.Fault {
+		return fault.Fault{AssignmentID: id, Kind: KindPause,
+			Params:   catalogue.MustDecode(KindPause, map[string]string{"pod": p.ref(), "container": "app"}),
+			Deadline: time.Now().Add(time.Minute)}
+	}
+	// ran is how long pid ran on a CPU over d.
+	ran := func(pid int, d time.Duration) time.Duration {
+		c0 := processCPU(t, pid)
+		time.Sleep(d)
+		return processCPU(t, pid) - c0
+	}
+
+	t.Run("frozen, then thawed from the params alone", func(t *testing.T) {
+		p := e.runPod(t, "shop", "ledger-1", "88888888-8888-4888-8888-888888888881", 0, false)
+		init, err := PodProcess(ctx, e.sock, p.ref(), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		burner := e.burnerIn(t, p, init)
+		fr := freezerFor(t, init)
+		f := pause("pod-pause", p)
+		if s := f.Params.String(); !strings.Contains(s, `container "app" of pod "shop/ledger-1"`) {
+			t.Errorf("the fault reads %q", s)
+		}
+		inj := pauser()
+		if err := inj.Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		if !fr.frozen(t) {
+			t.Fatalf("the container's cgroup %s is not frozen after the inject", fr.dir)
+		}
+		if err := inj.Inject(ctx, f); err != nil {
+			t.Errorf("a second inject of the same assignment: %v", err)
+		}
+		frozenRan := ran(burner, 500*time.Millisecond)
+		t.Logf("frozen: the burner ran %v over 0.5 s; states init %s, burner %s (cgroup %s, v2 %v)",
+			frozenRan, procState(init), procState(burner), fr.dir, fr.v2)
+		if frozenRan > 5*time.Millisecond {
+			t.Errorf("the burner ran %v over 0.5 s while its container was paused", frozenRan)
+		}
+		if err := pauser().Revert(ctx, f); err != nil {
+			t.Fatalf("revert: %v", err)
+		}
+		if fr.frozen(t) {
+			t.Errorf("the container's cgroup %s is still frozen after the revert", fr.dir)
+		}
+		if d := runsAgain(t, burner, 20*time.Millisecond); d > 0 {
+			t.Errorf("the burner ran less than 20ms in the %v after the revert", d)
+		}
+		// The record the inject kept goes with the first family's revert too.
+		if err := inj.Revert(ctx, f); err != nil {
+			t.Errorf("revert by the injecting family: %v", err)
+		}
+	})
+
+	t.Run("replaced while paused", func(t *testing.T) {
+		p := e.runPod(t, "shop", "ledger-2", "88888888-8888-4888-8888-888888888882", 0, false)
+		init, err := PodProcess(ctx, e.sock, p.ref(), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := freezerFor(t, init)
+		f := pause("pod-pause-replaced", p)
+		if err := pauser().Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		if !old.frozen(t) {
+			t.Fatal("the container is not frozen; the case tests nothing")
+		}
+		// The kubelet stops a container that fails its probes and starts the next
+		// attempt in the same sandbox: a new container ID and cgroup.
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		list, err := e.rt.ListContainers(sctx, &criv1.ListContainersRequest{Filter: &criv1.ContainerFilter{PodSandboxId: p.sandbox}})
+		if err != nil || len(list.Containers) != 1 {
+			t.Fatalf("the pod's containers: %v %v", list, err)
+		}
+		start := time.Now()
+		if _, err := e.rt.StopContainer(sctx, &criv1.StopContainerRequest{ContainerId: list.Containers[0].Id, Timeout: 1}); err != nil {
+			t.Fatalf("stop the paused container as the kubelet would: %v", err)
+		}
+		t.Logf("the runtime stopped the paused container in %v", time.Since(start).Round(time.Millisecond))
+		c, err := e.rt.CreateContainer(sctx, &criv1.CreateContainerRequest{PodSandboxId: p.sandbox, SandboxConfig: p.cfg,
+			Config: &criv1.ContainerConfig{Metadata: &criv1.ContainerMetadata{Name: "app", Attempt: 1}, Image: &criv1.ImageSpec{Image: e.image}, LogPath: "app.1.log"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.rt.StartContainer(sctx, &criv1.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
+			t.Fatal(err)
+		}
+		next, err := PodProcess(ctx, e.sock, p.ref(), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nfr := freezerFor(t, next)
+		if nfr.dir == old.dir {
+			t.Fatalf("the new container shares the old one's cgroup %s", old.dir)
+		}
+		t.Logf("before the revert: old cgroup present %v, frozen %v; new cgroup frozen %v",
+			exists(old.dir), old.frozen(t), nfr.frozen(t))
+		if err := pauser().Revert(ctx, f); err != nil {
+			t.Errorf("revert after the container was replaced: %v", err)
+		}
+		for _, fr := range []podFreezer{old, nfr} {
+			if fr.frozen(t) {
+				t.Errorf("the cgroup %s is frozen after the revert", fr.dir)
+			}
+		}
+		if s := procState(next); s == "" || s == "D" {
+			t.Errorf("the new container's process %d is in state %q after the revert", next, s)
+		}
+	})
+
+	t.Run("runtime unreachable at revert", func(t *testing.T) {
+		p := e.runPod(t, "shop", "ledger-4", "88888888-8888-4888-8888-888888888884", 0, false)
+		init, err := PodProcess(ctx, e.sock, p.ref(), "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr := freezerFor(t, init)
+		dir := t.TempDir()
+		f := pause("pod-pause-unreachable", p)
+		if err := executorOf(t, New(nil, dir, nil).WithCRI(e.sock).Executors(), KindPause).Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		// The same records, a runtime that does not answer: the cgroup the inject
+		// recorded is thawed at once, and the revert fails so that it is retried.
+		blind := executorOf(t, New(nil, dir, nil).WithCRI("unix:///nonexistent/murphy/containerd.sock").Executors(), KindPause)
+		if err := blind.Revert(ctx, f); err == nil || !errors.Is(err, ErrNoCRI) {
+			t.Errorf("revert with the runtime unreachable: %v, want an error to retry on", err)
+		}
+		if fr.frozen(t) {
+			t.Errorf("the recorded cgroup %s is still frozen", fr.dir)
+		}
+		if err := executorOf(t, New(nil, dir, nil).WithCRI(e.sock).Executors(), KindPause).Revert(ctx, f); err != nil {
+			t.Errorf("the retried revert: %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("the fault's record outlived its revert: %d file(s)", len(ents))
+		}
+	})
+
+	t.Run("pod gone", func(t *testing.T) {
+		p := e.runPod(t, "shop", "ledger-3", "88888888-8888-4888-8888-888888888883", 0, false)
+		f := pause("pod-pause-gone", p)
+		if err := pauser().Inject(ctx, f); err != nil {
+			t.Fatalf("inject %s: %v", f.Params, err)
+		}
+		e.removePod(p.sandbox)
+		if err := pauser().Revert(ctx, f); err != nil {
+			t.Errorf("revert with the pod gone: %v", err)
+		}
+	})
+}
+
+// TestKillInThePod: container.kill with a pod signals its container's main process,
+// found through CRI; the container exits, as the runtime reports, and the revert starts
+// nothing (the kubelet would). A resent inject of the same assignment kills nothing more.
+func TestKillInThePod(t *testing.T) {
+	e := criFor(t)
+	ctx := context.Background()
+	p := e.runPod(t, "shop", "billing-1", "99999999-9999-4999-8999-999999999999", 0, false)
+	kill := executorOf(t, New(nil, t.TempDir(), nil).WithCRI(e.sock).Executors(), KindKill)
+	pid, err := PodProcess(ctx, e.sock, p.ref(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := e.rt.ListContainers(ctx, &criv1.ListContainersRequest{Filter: &criv1.ContainerFilter{PodSandboxId: p.sandbox}})
+	if err != nil || len(list.Containers) != 1 {
+		t.Fatalf("the pod's containers: %v %v", list, err)
+	}
+	id := list.Containers[0].Id
+	f := fault.Fault{AssignmentID: "pod-kill", Kind: KindKill,
+		Params: catalogue.MustDecode(KindKill, map[string]string{"pod": p.uid}), Deadline: time.Now().Add(time.Minute)}
+	if s := f.Params.String(); !strings.Contains(s, "SIGKILL") || !strings.Contains(s, "orchestrator") {
+		t.Errorf("the fault reads %q; it must name the signal and say the orchestrator brings the container back", s)
+	}
+	if err := kill.Inject(ctx, f); err != nil {
+		t.Fatalf("inject %s: %v", f.Params, err)
+	}
+	state := func() criv1.ContainerState {
+		st, err := e.rt.ContainerStatus(ctx, &criv1.ContainerStatusRequest{ContainerId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Status.State
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for state() != criv1.ContainerState_CONTAINER_EXITED {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container is %s 10 s after container.kill", state())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, _ := e.rt.ContainerStatus(ctx, &criv1.ContainerStatusRequest{ContainerId: id})
+	if code := st.Status.ExitCode; code != 128+int32(syscall.SIGKILL) {
+		t.Errorf("the container exited with %d, want %d (SIGKILL)", code, 128+int32(syscall.SIGKILL))
+	}
+	if s := procState(pid); s != "" {
+		t.Errorf("the container's process %d is still there, in state %s", pid, s)
+	}
+	if err := kill.Inject(ctx, f); err != nil {
+		t.Errorf("a resent inject of the same assignment: %v", err)
+	}
+	if err := kill.Revert(ctx, f); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if s := state(); s != criv1.ContainerState_CONTAINER_EXITED {
+		t.Errorf("the container is %s after the revert; the revert must leave it to the kubelet", s)
+	}
+	// A container this worker runs in, or a pod's unknown container, is refused.
+	err = kill.Inject(ctx, fault.Fault{AssignmentID: "pod-kill-none", Kind: KindKill,
+		Params: catalogue.MustDecode(KindKill, map[string]string{"pod": p.ref(), "container": "sidecar"}), Deadline: time.Now().Add(time.Minute)})
+	if err == nil {
+		t.Error("a kill of a container the pod does not run succeeded")
 	}
 }

@@ -8,5 +8,11 @@
 // crash reverts precisely those containers, not whatever its selector matches by then.
 // Reverts undo only what the fault did: pause is undone by unpause, stop and kill by
 // starting the container again if it is still stopped from the fault's own stop, and
-// restart needs no revert. See worker/DESIGN.md, "Container faults".
+// restart needs no revert.
+//
+// container.kill and container.pause also act on a pod's container, named by pod and
+// container name and found through the node's CRI runtime (CRI) at inject and again at
+// revert, never by container ID: kill signals its main process and leaves recovery to the
+// kubelet, pause freezes its cgroup and the revert thaws whichever container of that name
+// the pod runs then. See worker/DESIGN.md, "Container faults".
 package container

@@ -32,7 +32,8 @@ const killSettle = time.Second
 // Family is the container fault family on one Docker engine. Its executors share the
 // engine client and the state directory.
 type Family struct {
-	api   API
+	api   API // nil when no Docker engine answers: only the pod forms run then
+	cri   string
 	store store
 	log   *slog.Logger
 	// mu serialises injects and reverts, so two assignments never race on one container's
@@ -50,9 +51,21 @@ func New(api API, stateDir string, log *slog.Logger) *Family {
 	return &Family{api: api, store: newStore(stateDir), log: log}
 }
 
+// WithCRI sets the CRI runtime socket through which container.kill and container.pause
+// find a pod's container ("" for DefaultCRISocket). It is dialled for each pod fault, at
+// inject and at revert, never kept open. It returns fam.
+func (fam *Family) WithCRI(endpoint string) *Family {
+	fam.cri = endpoint
+	return fam
+}
+
 // Executors returns the executors of container.kill, container.stop, container.pause and
-// container.restart.
+// container.restart; without a Docker engine (a nil API), only those of container.kill
+// and container.pause, which act on pods' containers through the CRI runtime.
 func (fam *Family) Executors() []fault.Executor {
+	if fam.api == nil {
+		return []fault.Executor{&executor{kind: KindKill, fam: fam}, &executor{kind: KindPause, fam: fam}}
+	}
 	return []fault.Executor{
 		&executor{kind: KindKill, fam: fam},
 		&executor{kind: KindStop, fam: fam},
@@ -73,8 +86,15 @@ func (e *executor) Kind() string { return e.kind }
 // Validate implements fault.Executor: the catalogue checked each value and that exactly
 // one of name and labels is given; the engine is asked at inject.
 func (e *executor) Validate(p catalogue.Params) error {
-	if _, ok := p.(catalogue.Container); !ok {
+	c, ok := p.(catalogue.Container)
+	if !ok {
 		return fmt.Errorf("%s: params of type %T", e.kind, p)
+	}
+	if c.Pod == "" && e.fam.api == nil {
+		return fmt.Errorf("%s: no Docker engine answers on this worker (--docker-host); here it acts only on a pod's container (params.pod)", e.kind)
+	}
+	if c.Pod != "" && e.kind != KindKill && e.kind != KindPause {
+		return fmt.Errorf("%s: params.pod is not supported", e.kind)
 	}
 	return nil
 }
@@ -99,6 +119,9 @@ func (e *executor) Inject(ctx context.Context, f fault.Fault) error {
 		return err // ok: already injected; Inject is idempotent
 	}
 	p := f.Params.(catalogue.Container)
+	if p.Pod != "" {
+		return e.injectPod(ctx, f.AssignmentID, p)
+	}
 	sel := Selector{Name: p.Name, Labels: p.Labels}
 	found, err := running(ctx, fam.api, sel)
 	if err != nil {
@@ -193,9 +216,15 @@ func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 	fam.mu.Lock()
 	defer fam.mu.Unlock()
 	defer Release(fam.api)
+	if p, ok := f.Params.(catalogue.Container); ok && p.Pod != "" {
+		return e.revertPod(ctx, f.AssignmentID, p.Pod, p.PodContainer)
+	}
 	rec, ok, err := fam.store.get(f.AssignmentID)
 	if err != nil || !ok {
 		return err
+	}
+	if rec.Pod != "" {
+		return e.revertPod(ctx, f.AssignmentID, rec.Pod, rec.Container)
 	}
 	if err := e.revertAll(ctx, rec); err != nil {
 		return fmt.Errorf("%s: revert: %w", rec.Kind, err)

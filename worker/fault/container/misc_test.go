@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
@@ -76,5 +77,37 @@ func TestStateFromEarlierWorkers(t *testing.T) {
 	}
 	if got, ok, err := s.get("b"); !ok || err != nil || got.Kind != KindPause {
 		t.Fatalf("get new = %+v, %v, %v", got, ok, err)
+	}
+}
+
+// TestWithoutEngine: a family without a Docker engine (a node with containerd or CRI-O
+// alone) offers container.kill and container.pause, refuses their Docker forms at
+// validation, and reports a CRI runtime that does not answer at inject. A revert with the
+// runtime unreachable fails, so the worker retries it rather than forgetting a frozen
+// container.
+func TestWithoutEngine(t *testing.T) {
+	fam := New(nil, t.TempDir(), nil).WithCRI("unix:///nonexistent/murphy/containerd.sock")
+	var kinds []string
+	for _, e := range fam.Executors() {
+		kinds = append(kinds, e.Kind())
+	}
+	if strings.Join(kinds, " ") != KindKill+" "+KindPause {
+		t.Fatalf("kinds without an engine: %v", kinds)
+	}
+	pause := executorOf(t, fam.Executors(), KindPause)
+	if err := pause.Validate(catalogue.MustDecode(KindPause, map[string]string{"name": "web"})); err == nil ||
+		!strings.Contains(err.Error(), "no Docker engine") {
+		t.Errorf("a Docker form without an engine: %v", err)
+	}
+	p := catalogue.MustDecode(KindPause, map[string]string{"pod": "shop/web-1", "container": "app"})
+	if err := pause.Validate(p); err != nil {
+		t.Errorf("a pod form: %v", err)
+	}
+	f := fault.Fault{AssignmentID: "no-cri", Kind: KindPause, Params: p}
+	if err := pause.Inject(context.Background(), f); err == nil || !errors.Is(err, ErrNoCRI) || !strings.Contains(err.Error(), "--cri-socket") {
+		t.Errorf("inject with no CRI runtime: %v", err)
+	}
+	if err := pause.Revert(context.Background(), f); err == nil || !errors.Is(err, ErrNoCRI) {
+		t.Errorf("revert with no CRI runtime: %v, want an error to retry on", err)
 	}
 }

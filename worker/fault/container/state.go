@@ -20,6 +20,13 @@ type touched struct {
 	AssignmentID string   `json:"assignment_id"`
 	Kind         string   `json:"kind"`
 	Targets      []target `json:"targets"`
+	// Pod and Container name a pod fault's target as its params do; Cgroup is the
+	// freezer directory a pause froze. A pod fault's revert needs none of them (it finds
+	// the pod again from the params); the record makes its Inject idempotent, and Cgroup
+	// lets a revert thaw a container the runtime has already forgotten.
+	Pod       string `json:"pod,omitempty"`
+	Container string `json:"container,omitempty"`
+	Cgroup    string `json:"cgroup,omitempty"`
 }
 
 type target struct {
