@@ -96,15 +96,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(skippedDesc, prometheus.CounterValue, float64(sc.SkippedTotal), sc.Id, sc.Name)
 		ch <- prometheus.MustNewConstMetric(firedDesc, prometheus.CounterValue, float64(sc.FiredTotal), sc.Id, sc.Name)
 	}
-	states := map[string]int{"active": 0, "lost": 0}
-	for _, w := range c.s.fsm.Workers() {
-		if w.LostAt != nil {
-			states["lost"]++
-		} else {
-			states["active"]++
-		}
-	}
-	for st, n := range states {
-		ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(n), st)
-	}
+	// Counted in place: a copy of every worker's record at each scrape would be garbage
+	// in proportion to the fleet.
+	live, lost := c.s.fsm.WorkerStates()
+	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(live), "active")
+	ch <- prometheus.MustNewConstMetric(workersDesc, prometheus.GaugeValue, float64(lost), "lost")
 }

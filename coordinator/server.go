@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -70,6 +71,9 @@ type Server struct {
 	// worker streams it holds switch between serving and relaying.
 	term  chan struct{}
 	conns map[string]*grpc.ClientConn // gRPC address -> connection, for forwarding and relays
+	// relayMD marks this node's relays of worker streams; one copy for all of them, since
+	// gRPC only reads it.
+	relayMD metadata.MD
 
 	halts *haltSender // halts.go
 
@@ -93,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		fsm:      fsm.New(),
 		fleet:    fleet.New(cfg.Now),
 		conns:    map[string]*grpc.ClientConn{},
+		relayMD:  metadata.Pairs(metadataForwarded, cfg.NodeID),
 		term:     make(chan struct{}),
 		watchers: newWatchHub(),
 		stop:     make(chan struct{}),

@@ -301,7 +301,10 @@ func sendQueued(stream murphyv1.WorkerService_ConnectServer, conn *fleet.Conn) e
 // re-sent assignments, acknowledgements answer re-delivered halts, samples replay).
 func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 	s, conn := ws.s, ws.conn
-	ctx, cancel := context.WithCancel(ws.stream.Context())
+	// Not derived from the worker's stream: the relay ends with this call, which cancels
+	// it, and a child of the stream's context would cost every idle worker an entry in
+	// that context's set of children for nothing.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
 		up       murphyv1.WorkerService_ConnectClient
@@ -318,7 +321,7 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 		if err != nil {
 			return errModeChanged
 		}
-		octx := metadata.NewOutgoingContext(ctx, metadata.Pairs(metadataForwarded, s.cfg.NodeID))
+		octx := metadata.NewOutgoingContext(ctx, s.relayMD)
 		if up, err = murphyv1.NewWorkerServiceClient(cc).Connect(octx); err != nil {
 			return errModeChanged
 		}
@@ -341,11 +344,20 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 		}()
 		return nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	// Most relays attach at once and hold no timer while idle (a nil channel's case
+	// costs a blocked select nothing either).
+	var later <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		later = t.C
+	} else if err := attach(); err != nil {
+		return err
+	}
 	for {
 		select {
-		case <-t.C:
+		case <-later:
+			later = nil
 			if err := attach(); err != nil {
 				return err
 			}

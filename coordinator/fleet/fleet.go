@@ -45,6 +45,23 @@ type Conn struct {
 	closeOnce sync.Once
 	qmu       sync.Mutex
 	queue     []Outbound
+	// heard is when the worker was last heard on this stream, kept here rather than in
+	// the fleet's map of contacts so that a message costs no lookup by worker ID under
+	// the fleet's lock, and an attached worker no entry in that map (Detach moves it
+	// there). Guarded by qmu.
+	heard time.Time
+}
+
+func (c *Conn) setHeard(t time.Time) {
+	c.qmu.Lock()
+	c.heard = t
+	c.qmu.Unlock()
+}
+
+func (c *Conn) lastHeard() time.Time {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.heard
 }
 
 // Outbound is one message queued for a worker. Shared is set when the same message goes
@@ -98,7 +115,7 @@ type Fleet struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	conns   map[string]*Conn
-	contact map[string]time.Time
+	contact map[string]time.Time                        // workers without a stream here; see Conn.heard
 	faults  map[string]map[string]*murphyv1.ActiveFault // worker -> assignment -> fault
 	probing map[string]map[string]bool                  // worker -> runs it probes for
 	// targets holds a worker's targets when it reported them after its hello.
@@ -162,6 +179,7 @@ func (f *Fleet) AttachVia(h *murphyv1.Hello, via string) *Conn {
 		ready:     make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
+	c.heard = c.Connected
 	f.mu.Lock()
 	f.nextID++
 	c.ID = f.nextID
@@ -169,7 +187,7 @@ func (f *Fleet) AttachVia(h *murphyv1.Hello, via string) *Conn {
 		old.close()
 	}
 	f.conns[h.WorkerId] = c
-	f.contact[h.WorkerId] = c.Connected
+	delete(f.contact, h.WorkerId)
 	// An idle worker reports no faults and probes for no run: keep no empty maps for it
 	// (trackFault and SetProbing make them when needed).
 	delete(f.faults, h.WorkerId)
@@ -200,6 +218,7 @@ func (f *Fleet) Detach(c *Conn) {
 	if f.conns[c.WorkerID] == c {
 		delete(f.conns, c.WorkerID)
 	}
+	f.keepContact(c)
 	f.mu.Unlock()
 	c.close()
 	f.poke()
@@ -220,6 +239,9 @@ func (f *Fleet) DropAll() {
 	f.mu.Lock()
 	conns := slices.Collect(maps.Values(f.conns))
 	f.conns = map[string]*Conn{}
+	for _, c := range conns {
+		f.keepContact(c)
+	}
 	f.mu.Unlock()
 	for _, c := range conns {
 		c.close()
@@ -236,6 +258,7 @@ func (f *Fleet) DropRelayed() {
 		if c.Via != "" {
 			conns = append(conns, c)
 			delete(f.conns, w)
+			f.keepContact(c)
 		}
 	}
 	f.mu.Unlock()
@@ -290,6 +313,10 @@ func (f *Fleet) Reset(workers []string) {
 	now := f.now()
 	f.contact = map[string]time.Time{}
 	for _, w := range workers {
+		if c, ok := f.conns[w]; ok {
+			c.setHeard(now)
+			continue
+		}
 		f.contact[w] = now
 	}
 }
@@ -323,9 +350,7 @@ func (f *Fleet) Observe(c *Conn, msg *murphyv1.ConnectRequest) bool { return f.n
 // note records contact and the faults a message reports, after the limits (and the run
 // membership when member is set).
 func (f *Fleet) note(c *Conn, msg *murphyv1.ConnectRequest, member bool) bool {
-	f.mu.Lock()
-	f.contact[c.WorkerID] = f.now()
-	f.mu.Unlock()
+	c.setHeard(f.now())
 	if !f.admitted(c.WorkerID, msg, member) {
 		return false
 	}
@@ -430,7 +455,15 @@ func (f *Fleet) Reannounced(c *Conn) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c.Connected = f.now()
-	f.contact[c.WorkerID] = c.Connected
+	c.setHeard(c.Connected)
+}
+
+// keepContact moves the contact of a stream leaving the fleet to the map of contacts,
+// unless the map has a later one. Called with f.mu held.
+func (f *Fleet) keepContact(c *Conn) {
+	if t := c.lastHeard(); t.After(f.contact[c.WorkerID]) {
+		f.contact[c.WorkerID] = t
+	}
 }
 
 // ConnID returns the ID of the worker's current stream, or 0 when it has none.
@@ -472,7 +505,13 @@ func (f *Fleet) ConnectedIDs() []string {
 func (f *Fleet) LastContact(worker string) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.contact[worker]
+	t := f.contact[worker]
+	if c, ok := f.conns[worker]; ok {
+		if h := c.lastHeard(); h.After(t) {
+			t = h
+		}
+	}
+	return t
 }
 
 // ActiveFaults returns the faults the worker reports active, keyed by assignment.

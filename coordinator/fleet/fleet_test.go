@@ -72,6 +72,71 @@ func TestAttachKeepsNoEmptyMaps(t *testing.T) {
 	}
 }
 
+// TestContactFollowsTheStream checks that a worker's last contact is the same whether
+// its stream holds it or the fleet's map does: while attached, after it detaches, when a
+// leader resets the clocks, and that an attached worker takes no entry in the map.
+func TestContactFollowsTheStream(t *testing.T) {
+	now := time.Unix(1000, 0)
+	f := New(func() time.Time { return now })
+	hb := &murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Heartbeat{Heartbeat: &murphyv1.Heartbeat{Seq: 1}}}
+	c := f.Attach(&murphyv1.Hello{WorkerId: "w1"})
+	if got := f.LastContact("w1"); !got.Equal(now) {
+		t.Fatalf("contact on attach %v, want %v", got, now)
+	}
+	now = now.Add(time.Second)
+	f.Handle(c, hb)
+	heard := now
+	if got := f.LastContact("w1"); !got.Equal(heard) {
+		t.Fatalf("contact after a heartbeat %v, want %v", got, heard)
+	}
+	f.mu.Lock()
+	_, inMap := f.contact["w1"]
+	f.mu.Unlock()
+	if inMap {
+		t.Error("an attached worker holds an entry in the map of contacts")
+	}
+	now = now.Add(time.Minute)
+	f.Detach(c)
+	if got := f.LastContact("w1"); !got.Equal(heard) {
+		t.Fatalf("contact after detach %v, want the last heartbeat's %v", got, heard)
+	}
+	// A stream replaced by the worker's next one keeps nothing older than the new one.
+	c2 := f.Attach(&murphyv1.Hello{WorkerId: "w1"})
+	if got := f.LastContact("w1"); !got.Equal(now) {
+		t.Fatalf("contact after reattach %v, want %v", got, now)
+	}
+	// Dropped as a relayed stream or with every stream, the contact is kept.
+	now = now.Add(time.Second)
+	f.Handle(c2, hb)
+	heard = now
+	now = now.Add(time.Minute)
+	f.DropAll()
+	if got := f.LastContact("w1"); !got.Equal(heard) {
+		t.Fatalf("contact after DropAll %v, want %v", got, heard)
+	}
+	r := f.AttachVia(&murphyv1.Hello{WorkerId: "w2"}, "n2")
+	now = now.Add(time.Second)
+	f.Handle(r, hb)
+	heard = now
+	now = now.Add(time.Minute)
+	f.DropRelayed()
+	if got := f.LastContact("w2"); !got.Equal(heard) {
+		t.Fatalf("contact of a relayed worker after DropRelayed %v, want %v", got, heard)
+	}
+	// A new leader starts every listed worker's clock, attached or not, and forgets the rest.
+	f.Attach(&murphyv1.Hello{WorkerId: "w3"})
+	now = now.Add(time.Hour)
+	f.Reset([]string{"w1", "w3"})
+	for _, w := range []string{"w1", "w3"} {
+		if got := f.LastContact(w); !got.Equal(now) {
+			t.Errorf("%s: contact after reset %v, want %v", w, got, now)
+		}
+	}
+	if got := f.LastContact("w2"); !got.IsZero() {
+		t.Errorf("an unlisted worker kept contact %v across a reset", got)
+	}
+}
+
 // sharedServer sends one Shared message on every stream that connects.
 type sharedServer struct {
 	murphyv1.UnimplementedWorkerServiceServer

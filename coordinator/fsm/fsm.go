@@ -337,6 +337,21 @@ func (f *FSM) LiveWorkers() int {
 	return n
 }
 
+// WorkerStates counts the registered workers live and declared lost, without copying
+// them: /metrics reports them at every scrape.
+func (f *FSM) WorkerStates() (live, lost int) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, w := range f.workers {
+		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST {
+			lost++
+		} else {
+			live++
+		}
+	}
+	return live, lost
+}
+
 // Nodes returns copies of the coordinator nodes sorted by ID.
 func (f *FSM) Nodes() []*murphyv1.Node {
 	f.mu.RLock()

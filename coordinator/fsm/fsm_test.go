@@ -72,6 +72,9 @@ func TestScriptState(t *testing.T) {
 	if got := r1.Steps[0].Injected; len(got) != 1 || got[0] != "w1" || r1.Steps[0].EndedAt == nil {
 		t.Errorf("r1 step 0 = %v", r1.Steps[0])
 	}
+	if live, lost := f.WorkerStates(); live != 1 || lost != 1 {
+		t.Errorf("WorkerStates() = %d live, %d lost; want 1 and 1 (w2 was lost)", live, lost)
+	}
 	r2 := f.Run("r2")
 	if r2.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED || r2.Halt.GetBy() != "bob" || len(r2.Halt.Reverts) != 1 {
 		t.Errorf("r2 = %v halt %v", r2.Phase, r2.Halt)
