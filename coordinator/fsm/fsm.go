@@ -352,6 +352,22 @@ func (f *FSM) WorkerStates() (live, lost int) {
 	return live, lost
 }
 
+// LiveWorkerIDs returns the IDs of the workers not marked lost, sorted: what the leader's
+// check for silent workers needs, without copying every record (labels, targets) of a
+// large fleet at each check.
+func (f *FSM) LiveWorkerIDs() []string {
+	f.mu.RLock()
+	ids := make([]string, 0, len(f.workers))
+	for id, w := range f.workers {
+		if w.State != murphyv1.WorkerState_WORKER_STATE_LOST {
+			ids = append(ids, id)
+		}
+	}
+	f.mu.RUnlock()
+	slices.Sort(ids)
+	return ids
+}
+
 // Nodes returns copies of the coordinator nodes sorted by ID.
 func (f *FSM) Nodes() []*murphyv1.Node {
 	f.mu.RLock()

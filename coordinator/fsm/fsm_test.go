@@ -75,6 +75,9 @@ func TestScriptState(t *testing.T) {
 	if live, lost := f.WorkerStates(); live != 1 || lost != 1 {
 		t.Errorf("WorkerStates() = %d live, %d lost; want 1 and 1 (w2 was lost)", live, lost)
 	}
+	if ids := f.LiveWorkerIDs(); len(ids) != 1 || ids[0] != "w1" {
+		t.Errorf("LiveWorkerIDs() = %v, want [w1] (w2 was lost)", ids)
+	}
 	r2 := f.Run("r2")
 	if r2.Phase != murphyv1.RunPhase_RUN_PHASE_HALTED || r2.Halt.GetBy() != "bob" || len(r2.Halt.Reverts) != 1 {
 		t.Errorf("r2 = %v halt %v", r2.Phase, r2.Halt)

@@ -424,21 +424,18 @@ func (r *Runner) setHaltAll(h *haltAllState) {
 // checkLost commits a lost decision for registered workers silent for LostAfter.
 func (r *Runner) checkLost(ctx context.Context) {
 	now := r.cfg.Now()
-	for _, w := range r.cfg.FSM.Workers() {
-		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST {
-			continue
-		}
+	for _, id := range r.cfg.FSM.LiveWorkerIDs() {
 		// Judge by silence, not by the stream: a connection cut without a FIN still
 		// looks attached until keepalive notices. A live worker heartbeats every
 		// half second, so its last contact is never old.
-		last := r.cfg.Fleet.LastContact(w.Id)
+		last := r.cfg.Fleet.LastContact(id)
 		if last.IsZero() || now.Sub(last) < r.cfg.LostAfter {
 			continue
 		}
-		r.cfg.Fleet.Drop(w.Id)
-		r.log.Warn("worker lost", "worker", w.Id, "silent_for", now.Sub(last).Round(time.Millisecond))
-		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_MarkWorkerLost{MarkWorkerLost: &murphyv1.MarkWorkerLost{WorkerId: w.Id}}}); err != nil {
-			r.log.Error("mark worker lost", "worker", w.Id, "error", err)
+		r.cfg.Fleet.Drop(id)
+		r.log.Warn("worker lost", "worker", id, "silent_for", now.Sub(last).Round(time.Millisecond))
+		if err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_MarkWorkerLost{MarkWorkerLost: &murphyv1.MarkWorkerLost{WorkerId: id}}}); err != nil {
+			r.log.Error("mark worker lost", "worker", id, "error", err)
 		}
 	}
 }
