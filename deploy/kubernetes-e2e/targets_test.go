@@ -47,8 +47,13 @@ func TestNodeWorkerOffersItsPods(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("watch: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("watch: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("the watch did not stop within 10s of its context's end: a worker could not shut down")
 		}
 	})
 

@@ -103,11 +103,11 @@ func (p *Pods) Run(ctx context.Context) error {
 		}
 	}
 	stop := make(chan struct{})
-	defer close(stop)
 	pods.Start(stop)
 	nodes.Start(stop)
 	nss.Start(stop)
-	defer func() { pods.Shutdown(); nodes.Shutdown(); nss.Shutdown() }()
+	// Shutdown waits for the informers, which end when stop closes: close it first.
+	defer func() { close(stop); pods.Shutdown(); nodes.Shutdown(); nss.Shutdown() }()
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	synced := cache.WaitForCacheSync(sctx.Done(), podInf.Informer().HasSynced, nodeInf.Informer().HasSynced, nsInf.Informer().HasSynced)
 	cancel()
