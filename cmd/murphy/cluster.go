@@ -13,13 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murphy-chaos/murphy/coordinator/selector"
+	"github.com/murphy-chaos/murphy/worker/targets"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
 func newWorkersCmd(cf *clientFlags) *cobra.Command {
 	var expr string
-	var flat, targets bool
+	var flat, listTargets bool
 	var output string
 	cmd := &cobra.Command{
 		Use:   "workers",
@@ -50,7 +51,7 @@ that acts on each, its workload, node and region.`,
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				out := cmd.OutOrStdout()
-				if targets {
+				if listTargets {
 					return printTargets(out, resp.Workers)
 				}
 				if !flat {
@@ -76,7 +77,7 @@ that acts on each, its workload, node and region.`,
 	}
 	cmd.Flags().StringVarP(&expr, "selector", "l", "", "label selector, e.g. 'region in (eu-west,us-east), tier=web'")
 	cmd.Flags().BoolVar(&flat, "flat", false, "only the worker table, without the topology summary")
-	cmd.Flags().BoolVar(&targets, "targets", false, "list the workers' targets (their nodes' opted-in pods) instead of the workers")
+	cmd.Flags().BoolVar(&listTargets, "targets", false, "list the workers' targets (their nodes' opted-in pods) instead of the workers")
 	outputFlag(cmd, &output, "text", outputJSON)
 	return cmd
 }
@@ -103,11 +104,11 @@ func printTargets(out io.Writer, workers []*murphyv1.Worker) error {
 	for _, r := range rows {
 		l := r.t.Labels
 		own := maps.Clone(l)
-		for _, k := range []string{"namespace", "pod", "workload", "node", "region", "datacenter"} {
+		for _, k := range []string{targets.LabelNamespace, targets.LabelPod, targets.LabelWorkload, targets.LabelNode, targets.LabelRegion, targets.LabelDatacenter} {
 			delete(own, k)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.t.Id, r.worker, orDash(l["workload"]), orDash(l["node"]),
-			orDash(l["region"]), orDash(l["datacenter"]), orDash(formatLabels(own)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.t.Id, r.worker, orDash(l[targets.LabelWorkload]), orDash(l[targets.LabelNode]),
+			orDash(l[targets.LabelRegion]), orDash(l[targets.LabelDatacenter]), orDash(formatLabels(own)))
 	}
 	return tw.Flush()
 }

@@ -306,8 +306,10 @@ func addRecoveries(ts []*murphyv1.TargetSummary, td *analysis.TargetData) {
 		return
 	}
 	window := map[string][]float64{}
-	for _, t := range append(append([]analysis.Target(nil), td.Control...), td.Experiment...) {
-		window[t.ID] = t.Window
+	for _, group := range [][]analysis.Target{td.Control, td.Experiment} {
+		for _, t := range group {
+			window[t.ID] = t.Window
+		}
 	}
 	for _, t := range ts {
 		t.Recoveries, t.Unrecovered = Recoveries(window[t.Id])
