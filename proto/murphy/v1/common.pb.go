@@ -524,7 +524,9 @@ type Target struct {
 	Uid string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
 	// The pod's labels, plus namespace, workload (deployment/checkout), node, region and
 	// datacenter (from the node's topology labels).
-	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The pod's IP: what a probe's {{target}} becomes when the pod is a run's unit.
+	Address       string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -578,6 +580,13 @@ func (x *Target) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *Target) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
 }
 
 // WorkerLimits are the limits a worker's safety policy puts on any fault, whatever the
@@ -824,7 +833,13 @@ type Groups struct {
 	Control    []string               `protobuf:"bytes,1,rep,name=control,proto3" json:"control,omitempty"`
 	Experiment []string               `protobuf:"bytes,2,rep,name=experiment,proto3" json:"experiment,omitempty"`
 	// Seed of the random split, so a run can be explained and reproduced.
-	Seed          uint64 `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
+	Seed uint64 `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
+	// The worker that acts on each unit that is not a worker itself (a pod, "pod/NS/NAME"),
+	// recorded at the start: every message about the unit goes to that worker. Empty when
+	// the units are workers.
+	Workers map[string]string `protobuf:"bytes,4,rep,name=workers,proto3" json:"workers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The addresses of those units (a pod's IP), for the probes' {{target}}.
+	Addresses     map[string]string `protobuf:"bytes,5,rep,name=addresses,proto3" json:"addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -878,6 +893,20 @@ func (x *Groups) GetSeed() uint64 {
 		return x.Seed
 	}
 	return 0
+}
+
+func (x *Groups) GetWorkers() map[string]string {
+	if x != nil {
+		return x.Workers
+	}
+	return nil
+}
+
+func (x *Groups) GetAddresses() map[string]string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
 }
 
 // WorkerRevert is one worker's confirmation that its faults for a run are reverted.
@@ -2548,11 +2577,12 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"\atargets\x18\f \x03(\v2\x11.murphy.v1.TargetR\atargets\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9c\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
 	"\x06Target\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x125\n" +
-	"\x06labels\x18\x03 \x03(\v2\x1d.murphy.v1.Target.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x03 \x03(\v2\x1d.murphy.v1.Target.LabelsEntryR\x06labels\x12\x18\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"k\n" +
@@ -2577,13 +2607,21 @@ const file_murphy_v1_common_proto_rawDesc = "" +
 	"injectedAt\x12;\n" +
 	"\vreverted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"revertedAt\x12,\n" +
-	"\x05cause\x18\x05 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"V\n" +
+	"\x05cause\x18\x05 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\"\xca\x02\n" +
 	"\x06Groups\x12\x18\n" +
 	"\acontrol\x18\x01 \x03(\tR\acontrol\x12\x1e\n" +
 	"\n" +
 	"experiment\x18\x02 \x03(\tR\n" +
 	"experiment\x12\x12\n" +
-	"\x04seed\x18\x03 \x01(\x04R\x04seed\"\x85\x01\n" +
+	"\x04seed\x18\x03 \x01(\x04R\x04seed\x128\n" +
+	"\aworkers\x18\x04 \x03(\v2\x1e.murphy.v1.Groups.WorkersEntryR\aworkers\x12>\n" +
+	"\taddresses\x18\x05 \x03(\v2 .murphy.v1.Groups.AddressesEntryR\taddresses\x1a:\n" +
+	"\fWorkersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a<\n" +
+	"\x0eAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
 	"\fWorkerRevert\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
@@ -2820,7 +2858,7 @@ func file_murphy_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_murphy_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_murphy_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_murphy_v1_common_proto_goTypes = []any{
 	(RunPhase)(0),                 // 0: murphy.v1.RunPhase
 	(Group)(0),                    // 1: murphy.v1.Group
@@ -2849,71 +2887,75 @@ var file_murphy_v1_common_proto_goTypes = []any{
 	(*Wave)(nil),                  // 24: murphy.v1.Wave
 	nil,                           // 25: murphy.v1.Worker.LabelsEntry
 	nil,                           // 26: murphy.v1.Target.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
-	(*FaultSpec)(nil),             // 29: murphy.v1.FaultSpec
-	(*Experiment)(nil),            // 30: murphy.v1.Experiment
+	nil,                           // 27: murphy.v1.Groups.WorkersEntry
+	nil,                           // 28: murphy.v1.Groups.AddressesEntry
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
+	(*FaultSpec)(nil),             // 31: murphy.v1.FaultSpec
+	(*Experiment)(nil),            // 32: murphy.v1.Experiment
 }
 var file_murphy_v1_common_proto_depIdxs = []int32{
 	25, // 0: murphy.v1.Worker.labels:type_name -> murphy.v1.Worker.LabelsEntry
 	4,  // 1: murphy.v1.Worker.state:type_name -> murphy.v1.WorkerState
-	27, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
-	27, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
-	27, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
+	29, // 2: murphy.v1.Worker.registered_at:type_name -> google.protobuf.Timestamp
+	29, // 3: murphy.v1.Worker.last_contact:type_name -> google.protobuf.Timestamp
+	29, // 4: murphy.v1.Worker.lost_at:type_name -> google.protobuf.Timestamp
 	8,  // 5: murphy.v1.Worker.limits:type_name -> murphy.v1.WorkerLimits
 	7,  // 6: murphy.v1.Worker.targets:type_name -> murphy.v1.Target
 	26, // 7: murphy.v1.Target.labels:type_name -> murphy.v1.Target.LabelsEntry
-	28, // 8: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
-	29, // 9: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
-	27, // 10: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
-	27, // 11: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
+	30, // 8: murphy.v1.WorkerLimits.max_duration:type_name -> google.protobuf.Duration
+	31, // 9: murphy.v1.StepState.fault:type_name -> murphy.v1.FaultSpec
+	29, // 10: murphy.v1.StepState.started_at:type_name -> google.protobuf.Timestamp
+	29, // 11: murphy.v1.StepState.ended_at:type_name -> google.protobuf.Timestamp
 	10, // 12: murphy.v1.StepState.windows:type_name -> murphy.v1.FaultWindow
-	27, // 13: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
-	27, // 14: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
+	29, // 13: murphy.v1.FaultWindow.injected_at:type_name -> google.protobuf.Timestamp
+	29, // 14: murphy.v1.FaultWindow.reverted_at:type_name -> google.protobuf.Timestamp
 	5,  // 15: murphy.v1.FaultWindow.cause:type_name -> murphy.v1.RevertCause
-	27, // 16: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
-	5,  // 17: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
-	27, // 18: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
-	12, // 19: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
-	27, // 20: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
-	16, // 21: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
-	14, // 22: murphy.v1.HaltRecord.samples:type_name -> murphy.v1.BreachSample
-	27, // 23: murphy.v1.BreachSample.at:type_name -> google.protobuf.Timestamp
-	3,  // 24: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
-	22, // 25: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
-	16, // 26: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
-	17, // 27: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
-	1,  // 28: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
-	2,  // 29: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
-	15, // 30: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
-	27, // 31: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
-	27, // 32: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
-	27, // 33: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
-	0,  // 34: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
-	27, // 35: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	27, // 36: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
-	27, // 37: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	30, // 38: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
-	11, // 39: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
-	9,  // 40: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
-	18, // 41: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
-	13, // 42: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
-	23, // 43: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
-	27, // 44: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
-	27, // 45: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
-	27, // 46: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
-	24, // 47: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
-	27, // 48: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
-	29, // 49: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
-	27, // 50: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
-	11, // 51: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
-	9,  // 52: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
-	18, // 53: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	27, // 16: murphy.v1.Groups.workers:type_name -> murphy.v1.Groups.WorkersEntry
+	28, // 17: murphy.v1.Groups.addresses:type_name -> murphy.v1.Groups.AddressesEntry
+	29, // 18: murphy.v1.WorkerRevert.at:type_name -> google.protobuf.Timestamp
+	5,  // 19: murphy.v1.WorkerRevert.cause:type_name -> murphy.v1.RevertCause
+	29, // 20: murphy.v1.HaltRecord.at:type_name -> google.protobuf.Timestamp
+	12, // 21: murphy.v1.HaltRecord.reverts:type_name -> murphy.v1.WorkerRevert
+	29, // 22: murphy.v1.HaltRecord.first_breach:type_name -> google.protobuf.Timestamp
+	16, // 23: murphy.v1.HaltRecord.targets:type_name -> murphy.v1.TargetSummary
+	14, // 24: murphy.v1.HaltRecord.samples:type_name -> murphy.v1.BreachSample
+	29, // 25: murphy.v1.BreachSample.at:type_name -> google.protobuf.Timestamp
+	3,  // 26: murphy.v1.MetricVerdict.outcome:type_name -> murphy.v1.MetricOutcome
+	22, // 27: murphy.v1.MetricVerdict.ctk_tolerance:type_name -> murphy.v1.ToleranceCheck
+	16, // 28: murphy.v1.MetricVerdict.targets:type_name -> murphy.v1.TargetSummary
+	17, // 29: murphy.v1.MetricVerdict.pooled:type_name -> murphy.v1.PooledView
+	1,  // 30: murphy.v1.TargetSummary.group:type_name -> murphy.v1.Group
+	2,  // 31: murphy.v1.Verdict.outcome:type_name -> murphy.v1.VerdictOutcome
+	15, // 32: murphy.v1.Verdict.metrics:type_name -> murphy.v1.MetricVerdict
+	29, // 33: murphy.v1.Verdict.decided_at:type_name -> google.protobuf.Timestamp
+	29, // 34: murphy.v1.Verdict.window_start:type_name -> google.protobuf.Timestamp
+	29, // 35: murphy.v1.Verdict.window_end:type_name -> google.protobuf.Timestamp
+	0,  // 36: murphy.v1.Run.phase:type_name -> murphy.v1.RunPhase
+	29, // 37: murphy.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	29, // 38: murphy.v1.Run.phase_since:type_name -> google.protobuf.Timestamp
+	29, // 39: murphy.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	32, // 40: murphy.v1.Run.spec:type_name -> murphy.v1.Experiment
+	11, // 41: murphy.v1.Run.groups:type_name -> murphy.v1.Groups
+	9,  // 42: murphy.v1.Run.steps:type_name -> murphy.v1.StepState
+	18, // 43: murphy.v1.Run.verdict:type_name -> murphy.v1.Verdict
+	13, // 44: murphy.v1.Run.halt:type_name -> murphy.v1.HaltRecord
+	23, // 45: murphy.v1.Run.rollbacks:type_name -> murphy.v1.RollbackResult
+	29, // 46: murphy.v1.Run.phase_deadline:type_name -> google.protobuf.Timestamp
+	29, // 47: murphy.v1.Run.schedule_slot:type_name -> google.protobuf.Timestamp
+	29, // 48: murphy.v1.Run.schedule_until:type_name -> google.protobuf.Timestamp
+	24, // 49: murphy.v1.Run.waves:type_name -> murphy.v1.Wave
+	29, // 50: murphy.v1.Sample.at:type_name -> google.protobuf.Timestamp
+	31, // 51: murphy.v1.RollbackResult.fault:type_name -> murphy.v1.FaultSpec
+	29, // 52: murphy.v1.RollbackResult.at:type_name -> google.protobuf.Timestamp
+	11, // 53: murphy.v1.Wave.groups:type_name -> murphy.v1.Groups
+	9,  // 54: murphy.v1.Wave.steps:type_name -> murphy.v1.StepState
+	18, // 55: murphy.v1.Wave.verdict:type_name -> murphy.v1.Verdict
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_common_proto_init() }
@@ -2928,7 +2970,7 @@ func file_murphy_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_common_proto_rawDesc), len(file_murphy_v1_common_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -267,7 +267,10 @@ type Targets struct {
 	// Makes group assignment reproducible; unset lets the leader draw one and record it.
 	Seed *int64 `protobuf:"varint,7,opt,name=seed,proto3,oneof" json:"seed,omitempty"`
 	// What a run whose workers are busy in another run does: queue or refuse.
-	OnConflict    string `protobuf:"bytes,8,opt,name=on_conflict,json=onConflict,proto3" json:"on_conflict,omitempty"`
+	OnConflict string `protobuf:"bytes,8,opt,name=on_conflict,json=onConflict,proto3" json:"on_conflict,omitempty"`
+	// Makes the run's units pods instead of workers: the opted-in pods that the selected
+	// workers offer (every worker when selector and match are empty) and that match these.
+	Kubernetes    *KubernetesTargets `protobuf:"bytes,9,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -358,6 +361,79 @@ func (x *Targets) GetOnConflict() string {
 	return ""
 }
 
+func (x *Targets) GetKubernetes() *KubernetesTargets {
+	if x != nil {
+		return x.Kubernetes
+	}
+	return nil
+}
+
+// KubernetesTargets selects pods among the targets the node workers offer; every field
+// set must hold.
+type KubernetesTargets struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Namespaces a pod must be in; empty means any the worker policies allow.
+	Namespaces []string `protobuf:"bytes,1,rep,name=namespaces,proto3" json:"namespaces,omitempty"`
+	// A label selector expression on the pod's labels (`app=checkout, tier in (web)`),
+	// canonicalised.
+	Selector string `protobuf:"bytes,2,opt,name=selector,proto3" json:"selector,omitempty"`
+	// The owning workload, kind/name (`deployment/checkout`).
+	Workload      string `protobuf:"bytes,3,opt,name=workload,proto3" json:"workload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubernetesTargets) Reset() {
+	*x = KubernetesTargets{}
+	mi := &file_murphy_v1_spec_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubernetesTargets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubernetesTargets) ProtoMessage() {}
+
+func (x *KubernetesTargets) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_spec_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubernetesTargets.ProtoReflect.Descriptor instead.
+func (*KubernetesTargets) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KubernetesTargets) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *KubernetesTargets) GetSelector() string {
+	if x != nil {
+		return x.Selector
+	}
+	return ""
+}
+
+func (x *KubernetesTargets) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
 // GroupSize is an absolute count or a percent of the selected workers; exactly one is set.
 type GroupSize struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -369,7 +445,7 @@ type GroupSize struct {
 
 func (x *GroupSize) Reset() {
 	*x = GroupSize{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[3]
+	mi := &file_murphy_v1_spec_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +457,7 @@ func (x *GroupSize) String() string {
 func (*GroupSize) ProtoMessage() {}
 
 func (x *GroupSize) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[3]
+	mi := &file_murphy_v1_spec_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +470,7 @@ func (x *GroupSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSize.ProtoReflect.Descriptor instead.
 func (*GroupSize) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{3}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GroupSize) GetCount() int32 {
@@ -424,7 +500,7 @@ type BlastRadius struct {
 
 func (x *BlastRadius) Reset() {
 	*x = BlastRadius{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[4]
+	mi := &file_murphy_v1_spec_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +512,7 @@ func (x *BlastRadius) String() string {
 func (*BlastRadius) ProtoMessage() {}
 
 func (x *BlastRadius) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[4]
+	mi := &file_murphy_v1_spec_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +525,7 @@ func (x *BlastRadius) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlastRadius.ProtoReflect.Descriptor instead.
 func (*BlastRadius) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{4}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BlastRadius) GetMaxWorkers() int32 {
@@ -487,7 +563,7 @@ type Hypothesis struct {
 
 func (x *Hypothesis) Reset() {
 	*x = Hypothesis{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[5]
+	mi := &file_murphy_v1_spec_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +575,7 @@ func (x *Hypothesis) String() string {
 func (*Hypothesis) ProtoMessage() {}
 
 func (x *Hypothesis) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[5]
+	mi := &file_murphy_v1_spec_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +588,7 @@ func (x *Hypothesis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hypothesis.ProtoReflect.Descriptor instead.
 func (*Hypothesis) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{5}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Hypothesis) GetMetrics() []*Metric {
@@ -554,7 +630,7 @@ type Metric struct {
 
 func (x *Metric) Reset() {
 	*x = Metric{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[6]
+	mi := &file_murphy_v1_spec_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +642,7 @@ func (x *Metric) String() string {
 func (*Metric) ProtoMessage() {}
 
 func (x *Metric) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[6]
+	mi := &file_murphy_v1_spec_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +655,7 @@ func (x *Metric) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Metric.ProtoReflect.Descriptor instead.
 func (*Metric) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{6}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Metric) GetName() string {
@@ -637,7 +713,7 @@ type MetricSource struct {
 
 func (x *MetricSource) Reset() {
 	*x = MetricSource{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[7]
+	mi := &file_murphy_v1_spec_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +725,7 @@ func (x *MetricSource) String() string {
 func (*MetricSource) ProtoMessage() {}
 
 func (x *MetricSource) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[7]
+	mi := &file_murphy_v1_spec_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +738,7 @@ func (x *MetricSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricSource.ProtoReflect.Descriptor instead.
 func (*MetricSource) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{7}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetricSource) GetProbe() *Probe {
@@ -693,7 +769,7 @@ type PrometheusSource struct {
 
 func (x *PrometheusSource) Reset() {
 	*x = PrometheusSource{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[8]
+	mi := &file_murphy_v1_spec_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +781,7 @@ func (x *PrometheusSource) String() string {
 func (*PrometheusSource) ProtoMessage() {}
 
 func (x *PrometheusSource) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[8]
+	mi := &file_murphy_v1_spec_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +794,7 @@ func (x *PrometheusSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrometheusSource.ProtoReflect.Descriptor instead.
 func (*PrometheusSource) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{8}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PrometheusSource) GetQuery() string {
@@ -749,7 +825,7 @@ type Tolerance struct {
 
 func (x *Tolerance) Reset() {
 	*x = Tolerance{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[9]
+	mi := &file_murphy_v1_spec_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +837,7 @@ func (x *Tolerance) String() string {
 func (*Tolerance) ProtoMessage() {}
 
 func (x *Tolerance) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[9]
+	mi := &file_murphy_v1_spec_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +850,7 @@ func (x *Tolerance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tolerance.ProtoReflect.Descriptor instead.
 func (*Tolerance) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{9}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Tolerance) GetRelative() float64 {
@@ -807,7 +883,7 @@ type CTKTolerance struct {
 
 func (x *CTKTolerance) Reset() {
 	*x = CTKTolerance{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[10]
+	mi := &file_murphy_v1_spec_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +895,7 @@ func (x *CTKTolerance) String() string {
 func (*CTKTolerance) ProtoMessage() {}
 
 func (x *CTKTolerance) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[10]
+	mi := &file_murphy_v1_spec_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +908,7 @@ func (x *CTKTolerance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CTKTolerance.ProtoReflect.Descriptor instead.
 func (*CTKTolerance) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{10}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CTKTolerance) GetText() string {
@@ -875,7 +951,7 @@ type AbortCondition struct {
 
 func (x *AbortCondition) Reset() {
 	*x = AbortCondition{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[11]
+	mi := &file_murphy_v1_spec_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +963,7 @@ func (x *AbortCondition) String() string {
 func (*AbortCondition) ProtoMessage() {}
 
 func (x *AbortCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[11]
+	mi := &file_murphy_v1_spec_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +976,7 @@ func (x *AbortCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortCondition.ProtoReflect.Descriptor instead.
 func (*AbortCondition) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{11}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AbortCondition) GetMetric() string {
@@ -961,7 +1037,7 @@ type Step struct {
 
 func (x *Step) Reset() {
 	*x = Step{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[12]
+	mi := &file_murphy_v1_spec_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1049,7 @@ func (x *Step) String() string {
 func (*Step) ProtoMessage() {}
 
 func (x *Step) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[12]
+	mi := &file_murphy_v1_spec_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1062,7 @@ func (x *Step) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Step.ProtoReflect.Descriptor instead.
 func (*Step) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{12}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Step) GetFault() *FaultSpec {
@@ -1040,7 +1116,7 @@ type ScheduleSpec struct {
 
 func (x *ScheduleSpec) Reset() {
 	*x = ScheduleSpec{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[13]
+	mi := &file_murphy_v1_spec_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1128,7 @@ func (x *ScheduleSpec) String() string {
 func (*ScheduleSpec) ProtoMessage() {}
 
 func (x *ScheduleSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[13]
+	mi := &file_murphy_v1_spec_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1141,7 @@ func (x *ScheduleSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleSpec.ProtoReflect.Descriptor instead.
 func (*ScheduleSpec) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{13}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ScheduleSpec) GetCron() string {
@@ -1152,7 +1228,7 @@ type Window struct {
 
 func (x *Window) Reset() {
 	*x = Window{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[14]
+	mi := &file_murphy_v1_spec_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1240,7 @@ func (x *Window) String() string {
 func (*Window) ProtoMessage() {}
 
 func (x *Window) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[14]
+	mi := &file_murphy_v1_spec_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1253,7 @@ func (x *Window) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Window.ProtoReflect.Descriptor instead.
 func (*Window) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{14}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Window) GetDays() []string {
@@ -1213,7 +1289,7 @@ type FaultSpec struct {
 
 func (x *FaultSpec) Reset() {
 	*x = FaultSpec{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[15]
+	mi := &file_murphy_v1_spec_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1301,7 @@ func (x *FaultSpec) String() string {
 func (*FaultSpec) ProtoMessage() {}
 
 func (x *FaultSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[15]
+	mi := &file_murphy_v1_spec_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1314,7 @@ func (x *FaultSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultSpec.ProtoReflect.Descriptor instead.
 func (*FaultSpec) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{15}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FaultSpec) GetKind() string {
@@ -1287,7 +1363,7 @@ type Probe struct {
 
 func (x *Probe) Reset() {
 	*x = Probe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[16]
+	mi := &file_murphy_v1_spec_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1375,7 @@ func (x *Probe) String() string {
 func (*Probe) ProtoMessage() {}
 
 func (x *Probe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[16]
+	mi := &file_murphy_v1_spec_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1388,7 @@ func (x *Probe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Probe.ProtoReflect.Descriptor instead.
 func (*Probe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{16}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Probe) GetMetric() string {
@@ -1446,7 +1522,7 @@ type KubernetesProbe struct {
 
 func (x *KubernetesProbe) Reset() {
 	*x = KubernetesProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	mi := &file_murphy_v1_spec_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1534,7 @@ func (x *KubernetesProbe) String() string {
 func (*KubernetesProbe) ProtoMessage() {}
 
 func (x *KubernetesProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[17]
+	mi := &file_murphy_v1_spec_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1547,7 @@ func (x *KubernetesProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubernetesProbe.ProtoReflect.Descriptor instead.
 func (*KubernetesProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{17}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KubernetesProbe) GetNamespace() string {
@@ -1513,7 +1589,7 @@ type HTTPProbe struct {
 
 func (x *HTTPProbe) Reset() {
 	*x = HTTPProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[18]
+	mi := &file_murphy_v1_spec_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1601,7 @@ func (x *HTTPProbe) String() string {
 func (*HTTPProbe) ProtoMessage() {}
 
 func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[18]
+	mi := &file_murphy_v1_spec_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1614,7 @@ func (x *HTTPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HTTPProbe.ProtoReflect.Descriptor instead.
 func (*HTTPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{18}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HTTPProbe) GetUrl() string {
@@ -1602,7 +1678,7 @@ type TCPProbe struct {
 
 func (x *TCPProbe) Reset() {
 	*x = TCPProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[19]
+	mi := &file_murphy_v1_spec_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1690,7 @@ func (x *TCPProbe) String() string {
 func (*TCPProbe) ProtoMessage() {}
 
 func (x *TCPProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[19]
+	mi := &file_murphy_v1_spec_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1703,7 @@ func (x *TCPProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TCPProbe.ProtoReflect.Descriptor instead.
 func (*TCPProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{19}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TCPProbe) GetAddress() string {
@@ -1651,7 +1727,7 @@ type GRPCHealthProbe struct {
 
 func (x *GRPCHealthProbe) Reset() {
 	*x = GRPCHealthProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[20]
+	mi := &file_murphy_v1_spec_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1739,7 @@ func (x *GRPCHealthProbe) String() string {
 func (*GRPCHealthProbe) ProtoMessage() {}
 
 func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[20]
+	mi := &file_murphy_v1_spec_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1752,7 @@ func (x *GRPCHealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GRPCHealthProbe.ProtoReflect.Descriptor instead.
 func (*GRPCHealthProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{20}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GRPCHealthProbe) GetAddress() string {
@@ -1713,7 +1789,7 @@ type CommandProbe struct {
 
 func (x *CommandProbe) Reset() {
 	*x = CommandProbe{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[21]
+	mi := &file_murphy_v1_spec_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1801,7 @@ func (x *CommandProbe) String() string {
 func (*CommandProbe) ProtoMessage() {}
 
 func (x *CommandProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[21]
+	mi := &file_murphy_v1_spec_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1814,7 @@ func (x *CommandProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandProbe.ProtoReflect.Descriptor instead.
 func (*CommandProbe) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{21}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommandProbe) GetArgv() []string {
@@ -1778,7 +1854,7 @@ type JSONPathCheck struct {
 
 func (x *JSONPathCheck) Reset() {
 	*x = JSONPathCheck{}
-	mi := &file_murphy_v1_spec_proto_msgTypes[22]
+	mi := &file_murphy_v1_spec_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1866,7 @@ func (x *JSONPathCheck) String() string {
 func (*JSONPathCheck) ProtoMessage() {}
 
 func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_murphy_v1_spec_proto_msgTypes[22]
+	mi := &file_murphy_v1_spec_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1879,7 @@ func (x *JSONPathCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JSONPathCheck.ProtoReflect.Descriptor instead.
 func (*JSONPathCheck) Descriptor() ([]byte, []int) {
-	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{22}
+	return file_murphy_v1_spec_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *JSONPathCheck) GetPath() string {
@@ -1859,7 +1935,7 @@ const file_murphy_v1_spec_proto_rawDesc = "" +
 	"SpecOrigin\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
 	"\x06format\x18\x02 \x01(\tR\x06format\x12\x16\n" +
-	"\x06digest\x18\x03 \x01(\tR\x06digest\"\x9a\x03\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\"\xd8\x03\n" +
 	"\aTargets\x12<\n" +
 	"\bselector\x18\x01 \x03(\v2 .murphy.v1.Targets.SelectorEntryR\bselector\x12\x14\n" +
 	"\x05match\x18\x02 \x01(\tR\x05match\x124\n" +
@@ -1871,11 +1947,20 @@ const file_murphy_v1_spec_proto_rawDesc = "" +
 	"\fblast_radius\x18\x06 \x01(\v2\x16.murphy.v1.BlastRadiusR\vblastRadius\x12\x17\n" +
 	"\x04seed\x18\a \x01(\x03H\x00R\x04seed\x88\x01\x01\x12\x1f\n" +
 	"\von_conflict\x18\b \x01(\tR\n" +
-	"onConflict\x1a;\n" +
+	"onConflict\x12<\n" +
+	"\n" +
+	"kubernetes\x18\t \x01(\v2\x1c.murphy.v1.KubernetesTargetsR\n" +
+	"kubernetes\x1a;\n" +
 	"\rSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
-	"\x05_seed\";\n" +
+	"\x05_seed\"k\n" +
+	"\x11KubernetesTargets\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x01 \x03(\tR\n" +
+	"namespaces\x12\x1a\n" +
+	"\bselector\x18\x02 \x01(\tR\bselector\x12\x1a\n" +
+	"\bworkload\x18\x03 \x01(\tR\bworkload\";\n" +
 	"\tGroupSize\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x12\x18\n" +
 	"\apercent\x18\x02 \x01(\x01R\apercent\"\xa0\x01\n" +
@@ -2016,88 +2101,90 @@ func file_murphy_v1_spec_proto_rawDescGZIP() []byte {
 	return file_murphy_v1_spec_proto_rawDescData
 }
 
-var file_murphy_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_murphy_v1_spec_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_murphy_v1_spec_proto_goTypes = []any{
 	(*Experiment)(nil),          // 0: murphy.v1.Experiment
 	(*SpecOrigin)(nil),          // 1: murphy.v1.SpecOrigin
 	(*Targets)(nil),             // 2: murphy.v1.Targets
-	(*GroupSize)(nil),           // 3: murphy.v1.GroupSize
-	(*BlastRadius)(nil),         // 4: murphy.v1.BlastRadius
-	(*Hypothesis)(nil),          // 5: murphy.v1.Hypothesis
-	(*Metric)(nil),              // 6: murphy.v1.Metric
-	(*MetricSource)(nil),        // 7: murphy.v1.MetricSource
-	(*PrometheusSource)(nil),    // 8: murphy.v1.PrometheusSource
-	(*Tolerance)(nil),           // 9: murphy.v1.Tolerance
-	(*CTKTolerance)(nil),        // 10: murphy.v1.CTKTolerance
-	(*AbortCondition)(nil),      // 11: murphy.v1.AbortCondition
-	(*Step)(nil),                // 12: murphy.v1.Step
-	(*ScheduleSpec)(nil),        // 13: murphy.v1.ScheduleSpec
-	(*Window)(nil),              // 14: murphy.v1.Window
-	(*FaultSpec)(nil),           // 15: murphy.v1.FaultSpec
-	(*Probe)(nil),               // 16: murphy.v1.Probe
-	(*KubernetesProbe)(nil),     // 17: murphy.v1.KubernetesProbe
-	(*HTTPProbe)(nil),           // 18: murphy.v1.HTTPProbe
-	(*TCPProbe)(nil),            // 19: murphy.v1.TCPProbe
-	(*GRPCHealthProbe)(nil),     // 20: murphy.v1.GRPCHealthProbe
-	(*CommandProbe)(nil),        // 21: murphy.v1.CommandProbe
-	(*JSONPathCheck)(nil),       // 22: murphy.v1.JSONPathCheck
-	nil,                         // 23: murphy.v1.Experiment.LabelsEntry
-	nil,                         // 24: murphy.v1.Targets.SelectorEntry
-	nil,                         // 25: murphy.v1.Step.WhereEntry
-	nil,                         // 26: murphy.v1.FaultSpec.ParamsEntry
-	nil,                         // 27: murphy.v1.HTTPProbe.HeadersEntry
-	nil,                         // 28: murphy.v1.CommandProbe.EnvEntry
-	(*durationpb.Duration)(nil), // 29: google.protobuf.Duration
-	(*structpb.Value)(nil),      // 30: google.protobuf.Value
+	(*KubernetesTargets)(nil),   // 3: murphy.v1.KubernetesTargets
+	(*GroupSize)(nil),           // 4: murphy.v1.GroupSize
+	(*BlastRadius)(nil),         // 5: murphy.v1.BlastRadius
+	(*Hypothesis)(nil),          // 6: murphy.v1.Hypothesis
+	(*Metric)(nil),              // 7: murphy.v1.Metric
+	(*MetricSource)(nil),        // 8: murphy.v1.MetricSource
+	(*PrometheusSource)(nil),    // 9: murphy.v1.PrometheusSource
+	(*Tolerance)(nil),           // 10: murphy.v1.Tolerance
+	(*CTKTolerance)(nil),        // 11: murphy.v1.CTKTolerance
+	(*AbortCondition)(nil),      // 12: murphy.v1.AbortCondition
+	(*Step)(nil),                // 13: murphy.v1.Step
+	(*ScheduleSpec)(nil),        // 14: murphy.v1.ScheduleSpec
+	(*Window)(nil),              // 15: murphy.v1.Window
+	(*FaultSpec)(nil),           // 16: murphy.v1.FaultSpec
+	(*Probe)(nil),               // 17: murphy.v1.Probe
+	(*KubernetesProbe)(nil),     // 18: murphy.v1.KubernetesProbe
+	(*HTTPProbe)(nil),           // 19: murphy.v1.HTTPProbe
+	(*TCPProbe)(nil),            // 20: murphy.v1.TCPProbe
+	(*GRPCHealthProbe)(nil),     // 21: murphy.v1.GRPCHealthProbe
+	(*CommandProbe)(nil),        // 22: murphy.v1.CommandProbe
+	(*JSONPathCheck)(nil),       // 23: murphy.v1.JSONPathCheck
+	nil,                         // 24: murphy.v1.Experiment.LabelsEntry
+	nil,                         // 25: murphy.v1.Targets.SelectorEntry
+	nil,                         // 26: murphy.v1.Step.WhereEntry
+	nil,                         // 27: murphy.v1.FaultSpec.ParamsEntry
+	nil,                         // 28: murphy.v1.HTTPProbe.HeadersEntry
+	nil,                         // 29: murphy.v1.CommandProbe.EnvEntry
+	(*durationpb.Duration)(nil), // 30: google.protobuf.Duration
+	(*structpb.Value)(nil),      // 31: google.protobuf.Value
 }
 var file_murphy_v1_spec_proto_depIdxs = []int32{
-	23, // 0: murphy.v1.Experiment.labels:type_name -> murphy.v1.Experiment.LabelsEntry
+	24, // 0: murphy.v1.Experiment.labels:type_name -> murphy.v1.Experiment.LabelsEntry
 	2,  // 1: murphy.v1.Experiment.targets:type_name -> murphy.v1.Targets
-	5,  // 2: murphy.v1.Experiment.hypothesis:type_name -> murphy.v1.Hypothesis
-	11, // 3: murphy.v1.Experiment.abort:type_name -> murphy.v1.AbortCondition
-	29, // 4: murphy.v1.Experiment.baseline:type_name -> google.protobuf.Duration
-	29, // 5: murphy.v1.Experiment.cooldown:type_name -> google.protobuf.Duration
-	12, // 6: murphy.v1.Experiment.steps:type_name -> murphy.v1.Step
-	13, // 7: murphy.v1.Experiment.schedule:type_name -> murphy.v1.ScheduleSpec
-	12, // 8: murphy.v1.Experiment.rollbacks:type_name -> murphy.v1.Step
+	6,  // 2: murphy.v1.Experiment.hypothesis:type_name -> murphy.v1.Hypothesis
+	12, // 3: murphy.v1.Experiment.abort:type_name -> murphy.v1.AbortCondition
+	30, // 4: murphy.v1.Experiment.baseline:type_name -> google.protobuf.Duration
+	30, // 5: murphy.v1.Experiment.cooldown:type_name -> google.protobuf.Duration
+	13, // 6: murphy.v1.Experiment.steps:type_name -> murphy.v1.Step
+	14, // 7: murphy.v1.Experiment.schedule:type_name -> murphy.v1.ScheduleSpec
+	13, // 8: murphy.v1.Experiment.rollbacks:type_name -> murphy.v1.Step
 	1,  // 9: murphy.v1.Experiment.origin:type_name -> murphy.v1.SpecOrigin
-	24, // 10: murphy.v1.Targets.selector:type_name -> murphy.v1.Targets.SelectorEntry
-	3,  // 11: murphy.v1.Targets.experiment:type_name -> murphy.v1.GroupSize
-	3,  // 12: murphy.v1.Targets.control:type_name -> murphy.v1.GroupSize
-	4,  // 13: murphy.v1.Targets.blast_radius:type_name -> murphy.v1.BlastRadius
-	6,  // 14: murphy.v1.Hypothesis.metrics:type_name -> murphy.v1.Metric
-	7,  // 15: murphy.v1.Metric.source:type_name -> murphy.v1.MetricSource
-	9,  // 16: murphy.v1.Metric.tolerance:type_name -> murphy.v1.Tolerance
-	10, // 17: murphy.v1.Metric.ctk_tolerance:type_name -> murphy.v1.CTKTolerance
-	16, // 18: murphy.v1.MetricSource.probe:type_name -> murphy.v1.Probe
-	8,  // 19: murphy.v1.MetricSource.prometheus:type_name -> murphy.v1.PrometheusSource
-	29, // 20: murphy.v1.PrometheusSource.interval:type_name -> google.protobuf.Duration
-	29, // 21: murphy.v1.AbortCondition.for:type_name -> google.protobuf.Duration
-	9,  // 22: murphy.v1.AbortCondition.deviation:type_name -> murphy.v1.Tolerance
-	15, // 23: murphy.v1.Step.fault:type_name -> murphy.v1.FaultSpec
-	25, // 24: murphy.v1.Step.where:type_name -> murphy.v1.Step.WhereEntry
-	29, // 25: murphy.v1.ScheduleSpec.mtbf:type_name -> google.protobuf.Duration
-	14, // 26: murphy.v1.ScheduleSpec.windows:type_name -> murphy.v1.Window
-	29, // 27: murphy.v1.ScheduleSpec.max_wait:type_name -> google.protobuf.Duration
-	26, // 28: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
-	29, // 29: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
-	29, // 30: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
-	29, // 31: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
-	18, // 32: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
-	19, // 33: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
-	20, // 34: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
-	21, // 35: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
-	17, // 36: murphy.v1.Probe.kubernetes:type_name -> murphy.v1.KubernetesProbe
-	27, // 37: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
-	22, // 38: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	28, // 39: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
-	22, // 40: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
-	30, // 41: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	25, // 10: murphy.v1.Targets.selector:type_name -> murphy.v1.Targets.SelectorEntry
+	4,  // 11: murphy.v1.Targets.experiment:type_name -> murphy.v1.GroupSize
+	4,  // 12: murphy.v1.Targets.control:type_name -> murphy.v1.GroupSize
+	5,  // 13: murphy.v1.Targets.blast_radius:type_name -> murphy.v1.BlastRadius
+	3,  // 14: murphy.v1.Targets.kubernetes:type_name -> murphy.v1.KubernetesTargets
+	7,  // 15: murphy.v1.Hypothesis.metrics:type_name -> murphy.v1.Metric
+	8,  // 16: murphy.v1.Metric.source:type_name -> murphy.v1.MetricSource
+	10, // 17: murphy.v1.Metric.tolerance:type_name -> murphy.v1.Tolerance
+	11, // 18: murphy.v1.Metric.ctk_tolerance:type_name -> murphy.v1.CTKTolerance
+	17, // 19: murphy.v1.MetricSource.probe:type_name -> murphy.v1.Probe
+	9,  // 20: murphy.v1.MetricSource.prometheus:type_name -> murphy.v1.PrometheusSource
+	30, // 21: murphy.v1.PrometheusSource.interval:type_name -> google.protobuf.Duration
+	30, // 22: murphy.v1.AbortCondition.for:type_name -> google.protobuf.Duration
+	10, // 23: murphy.v1.AbortCondition.deviation:type_name -> murphy.v1.Tolerance
+	16, // 24: murphy.v1.Step.fault:type_name -> murphy.v1.FaultSpec
+	26, // 25: murphy.v1.Step.where:type_name -> murphy.v1.Step.WhereEntry
+	30, // 26: murphy.v1.ScheduleSpec.mtbf:type_name -> google.protobuf.Duration
+	15, // 27: murphy.v1.ScheduleSpec.windows:type_name -> murphy.v1.Window
+	30, // 28: murphy.v1.ScheduleSpec.max_wait:type_name -> google.protobuf.Duration
+	27, // 29: murphy.v1.FaultSpec.params:type_name -> murphy.v1.FaultSpec.ParamsEntry
+	30, // 30: murphy.v1.FaultSpec.duration:type_name -> google.protobuf.Duration
+	30, // 31: murphy.v1.Probe.interval:type_name -> google.protobuf.Duration
+	30, // 32: murphy.v1.Probe.timeout:type_name -> google.protobuf.Duration
+	19, // 33: murphy.v1.Probe.http:type_name -> murphy.v1.HTTPProbe
+	20, // 34: murphy.v1.Probe.tcp:type_name -> murphy.v1.TCPProbe
+	21, // 35: murphy.v1.Probe.grpc:type_name -> murphy.v1.GRPCHealthProbe
+	22, // 36: murphy.v1.Probe.command:type_name -> murphy.v1.CommandProbe
+	18, // 37: murphy.v1.Probe.kubernetes:type_name -> murphy.v1.KubernetesProbe
+	28, // 38: murphy.v1.HTTPProbe.headers:type_name -> murphy.v1.HTTPProbe.HeadersEntry
+	23, // 39: murphy.v1.HTTPProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	29, // 40: murphy.v1.CommandProbe.env:type_name -> murphy.v1.CommandProbe.EnvEntry
+	23, // 41: murphy.v1.CommandProbe.json_path:type_name -> murphy.v1.JSONPathCheck
+	31, // 42: murphy.v1.JSONPathCheck.expect:type_name -> google.protobuf.Value
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_spec_proto_init() }
@@ -2106,24 +2193,24 @@ func file_murphy_v1_spec_proto_init() {
 		return
 	}
 	file_murphy_v1_spec_proto_msgTypes[2].OneofWrappers = []any{}
-	file_murphy_v1_spec_proto_msgTypes[9].OneofWrappers = []any{}
-	file_murphy_v1_spec_proto_msgTypes[11].OneofWrappers = []any{}
-	file_murphy_v1_spec_proto_msgTypes[13].OneofWrappers = []any{}
-	file_murphy_v1_spec_proto_msgTypes[16].OneofWrappers = []any{
+	file_murphy_v1_spec_proto_msgTypes[10].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_msgTypes[12].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_msgTypes[14].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_msgTypes[17].OneofWrappers = []any{
 		(*Probe_Http)(nil),
 		(*Probe_Tcp)(nil),
 		(*Probe_Grpc)(nil),
 		(*Probe_Command)(nil),
 		(*Probe_Kubernetes)(nil),
 	}
-	file_murphy_v1_spec_proto_msgTypes[22].OneofWrappers = []any{}
+	file_murphy_v1_spec_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_spec_proto_rawDesc), len(file_murphy_v1_spec_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -794,10 +794,12 @@ func (x *StepStatus) GetInjectedAt() *timestamppb.Timestamp {
 }
 
 type Samples struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RunId         string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
-	Metric        string                 `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
-	Samples       []*Sample              `protobuf:"bytes,3,rep,name=samples,proto3" json:"samples,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	RunId   string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Metric  string                 `protobuf:"bytes,2,opt,name=metric,proto3" json:"metric,omitempty"`
+	Samples []*Sample              `protobuf:"bytes,3,rep,name=samples,proto3" json:"samples,omitempty"`
+	// The unit the samples are of, when it is not the worker (StartProbes.units).
+	Unit          string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -851,6 +853,13 @@ func (x *Samples) GetSamples() []*Sample {
 		return x.Samples
 	}
 	return nil
+}
+
+func (x *Samples) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
 }
 
 type HaltAck struct {
@@ -1270,7 +1279,11 @@ type StartProbes struct {
 	RunId  string                 `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	Probes []*Probe               `protobuf:"bytes,2,rep,name=probes,proto3" json:"probes,omitempty"`
 	// Stop probing on your own after this time, in case the stop never arrives.
-	Until         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
+	Until *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=until,proto3" json:"until,omitempty"`
+	// The run's units this worker probes for (pods on its node): each probe runs once per
+	// unit, with {{target}} in its address replaced by the unit's address, and its samples
+	// name the unit. Empty: the worker itself is the unit.
+	Units         []*Target `protobuf:"bytes,4,rep,name=units,proto3" json:"units,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1322,6 +1335,13 @@ func (x *StartProbes) GetProbes() []*Probe {
 func (x *StartProbes) GetUntil() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Until
+	}
+	return nil
+}
+
+func (x *StartProbes) GetUnits() []*Target {
+	if x != nil {
+		return x.Units
 	}
 	return nil
 }
@@ -1431,11 +1451,12 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12,\n" +
 	"\x05cause\x18\a \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\x12;\n" +
 	"\vinjected_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"injectedAt\"e\n" +
+	"injectedAt\"y\n" +
 	"\aSamples\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12+\n" +
-	"\asamples\x18\x03 \x03(\v2\x11.murphy.v1.SampleR\asamples\"h\n" +
+	"\asamples\x18\x03 \x03(\v2\x11.murphy.v1.SampleR\asamples\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\"h\n" +
 	"\aHaltAck\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\breverted\x18\x02 \x03(\tR\breverted\x12*\n" +
@@ -1462,11 +1483,12 @@ const file_murphy_v1_worker_proto_rawDesc = "" +
 	"\x05cause\x18\x03 \x01(\x0e2\x16.murphy.v1.RevertCauseR\x05cause\":\n" +
 	"\tHaltOrder\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa9\x01\n" +
 	"\vStartProbes\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12(\n" +
 	"\x06probes\x18\x02 \x03(\v2\x10.murphy.v1.ProbeR\x06probes\x120\n" +
-	"\x05until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"#\n" +
+	"\x05until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12'\n" +
+	"\x05units\x18\x04 \x03(\v2\x11.murphy.v1.TargetR\x05units\"#\n" +
 	"\n" +
 	"StopProbes\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId*u\n" +
@@ -1558,13 +1580,14 @@ var file_murphy_v1_worker_proto_depIdxs = []int32{
 	23, // 32: murphy.v1.Revert.cause:type_name -> murphy.v1.RevertCause
 	26, // 33: murphy.v1.StartProbes.probes:type_name -> murphy.v1.Probe
 	22, // 34: murphy.v1.StartProbes.until:type_name -> google.protobuf.Timestamp
-	1,  // 35: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
-	2,  // 36: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
-	36, // [36:37] is the sub-list for method output_type
-	35, // [35:36] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	20, // 35: murphy.v1.StartProbes.units:type_name -> murphy.v1.Target
+	1,  // 36: murphy.v1.WorkerService.Connect:input_type -> murphy.v1.ConnectRequest
+	2,  // 37: murphy.v1.WorkerService.Connect:output_type -> murphy.v1.ConnectResponse
+	37, // [37:38] is the sub-list for method output_type
+	36, // [36:37] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_worker_proto_init() }
