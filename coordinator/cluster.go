@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/selector"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -100,7 +101,8 @@ func (c *clusterService) ListWorkers(_ context.Context, req *murphyv1.ListWorker
 	s := c.s
 	inRun := map[string]string{}
 	for _, r := range s.fsm.ActiveRuns() {
-		for _, w := range append(r.GetGroups().GetExperiment(), r.GetGroups().GetControl()...) {
+		// A run of pods holds its pods' workers.
+		for _, w := range fsm.GroupWorkers(r.GetGroups()) {
 			inRun[w] = r.Id
 		}
 	}

@@ -93,7 +93,7 @@ func (e *experimentService) Validate(_ context.Context, req *murphyv1.ValidateRe
 		}
 		return &murphyv1.ValidateResponse{Valid: false, Problems: []string{err.Error()}}, nil
 	}
-	plan, perr := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
+	plan, perr := scheduler.Split(runner.PlanTargets(sp.Targets), runner.Candidates(e.s.fsm, e.s.fleet, sp, nil), 1)
 	return &murphyv1.ValidateResponse{Valid: true, Spec: sp, Digest: sp.GetOrigin().GetDigest(), Warnings: specWarnings(sp, plan, perr)}, nil
 }
 
@@ -105,7 +105,7 @@ func (e *experimentService) Submit(ctx context.Context, req *murphyv1.SubmitRequ
 	// Plan it now against the connected workers: a blast radius it would exceed, or a
 	// stratum it cannot split, is refused before anything is committed. Too few workers
 	// is not refused here: after a failover workers are still reconnecting.
-	plan, err := scheduler.Split(sp.Targets, runner.Candidates(e.s.fsm, e.s.fleet, nil), 1)
+	plan, err := scheduler.Split(runner.PlanTargets(sp.Targets), runner.Candidates(e.s.fsm, e.s.fleet, sp, nil), 1)
 	if err != nil && !errors.Is(err, scheduler.ErrTooFewWorkers) {
 		return nil, fail(errPrecondition, "%s: %v", req.Filename, err)
 	}

@@ -332,7 +332,12 @@ func (f *Fleet) Handle(c *Conn, msg *murphyv1.ConnectRequest) *murphyv1.ConnectR
 		return &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_HeartbeatAck{HeartbeatAck: &murphyv1.HeartbeatAck{Seq: m.Heartbeat.Seq}}}
 	case *murphyv1.ConnectRequest_Samples:
 		// Reset replaces the store when this node becomes leader; read it under the lock.
-		f.Samples().Add(c.WorkerID, m.Samples)
+		// A pod's samples are the pod's (admit checked that this worker acts on it).
+		key := c.WorkerID
+		if u := m.Samples.GetUnit(); u != "" {
+			key = u
+		}
+		f.Samples().Add(key, m.Samples)
 	case *murphyv1.ConnectRequest_StepStatus, *murphyv1.ConnectRequest_HaltAck, *murphyv1.ConnectRequest_Targets:
 		f.emit(Event{WorkerID: c.WorkerID, Msg: msg})
 	}

@@ -29,6 +29,10 @@ const (
 // a worker's stream: it must be fast and must not block. *fsm.FSM implements it.
 type Membership interface {
 	Member(run, worker string) bool
+	// Unit returns the unit of run that worker acts on: unit itself, checked, or, when
+	// assignment is set, the one the assignment is named after; false when the worker
+	// does not act on it.
+	Unit(run, worker, unit, assignment string) (string, bool)
 }
 
 // SetMembership installs the check, and onReject (may be nil), called with the reason
@@ -94,7 +98,16 @@ func (f *Fleet) admit(worker string, msg *murphyv1.ConnectRequest, checkMember b
 				return fmt.Errorf("sample %d: time: %v", i, err)
 			}
 		}
-		if !isMember(b.RunId) {
+		if b.Unit != "" {
+			if err := checkID("unit", b.Unit); err != nil {
+				return err
+			}
+			if member != nil {
+				if _, ok := member.Unit(b.RunId, worker, b.Unit, ""); !ok {
+					return fmt.Errorf("samples of %q in run %q, which the worker does not act on", b.Unit, b.RunId)
+				}
+			}
+		} else if !isMember(b.RunId) {
 			return fmt.Errorf("samples for run %q, which the worker is not in", b.RunId)
 		}
 	case *murphyv1.ConnectRequest_StepStatus:
@@ -114,13 +127,20 @@ func (f *Fleet) admit(worker string, msg *murphyv1.ConnectRequest, checkMember b
 		if st.At != nil && st.At.CheckValid() != nil {
 			return errors.New("step status with an invalid time")
 		}
-		// Every assignment is named run/.../worker (runner.assignmentID, rollbackID): a
-		// worker can only speak for its own part of a run it is in.
-		if !strings.HasPrefix(st.AssignmentId, st.RunId+"/") || !strings.HasSuffix(st.AssignmentId, "/"+worker) {
+		// Every assignment is named run/.../unit (runner.assignmentID, rollbackID), where
+		// the unit is the worker or a pod recorded as the worker's: a worker can only speak
+		// for its own part of a run it is in.
+		if !strings.HasPrefix(st.AssignmentId, st.RunId+"/") {
 			return fmt.Errorf("status of assignment %q, which is not the worker's part of run %q", st.AssignmentId, st.RunId)
 		}
-		if !isMember(st.RunId) {
-			return fmt.Errorf("step status for run %q, which the worker is not in", st.RunId)
+		if member == nil {
+			break
+		}
+		if _, ok := member.Unit(st.RunId, worker, "", st.AssignmentId); !ok {
+			if !member.Member(st.RunId, worker) {
+				return fmt.Errorf("step status for run %q, which the worker is not in", st.RunId)
+			}
+			return fmt.Errorf("status of assignment %q, which is not the worker's part of run %q", st.AssignmentId, st.RunId)
 		}
 		if len(st.Error) > MaxErrorBytes {
 			st.Error = strings.ToValidUTF8(st.Error[:MaxErrorBytes], "") + "…"

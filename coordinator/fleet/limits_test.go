@@ -23,6 +23,16 @@ func (g groups) Member(run, worker string) bool {
 	return false
 }
 
+func (g groups) Unit(run, worker, unit, assignment string) (string, bool) {
+	if unit == "" {
+		unit = worker
+	}
+	if assignment != "" && !strings.HasSuffix(assignment, "/"+worker) {
+		return "", false
+	}
+	return unit, unit == worker && g.Member(run, worker)
+}
+
 func samples(run string, n int, v float64) *murphyv1.ConnectRequest {
 	b := &murphyv1.Samples{RunId: run, Metric: "latency"}
 	for i := range n {

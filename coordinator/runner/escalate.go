@@ -25,15 +25,7 @@ func (r *Runner) judgeWave(ctx context.Context, run *murphyv1.Run, sp *spec.Expe
 		if len(run.Waves) > 0 {
 			anchor = run.Waves[0].Groups.Experiment[0]
 		}
-		busy := map[string]string{}
-		for _, other := range r.cfg.FSM.ActiveRuns() {
-			if other.Id != run.Id {
-				for _, w := range members(other) {
-					busy[w] = other.Id
-				}
-			}
-		}
-		plan, err := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, busy), next, anchor, r.cfg.Seed())
+		plan, err := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, sp, busyOf(r.cfg.FSM, run.Id)), next, anchor, r.cfg.Seed())
 		if err == nil {
 			r.log.Info("wave held; escalating", "run", run.Id, "from", run.WaveLevel, "to", next, "experiment", len(plan.Experiment))
 			leaving := slices.DeleteFunc(members(run), func(w string) bool {

@@ -92,15 +92,9 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 	if stop, err := r.scheduledStart(ctx, run, sp); stop {
 		return err
 	}
-	busy := map[string]string{}
-	for _, other := range r.cfg.FSM.ActiveRuns() {
-		if other.Id != run.Id {
-			for _, w := range members(other) {
-				busy[w] = other.Id
-			}
-		}
-	}
-	free := Candidates(r.cfg.FSM, r.cfg.Fleet, busy)
+	busy := busyOf(r.cfg.FSM, run.Id)
+	pool := poolOf(r.cfg.FSM, r.cfg.Fleet, sp, busy, false)
+	free := pool.Candidates
 	seed := r.cfg.Seed()
 	if sp.Targets.Seed != nil {
 		seed = uint64(*sp.Targets.Seed)
@@ -118,7 +112,7 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 		// would not.
 		conflict := false
 		if len(busy) > 0 {
-			_, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, nil), level, "", seed)
+			_, alone := planGroups(sp, Candidates(r.cfg.FSM, r.cfg.Fleet, sp, nil), level, "", seed)
 			conflict = alone == nil
 		}
 		// Would it fit once every registered worker is connected again? Workers
@@ -126,7 +120,7 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 		// for want of one waits for it like a shortage does.
 		reconnecting := false
 		if !conflict && !errors.Is(err, scheduler.ErrTooFewWorkers) {
-			_, whole := planGroups(sp, registered(r.cfg.FSM, busy), level, "", seed)
+			_, whole := planGroups(sp, poolOf(r.cfg.FSM, r.cfg.Fleet, sp, busy, true).Candidates, level, "", seed)
 			reconnecting = whole == nil
 		}
 		switch {
@@ -147,10 +141,10 @@ func (r *Runner) start(ctx context.Context, run *murphyv1.Run, sp *spec.Experime
 		return nil
 	}
 	r.stateOf(run).waiting = ""
-	r.log.Info("run started", "run", run.Id, "experiment", len(plan.Experiment), "control", len(plan.Control), "seed", plan.Seed)
+	r.log.Info("run started", "run", run.Id, "experiment", len(plan.Experiment), "control", len(plan.Control), "seed", plan.Seed, "pods", sp.Targets.GetKubernetes() != nil)
 	return r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_StartRun{StartRun: &murphyv1.StartRun{
 		RunId:         run.Id,
-		Groups:        &murphyv1.Groups{Control: plan.Control, Experiment: plan.Experiment, Seed: plan.Seed},
+		Groups:        pool.groupsOf(plan),
 		PhaseDeadline: timestamppb.New(r.cfg.Now().Add(sp.Baseline.AsDuration())),
 		WaveLevel:     level,
 	}}})
@@ -161,32 +155,7 @@ func planGroups(sp *spec.Experiment, cands []scheduler.Candidate, level, anchor 
 	if level != "" {
 		return scheduler.PlanWave(sp.Targets, cands, level, anchor, seed)
 	}
-	return scheduler.Split(sp.Targets, cands, seed)
-}
-
-// registered lists the registered, not lost workers that no other run holds, connected
-// or not.
-func registered(f *fsm.FSM, busy map[string]string) []scheduler.Candidate {
-	var out []scheduler.Candidate
-	for _, w := range f.Workers() {
-		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST || busy[w.Id] != "" {
-			continue
-		}
-		out = append(out, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
-	}
-	return out
-}
-
-// Candidates lists the registered, connected, not lost workers that no other run holds.
-func Candidates(f *fsm.FSM, fl *fleet.Fleet, busy map[string]string) []scheduler.Candidate {
-	var out []scheduler.Candidate
-	for _, w := range f.Workers() {
-		if w.State == murphyv1.WorkerState_WORKER_STATE_LOST || !fl.Connected(w.Id) || busy[w.Id] != "" {
-			continue
-		}
-		out = append(out, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
-	}
-	return out
+	return scheduler.Split(PlanTargets(sp.Targets), cands, seed)
 }
 
 func busyRuns(busy map[string]string) []string {
@@ -207,18 +176,20 @@ func (r *Runner) ensureProbes(run *murphyv1.Run, sp *spec.Experiment) {
 		return
 	}
 	until := timestamppb.New(r.cfg.Now().Add(remaining(run, sp, r.cfg.Now()) + time.Minute))
-	for _, w := range members(run) {
+	units := probeUnits(run)
+	for _, w := range fsm.GroupWorkers(run.GetGroups()) {
 		if r.cfg.Fleet.Probing(w, run.Id) || !r.cfg.Fleet.Connected(w) {
 			continue
 		}
-		msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StartProbes{StartProbes: &murphyv1.StartProbes{RunId: run.Id, Probes: probes, Until: until}}}
+		// A node's worker probes each of the run's pods on its node, in one message.
+		msg := &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StartProbes{StartProbes: &murphyv1.StartProbes{RunId: run.Id, Probes: probes, Until: until, Units: units[w]}}}
 		if r.cfg.Fleet.Send(w, msg) {
 			r.cfg.Fleet.SetProbing(w, run.Id, true)
 		}
 	}
 }
 
-// stepTargets lists the experimental workers a step applies to: all of them, or those
+// stepTargets lists the experimental units a step applies to: all of them, or those
 // matching the step's where (so one step can take out a data centre in one region while
 // another region is only observed).
 func (r *Runner) stepTargets(run *murphyv1.Run, i int32) []string {
@@ -229,7 +200,7 @@ func (r *Runner) stepTargets(run *murphyv1.Run, i int32) []string {
 	where := selector.FromMap(sp.Steps[i].Where)
 	var out []string
 	for _, id := range run.Groups.GetExperiment() {
-		if w := r.cfg.FSM.Worker(id); w != nil && where.Matches(w.Labels) {
+		if l := r.unitLabels(run, id); l != nil && where.Matches(l) {
 			out = append(out, id)
 		}
 	}
@@ -312,25 +283,26 @@ func (r *Runner) ensureAssigned(run *murphyv1.Run) {
 func (r *Runner) ensureStepAssigned(run *murphyv1.Run, step *murphyv1.StepState) {
 	i := step.Index
 	deadline := timestamppb.New(assignDeadline(run, stepDeadline(step).Add(r.cfg.Grace)))
-	for _, w := range r.stepTargets(run, i) {
-		id := assignmentID(run, i, w)
-		if slices.Contains(step.Failed, w) || !r.cfg.Fleet.Connected(w) {
+	for _, u := range r.stepTargets(run, i) {
+		id := assignmentID(run, i, u)
+		w := workerOf(run, u)
+		if slices.Contains(step.Failed, u) || !r.cfg.Fleet.Connected(w) {
 			continue
 		}
 		if af, ok := r.cfg.Fleet.ActiveFaults(w)[id]; ok {
 			// In force, by the worker's own hello: if the acknowledgement died with the
 			// previous leader, record it now, or the run would say the step was
 			// injected nowhere.
-			if !slices.Contains(step.Injected, w) && !r.acked(run, i, w) {
-				r.fileAck(run, i, w, af.GetInjectedAt())
+			if !slices.Contains(step.Injected, u) && !r.acked(run, i, u) {
+				r.fileAck(run, i, u, af.GetInjectedAt())
 			}
 			continue
 		}
-		if !r.due(assignKey(msgAssign, run, i, w)) {
+		if !r.due(assignKey(msgAssign, run, i, u)) {
 			continue
 		}
 		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Assign{Assign: &murphyv1.Assign{
-			AssignmentId: id, RunId: run.Id, Step: i, Fault: step.Fault, Deadline: deadline,
+			AssignmentId: id, RunId: run.Id, Step: i, Fault: unitFault(step.Fault, u), Deadline: deadline,
 		}}})
 	}
 }
@@ -385,8 +357,8 @@ func (r *Runner) revertStep(run *murphyv1.Run, idx int32, cause murphyv1.RevertC
 	for _, w := range targets {
 		ids = append(ids, assignmentID(run, idx, w))
 	}
-	for i, w := range targets {
-		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: run.Id, AssignmentIds: ids[i : i+1], Cause: cause}}})
+	for i, u := range targets {
+		r.cfg.Fleet.Send(workerOf(run, u), &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: run.Id, AssignmentIds: ids[i : i+1], Cause: cause}}})
 	}
 }
 
@@ -398,7 +370,7 @@ func (r *Runner) advanceTo(ctx context.Context, run *murphyv1.Run, phase murphyv
 
 func (r *Runner) fail(ctx context.Context, run *murphyv1.Run, reason string) error {
 	r.log.Warn("run failed", "run", run.Id, "reason", reason)
-	for _, w := range run.Groups.GetExperiment() {
+	for _, w := range experimentWorkers(run) {
 		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{RunId: run.Id, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
 	}
 	err := r.apply(ctx, &murphyv1.Command{Cmd: &murphyv1.Command_FailRun{FailRun: &murphyv1.FailRun{RunId: run.Id, Error: reason}}})
@@ -412,7 +384,7 @@ func (r *Runner) stopProbes(run *murphyv1.Run) {
 		return
 	}
 	rs.probesStopped = true
-	for _, w := range members(run) {
+	for _, w := range fsm.GroupWorkers(run.GetGroups()) {
 		r.cfg.Fleet.Send(w, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_StopProbes{StopProbes: &murphyv1.StopProbes{RunId: run.Id}}})
 		r.cfg.Fleet.SetProbing(w, run.Id, false)
 	}
@@ -453,7 +425,7 @@ func (r *Runner) deliverHalt(run *murphyv1.Run) {
 	for _, rv := range run.Halt.GetReverts() {
 		acked[rv.WorkerId] = true
 	}
-	all := members(run)
+	all := fsm.GroupWorkers(run.GetGroups())
 	if len(acked) >= len(all) {
 		rs := r.stateOf(run)
 		if !rs.fanoutRecorded && r.cfg.Metrics != nil && len(run.Halt.GetReverts()) > 0 {
@@ -501,7 +473,7 @@ func (r *Runner) reconcile() {
 				runs[af.RunId] = run
 			}
 			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_INJECTING && int(af.Step) < len(run.Steps) &&
-				run.Steps[af.Step].EndedAt == nil && id == assignmentID(run, af.Step, w) {
+				run.Steps[af.Step].EndedAt == nil && ownAssignment(run, af.Step, w, id) {
 				continue
 			}
 			if run != nil && run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED {

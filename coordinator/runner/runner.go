@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -245,7 +246,13 @@ func (r *Runner) handle(ev fleet.Event) {
 		if !ok {
 			return
 		}
-		r.fileWindow(run, ev.WorkerID, st, now)
+		// The report is of the unit the assignment names: the worker, or one of its pods
+		// (the fleet admitted it only as such).
+		unit, ok := r.cfg.FSM.Unit(st.RunId, ev.WorkerID, "", st.AssignmentId)
+		if !ok {
+			return
+		}
+		r.fileWindow(run, unit, st, now)
 		switch st.State {
 		case murphyv1.FaultState_FAULT_STATE_INJECTED, murphyv1.FaultState_FAULT_STATE_FAILED:
 			rs := r.headState(run)
@@ -258,11 +265,11 @@ func (r *Runner) handle(ev fleet.Event) {
 				rs.acks[st.Step] = a
 			}
 			if st.State == murphyv1.FaultState_FAULT_STATE_INJECTED {
-				a.injected = append(a.injected, ev.WorkerID)
+				a.injected = append(a.injected, unit)
 			} else {
-				a.failed = append(a.failed, ev.WorkerID)
-				a.errors = append(a.errors, fmt.Sprintf("%s: %s", ev.WorkerID, st.Error))
-				r.log.Warn("fault injection failed", "run", st.RunId, "worker", ev.WorkerID, "error", st.Error)
+				a.failed = append(a.failed, unit)
+				a.errors = append(a.errors, fmt.Sprintf("%s: %s", unit, st.Error))
+				r.log.Warn("fault injection failed", "run", st.RunId, "unit", unit, "error", st.Error)
 			}
 		case murphyv1.FaultState_FAULT_STATE_REVERTED:
 			if run.Phase == murphyv1.RunPhase_RUN_PHASE_HALTED {
@@ -440,18 +447,9 @@ func (r *Runner) checkLost(ctx context.Context) {
 	}
 }
 
+// member reports whether worker acts on a unit of run.
 func member(run *murphyv1.Run, worker string) bool {
-	for _, id := range run.GetGroups().GetControl() {
-		if id == worker {
-			return true
-		}
-	}
-	for _, id := range run.GetGroups().GetExperiment() {
-		if id == worker {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(fsm.GroupWorkers(run.GetGroups()), worker)
 }
 
 func members(run *murphyv1.Run) []string {

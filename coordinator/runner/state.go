@@ -204,7 +204,7 @@ func haltAcked(run *murphyv1.Run) bool {
 	for _, rv := range run.Halt.GetReverts() {
 		acked[rv.WorkerId] = true
 	}
-	return len(acked) >= len(members(run))
+	return len(acked) >= len(fsm.GroupWorkers(run.GetGroups()))
 }
 
 // rollbacksOutstanding reports whether an experimental worker has a rollback step of

@@ -10,6 +10,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/analysis"
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/spec"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
@@ -27,7 +28,7 @@ func (r *Runner) awaitingMembers(run *murphyv1.Run) bool {
 	if now.Sub(run.PhaseSince.AsTime()) >= r.cfg.LostAfter {
 		return false
 	}
-	for _, w := range members(run) {
+	for _, w := range fsm.GroupWorkers(run.GetGroups()) {
 		if rec := r.cfg.FSM.Worker(w); rec != nil && rec.State == murphyv1.WorkerState_WORKER_STATE_LOST {
 			continue
 		}

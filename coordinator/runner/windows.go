@@ -77,7 +77,7 @@ func Unconfirmed(run *murphyv1.Run, now time.Time, slack time.Duration, connecte
 			if w.RevertedAt != nil {
 				continue
 			}
-			if over || !connected(w.WorkerId) {
+			if over || !connected(fsm.WorkerOf(run.GetGroups(), w.WorkerId)) {
 				out = append(out, w)
 			}
 		}
@@ -112,7 +112,7 @@ func (r *Runner) countUnconfirmed(now time.Time) {
 			if !rs.warned[unconfirmedKey{w.WorkerId, w.Step}] {
 				rs.warned[unconfirmedKey{w.WorkerId, w.Step}] = true
 				r.log.Warn("fault not confirmed reverted", "run", run.Id, "worker", w.WorkerId, "step", w.Step+1,
-					"connected", r.cfg.Fleet.Connected(w.WorkerId))
+					"connected", r.cfg.Fleet.Connected(fsm.WorkerOf(run.GetGroups(), w.WorkerId)))
 			}
 		}
 		n += len(ws)
@@ -249,14 +249,15 @@ func (r *Runner) askForReverts(run *murphyv1.Run, ws []*murphyv1.FaultWindow) {
 		return
 	}
 	for _, w := range ws {
-		if !r.cfg.Fleet.Connected(w.WorkerId) {
+		worker := fsm.WorkerOf(run.GetGroups(), w.WorkerId)
+		if !r.cfg.Fleet.Connected(worker) {
 			continue
 		}
 		if !r.due(assignKey(msgConfirm, run, w.Step, w.WorkerId)) {
 			continue
 		}
 		id := assignmentID(run, w.Step, w.WorkerId)
-		r.cfg.Fleet.Send(w.WorkerId, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
+		r.cfg.Fleet.Send(worker, &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Revert{Revert: &murphyv1.Revert{
 			RunId: run.Id, AssignmentIds: []string{id}, Cause: murphyv1.RevertCause_REVERT_CAUSE_RECONCILE}}})
 	}
 }

@@ -3,6 +3,8 @@ package spec
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -57,10 +59,11 @@ func (w *walker) experiment(root *yaml.Node, opts Options) *Experiment {
 	v, l = o.get("labels")
 	e.Labels, _ = w.stringMap(v, l, false)
 
-	if v, l := o.get("targets"); v == nil {
-		o.required(l, "required; say which workers take part (selector, experiment)")
+	v, tl := o.get("targets")
+	if v == nil {
+		o.required(tl, "required; say which workers take part (selector, experiment)")
 	} else {
-		e.Targets = w.targets(v, l)
+		e.Targets = w.targets(v, tl)
 	}
 
 	if v, l := o.get("hypothesis"); v == nil {
@@ -113,18 +116,27 @@ func (w *walker) experiment(root *yaml.Node, opts Options) *Experiment {
 			}
 		}
 	}
+	if e.Targets != nil {
+		w.checkPodUnits(e, tl)
+	}
 	return e
 }
 
 func (w *walker) targets(n *yaml.Node, at loc) *Targets {
 	t := &Targets{}
-	o := w.object(n, at, "selector", "experiment", "control", "stratify", "blastRadius", "seed", "onConflict")
+	o := w.object(n, at, "selector", "experiment", "control", "stratify", "blastRadius", "seed", "onConflict", "kubernetes")
 	if o == nil {
 		return t
 	}
+	if v, l := o.get("kubernetes"); v != nil {
+		t.Kubernetes = w.kubernetesTargets(v, l)
+	}
 	before := len(w.problems)
 	if v, l := o.get("selector"); v == nil {
-		o.required(l, "required; match workers by label, e.g. {service: checkout}")
+		// Pods are chosen by their own selector; the workers that offer them may all.
+		if t.Kubernetes == nil {
+			o.required(l, "required; match workers by label, e.g. {service: checkout}, or select pods with kubernetes")
+		}
 	} else if v.Kind == yaml.ScalarNode {
 		// An expression: `region in (eu-west,us-east), tier=web, !canary`.
 		if s, ok := w.text(v, l); ok {
@@ -200,6 +212,79 @@ func (w *walker) targets(n *yaml.Node, at loc) *Targets {
 		w.addf(countAt, "%d workers exceeds %s; lower the count or raise the cap", t.GetExperiment().GetCount(), why)
 	}
 	return t
+}
+
+// kubernetesTargets reads targets.kubernetes: which of the pods the node workers offer
+// are the run's units.
+func (w *walker) kubernetesTargets(n *yaml.Node, at loc) *KubernetesTargets {
+	k := &KubernetesTargets{}
+	o := w.object(n, at, "namespaces", "selector", "workload")
+	if o == nil {
+		return k
+	}
+	if v, l := o.get("namespaces"); v != nil {
+		if ns, ok := w.stringList(v, l); ok {
+			for i, s := range ns {
+				if (len(s) > 63 || !dnsLabel.MatchString(s)) && len(ns) == len(v.Content) {
+					w.addf(l.index(i, v.Content[i]), "%q is not a namespace name", s)
+				}
+			}
+			k.Namespaces = ns
+		}
+	}
+	if v, l := o.get("selector"); v != nil {
+		if s, ok := w.text(v, l); ok {
+			switch sel, err := selector.Parse(s); {
+			case err != nil:
+				w.addf(l, "%v", err)
+			case len(sel) == 0:
+				w.addf(l, "must match at least one label, e.g. app=checkout; leave it out to take every opted-in pod")
+			default:
+				k.Selector = sel.String()
+			}
+		}
+	}
+	if v, l := o.get("workload"); v != nil {
+		if s, ok := w.text(v, l); ok {
+			kind, name, found := strings.Cut(s, "/")
+			if !found || !slices.Contains(workloadKinds, kind) || !dnsSubdomain.MatchString(name) {
+				w.addf(l, "%q is not a workload; write kind/name with kind one of %s, e.g. deployment/checkout", s, strings.Join(workloadKinds, ", "))
+			} else {
+				k.Workload = s
+			}
+		}
+	}
+	if len(k.Namespaces) == 0 && k.Selector == "" && k.Workload == "" && len(o.keys) == 0 {
+		w.addf(at, "name namespaces, a selector or a workload; an empty kubernetes would take every opted-in pod of the fleet")
+	}
+	return k
+}
+
+// workloadKinds are the owners a pod's workload label can name (worker/targets).
+var workloadKinds = []string{"deployment", "statefulset", "daemonset", "replicaset", "job", "pod"}
+
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+
+// checkPodUnits refuses what a run of pods cannot do yet, and {{target}} without pods.
+func (w *walker) checkPodUnits(e *Experiment, at loc) {
+	pods := e.GetTargets().GetKubernetes() != nil
+	for _, m := range e.GetHypothesis().GetMetrics() {
+		if !pods && UsesTarget(m.GetSource().GetProbe()) {
+			w.addf(at, "metric %s's probe uses %s, which stands for a pod's address; it needs targets.kubernetes", m.GetName(), TargetPlaceholder)
+		}
+		if pods && m.GetSource().GetPrometheus() != nil {
+			w.addf(at, "metric %s reads Prometheus, whose series Murphy maps to workers' hosts, not pods; with targets.kubernetes use a probe (at %s, each pod's address)", m.GetName(), TargetPlaceholder)
+		}
+	}
+	if !pods {
+		return
+	}
+	if len(e.Rollbacks) > 0 {
+		w.addf(at, "rollbacks run on workers, not pods: a run of pods cannot have them yet")
+	}
+	if len(e.Escalate) > 0 {
+		w.addf(at, "escalate widens over hosts, data centres and regions: a run of pods cannot escalate yet")
+	}
 }
 
 // groupSize also returns where the count sits, for the blast radius check.

@@ -430,8 +430,20 @@ func keyLoc(n *yaml.Node, at loc, key string) loc {
 // workers share a host. The worker substitutes it.
 const ProxyPlaceholder = "{{proxy}}"
 
+// TargetPlaceholder in a probe's URL or address stands for the address (IP) of the unit
+// being probed, when the units are pods: the node's worker probes each of its pods there.
+const TargetPlaceholder = "{{target}}"
+
+// UsesTarget reports whether p's URL or address holds TargetPlaceholder.
+func UsesTarget(p *murphyv1.Probe) bool {
+	return strings.Contains(p.GetHttp().GetUrl()+p.GetTcp().GetAddress()+p.GetGrpc().GetAddress(), TargetPlaceholder)
+}
+
+// placeholders stand in for what the worker substitutes, so the rest can be checked.
+var placeholders = strings.NewReplacer(ProxyPlaceholder, "proxy.invalid:1", TargetPlaceholder, "target.invalid")
+
 func checkURL(s string) string {
-	u, err := url.Parse(strings.ReplaceAll(s, ProxyPlaceholder, "proxy.invalid:1"))
+	u, err := url.Parse(placeholders.Replace(s))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -450,7 +462,7 @@ func checkURL(s string) string {
 
 // checkAddress checks a tcp or grpc probe's host:port.
 func checkAddress(s string) string {
-	host, port, err := net.SplitHostPort(strings.ReplaceAll(s, ProxyPlaceholder, "proxy.invalid:1"))
+	host, port, err := net.SplitHostPort(placeholders.Replace(s))
 	if err != nil {
 		return fmt.Sprintf("invalid address %q: must be host:port, e.g. 127.0.0.1:8080 or %s", s, ProxyPlaceholder)
 	}

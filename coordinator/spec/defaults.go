@@ -48,6 +48,11 @@ func applyDefaults(e *Experiment) {
 	}
 	if t.Stratify == nil {
 		t.Stratify = DefaultStratify()
+		// Pods of one node share its faults' side effects and its noise: each node's
+		// pods are split between the groups, as each zone's are.
+		if t.Kubernetes != nil {
+			t.Stratify = append(t.Stratify, "node")
+		}
 	}
 	if t.BlastRadius == nil {
 		t.BlastRadius = &BlastRadius{}

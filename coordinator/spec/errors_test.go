@@ -82,7 +82,7 @@ hypothesis: {metrics: [{name: lat, source: {probe: {http: {url: "http://127.0.0.
 steps: [{fault: http.delay, params: {delay: 200ms}, duration: 30s}]
 `, []string{
 			`exp.yaml:5: targets.experimnt: unknown field; did you mean "experiment"?`,
-			`exp.yaml:6: targets.colour: unknown field; valid fields are selector, experiment, control, stratify, blastRadius, seed, onConflict`,
+			`exp.yaml:6: targets.colour: unknown field; valid fields are selector, experiment, control, stratify, blastRadius, seed, onConflict, kubernetes`,
 		}},
 		{"wrong types", `apiVersion: murphy/v1
 name: demo

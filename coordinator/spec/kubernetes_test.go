@@ -48,3 +48,65 @@ func TestKubernetesExample(t *testing.T) {
 		}
 	}
 }
+
+// TestKubernetesTargets: targets.kubernetes makes pods the units: the worker selector
+// becomes optional, node joins the default strata, {{target}} is accepted in probes only
+// with pods, and what a run of pods cannot do yet is refused by name.
+func TestKubernetesTargets(t *testing.T) {
+	const base = `apiVersion: murphy/v1
+name: pods
+targets:
+  kubernetes: {namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}
+  experiment: {count: 2}
+hypothesis:
+  metrics:
+    - name: latency
+      source: {probe: {http: {url: "http://{{target}}:8080/health"}, measure: latency}}
+      direction: increase
+      tolerance: {relative: 0.10}
+steps:
+  - fault: process.kill
+    params: {name: checkout}
+    duration: 30s
+`
+	e, err := Parse([]byte(base), "pods.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := e.Targets.Kubernetes
+	if k == nil || k.Selector != "app=checkout" || k.Workload != "deployment/checkout" || len(k.Namespaces) != 1 || k.Namespaces[0] != "shop" {
+		t.Errorf("kubernetes targets %v", k)
+	}
+	if got := strings.Join(e.Targets.Stratify, ","); got != "region,datacenter,node" {
+		t.Errorf("default strata %q, want region,datacenter,node", got)
+	}
+	if len(e.Targets.Selector) != 0 || e.Targets.Match != "" {
+		t.Errorf("a worker selector appeared: %v %q", e.Targets.Selector, e.Targets.Match)
+	}
+
+	for _, tc := range []struct{ from, to, want string }{
+		{`{namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}`, `{namespaces: [Shop]}`, `"Shop" is not a namespace name`},
+		{`{namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}`, `{workload: checkout}`, `"checkout" is not a workload`},
+		{`{namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}`, `{selector: "app in ("}`, `selector`},
+		{`{namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}`, `{}`, `an empty kubernetes would take every opted-in pod`},
+		{`{namespaces: [shop], selector: "app=checkout", workload: deployment/checkout}`, `{namespaces: [shop], nodes: [a]}`, `nodes`},
+		{"  kubernetes: {namespaces: [shop], selector: \"app=checkout\", workload: deployment/checkout}\n", "  selector: {service: checkout}\n", `uses {{target}}, which stands for a pod's address; it needs targets.kubernetes`},
+		{"steps:", "escalate: [host, datacenter]\nsteps:", "a run of pods cannot escalate yet"},
+		{"steps:", "rollbacks:\n  - action: exec\n    params: {command: [\"true\"]}\nsteps:", "a run of pods cannot have them yet"},
+		{`{probe: {http: {url: "http://{{target}}:8080/health"}, measure: latency}}`, `{prometheus: {query: "up"}}`, "with targets.kubernetes use a probe"},
+	} {
+		bad := strings.Replace(base, tc.from, tc.to, 1)
+		if bad == base {
+			t.Fatalf("%q is not in the base spec", tc.from)
+		}
+		if _, err := Parse([]byte(bad), "pods.yaml", Options{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.to, err, tc.want)
+		}
+	}
+
+	// A worker selector still narrows the workers whose pods may take part.
+	both := strings.Replace(base, "  kubernetes:", "  selector: {region: eu}\n  kubernetes:", 1)
+	if e, err := Parse([]byte(both), "pods.yaml", Options{}); err != nil || e.Targets.Selector["region"] != "eu" {
+		t.Errorf("worker selector with pods: %v %v", err, e.GetTargets().GetSelector())
+	}
+}

@@ -10,28 +10,29 @@ const APIVersion = "murphy/v1"
 // those messages, the cluster commits them as they are and workers receive their probes
 // and faults unchanged. The names below are the spec's own words for them.
 type (
-	Experiment       = murphyv1.Experiment
-	Origin           = murphyv1.SpecOrigin
-	Targets          = murphyv1.Targets
-	GroupSize        = murphyv1.GroupSize
-	BlastRadius      = murphyv1.BlastRadius
-	Hypothesis       = murphyv1.Hypothesis
-	Metric           = murphyv1.Metric
-	MetricSource     = murphyv1.MetricSource
-	ProbeSource      = murphyv1.Probe
-	HTTPProbe        = murphyv1.HTTPProbe
-	TCPProbe         = murphyv1.TCPProbe
-	GRPCProbe        = murphyv1.GRPCHealthProbe
-	CommandProbe     = murphyv1.CommandProbe
-	KubernetesProbe  = murphyv1.KubernetesProbe
-	JSONPathCheck    = murphyv1.JSONPathCheck
-	PrometheusSource = murphyv1.PrometheusSource
-	Tolerance        = murphyv1.Tolerance
-	CTKTolerance     = murphyv1.CTKTolerance
-	AbortCondition   = murphyv1.AbortCondition
-	Step             = murphyv1.Step
-	Schedule         = murphyv1.ScheduleSpec
-	Window           = murphyv1.Window
+	Experiment        = murphyv1.Experiment
+	Origin            = murphyv1.SpecOrigin
+	Targets           = murphyv1.Targets
+	KubernetesTargets = murphyv1.KubernetesTargets
+	GroupSize         = murphyv1.GroupSize
+	BlastRadius       = murphyv1.BlastRadius
+	Hypothesis        = murphyv1.Hypothesis
+	Metric            = murphyv1.Metric
+	MetricSource      = murphyv1.MetricSource
+	ProbeSource       = murphyv1.Probe
+	HTTPProbe         = murphyv1.HTTPProbe
+	TCPProbe          = murphyv1.TCPProbe
+	GRPCProbe         = murphyv1.GRPCHealthProbe
+	CommandProbe      = murphyv1.CommandProbe
+	KubernetesProbe   = murphyv1.KubernetesProbe
+	JSONPathCheck     = murphyv1.JSONPathCheck
+	PrometheusSource  = murphyv1.PrometheusSource
+	Tolerance         = murphyv1.Tolerance
+	CTKTolerance      = murphyv1.CTKTolerance
+	AbortCondition    = murphyv1.AbortCondition
+	Step              = murphyv1.Step
+	Schedule          = murphyv1.ScheduleSpec
+	Window            = murphyv1.Window
 )
 
 // Format is the syntax a spec was written in.

@@ -290,7 +290,7 @@ func (h *Handler) runs(w http.ResponseWriter, r *http.Request) {
 		}
 		var regions []string
 		for _, id := range append(slices.Clone(run.Groups.GetExperiment()), run.Groups.GetControl()...) {
-			if rg := region[id]; rg != "" && !slices.Contains(regions, rg) {
+			if rg := region[fsm.WorkerOf(run.Groups, id)]; rg != "" && !slices.Contains(regions, rg) {
 				regions = append(regions, rg)
 			}
 		}
@@ -426,7 +426,8 @@ func BuildRunView(run *murphyv1.Run, sums *murphyv1.RunSummaries, workers map[st
 	// Groups by region and data centre.
 	idx := map[[2]string]*GroupRow{}
 	add := func(id string, exp bool) {
-		l := workers[id].GetLabels()
+		// A pod is where its node's worker is.
+		l := workers[fsm.WorkerOf(run.Groups, id)].GetLabels()
 		k := [2]string{l["region"], l["datacenter"]}
 		g := idx[k]
 		if g == nil {
@@ -940,7 +941,7 @@ func (h *Handler) workers(w http.ResponseWriter, r *http.Request) {
 	p := workersPage{Page: h.chrome(r, "Workers", "workers"), Counts: map[string]int{}}
 	inRun := map[string]string{}
 	for _, r := range h.cfg.FSM.ActiveRuns() {
-		for _, id := range append(slices.Clone(r.Groups.GetExperiment()), r.Groups.GetControl()...) {
+		for _, id := range fsm.GroupWorkers(r.Groups) {
 			inRun[id] = r.Id
 		}
 	}

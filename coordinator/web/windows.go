@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -31,7 +32,7 @@ func FaultWindows(run *murphyv1.Run, workers map[string]*murphyv1.Worker) (rows 
 			if w.InjectedAt != nil {
 				r.Injected = w.InjectedAt.AsTime().UTC().Format("15:04:05.000Z")
 			}
-			lost := workers[w.WorkerId].GetState() == murphyv1.WorkerState_WORKER_STATE_LOST
+			lost := workers[fsm.WorkerOf(run.GetGroups(), w.WorkerId)].GetState() == murphyv1.WorkerState_WORKER_STATE_LOST
 			switch {
 			case w.RevertedAt != nil:
 				r.Reverted = w.RevertedAt.AsTime().UTC().Format("15:04:05.000Z")
