@@ -130,6 +130,7 @@ func (w *walker) targets(n *yaml.Node, at loc) *Targets {
 	}
 	if v, l := o.get("kubernetes"); v != nil {
 		t.Kubernetes = w.kubernetesTargets(v, l)
+		w.pods = true
 	}
 	before := len(w.problems)
 	if v, l := o.get("selector"); v == nil {

@@ -142,7 +142,21 @@ func (w *walker) steps(n *yaml.Node, at loc, opts Options) []*Step {
 			if params == nil {
 				params = map[string]string{}
 			}
-			if err := opts.ValidateFault(f.Kind, params); err != nil {
+			if _, set := params["pod"]; set && w.pods {
+				w.addf(pl, "pod is set by Murphy, to each pod of targets.kubernetes in turn; leave it out")
+			} else if w.pods {
+				// Each pod's assignment carries its own pod (runner.unitFault): a kind that
+				// cannot take one cannot act on a pod.
+				params["pod"] = "namespace/pod"
+				var pe *ParamError
+				switch err := opts.ValidateFault(f.Kind, params); {
+				case err == nil:
+				case errors.As(err, &pe) && pe.Param != "pod":
+					w.faultProblem(err, o, fl, pl) // about the step's own params
+				default:
+					w.addf(fl, "%s cannot act on a pod of targets.kubernetes: %v", f.Kind, err)
+				}
+			} else if err := opts.ValidateFault(f.Kind, params); err != nil {
 				w.faultProblem(err, o, fl, pl)
 			}
 		}

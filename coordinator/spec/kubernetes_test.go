@@ -110,3 +110,41 @@ steps:
 		t.Errorf("worker selector with pods: %v %v", err, e.GetTargets().GetSelector())
 	}
 }
+
+// TestKubernetesTargetSteps: with pods as units, every step must be a kind that takes a
+// pod, and the pod is Murphy's to set.
+func TestKubernetesTargetSteps(t *testing.T) {
+	const base = `apiVersion: murphy/v1
+name: pods
+targets:
+  kubernetes: {workload: deployment/checkout}
+  experiment: {count: 1}
+hypothesis:
+  metrics:
+    - name: up
+      source: {probe: {tcp: {address: "{{target}}:8080"}, measure: success}}
+      direction: decrease
+      tolerance: {absolute: 0.1}
+steps:
+  - fault: STEP
+    duration: 10s
+`
+	opts := Options{ValidateFault: catalogue.Validate, FaultIsInstant: catalogue.IsInstant}
+	for _, tc := range []struct{ step, want string }{
+		{"process.kill\n    params: {name: checkout}", ""},
+		{"network.delay\n    params: {delay: 50ms, interface: eth0}", ""},
+		{"network.delay\n    params: {delay: 50ms}", "params.interface is required"},
+		{"stress.cpu", ""},
+		{"container.pause\n    params: {container: app}", ""},
+		{"container.stop\n    params: {name: web}", "container.stop cannot act on a pod of targets.kubernetes"},
+		{"process.kill\n    params: {name: checkout, pod: shop/x}", "pod is set by Murphy"},
+	} {
+		_, err := Parse([]byte(strings.Replace(base, "STEP", tc.step, 1)), "pods.yaml", opts)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.step, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.step, err, tc.want)
+		}
+	}
+}

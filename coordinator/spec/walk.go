@@ -26,6 +26,8 @@ type walker struct {
 	// metricNames are the hypothesis metric names seen so far, for
 	// checking abort conditions.
 	metricNames []string
+	// pods is set once targets.kubernetes is read: every step then acts on pods.
+	pods bool
 }
 
 // loc is where a value sits: its field path, and the position of the key
