@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -209,4 +210,29 @@ func settled(t *testing.T, f *fakeCoord, run string, units ...string) {
 		defer func() { prev = cur }()
 		return cur == prev
 	})
+}
+
+// TestAgentHaltStopsEveryUnit: a halt stops the probes of every unit of the run, and the
+// StartProbes a new leader sends again afterwards does not start them again.
+func TestAgentHaltStopsEveryUnit(t *testing.T) {
+	port := twoPods(t)
+	f := startFake(t, "127.0.0.1:0")
+	startAgent(t, []string{f.addr}, nil)
+	web1 := &murphyv1.Target{Id: "pod/shop/web-1", Address: "127.0.0.2"}
+	web2 := &murphyv1.Target{Id: "pod/shop/web-2", Address: "127.0.0.3"}
+	f.push <- startUnits("r1", port, web1, web2)
+	eventually(t, "samples of both units", func() bool {
+		last := lastSeqs(f, "r1")
+		return last[[2]string{web1.Id, "up"}] >= 3 && last[[2]string{web2.Id, "up"}] >= 3
+	})
+	f.push <- &murphyv1.ConnectResponse{Msg: &murphyv1.ConnectResponse_Halt{Halt: &murphyv1.HaltOrder{RunId: "r1", Reason: "guardrail"}}}
+	f.await(t, "halt ack", func(m *murphyv1.ConnectRequest) bool { return m.GetHaltAck() != nil })
+	settled(t, f, "r1", web1.Id, web2.Id)
+	before := lastSeqs(f, "r1")
+	f.push <- startUnits("r1", port, web1, web2)
+	time.Sleep(10 * SampleFlushInterval)
+	if after := lastSeqs(f, "r1"); !maps.Equal(after, before) {
+		t.Fatalf("probes ran again after the halt: last sequence numbers %v, then %v", before, after)
+	}
+	checkNumbering(t, f, "r1")
 }
