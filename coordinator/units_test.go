@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker"
 )
@@ -175,6 +176,27 @@ func (w *nodeWorker) snapshot() (assigns []*murphyv1.Assign, probing map[string]
 	return slices.Clone(w.assigns), probing, w.halts
 }
 
+// checkoutPods names n checkout pods on a node, prefix a or b, addressed 10.<net>.0.i+1.
+func checkoutPods(node, prefix string, net, n int) []*murphyv1.Target {
+	var out []*murphyv1.Target
+	for i := range n {
+		out = append(out, podTarget(node, "r1", fmt.Sprintf("checkout-%s%d", prefix, i), fmt.Sprintf("10.%d.0.%d", net, i+1)))
+	}
+	return out
+}
+
+// waitTargets waits until the leader's registrations name n targets in all.
+func waitTargets(t *testing.T, s *coordinator.Server, n int) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, fmt.Sprintf("%d pods registered", n), func() bool {
+		got := 0
+		for _, w := range s.FSM().Workers() {
+			got += len(w.Targets)
+		}
+		return got == n
+	})
+}
+
 const podSpec = `apiVersion: murphy/v1
 name: pods
 targets:
@@ -203,11 +225,7 @@ steps:
 func TestPodsAsUnits(t *testing.T) {
 	c := startCluster(t, 3)
 	leader, follower := c.nodes[c.leader()], c.nodes[c.follower()]
-	var aPods, bPods []*murphyv1.Target
-	for i := range 3 {
-		aPods = append(aPods, podTarget("node-a", "r1", fmt.Sprintf("checkout-a%d", i), fmt.Sprintf("10.1.0.%d", i+1)))
-		bPods = append(bPods, podTarget("node-b", "r1", fmt.Sprintf("checkout-b%d", i), fmt.Sprintf("10.2.0.%d", i+1)))
-	}
+	aPods, bPods := checkoutPods("node-a", "a", 1, 3), checkoutPods("node-b", "b", 2, 3)
 	// A pod of another workload and another namespace: offered, never selected.
 	other := podTarget("node-a", "r1", "cart-0", "10.1.0.9")
 	other.Labels["workload"] = "deployment/cart"
@@ -215,13 +233,7 @@ func TestPodsAsUnits(t *testing.T) {
 	elsewhere.Id, elsewhere.Labels["namespace"] = "pod/staging/checkout-x", "staging"
 	a := startNodeWorker(t, leader.GRPCAddr(), "node-a", "r1", append(slices.Clone(aPods), other)...)
 	b := startNodeWorker(t, follower.GRPCAddr(), "node-b", "r1", append(slices.Clone(bPods), elsewhere)...)
-	waitUntil(t, 10*time.Second, "both nodes' pods registered", func() bool {
-		n := 0
-		for _, w := range leader.FSM().Workers() {
-			n += len(w.Targets)
-		}
-		return n == 8
-	})
+	waitTargets(t, leader, 8)
 
 	id := submit(t, follower.GRPCAddr(), fmt.Sprintf(podSpec, "2s"))
 	run := waitPhase(t, c, id, 10*time.Second, murphyv1.RunPhase_RUN_PHASE_INJECTING)
@@ -376,20 +388,10 @@ func TestPodsAsUnits(t *testing.T) {
 func TestPodRunHalts(t *testing.T) {
 	c := startCluster(t, 3)
 	leader, follower := c.nodes[c.leader()], c.nodes[c.follower()]
-	var aPods, bPods []*murphyv1.Target
-	for i := range 4 {
-		aPods = append(aPods, podTarget("node-a", "r1", fmt.Sprintf("checkout-a%d", i), fmt.Sprintf("10.1.0.%d", i+1)))
-		bPods = append(bPods, podTarget("node-b", "r1", fmt.Sprintf("checkout-b%d", i), fmt.Sprintf("10.2.0.%d", i+1)))
-	}
+	aPods, bPods := checkoutPods("node-a", "a", 1, 4), checkoutPods("node-b", "b", 2, 4)
 	a := startNodeWorker(t, leader.GRPCAddr(), "node-a", "r1", aPods...)
 	b := startNodeWorker(t, follower.GRPCAddr(), "node-b", "r1", bPods...)
-	waitUntil(t, 10*time.Second, "both nodes' pods registered", func() bool {
-		n := 0
-		for _, w := range leader.FSM().Workers() {
-			n += len(w.Targets)
-		}
-		return n == 8
-	})
+	waitTargets(t, leader, 8)
 	spec := strings.Replace(fmt.Sprintf(podSpec, "30s"), "experiment: {count: 2}", "experiment: {count: 4}", 1)
 	id := submit(t, leader.GRPCAddr(), spec)
 	waitUntil(t, 15*time.Second, "four experimental pods injected", func() bool {
