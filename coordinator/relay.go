@@ -241,6 +241,9 @@ func (sess *relaySession) receive(stream murphyv1.ClusterService_RelayClient) {
 			if r != nil && f.Detach {
 				delete(sess.streams, f.Stream)
 			}
+			if r != nil && !f.Detach && f.Msg == nil {
+				r = nil // nothing for the worker
+			}
 			full := r != nil && !f.Detach && len(r.in) >= relayQueue
 			if r != nil && !f.Detach && !full {
 				r.in = append(r.in, f.Msg)
@@ -271,8 +274,12 @@ func (r *relayed) finish(err error) {
 	}
 }
 
-// send relays one of the worker's messages.
+// send relays one of the worker's messages; an error means it was not, and the caller
+// keeps it for the next leader.
 func (r *relayed) send(m *murphyv1.ConnectRequest) error {
+	if r.sess.ended() {
+		return errRelayEnded
+	}
 	if !r.sess.up.push(&murphyv1.RelayUp{Stream: r.id, Msg: m}) {
 		r.sess.fail(errRelayFull)
 		return errRelayFull
@@ -354,7 +361,7 @@ func (c *clusterService) Relay(stream murphyv1.ClusterService_RelayServer) error
 			}
 			return err
 		case <-ctx.Done():
-			return fail(errUnavailable, "coordinator %s: the relay's backlog is full", s.cfg.NodeID)
+			return fail(errUnavailable, "coordinator %s: the relay from %s ended (closed, or its backlog full)", s.cfg.NodeID, via)
 		case <-term:
 			return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
 		case <-s.stop:
@@ -394,7 +401,7 @@ func (rs *relayServer) receive(stream murphyv1.ClusterService_RelayServer) error
 				}
 			case hello != nil:
 				go rs.serve(f.Stream, hello)
-			case conn != nil:
+			case conn != nil && f.Msg != nil:
 				if b := f.Msg.GetSamples(); b != nil {
 					s.metrics.samplesIngested.Add(float64(len(b.Samples)))
 				}

@@ -311,7 +311,7 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 			return nil
 		case <-upReady:
 			for _, m := range up.take() {
-				if err := ws.relayed(up, m, &welcomed); err != nil {
+				if err := ws.fromLeader(up, m, &welcomed); err != nil {
 					return err
 				}
 			}
@@ -332,9 +332,9 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 	}
 }
 
-// relayed passes one of the leader's messages to the worker, keeping what this node must
+// fromLeader passes one of the leader's messages to the worker, keeping what this node must
 // know of it: the first welcome releases the reports held for the leader.
-func (ws *workerStream) relayed(up *relayed, m *murphyv1.ConnectResponse, welcomed *bool) error {
+func (ws *workerStream) fromLeader(up *relayed, m *murphyv1.ConnectResponse, welcomed *bool) error {
 	s, conn := ws.s, ws.conn
 	switch msg := m.Msg.(type) {
 	case *murphyv1.ConnectResponse_Welcome:
