@@ -213,15 +213,12 @@ func (e *experimentService) poolShortfall(sp *spec.Experiment) string {
 	if err != nil {
 		return err.Error()
 	}
-	var cands []scheduler.Candidate
-	for _, w := range e.s.fsm.Workers() {
-		if w.State != murphyv1.WorkerState_WORKER_STATE_LOST {
-			cands = append(cands, scheduler.Candidate{ID: w.Id, Labels: w.Labels})
-		}
-	}
-	if _, err := scheduler.Split(targets, cands, 1); err != nil {
+	if _, err := scheduler.Split(runner.PlanTargets(targets), runner.Registered(e.s.fsm, sp), 1); err != nil {
 		pool := "the workers it targets"
-		if sp.Schedule.OptedIn() {
+		switch {
+		case targets.GetKubernetes() != nil:
+			pool = "the opted-in pods it targets"
+		case sp.Schedule.OptedIn():
 			pool = "the opted-in workers it targets (label " + spec.OptInLabel + "=enabled)"
 		}
 		return fmt.Sprintf("schedule of %s: %s cannot form its groups: %v", sp.Name, pool, err)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/coordinator"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker"
 )
@@ -124,8 +125,8 @@ func (w *nodeWorker) receive() {
 	}
 }
 
-// beat heartbeats and, every 50 ms, sends a latency sample for each unit it probes: 10 ms,
-// or 60 ms while the unit holds a fault.
+// beat heartbeats and, every 50 ms, sends a latency sample for each unit it probes: about
+// 10 ms, or 50 ms while the unit holds a fault.
 func (w *nodeWorker) beat(ctx context.Context) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
@@ -142,10 +143,14 @@ func (w *nodeWorker) beat(ctx context.Context) {
 		var out []*murphyv1.Samples
 		for run, units := range w.probing {
 			for _, u := range units {
-				v := 0.010 + float64(n%3)*0.001
+				// Each pod has a level of its own, and the fault slows each by its own
+				// factor, so the pods' changes vary a little, as real ones do (identical
+				// changes leave the target-level interval undefined).
+				d := float64(u.Id[len(u.Id)-1] - '0')
+				v := 0.010*(1+0.02*d) + float64(n%3)*0.0001
 				for id := range w.active {
 					if strings.HasSuffix(id, "/"+u.Id) {
-						v += 0.050
+						v = 0.050*(1+0.05*d) + float64(n%3)*0.0001
 					}
 				}
 				key := run + "|" + u.Id
@@ -169,6 +174,27 @@ func (w *nodeWorker) snapshot() (assigns []*murphyv1.Assign, probing map[string]
 		probing[k] = v
 	}
 	return slices.Clone(w.assigns), probing, w.halts
+}
+
+// checkoutPods names n checkout pods on a node, prefix a or b, addressed 10.<net>.0.i+1.
+func checkoutPods(node, prefix string, net, n int) []*murphyv1.Target {
+	var out []*murphyv1.Target
+	for i := range n {
+		out = append(out, podTarget(node, "r1", fmt.Sprintf("checkout-%s%d", prefix, i), fmt.Sprintf("10.%d.0.%d", net, i+1)))
+	}
+	return out
+}
+
+// waitTargets waits until the leader's registrations name n targets in all.
+func waitTargets(t *testing.T, s *coordinator.Server, n int) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, fmt.Sprintf("%d pods registered", n), func() bool {
+		got := 0
+		for _, w := range s.FSM().Workers() {
+			got += len(w.Targets)
+		}
+		return got == n
+	})
 }
 
 const podSpec = `apiVersion: murphy/v1
@@ -199,11 +225,7 @@ steps:
 func TestPodsAsUnits(t *testing.T) {
 	c := startCluster(t, 3)
 	leader, follower := c.nodes[c.leader()], c.nodes[c.follower()]
-	var aPods, bPods []*murphyv1.Target
-	for i := range 3 {
-		aPods = append(aPods, podTarget("node-a", "r1", fmt.Sprintf("checkout-a%d", i), fmt.Sprintf("10.1.0.%d", i+1)))
-		bPods = append(bPods, podTarget("node-b", "r1", fmt.Sprintf("checkout-b%d", i), fmt.Sprintf("10.2.0.%d", i+1)))
-	}
+	aPods, bPods := checkoutPods("node-a", "a", 1, 3), checkoutPods("node-b", "b", 2, 3)
 	// A pod of another workload and another namespace: offered, never selected.
 	other := podTarget("node-a", "r1", "cart-0", "10.1.0.9")
 	other.Labels["workload"] = "deployment/cart"
@@ -211,13 +233,7 @@ func TestPodsAsUnits(t *testing.T) {
 	elsewhere.Id, elsewhere.Labels["namespace"] = "pod/staging/checkout-x", "staging"
 	a := startNodeWorker(t, leader.GRPCAddr(), "node-a", "r1", append(slices.Clone(aPods), other)...)
 	b := startNodeWorker(t, follower.GRPCAddr(), "node-b", "r1", append(slices.Clone(bPods), elsewhere)...)
-	waitUntil(t, 10*time.Second, "both nodes' pods registered", func() bool {
-		n := 0
-		for _, w := range leader.FSM().Workers() {
-			n += len(w.Targets)
-		}
-		return n == 8
-	})
+	waitTargets(t, leader, 8)
 
 	id := submit(t, follower.GRPCAddr(), fmt.Sprintf(podSpec, "2s"))
 	run := waitPhase(t, c, id, 10*time.Second, murphyv1.RunPhase_RUN_PHASE_INJECTING)
@@ -338,10 +354,10 @@ func TestPodsAsUnits(t *testing.T) {
 	}
 	v := run.Verdict
 	if v.GetOutcome() != murphyv1.VerdictOutcome_VERDICT_OUTCOME_REFUTED {
-		t.Fatalf("verdict %v, want refuted: the experimental pods were 60 ms slower", v)
+		t.Fatalf("verdict %v, want refuted: the experimental pods were 5x slower", v)
 	}
 	m := v.Metrics[0]
-	if m.ExperimentMedian > 0.09 || m.ExperimentMedian < 0.05 {
+	if m.ExperimentMedian > 0.09 || m.ExperimentMedian < 0.045 {
 		t.Errorf("experimental median %v: a foreign sample (99) or no fault reached it", m.ExperimentMedian)
 	}
 	// The verdict's units are the pods, each judged on its own worker's samples only.
@@ -372,20 +388,10 @@ func TestPodsAsUnits(t *testing.T) {
 func TestPodRunHalts(t *testing.T) {
 	c := startCluster(t, 3)
 	leader, follower := c.nodes[c.leader()], c.nodes[c.follower()]
-	var aPods, bPods []*murphyv1.Target
-	for i := range 4 {
-		aPods = append(aPods, podTarget("node-a", "r1", fmt.Sprintf("checkout-a%d", i), fmt.Sprintf("10.1.0.%d", i+1)))
-		bPods = append(bPods, podTarget("node-b", "r1", fmt.Sprintf("checkout-b%d", i), fmt.Sprintf("10.2.0.%d", i+1)))
-	}
+	aPods, bPods := checkoutPods("node-a", "a", 1, 4), checkoutPods("node-b", "b", 2, 4)
 	a := startNodeWorker(t, leader.GRPCAddr(), "node-a", "r1", aPods...)
 	b := startNodeWorker(t, follower.GRPCAddr(), "node-b", "r1", bPods...)
-	waitUntil(t, 10*time.Second, "both nodes' pods registered", func() bool {
-		n := 0
-		for _, w := range leader.FSM().Workers() {
-			n += len(w.Targets)
-		}
-		return n == 8
-	})
+	waitTargets(t, leader, 8)
 	spec := strings.Replace(fmt.Sprintf(podSpec, "30s"), "experiment: {count: 2}", "experiment: {count: 4}", 1)
 	id := submit(t, leader.GRPCAddr(), spec)
 	waitUntil(t, 15*time.Second, "four experimental pods injected", func() bool {

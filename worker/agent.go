@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -116,10 +117,50 @@ type activeFault struct {
 }
 
 type probeRun struct {
-	set     *probe.Set // nil once stopped
-	buf     *probe.Buffer
-	until   *time.Timer
+	probes []*murphyv1.Probe
+	units  map[string]*unitProbes // by unit ID; "" when the worker itself is the unit
+	until  *time.Timer
+	// stopped: by a halt or at until; a StartProbes sent again does not restart them.
+	stopped bool
 	expired bool // dropped once everything has been sent
+}
+
+// unitProbes are a run's probes for one of its units, and the samples they took. A unit
+// the run no longer names keeps its samples until StopProbes, as a stopped run does.
+type unitProbes struct {
+	unit *murphyv1.Target // nil for the worker itself
+	set  *probe.Set       // nil once stopped
+	buf  *probe.Buffer
+}
+
+// toStart returns, sorted, the units of want whose probes must start: new, stopped, or
+// at another address than their probes use.
+func (r *probeRun) toStart(want map[string]*murphyv1.Target) []string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if u := r.units[id]; u == nil || u.set == nil || u.unit.GetAddress() != want[id].GetAddress() {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// stopSets takes the running probe sets of r, to be stopped outside Agent.mu.
+func (r *probeRun) stopSets() []*probe.Set {
+	var out []*probe.Set
+	for _, u := range r.units {
+		if u.set != nil {
+			out = append(out, u.set)
+			u.set = nil
+		}
+	}
+	return out
+}
+
+func stopAll(sets []*probe.Set) {
+	for _, s := range sets {
+		s.Stop()
+	}
 }
 
 // New checks cfg, opens the journal and the proxies' listeners. Call Run, or Close if Run
@@ -875,47 +916,97 @@ func (a *Agent) stopRunProbes(run string) {
 	a.mu.Lock()
 	var stop []*probe.Set
 	for id, r := range a.runs {
-		if (run == "" || id == run) && r.set != nil {
-			stop = append(stop, r.set)
-			r.set = nil
+		if run == "" || id == run {
+			stop = append(stop, r.stopSets()...)
+			r.stopped = true
 		}
 	}
 	a.mu.Unlock()
-	for _, s := range stop {
-		s.Stop()
-	}
+	stopAll(stop)
 }
 
-// startProbes is idempotent per run: a repeat only moves the run's end.
+// startProbes starts a run's probes once per unit it names (once, for the worker itself,
+// when it names none). It is idempotent per run: a repeat moves the run's end, and
+// replaces the units: the probes of a unit it no longer names stop, those of a new unit
+// start, and a unit whose address moved is probed at the new one, its samples numbered on.
 func (a *Agent) startProbes(sp *murphyv1.StartProbes) error {
 	run := sp.GetRunId()
 	if run == "" {
 		return errors.New("start probes: empty run id")
 	}
+	want := map[string]*murphyv1.Target{}
+	for _, u := range sp.GetUnits() {
+		if u.GetId() == "" {
+			return fmt.Errorf("start probes of run %s: a unit with no id", run)
+		}
+		want[u.GetId()] = u
+	}
+	if len(want) == 0 {
+		want[""] = nil
+	}
+	proxy := ""
+	if len(a.proxies) > 0 {
+		proxy = a.proxies[0].Addr()
+	}
+	// Command probes run programs: they need the same local consent as the exec fault.
+	opts := probe.Options{Proxy: proxy, AllowCommands: a.cfg.Policy.Allows("exec") == nil, Kubernetes: a.kube}
+
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	r, ok := a.runs[run]
-	if !ok {
-		proxy := ""
-		if len(a.proxies) > 0 {
-			proxy = a.proxies[0].Addr()
-		}
-		buf := probe.NewBuffer(run, probe.DefaultLimit)
-		// Command probes run programs: they need the same local consent as the exec fault.
-		opts := probe.Options{Proxy: proxy, AllowCommands: a.cfg.Policy.Allows("exec") == nil, Kubernetes: a.kube}
-		kinds := probeKinds(sp.GetProbes())
-		set, err := probe.Start(sp.GetProbes(), opts, func(metric string, s *murphyv1.Sample) {
-			a.m.probeSample(kinds[metric], s)
-			if !buf.Add(metric, s) {
-				a.m.dropped.Inc()
+	r, known := a.runs[run]
+	probes := sp.GetProbes()
+	if known {
+		probes = r.probes // what a repeat says about them was said the first time
+	} else {
+		r = &probeRun{probes: probes, units: map[string]*unitProbes{}}
+	}
+	var stop []*probe.Set
+	var errs []error
+	started := 0
+	if !r.stopped { // else only until moves: a halt or the run's end stopped it for good
+		toStart := r.toStart(want)
+		// Checked for every unit before any starts, so probes that cannot run start
+		// nowhere and leave the run as it was.
+		for _, id := range toStart {
+			o := opts
+			o.Unit = want[id]
+			if err := probe.Validate(probes, o); err != nil {
+				a.mu.Unlock()
+				return fmt.Errorf("start probes of run %s: %w", run, err)
 			}
-		})
-		if err != nil {
-			return fmt.Errorf("start probes of run %s: %w", run, err)
 		}
-		r = &probeRun{set: set, buf: buf}
+		for id, u := range r.units {
+			if _, ok := want[id]; !ok && u.set != nil {
+				stop = append(stop, u.set)
+				u.set = nil
+			}
+		}
+		for _, id := range toStart {
+			u := r.units[id]
+			if u == nil {
+				u = &unitProbes{buf: probe.NewUnitBuffer(run, id, probe.DefaultLimit)}
+				r.units[id] = u
+			}
+			if u.set != nil {
+				// Stopped here, not later: the new probes number on from its last sample.
+				u.set.Stop()
+				u.set = nil
+			}
+			u.unit = want[id]
+			o := opts
+			o.Unit = u.unit
+			if err := a.startUnit(u, probes, o); err != nil {
+				errs = append(errs, fmt.Errorf("unit %q: %w", id, err))
+				continue
+			}
+			started++
+		}
+	}
+	if !known {
+		if started == 0 {
+			a.mu.Unlock()
+			return fmt.Errorf("start probes of run %s: %w", run, errors.Join(errs...))
+		}
 		a.runs[run] = r
-		a.log.Info("probes started", "run_id", run, "probes", len(sp.GetProbes()))
 	}
 	if u := sp.GetUntil(); u != nil {
 		if r.until != nil {
@@ -924,6 +1015,35 @@ func (a *Agent) startProbes(sp *murphyv1.StartProbes) error {
 		r.expired = false
 		r.until = time.AfterFunc(time.Until(u.AsTime()), func() { a.expireRun(run) })
 	}
+	a.mu.Unlock()
+	stopAll(stop)
+	if started > 0 || len(stop) > 0 {
+		a.log.Info("probes started", "run_id", run, "probes", len(probes), "units", len(sp.GetUnits()),
+			"units_started", started, "units_stopped", len(stop))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("start probes of run %s: %w", run, errors.Join(errs...))
+	}
+	return nil
+}
+
+// startUnit starts probes for one unit into its buffer, numbering each metric's samples
+// after the last the buffer holds (none, the first time).
+func (a *Agent) startUnit(u *unitProbes, probes []*murphyv1.Probe, opts probe.Options) error {
+	kinds := probeKinds(probes)
+	base := u.buf.LastSeqs()
+	buf := u.buf
+	set, err := probe.Start(probes, opts, func(metric string, s *murphyv1.Sample) {
+		s.Seq += base[metric]
+		a.m.probeSample(kinds[metric], s)
+		if !buf.Add(metric, s) {
+			a.m.dropped.Inc()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	u.set = set
 	return nil
 }
 
@@ -932,14 +1052,13 @@ func (a *Agent) startProbes(sp *murphyv1.StartProbes) error {
 func (a *Agent) expireRun(run string) {
 	a.mu.Lock()
 	r, ok := a.runs[run]
-	var set *probe.Set
+	var stop []*probe.Set
 	if ok {
-		set, r.set, r.expired = r.set, nil, true
+		stop = r.stopSets()
+		r.stopped, r.expired = true, true
 	}
 	a.mu.Unlock()
-	if set != nil {
-		set.Stop()
-	}
+	stopAll(stop)
 	a.log.Info("probes expired", "run_id", run)
 }
 
@@ -947,6 +1066,10 @@ func (a *Agent) stopProbes(run string) {
 	a.mu.Lock()
 	r, ok := a.runs[run]
 	delete(a.runs, run)
+	var stop []*probe.Set
+	if ok {
+		stop = r.stopSets()
+	}
 	a.mu.Unlock()
 	if !ok {
 		return
@@ -954,9 +1077,7 @@ func (a *Agent) stopProbes(run string) {
 	if r.until != nil {
 		r.until.Stop()
 	}
-	if r.set != nil {
-		r.set.Stop()
-	}
+	stopAll(stop)
 	a.log.Info("probes stopped", "run_id", run)
 }
 
@@ -1026,9 +1147,7 @@ func (a *Agent) shutdown() {
 		if r.until != nil {
 			r.until.Stop()
 		}
-		if r.set != nil {
-			r.set.Stop()
-		}
+		stopAll(r.stopSets())
 	}
 	a.log.Info("worker stopped", "reverted", len(sts))
 }

@@ -245,7 +245,9 @@ func (a *Agent) replay() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.runs {
-		r.buf.Rewind()
+		for _, u := range r.units {
+			u.buf.Rewind()
+		}
 	}
 }
 
@@ -349,8 +351,10 @@ func (a *Agent) flushSamples(send func(*murphyv1.ConnectRequest) error) error {
 	a.mu.Lock()
 	var batches []*murphyv1.Samples
 	for id, r := range a.runs {
-		batches = append(batches, r.buf.Next(SampleBatch)...)
-		if r.expired && r.set == nil {
+		for _, u := range r.units {
+			batches = append(batches, u.buf.Next(SampleBatch)...)
+		}
+		if r.expired {
 			delete(a.runs, id) // everything it held is now on its way
 		}
 	}

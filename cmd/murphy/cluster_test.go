@@ -37,3 +37,20 @@ func TestPrintTargets(t *testing.T) {
 		t.Errorf("row 2 %q", lines[2])
 	}
 }
+
+// TestUnitsText: a run of workers lists workers; a run of pods lists each pod with the
+// worker that acts on it.
+func TestUnitsText(t *testing.T) {
+	for _, tc := range []struct {
+		g    *murphyv1.Groups
+		want string
+	}{
+		{&murphyv1.Groups{Experiment: []string{"w1", "w2"}}, "2 workers: w1, w2"},
+		{&murphyv1.Groups{Experiment: []string{"pod/shop/a", "pod/shop/b"}, Workers: map[string]string{"pod/shop/a": "node-a", "pod/shop/b": "node-b"}},
+			"2 pods: pod/shop/a (on node-a), pod/shop/b (on node-b)"},
+	} {
+		if got := unitsText(tc.g, tc.g.Experiment); got != tc.want {
+			t.Errorf("unitsText = %q, want %q", got, tc.want)
+		}
+	}
+}

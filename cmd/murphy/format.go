@@ -30,8 +30,8 @@ func printRun(w io.Writer, r *murphyv1.Run) {
 	fmt.Fprintf(w, "Phase       %s since %s\n", fsm.PhaseName(r.Phase), ts(r.PhaseSince))
 	fmt.Fprintf(w, "Submitted   %s by %s\n", ts(r.CreatedAt), r.SubmittedBy)
 	if g := r.Groups; g != nil {
-		fmt.Fprintf(w, "Experiment  %d workers: %s\n", len(g.Experiment), strings.Join(g.Experiment, ", "))
-		fmt.Fprintf(w, "Control     %d workers: %s\n", len(g.Control), strings.Join(g.Control, ", "))
+		fmt.Fprintf(w, "Experiment  %s\n", unitsText(g, g.Experiment))
+		fmt.Fprintf(w, "Control     %s\n", unitsText(g, g.Control))
 		fmt.Fprintf(w, "Seed        %d\n", g.Seed)
 	}
 	for i, wv := range r.Waves {
@@ -192,9 +192,20 @@ func printHalt(w io.Writer, r *murphyv1.Run) {
 		}
 	}
 	web.HaltHostsText(w, web.HaltHosts(r), "  ")
-	members := len(r.Groups.GetExperiment()) + len(r.Groups.GetControl())
-	fmt.Fprintf(w, "  reverted on %d of %d workers\n", len(h.Reverts), members)
+	fmt.Fprintf(w, "  reverted on %d of %d workers\n", len(h.Reverts), len(fsm.GroupWorkers(r.Groups)))
 	for _, rv := range h.Reverts {
 		fmt.Fprintf(w, "    %s after %s (%s)\n", rv.WorkerId, rv.At.AsTime().Sub(h.At.AsTime()).Round(time.Millisecond), strings.ToLower(strings.TrimPrefix(rv.Cause.String(), "REVERT_CAUSE_")))
 	}
+}
+
+// unitsText lists a group's units: workers, or pods with the worker of each.
+func unitsText(g *murphyv1.Groups, units []string) string {
+	if len(g.GetWorkers()) == 0 {
+		return fmt.Sprintf("%d workers: %s", len(units), strings.Join(units, ", "))
+	}
+	out := make([]string, len(units))
+	for i, u := range units {
+		out[i] = fmt.Sprintf("%s (on %s)", u, fsm.WorkerOf(g, u))
+	}
+	return fmt.Sprintf("%d pods: %s", len(units), strings.Join(out, ", "))
 }

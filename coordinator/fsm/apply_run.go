@@ -69,6 +69,9 @@ func (f *FSM) applyStartRun(cmd *murphyv1.Command, c *murphyv1.StartRun) (Change
 	if len(c.GetGroups().GetExperiment()) == 0 {
 		return ch, fmt.Errorf("%w: run %q has an empty experimental group", ErrInvalid, c.RunId)
 	}
+	if err := checkUnitWorkers(c.GetGroups()); err != nil {
+		return ch, fmt.Errorf("%w: run %q: %v", ErrInvalid, c.RunId, err)
+	}
 	r.Groups = proto.CloneOf(c.Groups)
 	r.Phase = murphyv1.RunPhase_RUN_PHASE_BASELINE
 	r.PhaseSince = cmd.At

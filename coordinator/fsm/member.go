@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -48,6 +49,22 @@ func UnitOf(g *murphyv1.Groups, worker, assignment string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// checkUnitWorkers refuses groups of pods where a unit has no worker: every message
+// about it would go to a worker named after the pod.
+func checkUnitWorkers(g *murphyv1.Groups) error {
+	if len(g.GetWorkers()) == 0 {
+		return nil
+	}
+	for _, ids := range [][]string{g.GetExperiment(), g.GetControl()} {
+		for _, u := range ids {
+			if g.GetWorkers()[u] == "" {
+				return fmt.Errorf("unit %q has no worker recorded", u)
+			}
+		}
+	}
+	return nil
 }
 
 func inGroups(g *murphyv1.Groups, unit string) bool {

@@ -359,7 +359,9 @@ func RunSpec(sp *spec.Experiment) (*spec.Experiment, error) {
 // unless the schedule opts out.
 func RunTargets(sp *spec.Experiment) (*spec.Targets, error) {
 	t := proto.Clone(sp.Targets).(*spec.Targets)
-	if sp.Schedule == nil || !sp.Schedule.OptedIn() {
+	// Pods are offered only when they opted in themselves (worker/targets): the node's
+	// worker need not carry the label too.
+	if sp.Schedule == nil || !sp.Schedule.OptedIn() || t.Kubernetes != nil {
 		return t, nil
 	}
 	if t.Match != "" {

@@ -134,6 +134,12 @@ func Candidates(f *fsm.FSM, fl *fleet.Fleet, sp *spec.Experiment, busy map[strin
 	return poolOf(f, fl, sp, busy, false).Candidates
 }
 
+// Registered lists sp's units on every registered worker not declared lost, connected
+// or not: what a schedule's runs can count on.
+func Registered(f *fsm.FSM, sp *spec.Experiment) []scheduler.Candidate {
+	return poolOf(f, nil, sp, nil, true).Candidates
+}
+
 // groupsOf records plan's groups with, for pods, the worker and address of each unit.
 func (p Pool) groupsOf(plan scheduler.Plan) *murphyv1.Groups {
 	g := &murphyv1.Groups{Control: plan.Control, Experiment: plan.Experiment, Seed: plan.Seed}

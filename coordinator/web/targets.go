@@ -68,6 +68,24 @@ type Hosts struct {
 	Proportion bool
 	// Recoveries: the rows list each host's recovery times (a time_to_recover metric).
 	Recoveries bool
+	// Noun names the units: "host", or "pod" for a run of pods.
+	Noun string
+}
+
+// Heading is the units' column heading: "Host" or "Pod".
+func (h *Hosts) Heading() string { return strings.ToUpper(h.Noun[:1]) + h.Noun[1:] }
+
+// unitNoun is "pod" when every unit is a pod, "host" otherwise.
+func unitNoun(ts []*murphyv1.TargetSummary) string {
+	for _, t := range ts {
+		if !strings.HasPrefix(t.Id, "pod/") {
+			return "host"
+		}
+	}
+	if len(ts) == 0 {
+		return "host"
+	}
+	return "pod"
 }
 
 // BeyondText is "beyond the tolerance on their own: w3, w5", or empty.
@@ -494,9 +512,11 @@ func NewHosts(m *murphyv1.MetricVerdict, confidence float64) *Hosts {
 	tol, rel, ok := tolerance(m.Tolerance)
 	levels := m.Method == "target-levels-welch"
 	g := hostGeometry{Log: m.Scale == "log", Levels: levels, Proportion: proportion, Tol: tol, Relative: rel, HasTol: ok, Direction: m.Direction}
+	noun := unitNoun(m.Targets)
 	h := &Hosts{
 		Name:       m.Name,
-		Count:      fmt.Sprintf("%d vs %d hosts (experiment vs control)", m.TargetsExperiment, m.TargetsControl),
+		Noun:       noun,
+		Count:      fmt.Sprintf("%d vs %d %ss (experiment vs control)", m.TargetsExperiment, m.TargetsControl, noun),
 		Method:     words(methodWords, m.Method),
 		Scale:      scaleWords(m.Scale, proportion),
 		Tolerance:  toleranceWords(m.Tolerance, rel, ok, m.Direction, proportion),
@@ -644,9 +664,11 @@ func haltHosts(hr *murphyv1.HaltRecord, guard haltGuard) *Hosts {
 	if g.Log {
 		scale = "log"
 	}
+	noun := unitNoun(hr.Targets)
 	h := &Hosts{
 		Name:       hr.Metric,
-		Count:      fmt.Sprintf("%d vs %d hosts (experiment vs control)", ne, nc),
+		Noun:       noun,
+		Count:      fmt.Sprintf("%d vs %d %ss (experiment vs control)", ne, nc, noun),
 		Scale:      scaleWords(scale, guard.Proportion),
 		Tolerance:  toleranceWords(guard.Tolerance, rel, ok, guard.Direction, guard.Proportion),
 		Proportion: guard.Proportion,

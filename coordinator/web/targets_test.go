@@ -508,3 +508,20 @@ func TestHostRecoveries(t *testing.T) {
 		t.Error("a recoveries column for a metric with no outages")
 	}
 }
+
+// TestHostsOfPods: a verdict of a run of pods counts and heads its table in pods.
+func TestHostsOfPods(t *testing.T) {
+	m := &murphyv1.MetricVerdict{Name: "latency", Unit: UnitTarget, Scale: "log", TargetsControl: 1, TargetsExperiment: 1,
+		Targets: []*murphyv1.TargetSummary{
+			{Id: "pod/shop/a", Group: murphyv1.Group_GROUP_EXPERIMENT, Baseline: 0.01, Window: 0.05, Change: 4},
+			{Id: "pod/shop/b", Group: murphyv1.Group_GROUP_CONTROL, Baseline: 0.01, Window: 0.01},
+		}}
+	h := NewHosts(m, 0.95)
+	if h.Noun != "pod" || h.Heading() != "Pod" || !strings.Contains(h.Count, "1 vs 1 pods") {
+		t.Errorf("pods: noun %q heading %q count %q", h.Noun, h.Heading(), h.Count)
+	}
+	m.Targets[1].Id = "worker-1"
+	if h := NewHosts(m, 0.95); h.Noun != "host" || !strings.Contains(h.Count, "hosts") {
+		t.Errorf("mixed: noun %q count %q", h.Noun, h.Count)
+	}
+}

@@ -17,6 +17,7 @@ const DefaultLimit = 200_000
 // It is safe for concurrent use.
 type Buffer struct {
 	run   string
+	unit  string
 	limit int
 
 	mu      sync.Mutex
@@ -27,15 +28,20 @@ type Buffer struct {
 
 type series struct {
 	samples []*murphyv1.Sample
-	sent    int // samples[:sent] went out on the current stream
+	sent    int    // samples[:sent] went out on the current stream
+	last    uint64 // the highest sequence number added, kept or dropped
 }
 
 // NewBuffer returns a buffer for run holding at most limit samples (DefaultLimit if 0).
-func NewBuffer(run string, limit int) *Buffer {
+func NewBuffer(run string, limit int) *Buffer { return NewUnitBuffer(run, "", limit) }
+
+// NewUnitBuffer returns a buffer for the samples of one unit of run (a pod), which its
+// messages name; "" is the worker itself, as with NewBuffer.
+func NewUnitBuffer(run, unit string, limit int) *Buffer {
 	if limit <= 0 {
 		limit = DefaultLimit
 	}
-	return &Buffer{run: run, limit: limit, metrics: map[string]*series{}}
+	return &Buffer{run: run, unit: unit, limit: limit, metrics: map[string]*series{}}
 }
 
 // Add appends a sample. When the buffer is full it first forgets the oldest samples that
@@ -49,6 +55,7 @@ func (b *Buffer) Add(metric string, s *murphyv1.Sample) bool {
 		se = &series{}
 		b.metrics[metric] = se
 	}
+	se.last = max(se.last, s.GetSeq())
 	if b.total >= b.limit && !b.evict() {
 		b.dropped++
 		return false
@@ -92,9 +99,22 @@ func (b *Buffer) Next(batch int) []*murphyv1.Samples {
 		se := b.metrics[m]
 		for se.sent < len(se.samples) {
 			end := min(len(se.samples), se.sent+batch)
-			out = append(out, &murphyv1.Samples{RunId: b.run, Metric: m, Samples: slices.Clone(se.samples[se.sent:end])})
+			out = append(out, &murphyv1.Samples{RunId: b.run, Unit: b.unit, Metric: m, Samples: slices.Clone(se.samples[se.sent:end])})
 			se.sent = end
 		}
+	}
+	return out
+}
+
+// LastSeqs returns the highest sequence number added per metric, so that probes started
+// again into the buffer can number their samples after it: a coordinator drops a sample
+// whose number it already has.
+func (b *Buffer) LastSeqs() map[string]uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]uint64, len(b.metrics))
+	for m, se := range b.metrics {
+		out[m] = se.last
 	}
 	return out
 }

@@ -14,5 +14,7 @@
 // semantics (see jsonCheck). A failed check still yields a sample: Ok false
 // and the value its measure defines for failure (see the Measure constants), so a
 // service that stops answering shows up in the data instead of as a gap. Command probes
-// run only when Options.AllowCommands says the worker's operator allows them.
+// run only when Options.AllowCommands says the worker's operator allows them. With
+// Options.Unit a Set probes for one unit of a run (a pod): TargetPlaceholder in a URL or
+// address becomes the unit's address.
 package probe

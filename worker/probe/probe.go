@@ -57,6 +57,23 @@ var measures = map[string][]string{
 // their own proxy.
 const ProxyPlaceholder = "{{proxy}}"
 
+// TargetPlaceholder in a probe URL or tcp or grpc address is replaced by the address of
+// the run's unit the probe is for (a pod's IP; an IPv6 address in brackets, so that
+// "{{target}}:8080" stays host:port), so one probe checks each pod of a run from the
+// pod's own node. Command probes see the address and the unit's ID in the environment
+// instead, as MURPHY_TARGET and MURPHY_UNIT.
+const TargetPlaceholder = "{{target}}"
+
+// The environment variables that tell a command probe which unit it is for.
+const (
+	EnvTarget = "MURPHY_TARGET"
+	EnvUnit   = "MURPHY_UNIT"
+)
+
+// noAddress stands in for the address of a unit that has none, so the probe's syntax is
+// still checked; a probe that needs it then fails every check without sending anything.
+const noAddress = "unit-without-address.invalid"
+
 const (
 	defaultInterval = time.Second
 	minInterval     = 10 * time.Millisecond
@@ -84,6 +101,9 @@ type Options struct {
 	AllowCommands bool
 	// Kubernetes is the worker's API client; nil makes kubernetes probes invalid.
 	Kubernetes kubernetes.Interface
+	// Unit is the run's unit the probes are for when it is not the worker itself (a
+	// pod): its address replaces TargetPlaceholder. nil makes probes that use it invalid.
+	Unit *murphyv1.Target
 }
 
 // spec is one validated probe.
@@ -93,6 +113,9 @@ type spec struct {
 	measure  string
 	interval time.Duration
 	timeout  time.Duration
+	// unaddressed: the probe needs the unit's address and the unit has none, so every
+	// check fails at once.
+	unaddressed bool
 
 	// http
 	method    string
@@ -157,10 +180,10 @@ func compile(probes []*murphyv1.Probe, opts Options) ([]spec, error) {
 			err = s.compileHTTP(k.Http, opts)
 		case *murphyv1.Probe_Tcp:
 			s.kind = KindTCP
-			s.address, err = address(k.Tcp.GetAddress(), opts.Proxy)
+			err = s.compileAddress(k.Tcp.GetAddress(), opts)
 		case *murphyv1.Probe_Grpc:
 			s.kind = KindGRPC
-			s.address, err = address(k.Grpc.GetAddress(), opts.Proxy)
+			err = s.compileAddress(k.Grpc.GetAddress(), opts)
 			s.service = k.Grpc.GetService()
 		case *murphyv1.Probe_Command:
 			s.kind = KindCommand
@@ -197,15 +220,38 @@ func replaceProxy(s, proxy string) (string, error) {
 	return strings.ReplaceAll(s, ProxyPlaceholder, proxy), nil
 }
 
+// replacePlaceholders replaces both placeholders in a URL or address; addressed is false
+// when it needs the unit's address and the unit has none.
+func replacePlaceholders(s string, opts Options) (out string, addressed bool, err error) {
+	if s, err = replaceProxy(s, opts.Proxy); err != nil {
+		return "", false, err
+	}
+	if !strings.Contains(s, TargetPlaceholder) {
+		return s, true, nil
+	}
+	if opts.Unit == nil {
+		return "", false, fmt.Errorf("%q uses %s, a unit's address, but this run's units are the workers themselves", s, TargetPlaceholder)
+	}
+	host, addressed := opts.Unit.GetAddress(), true
+	if host == "" {
+		host, addressed = noAddress, false
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return strings.ReplaceAll(s, TargetPlaceholder, host), addressed, nil
+}
+
 func (s *spec) compileHTTP(h *murphyv1.HTTPProbe, opts Options) error {
 	s.method = http.MethodGet
 	if h.GetMethod() != "" {
 		s.method = strings.ToUpper(h.GetMethod())
 	}
 	var err error
-	if s.url, err = replaceProxy(h.GetUrl(), opts.Proxy); err != nil {
+	var addressed bool
+	if s.url, addressed, err = replacePlaceholders(h.GetUrl(), opts); err != nil {
 		return err
 	}
+	s.unaddressed = !addressed
 	u, err := url.Parse(s.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("url %q is not an http(s) URL", s.url)
@@ -287,19 +333,20 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-func address(a, proxy string) (string, error) {
-	a, err := replaceProxy(a, proxy)
+func (s *spec) compileAddress(a string, opts Options) error {
+	a, addressed, err := replacePlaceholders(a, opts)
 	if err != nil {
-		return "", err
+		return err
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
-		return "", fmt.Errorf("address %q is not host:port", a)
+		return fmt.Errorf("address %q is not host:port", a)
 	}
 	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
-		return "", fmt.Errorf("address %q is not host:port with a port from 1 to 65535", a)
+		return fmt.Errorf("address %q is not host:port with a port from 1 to 65535", a)
 	}
-	return a, nil
+	s.address, s.unaddressed = a, !addressed
+	return nil
 }
 
 func (s *spec) compileCommand(c *murphyv1.CommandProbe, opts Options) error {
@@ -321,7 +368,16 @@ func (s *spec) compileCommand(c *murphyv1.CommandProbe, opts Options) error {
 		return fmt.Errorf("command: %w", err)
 	}
 	s.path = path
-	s.env = commandEnv(c.GetEnv())
+	env := c.GetEnv()
+	if u := opts.Unit; u != nil {
+		// The unit's, whatever the probe's own env says: a spec cannot know them.
+		env = maps.Clone(env)
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[EnvTarget], env[EnvUnit] = u.GetAddress(), u.GetId()
+	}
+	s.env = commandEnv(env)
 	for _, kv := range s.env {
 		if strings.IndexByte(kv, 0) >= 0 || strings.IndexByte(kv, '=') < 1 {
 			return fmt.Errorf("command env %q is not NAME=value", kv)
@@ -360,7 +416,14 @@ type checker interface {
 	close()
 }
 
-// Set is the running probes of one run.
+// failing is the check of a probe whose unit has no address: it fails at once, as a
+// check of an address nothing answers at would, and the sample says so.
+type failing struct{}
+
+func (failing) check(context.Context) (bool, float64) { return false, 0 }
+func (failing) close()                                {}
+
+// Set is the running probes of one run (of one unit of a run, with Options.Unit).
 type Set struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -385,6 +448,10 @@ func Start(probes []*murphyv1.Probe, opts Options, sink Sink) (*Set, error) {
 		return http.ErrUseLastResponse // a redirect is a status to measure, not to follow
 	}}
 	for _, sp := range specs {
+		if sp.unaddressed {
+			s.checkers = append(s.checkers, failing{})
+			continue
+		}
 		var c checker
 		switch sp.kind {
 		case KindHTTP:

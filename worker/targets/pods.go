@@ -168,8 +168,10 @@ func (p *Pods) publish(ts []*murphyv1.Target) {
 	p.log.Info("targets changed", "node", p.node, "pods", len(ts))
 }
 
+// sameTarget compares everything a coordinator reads from a target; a new address is a
+// change, since the probes of a run that starts later must reach the pod where it is now.
 func sameTarget(a, b *murphyv1.Target) bool {
-	return a.Id == b.Id && a.Uid == b.Uid && maps.Equal(a.Labels, b.Labels)
+	return a.Id == b.Id && a.Uid == b.Uid && a.Address == b.Address && maps.Equal(a.Labels, b.Labels)
 }
 
 // Offered returns, sorted by ID, the targets among pods: running, not being deleted, in a
@@ -190,7 +192,8 @@ func Offered(pods []*corev1.Pod, nsLabels map[string]map[string]string, node *co
 	return out
 }
 
-// PodTarget names and labels one pod.
+// PodTarget names, labels and addresses one pod: its address is its IP, what a probe's
+// {{target}} becomes when the pod is a run's unit.
 func PodTarget(pod *corev1.Pod, node *corev1.Node) *murphyv1.Target {
 	l := maps.Clone(pod.Labels)
 	if l == nil {
@@ -210,7 +213,7 @@ func PodTarget(pod *corev1.Pod, node *corev1.Node) *murphyv1.Target {
 			l[LabelDatacenter] = z
 		}
 	}
-	return &murphyv1.Target{Id: PodID(pod.Namespace, pod.Name), Uid: string(pod.UID), Labels: l}
+	return &murphyv1.Target{Id: PodID(pod.Namespace, pod.Name), Uid: string(pod.UID), Labels: l, Address: pod.Status.PodIP}
 }
 
 // Workload names the object that owns pod, as kind/name in lower case: deployment/checkout,

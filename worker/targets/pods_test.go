@@ -33,6 +33,10 @@ func ownedBy(kind, name string) func(*corev1.Pod) {
 	}
 }
 
+func withIP(ip string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) { p.Status.PodIP = ip }
+}
+
 func TestWorkload(t *testing.T) {
 	notController := func(p *corev1.Pod) {
 		p.OwnerReferences = append(p.OwnerReferences, metav1.OwnerReference{Kind: "Deployment", Name: "x"})
@@ -63,8 +67,8 @@ func TestOffered(t *testing.T) {
 	pending := func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }
 	succeeded := func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }
 	pods := []*corev1.Pod{
-		pod("shop", "web-2", map[string]string{"app": "web"}),              // namespace opted in
-		pod("shop", "web-1", map[string]string{"app": "web", "node": "x"}), // a pod's "node" label is not its node
+		pod("shop", "web-2", map[string]string{"app": "web"}),                                    // namespace opted in
+		pod("shop", "web-1", map[string]string{"app": "web", "node": "x"}, withIP("10.244.1.7")), // a pod's "node" label is not its node
 		pod("shop", "gone", nil, deleting),
 		pod("shop", "starting", nil, pending),
 		pod("shop", "job-done", nil, succeeded),
@@ -87,8 +91,11 @@ func TestOffered(t *testing.T) {
 	}
 	want := map[string]string{"app": "web", "namespace": "shop", "pod": "web-1", "node": "node-a",
 		"region": "eu-west-1", "datacenter": "eu-west-1b"}
-	if !maps.Equal(got[1].Labels, want) || got[1].Uid != "uid-web-1" {
-		t.Errorf("web-1: uid %q labels %v, want uid-web-1 and %v", got[1].Uid, got[1].Labels, want)
+	if !maps.Equal(got[1].Labels, want) || got[1].Uid != "uid-web-1" || got[1].Address != "10.244.1.7" {
+		t.Errorf("web-1: uid %q address %q labels %v, want uid-web-1, 10.244.1.7 and %v", got[1].Uid, got[1].Address, got[1].Labels, want)
+	}
+	if got[2].Address != "" {
+		t.Errorf("web-2 has no IP yet, but its address is %q", got[2].Address)
 	}
 	if pods[1].Labels["node"] != "x" {
 		t.Error("the pod's own labels were changed")
@@ -134,6 +141,19 @@ func TestPublishReportsChangesOnly(t *testing.T) {
 	case <-changed:
 		t.Fatal("an unchanged listing was reported as a change")
 	default:
+	}
+	// The same pod with an IP (assigned after it was first listed), then a new one.
+	for _, ip := range []string{"10.244.0.5", "10.244.0.6"} {
+		p.publish([]*murphyv1.Target{{Id: "pod/a/b", Uid: "u", Labels: map[string]string{"k": "v"}, Address: ip}})
+		select {
+		case <-changed:
+		default:
+			t.Fatalf("the pod's address becoming %s was not reported", ip)
+		}
+		if ts, _ := p.Current(); ts[0].Address != ip {
+			t.Fatalf("current address %q, want %s", ts[0].Address, ip)
+		}
+		_, changed = p.Current()
 	}
 }
 
