@@ -24,7 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	criv1 "k8s.io/cri-api/pkg/apis/runtime/v1"
 
-	"github.com/murphy-chaos/murphy/deploy/kubernetes-e2e/cluster"
 	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
@@ -109,7 +108,7 @@ func startContainerd(t *testing.T) *criEnv {
 	}
 	cmd := exec.Command("containerd", "--config", config)
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cluster.StartChild(cmd); err != nil {
+	if err := testenv.StartChild(cmd); err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}
 	conn, err := grpc.NewClient("unix://"+e.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -4,38 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
 )
-
-// spawner is one OS thread, locked and never released, that forks every child. The
-// kernel sends a child's Pdeathsig when the thread that forked it exits, not the process;
-// and the Go runtime ends a thread whose goroutine returns while locked to it, which code
-// in this same test binary does after entering a network namespace (Murphy's network
-// faults and probes, the netlink libraries). An apiserver forked from such a thread was
-// killed in the middle of the tests.
-var spawner = sync.OnceValue(func() chan<- func() {
-	c := make(chan func())
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread lives as long as the process
-		for f := range c {
-			f()
-		}
-	}()
-	return c
-})
-
-// StartChild starts cmd so that the kernel kills it when the test process ends, however
-// it ends (a -timeout, ^C), and not before.
-func StartChild(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = sysProcAttr()
-	done := make(chan error, 1)
-	spawner() <- func() { done <- cmd.Start() }
-	return <-done
-}
 
 // process is one control-plane binary with its output in a log file.
 type process struct {
@@ -52,7 +26,8 @@ func startProcess(bin, log string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := StartChild(cmd); err != nil {
+	// Killed with the test binary, so a timed-out test leaves no apiserver behind.
+	if err := testenv.StartChild(cmd); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

@@ -90,8 +90,7 @@ func startCRI(cli *client.Client, image string) (*criEnv, error) {
 	}
 	e.cmd = exec.Command("containerd", "--config", config)
 	e.cmd.Stdout, e.cmd.Stderr = log, log
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := e.cmd.Start(); err != nil {
+	if err := testenv.StartChild(e.cmd); err != nil {
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
