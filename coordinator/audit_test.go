@@ -14,6 +14,7 @@ import (
 
 	"github.com/murphy-chaos/murphy/coordinator/fsm"
 	"github.com/murphy-chaos/murphy/coordinator/policy"
+	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 )
 
@@ -258,6 +259,13 @@ func TestAuditedCallsMatchPolicy(t *testing.T) {
 		// majority, and it is removed again at once.
 		{cls + "Join", func() error { _, err := cl.Join(ctx, &murphyv1.JoinRequest{Node: ghost}); return err }},
 		{cls + "Remove", func() error { _, err := cl.Remove(ctx, &murphyv1.RemoveRequest{NodeId: ghost.Id}); return err }},
+		{cls + "Relay", func() error {
+			f, err := relayOnce(ctx, t, c.nodes[c.leader()].GRPCAddr(), tlsutil.RoleCoordinator, "n9", "n9", "w2")
+			if err == nil && f.Msg.GetWelcome() == nil {
+				err = fmt.Errorf("no welcome: %v", f)
+			}
+			return err
+		}},
 		{"/murphy.v1.WorkerService/Connect", func() error {
 			// The membership changes just before can cost the leader its place on a loaded
 			// machine; a redirect means "ask again", as a worker does.

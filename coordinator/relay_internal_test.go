@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/murphy-chaos/murphy/coordinator/fleet"
@@ -31,6 +33,9 @@ func (s *Server) HoldsWorker(id string) (uint64, bool) {
 
 // RelaysWorker reports whether another node relays the worker's stream to this one.
 func (s *Server) RelaysWorker(id string) bool { return s.fleet.Relayed(id) }
+
+// RelaysServed is the number of followers' relays this node serves.
+func (s *Server) RelaysServed() int64 { return s.relaysServed.Load() }
 
 // TransferLeadership hands this node's leadership to to.
 func (s *Server) TransferLeadership(to *Server) error {
@@ -124,5 +129,60 @@ func TestHaltInRestoredSnapshot(t *testing.T) {
 	q := conn.Take()
 	if len(q) != 1 || q[0].Msg.GetHalt().GetReason() != "drill" {
 		t.Fatalf("queued %v, want the cluster halt", q)
+	}
+}
+
+// TestRelayBatches: queued frames leave in order, several to a message, no message over
+// relayBatchBytes unless one frame alone is larger, and a full backlog refuses more.
+func TestRelayBatches(t *testing.T) {
+	frame := func(stream uint64, bytes int) *murphyv1.RelayUp {
+		return &murphyv1.RelayUp{Stream: stream, Msg: &murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: &murphyv1.Hello{WorkerId: string(make([]byte, bytes))}}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		sizes   []int
+		batches []int // frames per message
+	}{
+		{"small frames share a message", []int{10, 10, 10}, []int{3}},
+		{"a batch stops short of the bound", []int{600 << 10, 600 << 10, 10}, []int{1, 2}},
+		{"a larger frame goes alone", []int{10, 2 << 20, 10}, []int{1, 1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := frames[*murphyv1.RelayUp]{ready: make(chan struct{}, 1)}
+			for i, n := range tc.sizes {
+				if !q.push(frame(uint64(i), n)) {
+					t.Fatal("push refused")
+				}
+			}
+			var got []int
+			next := uint64(0)
+			err := q.drain(func(b []*murphyv1.RelayUp) error {
+				got = append(got, len(b))
+				size := 0
+				for _, f := range b {
+					if f.Stream != next {
+						t.Errorf("frame %d sent in place of %d", f.Stream, next)
+					}
+					next++
+					size += proto.Size(f)
+				}
+				if len(b) > 1 && size > relayBatchBytes {
+					t.Errorf("a message of %d frames holds %d bytes", len(b), size)
+				}
+				return nil
+			})
+			if err != nil || !slices.Equal(got, tc.batches) {
+				t.Errorf("batches %v (%v), want %v", got, err, tc.batches)
+			}
+		})
+	}
+	q := frames[*murphyv1.RelayDown]{ready: make(chan struct{}, 1)}
+	for i := range relayBacklog {
+		if !q.push(&murphyv1.RelayDown{Stream: uint64(i)}) {
+			t.Fatalf("frame %d refused", i)
+		}
+	}
+	if q.push(&murphyv1.RelayDown{}) {
+		t.Error("a full backlog took another frame")
 	}
 }

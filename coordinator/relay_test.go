@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/murphy-chaos/murphy/coordinator"
+	"github.com/murphy-chaos/murphy/internal/tlsutil"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker"
 )
@@ -307,6 +310,10 @@ func TestHaltLeavesEveryNode(t *testing.T) {
 			t.Fatalf("%s on %s is not relayed to the leader", w.id, w.node)
 		}
 	}
+	// Each follower's workers share one relay, whatever their number.
+	if n := c.nodes[l].RelaysServed(); n != int64(len(c.nodes)-1) {
+		t.Errorf("the leader serves %d relays for %d relayed workers, want one per follower (%d)", n, perNode*(len(c.nodes)-1), len(c.nodes)-1)
+	}
 	exp := murphyv1.NewExperimentServiceClient(clientConn(t, c.nodes[l].GRPCAddr()))
 	hctx, hcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer hcancel()
@@ -335,5 +342,65 @@ func TestHaltLeavesEveryNode(t *testing.T) {
 	}
 	if _, err := exp.Resume(hctx, &murphyv1.ResumeRequest{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// relayOnce opens a relay to addr holding role/name's certificate, as node via, attaches
+// worker and returns the leader's first frame for it.
+func relayOnce(ctx context.Context, t *testing.T, addr, role, name, via, worker string) (*murphyv1.RelayDown, error) {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, tlsDial(t, role, name))
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	rctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "murphy-forwarded-by", via))
+	defer cancel()
+	st, err := murphyv1.NewClusterServiceClient(cc).Relay(rctx)
+	if err != nil {
+		return nil, err
+	}
+	hello := &murphyv1.Hello{WorkerId: worker, Labels: map[string]string{"region": "r", "datacenter": "d"}}
+	if err := st.Send(&murphyv1.RelayRequest{Frames: []*murphyv1.RelayUp{{Stream: 7, Msg: &murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: hello}}}}}); err != nil {
+		return nil, err
+	}
+	m, err := st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Frames) == 0 {
+		return nil, fmt.Errorf("an empty batch")
+	}
+	return m.Frames[0], nil
+}
+
+// TestOnlyCoordinatorsRelay: the leader serves a relay opened with a coordinator's
+// certificate (the worker it attaches is welcomed, on the stream the follower named) and
+// refuses one opened with a worker's or a person's, which attaches nothing.
+func TestOnlyCoordinatorsRelay(t *testing.T) {
+	c := startCluster(t, 3)
+	l := c.leader()
+	for _, tc := range []struct {
+		role, name, worker string
+		code               codes.Code
+	}{
+		{tlsutil.RoleWorker, "wx", "wx", codes.PermissionDenied},
+		{tlsutil.RoleAdmin, "test-admin", "wy", codes.PermissionDenied},
+		{tlsutil.RoleCoordinator, "n9", "wz", codes.OK},
+	} {
+		t.Run(tc.role, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			f, err := relayOnce(ctx, t, c.nodes[l].GRPCAddr(), tc.role, tc.name, "n9", tc.worker)
+			if got := status.Code(err); got != tc.code {
+				t.Fatalf("relay as %s: %v, want %s", tc.role, err, tc.code)
+			}
+			if err == nil && (f.Stream != 7 || f.Msg.GetWelcome() == nil) {
+				t.Fatalf("first frame %v, want a welcome on stream 7", f)
+			}
+			if known := c.nodes[l].FSM().Worker(tc.worker) != nil; known != (tc.code == codes.OK) {
+				t.Errorf("worker %s registered: %v", tc.worker, known)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -74,6 +75,10 @@ type Server struct {
 	// relayMD marks this node's relays of worker streams; one copy for all of them, since
 	// gRPC only reads it.
 	relayMD metadata.MD
+	// relays is this node's one relay to the leader while it follows (relay.go);
+	// relaysServed counts the relays it serves while it leads.
+	relays       *relayClient
+	relaysServed atomic.Int64
 
 	halts *haltSender // halts.go
 
@@ -106,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(cfg.Registerer, s)
 	s.fsm.Observe(s.watchers.notify)
 	s.fsm.Observe(func(fsm.Change) { s.pokeRunner() })
+	s.relays = &relayClient{s: s}
 	s.halts = newHaltSender(s)
 	s.fsm.Observe(s.halts.observe)
 	s.fleet.SetMembership(s.fsm, func(w string, err error) { s.log.Warn("worker message dropped", "worker", w, "reason", err) })

@@ -37,18 +37,14 @@ var _ murphyv1.WorkerServiceServer = (*workerService)(nil)
 
 // Connect serves a worker's stream on any node. The node that holds a worker's stream
 // keeps it whatever happens to leadership: while it leads it serves the worker itself,
-// and while it follows it relays the stream to the leader over its one connection to it,
-// re-announcing the worker to each new leader. A stream another node relays here is
-// served only while this node leads, and never relayed again (DESIGN.md: "Any node holds
+// and while it follows it relays the stream to the leader over its one relay to it
+// (relay.go), re-announcing the worker to each new leader (DESIGN.md: "Any node holds
 // worker streams").
 func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) error {
 	s := w.s
 	hello, err := recvHello(stream)
 	if err != nil {
 		return err
-	}
-	if via := s.relayedBy(stream.Context()); via != "" {
-		return s.serveRelayed(stream, hello, via)
 	}
 	// A worker certificate is bound to one worker: it cannot speak for another.
 	if id, ok := identityFrom(stream.Context()); ok && id.Via == "certificate" && id.Name != hello.WorkerId {
@@ -61,7 +57,7 @@ func (w *workerService) Connect(stream murphyv1.WorkerService_ConnectServer) err
 	return s.serveWorker(stream, hello)
 }
 
-// relayedBy returns the node that relays this stream, or "" for a worker's own stream.
+// relayedBy returns the node that opened this relay, or "" when the caller may not relay.
 // Only a coordinator's certificate may relay (without TLS nothing is authenticated).
 func (s *Server) relayedBy(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -73,49 +69,6 @@ func (s *Server) relayedBy(ctx context.Context) string {
 		return ""
 	}
 	return by
-}
-
-// serveRelayed serves, on the leader, a worker stream another node holds. It ends when
-// this node stops leading; the node that holds the stream then re-attaches it to the
-// new leader.
-func (s *Server) serveRelayed(stream murphyv1.WorkerService_ConnectServer, hello *murphyv1.Hello, via string) error {
-	term := s.termChanged()
-	if !s.leads() {
-		return fail(errNotApplied, "coordinator %s does not lead; relay to the leader", s.cfg.NodeID)
-	}
-	if err := s.registerWorker(stream, hello); err != nil {
-		return err
-	}
-	conn := s.fleet.AttachVia(hello, via)
-	defer s.fleet.Detach(conn)
-	if err := stream.Send(s.welcomeMsg()); err != nil {
-		return err
-	}
-	s.pokeRunner()
-	recvErr := make(chan error, 1)
-	go func() { recvErr <- s.receive(stream, conn) }()
-	for {
-		select {
-		case <-conn.Ready():
-			if err := sendQueued(stream, conn); err != nil {
-				return err
-			}
-		case <-recvErr:
-			return nil
-		case <-conn.Done():
-			if !s.leads() {
-				// Dropped as this node stepped down: the relay goes to the next leader.
-				return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
-			}
-			// Replaced by a newer stream of the worker, or the worker was declared lost:
-			// a clean end tells the node that holds the stream to end it too.
-			return nil
-		case <-term:
-			return fail(errNotApplied, "coordinator %s stopped leading; relay to the new leader", s.cfg.NodeID)
-		case <-s.stop:
-			return fail(errUnavailable, "coordinator shutting down")
-		}
-	}
 }
 
 func (s *Server) welcomeMsg() *murphyv1.ConnectResponse {
@@ -176,7 +129,7 @@ func (ws *workerStream) takeHeld() []*murphyv1.ConnectRequest {
 func (s *Server) serveWorker(stream murphyv1.WorkerService_ConnectServer, hello *murphyv1.Hello) error {
 	if s.leads() {
 		// Committed before the stream attaches, as the runner expects.
-		if err := s.registerWorker(stream, hello); err != nil {
+		if err := s.registerWorker(stream.Context(), hello); err != nil {
 			return err
 		}
 	}
@@ -235,7 +188,7 @@ func (ws *workerStream) lead(term <-chan struct{}) error {
 	// A no-op when the worker is registered as it is (serveWorker registered it when
 	// this node led from the start); a worker that arrived while no leader heard it is
 	// registered now.
-	if err := s.registerWorker(ws.stream, ws.hello); err != nil {
+	if err := s.registerWorker(ws.stream.Context(), ws.hello); err != nil {
 		return err
 	}
 	if ws.served || ws.replay {
@@ -295,55 +248,31 @@ func sendQueued(stream murphyv1.WorkerService_ConnectServer, conn *fleet.Conn) e
 }
 
 // relay serves the stream on a follower: the worker's messages go to the leader over the
-// node's connection to it, the leader's come back, and halts leave from here. It attaches
+// node's one relay to it, the leader's come back, and halts leave from here. It attaches
 // to the leader after wait, serving the stream meanwhile; what the worker sends while no
 // leader hears it is not relayed, since what matters is sent again (statuses answer
 // re-sent assignments, acknowledgements answer re-delivered halts, samples replay).
 func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 	s, conn := ws.s, ws.conn
-	// Not derived from the worker's stream: the relay ends with this call, which cancels
-	// it, and a child of the stream's context would cost every idle worker an entry in
-	// that context's set of children for nothing.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var (
-		up       murphyv1.WorkerService_ConnectClient
-		upIn     = make(chan *murphyv1.ConnectResponse)
-		upErr    = make(chan error, 1)
+		up       *relayed
+		upReady  <-chan struct{}
+		upEnd    <-chan error
 		welcomed bool
 	)
 	attach := func() error {
-		id, addr := s.leaderAddr()
-		if id == "" || addr == "" || id == s.cfg.NodeID {
-			return errModeChanged // no leader yet, or this node is about to lead
+		var err error
+		if up, err = s.relays.attach(s.fleet.Announce(ws.hello)); err != nil {
+			return err
 		}
-		cc, err := s.dial(addr)
-		if err != nil {
-			return errModeChanged
-		}
-		octx := metadata.NewOutgoingContext(ctx, s.relayMD)
-		if up, err = murphyv1.NewWorkerServiceClient(cc).Connect(octx); err != nil {
-			return errModeChanged
-		}
-		if err := up.Send(&murphyv1.ConnectRequest{Msg: &murphyv1.ConnectRequest_Hello{Hello: s.fleet.Announce(ws.hello)}}); err != nil {
-			return errModeChanged
-		}
-		go func() {
-			for {
-				m, err := up.Recv()
-				if err != nil {
-					upErr <- err
-					return
-				}
-				select {
-				case upIn <- m:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		upReady, upEnd = up.ready, up.end
 		return nil
 	}
+	defer func() {
+		if up != nil {
+			up.detach()
+		}
+	}()
 	// Most relays attach at once and hold no timer while idle (a nil channel's case
 	// costs a blocked select nothing either).
 	var later <-chan time.Time
@@ -373,46 +302,20 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 				ws.hold(m)
 				continue
 			}
-			if err := up.Send(m); err != nil {
+			if err := up.send(m); err != nil {
 				ws.hold(m)
 				return errModeChanged
 			}
 		case err := <-ws.inErr:
 			s.log.Info("worker disconnected", "worker", conn.WorkerID, "reason", err)
 			return nil
-		case m := <-upIn:
-			switch msg := m.Msg.(type) {
-			case *murphyv1.ConnectResponse_Welcome:
-				if welcomed {
-					continue
+		case <-upReady:
+			for _, m := range up.take() {
+				if err := ws.fromLeader(up, m, &welcomed); err != nil {
+					return err
 				}
-				welcomed = true
-				if ws.served || ws.replay {
-					// A leader hears the worker that has not had its samples: the
-					// welcome makes the worker replay them.
-					if err := ws.stream.Send(m); err != nil {
-						return err
-					}
-				}
-				ws.served, ws.replay = true, false
-				for _, h := range ws.takeHeld() {
-					if err := up.Send(h); err != nil {
-						return errModeChanged
-					}
-				}
-				s.halts.pending(conn)
-				continue
-			case *murphyv1.ConnectResponse_Redirect:
-				return errModeChanged
-			case *murphyv1.ConnectResponse_StartProbes:
-				s.fleet.SetProbing(conn.WorkerID, msg.StartProbes.GetRunId(), true)
-			case *murphyv1.ConnectResponse_StopProbes:
-				s.fleet.SetProbing(conn.WorkerID, msg.StopProbes.GetRunId(), false)
 			}
-			if err := ws.stream.Send(m); err != nil {
-				return err
-			}
-		case err := <-upErr:
+		case err := <-upEnd:
 			if errors.Is(err, io.EOF) {
 				// The leader ended this relay on purpose: the worker connected again
 				// elsewhere, or was declared lost. Its stream here ends too.
@@ -427,6 +330,41 @@ func (ws *workerStream) relay(term <-chan struct{}, wait time.Duration) error {
 			return fail(errUnavailable, "coordinator shutting down")
 		}
 	}
+}
+
+// fromLeader passes one of the leader's messages to the worker, keeping what this node must
+// know of it: the first welcome releases the reports held for the leader.
+func (ws *workerStream) fromLeader(up *relayed, m *murphyv1.ConnectResponse, welcomed *bool) error {
+	s, conn := ws.s, ws.conn
+	switch msg := m.Msg.(type) {
+	case *murphyv1.ConnectResponse_Welcome:
+		if *welcomed {
+			return nil
+		}
+		*welcomed = true
+		if ws.served || ws.replay {
+			// A leader hears the worker that has not had its samples: the welcome makes
+			// the worker replay them.
+			if err := ws.stream.Send(m); err != nil {
+				return err
+			}
+		}
+		ws.served, ws.replay = true, false
+		for _, h := range ws.takeHeld() {
+			if err := up.send(h); err != nil {
+				return errModeChanged
+			}
+		}
+		s.halts.pending(conn)
+		return nil
+	case *murphyv1.ConnectResponse_Redirect:
+		return errModeChanged
+	case *murphyv1.ConnectResponse_StartProbes:
+		s.fleet.SetProbing(conn.WorkerID, msg.StartProbes.GetRunId(), true)
+	case *murphyv1.ConnectResponse_StopProbes:
+		s.fleet.SetProbing(conn.WorkerID, msg.StopProbes.GetRunId(), false)
+	}
+	return ws.stream.Send(m)
 }
 
 // metadataRedirected marks a worker's stream opened on a node's redirect
@@ -517,7 +455,7 @@ func checkHello(h *murphyv1.Hello) error {
 }
 
 // registerWorker commits the worker's identity when it is new, changed, or was lost.
-func (s *Server) registerWorker(stream murphyv1.WorkerService_ConnectServer, h *murphyv1.Hello) error {
+func (s *Server) registerWorker(ctx context.Context, h *murphyv1.Hello) error {
 	known := s.fsm.Worker(h.WorkerId)
 	if known != nil && known.State != murphyv1.WorkerState_WORKER_STATE_LOST &&
 		maps.Equal(known.Labels, h.Labels) && slices.Equal(known.Capabilities, h.Capabilities) &&
@@ -527,23 +465,8 @@ func (s *Server) registerWorker(stream murphyv1.WorkerService_ConnectServer, h *
 	cmd := &murphyv1.Command{By: "worker:" + h.WorkerId, Cmd: &murphyv1.Command_RegisterWorker{RegisterWorker: &murphyv1.RegisterWorker{
 		WorkerId: h.WorkerId, Labels: h.Labels, Capabilities: h.Capabilities, Limits: h.Limits, Targets: h.Targets,
 	}}}
-	if err := s.propose(stream.Context(), cmd); err != nil {
+	if err := s.propose(ctx, cmd); err != nil {
 		return toStatus(fmt.Errorf("register worker %s: %w", h.WorkerId, err))
 	}
 	return nil
-}
-
-func (s *Server) receive(stream murphyv1.WorkerService_ConnectServer, conn *fleet.Conn) error {
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		if b := msg.GetSamples(); b != nil {
-			s.metrics.samplesIngested.Add(float64(len(b.Samples)))
-		}
-		if reply := s.fleet.Handle(conn, msg); reply != nil {
-			s.fleet.Send(conn.WorkerID, reply)
-		}
-	}
 }

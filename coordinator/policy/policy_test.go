@@ -102,6 +102,7 @@ var (
 		"/murphy.v1.ClusterService/ListAudit":          readers,
 		"/murphy.v1.ClusterService/Join":               admins,
 		"/murphy.v1.ClusterService/Remove":             admins,
+		"/murphy.v1.ClusterService/Relay":              workers,
 		"/murphy.v1.WorkerService/Connect":             workers,
 		"/grpc.health.v1.Health/":                      tlsutil.Roles,
 		"/grpc.reflection.v1.ServerReflection/":        readers,

@@ -294,7 +294,10 @@ func (w *walker) tcpProbe(n *yaml.Node, at loc, p *ProbeSource) *TCPProbe {
 	return t
 }
 
-// kubernetesProbe reads {namespace, workload: deployment/NAME}.
+// probeWorkloadKinds are the controllers a kubernetes probe follows, in kubectl's forms.
+var probeWorkloadKinds = []string{"deployment", "deployments", "deploy", "statefulset", "statefulsets", "sts", "daemonset", "daemonsets", "ds"}
+
+// kubernetesProbe reads {namespace, workload: KIND/NAME}.
 func (w *walker) kubernetesProbe(n *yaml.Node, at loc, p *ProbeSource) *KubernetesProbe {
 	k := &KubernetesProbe{}
 	o := w.object(n, at, "namespace", "workload", "interval", "timeout")
@@ -314,8 +317,8 @@ func (w *walker) kubernetesProbe(n *yaml.Node, at loc, p *ProbeSource) *Kubernet
 	}
 	// The worker checks the names fully (as the Kubernetes fault kinds do); the kind is
 	// caught here, where the author sees it.
-	if kind, name, _ := strings.Cut(k.Workload, "/"); k.Workload != "" && (name == "" || !slices.Contains([]string{"deployment", "deployments", "deploy"}, kind)) {
-		w.addf(at, "workload %q: want deployment/NAME (only Deployments for now)", k.Workload)
+	if kind, name, _ := strings.Cut(k.Workload, "/"); k.Workload != "" && (name == "" || !slices.Contains(probeWorkloadKinds, kind)) {
+		w.addf(at, "workload %q: want deployment/NAME, statefulset/NAME or daemonset/NAME", k.Workload)
 	}
 	w.probeTiming(o, p)
 	return k

@@ -39,7 +39,7 @@ func TestKubernetesExample(t *testing.T) {
 
 	for _, tc := range []struct{ probe, want string }{
 		{"kubernetes: {namespace: shop}\n          measure: restarts", "workload: required"},
-		{"kubernetes: {namespace: shop, workload: statefulset/db}\n          measure: restarts", `want deployment/NAME`},
+		{"kubernetes: {namespace: shop, workload: job/db}\n          measure: restarts", `want deployment/NAME, statefulset/NAME or daemonset/NAME`},
 		{"kubernetes: {namespace: shop, workload: deployment/x}\n          measure: status", `"status" does not apply to a kubernetes probe`},
 	} {
 		bad := strings.Replace(y, "kubernetes: {namespace: shop, workload: deployment/checkout, interval: 250ms}\n          measure: ready_fraction", tc.probe, 1)

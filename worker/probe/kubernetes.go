@@ -40,7 +40,7 @@ func (s *spec) compileKubernetes(k *murphyv1.KubernetesProbe, opts Options) erro
 	if err != nil {
 		return fmt.Errorf("workload: %w", err)
 	}
-	s.kubeNamespace, s.kubeWorkload = k.GetNamespace(), w.Name
+	s.kubeNamespace, s.kubeWorkload = k.GetNamespace(), w
 	return nil
 }
 
@@ -77,10 +77,38 @@ func NewRecovery(now func() time.Time) *Recovery {
 // Observe takes the current Deployment and its pods (as an informer holds them) and
 // updates the state.
 func (r *Recovery) Observe(d *appsv1.Deployment, pods []*corev1.Pod) {
-	desired := int32(1)
-	if d.Spec.Replicas != nil {
-		desired = *d.Spec.Replicas
+	r.ObserveWorkload(d, pods)
+}
+
+// workloadStatus is what wholeness needs of a Deployment, StatefulSet or DaemonSet: the
+// replicas it wants, those its controller counts ready, and whether that count is of
+// its current spec.
+func workloadStatus(obj any) (desired, ready int32, current bool) {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		desired = 1
+		if w.Spec.Replicas != nil {
+			desired = *w.Spec.Replicas
+		}
+		return desired, w.Status.ReadyReplicas, w.Status.ObservedGeneration >= w.Generation
+	case *appsv1.StatefulSet:
+		desired = 1
+		if w.Spec.Replicas != nil {
+			desired = *w.Spec.Replicas
+		}
+		return desired, w.Status.ReadyReplicas, w.Status.ObservedGeneration >= w.Generation
+	case *appsv1.DaemonSet:
+		// One pod per eligible node: the controller's count of those nodes is the want.
+		return w.Status.DesiredNumberScheduled, w.Status.NumberReady, w.Status.ObservedGeneration >= w.Generation
 	}
+	return 0, 0, false
+}
+
+// ObserveWorkload takes the current workload (a Deployment, StatefulSet or DaemonSet)
+// and its pods and updates the state. The workload is whole when every desired replica
+// is a ready, live pod and the controller's status, of the current spec, agrees.
+func (r *Recovery) ObserveWorkload(obj any, pods []*corev1.Pod) {
+	desired, statusReady, current := workloadStatus(obj)
 	var ready, restarts int32
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
@@ -95,7 +123,7 @@ func (r *Recovery) Observe(d *appsv1.Deployment, pods []*corev1.Pod) {
 			}
 		}
 	}
-	whole := ready >= desired && d.Status.ReadyReplicas >= desired && d.Status.ObservedGeneration >= d.Generation
+	whole := ready >= desired && statusReady >= desired && current
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -153,32 +181,65 @@ func (r *Recovery) Outages() []time.Duration {
 	return append([]time.Duration(nil), r.outages...)
 }
 
-// WatchDeployment keeps r up to date with deployment name in ns until ctx ends, from two
-// informers (the Deployment, its pods by its selector). It returns once both have
-// synced (within syncTimeout), or with the error that prevented it.
+// WatchDeployment keeps r up to date with deployment name in ns; see WatchWorkload.
 func WatchDeployment(ctx context.Context, cli kubernetes.Interface, ns, name string, r *Recovery, syncTimeout time.Duration) error {
+	return WatchWorkload(ctx, cli, ns, catalogue.Workload{Kind: "deployment", Name: name}, r, syncTimeout)
+}
+
+// WatchWorkload keeps r up to date with workload w in ns until ctx ends, from two
+// informers (the workload, its pods by its selector). It returns once both have synced
+// (within syncTimeout), or with the error that prevented it.
+func WatchWorkload(ctx context.Context, cli kubernetes.Interface, ns string, w catalogue.Workload, r *Recovery, syncTimeout time.Duration) error {
 	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	d, err := cli.AppsV1().Deployments(ns).Get(sctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("deployment/%s in %s: %w", name, ns, err)
+	var sel *metav1.LabelSelector
+	var err error
+	apps := cli.AppsV1()
+	switch w.Kind {
+	case "statefulset":
+		var o *appsv1.StatefulSet
+		if o, err = apps.StatefulSets(ns).Get(sctx, w.Name, metav1.GetOptions{}); err == nil {
+			sel = o.Spec.Selector
+		}
+	case "daemonset":
+		var o *appsv1.DaemonSet
+		if o, err = apps.DaemonSets(ns).Get(sctx, w.Name, metav1.GetOptions{}); err == nil {
+			sel = o.Spec.Selector
+		}
+	default:
+		var o *appsv1.Deployment
+		if o, err = apps.Deployments(ns).Get(sctx, w.Name, metav1.GetOptions{}); err == nil {
+			sel = o.Spec.Selector
+		}
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return fmt.Errorf("deployment/%s: selector: %w", name, err)
+		return fmt.Errorf("%s in %s: %w", w, ns, err)
 	}
-	df := informers.NewSharedInformerFactoryWithOptions(cli, 0, informers.WithNamespace(ns),
+	ls, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return fmt.Errorf("%s: selector: %w", w, err)
+	}
+	wf := informers.NewSharedInformerFactoryWithOptions(cli, 0, informers.WithNamespace(ns),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.Name).String()
 		}))
 	pf := informers.NewSharedInformerFactoryWithOptions(cli, 0, informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
-	dinf, pinf := df.Apps().V1().Deployments().Informer(), pf.Core().V1().Pods().Informer()
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = ls.String() }))
+	var winf cache.SharedIndexInformer
+	switch w.Kind {
+	case "statefulset":
+		winf = wf.Apps().V1().StatefulSets().Informer()
+	case "daemonset":
+		winf = wf.Apps().V1().DaemonSets().Informer()
+	default:
+		winf = wf.Apps().V1().Deployments().Informer()
+	}
+	pinf := pf.Core().V1().Pods().Informer()
 	var mu sync.Mutex // one Observe at a time, so events apply in order
 	observe := func(any) {
 		mu.Lock()
 		defer mu.Unlock()
-		obj, ok, err := dinf.GetIndexer().GetByKey(ns + "/" + name)
+		obj, ok, err := winf.GetIndexer().GetByKey(ns + "/" + w.Name)
 		if err != nil || !ok {
 			return
 		}
@@ -186,24 +247,24 @@ func WatchDeployment(ctx context.Context, cli kubernetes.Interface, ns, name str
 		for _, o := range pinf.GetIndexer().List() {
 			pods = append(pods, o.(*corev1.Pod))
 		}
-		r.Observe(obj.(*appsv1.Deployment), pods)
+		r.ObserveWorkload(obj, pods)
 	}
 	h := cache.ResourceEventHandlerFuncs{AddFunc: observe, UpdateFunc: func(_, o any) { observe(o) }, DeleteFunc: observe}
-	if _, err := dinf.AddEventHandler(h); err != nil {
+	if _, err := winf.AddEventHandler(h); err != nil {
 		return err
 	}
 	if _, err := pinf.AddEventHandler(h); err != nil {
 		return err
 	}
-	df.Start(ctx.Done())
+	wf.Start(ctx.Done())
 	pf.Start(ctx.Done())
 	go func() {
 		<-ctx.Done()
-		df.Shutdown()
+		wf.Shutdown()
 		pf.Shutdown()
 	}()
-	if !cache.WaitForCacheSync(sctx.Done(), dinf.HasSynced, pinf.HasSynced) {
-		return fmt.Errorf("deployment/%s in %s: the watch did not sync within %s", name, ns, syncTimeout)
+	if !cache.WaitForCacheSync(sctx.Done(), winf.HasSynced, pinf.HasSynced) {
+		return fmt.Errorf("%s in %s: the watch did not sync within %s", w, ns, syncTimeout)
 	}
 	observe(nil)
 	return nil
@@ -219,7 +280,7 @@ type kubeCheck struct {
 func newKubeCheck(sp spec, cli kubernetes.Interface) (*kubeCheck, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := NewRecovery(nil)
-	if err := WatchDeployment(ctx, cli, sp.kubeNamespace, sp.kubeWorkload, r, maxTimeout); err != nil {
+	if err := WatchWorkload(ctx, cli, sp.kubeNamespace, sp.kubeWorkload, r, maxTimeout); err != nil {
 		cancel()
 		return nil, err
 	}

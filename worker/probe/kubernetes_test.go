@@ -109,12 +109,40 @@ func TestKubernetesProbeValidate(t *testing.T) {
 		{"shop", "deployment/checkout", "", ""},
 		{"shop", "deploy/checkout", MeasureTimeToRecover, ""},
 		{"Shop!", "deployment/checkout", "", "is not a namespace name"},
-		{"shop", "statefulset/db", "", "only deployment/NAME"},
+		{"shop", "statefulset/db", MeasureReadyFraction, ""},
+		{"shop", "ds/agent", MeasureTimeToRecover, ""},
+		{"shop", "job/db", "", "must be a deployment, statefulset or daemonset"},
 		{"shop", "deployment/checkout", MeasureStatus, `measure "status" does not apply to a kubernetes probe`},
 	} {
 		err := Validate(kp(tc.ns, tc.w, tc.measure), Options{Kubernetes: cli})
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v", tc, err)
+		}
+	}
+}
+
+// TestWorkloadStatus: a StatefulSet is whole like a Deployment; a DaemonSet wants one pod
+// per eligible node, as its controller counts them; a status of an older spec is not
+// whole.
+func TestWorkloadStatus(t *testing.T) {
+	three := int32(3)
+	for _, tc := range []struct {
+		name  string
+		obj   any
+		pods  []*corev1.Pod
+		whole bool
+	}{
+		{"statefulset whole", &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: &three}, Status: appsv1.StatefulSetStatus{ReadyReplicas: 3}}, kubePods(3, 0, 0), true},
+		{"statefulset short", &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: &three}, Status: appsv1.StatefulSetStatus{ReadyReplicas: 3}}, kubePods(2, 1, 0), false},
+		{"statefulset status behind", &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: appsv1.StatefulSetSpec{Replicas: &three},
+			Status: appsv1.StatefulSetStatus{ReadyReplicas: 3, ObservedGeneration: 1}}, kubePods(3, 0, 0), false},
+		{"daemonset whole", &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 2}}, kubePods(2, 0, 0), true},
+		{"daemonset short", &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 1}}, kubePods(2, 0, 0), false},
+	} {
+		r := NewRecovery(nil)
+		r.ObserveWorkload(tc.obj, tc.pods)
+		if whole, _, _ := r.Sample(MeasureReadyReplicas); whole != tc.whole {
+			t.Errorf("%s: whole %v, want %v", tc.name, whole, tc.whole)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
+	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
 // The measures a probe can report. Every sample of a failed check has Ok false and the
@@ -135,7 +136,8 @@ type spec struct {
 	argv []string // as sent, placeholder replaced
 	env  []string
 	// kubernetes
-	kubeNamespace, kubeWorkload string
+	kubeNamespace string
+	kubeWorkload  catalogue.Workload
 }
 
 // Validate checks probes the way Start would, without starting anything. It looks up

@@ -843,11 +843,242 @@ func (x *ListAuditResponse) GetMore() bool {
 	return false
 }
 
+// RelayRequest is a batch of frames from the follower's worker streams, in order.
+type RelayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frames        []*RelayUp             `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayRequest) Reset() {
+	*x = RelayRequest{}
+	mi := &file_murphy_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayRequest) ProtoMessage() {}
+
+func (x *RelayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayRequest.ProtoReflect.Descriptor instead.
+func (*RelayRequest) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RelayRequest) GetFrames() []*RelayUp {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+// RelayUp is one frame of a relayed worker stream. The first frame of a stream carries the
+// worker's hello as the follower knows it now (its faults and probes seen so far): the
+// leader registers the worker, attaches it and answers with a welcome. The follower sends
+// the worker's other messages only after that welcome.
+type RelayUp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the relayed stream on this relay; the follower picks a new one for each
+	// attachment, so frames of an ended one are never taken for a later one's.
+	Stream uint64 `protobuf:"varint,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The worker's message: a hello for the first frame.
+	Msg *ConnectRequest `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
+	// The follower no longer relays the stream (the worker went, or the follower leads).
+	Detach        bool `protobuf:"varint,3,opt,name=detach,proto3" json:"detach,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayUp) Reset() {
+	*x = RelayUp{}
+	mi := &file_murphy_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayUp) ProtoMessage() {}
+
+func (x *RelayUp) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayUp.ProtoReflect.Descriptor instead.
+func (*RelayUp) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RelayUp) GetStream() uint64 {
+	if x != nil {
+		return x.Stream
+	}
+	return 0
+}
+
+func (x *RelayUp) GetMsg() *ConnectRequest {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *RelayUp) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
+}
+
+// RelayResponse is a batch of frames for the follower's worker streams, in order.
+type RelayResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frames        []*RelayDown           `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayResponse) Reset() {
+	*x = RelayResponse{}
+	mi := &file_murphy_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayResponse) ProtoMessage() {}
+
+func (x *RelayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayResponse.ProtoReflect.Descriptor instead.
+func (*RelayResponse) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RelayResponse) GetFrames() []*RelayDown {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+// RelayDown is one frame for a relayed worker stream.
+type RelayDown struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Stream uint64                 `protobuf:"varint,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	// The leader's message for the worker.
+	Msg *ConnectResponse `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`
+	// The leader ended the relayed stream. Without error the end is for good (a newer
+	// stream of the worker replaced it, or the worker was declared lost), and the follower
+	// ends the worker's stream too; with one the follower attaches it again later.
+	Detach        bool   `protobuf:"varint,3,opt,name=detach,proto3" json:"detach,omitempty"`
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayDown) Reset() {
+	*x = RelayDown{}
+	mi := &file_murphy_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayDown) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayDown) ProtoMessage() {}
+
+func (x *RelayDown) ProtoReflect() protoreflect.Message {
+	mi := &file_murphy_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayDown.ProtoReflect.Descriptor instead.
+func (*RelayDown) Descriptor() ([]byte, []int) {
+	return file_murphy_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RelayDown) GetStream() uint64 {
+	if x != nil {
+		return x.Stream
+	}
+	return 0
+}
+
+func (x *RelayDown) GetMsg() *ConnectResponse {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *RelayDown) GetDetach() bool {
+	if x != nil {
+		return x.Detach
+	}
+	return false
+}
+
+func (x *RelayDown) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_murphy_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_murphy_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x17murphy/v1/cluster.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\"\x9b\x01\n" +
+	"\x17murphy/v1/cluster.proto\x12\tmurphy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16murphy/v1/common.proto\x1a\x16murphy/v1/policy.proto\x1a\x16murphy/v1/worker.proto\"\x9b\x01\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
@@ -914,7 +1145,20 @@ const file_murphy_v1_cluster_proto_rawDesc = "" +
 	"afterIndex\"X\n" +
 	"\x11ListAuditResponse\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.murphy.v1.AuditEntryR\aentries\x12\x12\n" +
-	"\x04more\x18\x02 \x01(\bR\x04more2\x93\x03\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more\":\n" +
+	"\fRelayRequest\x12*\n" +
+	"\x06frames\x18\x01 \x03(\v2\x12.murphy.v1.RelayUpR\x06frames\"f\n" +
+	"\aRelayUp\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\x04R\x06stream\x12+\n" +
+	"\x03msg\x18\x02 \x01(\v2\x19.murphy.v1.ConnectRequestR\x03msg\x12\x16\n" +
+	"\x06detach\x18\x03 \x01(\bR\x06detach\"=\n" +
+	"\rRelayResponse\x12,\n" +
+	"\x06frames\x18\x01 \x03(\v2\x14.murphy.v1.RelayDownR\x06frames\"\x7f\n" +
+	"\tRelayDown\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\x04R\x06stream\x12,\n" +
+	"\x03msg\x18\x02 \x01(\v2\x1a.murphy.v1.ConnectResponseR\x03msg\x12\x16\n" +
+	"\x06detach\x18\x03 \x01(\bR\x06detach\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error2\xdd\x03\n" +
 	"\x0eClusterService\x12G\n" +
 	"\x06Status\x12\x18.murphy.v1.StatusRequest\x1a\x19.murphy.v1.StatusResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x01\x12C\n" +
 	"\x04Join\x12\x16.murphy.v1.JoinRequest\x1a\x17.murphy.v1.JoinResponse\"\n" +
@@ -922,7 +1166,8 @@ const file_murphy_v1_cluster_proto_rawDesc = "" +
 	"\x06Remove\x12\x18.murphy.v1.RemoveRequest\x1a\x19.murphy.v1.RemoveResponse\"\n" +
 	"\xb2\xe1\x18\x06\b\x03\x10\x02\x18\x01\x12V\n" +
 	"\vListWorkers\x12\x1d.murphy.v1.ListWorkersRequest\x1a\x1e.murphy.v1.ListWorkersResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12P\n" +
-	"\tListAudit\x12\x1b.murphy.v1.ListAuditRequest\x1a\x1c.murphy.v1.ListAuditResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
+	"\tListAudit\x12\x1b.murphy.v1.ListAuditRequest\x1a\x1c.murphy.v1.ListAuditResponse\"\b\xb2\xe1\x18\x04\b\x01\x10\x03\x12H\n" +
+	"\x05Relay\x12\x17.murphy.v1.RelayRequest\x1a\x18.murphy.v1.RelayResponse\"\b\xb2\xe1\x18\x04\b\x04\x10\x01(\x010\x01B9Z7github.com/murphy-chaos/murphy/proto/murphy/v1;murphyv1b\x06proto3"
 
 var (
 	file_murphy_v1_cluster_proto_rawDescOnce sync.Once
@@ -936,7 +1181,7 @@ func file_murphy_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_murphy_v1_cluster_proto_rawDescData
 }
 
-var file_murphy_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_murphy_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_murphy_v1_cluster_proto_goTypes = []any{
 	(*Node)(nil),                  // 0: murphy.v1.Node
 	(*StatusRequest)(nil),         // 1: murphy.v1.StatusRequest
@@ -951,38 +1196,50 @@ var file_murphy_v1_cluster_proto_goTypes = []any{
 	(*AuditEntry)(nil),            // 10: murphy.v1.AuditEntry
 	(*ListAuditRequest)(nil),      // 11: murphy.v1.ListAuditRequest
 	(*ListAuditResponse)(nil),     // 12: murphy.v1.ListAuditResponse
-	nil,                           // 13: murphy.v1.ListWorkersRequest.SelectorEntry
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
-	(*Worker)(nil),                // 15: murphy.v1.Worker
+	(*RelayRequest)(nil),          // 13: murphy.v1.RelayRequest
+	(*RelayUp)(nil),               // 14: murphy.v1.RelayUp
+	(*RelayResponse)(nil),         // 15: murphy.v1.RelayResponse
+	(*RelayDown)(nil),             // 16: murphy.v1.RelayDown
+	nil,                           // 17: murphy.v1.ListWorkersRequest.SelectorEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Worker)(nil),                // 19: murphy.v1.Worker
+	(*ConnectRequest)(nil),        // 20: murphy.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 21: murphy.v1.ConnectResponse
 }
 var file_murphy_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: murphy.v1.StatusResponse.nodes:type_name -> murphy.v1.Node
-	14, // 1: murphy.v1.StatusResponse.last_contact:type_name -> google.protobuf.Timestamp
+	18, // 1: murphy.v1.StatusResponse.last_contact:type_name -> google.protobuf.Timestamp
 	3,  // 2: murphy.v1.StatusResponse.halt:type_name -> murphy.v1.ClusterHalt
-	14, // 3: murphy.v1.ClusterHalt.at:type_name -> google.protobuf.Timestamp
+	18, // 3: murphy.v1.ClusterHalt.at:type_name -> google.protobuf.Timestamp
 	0,  // 4: murphy.v1.JoinRequest.node:type_name -> murphy.v1.Node
 	0,  // 5: murphy.v1.JoinResponse.nodes:type_name -> murphy.v1.Node
 	0,  // 6: murphy.v1.RemoveResponse.nodes:type_name -> murphy.v1.Node
-	13, // 7: murphy.v1.ListWorkersRequest.selector:type_name -> murphy.v1.ListWorkersRequest.SelectorEntry
-	15, // 8: murphy.v1.ListWorkersResponse.workers:type_name -> murphy.v1.Worker
-	14, // 9: murphy.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	14, // 10: murphy.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	17, // 7: murphy.v1.ListWorkersRequest.selector:type_name -> murphy.v1.ListWorkersRequest.SelectorEntry
+	19, // 8: murphy.v1.ListWorkersResponse.workers:type_name -> murphy.v1.Worker
+	18, // 9: murphy.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	18, // 10: murphy.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
 	10, // 11: murphy.v1.ListAuditResponse.entries:type_name -> murphy.v1.AuditEntry
-	1,  // 12: murphy.v1.ClusterService.Status:input_type -> murphy.v1.StatusRequest
-	4,  // 13: murphy.v1.ClusterService.Join:input_type -> murphy.v1.JoinRequest
-	6,  // 14: murphy.v1.ClusterService.Remove:input_type -> murphy.v1.RemoveRequest
-	8,  // 15: murphy.v1.ClusterService.ListWorkers:input_type -> murphy.v1.ListWorkersRequest
-	11, // 16: murphy.v1.ClusterService.ListAudit:input_type -> murphy.v1.ListAuditRequest
-	2,  // 17: murphy.v1.ClusterService.Status:output_type -> murphy.v1.StatusResponse
-	5,  // 18: murphy.v1.ClusterService.Join:output_type -> murphy.v1.JoinResponse
-	7,  // 19: murphy.v1.ClusterService.Remove:output_type -> murphy.v1.RemoveResponse
-	9,  // 20: murphy.v1.ClusterService.ListWorkers:output_type -> murphy.v1.ListWorkersResponse
-	12, // 21: murphy.v1.ClusterService.ListAudit:output_type -> murphy.v1.ListAuditResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	14, // 12: murphy.v1.RelayRequest.frames:type_name -> murphy.v1.RelayUp
+	20, // 13: murphy.v1.RelayUp.msg:type_name -> murphy.v1.ConnectRequest
+	16, // 14: murphy.v1.RelayResponse.frames:type_name -> murphy.v1.RelayDown
+	21, // 15: murphy.v1.RelayDown.msg:type_name -> murphy.v1.ConnectResponse
+	1,  // 16: murphy.v1.ClusterService.Status:input_type -> murphy.v1.StatusRequest
+	4,  // 17: murphy.v1.ClusterService.Join:input_type -> murphy.v1.JoinRequest
+	6,  // 18: murphy.v1.ClusterService.Remove:input_type -> murphy.v1.RemoveRequest
+	8,  // 19: murphy.v1.ClusterService.ListWorkers:input_type -> murphy.v1.ListWorkersRequest
+	11, // 20: murphy.v1.ClusterService.ListAudit:input_type -> murphy.v1.ListAuditRequest
+	13, // 21: murphy.v1.ClusterService.Relay:input_type -> murphy.v1.RelayRequest
+	2,  // 22: murphy.v1.ClusterService.Status:output_type -> murphy.v1.StatusResponse
+	5,  // 23: murphy.v1.ClusterService.Join:output_type -> murphy.v1.JoinResponse
+	7,  // 24: murphy.v1.ClusterService.Remove:output_type -> murphy.v1.RemoveResponse
+	9,  // 25: murphy.v1.ClusterService.ListWorkers:output_type -> murphy.v1.ListWorkersResponse
+	12, // 26: murphy.v1.ClusterService.ListAudit:output_type -> murphy.v1.ListAuditResponse
+	15, // 27: murphy.v1.ClusterService.Relay:output_type -> murphy.v1.RelayResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_murphy_v1_cluster_proto_init() }
@@ -992,13 +1249,14 @@ func file_murphy_v1_cluster_proto_init() {
 	}
 	file_murphy_v1_common_proto_init()
 	file_murphy_v1_policy_proto_init()
+	file_murphy_v1_worker_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_murphy_v1_cluster_proto_rawDesc), len(file_murphy_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ClusterService_Remove_FullMethodName      = "/murphy.v1.ClusterService/Remove"
 	ClusterService_ListWorkers_FullMethodName = "/murphy.v1.ClusterService/ListWorkers"
 	ClusterService_ListAudit_FullMethodName   = "/murphy.v1.ClusterService/ListAudit"
+	ClusterService_Relay_FullMethodName       = "/murphy.v1.ClusterService/Relay"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -41,6 +42,13 @@ type ClusterServiceClient interface {
 	ListWorkers(ctx context.Context, in *ListWorkersRequest, opts ...grpc.CallOption) (*ListWorkersResponse, error)
 	// ListAudit reads the audit trail, oldest first. Answered by the leader.
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
+	// Relay carries, from a follower to the leader, the worker streams the follower holds:
+	// one stream per follower, each message a batch of frames tagged with the relayed
+	// stream they belong to. Only a coordinator's certificate may open it (the role lets
+	// workers reach the method, which refuses them), and only the leader serves it; the
+	// leader ends it when it stops leading, and the follower attaches its workers to the
+	// next one.
+	Relay(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RelayRequest, RelayResponse], error)
 }
 
 type clusterServiceClient struct {
@@ -101,6 +109,19 @@ func (c *clusterServiceClient) ListAudit(ctx context.Context, in *ListAuditReque
 	return out, nil
 }
 
+func (c *clusterServiceClient) Relay(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RelayRequest, RelayResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_Relay_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RelayRequest, RelayResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_RelayClient = grpc.BidiStreamingClient[RelayRequest, RelayResponse]
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -116,6 +137,13 @@ type ClusterServiceServer interface {
 	ListWorkers(context.Context, *ListWorkersRequest) (*ListWorkersResponse, error)
 	// ListAudit reads the audit trail, oldest first. Answered by the leader.
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
+	// Relay carries, from a follower to the leader, the worker streams the follower holds:
+	// one stream per follower, each message a batch of frames tagged with the relayed
+	// stream they belong to. Only a coordinator's certificate may open it (the role lets
+	// workers reach the method, which refuses them), and only the leader serves it; the
+	// leader ends it when it stops leading, and the follower attaches its workers to the
+	// next one.
+	Relay(grpc.BidiStreamingServer[RelayRequest, RelayResponse]) error
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -140,6 +168,9 @@ func (UnimplementedClusterServiceServer) ListWorkers(context.Context, *ListWorke
 }
 func (UnimplementedClusterServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
+}
+func (UnimplementedClusterServiceServer) Relay(grpc.BidiStreamingServer[RelayRequest, RelayResponse]) error {
+	return status.Error(codes.Unimplemented, "method Relay not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -252,6 +283,13 @@ func _ClusterService_ListAudit_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_Relay_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ClusterServiceServer).Relay(&grpc.GenericServerStream[RelayRequest, RelayResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_RelayServer = grpc.BidiStreamingServer[RelayRequest, RelayResponse]
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +318,13 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ClusterService_ListAudit_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Relay",
+			Handler:       _ClusterService_Relay_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "murphy/v1/cluster.proto",
 }

@@ -1505,16 +1505,16 @@ func (*Probe_Command) isProbe_Kind() {}
 
 func (*Probe_Kubernetes) isProbe_Kind() {}
 
-// KubernetesProbe follows a Deployment through the API server, on a worker started with
-// --kubernetes or --kubeconfig; it succeeds while the Deployment is whole (every desired
-// replica ready). Measures: ready_replicas, ready_fraction (of the desired count),
+// KubernetesProbe follows a workload (a Deployment, StatefulSet or DaemonSet) through the
+// API server, on a worker started with --kubernetes or --kubeconfig; it succeeds while the
+// workload is whole (every desired replica ready). Measures: ready_replicas, ready_fraction (of the desired count),
 // restarts (container restarts summed over its live pods) and time_to_recover (seconds
-// the Deployment has been short of its desired ready replicas, 0 while whole; the first
+// the workload has been short of its desired ready replicas, 0 while whole; the first
 // sample after it is whole again carries the whole outage's length).
 type KubernetesProbe struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	// deployment/NAME
+	// deployment/NAME, statefulset/NAME or daemonset/NAME
 	Workload      string `protobuf:"bytes,2,opt,name=workload,proto3" json:"workload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

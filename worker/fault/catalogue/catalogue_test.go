@@ -264,7 +264,9 @@ func TestKubeCatalogue(t *testing.T) {
 		{"pod.delete", map[string]string{"namespace": "shop", "count": "2"}, "params.count applies to mode fixed, not one"},
 		{"pod.delete", map[string]string{"namespace": "shop", "mode": "random-max-percent"}, "needs params.percent"},
 		{"pod.delete", map[string]string{"namespace": "shop", "mode": "some"}, "is not a kill mode"},
-		{"pod.delete", map[string]string{"namespace": "shop", "workload": "statefulset/db"}, "only deployment/NAME"},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "statefulset/db"}, ""},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "ds/agent"}, ""},
+		{"pod.delete", map[string]string{"namespace": "shop", "workload": "job/db"}, "must be a deployment, statefulset or daemonset"},
 		{"pod.delete", map[string]string{"namespace": "shop", "workload": "checkout"}, "is not KIND/NAME"},
 		{"node.cordon", map[string]string{"node": "node-1"}, ""},
 		{"node.cordon", map[string]string{}, "params.node is required"},
@@ -272,6 +274,9 @@ func TestKubeCatalogue(t *testing.T) {
 		{"workload.scale", map[string]string{"namespace": "shop", "workload": "deploy/checkout", "replicas": "0"}, ""},
 		{"workload.scale", map[string]string{"namespace": "shop", "workload": "deploy/checkout"}, "params.replicas is required"},
 		{"workload.restart", map[string]string{"namespace": "shop", "workload": "deployments/checkout"}, ""},
+		{"workload.scale", map[string]string{"namespace": "shop", "workload": "sts/db", "replicas": "1"}, ""},
+		{"workload.scale", map[string]string{"namespace": "shop", "workload": "daemonset/agent", "replicas": "1"}, "has no replica count to scale"},
+		{"workload.restart", map[string]string{"namespace": "shop", "workload": "daemonsets/agent"}, ""},
 	}
 	for _, tt := range tests {
 		err := Validate(tt.kind, tt.params)

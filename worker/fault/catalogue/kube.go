@@ -33,32 +33,42 @@ const (
 
 var killModes = []KillMode{KillOne, KillFixed, KillRandomMaxPercent, KillAll}
 
-// Workload names a Deployment as "deployment/NAME" (the form kubectl and the target
-// labels use). Only Deployments for now: they are what kube-monkey and "trust the
-// scheduler" exercise, and the RBAC grants nothing else.
+// Workload names a Deployment, StatefulSet or DaemonSet as "KIND/NAME" (the form kubectl
+// and the target labels use): the controllers that keep a set of pods whole, which is
+// what kube-monkey and "trust the scheduler" exercise.
 type Workload struct {
-	Kind string // "deployment"
+	Kind string // "deployment", "statefulset" or "daemonset"
 	Name string
 }
 
 func (w Workload) String() string { return w.Kind + "/" + w.Name }
 
-// ParseWorkload reads "deployment/NAME" ("deploy/" and "deployments/" are accepted, as
-// kubectl does).
+// Scalable reports whether the workload has a replica count (a DaemonSet's is its
+// nodes').
+func (w Workload) Scalable() bool { return w.Kind != "daemonset" }
+
+// workloadKinds maps the names kubectl accepts to the kind.
+var workloadKinds = map[string]string{
+	"deployment": "deployment", "deployments": "deployment", "deploy": "deployment",
+	"statefulset": "statefulset", "statefulsets": "statefulset", "sts": "statefulset",
+	"daemonset": "daemonset", "daemonsets": "daemonset", "ds": "daemonset",
+}
+
+// ParseWorkload reads "KIND/NAME", KIND a Deployment, StatefulSet or DaemonSet in any of
+// the forms kubectl accepts ("deploy/", "sts/", "ds/", plurals).
 func ParseWorkload(s string) (Workload, error) {
 	k, n, ok := strings.Cut(strings.TrimSpace(s), "/")
-	switch strings.ToLower(k) {
-	case "deployment", "deployments", "deploy":
-	default:
-		if !ok {
-			return Workload{}, fmt.Errorf("%q is not KIND/NAME (e.g. deployment/checkout)", s)
-		}
-		return Workload{}, fmt.Errorf("%q: only deployment/NAME workloads are supported", s)
+	kind, known := workloadKinds[strings.ToLower(k)]
+	switch {
+	case !ok:
+		return Workload{}, fmt.Errorf("%q is not KIND/NAME (e.g. deployment/checkout)", s)
+	case !known:
+		return Workload{}, fmt.Errorf("%q: the workload must be a deployment, statefulset or daemonset", s)
 	}
 	if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {
 		return Workload{}, fmt.Errorf("%q: name %q: %s", s, n, strings.Join(errs, "; "))
 	}
-	return Workload{Kind: "deployment", Name: n}, nil
+	return Workload{Kind: kind, Name: n}, nil
 }
 
 func parseWorkload(v string) (any, error) { return ParseWorkload(v) }
@@ -196,7 +206,7 @@ func namespaceParam() Param {
 
 func workloadParam(required bool) Param {
 	return Param{Name: "workload", Type: TypeString, Required: required, Parse: parseWorkload,
-		Help: "deployment/NAME"}
+		Help: "deployment/NAME, statefulset/NAME or daemonset/NAME"}
 }
 
 func decodeNode(kind string) func(v values) (Params, error) {
@@ -207,8 +217,12 @@ func decodeNode(kind string) func(v values) (Params, error) {
 
 func decodeWorkload(kind string) func(v values) (Params, error) {
 	return func(v values) (Params, error) {
-		return WorkloadFault{Kind: kind, Namespace: v.str("namespace"), Workload: value[Workload](v, "workload"),
-			Replicas: int32(v.int("replicas"))}, nil
+		p := WorkloadFault{Kind: kind, Namespace: v.str("namespace"), Workload: value[Workload](v, "workload"),
+			Replicas: int32(v.int("replicas"))}
+		if kind == "workload.scale" && !p.Workload.Scalable() {
+			return nil, fmt.Errorf("params.workload %s: a DaemonSet runs one pod per node and has no replica count to scale", p.Workload)
+		}
+		return p, nil
 	}
 }
 

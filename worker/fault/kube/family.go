@@ -161,7 +161,7 @@ func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 	switch rec.Resource {
 	case "node":
 		err = fam.uncordon(ctx, rec)
-	case "deployment":
+	case "deployment", "statefulset":
 		err = fam.unscale(ctx, rec)
 	default:
 		err = fmt.Errorf("unknown resource %q in the fault state", rec.Resource)
@@ -178,14 +178,14 @@ func (e *executor) Revert(ctx context.Context, f fault.Fault) error {
 type changed struct {
 	AssignmentID string `json:"assignment_id"`
 	Kind         string `json:"kind"`
-	Resource     string `json:"resource"` // node or deployment
+	Resource     string `json:"resource"` // node, deployment or statefulset
 	Namespace    string `json:"namespace,omitempty"`
 	Name         string `json:"name"`
 	UID          string `json:"uid"`
 	// WasUnschedulable: the node was cordoned before the fault, so the revert leaves it
 	// cordoned.
 	WasUnschedulable bool `json:"was_unschedulable,omitempty"`
-	// SavedReplicas is the Deployment's replica count before workload.scale, SetReplicas
+	// SavedReplicas is the workload's replica count before workload.scale, SetReplicas
 	// the count the fault set; the revert restores SavedReplicas if the count is still
 	// SetReplicas.
 	SavedReplicas int32 `json:"saved_replicas,omitempty"`

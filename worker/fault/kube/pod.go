@@ -33,11 +33,11 @@ func (fam *Family) podSelector(ctx context.Context, p catalogue.PodDelete) (labe
 	if p.Workload == nil {
 		return sel, nil
 	}
-	d, err := fam.cli.AppsV1().Deployments(p.Namespace).Get(ctx, p.Workload.Name, metav1.GetOptions{})
+	o, err := fam.getWorkload(ctx, p.Namespace, *p.Workload)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Workload, err)
 	}
-	ws, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	ws, err := metav1.LabelSelectorAsSelector(o.selector)
 	if err != nil {
 		return nil, fmt.Errorf("%s: selector: %w", p.Workload, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -15,27 +15,71 @@ import (
 )
 
 // RestartedAtAnnotation is the pod-template annotation `kubectl rollout restart` sets;
-// changing it makes the Deployment roll every pod.
+// changing it makes the workload roll every pod.
 const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 
-// deployment returns the step's Deployment after the policy's namespace and opt-in
-// checks.
-func (fam *Family) deployment(ctx context.Context, p catalogue.WorkloadFault) (*appsv1.Deployment, error) {
-	nsLabels, err := fam.namespaceLabels(ctx, p.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	d, err := fam.cli.AppsV1().Deployments(p.Namespace).Get(ctx, p.Workload.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p.Workload, err)
-	}
-	if !fam.pol.OptedIn(d.Labels, nsLabels) {
-		return nil, fmt.Errorf("%s in %s has not opted in (label it or the namespace %s=%s)", p.Workload, p.Namespace, fault.OptInLabel, fault.OptInValue)
-	}
-	return d, nil
+// workloadObject is what the kinds read of a Deployment, StatefulSet or DaemonSet.
+type workloadObject struct {
+	meta     metav1.ObjectMeta
+	selector *metav1.LabelSelector
 }
 
-// scale records the Deployment's replica count, then sets the step's through the scale
+// getWorkload reads the workload w in ns, whatever its kind.
+func (fam *Family) getWorkload(ctx context.Context, ns string, w catalogue.Workload) (workloadObject, error) {
+	apps := fam.cli.AppsV1()
+	opts := metav1.GetOptions{}
+	switch w.Kind {
+	case "statefulset":
+		o, err := apps.StatefulSets(ns).Get(ctx, w.Name, opts)
+		if err != nil {
+			return workloadObject{}, err
+		}
+		return workloadObject{o.ObjectMeta, o.Spec.Selector}, nil
+	case "daemonset":
+		o, err := apps.DaemonSets(ns).Get(ctx, w.Name, opts)
+		if err != nil {
+			return workloadObject{}, err
+		}
+		return workloadObject{o.ObjectMeta, o.Spec.Selector}, nil
+	default:
+		o, err := apps.Deployments(ns).Get(ctx, w.Name, opts)
+		if err != nil {
+			return workloadObject{}, err
+		}
+		return workloadObject{o.ObjectMeta, o.Spec.Selector}, nil
+	}
+}
+
+// scaler is a workload's scale subresource (Deployments and StatefulSets have one).
+type scaler interface {
+	GetScale(ctx context.Context, name string, opts metav1.GetOptions) (*autoscalingv1.Scale, error)
+	UpdateScale(ctx context.Context, name string, scale *autoscalingv1.Scale, opts metav1.UpdateOptions) (*autoscalingv1.Scale, error)
+}
+
+func (fam *Family) scaler(ns, kind string) scaler {
+	if kind == "statefulset" {
+		return fam.cli.AppsV1().StatefulSets(ns)
+	}
+	return fam.cli.AppsV1().Deployments(ns)
+}
+
+// workload returns the step's workload after the policy's namespace and opt-in checks.
+func (fam *Family) workload(ctx context.Context, p catalogue.WorkloadFault) (workloadObject, error) {
+	nsLabels, err := fam.namespaceLabels(ctx, p.Namespace)
+	if err != nil {
+		return workloadObject{}, err
+	}
+	o, err := fam.getWorkload(ctx, p.Namespace, p.Workload)
+	if err != nil {
+		return workloadObject{}, fmt.Errorf("%s: %w", p.Workload, err)
+	}
+	if !fam.pol.OptedIn(o.meta.Labels, nsLabels) {
+		return workloadObject{}, fmt.Errorf("%s in %s has not opted in (label it or the namespace %s=%s)", p.Workload, p.Namespace, fault.OptInLabel, fault.OptInValue)
+	}
+	return o, nil
+}
+
+// scale records the workload's replica count, then sets the step's through the scale
 // subresource. The update carries the resourceVersion read, so a concurrent change
 // fails the step instead of being overwritten unseen.
 func (fam *Family) scale(ctx context.Context, id string, p catalogue.WorkloadFault) error {
@@ -43,77 +87,88 @@ func (fam *Family) scale(ctx context.Context, id string, p catalogue.WorkloadFau
 	if ok, err := fam.recs.Get(id, &rec); err != nil || ok {
 		return err
 	}
-	d, err := fam.deployment(ctx, p)
+	o, err := fam.workload(ctx, p)
 	if err != nil {
 		return err
 	}
-	deps := fam.cli.AppsV1().Deployments(p.Namespace)
-	sc, err := deps.GetScale(ctx, d.Name, metav1.GetOptions{})
+	sc := fam.scaler(p.Namespace, p.Workload.Kind)
+	cur, err := sc.GetScale(ctx, o.meta.Name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("%s: scale: %w", p.Workload, err)
 	}
-	rec = changed{AssignmentID: id, Kind: p.Kind, Resource: "deployment", Namespace: p.Namespace, Name: d.Name,
-		UID: string(d.UID), SavedReplicas: sc.Spec.Replicas, SetReplicas: p.Replicas}
+	rec = changed{AssignmentID: id, Kind: p.Kind, Resource: p.Workload.Kind, Namespace: p.Namespace, Name: o.meta.Name,
+		UID: string(o.meta.UID), SavedReplicas: cur.Spec.Replicas, SetReplicas: p.Replicas}
 	if err := fam.recs.Put(id, rec); err != nil {
-		return fmt.Errorf("write fault state: %w (the Deployment was not touched)", err)
+		return fmt.Errorf("write fault state: %w (the %s was not touched)", err, p.Workload.Kind)
 	}
-	sc.Spec.Replicas = p.Replicas
-	if _, err := deps.UpdateScale(ctx, d.Name, sc, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
+	cur.Spec.Replicas = p.Replicas
+	if _, err := sc.UpdateScale(ctx, o.meta.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
 		return errors.Join(fmt.Errorf("scale %s to %d: %w", p.Workload, p.Replicas, err), fam.undo(ctx, id, rec))
 	}
-	fam.log.Info("deployment scaled", "assignment_id", id, "namespace", p.Namespace, "deployment", d.Name,
+	fam.log.Info("workload scaled", "assignment_id", id, "namespace", p.Namespace, "workload", p.Workload.String(),
 		"from", rec.SavedReplicas, "to", p.Replicas)
 	return nil
 }
 
-// unscale restores the saved replica count: only on the Deployment the fault scaled
-// (same UID), only if its count is still the one the fault set. A count someone (an
-// autoscaler, an operator) changed since is theirs, and is left.
+// unscale restores the saved replica count: only on the workload the fault scaled (same
+// UID), only if its count is still the one the fault set. A count someone (an
+// autoscaler, an operator) changed since is theirs, and is left. Records written before
+// StatefulSets could be scaled name the resource "deployment".
 func (fam *Family) unscale(ctx context.Context, rec changed) error {
-	deps := fam.cli.AppsV1().Deployments(rec.Namespace)
-	d, err := deps.Get(ctx, rec.Name, metav1.GetOptions{})
-	if notFound(err) || (err == nil && string(d.UID) != rec.UID) {
-		fam.log.Warn("deployment gone or replaced since it was scaled; nothing to restore", "assignment_id", rec.AssignmentID,
-			"namespace", rec.Namespace, "deployment", rec.Name)
+	w := catalogue.Workload{Kind: rec.Resource, Name: rec.Name}
+	o, err := fam.getWorkload(ctx, rec.Namespace, w)
+	if notFound(err) || (err == nil && string(o.meta.UID) != rec.UID) {
+		fam.log.Warn("workload gone or replaced since it was scaled; nothing to restore", "assignment_id", rec.AssignmentID,
+			"namespace", rec.Namespace, "workload", w.String())
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("deployment %s/%s: %w", rec.Namespace, rec.Name, err)
+		return fmt.Errorf("%s in %s: %w", w, rec.Namespace, err)
 	}
-	sc, err := deps.GetScale(ctx, rec.Name, metav1.GetOptions{})
+	sc := fam.scaler(rec.Namespace, rec.Resource)
+	cur, err := sc.GetScale(ctx, rec.Name, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("deployment %s/%s: scale: %w", rec.Namespace, rec.Name, err)
+		return fmt.Errorf("%s in %s: scale: %w", w, rec.Namespace, err)
 	}
-	switch sc.Spec.Replicas {
+	switch cur.Spec.Replicas {
 	case rec.SavedReplicas:
 		return nil
 	case rec.SetReplicas:
 	default:
 		fam.log.Warn("replica count changed by someone else since the fault; leaving it", "assignment_id", rec.AssignmentID,
-			"namespace", rec.Namespace, "deployment", rec.Name, "replicas", sc.Spec.Replicas, "saved", rec.SavedReplicas)
+			"namespace", rec.Namespace, "workload", w.String(), "replicas", cur.Spec.Replicas, "saved", rec.SavedReplicas)
 		return nil
 	}
-	sc.Spec.Replicas = rec.SavedReplicas
-	if _, err := deps.UpdateScale(ctx, rec.Name, sc, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
-		return fmt.Errorf("restore %s/%s to %d replicas: %w", rec.Namespace, rec.Name, rec.SavedReplicas, err)
+	cur.Spec.Replicas = rec.SavedReplicas
+	if _, err := sc.UpdateScale(ctx, rec.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
+		return fmt.Errorf("restore %s in %s to %d replicas: %w", w, rec.Namespace, rec.SavedReplicas, err)
 	}
-	fam.log.Info("deployment replica count restored", "assignment_id", rec.AssignmentID, "namespace", rec.Namespace,
-		"deployment", rec.Name, "replicas", rec.SavedReplicas)
+	fam.log.Info("workload replica count restored", "assignment_id", rec.AssignmentID, "namespace", rec.Namespace,
+		"workload", w.String(), "replicas", rec.SavedReplicas)
 	return nil
 }
 
 // restart sets the restartedAt annotation as `kubectl rollout restart` does.
 func (fam *Family) restart(ctx context.Context, id string, p catalogue.WorkloadFault) error {
-	d, err := fam.deployment(ctx, p)
+	o, err := fam.workload(ctx, p)
 	if err != nil {
 		return err
 	}
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`,
-		RestartedAtAnnotation, time.Now().Format(time.RFC3339))
-	if _, err := fam.cli.AppsV1().Deployments(p.Namespace).Patch(ctx, d.Name, types.StrategicMergePatchType, []byte(patch),
-		metav1.PatchOptions{FieldManager: fam.fieldManager}); err != nil {
+	patch := []byte(fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`,
+		RestartedAtAnnotation, time.Now().Format(time.RFC3339)))
+	opts := metav1.PatchOptions{FieldManager: fam.fieldManager}
+	apps := fam.cli.AppsV1()
+	switch p.Workload.Kind {
+	case "statefulset":
+		_, err = apps.StatefulSets(p.Namespace).Patch(ctx, o.meta.Name, types.StrategicMergePatchType, patch, opts)
+	case "daemonset":
+		_, err = apps.DaemonSets(p.Namespace).Patch(ctx, o.meta.Name, types.StrategicMergePatchType, patch, opts)
+	default:
+		_, err = apps.Deployments(p.Namespace).Patch(ctx, o.meta.Name, types.StrategicMergePatchType, patch, opts)
+	}
+	if err != nil {
 		return fmt.Errorf("restart %s: %w", p.Workload, err)
 	}
-	fam.log.Info("deployment restarted", "assignment_id", id, "namespace", p.Namespace, "deployment", d.Name)
+	fam.log.Info("workload restarted", "assignment_id", id, "namespace", p.Namespace, "workload", p.Workload.String())
 	return nil
 }
