@@ -28,9 +28,20 @@ type kubeletStandIn struct {
 	c     kubernetes.Interface
 	ns    string
 	nodes []string
+	rt    podRuntime // nil: pods run nowhere, only their API status moves
+	logf  func(string, ...any)
 	queue chan string
 	mu    sync.Mutex
 	next  int
+}
+
+// podRuntime runs a bound pod's sandbox and containers for real, as a kubelet does
+// through CRI, and reports the sandbox's IP; remove stops them when the pod is deleted.
+// Both are called from the stand-in's one goroutine, run again for a pod it already
+// runs (a pod's events come more than once).
+type podRuntime interface {
+	run(ctx context.Context, p *corev1.Pod) (ip string, err error)
+	remove(ctx context.Context, p *corev1.Pod)
 }
 
 // startKubelet runs the stand-in for ns until the test ends, and a heartbeat for nodes so
@@ -38,8 +49,15 @@ type kubeletStandIn struct {
 // Ready condition is not True as not ready, which would fight the stand-in).
 func startKubelet(t *testing.T, c kubernetes.Interface, ns string, nodes ...string) {
 	t.Helper()
+	startKubeletOn(t, c, ns, nil, nodes...)
+}
+
+// startKubeletOn is startKubelet with the pods run by rt, their status carrying the IP
+// rt reports.
+func startKubeletOn(t *testing.T, c kubernetes.Interface, ns string, rt podRuntime, nodes ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	k := &kubeletStandIn{c: c, ns: ns, nodes: nodes, queue: make(chan string, 4096)}
+	k := &kubeletStandIn{c: c, ns: ns, nodes: nodes, rt: rt, logf: t.Logf, queue: make(chan string, 4096)}
 	f := informers.NewSharedInformerFactoryWithOptions(c, 0, informers.WithNamespace(ns))
 	inf := f.Core().V1().Pods().Informer()
 	enqueue := func(obj any) {
@@ -95,6 +113,9 @@ func (k *kubeletStandIn) sync(ctx context.Context, p *corev1.Pod) {
 	pods := k.c.CoreV1().Pods(k.ns)
 	switch {
 	case p.DeletionTimestamp != nil:
+		if k.rt != nil {
+			k.rt.remove(ctx, p)
+		}
 		zero := int64(0)
 		_ = pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &p.UID}})
 	case p.Spec.NodeName == "":
@@ -116,6 +137,22 @@ func (k *kubeletStandIn) sync(ctx context.Context, p *corev1.Pod) {
 			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		}
+		if k.rt != nil {
+			ip, err := k.rt.run(ctx, p)
+			if err != nil {
+				// No informer resync: the pod is tried again after a pause.
+				k.logf("kubelet stand-in: run %s/%s: %v", p.Namespace, p.Name, err)
+				go func() {
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+						k.queue <- p.Namespace + "/" + p.Name
+					}
+				}()
+				return
+			}
+			st.Status.PodIP, st.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
 		}
 		st.Status.ContainerStatuses = nil
 		for _, c := range p.Spec.Containers {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/murphy-chaos/murphy/internal/testenv"
 )
 
 // process is one control-plane binary with its output in a log file.
@@ -24,8 +26,8 @@ func startProcess(bin, log string, args ...string) (*process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	// Killed with the test binary, so a timed-out test leaves no apiserver behind.
+	if err := testenv.StartChild(cmd); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}

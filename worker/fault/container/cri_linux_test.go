@@ -49,12 +49,6 @@ var (
 	criSkip   string
 )
 
-// criPlugins are the CNI plugins the test network needs (Debian's
-// containernetworking-plugins).
-var criPlugins = []string{"bridge", "host-local", "loopback"}
-
-const cniBin = "/usr/lib/cni"
-
 // criFor returns the shared containerd, starting it on first use. It skips, visibly, when
 // containerd, runc or the CNI plugins are missing.
 func criFor(t *testing.T) *criEnv {
@@ -62,17 +56,8 @@ func criFor(t *testing.T) *criEnv {
 	testenv.RequireRoot(t, "a containerd with CRI runs as root")
 	cli, image := docker(t)
 	criOnce.Do(func() {
-		for _, bin := range []string{"containerd", "ctr", "runc"} {
-			if _, err := exec.LookPath(bin); err != nil {
-				criSkip = bin + " is not installed"
-				return
-			}
-		}
-		for _, p := range criPlugins {
-			if _, err := os.Stat(filepath.Join(cniBin, p)); err != nil {
-				criSkip = "the CNI plugin " + filepath.Join(cniBin, p) + " is not installed"
-				return
-			}
+		if criSkip = testenv.ContainerdMissing(); criSkip != "" {
+			return
 		}
 		criShared, criErr = startCRI(cli, image)
 	})
@@ -91,55 +76,21 @@ func startCRI(cli *client.Client, image string) (*criEnv, error) {
 		return nil, err
 	}
 	e := &criEnv{dir: dir, sock: filepath.Join(dir, "c.sock"), image: image}
-	// restrict_oom_score_adj: a sandbox asks for -998, which a root without
-	// CAP_SYS_RESOURCE (a microVM's, a container's) may not set.
-	config := fmt.Sprintf(`version = 2
-root = %[1]q
-state = %[2]q
-[grpc]
-  address = %[3]q
-[ttrpc]
-  address = %[4]q
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins]
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = %[5]q
-    restrict_oom_score_adj = true
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "native"
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = %[6]q
-      conf_dir = %[7]q
-  [plugins."io.containerd.internal.v1.opt"]
-    path = %[8]q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), e.sock, e.sock+".ttrpc", image, cniBin,
-		filepath.Join(dir, "cni"), filepath.Join(dir, "opt"))
 	// A subnet and bridge of this binary's own, so a leftover from a killed run or another
 	// checkout's tests never collides with it.
-	net := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"murphy-test","plugins":[
-{"type":"bridge","bridge":"murphycri%[1]d","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.231.%[1]d.0/24"}]],"dataDir":%[2]q}},
-{"type":"loopback"}]}`, os.Getpid()%200+20, filepath.Join(dir, "ipam"))
-	e.bridge = fmt.Sprintf("murphycri%d", os.Getpid()%200+20)
-	for name, body := range map[string]string{"config.toml": config, "cni/10-murphy.conflist": net} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			return nil, err
-		}
+	n := os.Getpid()%200 + 20
+	e.bridge = fmt.Sprintf("murphycri%d", n)
+	config, err := testenv.WriteContainerdConfig(dir, e.sock, image, e.bridge, fmt.Sprintf("10.231.%d.0/24", n))
+	if err != nil {
+		return nil, err
 	}
 	log, err := os.Create(filepath.Join(dir, "containerd.log"))
 	if err != nil {
 		return nil, err
 	}
-	e.cmd = exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
+	e.cmd = exec.Command("containerd", "--config", config)
 	e.cmd.Stdout, e.cmd.Stderr = log, log
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := e.cmd.Start(); err != nil {
+	if err := testenv.StartChild(e.cmd); err != nil {
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -70,7 +70,7 @@ func TestMain(m *testing.M) {
 		envCli.Close()
 	}
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(goleak.IgnoreTopFunction(testenv.Spawner)); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

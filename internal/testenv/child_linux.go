@@ -1,0 +1,7 @@
+package testenv
+
+import "syscall"
+
+func deathSignal() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
