@@ -18,12 +18,14 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/murphy-chaos/murphy/internal/spawn"
 	murphyv1 "github.com/murphy-chaos/murphy/proto/murphy/v1"
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/journal"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The spawner that forks burners lives as long as the process, by design.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreTopFunction(spawn.Spawner)) }
 
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/murphy-chaos/murphy/internal/spawn"
 )
 
 // childEnv carries a burner's orders to a child process of the worker's own binary:
@@ -125,8 +127,6 @@ func startChild(ctx context.Context, orders string, deadline time.Time, pid int)
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", childEnv, orders, deadline.UnixNano()))
-	// Dies with the worker's thread that started it, whatever the worker's fate.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -137,7 +137,10 @@ func startChild(ctx context.Context, orders string, deadline time.Time, pid int)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	// Dies with the worker, whatever its fate, and not before: forked from a thread that
+	// lives as long as the worker, since the kernel's death signal follows the forking
+	// thread, and the network code's threads end.
+	if err := spawn.Start(cmd); err != nil {
 		return nil, fmt.Errorf("start the burner: %w", err)
 	}
 	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}

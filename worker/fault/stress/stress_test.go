@@ -16,11 +16,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/murphy-chaos/murphy/internal/spawn"
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// The spawner that forks burners lives as long as the process, by design.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.IgnoreTopFunction(spawn.Spawner)) }
 
 func flt(id, kind string, params map[string]string) fault.Fault {
 	return fault.Fault{AssignmentID: id, Kind: kind, Params: catalogue.MustDecode(kind, params), Deadline: time.Now().Add(time.Minute)}

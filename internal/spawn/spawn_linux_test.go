@@ -1,4 +1,4 @@
-package testenv
+package spawn
 
 import (
 	"os/exec"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// TestStartChildOutlivesThreads: a child forked with a death signal from a locked thread
-// that then ends is killed (the hazard), while one started by StartChild from such a
+// TestStartOutlivesThreads: a child forked with a death signal from a locked thread
+// that then ends is killed (the hazard), while one started by Start from such a
 // thread lives on until it is killed.
-func TestStartChildOutlivesThreads(t *testing.T) {
+func TestStartOutlivesThreads(t *testing.T) {
 	// fromEndingThread runs start on a locked thread that ends with its goroutine.
 	fromEndingThread := func(start func() error) {
 		t.Helper()
@@ -52,11 +52,11 @@ func TestStartChildOutlivesThreads(t *testing.T) {
 	}
 
 	kept := exec.Command("sleep", "30")
-	fromEndingThread(func() error { return StartChild(kept) })
+	fromEndingThread(func() error { return Start(kept) })
 	done := exited(kept)
 	select {
 	case err := <-done:
-		t.Fatalf("StartChild's child ended with the thread that asked for it: %v", err)
+		t.Fatalf("Start's child ended with the thread that asked for it: %v", err)
 	case <-time.After(500 * time.Millisecond):
 	}
 	if err := kept.Process.Signal(syscall.SIGKILL); err != nil {
