@@ -81,19 +81,25 @@ func (f *FSM) Member(run, worker string) bool {
 	if !ok {
 		return false
 	}
-	in := func(g *murphyv1.Groups) bool {
-		for _, w := range g.GetWorkers() {
-			if w == worker {
-				return true
-			}
-		}
-		return len(g.GetWorkers()) == 0 && inGroups(g, worker)
-	}
-	if in(r.Groups) {
+	if ActsIn(r.Groups, worker) {
 		return true
 	}
 	for _, w := range r.Waves {
-		if in(w.Groups) {
+		if ActsIn(w.Groups, worker) {
+			return true
+		}
+	}
+	return false
+}
+
+// ActsIn reports whether worker acts on a unit of g's groups, without copying them:
+// halt acknowledgements ask it of every recent run.
+func ActsIn(g *murphyv1.Groups, worker string) bool {
+	if len(g.GetWorkers()) == 0 {
+		return inGroups(g, worker)
+	}
+	for _, w := range g.GetWorkers() {
+		if w == worker {
 			return true
 		}
 	}

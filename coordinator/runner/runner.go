@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -448,9 +447,7 @@ func (r *Runner) checkLost(ctx context.Context) {
 }
 
 // member reports whether worker acts on a unit of run.
-func member(run *murphyv1.Run, worker string) bool {
-	return slices.Contains(fsm.GroupWorkers(run.GetGroups()), worker)
-}
+func member(run *murphyv1.Run, worker string) bool { return fsm.ActsIn(run.GetGroups(), worker) }
 
 func members(run *murphyv1.Run) []string {
 	return append(append([]string(nil), run.GetGroups().GetExperiment()...), run.GetGroups().GetControl()...)
