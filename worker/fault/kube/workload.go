@@ -9,6 +9,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/murphy-chaos/murphy/worker/fault"
 	"github.com/murphy-chaos/murphy/worker/fault/catalogue"
@@ -80,8 +81,10 @@ func (fam *Family) workload(ctx context.Context, p catalogue.WorkloadFault) (wor
 }
 
 // scale records the workload's replica count, then sets the step's through the scale
-// subresource. The update carries the resourceVersion read, so a concurrent change
-// fails the step instead of being overwritten unseen.
+// subresource. The update carries the resourceVersion read. The workload's controller
+// bumps that version with every status update, so a conflict is read again and retried
+// while the count is still the one recorded; a count someone changed meanwhile fails
+// the step instead of being overwritten unseen.
 func (fam *Family) scale(ctx context.Context, id string, p catalogue.WorkloadFault) error {
 	var rec changed
 	if ok, err := fam.recs.Get(id, &rec); err != nil || ok {
@@ -101,8 +104,21 @@ func (fam *Family) scale(ctx context.Context, id string, p catalogue.WorkloadFau
 	if err := fam.recs.Put(id, rec); err != nil {
 		return fmt.Errorf("write fault state: %w (the %s was not touched)", err, p.Workload.Kind)
 	}
-	cur.Spec.Replicas = p.Replicas
-	if _, err := sc.UpdateScale(ctx, o.meta.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if cur == nil {
+			if cur, err = sc.GetScale(ctx, o.meta.Name, metav1.GetOptions{}); err != nil {
+				return err
+			}
+			if cur.Spec.Replicas != rec.SavedReplicas {
+				return fmt.Errorf("its replica count changed from %d to %d while it was being scaled", rec.SavedReplicas, cur.Spec.Replicas)
+			}
+		}
+		cur.Spec.Replicas = p.Replicas
+		_, err := sc.UpdateScale(ctx, o.meta.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager})
+		cur = nil // a conflict reads the scale again
+		return err
+	})
+	if err != nil {
 		return errors.Join(fmt.Errorf("scale %s to %d: %w", p.Workload, p.Replicas, err), fam.undo(ctx, id, rec))
 	}
 	fam.log.Info("workload scaled", "assignment_id", id, "namespace", p.Namespace, "workload", p.Workload.String(),
@@ -126,25 +142,35 @@ func (fam *Family) unscale(ctx context.Context, rec changed) error {
 		return fmt.Errorf("%s in %s: %w", w, rec.Namespace, err)
 	}
 	sc := fam.scaler(rec.Namespace, rec.Resource)
-	cur, err := sc.GetScale(ctx, rec.Name, metav1.GetOptions{})
+	restored := false
+	// A conflict (the controller's status update bumped the version) reads and judges
+	// the count again.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := sc.GetScale(ctx, rec.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("scale: %w", err)
+		}
+		switch cur.Spec.Replicas {
+		case rec.SavedReplicas:
+			return nil
+		case rec.SetReplicas:
+		default:
+			fam.log.Warn("replica count changed by someone else since the fault; leaving it", "assignment_id", rec.AssignmentID,
+				"namespace", rec.Namespace, "workload", w.String(), "replicas", cur.Spec.Replicas, "saved", rec.SavedReplicas)
+			return nil
+		}
+		cur.Spec.Replicas = rec.SavedReplicas
+		_, err = sc.UpdateScale(ctx, rec.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager})
+		restored = err == nil
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("%s in %s: scale: %w", w, rec.Namespace, err)
-	}
-	switch cur.Spec.Replicas {
-	case rec.SavedReplicas:
-		return nil
-	case rec.SetReplicas:
-	default:
-		fam.log.Warn("replica count changed by someone else since the fault; leaving it", "assignment_id", rec.AssignmentID,
-			"namespace", rec.Namespace, "workload", w.String(), "replicas", cur.Spec.Replicas, "saved", rec.SavedReplicas)
-		return nil
-	}
-	cur.Spec.Replicas = rec.SavedReplicas
-	if _, err := sc.UpdateScale(ctx, rec.Name, cur, metav1.UpdateOptions{FieldManager: fam.fieldManager}); err != nil {
 		return fmt.Errorf("restore %s in %s to %d replicas: %w", w, rec.Namespace, rec.SavedReplicas, err)
 	}
-	fam.log.Info("workload replica count restored", "assignment_id", rec.AssignmentID, "namespace", rec.Namespace,
-		"workload", w.String(), "replicas", rec.SavedReplicas)
+	if restored {
+		fam.log.Info("workload replica count restored", "assignment_id", rec.AssignmentID, "namespace", rec.Namespace,
+			"workload", w.String(), "replicas", rec.SavedReplicas)
+	}
 	return nil
 }
 
