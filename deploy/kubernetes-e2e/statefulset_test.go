@@ -6,7 +6,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -15,7 +14,7 @@ import (
 )
 
 func statefulSet(name string, replicas int32) *appsv1.StatefulSet {
-	labels := map[string]string{"app": name}
+	labels, tmpl := podTemplate(name)
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: appsv1.StatefulSetSpec{
@@ -24,13 +23,7 @@ func statefulSet(name string, replicas int32) *appsv1.StatefulSet {
 			// All at once: the order of a database's start-up is not what is measured.
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			Selector:            &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name:  name,
-					Image: "registry.invalid/murphy/" + name + ":1",
-				}}},
-			},
+			Template:            tmpl,
 		},
 	}
 }

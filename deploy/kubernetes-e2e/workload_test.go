@@ -33,21 +33,27 @@ func optedInNamespace(t *testing.T, c kubernetes.Interface) string {
 }
 
 func deployment(name string, replicas int32) *appsv1.Deployment {
-	labels := map[string]string{"app": name}
+	labels, tmpl := podTemplate(name)
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: name,
-					// Never pulled: without a kubelet the pods stay Pending.
-					Image: "registry.invalid/murphy/" + name + ":1",
-				}}},
-			},
+			Template: tmpl,
 		},
+	}
+}
+
+// podTemplate is a workload's pods, labelled app=name, one container named after them.
+func podTemplate(name string) (map[string]string, corev1.PodTemplateSpec) {
+	labels := map[string]string{"app": name}
+	return labels, corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: name,
+			// Never pulled: without a kubelet the pods stay Pending.
+			Image: "registry.invalid/murphy/" + name + ":1",
+		}}},
 	}
 }
 
